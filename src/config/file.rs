@@ -1,0 +1,273 @@
+//! `gateway.toml` as a user writes it: serde structs with defaults and
+//! `deny_unknown_fields`. Compiled into runtime structures by `config::load`; nothing here
+//! is read on the request path.
+//!
+//! CONTRACT NOTE: shared with the server, proxy, edge and telemetry modules.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    pub server: ServerConfig,
+    pub paths: PathsConfig,
+    pub limits: LimitsConfig,
+    /// Named upstream services that routes forward to.
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    pub headers: HeadersConfig,
+    pub errors: ErrorsConfig,
+    pub logging: LoggingConfig,
+    pub admin: AdminConfig,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (`--listen` overrides it).
+    pub listen: String,
+    /// Runtime worker threads; 0 = one per CPU core.
+    pub workers: usize,
+    /// Connections served at once; further connections wait in the accept queue.
+    pub max_connections: usize,
+    /// Time a client has to send the complete request head.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send the complete body once the head is read.
+    pub body_read_timeout_ms: u64,
+    /// Overall deadline for one request, upstream call included.
+    pub request_timeout_ms: u64,
+    /// How long SIGTERM waits for in-flight requests before exiting.
+    pub shutdown_grace_ms: u64,
+    /// Idle keep-alive connections are closed after this long.
+    pub keep_alive_timeout_ms: u64,
+}
+
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Slow-loris defence: an honest client sends its head in one round trip.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 75_000;
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.to_string(),
+            workers: 0,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS,
+            keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+        }
+    }
+}
+
+/// Where the partner files live, relative to the configuration file's directory.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    pub schemas: String,
+    pub mappings: String,
+    /// Golden fixtures that `check` runs.
+    pub fixtures: String,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        PathsConfig {
+            schemas: "schemas".into(),
+            mappings: "mappings".into(),
+            fixtures: "tests/fixtures".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body accepted (413 beyond, without reading further).
+    pub max_body_bytes: usize,
+    /// Largest upstream response body read (502 beyond).
+    pub max_response_bytes: usize,
+    /// Deepest element/array nesting in a body.
+    pub max_depth: usize,
+    /// Most elements (XML) or values (JSON) in a body.
+    pub max_elements: usize,
+    /// Most attributes on one XML element.
+    pub max_attributes: usize,
+    /// Longest text node or attribute value.
+    pub max_text_bytes: usize,
+    /// Most request headers (431 beyond).
+    pub max_headers: usize,
+    /// Largest request head in bytes: request line and headers (431 beyond).
+    pub max_header_bytes: usize,
+}
+
+/// 1 MiB: an order with thousands of lines; larger documents belong on a batch channel.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let codec = crate::codec::Limits::default();
+        LimitsConfig {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_depth: codec.max_depth,
+            max_elements: codec.max_elements,
+            max_attributes: codec.max_attributes,
+            max_text_bytes: codec.max_text_bytes,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn codec(&self) -> crate::codec::Limits {
+        crate::codec::Limits {
+            max_depth: self.max_depth,
+            max_elements: self.max_elements,
+            max_attributes: self.max_attributes,
+            max_text_bytes: self.max_text_bytes,
+        }
+    }
+}
+
+/// One named upstream service.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL (`http://orders.internal:8080`); route paths are appended to its path.
+    pub url: String,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Deadline for the whole upstream exchange, response body included.
+    #[serde(default = "default_upstream_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Idle keep-alive connections kept per upstream host.
+    #[serde(default = "default_pool_max_idle")]
+    pub pool_max_idle: usize,
+    /// Idle connections are closed after this long.
+    #[serde(default = "default_pool_idle_timeout_ms")]
+    pub pool_idle_timeout_ms: u64,
+}
+
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
+pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 15_000;
+pub const DEFAULT_POOL_MAX_IDLE: usize = 256;
+pub const DEFAULT_POOL_IDLE_TIMEOUT_MS: u64 = 60_000;
+
+fn default_connect_timeout_ms() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_MS
+}
+fn default_upstream_timeout_ms() -> u64 {
+    DEFAULT_UPSTREAM_TIMEOUT_MS
+}
+fn default_pool_max_idle() -> usize {
+    DEFAULT_POOL_MAX_IDLE
+}
+fn default_pool_idle_timeout_ms() -> u64 {
+    DEFAULT_POOL_IDLE_TIMEOUT_MS
+}
+
+/// Header hygiene.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadersConfig {
+    /// Headers starting with any of these (case-insensitive) are removed in both directions.
+    pub internal_prefixes: Vec<String>,
+    /// Request headers a mapping may read as `$header.NAME` and that are forwarded upstream.
+    pub forward: Vec<String>,
+    /// The correlation-id header, read from clients and sent upstream and back.
+    pub correlation_header: String,
+}
+
+impl Default for HeadersConfig {
+    fn default() -> Self {
+        HeadersConfig {
+            internal_prefixes: vec!["X-Internal-".into()],
+            forward: Vec::new(),
+            correlation_header: "X-Correlation-Id".into(),
+        }
+    }
+}
+
+/// How error bodies are rendered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProblemFormat {
+    /// The partner's format (problem+xml for XML routes), unless `Accept` asks for the other.
+    #[default]
+    Partner,
+    /// Always `application/problem+json`.
+    Json,
+    /// Always `application/problem+xml`.
+    Xml,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErrorsConfig {
+    pub format: ProblemFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `schemagate=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+    /// One line per request at info level.
+    pub access_log: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+            access_log: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve `/healthz`, `/readyz`, `/metrics`, `/admin/status`, `/openapi.json`.
+    pub enabled: bool,
+    /// Watch the configuration, schemas and mappings and reload on change.
+    pub watch: bool,
+    /// Quiet period after a file change before reloading, so an editor's several writes
+    /// become one reload.
+    pub watch_debounce_ms: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            watch: true,
+            watch_debounce_ms: 250,
+        }
+    }
+}

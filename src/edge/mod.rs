@@ -1,0 +1,1 @@
+//! Correlation ids and header hygiene.

@@ -1,0 +1,1 @@
+//! One partner request, phase by phase.

@@ -1,0 +1,338 @@
+//! The one error type a client ever sees, and its RFC 9457 rendering.
+//!
+//! Every failure on the request path becomes a [`Problem`]: it knows who caused it (the
+//! client, the upstream, or the gateway itself), which decides the status, and it renders
+//! itself as `application/problem+json` or `application/problem+xml` in one place, so no
+//! handler formats an error body of its own and no internal detail can slip into one.
+
+use std::fmt::Write as _;
+
+use http::StatusCode;
+use serde::Serialize;
+
+/// Who is responsible for a failure: decides the status family and what is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    /// The partner sent something wrong (4xx).
+    Client,
+    /// The upstream service failed or answered badly (502/503/504).
+    Upstream,
+    /// The gateway's own configuration or mapping is wrong (500): a bug to fix, logged loudly.
+    Gateway,
+}
+
+/// One precise complaint about the body: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON Pointer of the offending value in the document the client sent (its JSON view
+    /// for XML input).
+    pub pointer: String,
+    pub message: String,
+    /// Position in the XML input, when the body was XML.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            pointer: pointer.into(),
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+}
+
+/// Kinds of problem: each has a stable `type` URI, a title and a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    MalformedBody,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NotAcceptable,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    SchemaViolation,
+    HeadersTooLarge,
+    RequestTimeout,
+    RateLimited,
+    UpstreamError,
+    UpstreamClientError,
+    InvalidUpstreamResponse,
+    CircuitOpen,
+    UpstreamTimeout,
+    Unavailable,
+    Internal,
+}
+
+impl ProblemKind {
+    pub fn slug(self) -> &'static str {
+        use ProblemKind::*;
+        match self {
+            MalformedBody => "malformed-body",
+            PayloadTooLarge => "payload-too-large",
+            UnsupportedMediaType => "unsupported-media-type",
+            NotAcceptable => "not-acceptable",
+            Unauthorized => "unauthorized",
+            Forbidden => "forbidden",
+            NotFound => "not-found",
+            MethodNotAllowed => "method-not-allowed",
+            SchemaViolation => "schema-violation",
+            HeadersTooLarge => "headers-too-large",
+            RequestTimeout => "request-timeout",
+            RateLimited => "rate-limited",
+            UpstreamError => "upstream-error",
+            UpstreamClientError => "upstream-rejected",
+            InvalidUpstreamResponse => "invalid-upstream-response",
+            CircuitOpen => "circuit-open",
+            UpstreamTimeout => "upstream-timeout",
+            Unavailable => "unavailable",
+            Internal => "internal-error",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        use ProblemKind::*;
+        match self {
+            MalformedBody => "Malformed request body",
+            PayloadTooLarge => "Request body too large",
+            UnsupportedMediaType => "Unsupported media type",
+            NotAcceptable => "Not acceptable",
+            Unauthorized => "Authentication required",
+            Forbidden => "Forbidden",
+            NotFound => "Not found",
+            MethodNotAllowed => "Method not allowed",
+            SchemaViolation => "Request does not match the schema",
+            HeadersTooLarge => "Request headers too large",
+            RequestTimeout => "Request timed out",
+            RateLimited => "Too many requests",
+            UpstreamError => "Upstream service failed",
+            UpstreamClientError => "Upstream service rejected the request",
+            InvalidUpstreamResponse => "Invalid upstream response",
+            CircuitOpen => "Upstream service unavailable",
+            UpstreamTimeout => "Upstream service timed out",
+            Unavailable => "Service unavailable",
+            Internal => "Internal gateway error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        use ProblemKind::*;
+        match self {
+            MalformedBody => StatusCode::BAD_REQUEST,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            SchemaViolation => StatusCode::UNPROCESSABLE_ENTITY,
+            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            UpstreamError | InvalidUpstreamResponse => StatusCode::BAD_GATEWAY,
+            // The real status is carried in `Problem::status`; this is only the fallback.
+            UpstreamClientError => StatusCode::BAD_GATEWAY,
+            CircuitOpen | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn cause(self) -> Cause {
+        use ProblemKind::*;
+        match self {
+            UpstreamError
+            | UpstreamClientError
+            | InvalidUpstreamResponse
+            | CircuitOpen
+            | UpstreamTimeout => Cause::Upstream,
+            Internal | Unavailable => Cause::Gateway,
+            _ => Cause::Client,
+        }
+    }
+}
+
+/// An RFC 9457 problem. `detail` is written for the partner: it never names internal hosts,
+/// files or stack frames. What the operator needs goes in `log_detail`, which is logged and
+/// never rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub status: StatusCode,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
+    /// Logged with the request, never sent to the client.
+    pub log_detail: Option<String>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Problem {
+            kind,
+            status: kind.status(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            log_detail: None,
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn with_log(mut self, detail: impl Into<String>) -> Self {
+        self.log_detail = Some(detail.into());
+        self
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    pub fn cause(&self) -> Cause {
+        self.kind.cause()
+    }
+
+    pub fn type_uri(&self) -> String {
+        format!("urn:schemagate:problem:{}", self.kind.slug())
+    }
+
+    /// Renders `application/problem+json`.
+    pub fn to_json(&self, instance: &str) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(rename = "type")]
+            type_: String,
+            title: &'a str,
+            status: u16,
+            detail: &'a str,
+            instance: &'a str,
+            #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+            errors: &'a [FieldError],
+        }
+        let body = Body {
+            type_: self.type_uri(),
+            title: self.kind.title(),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            instance,
+            errors: &self.errors,
+        };
+        serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
+    }
+
+    /// Renders `application/problem+xml` in the RFC's namespace, with the validation errors
+    /// as `<errors><error>` elements.
+    pub fn to_xml(&self, instance: &str) -> Vec<u8> {
+        use quick_xml::escape::escape;
+        let mut s = String::with_capacity(256 + self.errors.len() * 128);
+        s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        s.push_str("<problem xmlns=\"urn:ietf:rfc:7807\">");
+        let _ = write!(
+            s,
+            "<type>{}</type><title>{}</title><status>{}</status><detail>{}</detail><instance>{}</instance>",
+            escape(self.type_uri().as_str()),
+            escape(self.kind.title()),
+            self.status.as_u16(),
+            escape(self.detail.as_str()),
+            escape(instance)
+        );
+        if !self.errors.is_empty() {
+            s.push_str("<errors>");
+            for e in &self.errors {
+                let _ = write!(
+                    s,
+                    "<error><pointer>{}</pointer><message>{}</message>",
+                    escape(e.pointer.as_str()),
+                    escape(e.message.as_str())
+                );
+                if let Some(l) = e.line {
+                    let _ = write!(s, "<line>{l}</line>");
+                }
+                if let Some(c) = e.column {
+                    let _ = write!(s, "<column>{c}</column>");
+                }
+                s.push_str("</error>");
+            }
+            s.push_str("</errors>");
+        }
+        s.push_str("</problem>\n");
+        s.into_bytes()
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.kind.title(),
+            self.detail
+        )?;
+        for e in &self.errors {
+            write!(
+                f,
+                "\n  {} {}",
+                if e.pointer.is_empty() {
+                    "/"
+                } else {
+                    &e.pointer
+                },
+                e.message
+            )?;
+            if let (Some(l), Some(c)) = (e.line, e.column) {
+                write!(f, " (line {l}, column {c})")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problem {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_rendering_is_exact() {
+        let p =
+            Problem::new(ProblemKind::SchemaViolation, "1 error").with_errors(vec![FieldError {
+                line: Some(4),
+                column: Some(5),
+                ..FieldError::new("/Order/Qty", "not an integer")
+            }]);
+        assert_eq!(
+            String::from_utf8(p.to_json("abc")).unwrap(),
+            r#"{"type":"urn:schemagate:problem:schema-violation","title":"Request does not match the schema","status":422,"detail":"1 error","instance":"abc","errors":[{"pointer":"/Order/Qty","message":"not an integer","line":4,"column":5}]}"#
+        );
+    }
+
+    #[test]
+    fn xml_rendering_escapes() {
+        let p = Problem::new(ProblemKind::MalformedBody, "bad <tag> & more");
+        assert_eq!(
+            String::from_utf8(p.to_xml("id-1")).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:malformed-body</type><title>Malformed request body</title><status>400</status><detail>bad &lt;tag&gt; &amp; more</detail><instance>id-1</instance></problem>\n"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! The pooled upstream client.
