@@ -4,6 +4,10 @@
 //! CONTRACT NOTE: `RouteFile` (syntax), `CompiledMap::apply`, `EvalContext`, `MapError`,
 //! `load_route_file`, `compile` and `check` are used by config loading and the pipeline.
 
+pub mod check;
+pub mod compile;
+mod eval;
+pub mod path;
 pub mod syntax;
 
 use std::path::Path;
@@ -57,22 +61,77 @@ pub struct MapError {
 /// A mapping compiled into plain structures: no parsing on the request path.
 #[derive(Debug, Clone)]
 pub struct CompiledMap {
-    _private: (),
+    fields: Vec<compile::Field>,
 }
 
 impl CompiledMap {
-    /// Runs the mapping on one source document.
+    /// Runs the mapping on one source document. The output is always an object whose
+    /// members follow the order of the map.
     pub fn apply(&self, source: &Value, ctx: &EvalContext<'_>) -> Result<Value, MapError> {
-        let _ = (source, ctx);
-        todo!("CompiledMap::apply")
+        let eval = eval::Eval { source, ctx };
+        eval.object(&self.fields, None).map(Value::Object)
+    }
+
+    /// The compiled target fields, in output order (for the checker and tools).
+    pub fn fields(&self) -> &[compile::Field] {
+        &self.fields
     }
 }
+
+/// Largest route file read. Route files are hand-written; a bigger one is a mistake
+/// (or not a route file) and is refused before parsing.
+pub const MAX_ROUTE_FILE_BYTES: u64 = 1 << 20;
 
 /// Reads and parses one route file (YAML or JSON by extension), reporting syntax errors
 /// and unknown keys with line and column.
 pub fn load_route_file(path: &Path) -> Result<RouteFile, Vec<Diagnostic>> {
-    let _ = path;
-    todo!("mapping::load_route_file")
+    let io_err = |e: std::io::Error| {
+        vec![Diagnostic::error(
+            path,
+            format!("cannot read route file: {e}"),
+        )]
+    };
+    let len = std::fs::metadata(path).map_err(io_err)?.len();
+    if len > MAX_ROUTE_FILE_BYTES {
+        return Err(vec![Diagnostic::error(
+            path,
+            format!("route file is {len} bytes; the limit is {MAX_ROUTE_FILE_BYTES}"),
+        )]);
+    }
+    let text = std::fs::read_to_string(path).map_err(io_err)?;
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        parse_route_json(&text, path)
+    } else {
+        parse_route_yaml(&text, path)
+    }
+}
+
+/// Parses route-file YAML text; `file` names it in diagnostics.
+pub fn parse_route_yaml(text: &str, file: &Path) -> Result<RouteFile, Vec<Diagnostic>> {
+    serde_saphyr::from_str::<RouteFile>(text).map_err(|e| {
+        let pos = e.location().and_then(|l| {
+            let line = u32::try_from(l.line()).ok()?;
+            let col = u32::try_from(l.column()).ok()?;
+            (line > 0).then_some((line, col))
+        });
+        let message = e.without_snippet().to_string();
+        vec![Diagnostic::error(file, message).at_opt(pos)]
+    })
+}
+
+/// Parses route-file JSON text; `file` names it in diagnostics. JSON parse errors have
+/// positions; rule positions are not recorded for JSON files.
+pub fn parse_route_json(text: &str, file: &Path) -> Result<RouteFile, Vec<Diagnostic>> {
+    serde_json::from_str::<RouteFile>(text).map_err(|e| {
+        let pos = u32::try_from(e.line())
+            .ok()
+            .zip(u32::try_from(e.column()).ok())
+            .filter(|(l, _)| *l > 0);
+        vec![Diagnostic::error(file, e.to_string()).at_opt(pos)]
+    })
 }
 
 /// Compiles the `map` of one direction. `file` is used in diagnostics.
@@ -81,8 +140,19 @@ pub fn compile(
     direction: syntax::Direction,
     file: &Path,
 ) -> Result<CompiledMap, Vec<Diagnostic>> {
-    let _ = (route, direction, file);
-    todo!("mapping::compile")
+    let Some(spec) = route.direction(direction) else {
+        return Err(vec![Diagnostic::error(
+            file,
+            format!("the route file has no `{}:` section", direction.section()),
+        )]);
+    };
+    let mut compiler = compile::Compiler::new(file);
+    let fields = compiler.map(&spec.map, "", "", 0);
+    if compiler.errors.is_empty() {
+        Ok(CompiledMap { fields })
+    } else {
+        Err(compiler.errors)
+    }
 }
 
 /// Proves one direction's mapping against its source and target shapes.
@@ -94,8 +164,11 @@ pub fn check(
     target: &Shape,
     ctx: &ContextDecl,
 ) -> Vec<Diagnostic> {
-    let _ = (route, direction, file, source, target, ctx);
-    todo!("mapping::check")
+    let compiled = match compile(route, direction, file) {
+        Ok(c) => c,
+        Err(diags) => return diags,
+    };
+    check::check_compiled(route, direction, file, &compiled, source, target, ctx)
 }
 
 /// The JSON Schema of the route-file format, for `schemagate schema mapping`.
