@@ -19,11 +19,14 @@
 //! - [`telemetry`]: logging and Prometheus metrics.
 //! - [`demo`]: the built-in demo upstream of `serve --demo`.
 
+pub mod app;
+pub mod check;
 pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod diagnostic;
 pub mod edge;
+pub mod fixtures;
 pub mod mapping;
 pub mod pipeline;
 pub mod problem;

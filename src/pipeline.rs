@@ -1,1 +1,298 @@
 //! One partner request, phase by phase.
+//!
+//! ```text
+//!  partner ──► route ──► read body ──► decode ──► validate ──► map ──► validate ──► forward
+//!              (404/405)  (413/408)    (400/415)  external     (422)   internal      (502/504)
+//!                                                  (422)               (500)            │
+//!  partner ◄── encode ◄── validate ◄── map back ◄── validate ◄── decode upstream ◄──────┘
+//!              (partner   target       (502)        internal      (502)
+//!               format)   (500)                     response
+//! ```
+//!
+//! The transformation phases are plain functions over bytes and values
+//! ([`transform_request`], [`transform_response`]) shared by `serve`, `check`'s golden
+//! fixtures and `transform`, so all three run exactly the same code. The HTTP phases
+//! (reading the body, forwarding) live in [`crate::app`].
+
+use serde_json::Value;
+
+use crate::codec::{self, CodecError, Format, Limits};
+use crate::config::{Route, Stage};
+use crate::mapping::{EvalContext, MapError};
+use crate::problem::{FieldError, Problem, ProblemKind};
+use crate::schema::Violation;
+
+/// The result of the request direction.
+#[derive(Debug)]
+pub struct MappedRequest {
+    /// The partner's body in its JSON view (what `$request...` reads in the response mapping).
+    pub decoded: Value,
+    /// The internal body, serialised, ready to forward.
+    pub body: Vec<u8>,
+}
+
+/// Checks a request's media type against the route's format. `None` with a body is refused:
+/// a partner that does not say what it sends is not guessed at.
+pub fn check_media_type(format: Format, content_type: Option<&str>) -> Result<(), Problem> {
+    let expected = match format {
+        Format::Xml => "application/xml or text/xml",
+        Format::Json => "application/json",
+    };
+    let Some(ct) = content_type else {
+        return Err(Problem::new(
+            ProblemKind::UnsupportedMediaType,
+            format!("missing Content-Type; this route accepts {expected}"),
+        ));
+    };
+    let mut parts = ct.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let ok = match format {
+        Format::Xml => {
+            essence == "application/xml"
+                || essence == "text/xml"
+                || (essence.starts_with("application/") && essence.ends_with("+xml"))
+        }
+        Format::Json => {
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        }
+    };
+    if !ok {
+        return Err(Problem::new(
+            ProblemKind::UnsupportedMediaType,
+            format!("Content-Type `{essence}` is not accepted; this route accepts {expected}"),
+        ));
+    }
+    for param in parts {
+        if let Some((k, v)) = param.split_once('=')
+            && k.trim().eq_ignore_ascii_case("charset")
+        {
+            let v = v.trim().trim_matches('"');
+            if !v.eq_ignore_ascii_case("utf-8") && !v.eq_ignore_ascii_case("utf8") {
+                return Err(Problem::new(
+                    ProblemKind::UnsupportedMediaType,
+                    format!("charset `{v}` is not accepted; send UTF-8"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A decoding failure as the partner sees it.
+pub fn codec_problem(err: &CodecError) -> Problem {
+    match err {
+        CodecError::Limit { .. } => Problem::new(ProblemKind::PayloadTooLarge, err.to_string()),
+        CodecError::Unexpected {
+            pointer,
+            line,
+            column,
+            message,
+        } => Problem::new(
+            ProblemKind::SchemaViolation,
+            "the document is not the one this route expects",
+        )
+        .with_errors(vec![FieldError {
+            pointer: pointer.clone(),
+            message: message.clone(),
+            line: Some(*line),
+            column: Some(*column),
+        }]),
+        CodecError::Malformed { .. }
+        | CodecError::Encoding { .. }
+        | CodecError::Forbidden { .. } => Problem::new(ProblemKind::MalformedBody, err.to_string()),
+    }
+}
+
+fn decode(
+    format: Format,
+    stage: &Stage,
+    namespace: Option<&str>,
+    body: &[u8],
+    limits: &Limits,
+) -> Result<Value, CodecError> {
+    match format {
+        Format::Xml => codec::xml::decode(body, &stage.source.shape, namespace, limits),
+        Format::Json => codec::json::decode(body, limits),
+    }
+}
+
+fn violation_errors(
+    violations: Vec<Violation>,
+    xml: Option<(&[u8], &Stage, Option<&str>)>,
+) -> Vec<FieldError> {
+    violations
+        .into_iter()
+        .map(|v| {
+            let pos = xml.and_then(|(body, stage, ns)| {
+                codec::xml::locate(body, &stage.source.shape, ns, &v.pointer)
+            });
+            FieldError {
+                pointer: v.pointer,
+                message: v.message,
+                line: pos.map(|p| p.0),
+                column: pos.map(|p| p.1),
+            }
+        })
+        .collect()
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Request direction: decode, validate against the external schema, map, validate against
+/// the internal schema, serialise. Routes without a `request:` section never call this.
+pub fn transform_request(
+    route: &Route,
+    stage: &Stage,
+    body: &[u8],
+    ctx: &EvalContext<'_>,
+    limits: &Limits,
+) -> Result<MappedRequest, Problem> {
+    let ns = route.namespace.as_deref();
+    let decoded = decode(route.format, stage, ns, body, limits).map_err(|e| codec_problem(&e))?;
+    if let Err(violations) = stage.source.validate(&decoded) {
+        let n = violations.len();
+        let xml = (route.format == Format::Xml).then_some((body, stage, ns));
+        return Err(Problem::new(
+            ProblemKind::SchemaViolation,
+            format!("{} against the route's schema", plural(n, "violation")),
+        )
+        .with_errors(violation_errors(violations, xml)));
+    }
+    let mapped = stage.map.apply(&decoded, ctx).map_err(|e| {
+        let pointer = e.input.clone().unwrap_or_default();
+        let pos = (route.format == Format::Xml)
+            .then(|| codec::xml::locate(body, &stage.source.shape, ns, &pointer))
+            .flatten();
+        Problem::new(
+            ProblemKind::SchemaViolation,
+            "the document cannot be converted",
+        )
+        .with_errors(vec![FieldError {
+            pointer,
+            message: e.message.clone(),
+            line: pos.map(|p| p.0),
+            column: pos.map(|p| p.1),
+        }])
+    })?;
+    if let Err(violations) = stage.target.validate(&mapped) {
+        return Err(internal_violation(route, "request", &violations));
+    }
+    let body = serde_json::to_vec(&mapped).map_err(|e| {
+        Problem::new(ProblemKind::Internal, "the request could not be forwarded")
+            .with_log(e.to_string())
+    })?;
+    Ok(MappedRequest { decoded, body })
+}
+
+/// A mapped result that breaks the internal schema is the gateway's own bug: 500, with the
+/// route and pointers in the log only.
+fn internal_violation(route: &Route, direction: &str, violations: &[Violation]) -> Problem {
+    let list: Vec<String> = violations
+        .iter()
+        .map(|v| format!("{} {}", v.pointer, v.message))
+        .collect();
+    Problem::new(
+        ProblemKind::Internal,
+        "the gateway produced an invalid document; the operators have been told",
+    )
+    .with_log(format!(
+        "route {} {direction} mapping produced an invalid document: {}",
+        route.name,
+        list.join("; ")
+    ))
+}
+
+/// Response direction: decode the upstream's JSON, validate it against the internal response
+/// schema, map it back, validate against the partner's schema, encode in the partner's format.
+pub fn transform_response(
+    route: &Route,
+    stage: &Stage,
+    body: &[u8],
+    ctx: &EvalContext<'_>,
+    limits: &Limits,
+) -> Result<Vec<u8>, Problem> {
+    let upstream = codec::json::decode(body, limits).map_err(|e| {
+        Problem::new(
+            ProblemKind::InvalidUpstreamResponse,
+            "the service answered with an unreadable body",
+        )
+        .with_log(format!("route {}: upstream body: {e}", route.name))
+    })?;
+    if let Err(violations) = stage.source.validate(&upstream) {
+        let list: Vec<String> = violations
+            .iter()
+            .map(|v| format!("{} {}", v.pointer, v.message))
+            .collect();
+        return Err(Problem::new(
+            ProblemKind::InvalidUpstreamResponse,
+            "the service answered with an invalid document",
+        )
+        .with_log(format!(
+            "route {}: upstream response breaks {}: {}",
+            route.name,
+            stage.source.name,
+            list.join("; ")
+        )));
+    }
+    let mapped = stage.map.apply(&upstream, ctx).map_err(|e: MapError| {
+        Problem::new(
+            ProblemKind::InvalidUpstreamResponse,
+            "the service's answer cannot be converted",
+        )
+        .with_log(format!(
+            "route {}: response mapping: {e} (input {})",
+            route.name,
+            e.input.as_deref().unwrap_or("-")
+        ))
+    })?;
+    if let Err(violations) = stage.target.validate(&mapped) {
+        return Err(internal_violation(route, "response", &violations));
+    }
+    encode(route, stage, &mapped)
+}
+
+/// Serialises a partner-side value in the route's format.
+pub fn encode(route: &Route, stage: &Stage, value: &Value) -> Result<Vec<u8>, Problem> {
+    match route.format {
+        Format::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
+        Format::Xml => codec::xml::encode(value, &stage.target.shape, route.namespace.as_deref())
+            .map_err(|e| e.to_string()),
+    }
+    .map_err(|e| {
+        Problem::new(ProblemKind::Internal, "the answer could not be encoded")
+            .with_log(format!("route {}: encoding the response: {e}", route.name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types() {
+        assert!(check_media_type(Format::Xml, Some("application/xml")).is_ok());
+        assert!(check_media_type(Format::Xml, Some("text/xml; charset=UTF-8")).is_ok());
+        assert!(check_media_type(Format::Xml, Some("application/soap+xml")).is_ok());
+        assert!(check_media_type(Format::Json, Some("application/json;charset=\"utf-8\"")).is_ok());
+        let p = check_media_type(Format::Xml, Some("application/json")).unwrap_err();
+        assert_eq!(p.status.as_u16(), 415);
+        assert_eq!(
+            p.detail,
+            "Content-Type `application/json` is not accepted; this route accepts application/xml or text/xml"
+        );
+        let p = check_media_type(Format::Json, None).unwrap_err();
+        assert_eq!(
+            p.detail,
+            "missing Content-Type; this route accepts application/json"
+        );
+        let p = check_media_type(Format::Xml, Some("text/xml; charset=ISO-8859-1")).unwrap_err();
+        assert_eq!(p.detail, "charset `ISO-8859-1` is not accepted; send UTF-8");
+    }
+}

@@ -1,9 +1,355 @@
-//! Configuration: `gateway.toml` plus the partner files, loaded and compiled into one
-//! immutable snapshot.
+//! Configuration: `gateway.toml` plus the partner files under `schemas/` and `mappings/`,
+//! loaded, checked and compiled into one immutable [`Gateway`] snapshot.
+//!
+//! `check`, `serve` and hot reload all call [`load`]: what `check` accepts is exactly what
+//! `serve` runs. Loading collects every problem it can find before failing, each as a
+//! [`Diagnostic`] naming the file and the place in it.
 
+pub mod env;
 pub mod file;
+mod route;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::diagnostic::{Diagnostic, has_errors};
+use crate::schema::SchemaRegistry;
 
 pub use file::GatewayConfig;
+pub use route::{PathPart, Route, Stage};
 
-/// One compiled, immutable configuration snapshot.
-pub struct Gateway {}
+/// The configuration file used when `--config` is not given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "gateway.toml";
+
+/// What the command line adds to the files.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The configuration file; None = `gateway.toml` in the working directory if it exists,
+    /// otherwise built-in defaults.
+    pub config_path: Option<PathBuf>,
+    /// `--listen`: overrides `server.listen`.
+    pub listen: Option<String>,
+    /// `--demo`: every upstream points at the built-in demo upstream.
+    pub upstream_override: Option<String>,
+}
+
+/// One compiled, immutable configuration snapshot. The request path reads only this.
+pub struct Gateway {
+    pub config: GatewayConfig,
+    /// The file it came from, when there was one (watched for reloads).
+    pub config_file: Option<PathBuf>,
+    pub schemas_dir: PathBuf,
+    pub mappings_dir: PathBuf,
+    pub fixtures_dir: PathBuf,
+    pub schemas: SchemaRegistry,
+    pub routes: Vec<Arc<Route>>,
+    table: RouteTable,
+    /// Warnings found while loading (errors prevent a snapshot from existing).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("routes", &self.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Result of looking a request up in the route table.
+pub enum RouteMatch<'a> {
+    Found(&'a Arc<Route>, Vec<(String, String)>),
+    /// The path exists for other methods.
+    MethodNotAllowed(Vec<Method>),
+    NotFound,
+}
+
+#[derive(Default)]
+struct RouteTable {
+    by_method: HashMap<Method, matchit::Router<usize>>,
+}
+
+impl Gateway {
+    /// Finds the partner route for a request. Lock-free: the table is immutable.
+    pub fn find(&self, method: &Method, path: &str) -> RouteMatch<'_> {
+        if let Some(router) = self.table.by_method.get(method)
+            && let Ok(m) = router.at(path)
+            && let Some(route) = self.routes.get(*m.value)
+        {
+            let params = m
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            return RouteMatch::Found(route, params);
+        }
+        let mut allowed: Vec<Method> = self
+            .table
+            .by_method
+            .iter()
+            .filter(|(m, r)| *m != method && r.at(path).is_ok())
+            .map(|(m, _)| m.clone())
+            .collect();
+        if allowed.is_empty() {
+            RouteMatch::NotFound
+        } else {
+            allowed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            RouteMatch::MethodNotAllowed(allowed)
+        }
+    }
+
+    /// The route named `partner/route` (the route file's path under mappings/, without
+    /// extension).
+    pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
+        self.routes.iter().find(|r| r.name == name)
+    }
+}
+
+/// Loads and checks everything. `Ok` carries the snapshot (with its warnings); `Err`
+/// every diagnostic found, errors and warnings.
+pub fn load(opts: &LoadOptions) -> Result<Gateway, Vec<Diagnostic>> {
+    load_with_env(opts, &|name| std::env::var(name).ok())
+}
+
+/// [`load`] with an explicit environment, for tests.
+pub fn load_with_env(
+    opts: &LoadOptions,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Gateway, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let (config_file, base_dir) = match &opts.config_path {
+        Some(p) => (Some(p.clone()), parent_dir(p)),
+        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+            (Some(PathBuf::from(DEFAULT_CONFIG_FILE)), PathBuf::from("."))
+        }
+        None => (None, PathBuf::from(".")),
+    };
+    let mut config = match &config_file {
+        Some(path) => match read_config(path, lookup) {
+            Ok(c) => c,
+            Err(d) => return Err(vec![d]),
+        },
+        None => GatewayConfig::default(),
+    };
+    if let Some(listen) = &opts.listen {
+        config.server.listen = listen.clone();
+    }
+    if let Some(url) = &opts.upstream_override {
+        for up in config.upstreams.values_mut() {
+            up.url = url.clone();
+        }
+    }
+    let cfg_name = config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+    validate_config(&config, &cfg_name, &mut diags);
+
+    let schemas_dir = base_dir.join(&config.paths.schemas);
+    let mappings_dir = base_dir.join(&config.paths.mappings);
+    let fixtures_dir = base_dir.join(&config.paths.fixtures);
+    let schemas = if schemas_dir.is_dir() {
+        match SchemaRegistry::load_dir(&schemas_dir) {
+            Ok((reg, warnings)) => {
+                diags.extend(warnings);
+                reg
+            }
+            Err(errs) => {
+                diags.extend(errs);
+                SchemaRegistry::default()
+            }
+        }
+    } else {
+        if mappings_dir.is_dir() {
+            diags.push(
+                Diagnostic::error(&schemas_dir, "schemas directory does not exist")
+                    .hint("set `paths.schemas` in gateway.toml, relative to the file's directory"),
+            );
+        }
+        SchemaRegistry::default()
+    };
+
+    let routes = route::load_routes(&mappings_dir, &config, &schemas, &mut diags);
+    let table = build_table(&routes, &mut diags);
+
+    if has_errors(&diags) {
+        return Err(diags);
+    }
+    Ok(Gateway {
+        config,
+        config_file,
+        schemas_dir,
+        mappings_dir,
+        fixtures_dir,
+        schemas,
+        routes,
+        table,
+        warnings: diags,
+    })
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn read_config(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<GatewayConfig, Diagnostic> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::error(path, format!("cannot read configuration: {e}")))?;
+    let text = env::substitute(&text, lookup).map_err(|e| {
+        let line = match &e {
+            env::EnvError::Unset { line, .. }
+            | env::EnvError::Unterminated { line }
+            | env::EnvError::BadName { line, .. } => *line,
+        };
+        Diagnostic::error(path, e.to_string()).at(line, 1)
+    })?;
+    toml::from_str::<GatewayConfig>(&text).map_err(|e| {
+        let pos = e.span().map(|s| line_col(&text, s.start));
+        Diagnostic::error(path, e.message().to_string())
+            .at_opt(pos)
+            .hint("see docs/configuration.md for every key and its default")
+    })
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (u32, u32) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count() as u32
+        + 1;
+    (line, column)
+}
+
+fn validate_config(cfg: &GatewayConfig, file: &Path, diags: &mut Vec<Diagnostic>) {
+    if cfg.server.listen.parse::<std::net::SocketAddr>().is_err() {
+        diags.push(
+            Diagnostic::error(
+                file,
+                format!("server.listen `{}` is not an address", cfg.server.listen),
+            )
+            .location("server.listen")
+            .hint("write host:port with a numeric IP, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\""),
+        );
+    }
+    let positive: [(&str, u64); 5] = [
+        (
+            "server.header_read_timeout_ms",
+            cfg.server.header_read_timeout_ms,
+        ),
+        (
+            "server.body_read_timeout_ms",
+            cfg.server.body_read_timeout_ms,
+        ),
+        ("server.request_timeout_ms", cfg.server.request_timeout_ms),
+        ("server.max_connections", cfg.server.max_connections as u64),
+        ("limits.max_body_bytes", cfg.limits.max_body_bytes as u64),
+    ];
+    for (key, value) in positive {
+        if value == 0 {
+            diags.push(
+                Diagnostic::error(file, format!("{key} must be greater than 0")).location(key),
+            );
+        }
+    }
+    for (name, up) in &cfg.upstreams {
+        let key = format!("upstreams.{name}.url");
+        match up.url.parse::<http::Uri>() {
+            Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => {}
+            Ok(uri) if uri.scheme_str() == Some("https") => diags.push(
+                Diagnostic::error(
+                    file,
+                    format!("upstream `{name}`: https upstreams are not supported yet"),
+                )
+                .location(key)
+                .hint("terminate TLS in a sidecar or use an http:// URL on a trusted network"),
+            ),
+            _ => diags.push(
+                Diagnostic::error(
+                    file,
+                    format!("upstream `{name}`: `{}` is not an http:// URL", up.url),
+                )
+                .location(key)
+                .hint("write it as http://host:port or http://host:port/base-path"),
+            ),
+        }
+        for (k, v) in [
+            ("connect_timeout_ms", up.connect_timeout_ms),
+            ("request_timeout_ms", up.request_timeout_ms),
+        ] {
+            if v == 0 {
+                diags.push(
+                    Diagnostic::error(file, format!("upstreams.{name}.{k} must be greater than 0"))
+                        .location(format!("upstreams.{name}.{k}")),
+                );
+            }
+        }
+    }
+}
+
+fn build_table(routes: &[Arc<Route>], diags: &mut Vec<Diagnostic>) -> RouteTable {
+    let mut table = RouteTable::default();
+    let mut seen: HashMap<(Method, String), &Route> = HashMap::new();
+    for (i, r) in routes.iter().enumerate() {
+        let shape = route::path_shape(&r.path);
+        if let Some(other) = seen.get(&(r.method.clone(), shape.clone())) {
+            diags.push(
+                Diagnostic::error(
+                    &r.file,
+                    format!(
+                        "route {} {} collides with {}",
+                        r.method,
+                        r.path,
+                        other.file.display()
+                    ),
+                )
+                .location("route.path")
+                .hint("two route files cannot serve the same method and path"),
+            );
+            continue;
+        }
+        let router = table.by_method.entry(r.method.clone()).or_default();
+        if let Err(e) = router.insert(r.path.clone(), i) {
+            diags.push(
+                Diagnostic::error(
+                    &r.file,
+                    format!(
+                        "route {} {} conflicts with another route: {e}",
+                        r.method, r.path
+                    ),
+                )
+                .location("route.path"),
+            );
+            continue;
+        }
+        seen.insert((r.method.clone(), shape), r);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        assert_eq!(line_col(text, 9), (2, 3));
+    }
+}

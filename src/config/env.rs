@@ -1,0 +1,159 @@
+//! `${NAME}` and `${NAME:-default}` in gateway.toml, so one file serves laptops, CI and
+//! containers.
+//!
+//! Substitution happens on the text before TOML parsing, so parse errors keep pointing at
+//! the right line. A substituted value is escaped for a TOML basic string (`"..."`), which
+//! is where variables belong; `$${` writes a literal `${`.
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EnvError {
+    #[error(
+        "line {line}: environment variable `{name}` is not set and has no default (write `${{{name}:-default}}`)"
+    )]
+    Unset { name: String, line: u32 },
+    #[error("line {line}: unterminated `${{` (expected `${{NAME}}` or `${{NAME:-default}}`)")]
+    Unterminated { line: u32 },
+    #[error(
+        "line {line}: invalid variable name `{name}` (letters, digits and `_`, not starting with a digit)"
+    )]
+    BadName { name: String, line: u32 },
+}
+
+/// Replaces every `${NAME}` / `${NAME:-default}` in `text`, reading variables through
+/// `lookup` (the process environment in production, a map in tests).
+pub fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, EnvError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut line = 1u32;
+    while let Some(pos) = rest.find('$') {
+        let (before, after) = rest.split_at(pos);
+        line += before.matches('\n').count() as u32;
+        out.push_str(before);
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+            continue;
+        }
+        let Some(tail) = after.strip_prefix("${") else {
+            out.push('$');
+            rest = &after[1..];
+            continue;
+        };
+        let Some(end) = tail.find('}') else {
+            return Err(EnvError::Unterminated { line });
+        };
+        let inner = &tail[..end];
+        if inner.contains('\n') {
+            return Err(EnvError::Unterminated { line });
+        }
+        let (name, default) = match inner.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (inner, None),
+        };
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(EnvError::BadName {
+                name: name.to_string(),
+                line,
+            });
+        }
+        // An empty variable counts as unset when a default is given, as in the shell.
+        let value = match (
+            lookup(name).filter(|v| !v.is_empty() || default.is_none()),
+            default,
+        ) {
+            (Some(v), _) => v,
+            (None, Some(d)) => d.to_string(),
+            (None, None) => {
+                return Err(EnvError::Unset {
+                    name: name.to_string(),
+                    line,
+                });
+            }
+        };
+        escape_basic_string(&value, &mut out);
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn escape_basic_string(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "UPSTREAM_URL" => Some("http://10.0.0.1:9000".into()),
+            "EMPTY" => Some(String::new()),
+            "QUOTE" => Some("a\"b\\c".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn substitutes_set_variables_and_defaults() {
+        let text = "url = \"${UPSTREAM_URL:-http://127.0.0.1:1}\"\nlisten = \"${LISTEN:-127.0.0.1:18084}\"\n";
+        assert_eq!(
+            substitute(text, &env).unwrap(),
+            "url = \"http://10.0.0.1:9000\"\nlisten = \"127.0.0.1:18084\"\n"
+        );
+    }
+
+    #[test]
+    fn empty_variable_takes_the_default() {
+        assert_eq!(
+            substitute("a = \"${EMPTY:-x}\"", &env).unwrap(),
+            "a = \"x\""
+        );
+        assert_eq!(substitute("a = \"${EMPTY}\"", &env).unwrap(), "a = \"\"");
+    }
+
+    #[test]
+    fn values_are_escaped_and_dollars_kept() {
+        assert_eq!(
+            substitute("a = \"${QUOTE}\" # $5 $${X}", &env).unwrap(),
+            "a = \"a\\\"b\\\\c\" # $5 ${X}"
+        );
+    }
+
+    #[test]
+    fn unset_and_malformed_are_errors_with_lines() {
+        assert_eq!(
+            substitute("\n\nx = \"${NOPE}\"", &env),
+            Err(EnvError::Unset {
+                name: "NOPE".into(),
+                line: 3
+            })
+        );
+        assert_eq!(
+            substitute("x = \"${NOPE", &env),
+            Err(EnvError::Unterminated { line: 1 })
+        );
+        assert_eq!(
+            substitute("\nx = \"${9X}\"", &env),
+            Err(EnvError::BadName {
+                name: "9X".into(),
+                line: 2
+            })
+        );
+    }
+}

@@ -1,0 +1,423 @@
+//! Route files under `mappings/` compiled into [`Route`]s: method and path, upstream call,
+//! and each direction's schemas and compiled mapping, all proven before use.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::Method;
+
+use super::GatewayConfig;
+use crate::codec::Format;
+use crate::diagnostic::Diagnostic;
+use crate::mapping::syntax::{Direction, DirectionSpec};
+use crate::mapping::{self, CompiledMap, ContextDecl, RouteFile};
+use crate::schema::{Schema, SchemaRegistry};
+
+/// One direction of a route: input schema, output schema, compiled mapping.
+#[derive(Debug)]
+pub struct Stage {
+    pub source: Arc<Schema>,
+    pub target: Arc<Schema>,
+    pub map: CompiledMap,
+}
+
+/// A piece of an upstream path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPart {
+    Literal(String),
+    Param(String),
+}
+
+/// One partner route, compiled.
+#[derive(Debug)]
+pub struct Route {
+    /// `partner/route`: the route file's path under mappings/ without extension.
+    pub name: String,
+    pub partner: String,
+    pub file: PathBuf,
+    pub method: Method,
+    pub path: String,
+    pub path_params: Vec<String>,
+    pub format: Format,
+    pub namespace: Option<String>,
+    pub upstream: String,
+    pub upstream_method: Method,
+    pub upstream_path: Vec<PathPart>,
+    pub request: Option<Stage>,
+    pub response: Option<Stage>,
+    pub spec: RouteFile,
+}
+
+impl Route {
+    /// The upstream path with the route's parameters filled in, percent-encoded.
+    pub fn upstream_path(&self, params: &[(String, String)]) -> String {
+        let mut out = String::new();
+        for part in &self.upstream_path {
+            match part {
+                PathPart::Literal(s) => out.push_str(s),
+                PathPart::Param(name) => {
+                    if let Some((_, v)) = params.iter().find(|(k, _)| k == name) {
+                        encode_segment(v, &mut out);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Percent-encodes one path segment (RFC 3986 unreserved characters pass through), so a
+/// parameter can never add segments or a query to the upstream path.
+fn encode_segment(value: &str, out: &mut String) {
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// The path with parameter names erased, so `/a/{x}` and `/a/{y}` are seen to collide.
+pub(super) fn path_shape(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push('{');
+            }
+            '}' => {
+                in_param = false;
+                out.push('}');
+            }
+            _ if in_param => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Splits a path template into parts, checking the parameter syntax.
+fn parse_template(path: &str) -> Result<Vec<PathPart>, String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must start with `/`"));
+    }
+    let mut parts = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(PathPart::Literal(rest[..open].to_string()));
+        }
+        let Some(close) = rest[open..].find('}') else {
+            return Err(format!("`{path}` has an unclosed `{{`"));
+        };
+        let name = &rest[open + 1..open + close];
+        let name = name.strip_prefix('*').unwrap_or(name);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "`{path}`: parameter `{{{name}}}` must be letters, digits or `_`"
+            ));
+        }
+        parts.push(PathPart::Param(name.to_string()));
+        rest = &rest[open + close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("`{path}` has a `}}` without `{{`"));
+    }
+    if !rest.is_empty() {
+        parts.push(PathPart::Literal(rest.to_string()));
+    }
+    Ok(parts)
+}
+
+fn route_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        if path.is_dir() {
+            route_files(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|x| x.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn load_routes(
+    dir: &Path,
+    config: &GatewayConfig,
+    schemas: &SchemaRegistry,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Arc<Route>> {
+    let mut files = Vec::new();
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    if let Err(e) = route_files(dir, &mut files) {
+        diags.push(Diagnostic::error(
+            dir,
+            format!("cannot read mappings directory: {e}"),
+        ));
+        return Vec::new();
+    }
+    let mut routes = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(dir).unwrap_or(&file).with_extension("");
+        let name = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let partner = name.split('/').next().unwrap_or_default().to_string();
+        if !name.contains('/') {
+            diags.push(
+                Diagnostic::error(&file, "route file is not inside a partner directory").hint(
+                    "put it at mappings/<partner>/<route>.yaml: the directory names the partner",
+                ),
+            );
+            continue;
+        }
+        let spec = match mapping::load_route_file(&file) {
+            Ok(spec) => spec,
+            Err(errs) => {
+                diags.extend(errs);
+                continue;
+            }
+        };
+        if let Some(route) = compile_route(name, partner, file, spec, config, schemas, diags) {
+            routes.push(Arc::new(route));
+        }
+    }
+    routes
+}
+
+fn compile_route(
+    name: String,
+    partner: String,
+    file: PathBuf,
+    spec: RouteFile,
+    config: &GatewayConfig,
+    schemas: &SchemaRegistry,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Route> {
+    let before = diags.iter().filter(|d| d.is_error()).count();
+    let err = |msg: String, loc: &str| Diagnostic::error(&file, msg).location(loc.to_string());
+
+    let method = parse_method(&spec.route.method)
+        .map_err(|m| diags.push(err(m, "route.method")))
+        .ok();
+    let parts = parse_template(&spec.route.path)
+        .map_err(|m| diags.push(err(m, "route.path")))
+        .ok();
+    let path_params: Vec<String> = parts
+        .iter()
+        .flatten()
+        .filter_map(|p| match p {
+            PathPart::Param(n) => Some(n.clone()),
+            PathPart::Literal(_) => None,
+        })
+        .collect();
+    let upstream_method = match &spec.upstream.method {
+        Some(m) => parse_method(m)
+            .map_err(|m| diags.push(err(m, "upstream.method")))
+            .ok(),
+        None => method.clone(),
+    };
+    let upstream_path = parse_template(&spec.upstream.path)
+        .map_err(|m| diags.push(err(m, "upstream.path")))
+        .ok();
+    if let Some(up) = &upstream_path {
+        for p in up {
+            if let PathPart::Param(n) = p
+                && !path_params.contains(n)
+            {
+                diags.push(
+                    err(
+                        format!(
+                            "upstream path uses `{{{n}}}`, which the route path does not declare"
+                        ),
+                        "upstream.path",
+                    )
+                    .hint(format!(
+                        "declare it in route.path, e.g. `{}/{{{n}}}`",
+                        spec.route.path.trim_end_matches('/')
+                    )),
+                );
+            }
+        }
+    }
+    if !config.upstreams.contains_key(&spec.upstream.service) {
+        let known: Vec<&str> = config.upstreams.keys().map(String::as_str).collect();
+        diags.push(
+            err(
+                format!(
+                    "upstream service `{}` is not defined in gateway.toml",
+                    spec.upstream.service
+                ),
+                "upstream.service",
+            )
+            .hint(if known.is_empty() {
+                "add an [upstreams.NAME] table with its url to gateway.toml".to_string()
+            } else {
+                format!("defined services: {}", known.join(", "))
+            }),
+        );
+    }
+    if spec.route.format == Format::Xml && spec.request.is_none() && spec.response.is_none() {
+        diags.push(err(
+            "an XML route needs a request or response mapping".into(),
+            "route",
+        ));
+    }
+    if method
+        .as_ref()
+        .is_some_and(|m| m == Method::GET || m == Method::HEAD)
+        && spec.request.is_some()
+    {
+        diags.push(
+            err(
+                format!(
+                    "{} routes have no request body, so `request:` cannot apply",
+                    spec.route.method
+                ),
+                "request",
+            )
+            .hint("remove `request:`; the response mapping can read $path, $query and $header"),
+        );
+    }
+
+    let request_shape = spec
+        .request
+        .as_ref()
+        .and_then(|d| schemas.get(&d.schema))
+        .map(|s| s.shape.clone());
+    let request = spec.request.as_ref().and_then(|d| {
+        let ctx = ContextDecl {
+            path_params: path_params.clone(),
+            has_request: false,
+            request_shape: None,
+        };
+        compile_stage(&spec, Direction::Request, d, &file, schemas, &ctx, diags)
+    });
+    let response = spec.response.as_ref().and_then(|d| {
+        let ctx = ContextDecl {
+            path_params: path_params.clone(),
+            has_request: spec.request.is_some(),
+            request_shape: request_shape.clone(),
+        };
+        compile_stage(&spec, Direction::Response, d, &file, schemas, &ctx, diags)
+    });
+
+    if diags.iter().filter(|d| d.is_error()).count() > before {
+        return None;
+    }
+    Some(Route {
+        name,
+        partner,
+        method: method?,
+        path: spec.route.path.clone(),
+        path_params,
+        format: spec.route.format,
+        namespace: spec.route.namespace.clone(),
+        upstream: spec.upstream.service.clone(),
+        upstream_method: upstream_method?,
+        upstream_path: upstream_path?,
+        request,
+        response,
+        file,
+        spec,
+    })
+}
+
+fn compile_stage(
+    spec: &RouteFile,
+    direction: Direction,
+    d: &DirectionSpec,
+    file: &Path,
+    schemas: &SchemaRegistry,
+    ctx: &ContextDecl,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Stage> {
+    let section = match direction {
+        Direction::Request => "request",
+        Direction::Response => "response",
+    };
+    let lookup = |name: &str, key: &str, diags: &mut Vec<Diagnostic>| {
+        let s = schemas.get(name).cloned();
+        if s.is_none() {
+            diags.push(
+                Diagnostic::error(file, format!("schema `{name}` does not exist"))
+                    .location(format!("{section}.{key}"))
+                    .hint("schema names are paths relative to the schemas directory, e.g. acme/order.schema.json"),
+            );
+        }
+        s
+    };
+    let source = lookup(&d.schema, "schema", diags);
+    let target = lookup(&d.target, "target", diags);
+    let map = match mapping::compile(spec, direction, file) {
+        Ok(m) => Some(m),
+        Err(errs) => {
+            diags.extend(errs);
+            None
+        }
+    };
+    let (source, target, map) = (source?, target?, map?);
+    diags.extend(mapping::check(
+        spec,
+        direction,
+        file,
+        &source.shape,
+        &target.shape,
+        ctx,
+    ));
+    Some(Stage {
+        source,
+        target,
+        map,
+    })
+}
+
+fn parse_method(m: &str) -> Result<Method, String> {
+    match m.to_ascii_uppercase().as_str() {
+        "GET" => Ok(Method::GET),
+        "POST" => Ok(Method::POST),
+        "PUT" => Ok(Method::PUT),
+        "PATCH" => Ok(Method::PATCH),
+        "DELETE" => Ok(Method::DELETE),
+        "HEAD" => Ok(Method::HEAD),
+        _ => Err(format!(
+            "method `{m}` is not one of GET, POST, PUT, PATCH, DELETE, HEAD"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_and_encode() {
+        assert_eq!(
+            parse_template("/orders/{id}/lines").unwrap(),
+            vec![
+                PathPart::Literal("/orders/".into()),
+                PathPart::Param("id".into()),
+                PathPart::Literal("/lines".into())
+            ]
+        );
+        assert!(parse_template("orders").is_err());
+        assert!(parse_template("/orders/{id").is_err());
+        assert!(parse_template("/orders/{i-d}").is_err());
+        let mut s = String::new();
+        encode_segment("a/b?c d", &mut s);
+        assert_eq!(s, "a%2Fb%3Fc%20d");
+        assert_eq!(path_shape("/a/{x}/b/{y}"), "/a/{}/b/{}");
+    }
+}
