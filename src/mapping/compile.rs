@@ -280,7 +280,7 @@ impl<'f> Compiler<'f> {
     fn path(&mut self, text: &str, at: At<'_>) -> Option<SourcePath> {
         match SourcePath::parse(text) {
             Ok(p) => {
-                if at.depth == 0 && matches!(p.root, Root::Item | Root::Index) {
+                if at.depth == 0 && matches!(p.root, Root::Item | Root::Index | Root::Position) {
                     self.err(
                         at,
                         format!(

@@ -124,6 +124,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
             Root::Partner => Some(Got::Text(ctx.partner)),
             Root::CorrelationId => Some(Got::Text(ctx.correlation_id)),
             Root::Index => scope.map(|s| Got::Int(s.index)),
+            Root::Position => scope.map(|s| Got::Int(s.index.saturating_add(1))),
         }
     }
 

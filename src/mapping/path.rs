@@ -28,6 +28,8 @@ pub enum Root {
     CorrelationId,
     /// `$index`: 0-based index of the current item.
     Index,
+    /// `$position`: 1-based number of the current item (line numbers).
+    Position,
 }
 
 /// A parsed source path.
@@ -48,7 +50,7 @@ pub enum PathError {
     #[error("empty step in path `{0}` (two `/` in a row or a trailing `/`)")]
     EmptyStep(String),
     #[error(
-        "unknown context source `{0}`; known: $path.NAME, $query.NAME, $header.NAME, $claims.NAME, $partner, $correlation_id, $index, $request/..."
+        "unknown context source `{0}`; known: $path.NAME, $query.NAME, $header.NAME, $claims.NAME, $partner, $correlation_id, $index, $position, $request/..."
     )]
     UnknownContext(String),
     #[error("`{0}` needs a name, e.g. `{0}.id`")]
@@ -66,6 +68,7 @@ pub const CONTEXT_NAMES: &[&str] = &[
     "$partner",
     "$correlation_id",
     "$index",
+    "$position",
     "$request",
 ];
 
@@ -150,6 +153,7 @@ impl SourcePath {
                 "partner" if tail.is_empty() => (Root::Partner, Vec::new()),
                 "correlation_id" if tail.is_empty() => (Root::CorrelationId, Vec::new()),
                 "index" if tail.is_empty() => (Root::Index, Vec::new()),
+                "position" if tail.is_empty() => (Root::Position, Vec::new()),
                 _ => return Err(PathError::UnknownContext(text.to_owned())),
             }
         } else {
@@ -237,6 +241,7 @@ mod tests {
         assert_eq!(segs("$partner").0, Root::Partner);
         assert_eq!(segs("$correlation_id").0, Root::CorrelationId);
         assert_eq!(segs("$index").0, Root::Index);
+        assert_eq!(segs("$position").0, Root::Position);
     }
 
     #[test]
