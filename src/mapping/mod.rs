@@ -117,9 +117,24 @@ pub fn parse_route_yaml(text: &str, file: &Path) -> Result<RouteFile, Vec<Diagno
             let col = u32::try_from(l.column()).ok()?;
             (line > 0).then_some((line, col))
         });
-        let message = e.without_snippet().to_string();
+        let message = strip_position_suffix(e.without_snippet().to_string());
         vec![Diagnostic::error(file, message).at_opt(pos)]
     })
+}
+
+/// Drops the parser's own ` at line N, column M` suffix: the diagnostic carries the
+/// position already.
+fn strip_position_suffix(mut message: String) -> String {
+    if let Some(i) = message.rfind(" at line ") {
+        let tail = message.get(i + 9..).unwrap_or("");
+        let is_pos = tail.split_once(", column ").is_some_and(|(l, c)| {
+            !l.is_empty() && !c.is_empty() && l.bytes().chain(c.bytes()).all(|b| b.is_ascii_digit())
+        });
+        if is_pos {
+            message.truncate(i);
+        }
+    }
+    message
 }
 
 /// Parses route-file JSON text; `file` names it in diagnostics. JSON parse errors have
@@ -199,7 +214,7 @@ pub(crate) mod test_support {
 
     pub(crate) fn route_text(map_yaml: &str) -> String {
         let mut text = String::from(
-            "route: { method: POST, path: /p/{id}, format: json, headers: [X-Tenant], query: [page] }\n\
+            "route: { method: POST, path: \"/p/{id}\", format: json, headers: [X-Tenant], query: [page] }\n\
              upstream: { service: s, path: /u }\n\
              request:\n  schema: a.json\n  target: b.json\n  map:\n",
         );

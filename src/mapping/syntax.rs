@@ -195,7 +195,11 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
     /// What a missing source does when there is no `default` (default: omit).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "on_missing_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub on_missing: Option<OnMissing>,
     /// What a null source does (default: keep, i.e. write null).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,6 +240,13 @@ pub enum OnMissing {
     Null,
     /// The mapping fails with the source pointer (422 on a request).
     Error,
+}
+
+/// `on_missing: null` is a YAML null, not the string "null": read it as the variant.
+fn on_missing_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OnMissing>, D::Error> {
+    Ok(Some(
+        Option::<OnMissing>::deserialize(d)?.unwrap_or(OnMissing::Null),
+    ))
 }
 
 /// What a null source produces.
@@ -511,5 +522,150 @@ impl JsonSchema for Entry {
                 map,
             ],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::mapping::parse_route_yaml;
+    use crate::mapping::test_support::route_text;
+
+    fn yaml_error(map: &str) -> String {
+        match parse_route_yaml(&route_text(map), Path::new("t.yaml")) {
+            Ok(_) => panic!("expected an error for {map:?}"),
+            Err(d) => d
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn unknown_rule_key_is_reported_at_its_position() {
+        assert_eq!(
+            yaml_error("a: { from: /x, frm: 1 }"),
+            "t.yaml:7:20: error: unknown field `frm`, expected one of from, const, template, \
+             each, map, item, filter, default, on_missing, on_null, as, scale, rounding, apply, \
+             lookup, fallback, date, when"
+        );
+    }
+
+    #[test]
+    fn rule_key_after_target_key_is_an_error() {
+        assert_eq!(
+            yaml_error("a:\n  b: /x\n  from: /y"),
+            "t.yaml:8:7: error: `from` is a rule keyword, but this object's first key is a \
+             target property; write the rule keys first or move `from` into a rule"
+        );
+    }
+
+    #[test]
+    fn wrong_value_kinds_and_variants_have_positions() {
+        assert_eq!(
+            yaml_error("a: [1]"),
+            "t.yaml:7:5: error: invalid type: sequence, expected a source path, a rule or a \
+             nested map of target properties"
+        );
+        assert_eq!(
+            yaml_error("a: { from: /x, as: float }"),
+            "t.yaml:7:24: error: unknown variant `float`, expected one of string, integer, \
+             number, boolean, decimal"
+        );
+        assert_eq!(
+            yaml_error("a: { from: /x\n"),
+            "t.yaml:7:8: error: unclosed bracket '{'"
+        );
+    }
+
+    #[test]
+    fn unknown_route_key_is_an_error() {
+        let text = "route: { method: GET, path: /x, format: json, verb: GET }\nupstream: { service: s, path: /u }\n";
+        let err = parse_route_yaml(text, Path::new("r.yaml")).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!((err[0].line, err[0].column), (Some(1), Some(47)));
+        assert!(
+            err[0].message.starts_with("unknown field `verb`"),
+            "{}",
+            err[0].message
+        );
+    }
+
+    #[test]
+    fn keys_keep_positions_and_nesting() {
+        let r = parse_route_yaml(
+            &route_text("a: /x\nb:\n  c: { from: /y }\n  d.e: /z"),
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        let map = r.request.unwrap().map;
+        assert_eq!(map.entries.len(), 2);
+        assert_eq!(map.entries[0].pos, Some((7, 5)));
+        assert_eq!(map.entries[0].value, Entry::Path("/x".into()));
+        let Entry::Nested(inner) = &map.entries[1].value else {
+            panic!("b is nested")
+        };
+        assert_eq!(inner.entries[0].key, "c");
+        assert_eq!(inner.entries[0].pos, Some((9, 7)));
+        assert_eq!(
+            inner.entries[0].value,
+            Entry::Rule(Box::new(Rule {
+                from: Some("/y".into()),
+                ..Rule::default()
+            }))
+        );
+        assert_eq!(inner.entries[1].key, "d.e");
+        assert_eq!(inner.entries[1].pos, Some((10, 7)));
+    }
+
+    #[test]
+    fn json_route_files_parse_without_rule_positions() {
+        let text = r#"{"route": {"method": "POST", "path": "/x", "format": "json"},
+            "upstream": {"service": "s", "path": "/u"},
+            "request": {"schema": "a", "target": "b", "map": {"a": {"from": "/x", "apply": ["trim", {"replace": {"from": "-", "to": ""}}]}}}}"#;
+        let r = crate::mapping::parse_route_json(text, Path::new("r.json")).unwrap();
+        let map = r.request.unwrap().map;
+        assert_eq!(map.entries[0].pos, None);
+        assert_eq!(
+            map.entries[0].value,
+            Entry::Rule(Box::new(Rule {
+                from: Some("/x".into()),
+                apply: vec![
+                    StringFn::Trim,
+                    StringFn::Replace {
+                        from: "-".into(),
+                        to: String::new()
+                    }
+                ],
+                ..Rule::default()
+            }))
+        );
+        let err =
+            crate::mapping::parse_route_json("{\"route\": {\"method\": 1}}", Path::new("r.json"))
+                .unwrap_err();
+        assert_eq!(
+            err[0].to_string(),
+            "r.json:1:22: error: invalid type: integer `1`, expected a string at line 1 column 22"
+        );
+    }
+
+    #[test]
+    fn json_schema_describes_rules_and_maps() {
+        let schema = crate::mapping::json_schema();
+        let defs = &schema["$defs"];
+        assert_eq!(defs["Entry"]["anyOf"][0]["type"], "string");
+        assert_eq!(
+            defs["MapSpec"]["additionalProperties"]["$ref"],
+            "#/$defs/Entry"
+        );
+        assert_eq!(defs["Rule"]["additionalProperties"], false);
+        assert!(defs["Rule"]["properties"]["lookup"].is_object());
+        assert_eq!(
+            schema["properties"]["request"]["anyOf"][0]["$ref"],
+            "#/$defs/DirectionSpec"
+        );
     }
 }
