@@ -1050,7 +1050,7 @@ impl<'a> Checker<'a> {
             let d = Diagnostic::warning(
                 self.file,
                 format!(
-                    "{} mapping reads no rule for source propert{} {}",
+                    "no rule of the {} mapping reads source propert{} {}",
                     self.direction.section(),
                     if unread.len() == 1 { "y" } else { "ies" },
                     unread
@@ -1179,4 +1179,309 @@ fn collect_leaves(
         }
     }
     stack.pop();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use crate::diagnostic::Diagnostic;
+    use crate::mapping::syntax::Direction;
+    use crate::mapping::test_support::route_text;
+    use crate::mapping::{ContextDecl, check, load_route_file, parse_route_yaml};
+    use crate::schema::Shape;
+
+    fn repo(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    fn schema_shape(name: &str) -> Shape {
+        let read = |n: &str| -> Option<Arc<Value>> {
+            let text = std::fs::read_to_string(repo("schemas").join(n)).ok()?;
+            serde_json::from_str(&text).ok().map(Arc::new)
+        };
+        let doc = read(name).unwrap();
+        Shape::build(name, &doc, &read).unwrap()
+    }
+
+    fn shape(doc: Value) -> Shape {
+        Shape::build("t.schema.json", &doc, &|_| None).unwrap()
+    }
+
+    fn render(diags: &[Diagnostic]) -> Vec<String> {
+        diags.iter().map(ToString::to_string).collect()
+    }
+
+    fn shipped(route: &str, direction: Direction, params: &[&str]) -> Vec<String> {
+        let file = repo(route);
+        let r = load_route_file(&file).unwrap();
+        let spec = r.direction(direction).unwrap();
+        let source = schema_shape(&spec.schema);
+        let target = schema_shape(&spec.target);
+        let ctx = ContextDecl {
+            path_params: params.iter().map(|p| (*p).to_owned()).collect(),
+            has_request: direction == Direction::Response && r.request.is_some(),
+            request_shape: r.request.as_ref().map(|d| schema_shape(&d.schema)),
+        };
+        render(&check(
+            &r,
+            direction,
+            Path::new(route),
+            &source,
+            &target,
+            &ctx,
+        ))
+    }
+
+    #[test]
+    fn shipped_route_files_check_clean_apart_from_deliberately_dropped_fields() {
+        assert_eq!(
+            shipped("mappings/acme/orders.yaml", Direction::Request, &[]),
+            vec![
+                "mappings/acme/orders.yaml: warning: no rule of the request mapping reads source property `/Order/Notes`\n  --> at acme/order.schema.json#\n  = hint: map them, or ignore this warning if dropping them is intended"
+            ]
+        );
+        assert_eq!(
+            shipped("mappings/acme/orders.yaml", Direction::Response, &[]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            shipped("mappings/globex/orders.yaml", Direction::Request, &[]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            shipped("mappings/globex/orders.yaml", Direction::Response, &[]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            shipped(
+                "mappings/globex/order-status.yaml",
+                Direction::Response,
+                &["orderId"]
+            ),
+            vec![
+                "mappings/globex/order-status.yaml: warning: no rule of the response mapping reads source property `/order_id`\n  --> at internal/order-status.schema.json#\n  = hint: map them, or ignore this warning if dropping them is intended"
+            ]
+        );
+    }
+
+    fn source_schema() -> Shape {
+        shape(json!({
+            "type": "object",
+            "required": ["Order"],
+            "properties": {"Order": {
+                "type": "object",
+                "required": ["@id", "Priority", "Items"],
+                "properties": {
+                    "@id": {"type": "string"},
+                    "Priority": {"enum": ["standard", "express", "overnight"]},
+                    "Note": {"type": "string"},
+                    "Customer": {"type": "object", "properties": {"Email": {"type": "string"}}},
+                    "Odd": {"type": "string", "not": {"const": ""}},
+                    "Items": {"type": "array", "items": {
+                        "type": "object", "required": ["Qty"],
+                        "properties": {"Qty": {"type": "string", "pattern": "^[0-9]+$"}}
+                    }}
+                }
+            }}
+        }))
+    }
+
+    fn target_schema() -> Shape {
+        shape(json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["id", "speed"],
+            "properties": {
+                "id": {"type": "string"},
+                "speed": {"enum": ["STANDARD", "EXPRESS"]},
+                "count": {"type": "integer"},
+                "note": {"type": "string"},
+                "lines": {"type": "array", "items": {
+                    "type": "object", "properties": {"qty": {"type": "integer"}}
+                }},
+                "open": {"type": "object", "properties": {"x": {"type": "string"}}}
+            }
+        }))
+    }
+
+    /// Checks a request map against the two small schemas above.
+    fn diags(map: &str) -> Vec<String> {
+        let text = route_text(map);
+        let route = parse_route_yaml(&text, Path::new("t.yaml")).unwrap();
+        let ctx = ContextDecl {
+            path_params: vec!["id".to_owned()],
+            has_request: false,
+            request_shape: None,
+        };
+        check(
+            &route,
+            Direction::Request,
+            Path::new("t.yaml"),
+            &source_schema(),
+            &target_schema(),
+            &ctx,
+        )
+        .iter()
+        .filter(|d| !d.message.starts_with("no rule of the"))
+        .map(ToString::to_string)
+        .collect()
+    }
+
+    const OK_BASE: &str = "id: /Order/@id\nspeed: { from: /Order/Priority, lookup: { standard: STANDARD, express: EXPRESS, overnight: EXPRESS } }\n";
+
+    #[test]
+    fn a_correct_map_has_no_findings() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}lines:\n  each: /Order/Items\n  map:\n    qty: {{ from: Qty, as: integer }}"
+            )),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn source_paths_must_exist() {
+        assert_eq!(
+            diags(&format!("{OK_BASE}note: /Order/Nope")),
+            vec![
+                "t.yaml:9:5: error: source path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order`\n  --> at t.schema.json#/properties/Order\n  = hint: known here: @id, Priority, Note, Customer, Odd, Items"
+            ]
+        );
+    }
+
+    #[test]
+    fn target_properties_must_exist_when_additional_properties_are_forbidden() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}colour: /Order/Note\nopen:\n  y: /Order/Note"
+            )),
+            vec![
+                "t.yaml:9:5: error: target `/colour` is not a property of the target schema (additionalProperties: false)\n  --> at t.schema.json#\n  = hint: known properties: id, speed, count, note, lines, open",
+                "t.yaml:11:7: warning: target `/open/y` is not a property of the target schema; it passes only as an additional property\n  --> at t.schema.json#/properties/open\n  = hint: known properties: x",
+            ]
+        );
+    }
+
+    #[test]
+    fn types_must_flow() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}count: /Order/Customer\nnote: {{ from: /Order/@id, as: integer }}\nlines:\n  each: /Order/Items\n  map:\n    qty: Qty"
+            )),
+            vec![
+                "t.yaml:9:5: error: `/count` expects integer, but the rule produces object\n  --> at t.schema.json#/properties/count",
+                "t.yaml:10:5: error: `/note` expects string, but the rule produces integer\n  --> at t.schema.json#/properties/note\n  = hint: convert with `as: string` (add `scale` for fixed decimals)",
+                "t.yaml:14:9: error: `/lines/*/qty` expects integer, but the rule produces string\n  --> at t.schema.json#/properties/lines/items/properties/qty\n  = hint: convert with `as: integer`",
+            ]
+        );
+    }
+
+    #[test]
+    fn constants_and_lookups_must_fit_the_target_enum() {
+        assert_eq!(
+            diags("id: /Order/@id\nspeed: { const: FAST }"),
+            vec![
+                "t.yaml:8:5: error: `/speed` allows only \"STANDARD\", \"EXPRESS\"; the rule can produce \"FAST\"\n  --> at t.schema.json#/properties/speed\n  = hint: map the values with `lookup`"
+            ]
+        );
+        assert_eq!(
+            diags(
+                "id: /Order/@id\nspeed: { from: /Order/Priority, lookup: { standard: STANDARD, express: EXPRESS } }"
+            ),
+            vec![
+                "t.yaml:8:5: error: lookup has no entry for source value \"overnight\"\n  --> at /speed\n  = hint: add the entries or a `fallback`"
+            ]
+        );
+        assert_eq!(
+            diags(
+                "id: /Order/@id\nspeed: { from: /Order/Priority, lookup: { standard: STANDARD }, fallback: EXPRESS }"
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            diags("id: /Order/@id\nspeed: { from: /Order/Priority, apply: [uppercase] }"),
+            vec![
+                "t.yaml:8:5: error: `/speed` allows only \"STANDARD\", \"EXPRESS\"; the rule can produce \"OVERNIGHT\"\n  --> at t.schema.json#/properties/speed\n  = hint: map the values with `lookup`"
+            ]
+        );
+    }
+
+    #[test]
+    fn required_targets_must_be_produced_unconditionally() {
+        assert_eq!(
+            diags("speed: { const: EXPRESS, when: { exists: /Order/Note } }"),
+            vec![
+                "t.yaml: error: required target property `/id` is not produced\n  --> at t.schema.json#\n  = hint: add a rule for it, or a `default`",
+                "t.yaml:7:5: warning: required target property `/speed` may be omitted: the rule has a `when` condition\n  --> at /speed\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input",
+            ]
+        );
+        assert_eq!(
+            diags("id: /Order/Note\nspeed: { const: EXPRESS }"),
+            vec![
+                "t.yaml:7:5: warning: required target property `/id` may be omitted: its source `/Order/Note` is optional and `on_missing` is omit\n  --> at /id\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input"
+            ]
+        );
+        assert_eq!(
+            diags("id: { from: /Order/Note, default: none }\nspeed: { const: EXPRESS }"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn context_sources_must_be_declared() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}note: $path.orderId\ncount: {{ from: $request/Order/n, as: integer }}\nopen:\n  x: $query.sort"
+            )),
+            vec![
+                "t.yaml:9:5: error: `$path.orderId`: the route path `/p/{id}` has no parameter `{orderId}`\n  --> at /note\n  = hint: path parameters of this route: id",
+                "t.yaml:10:5: error: `$request/Order/n` reads the original request, which only response mappings of routes with a request body have\n  --> at /count\n  = hint: read the value from the upstream answer or from $path/$query/$header instead",
+                "t.yaml:12:7: error: `$query.sort` is not declared by the route\n  --> at /open/x\n  = hint: add `sort` to `route.query`",
+            ]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}note: $path.id\nopen:\n  x: $header.x-tenant"
+            )),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn each_needs_arrays_on_both_sides() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}lines:\n  each: /Order/Customer\n  map: {{}}\nnote:\n  each: /Order/Items\n  item: Qty"
+            )),
+            vec![
+                "t.yaml:9:5: error: `each: /Order/Customer` is not an array in the source schema (object)\n  --> at t.schema.json#/properties/Order/properties/Customer",
+                "t.yaml:12:5: error: `each` produces an array, but `/note` is string\n  --> at t.schema.json#/properties/note",
+            ]
+        );
+    }
+
+    #[test]
+    fn unread_source_properties_and_unsupported_keywords_are_warnings() {
+        let text = route_text(&format!("{OK_BASE}note: /Order/Odd"));
+        let route = parse_route_yaml(&text, Path::new("t.yaml")).unwrap();
+        let out = check(
+            &route,
+            Direction::Request,
+            Path::new("t.yaml"),
+            &source_schema(),
+            &target_schema(),
+            &ContextDecl::default(),
+        );
+        assert_eq!(
+            render(&out),
+            vec![
+                "t.yaml: warning: schema keyword `not` is not understood by the checker; rules through this node are not proven\n  --> at t.schema.json#/properties/Order/properties/Odd\n  = hint: the gateway still validates with the full schema at runtime",
+                "t.yaml: warning: no rule of the request mapping reads source properties `/Order/Note`, `/Order/Customer/Email`, `/Order/Items/*/Qty`\n  --> at t.schema.json#\n  = hint: map them, or ignore this warning if dropping them is intended",
+            ]
+        );
+    }
 }
