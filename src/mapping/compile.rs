@@ -216,7 +216,8 @@ impl<'f> Compiler<'f> {
     ) -> Vec<Field> {
         let mut fields: Vec<Field> = Vec::with_capacity(spec.entries.len());
         for entry in &spec.entries {
-            let parts: Vec<&str> = entry.key.split('.').collect();
+            let owned = split_key(&entry.key);
+            let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
             let full_target = format!("{target}{}", pointer_of(&parts));
             let full_pointer = format!("{pointer}{}", pointer_of(&parts));
             let at = At {
@@ -636,6 +637,29 @@ impl<'f> Compiler<'f> {
             }
         }
     }
+}
+
+/// Splits a dotted target key; `\\.` is a literal dot inside a property name.
+fn split_key(key: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'.') => {
+                chars.next();
+                if let Some(last) = parts.last_mut() {
+                    last.push('.');
+                }
+            }
+            '.' => parts.push(String::new()),
+            c => {
+                if let Some(last) = parts.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    parts
 }
 
 /// JSON Pointer of dotted key parts.
