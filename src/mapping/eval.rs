@@ -2,6 +2,7 @@
 //! allocates only the output values; pointers for error messages are built only when an
 //! error happens.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::str::FromStr;
 
@@ -210,11 +211,13 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                         scope,
                     );
                 }
-                Some(g) if !rule.has_steps() => return Ok(Some(g.to_value())),
-                Some(g) => g.to_value(),
+                Some(g) => g,
             },
             Source::Template(parts) => match self.template(parts, field, scope)? {
-                Ok(s) => Value::String(s),
+                Ok(s) => {
+                    let v = Value::String(s);
+                    return self.finish(rule, field, scope, Got::Json(&v));
+                }
                 Err(p) => {
                     return self.absent(
                         &rule.absence,
@@ -226,15 +229,28 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                 }
             },
         };
-        let input = || match &rule.source {
-            Source::Path(p) => input_pointer(p, scope),
-            _ => None,
-        };
+        self.finish(rule, field, scope, value)
+    }
+
+    /// Runs the steps of a rule on its resolved source.
+    fn finish(
+        &self,
+        rule: &ValueRule,
+        field: &Field,
+        scope: Option<&Scope<'a>>,
+        value: Got<'_>,
+    ) -> Result<Option<Value>, MapError> {
+        if !rule.has_steps() {
+            return Ok(Some(value.to_value()));
+        }
         steps(rule, value)
             .map(Some)
             .map_err(|StepError(message)| MapError {
                 target: target_pointer(field, scope),
-                input: input(),
+                input: match &rule.source {
+                    Source::Path(p) => input_pointer(p, scope),
+                    _ => None,
+                },
                 message,
             })
     }
@@ -407,25 +423,41 @@ fn scope_source(out: &mut String, scope: Option<&Scope<'_>>) {
     }
 }
 
-/// Runs the value steps in their fixed order: apply, lookup, date, as.
-fn steps(rule: &ValueRule, mut value: Value) -> Result<Value, StepError> {
+/// Runs the value steps in their fixed order: apply, lookup, date, as. The source is
+/// borrowed until a step produces a new value, so `trim` of a document string or a
+/// lookup costs no copy of the input.
+fn steps(rule: &ValueRule, got: Got<'_>) -> Result<Value, StepError> {
+    let mut owned: Option<Value> = None;
     if !rule.apply.is_empty() {
-        let mut s = scalar_text(value)?;
+        let mut text: Cow<'_, str> = match got {
+            Got::Json(Value::String(s)) => Cow::Borrowed(s.as_str()),
+            Got::Text(s) => Cow::Borrowed(s),
+            other => Cow::Owned(scalar_text(other.to_value())?),
+        };
         for f in &rule.apply {
-            s = apply_fn(f, s);
+            text = apply_fn(f, text);
         }
-        value = Value::String(s);
+        owned = Some(Value::String(text.into_owned()));
     }
     if let Some(l) = &rule.lookup {
-        value = lookup(l, &value)?;
+        owned = Some(lookup(l, &current(&owned, got))?);
     }
     if let Some(d) = &rule.date {
-        value = Value::String(reformat_date(d, &value)?);
+        owned = Some(Value::String(reformat_date(d, &current(&owned, got))?));
     }
     if let Some(c) = &rule.convert {
-        value = convert(c, value)?;
+        owned = Some(convert(c, &current(&owned, got))?);
     }
-    Ok(value)
+    Ok(owned.unwrap_or_else(|| got.to_value()))
+}
+
+/// The value the next step reads: the last step's output, else the borrowed source.
+fn current<'v>(owned: &'v Option<Value>, got: Got<'v>) -> Cow<'v, Value> {
+    match (owned, got) {
+        (Some(v), _) => Cow::Borrowed(v),
+        (None, Got::Json(v)) => Cow::Borrowed(v),
+        (None, other) => Cow::Owned(other.to_value()),
+    }
 }
 
 /// The text of a scalar: strings as is, numbers in shortest form, booleans as words.
@@ -441,17 +473,27 @@ fn scalar_text(value: Value) -> Result<String, StepError> {
     }
 }
 
-fn apply_fn(f: &StringFn, s: String) -> String {
+/// One string function; trimming a borrowed string stays borrowed.
+fn apply_fn<'s>(f: &StringFn, s: Cow<'s, str>) -> Cow<'s, str> {
+    let trimmed = |s: Cow<'s, str>, t: fn(&str) -> &str| match s {
+        Cow::Borrowed(b) => Cow::Borrowed(t(b)),
+        Cow::Owned(o) => Cow::Owned(t(&o).to_owned()),
+    };
     match f {
-        StringFn::Trim => s.trim().to_owned(),
-        StringFn::TrimStart => s.trim_start().to_owned(),
-        StringFn::TrimEnd => s.trim_end().to_owned(),
-        StringFn::Lowercase => s.to_lowercase(),
-        StringFn::Uppercase => s.to_uppercase(),
-        StringFn::Replace { from, to } if !from.is_empty() => s.replace(from.as_str(), to),
+        StringFn::Trim => trimmed(s, str::trim),
+        StringFn::TrimStart => trimmed(s, str::trim_start),
+        StringFn::TrimEnd => trimmed(s, str::trim_end),
+        StringFn::Lowercase => Cow::Owned(s.to_lowercase()),
+        StringFn::Uppercase => Cow::Owned(s.to_uppercase()),
+        StringFn::Replace { from, to } if !from.is_empty() && s.contains(from.as_str()) => {
+            Cow::Owned(s.replace(from.as_str(), to))
+        }
         StringFn::Replace { .. } => s,
         StringFn::Truncate(n) => match s.char_indices().nth(*n) {
-            Some((i, _)) => s.get(..i).unwrap_or(&s).to_owned(),
+            Some((i, _)) => match s {
+                Cow::Borrowed(b) => Cow::Borrowed(b.get(..i).unwrap_or(b)),
+                Cow::Owned(o) => Cow::Owned(o.get(..i).unwrap_or(&o).to_owned()),
+            },
             None => s,
         },
     }
@@ -614,24 +656,24 @@ fn exact_number(d: Decimal) -> Result<Value, StepError> {
     }
 }
 
-fn convert(c: &Convert, value: Value) -> Result<Value, StepError> {
+fn convert(c: &Convert, value: &Value) -> Result<Value, StepError> {
     match c.to {
         Conversion::String => {
             if let Some(scale) = c.scale {
-                let d = to_decimal(&value)?;
+                let d = to_decimal(value)?;
                 return Ok(Value::String(round(d, scale, c.rounding).to_string()));
             }
-            scalar_text(value).map(Value::String)
+            scalar_text(value.clone()).map(Value::String)
         }
         Conversion::Decimal => {
-            let mut d = to_decimal(&value)?;
+            let mut d = to_decimal(value)?;
             if let Some(scale) = c.scale {
                 d = round(d, scale, c.rounding);
             }
             exact_number(d)
         }
         Conversion::Integer => {
-            let n = match &value {
+            let n = match value {
                 Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.clone()),
                 Value::Number(n) => n
                     .as_f64()
@@ -648,7 +690,7 @@ fn convert(c: &Convert, value: Value) -> Result<Value, StepError> {
                 .ok_or_else(|| StepError(format!("{value} is not an integer")))
         }
         Conversion::Number => {
-            let f = match &value {
+            let f = match value {
                 Value::Number(n) => n.as_f64(),
                 Value::String(s) if is_decimal_text(s) => s.parse::<f64>().ok(),
                 _ => None,
@@ -657,8 +699,8 @@ fn convert(c: &Convert, value: Value) -> Result<Value, StepError> {
                 .map(Value::Number)
                 .ok_or_else(|| StepError(format!("{value} is not a number")))
         }
-        Conversion::Boolean => match &value {
-            Value::Bool(_) => Ok(value),
+        Conversion::Boolean => match value {
+            Value::Bool(b) => Ok(Value::Bool(*b)),
             Value::String(s) if s == "true" || s == "1" => Ok(Value::Bool(true)),
             Value::String(s) if s == "false" || s == "0" => Ok(Value::Bool(false)),
             Value::Number(n) if n.as_u64() == Some(1) => Ok(Value::Bool(true)),
