@@ -28,6 +28,7 @@ pub mod diagnostic;
 pub mod edge;
 pub mod fixtures;
 pub mod mapping;
+pub mod openapi;
 pub mod pipeline;
 pub mod problem;
 pub mod proxy;
