@@ -28,6 +28,7 @@ pub mod mapping;
 pub mod pipeline;
 pub mod problem;
 pub mod proxy;
+pub mod reload;
 pub mod schema;
 pub mod server;
 pub mod telemetry;
