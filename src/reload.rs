@@ -221,7 +221,7 @@ mod tests {
         let (n, cb) = counter();
         let _h = watch(
             vec![dir.path().to_path_buf()],
-            Duration::from_millis(200),
+            Duration::from_millis(500),
             cb,
         )
         .unwrap();
@@ -231,7 +231,7 @@ mod tests {
         wait_for(&n, 1);
         assert_eq!(n.load(Ordering::SeqCst), 1);
         // Nothing else arrives later for the same burst.
-        std::thread::sleep(Duration::from_millis(800));
+        std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(n.load(Ordering::SeqCst), 1);
         // A later change is a new call.
         std::fs::write(dir.path().join("acme/order.yaml"), "v: 9\n").unwrap();

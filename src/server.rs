@@ -231,7 +231,9 @@ mod tests {
         }
     }
 
-    fn app() -> Router {
+    /// `started` is notified when `/slow` begins, so tests act on an in-flight request
+    /// without guessing how long the request takes to arrive.
+    fn app(started: Arc<tokio::sync::Notify>) -> Router {
         Router::new()
             .route("/", get(|| async { "hello" }))
             .route(
@@ -242,7 +244,8 @@ mod tests {
             )
             .route(
                 "/slow",
-                get(|| async {
+                get(move || async move {
+                    started.notify_one();
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     "slow done"
                 }),
@@ -252,6 +255,7 @@ mod tests {
     struct Running {
         addr: SocketAddr,
         stop: oneshot::Sender<()>,
+        slow_started: Arc<tokio::sync::Notify>,
         task: tokio::task::JoinHandle<std::io::Result<()>>,
     }
 
@@ -259,10 +263,17 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, app(), opts, async move {
+        let slow_started = Arc::new(tokio::sync::Notify::new());
+        let app = app(Arc::clone(&slow_started));
+        let task = tokio::spawn(serve(listener, app, opts, async move {
             let _ = rx.await;
         }));
-        Running { addr, stop, task }
+        Running {
+            addr,
+            stop,
+            slow_started,
+            task,
+        }
     }
 
     /// Reads until the server closes the connection (or 5 s pass, which fails the test).
@@ -372,8 +383,9 @@ mod tests {
         s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .unwrap();
-        // Let the request reach the handler before asking for shutdown.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::timeout(Duration::from_secs(5), srv.slow_started.notified())
+            .await
+            .expect("request reached the handler");
         let _ = srv.stop.send(());
         let resp = read_to_close(&mut s).await;
         assert_eq!(status_line(&resp), "HTTP/1.1 200 OK");
@@ -400,7 +412,9 @@ mod tests {
         s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::timeout(Duration::from_secs(5), srv.slow_started.notified())
+            .await
+            .expect("request reached the handler");
         let _ = srv.stop.send(());
         tokio::time::timeout(Duration::from_secs(5), srv.task)
             .await
