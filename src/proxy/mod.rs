@@ -34,6 +34,11 @@ use crate::problem::{Problem, ProblemKind};
 /// request sent on it.
 pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
+/// Most memory reserved up front for a response body from its `Content-Length`: the common
+/// small body gets one allocation, and a lying header cannot make the gateway reserve more
+/// than this before any byte arrives.
+pub const MAX_INITIAL_BODY_CAPACITY: usize = 64 * 1024;
+
 /// The pool settings that require a separate hyper client (they are per client, not per
 /// request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -326,12 +331,14 @@ impl Upstream {
         headers.remove(CONTENT_LENGTH);
         headers.remove(TRANSFER_ENCODING);
         headers.insert(HOST, self.host.clone());
+        // A HEAD response announces the length of a body it does not carry.
+        let expects_body = method != Method::HEAD;
         let mut req = http::Request::new(Full::new(body));
         *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
 
-        match tokio::time::timeout(self.request_timeout, self.exchange(req)).await {
+        match tokio::time::timeout(self.request_timeout, self.exchange(req, expects_body)).await {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::Timeout {
                 upstream: self.name.to_string(),
@@ -343,6 +350,7 @@ impl Upstream {
     async fn exchange(
         &self,
         req: http::Request<Full<Bytes>>,
+        expects_body: bool,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let resp = self
             .client
@@ -354,13 +362,14 @@ impl Upstream {
         let declared = parts
             .headers
             .get(CONTENT_LENGTH)
+            .filter(|_| expects_body)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_response_bytes as u64) {
             return Err(self.too_large());
         }
-        // Trust the declared length only up to the limit when reserving memory.
-        let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize).min(64 * 1024));
+        let initial = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let mut buf = BytesMut::with_capacity(initial.min(MAX_INITIAL_BODY_CAPACITY));
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| UpstreamError::Io {
                 upstream: self.name.to_string(),
@@ -709,6 +718,35 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[tokio::test]
+    async fn head_response_length_is_not_a_body() {
+        let (addr, _) = raw_server(|mut s, _req| async move {
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n")
+                .await
+                .ok()?;
+            Some(s)
+        })
+        .await;
+        let limits = LimitsConfig {
+            max_response_bytes: 1024,
+            ..LimitsConfig::default()
+        };
+        let up = Upstream::new(
+            "h",
+            &cfg(&format!("http://{addr}")),
+            &limits,
+            &HttpClient::new(),
+        )
+        .unwrap();
+        let resp = up
+            .send(Method::HEAD, "/", HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(resp.status, StatusCode::OK);
+        assert_eq!(resp.headers["content-length"], "5000");
+        assert_eq!(resp.body, Bytes::new());
     }
 
     #[test]
