@@ -22,8 +22,8 @@
 //!   closed after the response) for up to [`ServerOptions::shutdown_grace`], then whatever is
 //!   left is aborted and [`serve`] returns.
 //!
-//! Handlers see the peer address as an [`axum::extract::ConnectInfo<SocketAddr>`] request
-//! extension.
+//! Handlers see the peer address as a
+//! [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) request extension.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -57,7 +57,8 @@ const HYPER_DEFAULT_MAX_BUF: usize = 8192 + 4096 * 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
     /// Time a client has to send a complete request head (also the idle limit of a
-    /// keep-alive connection, see the module documentation).
+    /// keep-alive connection, see the module documentation). Zero disables the timer, which
+    /// leaves the gateway open to slow-loris clients.
     pub header_read_timeout: Duration,
     /// Serve several requests per connection.
     pub keep_alive: bool,
@@ -89,7 +90,9 @@ impl ServerOptions {
     fn http1(&self) -> http1::Builder {
         let mut b = http1::Builder::new();
         b.timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
+            .header_read_timeout(
+                (!self.header_read_timeout.is_zero()).then_some(self.header_read_timeout),
+            )
             .keep_alive(self.keep_alive)
             .max_headers(self.max_headers.max(1))
             .max_header_size(self.max_header_bytes.max(1));
