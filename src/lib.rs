@@ -32,6 +32,7 @@ pub mod openapi;
 pub mod pipeline;
 pub mod problem;
 pub mod proxy;
+pub mod reload;
 pub mod schema;
 pub mod server;
 pub mod telemetry;
