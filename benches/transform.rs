@@ -13,8 +13,11 @@ use schemagate::pipeline;
 
 fn gateway() -> Gateway {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    config::load(&LoadOptions { config_path: Some(root.join("gateway.toml")), ..Default::default() })
-        .unwrap_or_else(|d| panic!("{d:#?}"))
+    config::load(&LoadOptions {
+        config_path: Some(root.join("gateway.toml")),
+        ..Default::default()
+    })
+    .unwrap_or_else(|d| panic!("{d:#?}"))
 }
 
 /// The acme order with its item list repeated until the document is about `target` bytes.
@@ -27,7 +30,11 @@ fn order_of_size(base: &str, target: usize) -> Vec<u8> {
     let mut line = 12;
     while body.len() + (base.len() - end) < target {
         line += 1;
-        body.push_str(&items[..items.find("</Item>").unwrap() + 7].replacen("line=\"1\"", &format!("line=\"{line}\""), 1));
+        body.push_str(&items[..items.find("</Item>").unwrap() + 7].replacen(
+            "line=\"1\"",
+            &format!("line=\"{line}\""),
+            1,
+        ));
     }
     body.push_str(&base[end..]);
     body.into_bytes()
@@ -52,17 +59,40 @@ fn bench(c: &mut Criterion) {
         correlation_id: "bench",
         request: None,
     };
-    let decoded = pipeline::transform_request(route, req_stage, &order, &ctx, &limits).unwrap().decoded;
+    let decoded = pipeline::transform_request(route, req_stage, &order, &ctx, &limits)
+        .unwrap()
+        .decoded;
 
     let mut g = c.benchmark_group("acme");
     g.throughput(Throughput::Bytes(order.len() as u64));
     g.bench_function("request_2k", |b| {
-        b.iter(|| pipeline::transform_request(route, req_stage, std::hint::black_box(&order), &ctx, &limits).unwrap())
+        b.iter(|| {
+            pipeline::transform_request(
+                route,
+                req_stage,
+                std::hint::black_box(&order),
+                &ctx,
+                &limits,
+            )
+            .unwrap()
+        })
     });
-    let rctx = EvalContext { request: Some(&decoded), ..ctx };
+    let rctx = EvalContext {
+        request: Some(&decoded),
+        ..ctx
+    };
     g.throughput(Throughput::Bytes(ack.len() as u64));
     g.bench_function("response", |b| {
-        b.iter(|| pipeline::transform_response(route, resp_stage, std::hint::black_box(&ack), &rctx, &limits).unwrap())
+        b.iter(|| {
+            pipeline::transform_response(
+                route,
+                resp_stage,
+                std::hint::black_box(&ack),
+                &rctx,
+                &limits,
+            )
+            .unwrap()
+        })
     });
     g.finish();
 
@@ -77,7 +107,9 @@ fn bench(c: &mut Criterion) {
             g.sample_size(10);
         }
         g.bench_with_input(BenchmarkId::from_parameter(size / 1024), &doc, |b, doc| {
-            b.iter(|| pipeline::transform_request(route, req_stage, doc, &ctx, &big_limits).unwrap())
+            b.iter(|| {
+                pipeline::transform_request(route, req_stage, doc, &ctx, &big_limits).unwrap()
+            })
         });
     }
     g.finish();

@@ -29,7 +29,9 @@ use crate::config::file::ProblemFormat;
 use crate::config::{self, Gateway, LoadOptions, Route, RouteMatch};
 use crate::diagnostic::Diagnostic;
 use crate::edge::correlation::correlation_id;
-use crate::edge::headers::{HeaderPolicy, client_response_headers, upstream_request_headers};
+use crate::edge::headers::{
+    HeaderPolicy, client_response_headers, transform_request_headers, transform_response_headers,
+};
 use crate::mapping::EvalContext;
 use crate::pipeline;
 use crate::problem::{Problem, ProblemKind};
@@ -56,9 +58,16 @@ pub struct Runtime {
 
 impl Runtime {
     /// Builds the runtime of a loaded configuration.
-    pub fn new(gateway: Gateway, client: &HttpClient, generation: u64) -> Result<Runtime, Vec<Diagnostic>> {
+    pub fn new(
+        gateway: Gateway,
+        client: &HttpClient,
+        generation: u64,
+    ) -> Result<Runtime, Vec<Diagnostic>> {
         let cfg = &gateway.config;
-        let file = gateway.config_file.clone().unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into());
+        let file = gateway
+            .config_file
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into());
         let mut diags = Vec::new();
         let mut upstreams = HashMap::new();
         for (name, up) in &cfg.upstreams {
@@ -66,25 +75,43 @@ impl Runtime {
                 Ok(u) => {
                     upstreams.insert(name.clone(), u);
                 }
-                Err(e) => diags.push(Diagnostic::error(&file, e.to_string()).location(format!("upstreams.{name}"))),
+                Err(e) => diags.push(
+                    Diagnostic::error(&file, e.to_string()).location(format!("upstreams.{name}")),
+                ),
             }
         }
-        let correlation_header = match HeaderName::try_from(cfg.headers.correlation_header.as_str()) {
+        let correlation_header = match HeaderName::try_from(cfg.headers.correlation_header.as_str())
+        {
             Ok(h) => h,
             Err(_) => {
                 diags.push(
-                    Diagnostic::error(&file, format!("`{}` is not a valid header name", cfg.headers.correlation_header))
-                        .location("headers.correlation_header"),
+                    Diagnostic::error(
+                        &file,
+                        format!(
+                            "`{}` is not a valid header name",
+                            cfg.headers.correlation_header
+                        ),
+                    )
+                    .location("headers.correlation_header"),
                 );
                 HeaderName::from_static("x-correlation-id")
             }
         };
-        if !diags.is_empty() {
+        let headers = match HeaderPolicy::new(&cfg.headers) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                diags.push(Diagnostic::error(&file, e.to_string()).location("headers"));
+                None
+            }
+        };
+        let (Some(headers), true) = (headers, diags.is_empty()) else {
             return Err(diags);
-        }
-        let openapi = Bytes::from(serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default());
+        };
+        let openapi = Bytes::from(
+            serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
+        );
         Ok(Runtime {
-            headers: HeaderPolicy::new(&cfg.headers),
+            headers,
             correlation_header,
             limits: cfg.limits.codec(),
             max_body_bytes: cfg.limits.max_body_bytes,
@@ -123,7 +150,10 @@ pub struct AppState {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 impl AppState {
@@ -136,7 +166,7 @@ impl AppState {
         let client = HttpClient::new();
         let runtime = Runtime::new(gateway, &client, 1)?;
         let metrics = Metrics::new();
-        metrics.reload("success");
+        metrics.set_config_generation(1);
         Ok(Arc::new(AppState {
             current: ArcSwap::from_pointee(runtime),
             metrics,
@@ -144,7 +174,11 @@ impl AppState {
             opts,
             generation: AtomicU64::new(1),
             ready: AtomicBool::new(true),
-            last_reload: Mutex::new(ReloadStatus { outcome: "initial".into(), at_unix: unix_now(), errors: vec![] }),
+            last_reload: Mutex::new(ReloadStatus {
+                outcome: "initial".into(),
+                at_unix: unix_now(),
+                errors: vec![],
+            }),
             reloading: Mutex::new(()),
         }))
     }
@@ -173,12 +207,21 @@ impl AppState {
                 self.current.store(Arc::new(runtime));
                 self.generation.store(generation, Ordering::SeqCst);
                 self.metrics.reload("success");
+                self.metrics.set_config_generation(generation);
                 tracing::info!(generation, routes, "configuration reloaded");
-                *status = ReloadStatus { outcome: "success".into(), at_unix: unix_now(), errors: vec![] };
+                *status = ReloadStatus {
+                    outcome: "success".into(),
+                    at_unix: unix_now(),
+                    errors: vec![],
+                };
                 true
             }
             Err(diags) => {
-                let errors: Vec<String> = diags.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
+                let errors: Vec<String> = diags
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(ToString::to_string)
+                    .collect();
                 for e in &errors {
                     tracing::error!("reload refused: {e}");
                 }
@@ -188,7 +231,11 @@ impl AppState {
                     "configuration reload refused; the previous configuration keeps serving"
                 );
                 self.metrics.reload("failure");
-                *status = ReloadStatus { outcome: "failure".into(), at_unix: unix_now(), errors };
+                *status = ReloadStatus {
+                    outcome: "failure".into(),
+                    at_unix: unix_now(),
+                    errors,
+                };
                 false
             }
         }
@@ -209,7 +256,15 @@ impl AppState {
 /// The gateway's router: admin endpoints, then every partner route through the fallback.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ok\"}") }))
+        .route(
+            "/healthz",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    "{\"status\":\"ok\"}",
+                )
+            }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/admin/status", get(status))
@@ -220,16 +275,27 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.ready.load(Ordering::Relaxed) {
-        ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ready\"}").into_response()
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"ready\"}",
+        )
+            .into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], "{\"status\":\"draining\"}")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"draining\"}",
+        )
             .into_response()
     }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -237,14 +303,22 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 async fn status(State(state): State<Arc<AppState>>) -> Response {
     let rt = state.runtime();
-    let last = state.last_reload.lock().map(|s| s.clone()).unwrap_or_default();
+    let last = state
+        .last_reload
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
     let routes: Vec<Value> = rt
         .gateway
         .routes
         .iter()
         .map(|r| json!({"name": r.name, "method": r.method.as_str(), "path": r.path, "format": r.format, "upstream": r.upstream}))
         .collect();
-    let loaded = rt.loaded_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let loaded = rt
+        .loaded_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
     axum::Json(json!({
         "generation": rt.generation,
         "loaded_at_unix": loaded,
@@ -256,7 +330,11 @@ async fn status(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn openapi(State(state): State<Arc<AppState>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], state.runtime().openapi.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.runtime().openapi.clone(),
+    )
+        .into_response()
 }
 
 /// Chooses the format of an error body: configuration first, then the client's `Accept`,
@@ -289,7 +367,10 @@ fn problem_response(p: &Problem, format: Format, cid: &str, cid_header: &HeaderN
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = p.status;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.problem_media_type()));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.problem_media_type()),
+    );
     if let Ok(v) = HeaderValue::from_str(cid) {
         h.insert(cid_header.clone(), v);
     }
@@ -301,30 +382,57 @@ fn problem_response(p: &Problem, format: Format, cid: &str, cid_header: &HeaderN
 
 /// Reads the whole body within the size limit and the body-read deadline, refusing at once
 /// when the declared length is already too large.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize, deadline: Duration) -> Result<Bytes, Problem> {
-    let too_large = || Problem::new(ProblemKind::PayloadTooLarge, format!("the body exceeds the limit of {limit} bytes"));
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, Problem> {
+    let too_large = || {
+        Problem::new(
+            ProblemKind::PayloadTooLarge,
+            format!("the body exceeds the limit of {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
         && len > limit as u64
     {
         return Err(too_large());
     }
     let limited = http_body_util::Limited::new(body, limit);
     match tokio::time::timeout(deadline, limited.collect()).await {
-        Err(_) => Err(Problem::new(ProblemKind::RequestTimeout, "the body was not received in time")),
+        Err(_) => Err(Problem::new(
+            ProblemKind::RequestTimeout,
+            "the body was not received in time",
+        )),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(e)) => Err(Problem::new(ProblemKind::MalformedBody, "the body could not be read").with_log(e.to_string())),
+        Ok(Err(e)) => Err(
+            Problem::new(ProblemKind::MalformedBody, "the body could not be read")
+                .with_log(e.to_string()),
+        ),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }
 
 fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
     query
-        .map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// The partner-route handler: everything that is not an admin endpoint.
-async fn handle(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+async fn handle(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let started = Instant::now();
     let rt = state.runtime();
     let cid = correlation_id(req.headers(), &rt.correlation_header);
@@ -333,13 +441,21 @@ async fn handle(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectIn
     let span = tracing::info_span!("request", correlation_id = %cid);
     let (route_name, format, outcome) = {
         let fut = serve_partner(&state, &rt, &cid, peer, req);
-        match tokio::time::timeout(rt.request_timeout, tracing::Instrument::instrument(fut, span.clone())).await {
+        match tokio::time::timeout(
+            rt.request_timeout,
+            tracing::Instrument::instrument(fut, span.clone()),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(_) => (
                 None,
                 None,
                 Err((
-                    Problem::new(ProblemKind::UpstreamTimeout, "the request did not complete in time"),
+                    Problem::new(
+                        ProblemKind::UpstreamTimeout,
+                        "the request did not complete in time",
+                    ),
                     HeaderMap::new(),
                 )),
             ),
@@ -349,13 +465,18 @@ async fn handle(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectIn
         Ok(resp) => (resp, None),
         Err((p, headers)) => {
             let f = problem_format(&rt, format, &headers);
-            (problem_response(&p, f, &cid, &rt.correlation_header), Some(p))
+            (
+                problem_response(&p, f, &cid, &rt.correlation_header),
+                Some(p),
+            )
         }
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     let route_label = route_name.as_deref().unwrap_or("unmatched");
-    state.metrics.request(route_label, method.as_str(), status, elapsed.as_secs_f64());
+    state
+        .metrics
+        .request(route_label, method.as_str(), status, elapsed.as_secs_f64());
     if let Some(p) = &problem {
         match p.cause() {
             crate::problem::Cause::Gateway => {
@@ -369,8 +490,8 @@ async fn handle(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectIn
     }
     if rt.access_log {
         tracing::info!(
-            parent: &span,
             target: "access",
+            parent: &span,
             method = method.as_str(),
             path = path.as_str(),
             route = route_label,
@@ -401,12 +522,19 @@ async fn serve_partner(
             let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
             let p = Problem::new(
                 ProblemKind::MethodNotAllowed,
-                format!("{} is not allowed here; allowed: {}", parts.method, list.join(", ")),
+                format!(
+                    "{} is not allowed here; allowed: {}",
+                    parts.method,
+                    list.join(", ")
+                ),
             );
             return (None, None, Err((p, parts.headers)));
         }
         RouteMatch::NotFound => {
-            let p = Problem::new(ProblemKind::NotFound, format!("no route for {} {}", parts.method, parts.uri.path()));
+            let p = Problem::new(
+                ProblemKind::NotFound,
+                format!("no route for {} {}", parts.method, parts.uri.path()),
+            );
             return (None, None, Err((p, parts.headers)));
         }
     };
@@ -441,13 +569,24 @@ async fn forward(
     // Request direction.
     let (decoded, upstream_body) = match &route.request {
         Some(stage) => {
-            let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
             pipeline::check_media_type(route.format, content_type)?;
-            let raw = read_body(body, &parts.headers, rt.max_body_bytes, rt.body_read_timeout).await?;
+            let raw = read_body(
+                body,
+                &parts.headers,
+                rt.max_body_bytes,
+                rt.body_read_timeout,
+            )
+            .await?;
             match pipeline::transform_request(route, stage, &raw, &ctx, &rt.limits) {
                 Ok(m) => (Some(m.decoded), Bytes::from(m.body)),
                 Err(p) => {
-                    state.metrics.validation_failure(&route.name, failure_kind(&p));
+                    state
+                        .metrics
+                        .validation_failure(&route.name, failure_kind(&p));
                     return Err(p);
                 }
             }
@@ -457,22 +596,45 @@ async fn forward(
 
     // Forward.
     let Some(upstream) = rt.upstreams.get(&route.upstream) else {
-        return Err(Problem::new(ProblemKind::Internal, "the route's service is not configured")
-            .with_log(format!("route {}: no upstream `{}`", route.name, route.upstream)));
+        return Err(Problem::new(
+            ProblemKind::Internal,
+            "the route's service is not configured",
+        )
+        .with_log(format!(
+            "route {}: no upstream `{}`",
+            route.name, route.upstream
+        )));
     };
-    let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let mut headers = upstream_request_headers(&parts.headers, &rt.headers, peer.ip(), "http", host, cid);
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let mut headers =
+        transform_request_headers(&parts.headers, &rt.headers, peer.ip(), "http", host, cid);
     if route.request.is_some() {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     let path = route.upstream_path(params);
     let up_started = Instant::now();
-    let result = upstream.send(route.upstream_method.clone(), &path, headers, upstream_body).await;
+    let result = upstream
+        .send(route.upstream_method.clone(), &path, headers, upstream_body)
+        .await;
     let up_secs = up_started.elapsed().as_secs_f64();
     let resp = match result {
         Ok(r) => {
-            state.metrics.upstream(&route.upstream, if r.status.is_server_error() { "5xx" } else { "ok" }, up_secs);
+            state.metrics.upstream(
+                &route.upstream,
+                if r.status.is_server_error() {
+                    "5xx"
+                } else {
+                    "ok"
+                },
+                up_secs,
+            );
             r
         }
         Err(e) => {
@@ -484,34 +646,63 @@ async fn forward(
     if resp.status.is_client_error() {
         return Err(Problem::new(
             ProblemKind::UpstreamClientError,
-            format!("the service rejected the request (HTTP {})", resp.status.as_u16()),
+            format!(
+                "the service rejected the request (HTTP {})",
+                resp.status.as_u16()
+            ),
         )
         .with_status(resp.status)
-        .with_log(format!("route {}: upstream answered {}: {}", route.name, resp.status, String::from_utf8_lossy(&resp.body[..resp.body.len().min(512)]))));
+        .with_log(format!(
+            "route {}: upstream answered {}: {}",
+            route.name,
+            resp.status,
+            String::from_utf8_lossy(&resp.body[..resp.body.len().min(512)])
+        )));
     }
     if !resp.status.is_success() {
-        return Err(Problem::new(ProblemKind::UpstreamError, "the service failed to answer")
-            .with_log(format!("route {}: upstream answered {}", route.name, resp.status)));
+        return Err(
+            Problem::new(ProblemKind::UpstreamError, "the service failed to answer").with_log(
+                format!("route {}: upstream answered {}", route.name, resp.status),
+            ),
+        );
     }
 
     // Response direction.
+    let mapped = route.response.is_some();
     let (body, content_type) = match &route.response {
         Some(stage) => {
-            let ctx = EvalContext { request: decoded.as_ref(), ..ctx };
-            let bytes = pipeline::transform_response(route, stage, &resp.body, &ctx, &rt.limits).inspect_err(|p| {
-                state.metrics.validation_failure(&route.name, failure_kind(p));
-            })?;
-            (Bytes::from(bytes), HeaderValue::from_static(route.format.media_type()))
+            let ctx = EvalContext {
+                request: decoded.as_ref(),
+                ..ctx
+            };
+            let bytes = pipeline::transform_response(route, stage, &resp.body, &ctx, &rt.limits)
+                .inspect_err(|p| {
+                    state
+                        .metrics
+                        .validation_failure(&route.name, failure_kind(p));
+                })?;
+            (
+                Bytes::from(bytes),
+                HeaderValue::from_static(route.format.media_type()),
+            )
         }
         None => {
-            let ct = resp.headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/json"));
+            let ct = resp
+                .headers
+                .get(header::CONTENT_TYPE)
+                .cloned()
+                .unwrap_or(HeaderValue::from_static("application/json"));
             (resp.body.clone(), ct)
         }
     };
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = resp.status;
     let h = out.headers_mut();
-    *h = client_response_headers(&resp.headers, &rt.headers);
+    *h = if mapped {
+        transform_response_headers(&resp.headers, &rt.headers)
+    } else {
+        client_response_headers(&resp.headers, &rt.headers)
+    };
     h.remove(header::CONTENT_LENGTH);
     h.insert(header::CONTENT_TYPE, content_type);
     if let Ok(v) = HeaderValue::from_str(cid) {
@@ -539,7 +730,10 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
     } else {
         crate::telemetry::init_logging(&Default::default());
     }
-    let workers = preview.as_ref().map(|g| g.config.server.workers).unwrap_or(0);
+    let workers = preview
+        .as_ref()
+        .map(|g| g.config.server.workers)
+        .unwrap_or(0);
     drop(preview);
     let mut builder = if workers == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -550,11 +744,16 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
         }
         b
     };
-    let runtime = builder.enable_all().build().context("starting the async runtime")?;
+    let runtime = builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async move {
         let mut demo_addr = None;
         if demo {
-            let (addr, _task) = crate::demo::start("127.0.0.1:0".parse()?).await.context("starting the demo upstream")?;
+            let (addr, _task) = crate::demo::start("127.0.0.1:0".parse()?)
+                .await
+                .context("starting the demo upstream")?;
             opts.upstream_override = Some(format!("http://{addr}"));
             demo_addr = Some(addr);
         }
@@ -569,13 +768,18 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
                 for d in &diags {
                     eprintln!("{d}\n");
                 }
-                anyhow::bail!("the configuration does not load ({} errors); run `schemagate check`", diags.iter().filter(|d| d.is_error()).count());
+                anyhow::bail!(
+                    "the configuration does not load ({} errors); run `schemagate check`",
+                    diags.iter().filter(|d| d.is_error()).count()
+                );
             }
         };
         let rt = state.runtime();
         let cfg = &rt.gateway.config;
         let listen: SocketAddr = cfg.server.listen.parse().context("server.listen")?;
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
         let local = listener.local_addr()?;
         let opts_server = crate::server::ServerOptions::from_config(&cfg.server, &cfg.limits);
         tracing::info!(%local, routes = rt.gateway.routes.len(), "schemagate listening");
@@ -586,10 +790,14 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
         let _watch = if cfg.admin.watch {
             let s = Arc::clone(&state);
             let handle = tokio::runtime::Handle::current();
-            match crate::reload::watch(state.watched_paths(), Duration::from_millis(cfg.admin.watch_debounce_ms), move || {
-                let s = Arc::clone(&s);
-                handle.spawn_blocking(move || s.reload());
-            }) {
+            match crate::reload::watch(
+                state.watched_paths(),
+                Duration::from_millis(cfg.admin.watch_debounce_ms),
+                move || {
+                    let s = Arc::clone(&s);
+                    handle.spawn_blocking(move || s.reload());
+                },
+            ) {
                 Ok(h) => Some(h),
                 Err(e) => {
                     tracing::warn!(error = %e, "file watching unavailable; reload with SIGHUP");
@@ -602,10 +810,12 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
         {
             let s = Arc::clone(&state);
             let handle = tokio::runtime::Handle::current();
-            crate::reload::on_sighup(move || {
+            if let Err(e) = crate::reload::on_sighup(move || {
                 let s = Arc::clone(&s);
                 handle.spawn_blocking(move || s.reload());
-            });
+            }) {
+                tracing::warn!(error = %e, "SIGHUP reload unavailable");
+            }
         }
         drop(rt);
         let shutdown_state = Arc::clone(&state);
@@ -642,12 +852,21 @@ async fn shutdown_signal() {
 }
 
 fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
-    println!("schemagate is serving the example partners on http://{local} (demo upstream on http://{demo})\n");
+    println!(
+        "schemagate is serving the example partners on http://{local} (demo upstream on http://{demo})\n"
+    );
     println!("Try:");
     for r in &gw.routes {
-        let path = r.path.replace("{orderId}", "A-10001").replace("{id}", "A-10001");
+        let path = r
+            .path
+            .replace("{orderId}", "A-10001")
+            .replace("{id}", "A-10001");
         let url = format!("http://{local}{path}");
-        let example = gw.fixtures_dir.join(&r.partner).join(r.name.split('/').nth(1).unwrap_or_default()).join("valid");
+        let example = gw
+            .fixtures_dir
+            .join(&r.partner)
+            .join(r.name.split('/').nth(1).unwrap_or_default())
+            .join("valid");
         match (&r.method, r.format) {
             (&Method::GET, _) => println!("  curl -s {url}"),
             (_, Format::Xml) => println!(

@@ -15,7 +15,9 @@ use crate::codec::Format;
 use crate::config::Gateway;
 
 fn component_key(name: &str) -> String {
-    name.trim_end_matches(".json").trim_end_matches(".schema").replace(['/', '.'], "_")
+    name.trim_end_matches(".json")
+        .trim_end_matches(".schema")
+        .replace(['/', '.'], "_")
 }
 
 /// Collects `name` and every schema file it references, relative names resolved.
@@ -23,7 +25,9 @@ fn collect(gw: &Gateway, name: &str, out: &mut BTreeMap<String, Value>) {
     if out.contains_key(name) {
         return;
     }
-    let Some(schema) = gw.schemas.get(name) else { return };
+    let Some(schema) = gw.schemas.get(name) else {
+        return;
+    };
     let mut doc = (*schema.document).clone();
     if let Value::Object(o) = &mut doc {
         o.insert("$id".into(), Value::String(format!("/schemas/{name}")));
@@ -37,7 +41,11 @@ fn collect(gw: &Gateway, name: &str, out: &mut BTreeMap<String, Value>) {
         if file.is_empty() || file.contains(':') {
             continue;
         }
-        let joined = if dir.is_empty() { file.to_string() } else { format!("{dir}/{file}") };
+        let joined = if dir.is_empty() {
+            file.to_string()
+        } else {
+            format!("{dir}/{file}")
+        };
         collect(gw, &normalize(&joined), out);
     }
 }
@@ -88,7 +96,10 @@ pub fn document(gw: &Gateway) -> Value {
             Format::Json => "application/problem+json",
         };
         let mut op = Map::new();
-        op.insert("operationId".into(), Value::String(r.name.replace('/', "_")));
+        op.insert(
+            "operationId".into(),
+            Value::String(r.name.replace('/', "_")),
+        );
         op.insert("tags".into(), json!([r.partner]));
         let params: Vec<Value> = r
             .path_params
@@ -124,13 +135,17 @@ pub fn document(gw: &Gateway) -> Value {
         responses.insert("502".into(), err("The service failed"));
         responses.insert("504".into(), err("The service timed out"));
         op.insert("responses".into(), Value::Object(responses));
-        let entry = paths.entry(r.path.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let entry = paths
+            .entry(r.path.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(m) = entry {
             m.insert(r.method.as_str().to_ascii_lowercase(), Value::Object(op));
         }
     }
-    let mut schemas: Map<String, Value> =
-        components.into_iter().map(|(name, doc)| (component_key(&name), doc)).collect();
+    let mut schemas: Map<String, Value> = components
+        .into_iter()
+        .map(|(name, doc)| (component_key(&name), doc))
+        .collect();
     schemas.insert(
         "Problem".into(),
         json!({

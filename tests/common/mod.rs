@@ -42,7 +42,8 @@ pub struct Recorded {
 }
 
 /// What the upstream answers: a function of the request, so a test decides per path.
-pub type Responder = Arc<dyn Fn(&Recorded) -> (StatusCode, &'static str, Vec<u8>, Duration) + Send + Sync>;
+pub type Responder =
+    Arc<dyn Fn(&Recorded) -> (StatusCode, &'static str, Vec<u8>, Duration) + Send + Sync>;
 
 #[derive(Clone)]
 struct UpstreamState {
@@ -60,7 +61,10 @@ pub struct Upstream {
 impl Upstream {
     pub async fn start(respond: Responder) -> Upstream {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let state = UpstreamState { log: Arc::clone(&log), respond };
+        let state = UpstreamState {
+            log: Arc::clone(&log),
+            respond,
+        };
         let router = Router::new().fallback(record).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -72,14 +76,30 @@ impl Upstream {
                 })
                 .await;
         });
-        Upstream { addr, log, _stop: tx }
+        Upstream {
+            addr,
+            log,
+            _stop: tx,
+        }
     }
 
     /// The acme ack for POST /orders, 404 for anything else.
     pub async fn acme() -> Upstream {
-        Upstream::start(Arc::new(|r: &Recorded| match (r.method.as_str(), r.path.as_str()) {
-            ("POST", "/orders") => (StatusCode::OK, "application/json", fixture("acme/orders/valid/upstream.json"), Duration::ZERO),
-            _ => (StatusCode::NOT_FOUND, "application/json", b"{\"error\":\"not found\"}".to_vec(), Duration::ZERO),
+        Upstream::start(Arc::new(|r: &Recorded| {
+            match (r.method.as_str(), r.path.as_str()) {
+                ("POST", "/orders") => (
+                    StatusCode::OK,
+                    "application/json",
+                    fixture("acme/orders/valid/upstream.json"),
+                    Duration::ZERO,
+                ),
+                _ => (
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    b"{\"error\":\"not found\"}".to_vec(),
+                    Duration::ZERO,
+                ),
+            }
         }))
         .await
     }
@@ -95,7 +115,11 @@ impl Upstream {
 
 async fn record(State(state): State<UpstreamState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let rec = Recorded {
         method: parts.method,
         path: parts.uri.path().to_string(),
@@ -120,7 +144,13 @@ pub struct Gateway {
 }
 
 /// Writes a gateway.toml in a temp dir pointing at `schemas`/`mappings` and `upstream`.
-pub fn write_config(dir: &Path, schemas: &Path, mappings: &Path, upstream: &str, extra: &str) -> PathBuf {
+pub fn write_config(
+    dir: &Path,
+    schemas: &Path,
+    mappings: &Path,
+    upstream: &str,
+    extra: &str,
+) -> PathBuf {
     let text = format!(
         "[paths]\nschemas = \"{}\"\nmappings = \"{}\"\nfixtures = \"{}\"\n\n[upstreams.orders]\nurl = \"{upstream}\"\nconnect_timeout_ms = 500\nrequest_timeout_ms = 1000\n\n[admin]\nwatch = false\n\n[logging]\naccess_log = false\n{extra}\n",
         schemas.display(),
@@ -140,9 +170,20 @@ impl Gateway {
     /// `mappings`: a directory to use instead of the repository's (for reload tests).
     pub async fn start_with(upstream: &str, extra: &str, mappings: Option<&Path>) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
-        let mappings = mappings.map(Path::to_path_buf).unwrap_or_else(|| repo().join("mappings"));
-        let config = write_config(dir.path(), &repo().join("schemas"), &mappings, upstream, extra);
-        let opts = LoadOptions { config_path: Some(config), ..Default::default() };
+        let mappings = mappings
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| repo().join("mappings"));
+        let config = write_config(
+            dir.path(),
+            &repo().join("schemas"),
+            &mappings,
+            upstream,
+            extra,
+        );
+        let opts = LoadOptions {
+            config_path: Some(config),
+            ..Default::default()
+        };
         let state = tokio::task::spawn_blocking(move || AppState::new(opts))
             .await
             .unwrap()
@@ -157,7 +198,12 @@ impl Gateway {
             })
             .await;
         });
-        Gateway { addr, state, dir, _stop: tx }
+        Gateway {
+            addr,
+            state,
+            dir,
+            _stop: tx,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -178,10 +224,14 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -189,7 +239,12 @@ pub fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
+pub async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Reply {
     let mut req = http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -201,11 +256,21 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: imp
         .expect("request sent");
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    Reply { status: parts.status, headers: parts.headers, body }
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }
 
 pub async fn post_xml(url: &str, body: impl Into<Bytes>) -> Reply {
-    send(Method::POST, url, &[("content-type", "application/xml")], body).await
+    send(
+        Method::POST,
+        url,
+        &[("content-type", "application/xml")],
+        body,
+    )
+    .await
 }
 
 pub async fn get(url: &str) -> Reply {
