@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 
-pub use shape::{Additional, NodeId, Shape, ShapeNode, TypeSet, XmlMeta};
+pub use shape::{Additional, NodeId, Shape, ShapeNode, TypeSet, XmlMeta, escape_pointer};
 
 /// One violation found by validation: where in the instance and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]

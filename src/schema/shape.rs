@@ -807,7 +807,7 @@ impl Builder<'_> {
 }
 
 /// Escapes one JSON pointer token (`~` -> `~0`, `/` -> `~1`).
-pub(crate) fn escape_pointer(token: &str) -> std::borrow::Cow<'_, str> {
+pub fn escape_pointer(token: &str) -> std::borrow::Cow<'_, str> {
     if token.contains(['~', '/']) {
         token.replace('~', "~0").replace('/', "~1").into()
     } else {
