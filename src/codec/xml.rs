@@ -27,7 +27,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 use serde_json::{Map, Number, Value};
 
-use super::{CodecError, EncodeError, Limits};
+use super::{CodecError, EncodeError, Limits, line_col};
 use crate::schema::{Additional, NodeId, Shape, TypeSet};
 
 /// The namespace of `xsi:nil`.
@@ -79,27 +79,6 @@ fn utf8_body(input: &[u8]) -> Result<(&str, usize), CodecError> {
             })
         }
     }
-}
-
-/// 1-based line and column (in characters) of byte `offset` of `input`.
-fn line_col(input: &[u8], offset: usize) -> (u32, u32) {
-    let before = input.get(..offset.min(input.len())).unwrap_or_default();
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = before
-        .get(line_start..)
-        .unwrap_or_default()
-        .iter()
-        .filter(|&&b| b & 0xC0 != 0x80)
-        .count()
-        + 1;
-    (
-        u32::try_from(line).unwrap_or(u32::MAX),
-        u32::try_from(column).unwrap_or(u32::MAX),
-    )
 }
 
 fn is_xml_ws(c: char) -> bool {
