@@ -89,8 +89,31 @@ fn is_blank(s: &str) -> bool {
     s.chars().all(is_xml_ws)
 }
 
+/// The text since the last tag. Usually one text event, borrowed from the input, so the
+/// indentation between tags is looked at and dropped without being copied.
+#[derive(Default)]
+struct Segment<'a>(Cow<'a, str>);
+
+impl<'a> Segment<'a> {
+    fn push(&mut self, more: Cow<'a, str>) {
+        if self.0.is_empty() {
+            self.0 = more;
+        } else {
+            self.0.to_mut().push_str(&more);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn take(&mut self) -> String {
+        std::mem::take(&mut self.0).into_owned()
+    }
+}
+
 /// One open element while decoding.
-struct Frame {
+struct Frame<'a> {
     /// The schema node of this element's value (the item node for array members); None
     /// for an element the schema does not describe.
     node: Option<NodeId>,
@@ -103,7 +126,7 @@ struct Frame {
     /// Non-blank text segments already closed by a child element (mixed content).
     text: String,
     /// The text since the last tag.
-    segment: String,
+    segment: Segment<'a>,
     has_children: bool,
     has_attributes: bool,
     nil: bool,
@@ -184,7 +207,7 @@ impl<'a> Decoder<'a> {
             config.expand_empty_elements = false;
             config.trim_text(false);
         }
-        let mut stack: Vec<Frame> = Vec::new();
+        let mut stack: Vec<Frame<'a>> = Vec::new();
         let mut root: Option<Value> = None;
         let mut elements = 0usize;
         let mut seen_markup = false;
@@ -257,7 +280,7 @@ impl<'a> Decoder<'a> {
                         array: matched.array,
                         map: Map::new(),
                         text: String::new(),
-                        segment: String::new(),
+                        segment: Segment::default(),
                         has_children: false,
                         has_attributes: false,
                         nil: false,
@@ -281,12 +304,10 @@ impl<'a> Decoder<'a> {
                     }
                 }
                 Event::Text(t) => {
-                    let content = t.xml10_content();
-                    self.text(&mut stack, &content, at)?;
+                    self.text(&mut stack, t.xml10_content(), at)?;
                 }
                 Event::CData(c) => {
-                    let content = c.xml10_content();
-                    self.text(&mut stack, &content, at)?;
+                    self.text(&mut stack, c.xml10_content(), at)?;
                 }
                 Event::GeneralRef(r) => {
                     let ch: Cow<'_, str> = if r.is_char_ref() {
@@ -313,7 +334,7 @@ impl<'a> Decoder<'a> {
                     if stack.is_empty() {
                         return Err(self.malformed(at, "text outside the root element"));
                     }
-                    self.text(&mut stack, &ch, at)?;
+                    self.text(&mut stack, ch, at)?;
                 }
                 Event::Comment(_) | Event::PI(_) => seen_markup = true,
                 Event::Eof => {
@@ -333,16 +354,21 @@ impl<'a> Decoder<'a> {
     }
 
     /// Appends decoded text to the open element (text outside the root must be blank).
-    fn text(&self, stack: &mut [Frame], content: &str, at: u64) -> Result<(), CodecError> {
+    fn text(
+        &self,
+        stack: &mut [Frame<'a>],
+        content: Cow<'a, str>,
+        at: u64,
+    ) -> Result<(), CodecError> {
         match stack.last_mut() {
             Some(frame) => {
                 if frame.segment.len() + content.len() > self.limits.max_text_bytes {
                     return Err(self.limit(at, "text", self.limits.max_text_bytes));
                 }
-                frame.segment.push_str(content);
+                frame.segment.push(content);
                 Ok(())
             }
-            None if is_blank(content) => Ok(()),
+            None if is_blank(&content) => Ok(()),
             None => Err(self.malformed(at, "text outside the root element")),
         }
     }
@@ -460,16 +486,16 @@ impl<'a> Decoder<'a> {
 
     /// Turns a closed element into its value and adds it to its parent; returns the whole
     /// view when the root closes.
-    fn close(&self, mut frame: Frame, stack: &mut [Frame]) -> Option<Value> {
+    fn close(&self, mut frame: Frame<'a>, stack: &mut [Frame<'a>]) -> Option<Value> {
         let value = if frame.nil {
             Value::Null
         } else if !frame.has_attributes && !frame.has_children {
-            convert(self.shape, std::mem::take(&mut frame.segment), frame.node)
+            convert(self.shape, frame.segment.take(), frame.node)
         } else {
             if frame.has_children {
                 flush_segment(&mut frame);
             } else {
-                frame.text = std::mem::take(&mut frame.segment);
+                frame.text = frame.segment.take();
             }
             if !frame.text.is_empty() {
                 let node = frame.node.and_then(|n| self.shape.property(n, "#text"));
@@ -518,12 +544,10 @@ fn is_xml_char(c: char) -> bool {
 
 /// Moves the current text segment into the element's text unless it is only the
 /// whitespace between two tags.
-fn flush_segment(frame: &mut Frame) {
-    if !frame.segment.is_empty() {
-        if !is_blank(&frame.segment) {
-            frame.text.push_str(&frame.segment);
-        }
-        frame.segment.clear();
+fn flush_segment(frame: &mut Frame<'_>) {
+    let segment = std::mem::take(&mut frame.segment.0);
+    if !is_blank(&segment) {
+        frame.text.push_str(&segment);
     }
 }
 
@@ -589,7 +613,16 @@ fn find_element<'s>(
         if k.starts_with('@') || k == "#text" {
             continue;
         }
-        let (local, ns) = element_name(shape, k, p);
+        let n = shape.node(p);
+        // The member's own name unless it is an array whose items may carry the name.
+        let (local, ns) = if n.xml.name.is_some() || (n.items.is_none() && n.union.is_empty()) {
+            (
+                n.xml.name.as_deref().unwrap_or(k),
+                n.xml.namespace.as_deref(),
+            )
+        } else {
+            element_name(shape, k, p)
+        };
         if local == name.local && ns.or(route_ns) == name.ns {
             return Some(member_match(shape, Cow::Borrowed(k.as_str()), p));
         }
