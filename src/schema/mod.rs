@@ -98,7 +98,8 @@ impl Schema {
         let docs = Documents::new(all);
         let shape = Shape::build(name, &document, &|n: &str| docs.get(n))
             .map_err(|message| vec![Diagnostic::error(file, message)])?;
-        let registry = docs
+        let reached = Documents::new(docs.closure(name));
+        let registry = reached
             .registry()
             .map_err(|message| vec![Diagnostic::error(file, message)])?;
         compile_validator(name, file, document, shape, &registry).map_err(|d| vec![d])
@@ -108,16 +109,17 @@ impl Schema {
 /// Every document of one schemas directory, by relative name and by `$id`.
 struct Documents {
     by_name: BTreeMap<String, Arc<Value>>,
-    by_id: BTreeMap<String, Arc<Value>>,
+    /// `$id` -> relative name.
+    by_id: BTreeMap<String, String>,
 }
 
 impl Documents {
     fn new(by_name: BTreeMap<String, Arc<Value>>) -> Documents {
         let by_id = by_name
-            .values()
-            .filter_map(|doc| {
+            .iter()
+            .filter_map(|(name, doc)| {
                 let id = doc.get("$id")?.as_str()?.trim_end_matches('#');
-                Some((id.to_string(), doc.clone()))
+                Some((id.to_string(), name.clone()))
             })
             .collect();
         Documents { by_name, by_id }
@@ -126,11 +128,62 @@ impl Documents {
     fn get(&self, name: &str) -> Option<Arc<Value>> {
         self.by_name
             .get(name)
-            .or_else(|| self.by_id.get(name))
+            .or_else(|| self.by_id.get(name).and_then(|n| self.by_name.get(n)))
             .cloned()
     }
 
-    /// One `jsonschema` registry holding every document, so cross-file and `$id` refs
+    /// The relative name of the document a `$ref` base written in `from` names.
+    fn name_of_ref(&self, from: &str, base: &str) -> Option<&str> {
+        if !base.contains(':')
+            && let Some(joined) = shape::join_relative(from, base)
+            && let Some((name, _)) = self.by_name.get_key_value(&joined)
+        {
+            return Some(name);
+        }
+        if let Some((name, _)) = self.by_name.get_key_value(base) {
+            return Some(name);
+        }
+        self.by_id.get(base).map(String::as_str)
+    }
+
+    /// `name` and every document its `$ref`s reach, transitively: what the validator
+    /// registry of `name` must hold. Every `$ref` string counts, used or not, because the
+    /// registry resolves them all up front.
+    fn closure(&self, name: &str) -> BTreeMap<String, Arc<Value>> {
+        let mut out: BTreeMap<String, Arc<Value>> = BTreeMap::new();
+        let mut todo = vec![name.to_string()];
+        while let Some(current) = todo.pop() {
+            let Some(doc) = self.by_name.get(&current) else {
+                continue;
+            };
+            if out.contains_key(&current) {
+                continue;
+            }
+            out.insert(current.clone(), doc.clone());
+            let mut values = vec![doc.as_ref()];
+            while let Some(v) = values.pop() {
+                match v {
+                    Value::Object(map) => {
+                        if let Some(Value::String(r)) = map.get("$ref") {
+                            let base = r.split('#').next().unwrap_or_default();
+                            if !base.is_empty()
+                                && let Some(target) = self.name_of_ref(&current, base)
+                                && !out.contains_key(target)
+                            {
+                                todo.push(target.to_string());
+                            }
+                        }
+                        values.extend(map.values());
+                    }
+                    Value::Array(items) => values.extend(items),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// One `jsonschema` registry holding these documents, so cross-file and `$id` refs
     /// resolve without any retrieval. Its retriever is the default one, which fetches
     /// nothing.
     fn registry(&self) -> Result<jsonschema::Registry<'_>, String> {
@@ -144,37 +197,6 @@ impl Documents {
             .prepare()
             .map_err(|e| format!("cannot resolve schema references: {e}"))
     }
-}
-
-/// Finds which documents make the validator registry fail (a `$ref` only the registry
-/// follows, e.g. in an unused `$defs` entry): each one whose removal lets the rest prepare.
-/// Error path only, so trying each document in turn is affordable.
-fn registry_culprits(
-    shaped: &BTreeMap<String, (PathBuf, Arc<Value>, Shape)>,
-    message: &str,
-) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for (name, (path, _, _)) in shaped {
-        let rest = Documents::new(
-            shaped
-                .iter()
-                .filter(|(n, _)| *n != name)
-                .map(|(n, (_, doc, _))| (n.clone(), doc.clone()))
-                .collect(),
-        );
-        if rest.registry().is_ok() {
-            out.push(Diagnostic::error(path, message.to_string()));
-        }
-    }
-    if out.is_empty() {
-        out.extend(
-            shaped
-                .values()
-                .next()
-                .map(|(path, _, _)| Diagnostic::error(path, message.to_string())),
-        );
-    }
-    out
 }
 
 fn compile_validator(
@@ -360,36 +382,19 @@ impl SchemaRegistry {
                 Err(message) => errors.push(Diagnostic::error(&path, message)),
             }
         }
-        let mut good = Documents::new(
-            shaped
-                .iter()
-                .map(|(name, (_, doc, _))| (name.clone(), doc.clone()))
-                .collect(),
-        );
-        let first_failure = good.registry().err();
-        if let Some(message) = first_failure {
-            let culprits = registry_culprits(&shaped, &message);
-            for d in &culprits {
-                shaped.retain(|_, (path, _, _)| *path != d.file);
-            }
-            errors.extend(culprits);
-            good = Documents::new(
-                shaped
-                    .iter()
-                    .map(|(name, (_, doc, _))| (name.clone(), doc.clone()))
-                    .collect(),
-            );
-        }
-        let registry = match good.registry() {
-            Ok(r) => r,
-            Err(message) => {
-                errors.push(Diagnostic::error(root, message));
-                return Err(errors);
-            }
-        };
+        // One registry per schema with just the documents it reaches: a broken `$ref`
+        // anywhere is then reported against the file that holds it, and only there.
         let mut registry_out = SchemaRegistry::default();
         let mut warnings = Vec::new();
         for (name, (path, doc, shape)) in shaped {
+            let reached = Documents::new(docs.closure(&name));
+            let registry = match reached.registry() {
+                Ok(r) => r,
+                Err(message) => {
+                    errors.push(Diagnostic::error(&path, message));
+                    continue;
+                }
+            };
             match compile_validator(&name, &path, doc, shape, &registry) {
                 Ok(schema) => {
                     warnings.extend(unsupported_warnings(&schema));
@@ -529,11 +534,15 @@ mod tests {
             "$schema": "http://json-schema.org/draft-07/schema#",
             "type": "object",
             "required": ["Email"],
-            "properties": {"n": {"$ref": "#/definitions/N"}},
+            "properties": {
+                "n": {"$ref": "#/definitions/N"},
+                "pair": {"items": [{"type": "integer"}, {"type": "string"}]},
+                "Email": {"type": "string", "format": "email"}
+            },
             "definitions": {"N": {"type": "integer"}}
         }"##,
         );
-        let (reg, _) = SchemaRegistry::load_dir(dir.path()).unwrap();
+        let (reg, warnings) = SchemaRegistry::load_dir(dir.path()).unwrap();
         let d7 = reg.get("d7.json").unwrap();
         assert_eq!(
             violations(d7, json!({"n": "ten"})),
@@ -541,6 +550,19 @@ mod tests {
                 s("", "missing required property \"Email\"", "required"),
                 s("/n", "\"ten\" is not of type \"integer\"", "type"),
             ]
+        );
+        // Draft-07 tuple `items` (an error in 2020-12) and format assertion both apply.
+        assert_eq!(
+            violations(d7, json!({"Email": "nope", "pair": ["x", "y"]})),
+            vec![
+                s("/Email", "\"nope\" is not a \"email\"", "format"),
+                s("/pair/0", "\"x\" is not of type \"integer\"", "type"),
+            ]
+        );
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(
+            warnings[0].location.as_deref(),
+            Some("d7.json#/properties/pair")
         );
     }
 
@@ -612,9 +634,19 @@ mod tests {
             "e/unused.json",
             r#"{"$defs": {"X": {"$ref": "https://example.com/x.json"}}}"#,
         );
+        write(
+            dir.path(),
+            "f/c.json",
+            r#"{"$defs": {"S": {"type": "string"}}}"#,
+        );
+        write(
+            dir.path(),
+            "f/urn.json",
+            r#"{"$id": "urn:x:o", "properties": {"s": {"$ref": "c.json#/$defs/S"}}}"#,
+        );
         write(dir.path(), "notes.txt", "not a schema");
         let errors = SchemaRegistry::load_dir(dir.path()).unwrap_err();
-        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert_eq!(errors.len(), 5, "{errors:#?}");
         assert_eq!(errors[0].file, dir.path().join("a/bad.json"));
         assert_eq!((errors[0].line, errors[0].column), (Some(3), Some(8)));
         assert_eq!(
@@ -637,6 +669,10 @@ mod tests {
             errors[3].message,
             "cannot resolve schema references: Resource 'https://example.com/x.json' is not present in a registry and retrieving it failed: Default retriever does not fetch resources"
         );
+        // A relative `$ref` resolves against the document's `$id`, and a URN has no
+        // directory to resolve against.
+        assert_eq!(errors[4].file, dir.path().join("f/urn.json"));
+        assert!(errors[4].message.starts_with("cannot resolve schema references: Failed to resolve 'c.json#/$defs/S' against 'urn:x:o'"), "{}", errors[4].message);
         assert!(errors.iter().all(|d| d.severity == Severity::Error));
     }
 

@@ -839,7 +839,7 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// Resolves `rel` against the directory of `from` (both `/`-separated), normalising `.`
 /// and `..`. None when `..` climbs above the root.
-fn join_relative(from: &str, rel: &str) -> Option<String> {
+pub(crate) fn join_relative(from: &str, rel: &str) -> Option<String> {
     let mut parts: Vec<&str> = from.split('/').collect();
     parts.pop();
     for seg in rel.split('/') {
