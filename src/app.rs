@@ -1,11 +1,886 @@
-//! The running gateway: the HTTP phases of a partner request and the admin endpoints.
+//! The running gateway: the HTTP phases of a partner request, the admin endpoints, hot
+//! reload and the process lifecycle.
+//!
+//! A request reads one immutable [`Runtime`] snapshot (configuration, compiled routes,
+//! upstream clients) through an `ArcSwap`: no lock on the hot path, and a reload swaps the
+//! snapshot atomically while requests in flight finish on the one they started with.
 
-use anyhow::Result;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::LoadOptions;
+use anyhow::{Context as _, Result};
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
 
-/// Runs `serve` until SIGTERM/SIGINT.
-pub fn run_server(opts: LoadOptions, demo: bool) -> Result<()> {
-    let _ = (opts, demo);
-    anyhow::bail!("serve is not wired yet")
+use crate::codec::{Format, Limits};
+use crate::config::file::ProblemFormat;
+use crate::config::{self, Gateway, LoadOptions, Route, RouteMatch};
+use crate::diagnostic::Diagnostic;
+use crate::edge::correlation::correlation_id;
+use crate::edge::headers::{
+    HeaderPolicy, client_response_headers, transform_request_headers, transform_response_headers,
+};
+use crate::mapping::EvalContext;
+use crate::pipeline;
+use crate::problem::{Problem, ProblemKind};
+use crate::proxy::{HttpClient, Upstream};
+use crate::telemetry::Metrics;
+
+/// Everything one request reads: built from a [`Gateway`] at load and at each reload.
+pub struct Runtime {
+    pub gateway: Arc<Gateway>,
+    pub upstreams: HashMap<String, Upstream>,
+    pub headers: HeaderPolicy,
+    pub correlation_header: HeaderName,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub body_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub problem_format: ProblemFormat,
+    pub access_log: bool,
+    pub generation: u64,
+    pub loaded_at: SystemTime,
+    /// The OpenAPI document of the partner routes, rendered once per snapshot.
+    pub openapi: Bytes,
+}
+
+impl Runtime {
+    /// Builds the runtime of a loaded configuration.
+    pub fn new(
+        gateway: Gateway,
+        client: &HttpClient,
+        generation: u64,
+    ) -> Result<Runtime, Vec<Diagnostic>> {
+        let cfg = &gateway.config;
+        let file = gateway
+            .config_file
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into());
+        let mut diags = Vec::new();
+        let mut upstreams = HashMap::new();
+        for (name, up) in &cfg.upstreams {
+            match Upstream::new(name, up, &cfg.limits, client) {
+                Ok(u) => {
+                    upstreams.insert(name.clone(), u);
+                }
+                Err(e) => diags.push(
+                    Diagnostic::error(&file, e.to_string()).location(format!("upstreams.{name}")),
+                ),
+            }
+        }
+        let correlation_header = match HeaderName::try_from(cfg.headers.correlation_header.as_str())
+        {
+            Ok(h) => h,
+            Err(_) => {
+                diags.push(
+                    Diagnostic::error(
+                        &file,
+                        format!(
+                            "`{}` is not a valid header name",
+                            cfg.headers.correlation_header
+                        ),
+                    )
+                    .location("headers.correlation_header"),
+                );
+                HeaderName::from_static("x-correlation-id")
+            }
+        };
+        let headers = match HeaderPolicy::new(&cfg.headers) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                diags.push(Diagnostic::error(&file, e.to_string()).location("headers"));
+                None
+            }
+        };
+        let (Some(headers), true) = (headers, diags.is_empty()) else {
+            return Err(diags);
+        };
+        let openapi = Bytes::from(
+            serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
+        );
+        Ok(Runtime {
+            headers,
+            correlation_header,
+            limits: cfg.limits.codec(),
+            max_body_bytes: cfg.limits.max_body_bytes,
+            body_read_timeout: Duration::from_millis(cfg.server.body_read_timeout_ms),
+            request_timeout: Duration::from_millis(cfg.server.request_timeout_ms),
+            problem_format: cfg.errors.format,
+            access_log: cfg.logging.access_log,
+            generation,
+            loaded_at: SystemTime::now(),
+            openapi,
+            upstreams,
+            gateway: Arc::new(gateway),
+        })
+    }
+}
+
+/// The outcome of the last reload, for `/admin/status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadStatus {
+    pub outcome: String,
+    pub at_unix: u64,
+    pub errors: Vec<String>,
+}
+
+/// Shared state of the running gateway.
+pub struct AppState {
+    current: ArcSwap<Runtime>,
+    pub metrics: Metrics,
+    client: HttpClient,
+    opts: LoadOptions,
+    generation: AtomicU64,
+    ready: AtomicBool,
+    last_reload: Mutex<ReloadStatus>,
+    /// Serialises reloads so two file events never race to swap.
+    reloading: Mutex<()>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl AppState {
+    /// Loads the configuration and builds the first runtime.
+    pub fn new(opts: LoadOptions) -> Result<Arc<AppState>, Vec<Diagnostic>> {
+        let gateway = config::load(&opts)?;
+        for w in &gateway.warnings {
+            tracing::warn!("{w}");
+        }
+        let client = HttpClient::new();
+        let runtime = Runtime::new(gateway, &client, 1)?;
+        let metrics = Metrics::new();
+        metrics.set_config_generation(1);
+        Ok(Arc::new(AppState {
+            current: ArcSwap::from_pointee(runtime),
+            metrics,
+            client,
+            opts,
+            generation: AtomicU64::new(1),
+            ready: AtomicBool::new(true),
+            last_reload: Mutex::new(ReloadStatus {
+                outcome: "initial".into(),
+                at_unix: unix_now(),
+                errors: vec![],
+            }),
+            reloading: Mutex::new(()),
+        }))
+    }
+
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.current.load_full()
+    }
+
+    /// Loads everything again, as `check` does; swaps it in when it is good, keeps the old
+    /// configuration serving when it is not. Blocking: call from a blocking thread.
+    pub fn reload(&self) -> bool {
+        let _guard = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let result = config::load(&self.opts).and_then(|gw| {
+            let generation = self.generation.load(Ordering::SeqCst) + 1;
+            let warnings = gw.warnings.clone();
+            Runtime::new(gw, &self.client, generation).map(|rt| (rt, warnings))
+        });
+        let mut status = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok((runtime, warnings)) => {
+                for w in &warnings {
+                    tracing::warn!("{w}");
+                }
+                let generation = runtime.generation;
+                let routes = runtime.gateway.routes.len();
+                self.current.store(Arc::new(runtime));
+                self.generation.store(generation, Ordering::SeqCst);
+                self.metrics.reload("success");
+                self.metrics.set_config_generation(generation);
+                tracing::info!(generation, routes, "configuration reloaded");
+                *status = ReloadStatus {
+                    outcome: "success".into(),
+                    at_unix: unix_now(),
+                    errors: vec![],
+                };
+                true
+            }
+            Err(diags) => {
+                let errors: Vec<String> = diags
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(ToString::to_string)
+                    .collect();
+                for e in &errors {
+                    tracing::error!("reload refused: {e}");
+                }
+                tracing::error!(
+                    errors = errors.len(),
+                    generation = self.generation.load(Ordering::SeqCst),
+                    "configuration reload refused; the previous configuration keeps serving"
+                );
+                self.metrics.reload("failure");
+                *status = ReloadStatus {
+                    outcome: "failure".into(),
+                    at_unix: unix_now(),
+                    errors,
+                };
+                false
+            }
+        }
+    }
+
+    /// Paths a reload depends on: the configuration file and the partner directories.
+    pub fn watched_paths(&self) -> Vec<std::path::PathBuf> {
+        let rt = self.runtime();
+        let gw = &rt.gateway;
+        let mut paths = vec![gw.schemas_dir.clone(), gw.mappings_dir.clone()];
+        if let Some(f) = &gw.config_file {
+            paths.push(f.clone());
+        }
+        paths.into_iter().filter(|p| p.exists()).collect()
+    }
+}
+
+/// The gateway's router: admin endpoints, then every partner route through the fallback.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    "{\"status\":\"ok\"}",
+                )
+            }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/admin/status", get(status))
+        .route("/openapi.json", get(openapi))
+        .fallback(handle)
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"ready\"}",
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"draining\"}",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn status(State(state): State<Arc<AppState>>) -> Response {
+    let rt = state.runtime();
+    let last = state
+        .last_reload
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let routes: Vec<Value> = rt
+        .gateway
+        .routes
+        .iter()
+        .map(|r| json!({"name": r.name, "method": r.method.as_str(), "path": r.path, "format": r.format, "upstream": r.upstream}))
+        .collect();
+    let loaded = rt
+        .loaded_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    axum::Json(json!({
+        "generation": rt.generation,
+        "loaded_at_unix": loaded,
+        "routes": routes,
+        "warnings": rt.gateway.warnings.len(),
+        "last_reload": last,
+    }))
+    .into_response()
+}
+
+async fn openapi(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.runtime().openapi.clone(),
+    )
+        .into_response()
+}
+
+/// Chooses the format of an error body: configuration first, then the client's `Accept`,
+/// then the route's format (JSON where there is no route).
+fn problem_format(rt: &Runtime, route: Option<Format>, headers: &HeaderMap) -> Format {
+    match rt.problem_format {
+        ProblemFormat::Json => return Format::Json,
+        ProblemFormat::Xml => return Format::Xml,
+        ProblemFormat::Partner => {}
+    }
+    if let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+        let a = accept.to_ascii_lowercase();
+        let json = a.contains("json");
+        let xml = a.contains("xml");
+        if json && !xml {
+            return Format::Json;
+        }
+        if xml && !json {
+            return Format::Xml;
+        }
+    }
+    route.unwrap_or(Format::Json)
+}
+
+fn problem_response(p: &Problem, format: Format, cid: &str, cid_header: &HeaderName) -> Response {
+    let body = match format {
+        Format::Json => p.to_json(cid),
+        Format::Xml => p.to_xml(cid),
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = p.status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.problem_media_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(cid) {
+        h.insert(cid_header.clone(), v);
+    }
+    if let Some(secs) = p.retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// Reads the whole body within the size limit and the body-read deadline, refusing at once
+/// when the declared length is already too large.
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, Problem> {
+    let too_large = || {
+        Problem::new(
+            ProblemKind::PayloadTooLarge,
+            format!("the body exceeds the limit of {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(body, limit);
+    match tokio::time::timeout(deadline, limited.collect()).await {
+        Err(_) => Err(Problem::new(
+            ProblemKind::RequestTimeout,
+            "the body was not received in time",
+        )),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(
+            Problem::new(ProblemKind::MalformedBody, "the body could not be read")
+                .with_log(e.to_string()),
+        ),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The partner-route handler: everything that is not an admin endpoint.
+async fn handle(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let rt = state.runtime();
+    let cid = correlation_id(req.headers(), &rt.correlation_header);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", correlation_id = %cid);
+    let (route_name, format, outcome) = {
+        let fut = serve_partner(&state, &rt, &cid, peer, req);
+        match tokio::time::timeout(
+            rt.request_timeout,
+            tracing::Instrument::instrument(fut, span.clone()),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => (
+                None,
+                None,
+                Err((
+                    Problem::new(
+                        ProblemKind::UpstreamTimeout,
+                        "the request did not complete in time",
+                    ),
+                    HeaderMap::new(),
+                )),
+            ),
+        }
+    };
+    let (response, problem) = match outcome {
+        Ok(resp) => (resp, None),
+        Err((p, headers)) => {
+            let f = problem_format(&rt, format, &headers);
+            (
+                problem_response(&p, f, &cid, &rt.correlation_header),
+                Some(p),
+            )
+        }
+    };
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    let route_label = route_name.as_deref().unwrap_or("unmatched");
+    state
+        .metrics
+        .request(route_label, method.as_str(), status, elapsed.as_secs_f64());
+    if let Some(p) = &problem {
+        match p.cause() {
+            crate::problem::Cause::Gateway => {
+                tracing::error!(parent: &span, route = route_label, status, log = p.log_detail.as_deref().unwrap_or(""), "{}", p.detail)
+            }
+            crate::problem::Cause::Upstream => {
+                tracing::warn!(parent: &span, route = route_label, status, log = p.log_detail.as_deref().unwrap_or(""), "{}", p.detail)
+            }
+            crate::problem::Cause::Client => {}
+        }
+    }
+    if rt.access_log {
+        tracing::info!(
+            target: "access",
+            parent: &span,
+            method = method.as_str(),
+            path = path.as_str(),
+            route = route_label,
+            status,
+            duration_us = elapsed.as_micros() as u64,
+            peer = %peer.ip(),
+            "request"
+        );
+    }
+    response
+}
+
+type Outcome = Result<Response, (Problem, HeaderMap)>;
+
+/// Route, read, transform, forward, transform back. Returns the route's name and format for
+/// logging and for the error body's format.
+async fn serve_partner(
+    state: &AppState,
+    rt: &Runtime,
+    cid: &str,
+    peer: SocketAddr,
+    req: Request,
+) -> (Option<String>, Option<Format>, Outcome) {
+    let (parts, body) = req.into_parts();
+    let (route, params) = match rt.gateway.find(&parts.method, parts.uri.path()) {
+        RouteMatch::Found(r, p) => (Arc::clone(r), p),
+        RouteMatch::MethodNotAllowed(allowed) => {
+            let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            let p = Problem::new(
+                ProblemKind::MethodNotAllowed,
+                format!(
+                    "{} is not allowed here; allowed: {}",
+                    parts.method,
+                    list.join(", ")
+                ),
+            );
+            return (None, None, Err((p, parts.headers)));
+        }
+        RouteMatch::NotFound => {
+            let p = Problem::new(
+                ProblemKind::NotFound,
+                format!("no route for {} {}", parts.method, parts.uri.path()),
+            );
+            return (None, None, Err((p, parts.headers)));
+        }
+    };
+    let name = Some(route.name.clone());
+    let format = Some(route.format);
+    let result = forward(state, rt, &route, &params, cid, peer, &parts, body).await;
+    (name, format, result.map_err(|p| (p, parts.headers)))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    state: &AppState,
+    rt: &Runtime,
+    route: &Route,
+    params: &[(String, String)],
+    cid: &str,
+    peer: SocketAddr,
+    parts: &http::request::Parts,
+    body: Body,
+) -> Result<Response, Problem> {
+    let query = parse_query(parts.uri.query());
+    let ctx = EvalContext {
+        path_params: params,
+        query: &query,
+        headers: &parts.headers,
+        claims: None,
+        partner: &route.partner,
+        correlation_id: cid,
+        request: None,
+    };
+
+    // Request direction.
+    let (decoded, upstream_body) = match &route.request {
+        Some(stage) => {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            pipeline::check_media_type(route.format, content_type)?;
+            let raw = read_body(
+                body,
+                &parts.headers,
+                rt.max_body_bytes,
+                rt.body_read_timeout,
+            )
+            .await?;
+            match pipeline::transform_request(route, stage, &raw, &ctx, &rt.limits) {
+                Ok(m) => (Some(m.decoded), Bytes::from(m.body)),
+                Err(p) => {
+                    state
+                        .metrics
+                        .validation_failure(&route.name, failure_kind(&p));
+                    return Err(p);
+                }
+            }
+        }
+        None => (None, Bytes::new()),
+    };
+
+    // Forward.
+    let Some(upstream) = rt.upstreams.get(&route.upstream) else {
+        return Err(Problem::new(
+            ProblemKind::Internal,
+            "the route's service is not configured",
+        )
+        .with_log(format!(
+            "route {}: no upstream `{}`",
+            route.name, route.upstream
+        )));
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let mut headers =
+        transform_request_headers(&parts.headers, &rt.headers, peer.ip(), "http", host, cid);
+    if route.request.is_some() {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    let path = route.upstream_path(params);
+    let up_started = Instant::now();
+    let result = upstream
+        .send(route.upstream_method.clone(), &path, headers, upstream_body)
+        .await;
+    let up_secs = up_started.elapsed().as_secs_f64();
+    let resp = match result {
+        Ok(r) => {
+            state.metrics.upstream(
+                &route.upstream,
+                if r.status.is_server_error() {
+                    "5xx"
+                } else {
+                    "ok"
+                },
+                up_secs,
+            );
+            r
+        }
+        Err(e) => {
+            state.metrics.upstream(&route.upstream, "error", up_secs);
+            return Err(e.to_problem());
+        }
+    };
+
+    if resp.status.is_client_error() {
+        return Err(Problem::new(
+            ProblemKind::UpstreamClientError,
+            format!(
+                "the service rejected the request (HTTP {})",
+                resp.status.as_u16()
+            ),
+        )
+        .with_status(resp.status)
+        .with_log(format!(
+            "route {}: upstream answered {}: {}",
+            route.name,
+            resp.status,
+            String::from_utf8_lossy(&resp.body[..resp.body.len().min(512)])
+        )));
+    }
+    if !resp.status.is_success() {
+        return Err(
+            Problem::new(ProblemKind::UpstreamError, "the service failed to answer").with_log(
+                format!("route {}: upstream answered {}", route.name, resp.status),
+            ),
+        );
+    }
+
+    // Response direction.
+    let mapped = route.response.is_some();
+    let (body, content_type) = match &route.response {
+        Some(stage) => {
+            let ctx = EvalContext {
+                request: decoded.as_ref(),
+                ..ctx
+            };
+            let bytes = pipeline::transform_response(route, stage, &resp.body, &ctx, &rt.limits)
+                .inspect_err(|p| {
+                    state
+                        .metrics
+                        .validation_failure(&route.name, failure_kind(p));
+                })?;
+            (
+                Bytes::from(bytes),
+                HeaderValue::from_static(route.format.media_type()),
+            )
+        }
+        None => {
+            let ct = resp
+                .headers
+                .get(header::CONTENT_TYPE)
+                .cloned()
+                .unwrap_or(HeaderValue::from_static("application/json"));
+            (resp.body.clone(), ct)
+        }
+    };
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = resp.status;
+    let h = out.headers_mut();
+    *h = if mapped {
+        transform_response_headers(&resp.headers, &rt.headers)
+    } else {
+        client_response_headers(&resp.headers, &rt.headers)
+    };
+    h.remove(header::CONTENT_LENGTH);
+    h.insert(header::CONTENT_TYPE, content_type);
+    if let Ok(v) = HeaderValue::from_str(cid) {
+        h.insert(rt.correlation_header.clone(), v);
+    }
+    Ok(out)
+}
+
+fn failure_kind(p: &Problem) -> &'static str {
+    match p.kind {
+        ProblemKind::SchemaViolation => "external",
+        ProblemKind::Internal => "internal",
+        ProblemKind::InvalidUpstreamResponse => "upstream",
+        _ => "decode",
+    }
+}
+
+/// Runs `serve` until SIGTERM/SIGINT: builds the runtime, starts the demo upstream when
+/// asked, the file watcher and SIGHUP handler, then serves.
+pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
+    // Logging comes from the configuration; read it before the runtime exists.
+    let preview = config::load(&opts);
+    if let Ok(gw) = &preview {
+        crate::telemetry::init_logging(&gw.config.logging);
+    } else {
+        crate::telemetry::init_logging(&Default::default());
+    }
+    let workers = preview
+        .as_ref()
+        .map(|g| g.config.server.workers)
+        .unwrap_or(0);
+    drop(preview);
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if workers > 1 {
+            b.worker_threads(workers);
+        }
+        b
+    };
+    let runtime = builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let mut demo_addr = None;
+        if demo {
+            let (addr, _task) = crate::demo::start("127.0.0.1:0".parse()?)
+                .await
+                .context("starting the demo upstream")?;
+            opts.upstream_override = Some(format!("http://{addr}"));
+            demo_addr = Some(addr);
+        }
+        let state = match tokio::task::spawn_blocking({
+            let opts = opts.clone();
+            move || AppState::new(opts)
+        })
+        .await?
+        {
+            Ok(s) => s,
+            Err(diags) => {
+                for d in &diags {
+                    eprintln!("{d}\n");
+                }
+                anyhow::bail!(
+                    "the configuration does not load ({} errors); run `schemagate check`",
+                    diags.iter().filter(|d| d.is_error()).count()
+                );
+            }
+        };
+        let rt = state.runtime();
+        let cfg = &rt.gateway.config;
+        let listen: SocketAddr = cfg.server.listen.parse().context("server.listen")?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let local = listener.local_addr()?;
+        let opts_server = crate::server::ServerOptions::from_config(&cfg.server, &cfg.limits);
+        tracing::info!(%local, routes = rt.gateway.routes.len(), "schemagate listening");
+        if let Some(addr) = demo_addr {
+            print_demo(local, addr, &rt.gateway);
+        }
+
+        let _watch = if cfg.admin.watch {
+            let s = Arc::clone(&state);
+            let handle = tokio::runtime::Handle::current();
+            match crate::reload::watch(
+                state.watched_paths(),
+                Duration::from_millis(cfg.admin.watch_debounce_ms),
+                move || {
+                    let s = Arc::clone(&s);
+                    handle.spawn_blocking(move || s.reload());
+                },
+            ) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "file watching unavailable; reload with SIGHUP");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        {
+            let s = Arc::clone(&state);
+            let handle = tokio::runtime::Handle::current();
+            if let Err(e) = crate::reload::on_sighup(move || {
+                let s = Arc::clone(&s);
+                handle.spawn_blocking(move || s.reload());
+            }) {
+                tracing::warn!(error = %e, "SIGHUP reload unavailable");
+            }
+        }
+        drop(rt);
+        let shutdown_state = Arc::clone(&state);
+        let shutdown = async move {
+            shutdown_signal().await;
+            shutdown_state.ready.store(false, Ordering::Relaxed);
+            tracing::info!("shutdown requested; draining in-flight requests");
+        };
+        crate::server::serve(listener, app(state), opts_server, shutdown).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
+    println!(
+        "schemagate is serving the example partners on http://{local} (demo upstream on http://{demo})\n"
+    );
+    println!("Try:");
+    for r in &gw.routes {
+        let path = r
+            .path
+            .replace("{orderId}", "A-10001")
+            .replace("{id}", "A-10001");
+        let url = format!("http://{local}{path}");
+        let example = gw
+            .fixtures_dir
+            .join(&r.partner)
+            .join(r.name.split('/').nth(1).unwrap_or_default())
+            .join("valid");
+        match (&r.method, r.format) {
+            (&Method::GET, _) => println!("  curl -s {url}"),
+            (_, Format::Xml) => println!(
+                "  curl -s -X {} -H 'Content-Type: application/xml' --data-binary @{} {url}",
+                r.method,
+                example.join("input.xml").display()
+            ),
+            (_, Format::Json) => println!(
+                "  curl -s -X {} -H 'Content-Type: application/json' --data-binary @{} {url}",
+                r.method,
+                example.join("input.json").display()
+            ),
+        }
+    }
+    println!("  curl -s http://{local}/openapi.json");
+    println!("  curl -s http://{local}/metrics\n");
 }

@@ -1,1 +1,809 @@
 //! The pooled upstream client.
+//!
+//! [`HttpClient`] owns the connection pools and outlives configuration reloads, so a reload
+//! does not drop warm connections. Each configured upstream becomes an [`Upstream`]: its
+//! base URL parsed once, its deadline and response-size limit, and a handle on the pool
+//! whose settings (connect timeout, idle pool size and timeout) match its configuration.
+//! Upstreams with the same settings share one pool.
+//!
+//! [`Upstream::send`] does one buffered exchange: the whole response body is read, within
+//! the size limit and the request deadline, before the pipeline sees it. Failures are
+//! typed ([`UpstreamError`]) and become a partner-facing [`Problem`] in
+//! [`UpstreamError::to_problem`], which never names internal hosts.
+//!
+//! Only `http://` upstreams are supported; redirects are never followed (hyper does not).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::config::file::{LimitsConfig, UpstreamConfig};
+use crate::problem::{Problem, ProblemKind};
+
+/// TCP keepalive probes on pooled connections: an idle connection whose peer vanished
+/// (host rebooted, NAT entry expired) is found and dropped instead of failing the next
+/// request sent on it.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// Most memory reserved up front for a response body from its `Content-Length`: the common
+/// small body gets one allocation, and a lying header cannot make the gateway reserve more
+/// than this before any byte arrives.
+pub const MAX_INITIAL_BODY_CAPACITY: usize = 64 * 1024;
+
+/// The pool settings that require a separate hyper client (they are per client, not per
+/// request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PoolKey {
+    connect_timeout: Duration,
+    pool_max_idle: usize,
+    pool_idle_timeout: Duration,
+}
+
+type HyperClient = Client<HttpConnector, Full<Bytes>>;
+
+/// The shared upstream connection pools. Cheap to clone; create one per process and pass it
+/// to every configuration load so pools survive reloads.
+#[derive(Clone, Default)]
+pub struct HttpClient {
+    pools: Arc<Mutex<HashMap<PoolKey, HyperClient>>>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pools = self.pools.lock().map(|p| p.len()).unwrap_or(0);
+        f.debug_struct("HttpClient").field("pools", &pools).finish()
+    }
+}
+
+impl HttpClient {
+    pub fn new() -> Self {
+        HttpClient::default()
+    }
+
+    /// The client for these settings, created on first use. Called at configuration load,
+    /// never on the request path.
+    fn pool(&self, key: PoolKey) -> HyperClient {
+        let mut pools = match self.pools.lock() {
+            Ok(p) => p,
+            // A panic while holding this lock cannot leave the map half-updated.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        pools
+            .entry(key)
+            .or_insert_with(|| {
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                connector.set_connect_timeout(Some(key.connect_timeout));
+                connector.set_keepalive(Some(TCP_KEEPALIVE));
+                Client::builder(TokioExecutor::new())
+                    .pool_timer(TokioTimer::new())
+                    .timer(TokioTimer::new())
+                    .pool_idle_timeout(key.pool_idle_timeout)
+                    .pool_max_idle_per_host(key.pool_max_idle)
+                    .build(connector)
+            })
+            .clone()
+    }
+}
+
+/// A configured upstream URL that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamConfigError {
+    #[error("upstream `{upstream}`: `{url}` is not a valid URL: {reason}")]
+    InvalidUrl {
+        upstream: String,
+        url: String,
+        reason: String,
+    },
+    #[error(
+        "upstream `{upstream}`: scheme of `{url}` is not supported (only http:// upstreams are)"
+    )]
+    UnsupportedScheme { upstream: String, url: String },
+    #[error("upstream `{upstream}`: `{url}` must not carry a query or fragment")]
+    QueryInBase { upstream: String, url: String },
+}
+
+/// One upstream service, ready to send to.
+#[derive(Clone)]
+pub struct Upstream {
+    name: Arc<str>,
+    base: Uri,
+    scheme: Scheme,
+    authority: Authority,
+    host: HeaderValue,
+    /// Base path without its trailing slash (`""` for the root).
+    base_path: Arc<str>,
+    request_timeout: Duration,
+    max_response_bytes: usize,
+    client: HyperClient,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.name)
+            .field("base", &self.base)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A buffered upstream response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Why an upstream exchange failed. Each variant names the upstream (for the operator's
+/// log); [`UpstreamError::to_problem`] turns it into what the partner sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection: refused, DNS failure, connect timeout.
+    #[error("upstream `{upstream}`: cannot connect to {authority}: {reason}")]
+    Connect {
+        upstream: String,
+        authority: String,
+        reason: String,
+    },
+    /// No complete response (head and body) within the request deadline.
+    #[error("upstream `{upstream}`: no complete response within {} ms", timeout.as_millis())]
+    Timeout { upstream: String, timeout: Duration },
+    /// The connection broke mid-exchange: reset, closed before the message was complete,
+    /// or an unparsable response.
+    #[error("upstream `{upstream}`: exchange failed: {reason}")]
+    Io { upstream: String, reason: String },
+    /// The response body exceeds the configured limit.
+    #[error("upstream `{upstream}`: response body exceeds {limit} bytes")]
+    TooLarge { upstream: String, limit: usize },
+    /// The gateway built a request it cannot send (a path or header that is not valid HTTP):
+    /// a gateway bug, not the upstream's fault.
+    #[error("upstream `{upstream}`: cannot build the request: {reason}")]
+    InvalidRequest { upstream: String, reason: String },
+}
+
+impl UpstreamError {
+    /// The name of the upstream involved.
+    pub fn upstream(&self) -> &str {
+        match self {
+            UpstreamError::Connect { upstream, .. }
+            | UpstreamError::Timeout { upstream, .. }
+            | UpstreamError::Io { upstream, .. }
+            | UpstreamError::TooLarge { upstream, .. }
+            | UpstreamError::InvalidRequest { upstream, .. } => upstream,
+        }
+    }
+
+    /// A short label for metrics (`upstream(service, outcome, ..)`).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect { .. } => "connect_error",
+            UpstreamError::Timeout { .. } => "timeout",
+            UpstreamError::Io { .. } => "io_error",
+            UpstreamError::TooLarge { .. } => "too_large",
+            UpstreamError::InvalidRequest { .. } => "invalid_request",
+        }
+    }
+
+    /// The problem the partner gets: 504 for a timeout, 500 for a request the gateway could
+    /// not build, 502 otherwise. The detail names no host or URL; the full error is in the
+    /// problem's log detail.
+    pub fn to_problem(&self) -> Problem {
+        let (kind, detail) = match self {
+            UpstreamError::Timeout { .. } => (
+                ProblemKind::UpstreamTimeout,
+                "The service behind this API did not answer in time.",
+            ),
+            UpstreamError::Connect { .. } => (
+                ProblemKind::UpstreamError,
+                "The service behind this API is not reachable.",
+            ),
+            UpstreamError::Io { .. } => (
+                ProblemKind::UpstreamError,
+                "The connection to the service behind this API failed.",
+            ),
+            UpstreamError::TooLarge { .. } => (
+                ProblemKind::UpstreamError,
+                "The service behind this API sent a response that is too large.",
+            ),
+            UpstreamError::InvalidRequest { .. } => (
+                ProblemKind::Internal,
+                "The gateway could not build the request for the service behind this API.",
+            ),
+        };
+        Problem::new(kind, detail).with_log(self.to_string())
+    }
+}
+
+impl Upstream {
+    /// Compiles one `[upstreams.NAME]` entry. The response-size limit comes from `limits`.
+    pub fn new(
+        name: &str,
+        cfg: &UpstreamConfig,
+        limits: &LimitsConfig,
+        client: &HttpClient,
+    ) -> Result<Upstream, UpstreamConfigError> {
+        let invalid = |reason: String| UpstreamConfigError::InvalidUrl {
+            upstream: name.to_string(),
+            url: cfg.url.clone(),
+            reason,
+        };
+        let base: Uri = cfg
+            .url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+        let scheme = base
+            .scheme()
+            .cloned()
+            .ok_or_else(|| invalid("it has no scheme (write http://host:port)".into()))?;
+        if scheme != Scheme::HTTP {
+            return Err(UpstreamConfigError::UnsupportedScheme {
+                upstream: name.to_string(),
+                url: cfg.url.clone(),
+            });
+        }
+        let authority = base
+            .authority()
+            .cloned()
+            .ok_or_else(|| invalid("it has no host".into()))?;
+        if authority.as_str().contains('@') {
+            return Err(invalid("credentials in the URL are not supported".into()));
+        }
+        if base.query().is_some() || cfg.url.contains('#') {
+            return Err(UpstreamConfigError::QueryInBase {
+                upstream: name.to_string(),
+                url: cfg.url.clone(),
+            });
+        }
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| invalid(e.to_string()))?;
+        let base_path = base.path().trim_end_matches('/');
+        let key = PoolKey {
+            connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
+            pool_max_idle: cfg.pool_max_idle,
+            pool_idle_timeout: Duration::from_millis(cfg.pool_idle_timeout_ms),
+        };
+        Ok(Upstream {
+            name: Arc::from(name),
+            base_path: Arc::from(base_path),
+            base,
+            scheme,
+            authority,
+            host,
+            request_timeout: Duration::from_millis(cfg.request_timeout_ms),
+            max_response_bytes: limits.max_response_bytes,
+            client: client.pool(key),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configured base URL (for the operator: logs, admin status; never for partners).
+    pub fn base(&self) -> &Uri {
+        &self.base
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
+    /// The URI a request for `path_and_query` goes to: the base path joined with it.
+    pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, UpstreamError> {
+        let rel = path_and_query.strip_prefix('/').unwrap_or(path_and_query);
+        let joined = format!("{}/{}", self.base_path, rel);
+        let pq = PathAndQuery::try_from(joined).map_err(|e| self.invalid_request(e.to_string()))?;
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| self.invalid_request(e.to_string()))
+    }
+
+    /// Sends one request and reads the whole response. `headers` should already be cleaned
+    /// (see [`crate::edge::headers`]); `Host`, `Content-Length` and `Transfer-Encoding` are
+    /// set here from the upstream and the body. The request deadline covers connecting,
+    /// the response head and the whole body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let uri = self.uri_for(path_and_query)?;
+        headers.remove(CONTENT_LENGTH);
+        headers.remove(TRANSFER_ENCODING);
+        headers.insert(HOST, self.host.clone());
+        // A HEAD response announces the length of a body it does not carry.
+        let expects_body = method != Method::HEAD;
+        let mut req = http::Request::new(Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+
+        match tokio::time::timeout(self.request_timeout, self.exchange(req, expects_body)).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Timeout {
+                upstream: self.name.to_string(),
+                timeout: self.request_timeout,
+            }),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        req: http::Request<Full<Bytes>>,
+        expects_body: bool,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| self.classify(&e))?;
+        let (parts, mut body) = resp.into_parts();
+
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .filter(|_| expects_body)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_response_bytes as u64) {
+            return Err(self.too_large());
+        }
+        let initial = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let mut buf = BytesMut::with_capacity(initial.min(MAX_INITIAL_BODY_CAPACITY));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| UpstreamError::Io {
+                upstream: self.name.to_string(),
+                reason: error_chain(&e),
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len().saturating_add(data.len()) > self.max_response_bytes {
+                    return Err(self.too_large());
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(UpstreamResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: buf.freeze(),
+        })
+    }
+
+    fn classify(&self, e: &hyper_util::client::legacy::Error) -> UpstreamError {
+        if e.is_connect() {
+            UpstreamError::Connect {
+                upstream: self.name.to_string(),
+                authority: self.authority.to_string(),
+                reason: error_chain(e),
+            }
+        } else {
+            UpstreamError::Io {
+                upstream: self.name.to_string(),
+                reason: error_chain(e),
+            }
+        }
+    }
+
+    fn too_large(&self) -> UpstreamError {
+        UpstreamError::TooLarge {
+            upstream: self.name.to_string(),
+            limit: self.max_response_bytes,
+        }
+    }
+
+    fn invalid_request(&self, reason: String) -> UpstreamError {
+        UpstreamError::InvalidRequest {
+            upstream: self.name.to_string(),
+            reason,
+        }
+    }
+}
+
+/// An error and its causes on one line, for the operator's log.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    fn cfg(url: &str) -> UpstreamConfig {
+        UpstreamConfig {
+            url: url.to_string(),
+            connect_timeout_ms: 2_000,
+            request_timeout_ms: 5_000,
+            pool_max_idle: 8,
+            pool_idle_timeout_ms: 60_000,
+        }
+    }
+
+    fn upstream(url: &str) -> Upstream {
+        Upstream::new(
+            "orders",
+            &cfg(url),
+            &LimitsConfig::default(),
+            &HttpClient::new(),
+        )
+        .unwrap()
+    }
+
+    /// Reads one request head (and a body of `Content-Length` bytes) from a raw socket.
+    async fn read_request(s: &mut TcpStream) -> Option<String> {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).await.ok()? == 0 {
+                return None;
+            }
+            buf.push(byte[0]);
+        }
+        let head = String::from_utf8(buf).ok()?;
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).await.ok()?;
+        Some(head + &String::from_utf8(body).ok()?)
+    }
+
+    /// A raw server: for each connection, `respond` gets the socket after each request.
+    async fn raw_server<F, Fut>(respond: F) -> (SocketAddr, Arc<AtomicUsize>)
+    where
+        F: Fn(TcpStream, String) -> Fut + Send + Sync + Clone + 'static,
+        Fut: std::future::Future<Output = Option<TcpStream>> + Send,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&conns);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let respond = respond.clone();
+                tokio::spawn(async move {
+                    while let Some(req) = read_request(&mut s).await {
+                        match respond(s, req).await {
+                            Some(next) => s = next,
+                            None => return,
+                        }
+                    }
+                });
+            }
+        });
+        (addr, conns)
+    }
+
+    #[tokio::test]
+    async fn success_returns_status_headers_and_body_and_reuses_the_connection() {
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = Arc::clone(&seen);
+        let (addr, conns) = raw_server(move |mut s, req| {
+            let log = Arc::clone(&log);
+            async move {
+                log.lock().unwrap().push(req);
+                s.write_all(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}")
+                    .await
+                    .ok()?;
+                Some(s)
+            }
+        })
+        .await;
+        let up = upstream(&format!("http://{addr}/api/"));
+        for _ in 0..3 {
+            let mut h = HeaderMap::new();
+            h.insert("x-correlation-id", HeaderValue::from_static("c-1"));
+            h.insert(HOST, HeaderValue::from_static("partner.example"));
+            let resp = up
+                .send(
+                    Method::POST,
+                    "/orders?x=1",
+                    h,
+                    Bytes::from_static(b"{\"a\":1}"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(resp.status, StatusCode::CREATED);
+            assert_eq!(resp.body, Bytes::from_static(b"{\"ok\":true}"));
+            assert_eq!(resp.headers["content-type"], "application/json");
+        }
+        assert_eq!(conns.load(Ordering::SeqCst), 1, "keep-alive reuse");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(
+            seen[0],
+            format!(
+                "POST /api/orders?x=1 HTTP/1.1\r\nx-correlation-id: c-1\r\nhost: {addr}\r\ncontent-length: 7\r\n\r\n{{\"a\":1}}"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_port_is_connect_error() {
+        // Bind and drop to get a port nobody listens on.
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let up = upstream(&format!("http://{addr}"));
+        let err = up
+            .send(Method::GET, "/x", HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap_err();
+        let UpstreamError::Connect {
+            upstream,
+            authority,
+            reason,
+        } = &err
+        else {
+            panic!("expected Connect, got {err:?}");
+        };
+        assert_eq!(upstream, "orders");
+        assert_eq!(authority, &addr.to_string());
+        assert!(
+            reason.ends_with("Connection refused (os error 111)"),
+            "{reason}"
+        );
+        let p = err.to_problem();
+        assert_eq!(p.kind, ProblemKind::UpstreamError);
+        assert_eq!(p.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(p.detail, "The service behind this API is not reachable.");
+        assert!(!p.detail.contains("127.0.0.1"));
+        assert!(p.log_detail.unwrap().contains(&addr.to_string()));
+    }
+
+    #[tokio::test]
+    async fn silent_server_is_timeout() {
+        let (addr, _) = raw_server(|s, _req| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Some(s)
+        })
+        .await;
+        let mut c = cfg(&format!("http://{addr}"));
+        c.request_timeout_ms = 200;
+        let up = Upstream::new("slow", &c, &LimitsConfig::default(), &HttpClient::new()).unwrap();
+        let started = std::time::Instant::now();
+        let err = up
+            .send(Method::GET, "/", HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            err,
+            UpstreamError::Timeout {
+                upstream: "slow".into(),
+                timeout: Duration::from_millis(200)
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "upstream `slow`: no complete response within 200 ms"
+        );
+        let p = err.to_problem();
+        assert_eq!(p.status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(p.kind, ProblemKind::UpstreamTimeout);
+    }
+
+    #[tokio::test]
+    async fn reset_mid_body_is_io_error() {
+        let (addr, _) = raw_server(|mut s, _req| async move {
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+                .await
+                .ok()?;
+            // Linger 0 turns the close into a reset.
+            s.set_zero_linger().ok()?;
+            drop(s);
+            None
+        })
+        .await;
+        let err = upstream(&format!("http://{addr}"))
+            .send(Method::GET, "/", HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap_err();
+        // Whether the reset arrives while hyper reads the head or the body is up to the
+        // scheduler; either way it is an `Io` error that names the reset.
+        let UpstreamError::Io { upstream, reason } = &err else {
+            panic!("expected Io, got {err:?}");
+        };
+        assert_eq!(upstream, "orders");
+        assert!(
+            reason.ends_with("Connection reset by peer (os error 104)"),
+            "{reason}"
+        );
+        assert_eq!(err.to_problem().status, StatusCode::BAD_GATEWAY);
+    }
+
+    #[tokio::test]
+    async fn close_mid_body_is_io_error() {
+        let (addr, _) = raw_server(|mut s, _req| async move {
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+                .await
+                .ok()?;
+            None
+        })
+        .await;
+        let err = upstream(&format!("http://{addr}"))
+            .send(Method::GET, "/", HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap_err();
+        let UpstreamError::Io { reason, .. } = &err else {
+            panic!("expected Io, got {err:?}");
+        };
+        assert_eq!(
+            reason,
+            "error reading a body from connection: end of file before message length reached"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_body_is_too_large_declared_or_chunked() {
+        let (addr, _) = raw_server(|mut s, req| async move {
+            if req.starts_with("GET /declared") {
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n")
+                    .await
+                    .ok()?;
+                s.write_all(&[b'x'; 2000]).await.ok()?;
+            } else {
+                s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                    .await
+                    .ok()?;
+                for _ in 0..4 {
+                    s.write_all(b"200\r\n").await.ok()?;
+                    s.write_all(&[b'y'; 0x200]).await.ok()?;
+                    s.write_all(b"\r\n").await.ok()?;
+                }
+                s.write_all(b"0\r\n\r\n").await.ok()?;
+            }
+            Some(s)
+        })
+        .await;
+        let limits = LimitsConfig {
+            max_response_bytes: 1024,
+            ..LimitsConfig::default()
+        };
+        let up = Upstream::new(
+            "big",
+            &cfg(&format!("http://{addr}")),
+            &limits,
+            &HttpClient::new(),
+        )
+        .unwrap();
+        for path in ["/declared", "/chunked"] {
+            let err = up
+                .send(Method::GET, path, HeaderMap::new(), Bytes::new())
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err,
+                UpstreamError::TooLarge {
+                    upstream: "big".into(),
+                    limit: 1024
+                }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn head_response_length_is_not_a_body() {
+        let (addr, _) = raw_server(|mut s, _req| async move {
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n")
+                .await
+                .ok()?;
+            Some(s)
+        })
+        .await;
+        let limits = LimitsConfig {
+            max_response_bytes: 1024,
+            ..LimitsConfig::default()
+        };
+        let up = Upstream::new(
+            "h",
+            &cfg(&format!("http://{addr}")),
+            &limits,
+            &HttpClient::new(),
+        )
+        .unwrap();
+        let resp = up
+            .send(Method::HEAD, "/", HeaderMap::new(), Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(resp.status, StatusCode::OK);
+        assert_eq!(resp.headers["content-length"], "5000");
+        assert_eq!(resp.body, Bytes::new());
+    }
+
+    #[test]
+    fn base_url_errors_name_the_upstream() {
+        let c = HttpClient::new();
+        let l = LimitsConfig::default();
+        assert_eq!(
+            Upstream::new("pay", &cfg("https://pay.internal"), &l, &c).unwrap_err(),
+            UpstreamConfigError::UnsupportedScheme {
+                upstream: "pay".into(),
+                url: "https://pay.internal".into()
+            }
+        );
+        assert_eq!(
+            Upstream::new("pay", &cfg("http://pay.internal/x?y=1"), &l, &c).unwrap_err(),
+            UpstreamConfigError::QueryInBase {
+                upstream: "pay".into(),
+                url: "http://pay.internal/x?y=1".into()
+            }
+        );
+        let err = Upstream::new("pay", &cfg("pay internal"), &l, &c).unwrap_err();
+        assert!(
+            matches!(&err, UpstreamConfigError::InvalidUrl { upstream, .. } if upstream == "pay")
+        );
+        let err = Upstream::new("pay", &cfg("/just/a/path"), &l, &c).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "upstream `pay`: `/just/a/path` is not a valid URL: it has no scheme (write http://host:port)"
+        );
+    }
+
+    #[test]
+    fn paths_join_onto_the_base_path() {
+        let at = |base: &str, p: &str| upstream(base).uri_for(p).unwrap().to_string();
+        assert_eq!(at("http://h:1", "/orders"), "http://h:1/orders");
+        assert_eq!(at("http://h:1/", "/orders?a=b"), "http://h:1/orders?a=b");
+        assert_eq!(
+            at("http://h:1/api/v1/", "/orders/7"),
+            "http://h:1/api/v1/orders/7"
+        );
+        assert_eq!(at("http://h:1/api", "orders"), "http://h:1/api/orders");
+        assert_eq!(at("http://h:1/api", ""), "http://h:1/api/");
+        assert!(matches!(
+            upstream("http://h:1").uri_for("/a b"),
+            Err(UpstreamError::InvalidRequest { .. })
+        ));
+    }
+
+    #[test]
+    fn upstreams_with_the_same_pool_settings_share_a_pool() {
+        let c = HttpClient::new();
+        let l = LimitsConfig::default();
+        Upstream::new("a", &cfg("http://a:1"), &l, &c).unwrap();
+        Upstream::new("b", &cfg("http://b:1"), &l, &c).unwrap();
+        let mut other = cfg("http://c:1");
+        other.connect_timeout_ms = 100;
+        Upstream::new("c", &other, &l, &c).unwrap();
+        assert_eq!(c.pools.lock().unwrap().len(), 2);
+    }
+}

@@ -807,7 +807,7 @@ impl Builder<'_> {
 }
 
 /// Escapes one JSON pointer token (`~` -> `~0`, `/` -> `~1`).
-pub(crate) fn escape_pointer(token: &str) -> std::borrow::Cow<'_, str> {
+pub fn escape_pointer(token: &str) -> std::borrow::Cow<'_, str> {
     if token.contains(['~', '/']) {
         token.replace('~', "~0").replace('/', "~1").into()
     } else {
@@ -839,7 +839,7 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// Resolves `rel` against the directory of `from` (both `/`-separated), normalising `.`
 /// and `..`. None when `..` climbs above the root.
-fn join_relative(from: &str, rel: &str) -> Option<String> {
+pub(crate) fn join_relative(from: &str, rel: &str) -> Option<String> {
     let mut parts: Vec<&str> = from.split('/').collect();
     parts.pop();
     for seg in rel.split('/') {

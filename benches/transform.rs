@@ -1,0 +1,119 @@
+//! The hot path of a partner route, without the network: the acme order in both directions,
+//! and the request direction at growing sizes to show the cost is linear.
+//!
+//! Run with `cargo bench --bench transform`; figures are in docs/performance.md.
+
+use std::path::PathBuf;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use http::HeaderMap;
+use schemagate::config::{self, Gateway, LoadOptions};
+use schemagate::mapping::EvalContext;
+use schemagate::pipeline;
+
+fn gateway() -> Gateway {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    config::load(&LoadOptions {
+        config_path: Some(root.join("gateway.toml")),
+        ..Default::default()
+    })
+    .unwrap_or_else(|d| panic!("{d:#?}"))
+}
+
+/// The acme order with its item list repeated until the document is about `target` bytes.
+fn order_of_size(base: &str, target: usize) -> Vec<u8> {
+    let start = base.find("<Item ").unwrap();
+    let end = base.rfind("</Item>").unwrap() + "</Item>".len();
+    let items = &base[start..end];
+    let mut body = String::with_capacity(target + items.len());
+    body.push_str(&base[..end]);
+    let mut line = 12;
+    while body.len() + (base.len() - end) < target {
+        line += 1;
+        body.push_str(&items[..items.find("</Item>").unwrap() + 7].replacen(
+            "line=\"1\"",
+            &format!("line=\"{line}\""),
+            1,
+        ));
+    }
+    body.push_str(&base[end..]);
+    body.into_bytes()
+}
+
+fn bench(c: &mut Criterion) {
+    let gw = gateway();
+    let route = gw.route("acme/orders").expect("acme/orders route");
+    let req_stage = route.request.as_ref().unwrap();
+    let resp_stage = route.response.as_ref().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/acme/orders/valid");
+    let order = std::fs::read(root.join("input.xml")).unwrap();
+    let ack = std::fs::read(root.join("upstream.json")).unwrap();
+    let limits = gw.config.limits.codec();
+    let headers = HeaderMap::new();
+    let ctx = EvalContext {
+        path_params: &[],
+        query: &[],
+        headers: &headers,
+        claims: None,
+        partner: "acme",
+        correlation_id: "bench",
+        request: None,
+    };
+    let decoded = pipeline::transform_request(route, req_stage, &order, &ctx, &limits)
+        .unwrap()
+        .decoded;
+
+    let mut g = c.benchmark_group("acme");
+    g.throughput(Throughput::Bytes(order.len() as u64));
+    g.bench_function("request_2k", |b| {
+        b.iter(|| {
+            pipeline::transform_request(
+                route,
+                req_stage,
+                std::hint::black_box(&order),
+                &ctx,
+                &limits,
+            )
+            .unwrap()
+        })
+    });
+    let rctx = EvalContext {
+        request: Some(&decoded),
+        ..ctx
+    };
+    g.throughput(Throughput::Bytes(ack.len() as u64));
+    g.bench_function("response", |b| {
+        b.iter(|| {
+            pipeline::transform_response(
+                route,
+                resp_stage,
+                std::hint::black_box(&ack),
+                &rctx,
+                &limits,
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+
+    let base = String::from_utf8(order.clone()).unwrap();
+    let mut big_limits = limits;
+    big_limits.max_elements = usize::MAX;
+    let mut g = c.benchmark_group("acme_request_by_size");
+    for size in [3 * 1024, 300 * 1024, 3 * 1024 * 1024] {
+        let doc = order_of_size(&base, size);
+        g.throughput(Throughput::Bytes(doc.len() as u64));
+        if size > 1024 * 1024 {
+            g.sample_size(10);
+        }
+        g.bench_with_input(BenchmarkId::from_parameter(size / 1024), &doc, |b, doc| {
+            b.iter(|| {
+                pipeline::transform_request(route, req_stage, doc, &ctx, &big_limits).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,490 @@
+//! Which headers cross the gateway, in each direction.
+//!
+//! Two kinds of route need two rules:
+//!
+//! - A **transforming** (partner) route rewrites the body, so most client headers describe
+//!   something the upstream never receives (the partner's XML, its encoding, its
+//!   credentials for the gateway). [`transform_request_headers`] forwards an allow-list:
+//!   the configured `forward` headers, plus [`ALWAYS_FORWARDED`] (who is calling, in which
+//!   language, in which trace). `Authorization` is not forwarded unless listed: partner
+//!   credentials are for the gateway, not for internal services.
+//! - A **pass-through** route (a reverse proxy) keeps the body, so
+//!   [`upstream_request_headers`] forwards everything except what must never cross a proxy.
+//!
+//! Both drop the hop-by-hop headers of RFC 9110 §7.6.1 (`Connection`, `Keep-Alive`,
+//! `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`, and every header `Connection`
+//! names), every header with an internal prefix (so a partner cannot forge an internal
+//! header, and an internal one never leaks out), `Host` and `Content-Length` (the upstream
+//! client sets them for the body it sends). Both append the peer to `X-Forwarded-For`, set
+//! `X-Forwarded-Proto` and `X-Forwarded-Host`, and set the correlation header.
+//!
+//! Responses: [`client_response_headers`] drops hop-by-hop and internal-prefix headers,
+//! `Content-Length` (recomputed for the body actually sent) and the headers that advertise
+//! the upstream's software ([`LEAKY_RESPONSE_HEADERS`]). [`transform_response_headers`]
+//! also drops the headers that describe the upstream's body ([`BODY_HEADERS`]), since the
+//! partner gets a different one. The correlation header is the caller's to set on the final
+//! response.
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use http::header::{self, HeaderName, HeaderValue};
+
+use crate::config::file::HeadersConfig;
+
+/// Request headers a transforming route always forwards: harmless, and what an internal
+/// service needs to log, localise and trace a call.
+pub const ALWAYS_FORWARDED: [HeaderName; 4] = [
+    header::USER_AGENT,
+    header::ACCEPT_LANGUAGE,
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+];
+
+/// Response headers that only tell an attacker which software runs behind the gateway.
+pub const LEAKY_RESPONSE_HEADERS: [HeaderName; 4] = [
+    header::SERVER,
+    HeaderName::from_static("x-powered-by"),
+    HeaderName::from_static("x-aspnet-version"),
+    HeaderName::from_static("x-aspnetmvc-version"),
+];
+
+/// Response headers that describe the upstream's body, wrong once the body is rewritten.
+pub const BODY_HEADERS: [HeaderName; 9] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LENGTH,
+    header::CONTENT_RANGE,
+    header::ACCEPT_RANGES,
+    header::ETAG,
+    HeaderName::from_static("content-md5"),
+    HeaderName::from_static("digest"),
+    HeaderName::from_static("content-digest"),
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// A header name in the `[headers]` configuration that is not a valid header name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderPolicyError {
+    #[error("headers.{field}: `{name}` is not a valid header name")]
+    InvalidName { field: &'static str, name: String },
+    #[error("headers.internal_prefixes: an empty prefix would remove every header")]
+    EmptyPrefix,
+}
+
+/// `[headers]` compiled for the request path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderPolicy {
+    internal_prefixes: Vec<String>,
+    forward: Vec<HeaderName>,
+    correlation: HeaderName,
+}
+
+impl HeaderPolicy {
+    pub fn new(cfg: &HeadersConfig) -> Result<HeaderPolicy, HeaderPolicyError> {
+        let mut internal_prefixes = Vec::with_capacity(cfg.internal_prefixes.len());
+        for p in &cfg.internal_prefixes {
+            if p.is_empty() {
+                return Err(HeaderPolicyError::EmptyPrefix);
+            }
+            internal_prefixes.push(p.to_ascii_lowercase());
+        }
+        let name = |field: &'static str, s: &str| {
+            HeaderName::from_bytes(s.as_bytes()).map_err(|_| HeaderPolicyError::InvalidName {
+                field,
+                name: s.to_string(),
+            })
+        };
+        let forward = cfg
+            .forward
+            .iter()
+            .map(|s| name("forward", s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let correlation = name("correlation_header", &cfg.correlation_header)?;
+        Ok(HeaderPolicy {
+            internal_prefixes,
+            forward,
+            correlation,
+        })
+    }
+
+    pub fn correlation_header(&self) -> &HeaderName {
+        &self.correlation
+    }
+
+    /// The configured `forward` headers (also what mappings may read as `$header.NAME`).
+    pub fn forward(&self) -> &[HeaderName] {
+        &self.forward
+    }
+
+    /// Whether `name` starts with one of the internal prefixes.
+    pub fn is_internal(&self, name: &HeaderName) -> bool {
+        // Header names are lower case in `http`, and the prefixes were lower-cased above.
+        let n = name.as_str();
+        self.internal_prefixes
+            .iter()
+            .any(|p| n.starts_with(p.as_str()))
+    }
+}
+
+/// Headers for a pass-through route: all incoming headers minus those that must never
+/// cross a proxy (see the module documentation), plus the forwarding headers.
+/// `proto` is the scheme the client used (`http`), `host` the `Host` it asked for.
+pub fn upstream_request_headers(
+    incoming: &HeaderMap,
+    policy: &HeaderPolicy,
+    peer: IpAddr,
+    proto: &str,
+    host: Option<&str>,
+    correlation: &str,
+) -> HeaderMap {
+    let connection_listed = connection_tokens(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.keys_len() + 4);
+    for (name, value) in incoming {
+        if is_hop_by_hop(name, &connection_listed)
+            || policy.is_internal(name)
+            || *name == header::HOST
+            || *name == header::CONTENT_LENGTH
+            || *name == X_FORWARDED_FOR
+            || *name == X_FORWARDED_PROTO
+            || *name == X_FORWARDED_HOST
+            || *name == policy.correlation
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    add_forwarding(&mut out, incoming, policy, peer, proto, host, correlation);
+    out
+}
+
+/// Headers for a transforming route: the allow-list of the module documentation (the
+/// `forward` headers and [`ALWAYS_FORWARDED`]), plus the forwarding headers. The caller
+/// sets `Content-Type`/`Accept` for the internal JSON it sends.
+pub fn transform_request_headers(
+    incoming: &HeaderMap,
+    policy: &HeaderPolicy,
+    peer: IpAddr,
+    proto: &str,
+    host: Option<&str>,
+    correlation: &str,
+) -> HeaderMap {
+    let connection_listed = connection_tokens(incoming);
+    let mut out = HeaderMap::with_capacity(policy.forward.len() + ALWAYS_FORWARDED.len() + 4);
+    for name in ALWAYS_FORWARDED.iter().chain(&policy.forward) {
+        if out.contains_key(name)
+            || is_hop_by_hop(name, &connection_listed)
+            || policy.is_internal(name)
+            || *name == header::HOST
+            || *name == header::CONTENT_LENGTH
+        {
+            continue;
+        }
+        for value in incoming.get_all(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    add_forwarding(&mut out, incoming, policy, peer, proto, host, correlation);
+    out
+}
+
+/// Upstream response headers for a pass-through route (see the module documentation).
+pub fn client_response_headers(upstream: &HeaderMap, policy: &HeaderPolicy) -> HeaderMap {
+    filter_response(upstream, policy, &[])
+}
+
+/// Upstream response headers for a transforming route: as [`client_response_headers`],
+/// minus [`BODY_HEADERS`]; the caller sets the headers of the body it renders.
+pub fn transform_response_headers(upstream: &HeaderMap, policy: &HeaderPolicy) -> HeaderMap {
+    filter_response(upstream, policy, &BODY_HEADERS)
+}
+
+fn filter_response(upstream: &HeaderMap, policy: &HeaderPolicy, also: &[HeaderName]) -> HeaderMap {
+    let connection_listed = connection_tokens(upstream);
+    let mut out = HeaderMap::with_capacity(upstream.keys_len());
+    for (name, value) in upstream {
+        if is_hop_by_hop(name, &connection_listed)
+            || policy.is_internal(name)
+            || *name == header::CONTENT_LENGTH
+            || LEAKY_RESPONSE_HEADERS.contains(name)
+            || also.contains(name)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+fn add_forwarding(
+    out: &mut HeaderMap,
+    incoming: &HeaderMap,
+    policy: &HeaderPolicy,
+    peer: IpAddr,
+    proto: &str,
+    host: Option<&str>,
+    correlation: &str,
+) {
+    // The chain so far (every X-Forwarded-For line, in order), then this hop's client.
+    let peer = peer.to_canonical().to_string();
+    let mut chain = String::new();
+    for v in incoming.get_all(&X_FORWARDED_FOR) {
+        if let Ok(s) = v.to_str() {
+            let s = s.trim();
+            if !s.is_empty() {
+                chain.push_str(s);
+                chain.push_str(", ");
+            }
+        }
+    }
+    chain.push_str(&peer);
+    if let Ok(v) = HeaderValue::from_str(&chain) {
+        out.insert(X_FORWARDED_FOR, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(proto) {
+        out.insert(X_FORWARDED_PROTO, v);
+    }
+    if let Some(Ok(v)) = host.map(HeaderValue::from_str) {
+        out.insert(X_FORWARDED_HOST, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(correlation) {
+        out.insert(policy.correlation.clone(), v);
+    }
+}
+
+/// The header names listed in `Connection` (lower-cased), which are hop-by-hop too.
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn is_hop_by_hop(name: &HeaderName, connection_listed: &[String]) -> bool {
+    let n = name.as_str();
+    matches!(
+        n,
+        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade" | "proxy"
+    ) || n.starts_with("proxy-")
+        || connection_listed.iter().any(|t| t == n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    fn policy() -> HeaderPolicy {
+        HeaderPolicy::new(&HeadersConfig {
+            internal_prefixes: vec!["X-Internal-".into(), "X-Secret".into()],
+            forward: vec!["X-Partner-Ref".into(), "Authorization".into()],
+            correlation_header: "X-Correlation-Id".into(),
+        })
+        .unwrap()
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn incoming() -> HeaderMap {
+        map(&[
+            ("host", "api.example.com"),
+            ("content-type", "application/xml"),
+            ("content-length", "42"),
+            ("accept", "application/xml"),
+            ("user-agent", "acme-client/2"),
+            ("accept-language", "de-DE"),
+            ("authorization", "Bearer t"),
+            ("x-partner-ref", "PO-1"),
+            ("connection", "keep-alive, X-Custom-Hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-custom-hop", "1"),
+            ("proxy-authorization", "Basic x"),
+            ("proxy", "http://evil"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("x-internal-user", "admin"),
+            ("x-secret-token", "s"),
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-for", "10.0.0.2"),
+            ("x-forwarded-proto", "https"),
+            ("x-correlation-id", "client-id"),
+            ("cookie", "a=b"),
+        ])
+    }
+
+    #[test]
+    fn pass_through_request_keeps_all_but_hop_by_hop_and_internal() {
+        let out = upstream_request_headers(
+            &incoming(),
+            &policy(),
+            "192.0.2.1".parse().unwrap(),
+            "http",
+            Some("api.example.com"),
+            "corr-1",
+        );
+        assert_eq!(
+            out,
+            map(&[
+                ("content-type", "application/xml"),
+                ("accept", "application/xml"),
+                ("user-agent", "acme-client/2"),
+                ("accept-language", "de-DE"),
+                ("authorization", "Bearer t"),
+                ("x-partner-ref", "PO-1"),
+                ("cookie", "a=b"),
+                ("x-forwarded-for", "203.0.113.7, 10.0.0.2, 192.0.2.1"),
+                ("x-forwarded-proto", "http"),
+                ("x-forwarded-host", "api.example.com"),
+                ("x-correlation-id", "corr-1"),
+            ])
+        );
+    }
+
+    #[test]
+    fn transforming_request_forwards_only_the_allow_list() {
+        let out = transform_request_headers(
+            &incoming(),
+            &policy(),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            "http",
+            None,
+            "corr-2",
+        );
+        assert_eq!(
+            out,
+            map(&[
+                ("user-agent", "acme-client/2"),
+                ("accept-language", "de-DE"),
+                ("x-partner-ref", "PO-1"),
+                ("authorization", "Bearer t"),
+                ("x-forwarded-for", "203.0.113.7, 10.0.0.2, ::1"),
+                ("x-forwarded-proto", "http"),
+                ("x-correlation-id", "corr-2"),
+            ])
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_peer_is_written_as_ipv4() {
+        let out = transform_request_headers(
+            &HeaderMap::new(),
+            &policy(),
+            "::ffff:192.0.2.9".parse().unwrap(),
+            "http",
+            None,
+            "c",
+        );
+        assert_eq!(out["x-forwarded-for"], "192.0.2.9");
+    }
+
+    #[test]
+    fn internal_headers_in_the_forward_list_are_still_dropped() {
+        let p = HeaderPolicy::new(&HeadersConfig {
+            internal_prefixes: vec!["x-internal-".into()],
+            forward: vec!["X-Internal-Role".into(), "Connection".into()],
+            correlation_header: "X-Request-Id".into(),
+        })
+        .unwrap();
+        let out = transform_request_headers(
+            &map(&[("x-internal-role", "admin"), ("connection", "close")]),
+            &p,
+            "192.0.2.1".parse().unwrap(),
+            "http",
+            None,
+            "c",
+        );
+        assert_eq!(
+            out,
+            map(&[
+                ("x-forwarded-for", "192.0.2.1"),
+                ("x-forwarded-proto", "http"),
+                ("x-request-id", "c"),
+            ])
+        );
+    }
+
+    fn upstream_response() -> HeaderMap {
+        map(&[
+            ("content-type", "application/json"),
+            ("content-length", "120"),
+            ("content-encoding", "gzip"),
+            ("etag", "\"abc\""),
+            ("cache-control", "no-store"),
+            ("set-cookie", "s=1"),
+            ("server", "nginx/1.25"),
+            ("x-powered-by", "Express"),
+            ("x-internal-host", "orders-7.internal"),
+            ("connection", "close, X-Hop"),
+            ("x-hop", "1"),
+            ("transfer-encoding", "chunked"),
+            ("x-correlation-id", "corr-1"),
+        ])
+    }
+
+    #[test]
+    fn pass_through_response_drops_hop_by_hop_internal_and_leaks() {
+        assert_eq!(
+            client_response_headers(&upstream_response(), &policy()),
+            map(&[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+                ("etag", "\"abc\""),
+                ("cache-control", "no-store"),
+                ("set-cookie", "s=1"),
+                ("x-correlation-id", "corr-1"),
+            ])
+        );
+    }
+
+    #[test]
+    fn transforming_response_also_drops_body_headers() {
+        assert_eq!(
+            transform_response_headers(&upstream_response(), &policy()),
+            map(&[
+                ("cache-control", "no-store"),
+                ("set-cookie", "s=1"),
+                ("x-correlation-id", "corr-1"),
+            ])
+        );
+    }
+
+    #[test]
+    fn invalid_policy_names_are_errors() {
+        let bad = |forward: &str, corr: &str, prefix: &str| {
+            HeaderPolicy::new(&HeadersConfig {
+                internal_prefixes: vec![prefix.into()],
+                forward: vec![forward.into()],
+                correlation_header: corr.into(),
+            })
+            .unwrap_err()
+        };
+        assert_eq!(
+            bad("X Bad", "X-Correlation-Id", "x-"),
+            HeaderPolicyError::InvalidName {
+                field: "forward",
+                name: "X Bad".into()
+            }
+        );
+        assert_eq!(
+            bad("X-Ok", "", "x-").to_string(),
+            "headers.correlation_header: `` is not a valid header name"
+        );
+        assert_eq!(bad("X-Ok", "X-C", ""), HeaderPolicyError::EmptyPrefix);
+    }
+}

@@ -1,0 +1,278 @@
+//! Shared helpers of the integration tests: a recording upstream on loopback, a gateway on an
+//! ephemeral port, and a small HTTP client.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use schemagate::app::{AppState, app};
+use schemagate::config::LoadOptions;
+use schemagate::server::{ServerOptions, serve};
+use tokio::sync::oneshot;
+
+/// The repository root (where gateway.toml, schemas/ and mappings/ live).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(repo().join("tests/fixtures").join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// One request the upstream received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// What the upstream answers: a function of the request, so a test decides per path.
+pub type Responder =
+    Arc<dyn Fn(&Recorded) -> (StatusCode, &'static str, Vec<u8>, Duration) + Send + Sync>;
+
+#[derive(Clone)]
+struct UpstreamState {
+    log: Arc<Mutex<Vec<Recorded>>>,
+    respond: Responder,
+}
+
+/// A real HTTP server on loopback that records every request.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Upstream {
+    pub async fn start(respond: Responder) -> Upstream {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let state = UpstreamState {
+            log: Arc::clone(&log),
+            respond,
+        };
+        let router = Router::new().fallback(record).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Upstream {
+            addr,
+            log,
+            _stop: tx,
+        }
+    }
+
+    /// The acme ack for POST /orders, 404 for anything else.
+    pub async fn acme() -> Upstream {
+        Upstream::start(Arc::new(|r: &Recorded| {
+            match (r.method.as_str(), r.path.as_str()) {
+                ("POST", "/orders") => (
+                    StatusCode::OK,
+                    "application/json",
+                    fixture("acme/orders/valid/upstream.json"),
+                    Duration::ZERO,
+                ),
+                _ => (
+                    StatusCode::NOT_FOUND,
+                    "application/json",
+                    b"{\"error\":\"not found\"}".to_vec(),
+                    Duration::ZERO,
+                ),
+            }
+        }))
+        .await
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+async fn record(State(state): State<UpstreamState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let rec = Recorded {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+    };
+    state.log.lock().unwrap().push(rec.clone());
+    let (status, ct, body, delay) = (state.respond)(&rec);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    (status, [(http::header::CONTENT_TYPE, ct)], body).into_response()
+}
+
+/// A gateway serving the repository's schemas and mappings on an ephemeral port.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Writes a gateway.toml in a temp dir pointing at `schemas`/`mappings` and `upstream`.
+pub fn write_config(
+    dir: &Path,
+    schemas: &Path,
+    mappings: &Path,
+    upstream: &str,
+    extra: &str,
+) -> PathBuf {
+    let text = format!(
+        "[paths]\nschemas = \"{}\"\nmappings = \"{}\"\nfixtures = \"{}\"\n\n[upstreams.orders]\nurl = \"{upstream}\"\nconnect_timeout_ms = 500\nrequest_timeout_ms = 1000\n\n[admin]\nwatch = false\n\n[logging]\naccess_log = false\n{extra}\n",
+        schemas.display(),
+        mappings.display(),
+        repo().join("tests/fixtures").display(),
+    );
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+impl Gateway {
+    pub async fn start(upstream: &str) -> Gateway {
+        Gateway::start_with(upstream, "", None).await
+    }
+
+    /// `mappings`: a directory to use instead of the repository's (for reload tests).
+    pub async fn start_with(upstream: &str, extra: &str, mappings: Option<&Path>) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let mappings = mappings
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| repo().join("mappings"));
+        let config = write_config(
+            dir.path(),
+            &repo().join("schemas"),
+            &mappings,
+            upstream,
+            extra,
+        );
+        let opts = LoadOptions {
+            config_path: Some(config),
+            ..Default::default()
+        };
+        let state = tokio::task::spawn_blocking(move || AppState::new(opts))
+            .await
+            .unwrap()
+            .unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let router = app(Arc::clone(&state));
+        tokio::spawn(async move {
+            let _ = serve(listener, router, ServerOptions::default(), async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Gateway {
+            addr,
+            state,
+            dir,
+            _stop: tx,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// A response as the test sees it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Reply {
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(body.into())).unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(20), client().request(req))
+        .await
+        .expect("gateway answered within 20 s")
+        .expect("request sent");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub async fn post_xml(url: &str, body: impl Into<Bytes>) -> Reply {
+    send(
+        Method::POST,
+        url,
+        &[("content-type", "application/xml")],
+        body,
+    )
+    .await
+}
+
+pub async fn get(url: &str) -> Reply {
+    send(Method::GET, url, &[], Bytes::new()).await
+}

@@ -1,0 +1,647 @@
+//! Whole-gateway behaviour: a real gateway on an ephemeral port in front of a real recording
+//! upstream on loopback. Each test asserts what the upstream received and the exact bytes,
+//! status and problem body the partner got.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const ACME: &str = "/partners/acme/orders";
+
+fn expected_json(rel: &str) -> Value {
+    serde_json::from_slice(&fixture(rel)).unwrap()
+}
+
+fn trim(b: &[u8]) -> String {
+    String::from_utf8_lossy(b)
+        .trim_end_matches('\n')
+        .to_string()
+}
+
+#[tokio::test]
+async fn acme_order_is_transformed_both_ways() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/xml"),
+            ("x-correlation-id", "order-42"),
+        ],
+        fixture("acme/orders/valid/input.xml"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), "application/xml");
+    assert_eq!(reply.header("x-correlation-id"), "order-42");
+    assert_eq!(
+        trim(&reply.body),
+        trim(&fixture("acme/orders/valid/expected-response.xml"))
+    );
+
+    let reqs = up.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("POST", "/orders")
+    );
+    assert_eq!(
+        reqs[0].headers.get("content-type").unwrap(),
+        "application/json"
+    );
+    assert_eq!(reqs[0].headers.get("x-correlation-id").unwrap(), "order-42");
+    let sent: Value = serde_json::from_slice(&reqs[0].body).unwrap();
+    assert_eq!(sent, expected_json("acme/orders/valid/expected.json"));
+}
+
+#[tokio::test]
+async fn single_item_stays_an_array() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = post_xml(&gw.url(ACME), fixture("acme/orders/single-item/input.xml")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let sent: Value = serde_json::from_slice(&up.requests()[0].body).unwrap();
+    assert_eq!(sent, expected_json("acme/orders/single-item/expected.json"));
+    assert_eq!(sent["lines"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn malformed_xml_is_400_in_the_partners_format_and_not_forwarded() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/xml"),
+            ("x-correlation-id", "bad-1"),
+        ],
+        &b"<Order xmlns='urn:acme:orders:v2'><Placed>"[..],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.header("content-type"), "application/problem+xml");
+    let text = reply.text();
+    assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:malformed-body</type><title>Malformed request body</title><status>400</status><detail>malformed XML at line 1, column "), "{text}");
+    assert!(
+        text.ends_with("</detail><instance>bad-1</instance></problem>\n"),
+        "{text}"
+    );
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn wrong_media_type_is_415() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/json"),
+            ("accept", "application/problem+json"),
+            ("x-correlation-id", "c-415"),
+        ],
+        fixture("acme/orders/valid/input.xml"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(reply.header("content-type"), "application/problem+json");
+    assert_eq!(
+        reply.json(),
+        json!({
+            "type": "urn:schemagate:problem:unsupported-media-type",
+            "title": "Unsupported media type",
+            "status": 415,
+            "detail": "Content-Type `application/json` is not accepted; this route accepts application/xml or text/xml",
+            "instance": "c-415"
+        })
+    );
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_without_reading_it() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start_with(&up.url(), "[limits]\nmax_body_bytes = 1000\n", None).await;
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/xml"),
+            ("accept", "application/json"),
+            ("x-correlation-id", "big"),
+        ],
+        fixture("acme/orders/valid/input.xml"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        reply.json(),
+        json!({
+            "type": "urn:schemagate:problem:payload-too-large",
+            "title": "Request body too large",
+            "status": 413,
+            "detail": "the body exceeds the limit of 1000 bytes",
+            "instance": "big"
+        })
+    );
+    assert!(up.requests().is_empty());
+}
+
+fn responder(status: StatusCode, body: &'static str, delay: Duration) -> Responder {
+    Arc::new(move |_r: &Recorded| (status, "application/json", body.as_bytes().to_vec(), delay))
+}
+
+async fn acme_against(respond: Responder) -> (Upstream, Reply) {
+    let up = Upstream::start(respond).await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/xml"),
+            ("accept", "application/problem+json"),
+            ("x-correlation-id", "up-1"),
+        ],
+        fixture("acme/orders/valid/input.xml"),
+    )
+    .await;
+    (up, reply)
+}
+
+fn problem(slug: &str, title: &str, status: u16, detail: &str) -> Value {
+    json!({"type": format!("urn:schemagate:problem:{slug}"), "title": title, "status": status, "detail": detail, "instance": "up-1"})
+}
+
+#[tokio::test]
+async fn upstream_4xx_keeps_its_status_without_leaking_the_body() {
+    let (up, reply) = acme_against(responder(
+        StatusCode::CONFLICT,
+        "{\"error\":\"duplicate order at db-7.internal\"}",
+        Duration::ZERO,
+    ))
+    .await;
+    assert_eq!(up.requests().len(), 1);
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(
+        reply.json(),
+        problem(
+            "upstream-rejected",
+            "Upstream service rejected the request",
+            409,
+            "the service rejected the request (HTTP 409)"
+        )
+    );
+}
+
+#[tokio::test]
+async fn upstream_5xx_is_502() {
+    let (_up, reply) = acme_against(responder(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        Duration::ZERO,
+    ))
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.json(),
+        problem(
+            "upstream-error",
+            "Upstream service failed",
+            502,
+            "the service failed to answer"
+        )
+    );
+}
+
+#[tokio::test]
+async fn invalid_upstream_body_is_502() {
+    let (_up, reply) = acme_against(responder(
+        StatusCode::OK,
+        "{\"order_id\": \"A-1\", \"status\": \"LOST\"}",
+        Duration::ZERO,
+    ))
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.json(),
+        problem(
+            "invalid-upstream-response",
+            "Invalid upstream response",
+            502,
+            "the service answered with an invalid document"
+        )
+    );
+    let (_up, reply) = acme_against(responder(StatusCode::OK, "not json", Duration::ZERO)).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.json(),
+        problem(
+            "invalid-upstream-response",
+            "Invalid upstream response",
+            502,
+            "the service answered with an unreadable body"
+        )
+    );
+}
+
+#[tokio::test]
+async fn upstream_timeout_is_504() {
+    let (_up, reply) = acme_against(responder(StatusCode::OK, "{}", Duration::from_secs(5))).await;
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        reply.json()["type"],
+        "urn:schemagate:problem:upstream-timeout"
+    );
+    assert_eq!(reply.json()["status"], 504);
+}
+
+#[tokio::test]
+async fn refused_upstream_is_502_without_naming_the_host() {
+    // Bind and drop a listener: its port is closed for the test's duration.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let gw = Gateway::start(&format!("http://127.0.0.1:{port}")).await;
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/xml"),
+            ("accept", "application/json"),
+        ],
+        fixture("acme/orders/valid/input.xml"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.json()["type"],
+        "urn:schemagate:problem:upstream-error"
+    );
+    assert!(!reply.text().contains("127.0.0.1"), "{}", reply.text());
+    assert!(
+        !reply.text().contains(&port.to_string()),
+        "{}",
+        reply.text()
+    );
+}
+
+#[tokio::test]
+async fn unknown_route_and_method() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = send(
+        Method::GET,
+        &gw.url("/nowhere"),
+        &[("x-correlation-id", "nf")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        reply.json(),
+        json!({"type": "urn:schemagate:problem:not-found", "title": "Not found", "status": 404, "detail": "no route for GET /nowhere", "instance": "nf"})
+    );
+    let reply = send(
+        Method::DELETE,
+        &gw.url(ACME),
+        &[("x-correlation-id", "na"), ("accept", "application/json")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        reply.json()["detail"],
+        "DELETE is not allowed here; allowed: POST"
+    );
+}
+
+#[tokio::test]
+async fn correlation_ids_and_internal_headers() {
+    let up = Upstream::start(Arc::new(|_r: &Recorded| {
+        (
+            StatusCode::OK,
+            "application/json",
+            fixture("acme/orders/valid/upstream.json"),
+            Duration::ZERO,
+        )
+    }))
+    .await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/xml"),
+            ("x-correlation-id", "bad id with spaces"),
+            ("x-internal-secret", "s3cret"),
+        ],
+        fixture("acme/orders/valid/input.xml"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let generated = reply.header("x-correlation-id").to_string();
+    assert_ne!(generated, "bad id with spaces");
+    assert!(!generated.is_empty());
+    let rec = &up.requests()[0];
+    assert_eq!(
+        rec.headers.get("x-correlation-id").unwrap(),
+        generated.as_str()
+    );
+    assert!(rec.headers.get("x-internal-secret").is_none());
+    assert_eq!(rec.headers.get("x-forwarded-for").unwrap(), "127.0.0.1");
+}
+
+#[tokio::test]
+async fn admin_endpoints() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let health = get(&gw.url("/healthz")).await;
+    assert_eq!(
+        (health.status, health.text()),
+        (StatusCode::OK, "{\"status\":\"ok\"}".to_string())
+    );
+    let _ = post_xml(&gw.url(ACME), fixture("acme/orders/valid/input.xml")).await;
+    let metrics = get(&gw.url("/metrics")).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics.text().contains("route=\"acme/orders\""),
+        "{}",
+        metrics.text()
+    );
+    let status = get(&gw.url("/admin/status")).await.json();
+    assert_eq!(status["generation"], 1);
+    let openapi = get(&gw.url("/openapi.json")).await.json();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    assert!(
+        openapi["paths"][ACME]["post"]["requestBody"]["content"]["application/xml"].is_object()
+    );
+    // Internal schemas are never published.
+    let names: Vec<&String> = openapi["components"]["schemas"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with("internal")),
+        "{names:?}"
+    );
+}
+
+/// A mappings directory holding a copy of the acme route, for tests that rewrite it.
+fn acme_mappings() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("acme")).unwrap();
+    std::fs::copy(
+        repo().join("mappings/acme/orders.yaml"),
+        dir.path().join("acme/orders.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
+/// Version B of the acme route: express orders go upstream as STANDARD, and the answer's
+/// status goes through a lookup that swaps ACCEPTED and PENDING. Against an upstream that
+/// answers ACCEPTED to EXPRESS and PENDING to STANDARD, both versions answer `accepted`,
+/// while a request mapped by one version and its answer by the other answers `pending`.
+fn acme_version_b() -> String {
+    let a = std::fs::read_to_string(repo().join("mappings/acme/orders.yaml")).unwrap();
+    let b = a.replace("{ standard: STANDARD, express: EXPRESS }", "{ standard: STANDARD, express: STANDARD }").replace(
+        "Status: { from: /status, apply: [lowercase] }",
+        "Status: { from: /status, lookup: { ACCEPTED: pending, PENDING: accepted, REJECTED: rejected } }",
+    );
+    assert_ne!(a, b, "the acme route changed shape; update this test");
+    b
+}
+
+fn speed_echo() -> Responder {
+    Arc::new(|r: &Recorded| {
+        let sent: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let status = if sent["shipping"]["speed"] == "EXPRESS" {
+            "ACCEPTED"
+        } else {
+            "PENDING"
+        };
+        let body = format!(
+            "{{\"order_id\":\"A-10001\",\"status\":\"{status}\",\"total\":1343.6,\"estimated_delivery\":\"2026-11-30\"}}"
+        );
+        (
+            StatusCode::OK,
+            "application/json",
+            body.into_bytes(),
+            Duration::ZERO,
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_under_load_never_mixes_versions() {
+    let up = Upstream::start(speed_echo()).await;
+    let mappings = acme_mappings();
+    let gw = Gateway::start_with(&up.url(), "", Some(mappings.path())).await;
+    let original = std::fs::read_to_string(mappings.path().join("acme/orders.yaml")).unwrap();
+    let version_b = acme_version_b();
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let url = gw.url(ACME);
+        let stop = Arc::clone(&stop);
+        clients.push(tokio::spawn(async move {
+            let body = fixture("acme/orders/valid/input.xml");
+            let mut answered = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let reply = post_xml(&url, body.clone()).await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+                assert!(
+                    reply.text().contains("<Status>accepted</Status>"),
+                    "mixed versions: {}",
+                    reply.text()
+                );
+                answered += 1;
+            }
+            answered
+        }));
+    }
+    for i in 0..20 {
+        let text = if i % 2 == 0 { &version_b } else { &original };
+        std::fs::write(mappings.path().join("acme/orders.yaml"), text).unwrap();
+        let state = Arc::clone(&gw.state);
+        assert!(
+            tokio::task::spawn_blocking(move || state.reload())
+                .await
+                .unwrap(),
+            "reload {i} refused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for c in clients {
+        total += c.await.unwrap();
+    }
+    assert!(total > 0);
+    let speeds: std::collections::BTreeSet<String> = up
+        .requests()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["shipping"]["speed"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        speeds.into_iter().collect::<Vec<_>>(),
+        vec!["EXPRESS".to_string(), "STANDARD".to_string()]
+    );
+    assert_eq!(get(&gw.url("/admin/status")).await.json()["generation"], 21);
+}
+
+#[tokio::test]
+async fn a_broken_reload_keeps_the_old_configuration_serving() {
+    let up = Upstream::acme().await;
+    let mappings = acme_mappings();
+    let gw = Gateway::start_with(&up.url(), "", Some(mappings.path())).await;
+    std::fs::write(
+        mappings.path().join("acme/orders.yaml"),
+        "route: [not, a, route]\n",
+    )
+    .unwrap();
+    let state = Arc::clone(&gw.state);
+    assert!(
+        !tokio::task::spawn_blocking(move || state.reload())
+            .await
+            .unwrap()
+    );
+    let reply = post_xml(&gw.url(ACME), fixture("acme/orders/valid/input.xml")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let status = get(&gw.url("/admin/status")).await.json();
+    assert_eq!(status["generation"], 1);
+    assert_eq!(status["last_reload"]["outcome"], "failure");
+    assert!(
+        status["last_reload"]["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("orders.yaml"),
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_route_file_into_a_watched_directory_adds_the_route() {
+    let up = Upstream::start(Arc::new(|_r: &Recorded| {
+        (
+            StatusCode::OK,
+            "application/json",
+            fixture("globex/orders/valid/upstream.json"),
+            Duration::ZERO,
+        )
+    }))
+    .await;
+    let mappings = acme_mappings();
+    let gw = Gateway::start_with(
+        &up.url(),
+        "[admin]\nwatch = true\nwatch_debounce_ms = 50\n",
+        Some(mappings.path()),
+    )
+    .await;
+    let _watch = {
+        let state = Arc::clone(&gw.state);
+        let handle = tokio::runtime::Handle::current();
+        schemagate::reload::watch(
+            gw.state.watched_paths(),
+            Duration::from_millis(50),
+            move || {
+                let s = Arc::clone(&state);
+                handle.spawn_blocking(move || s.reload());
+            },
+        )
+        .unwrap()
+    };
+    let url = gw.url("/partners/globex/orders");
+    let body = fixture("globex/orders/valid/input.json");
+    let reply = send(
+        Method::POST,
+        &url,
+        &[("content-type", "application/json")],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    std::fs::create_dir_all(mappings.path().join("globex")).unwrap();
+    std::fs::copy(
+        repo().join("mappings/globex/orders.yaml"),
+        mappings.path().join("globex/orders.yaml"),
+    )
+    .unwrap();
+    let mut reply = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = send(
+            Method::POST,
+            &url,
+            &[("content-type", "application/json")],
+            body.clone(),
+        )
+        .await;
+        if r.status != StatusCode::NOT_FOUND {
+            reply = Some(r);
+            break;
+        }
+    }
+    let reply = reply.expect("the new route was picked up within 10 s");
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(
+        reply.json(),
+        expected_json("globex/orders/valid/expected-response.json")
+    );
+    let sent: Value = serde_json::from_slice(&up.requests()[0].body).unwrap();
+    assert_eq!(sent, expected_json("globex/orders/valid/expected.json"));
+}
+
+#[tokio::test]
+async fn globex_get_route_maps_the_response_only() {
+    let up = Upstream::start(Arc::new(|r: &Recorded| {
+        assert_eq!(r.path, "/orders/GX-5501");
+        (
+            StatusCode::OK,
+            "application/json",
+            fixture("globex/order-status/shipped/upstream.json"),
+            Duration::ZERO,
+        )
+    }))
+    .await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = get(&gw.url("/partners/globex/orders/GX-5501")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), "application/json");
+    assert_eq!(
+        trim(&reply.body),
+        trim(&fixture(
+            "globex/order-status/shipped/expected-response.json"
+        ))
+    );
+    let reqs = up.requests();
+    assert_eq!((reqs[0].method.as_str(), reqs[0].body.len()), ("GET", 0));
+}
+
+#[test]
+fn everything_shipped_checks_clean() {
+    let report = schemagate::check::run(&schemagate::config::LoadOptions {
+        config_path: Some(repo().join("gateway.toml")),
+        ..Default::default()
+    });
+    assert!(report.ok, "{}", report.render_text());
+    assert_eq!(report.fixtures_failed, 0, "{}", report.render_text());
+    assert_eq!(report.routes, 3);
+    assert!(report.fixtures_passed >= 12, "{}", report.render_text());
+}
