@@ -629,7 +629,9 @@ fn to_decimal(value: &Value) -> Result<Decimal, StepError> {
     parsed.ok_or_else(|| StepError(format!("{value} is not a decimal number")))
 }
 
-fn round(d: Decimal, scale: u32, rounding: Rounding) -> Decimal {
+/// Rounds to exactly `scale` decimals; a number too large to carry that many decimals
+/// (28 significant digits in all) is an error rather than fewer decimals.
+fn round(d: Decimal, scale: u32, rounding: Rounding) -> Result<Decimal, StepError> {
     let strategy = match rounding {
         Rounding::HalfUp => RoundingStrategy::MidpointAwayFromZero,
         Rounding::HalfEven => RoundingStrategy::MidpointNearestEven,
@@ -637,7 +639,13 @@ fn round(d: Decimal, scale: u32, rounding: Rounding) -> Decimal {
     };
     let mut r = d.round_dp_with_strategy(scale, strategy);
     r.rescale(scale);
-    r
+    if r.scale() == scale {
+        Ok(r)
+    } else {
+        Err(StepError(format!(
+            "{d} is too large to write with {scale} decimals"
+        )))
+    }
 }
 
 /// The JSON number equal to `d`, only when a double holds it exactly: its shortest
@@ -661,14 +669,14 @@ fn convert(c: &Convert, value: &Value) -> Result<Value, StepError> {
         Conversion::String => {
             if let Some(scale) = c.scale {
                 let d = to_decimal(value)?;
-                return Ok(Value::String(round(d, scale, c.rounding).to_string()));
+                return Ok(Value::String(round(d, scale, c.rounding)?.to_string()));
             }
             scalar_text(value.clone()).map(Value::String)
         }
         Conversion::Decimal => {
             let mut d = to_decimal(value)?;
             if let Some(scale) = c.scale {
-                d = round(d, scale, c.rounding);
+                d = round(d, scale, c.rounding)?;
             }
             exact_number(d)
         }
@@ -870,6 +878,22 @@ mod tests {
                 json!({"d": "0.12345678901234567891"})
             ),
             json!({"s": "0.12345678901234567891"})
+        );
+        assert_eq!(
+            err(
+                "s: { from: /d, as: string, scale: 5 }",
+                json!({"d": "12345678901234567890123456"})
+            )
+            .message,
+            "12345678901234567890123456 is too large to write with 5 decimals"
+        );
+        assert_eq!(
+            err(
+                "s: { from: /d, as: string, scale: 2 }",
+                json!({"d": "1_000"})
+            )
+            .message,
+            "\"1_000\" is not a decimal number"
         );
     }
 
