@@ -758,6 +758,27 @@ impl<'a> Checker<'a> {
                 );
                 return None;
             }
+            if let Some(vs) = &flow.enum_values {
+                let bad: Vec<String> = vs
+                    .iter()
+                    .filter(|v| !converts(c.to, v))
+                    .map(Value::to_string)
+                    .collect();
+                if !bad.is_empty() {
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!(
+                            "`as: {}` fails on source value{} {}",
+                            conversion_name(c.to),
+                            if bad.len() == 1 { "" } else { "s" },
+                            bad.join(", ")
+                        ),
+                        "map those values with `lookup` first",
+                    );
+                    return None;
+                }
+            }
             let out = match c.to {
                 Conversion::String => TypeSet::STRING,
                 Conversion::Integer => TypeSet::INTEGER,
@@ -1074,6 +1095,30 @@ fn conversion_name(c: Conversion) -> &'static str {
         Conversion::Number => "number",
         Conversion::Decimal => "decimal",
         Conversion::Boolean => "boolean",
+    }
+}
+
+/// Whether a known source value survives a conversion (for enums and constants).
+fn converts(to: Conversion, v: &Value) -> bool {
+    match (to, v) {
+        (Conversion::String, Value::Array(_) | Value::Object(_)) => false,
+        (Conversion::String, _) => true,
+        (Conversion::Integer, Value::Number(n)) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
+        (Conversion::Integer, Value::String(s)) => {
+            s.parse::<i64>().is_ok() || s.parse::<u64>().is_ok()
+        }
+        (Conversion::Number | Conversion::Decimal, Value::Number(_)) => true,
+        (Conversion::Number | Conversion::Decimal, Value::String(s)) => {
+            s.parse::<f64>().is_ok_and(f64::is_finite) && !s.contains(char::is_alphabetic)
+        }
+        (Conversion::Boolean, Value::Bool(_)) => true,
+        (Conversion::Boolean, Value::String(s)) => {
+            matches!(s.as_str(), "true" | "false" | "1" | "0")
+        }
+        (Conversion::Boolean, Value::Number(n)) => matches!(n.as_u64(), Some(0 | 1)),
+        _ => false,
     }
 }
 
@@ -1446,6 +1491,24 @@ mod tests {
         assert_eq!(
             diags(&format!(
                 "{OK_BASE}note: $path.id\nopen:\n  x: $header.x-tenant"
+            )),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn conversions_of_known_values_are_proven() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}count: {{ from: /Order/Priority, as: integer }}"
+            )),
+            vec![
+                "t.yaml:9:5: error: `as: integer` fails on source values \"standard\", \"express\", \"overnight\"\n  --> at /count\n  = hint: map those values with `lookup` first"
+            ]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}count: {{ from: /Order/Priority, lookup: {{ standard: \"1\", express: \"2\", overnight: \"3\" }}, as: integer }}"
             )),
             Vec::<String>::new()
         );
