@@ -112,7 +112,7 @@ pub enum DateFormat {
 pub struct DateConv {
     pub from: DateFormat,
     pub to: DateFormat,
-    /// The output is RFC 3339 or a pattern producing a date only (for the checker).
+    /// The output format as written, for messages.
     pub to_text: String,
 }
 

@@ -339,7 +339,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                     out.push(Value::Object(self.object(fields, Some(&inner))?));
                 }
                 EachBody::Item(node) => {
-                    if let Some(v) = self.item_node(node, field, &inner)? {
+                    if let Some(v) = self.item_node(node, &inner)? {
                         out.push(v);
                     }
                 }
@@ -349,14 +349,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
     }
 
     /// The `item` rule of an `each`: its pointer is the item itself.
-    fn item_node(
-        &self,
-        node: &'a Node,
-        each_field: &'a Field,
-        scope: &Scope<'a>,
-    ) -> Result<Option<Value>, MapError> {
-        // The item's own field has an empty relative pointer; reuse the each field's key.
-        let _ = each_field;
+    fn item_node(&self, node: &'a Node, scope: &Scope<'a>) -> Result<Option<Value>, MapError> {
         match node {
             Node::Object(children) => {
                 let map = self.object(children, Some(scope))?;
