@@ -1,6 +1,15 @@
 //! The mapping language: route files under `mappings/`, compiled once, evaluated per
 //! request, and checked statically against the source and target schemas.
 //!
+//! The stages, one module each:
+//! - [`syntax`]: the route file as written (serde + schemars), keys with line/column;
+//! - [`path`]: source paths parsed into segments, resolved over borrowed JSON;
+//! - [`compile`]: the map turned into plain structures, every error collected;
+//! - `eval`: one document mapped, allocating only the output;
+//! - [`check`]: the compiled map proven against the source and target shapes.
+//!
+//! The language itself is documented in `docs/mapping.md`.
+//!
 //! CONTRACT NOTE: `RouteFile` (syntax), `CompiledMap::apply`, `EvalContext`, `MapError`,
 //! `load_route_file`, `compile` and `check` are used by config loading and the pipeline.
 
