@@ -4,9 +4,9 @@
 //! The stages, one module each:
 //! - [`syntax`]: the route file as written (serde + schemars), keys with line/column;
 //! - [`path`]: source paths parsed into segments, resolved over borrowed JSON;
-//! - [`compile`]: the map turned into plain structures, every error collected;
+//! - [`mod@compile`]: the map turned into plain structures, every error collected;
 //! - `eval`: one document mapped, allocating only the output;
-//! - [`check`]: the compiled map proven against the source and target shapes.
+//! - [`mod@check`]: the compiled map proven against the source and target shapes.
 //!
 //! The language itself is documented in `docs/mapping.md`.
 //!
