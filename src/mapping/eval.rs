@@ -990,3 +990,50 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use crate::mapping::test_support::run;
+
+    /// Every construct at once, so arbitrary input reaches every step.
+    const ALL: &str = "a: { from: /a, apply: [trim, uppercase, { truncate: 3 }] }\n\
+        b: { from: /b, lookup: { x: 1 }, fallback: 0 }\n\
+        c: { from: /c, as: decimal, scale: 2 }\n\
+        d: { from: /d, as: string, scale: 3, rounding: half_even }\n\
+        e: { from: /e, as: integer }\n\
+        f: { from: /f, as: boolean }\n\
+        g: { from: /g, date: { from: rfc3339, to: \"%d.%m.%Y\" } }\n\
+        h: { template: \"{/a}-{/b}\" }\n\
+        i:\n  each: /i\n  filter: { path: k, matches: \"^[a-z]\" }\n  map:\n    k: { from: k, as: number }\n    n: $index\n\
+        j: { from: /j/0/x, when: { any: [{ exists: /a }, { path: /b, in: [1, x] }] } }";
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[ -~]{0,12}".prop_map(Value::String),
+            "-?[0-9]{1,30}(\\.[0-9]{0,30})?".prop_map(Value::String),
+            Just(Value::String("2026-11-24T09:15:30Z".into())),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(("[a-k]", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Hostile or odd input maps or fails with an error; it never panics.
+        #[test]
+        fn arbitrary_documents_never_panic(doc in json()) {
+            let _ = run(ALL, &doc);
+        }
+    }
+}
