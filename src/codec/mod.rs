@@ -120,3 +120,39 @@ pub struct EncodeError {
     pub pointer: String,
     pub message: String,
 }
+
+/// 1-based line and column (in characters, not bytes) of byte `offset` of `input`. Error
+/// path only: counting is linear in the offset.
+pub(crate) fn line_col(input: &[u8], offset: usize) -> (u32, u32) {
+    let before = input.get(..offset.min(input.len())).unwrap_or_default();
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    // Characters are the bytes that do not continue a UTF-8 sequence.
+    let column = before
+        .get(start..)
+        .unwrap_or_default()
+        .iter()
+        .filter(|&&b| b & 0xC0 != 0x80)
+        .count()
+        + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col(b"abc", 0), (1, 1));
+        assert_eq!(line_col(b"ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("\u{e9}\u{e9}x".as_bytes(), 4), (1, 3));
+        assert_eq!(line_col(b"a\n", 99), (2, 1));
+    }
+}

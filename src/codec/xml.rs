@@ -1,9 +1,43 @@
 //! Schema-guided XML <-> JSON view (see the design's "XML and JSON" section).
+//!
+//! Decoding streams the document once (no intermediate tree) and builds the JSON view while
+//! walking the external schema's [`Shape`] beside it: the schema says which child is an
+//! array, what text converts to and which namespace an element must be in. Positions are
+//! byte offsets until an error needs a line and column.
+//!
+//! Choices the design leaves open, made here:
+//! - An element the schema does not describe is kept with generic rules (text stays a
+//!   string, a repeated name becomes an array), so `additionalProperties` decides whether it
+//!   is welcome. An element whose local name the schema knows but whose namespace differs
+//!   from the expected one is treated the same way, keyed by its local name: the validator
+//!   then reports it (wrong type, or not allowed) at its pointer, rather than the decoder
+//!   guessing that the partner meant the known element.
+//! - Text of numeric and boolean elements is converted after trimming XML whitespace, as
+//!   XML Schema's `collapse` rule for those types does; text kept as a string is verbatim.
+//! - An empty element whose schema admits `null` but not `string` decodes to `null`.
+//! - Line ends are normalised (`\r\n` to `\n`) as XML requires of every parser; a `\r`
+//!   written as `&#13;` survives.
+//! - Encoding never writes an attribute whose value is `null` (an attribute cannot be nil).
 
-use serde_json::Value;
+use std::borrow::Cow;
 
-use super::{CodecError, EncodeError, Limits};
-use crate::schema::Shape;
+use quick_xml::NsReader;
+use quick_xml::escape::{EscapeError, resolve_predefined_entity};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{Namespace, ResolveResult};
+use serde_json::{Map, Number, Value};
+
+use super::{CodecError, EncodeError, Limits, line_col};
+use crate::schema::{Additional, NodeId, Shape, TypeSet};
+
+/// The namespace of `xsi:nil`.
+const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// How deep a lookup looks through nested unions of the schema (mirrors the shape's own
+/// bound; only a union that reaches itself gets near it).
+const MAX_UNION_DEPTH: usize = 16;
+
+const FORMAT: &str = "XML";
 
 /// Decodes `input` into the JSON view guided by `shape` (the external schema's shape).
 /// `namespace` is the route's default namespace: element names are matched by
@@ -14,8 +48,680 @@ pub fn decode(
     namespace: Option<&str>,
     limits: &Limits,
 ) -> Result<Value, CodecError> {
-    let _ = (input, shape, namespace, limits);
-    todo!("xml::decode")
+    let (text, bom) = utf8_body(input)?;
+    Decoder {
+        input,
+        bom,
+        shape,
+        route_ns: namespace,
+        limits,
+    }
+    .run(text)
+}
+
+/// The document as UTF-8 text without its byte-order mark, and the mark's length (positions
+/// reported by the parser are relative to the text after it).
+fn utf8_body(input: &[u8]) -> Result<(&str, usize), CodecError> {
+    let bom = if input.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let body = input.get(bom..).unwrap_or_default();
+    match std::str::from_utf8(body) {
+        Ok(text) => Ok((text, bom)),
+        Err(e) => {
+            let (line, column) = line_col(input, bom + e.valid_up_to());
+            Err(CodecError::Encoding {
+                line,
+                column,
+                message: "the document is not valid UTF-8".to_string(),
+            })
+        }
+    }
+}
+
+fn is_xml_ws(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+fn is_blank(s: &str) -> bool {
+    s.chars().all(is_xml_ws)
+}
+
+/// The text since the last tag. Usually one text event, borrowed from the input, so the
+/// indentation between tags is looked at and dropped without being copied.
+#[derive(Default)]
+struct Segment<'a>(Cow<'a, str>);
+
+impl<'a> Segment<'a> {
+    fn push(&mut self, more: Cow<'a, str>) {
+        if self.0.is_empty() {
+            self.0 = more;
+        } else {
+            self.0.to_mut().push_str(&more);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn take(&mut self) -> String {
+        std::mem::take(&mut self.0).into_owned()
+    }
+}
+
+/// One open element while decoding.
+struct Frame<'a> {
+    /// The schema node of this element's value (the item node for array members); None
+    /// for an element the schema does not describe.
+    node: Option<NodeId>,
+    /// Key of this element in its parent's object.
+    key: String,
+    /// Whether the parent's schema says this member is an array.
+    array: bool,
+    /// Attributes and children decoded so far.
+    map: Map<String, Value>,
+    /// Non-blank text segments already closed by a child element (mixed content).
+    text: String,
+    /// The text since the last tag.
+    segment: Segment<'a>,
+    has_children: bool,
+    has_attributes: bool,
+    nil: bool,
+}
+
+struct Decoder<'a> {
+    input: &'a [u8],
+    bom: usize,
+    shape: &'a Shape,
+    route_ns: Option<&'a str>,
+    limits: &'a Limits,
+}
+
+/// Where the element being matched sits: its namespace URI and local name.
+struct ElementName<'n> {
+    ns: Option<&'n str>,
+    local: &'n str,
+}
+
+/// What the schema says about one child element.
+struct ChildMatch<'s> {
+    key: Cow<'s, str>,
+    /// Schema node of one element's value.
+    element: Option<NodeId>,
+    array: bool,
+}
+
+impl<'a> Decoder<'a> {
+    fn pos(&self, offset: u64) -> (u32, u32) {
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        line_col(self.input, offset.saturating_add(self.bom))
+    }
+
+    fn malformed(&self, offset: u64, message: impl Into<String>) -> CodecError {
+        let (line, column) = self.pos(offset);
+        CodecError::Malformed {
+            format: FORMAT,
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn forbidden(&self, offset: u64, message: impl Into<String>) -> CodecError {
+        let (line, column) = self.pos(offset);
+        CodecError::Forbidden {
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn limit(&self, offset: u64, limit: &'static str, max: usize) -> CodecError {
+        let (line, column) = self.pos(offset);
+        CodecError::Limit {
+            limit,
+            max,
+            line,
+            column,
+        }
+    }
+
+    fn parse_error(&self, reader: &NsReader<&[u8]>, e: quick_xml::Error) -> CodecError {
+        let at = reader.error_position();
+        match e {
+            quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
+                self.forbidden(at, unknown_entity_message(&name))
+            }
+            other => self.malformed(at, other.to_string()),
+        }
+    }
+
+    fn run(&self, text: &'a str) -> Result<Value, CodecError> {
+        let mut reader = NsReader::from_str(text);
+        {
+            let config = reader.config_mut();
+            config.check_end_names = true;
+            config.expand_empty_elements = false;
+            config.trim_text(false);
+        }
+        let mut stack: Vec<Frame<'a>> = Vec::new();
+        let mut root: Option<Value> = None;
+        let mut elements = 0usize;
+        let mut seen_markup = false;
+
+        loop {
+            let at = reader.buffer_position();
+            let (resolved, event) = match reader.read_resolved_event() {
+                Ok(x) => x,
+                Err(e) => return Err(self.parse_error(&reader, e)),
+            };
+            match event {
+                Event::Decl(decl) => {
+                    if seen_markup {
+                        return Err(self.malformed(at, "XML declaration must come first"));
+                    }
+                    if let Some(enc) = decl.encoding() {
+                        let enc = enc.map_err(|e| self.malformed(at, e.to_string()))?;
+                        if !enc.eq_ignore_ascii_case("UTF-8") && !enc.eq_ignore_ascii_case("UTF8") {
+                            let (line, column) = self.pos(at);
+                            return Err(CodecError::Encoding {
+                                line,
+                                column,
+                                message: format!(
+                                    "the document declares encoding \"{enc}\"; only UTF-8 is accepted"
+                                ),
+                            });
+                        }
+                    }
+                }
+                Event::DocType(_) => {
+                    return Err(self.forbidden(
+                        at,
+                        "a document type declaration (<!DOCTYPE>) is not allowed",
+                    ));
+                }
+                Event::Start(_) | Event::Empty(_) if root.is_some() => {
+                    return Err(self.malformed(at, "content after the root element"));
+                }
+                Event::Start(ref e) | Event::Empty(ref e) => {
+                    let empty = matches!(event, Event::Empty(_));
+                    elements += 1;
+                    if elements > self.limits.max_elements {
+                        return Err(self.limit(at, "elements", self.limits.max_elements));
+                    }
+                    if stack.len() >= self.limits.max_depth {
+                        return Err(self.limit(at, "depth", self.limits.max_depth));
+                    }
+                    let ns = match resolved {
+                        ResolveResult::Bound(Namespace(n)) => Some(n),
+                        ResolveResult::Unbound => None,
+                        ResolveResult::Unknown(p) => {
+                            return Err(
+                                self.malformed(at, format!("unknown namespace prefix \"{p}\""))
+                            );
+                        }
+                    };
+                    let local = e.local_name().into_inner();
+                    let name = ElementName { ns, local };
+                    let matched = match stack.last_mut() {
+                        Some(parent) => {
+                            flush_segment(parent);
+                            parent.has_children = true;
+                            self.match_child(parent.node, &name)
+                        }
+                        None => self.match_root(&name, at)?,
+                    };
+                    let mut frame = Frame {
+                        node: matched.element,
+                        key: matched.key.into_owned(),
+                        array: matched.array,
+                        map: Map::new(),
+                        text: String::new(),
+                        segment: Segment::default(),
+                        has_children: false,
+                        has_attributes: false,
+                        nil: false,
+                    };
+                    self.attributes(&reader, e, &mut frame, at)?;
+                    seen_markup = true;
+                    if empty {
+                        if let Some(v) = self.close(frame, &mut stack) {
+                            root = Some(v);
+                        }
+                    } else {
+                        stack.push(frame);
+                    }
+                }
+                Event::End(_) => {
+                    let Some(frame) = stack.pop() else {
+                        return Err(self.malformed(at, "closing tag without an opening tag"));
+                    };
+                    if let Some(v) = self.close(frame, &mut stack) {
+                        root = Some(v);
+                    }
+                }
+                Event::Text(t) => {
+                    self.text(&mut stack, t.xml10_content(), at)?;
+                }
+                Event::CData(c) => {
+                    self.text(&mut stack, c.xml10_content(), at)?;
+                }
+                Event::GeneralRef(r) => {
+                    let ch: Cow<'_, str> = if r.is_char_ref() {
+                        match r.resolve_char_ref() {
+                            Ok(Some(c)) if is_xml_char(c) => {
+                                let mut buf = [0u8; 4];
+                                Cow::Owned(c.encode_utf8(&mut buf).to_string())
+                            }
+                            _ => {
+                                return Err(self.malformed(
+                                    at,
+                                    format!("invalid character reference &{};", r.as_ref()),
+                                ));
+                            }
+                        }
+                    } else {
+                        match resolve_predefined_entity(r.as_ref()) {
+                            Some(s) => Cow::Borrowed(s),
+                            None => {
+                                return Err(self.forbidden(at, unknown_entity_message(r.as_ref())));
+                            }
+                        }
+                    };
+                    if stack.is_empty() {
+                        return Err(self.malformed(at, "text outside the root element"));
+                    }
+                    self.text(&mut stack, ch, at)?;
+                }
+                Event::Comment(_) | Event::PI(_) => seen_markup = true,
+                Event::Eof => {
+                    if !stack.is_empty() {
+                        return Err(self.malformed(at, "the document ends inside an element"));
+                    }
+                    return match root {
+                        Some(v) => Ok(v),
+                        None => Err(self.malformed(at, "the document has no root element")),
+                    };
+                }
+            }
+            if !stack.is_empty() || root.is_some() {
+                seen_markup = true;
+            }
+        }
+    }
+
+    /// Appends decoded text to the open element (text outside the root must be blank).
+    fn text(
+        &self,
+        stack: &mut [Frame<'a>],
+        content: Cow<'a, str>,
+        at: u64,
+    ) -> Result<(), CodecError> {
+        match stack.last_mut() {
+            Some(frame) => {
+                if frame.segment.len() + content.len() > self.limits.max_text_bytes {
+                    return Err(self.limit(at, "text", self.limits.max_text_bytes));
+                }
+                frame.segment.push(content);
+                Ok(())
+            }
+            None if is_blank(&content) => Ok(()),
+            None => Err(self.malformed(at, "text outside the root element")),
+        }
+    }
+
+    fn attributes(
+        &self,
+        reader: &NsReader<&[u8]>,
+        e: &BytesStart<'_>,
+        frame: &mut Frame,
+        at: u64,
+    ) -> Result<(), CodecError> {
+        let mut count = 0usize;
+        for attr in e.attributes() {
+            let attr = attr.map_err(|err| self.malformed(at, err.to_string()))?;
+            count += 1;
+            if count > self.limits.max_attributes {
+                return Err(self.limit(at, "attributes", self.limits.max_attributes));
+            }
+            if attr.key.as_namespace_binding().is_some() {
+                continue;
+            }
+            let value = attr
+                .normalized_value_with(quick_xml::XmlVersion::Implicit1_0, 1, |name| {
+                    resolve_predefined_entity(name)
+                })
+                .map_err(|err| match err {
+                    quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
+                        self.forbidden(at, unknown_entity_message(&name))
+                    }
+                    other => self.malformed(at, other.to_string()),
+                })?;
+            if value.len() > self.limits.max_text_bytes {
+                return Err(self.limit(at, "text", self.limits.max_text_bytes));
+            }
+            let (ns, local) = reader.resolver().resolve_attribute(attr.key);
+            let local = local.into_inner();
+            if matches!(ns, ResolveResult::Bound(Namespace(n)) if n == XSI) && local == "nil" {
+                frame.nil = matches!(value.trim_matches(is_xml_ws), "true" | "1");
+                continue;
+            }
+            let (key, node) = match frame.node.and_then(|n| self.find_attribute(n, local, 0)) {
+                Some((k, p)) => (Cow::Borrowed(k), Some(p)),
+                None => (Cow::Owned(format!("@{local}")), None),
+            };
+            let v = convert(self.shape, value.into_owned(), node);
+            frame.map.insert(key.into_owned(), v);
+            frame.has_attributes = true;
+        }
+        Ok(())
+    }
+
+    fn find_attribute(&self, id: NodeId, local: &str, depth: usize) -> Option<(&'a str, NodeId)> {
+        let shape: &'a Shape = self.shape;
+        let node = shape.nodes.get(id as usize)?;
+        for (k, &p) in &node.properties {
+            if let Some(bare) = k.strip_prefix('@') {
+                let name = shape.node(p).xml.name.as_deref().unwrap_or(bare);
+                if name == local {
+                    return Some((k.as_str(), p));
+                }
+            }
+        }
+        if depth < MAX_UNION_DEPTH {
+            for &alt in &node.union {
+                if let Some(found) = self.find_attribute(alt, local, depth + 1) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+
+    fn match_root(&self, name: &ElementName<'_>, at: u64) -> Result<ChildMatch<'a>, CodecError> {
+        let root = self.shape.root();
+        if let Some(m) = find_element(self.shape, root, name, self.route_ns, 0) {
+            return Ok(m);
+        }
+        let describes_elements = self
+            .shape
+            .property_list(root)
+            .iter()
+            .any(|(k, _)| !k.starts_with('@') && *k != "#text");
+        if !describes_elements && self.shape.node(root).additional == Additional::Any {
+            return Ok(generic(name.local));
+        }
+        let expected = self
+            .shape
+            .property_list(root)
+            .iter()
+            .filter(|(k, _)| !k.starts_with('@') && *k != "#text")
+            .map(|(k, p)| {
+                let n = self.shape.node(*p);
+                let local = n.xml.name.as_deref().unwrap_or(k);
+                describe(local, n.xml.namespace.as_deref().or(self.route_ns))
+            })
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let (line, column) = self.pos(at);
+        Err(CodecError::Unexpected {
+            pointer: String::new(),
+            line,
+            column,
+            message: format!(
+                "expected root element {expected}, found {}",
+                describe(name.local, name.ns)
+            ),
+        })
+    }
+
+    fn match_child(&self, parent: Option<NodeId>, name: &ElementName<'_>) -> ChildMatch<'a> {
+        parent
+            .and_then(|p| find_element(self.shape, p, name, self.route_ns, 0))
+            .unwrap_or_else(|| generic(name.local))
+    }
+
+    /// Turns a closed element into its value and adds it to its parent; returns the whole
+    /// view when the root closes.
+    fn close(&self, mut frame: Frame<'a>, stack: &mut [Frame<'a>]) -> Option<Value> {
+        let value = if frame.nil {
+            Value::Null
+        } else if !frame.has_attributes && !frame.has_children {
+            convert(self.shape, frame.segment.take(), frame.node)
+        } else {
+            if frame.has_children {
+                flush_segment(&mut frame);
+            } else {
+                frame.text = frame.segment.take();
+            }
+            if !frame.text.is_empty() {
+                let node = frame.node.and_then(|n| self.shape.property(n, "#text"));
+                let text = convert(self.shape, std::mem::take(&mut frame.text), node);
+                frame.map.insert("#text".to_string(), text);
+            }
+            Value::Object(frame.map)
+        };
+        match stack.last_mut() {
+            Some(parent) => {
+                add_member(&mut parent.map, frame.key, value, frame.array);
+                None
+            }
+            None => {
+                let value = if frame.array {
+                    Value::Array(vec![value])
+                } else {
+                    value
+                };
+                let mut top = Map::new();
+                top.insert(frame.key, value);
+                Some(Value::Object(top))
+            }
+        }
+    }
+}
+
+fn unknown_entity_message(name: &str) -> String {
+    format!(
+        "entity &{name}; is not allowed: only the five predefined entities and character references are"
+    )
+}
+
+/// `<Name>` or `<Name> in namespace "urn"` for messages.
+fn describe(local: &str, ns: Option<&str>) -> String {
+    match ns {
+        Some(ns) => format!("<{local}> in namespace \"{ns}\""),
+        None => format!("<{local}> in no namespace"),
+    }
+}
+
+/// Characters XML 1.0 allows in a document.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Moves the current text segment into the element's text unless it is only the
+/// whitespace between two tags.
+fn flush_segment(frame: &mut Frame<'_>) {
+    let segment = std::mem::take(&mut frame.segment.0);
+    if !is_blank(&segment) {
+        frame.text.push_str(&segment);
+    }
+}
+
+fn add_member(map: &mut Map<String, Value>, key: String, value: Value, array: bool) {
+    match map.get_mut(&key) {
+        // Element values are never arrays themselves, so an array here is this member's
+        // own list of occurrences.
+        Some(Value::Array(items)) => items.push(value),
+        Some(existing) => {
+            let first = std::mem::take(existing);
+            *existing = Value::Array(vec![first, value]);
+        }
+        None => {
+            let value = if array {
+                Value::Array(vec![value])
+            } else {
+                value
+            };
+            map.insert(key, value);
+        }
+    }
+}
+
+fn generic<'s>(local: &str) -> ChildMatch<'s> {
+    ChildMatch {
+        key: Cow::Owned(local.to_string()),
+        element: None,
+        array: false,
+    }
+}
+
+/// The XML element name and namespace of member `key` whose schema is `member`: the
+/// member's `xml.name` (or, for an array, its items'), else the key.
+fn element_name<'s: 'k, 'k>(
+    shape: &'s Shape,
+    key: &'k str,
+    member: NodeId,
+) -> (&'k str, Option<&'s str>) {
+    let node = shape.node(member);
+    let mut name = node.xml.name.as_deref();
+    let mut ns = node.xml.namespace.as_deref();
+    if shape.is_array(member)
+        && let Some(items) = shape.items(member)
+    {
+        let item = shape.node(items);
+        name = name.or(item.xml.name.as_deref());
+        if item.xml.namespace.is_some() {
+            ns = item.xml.namespace.as_deref();
+        }
+    }
+    (name.unwrap_or(key), ns)
+}
+
+fn find_element<'s>(
+    shape: &'s Shape,
+    id: NodeId,
+    name: &ElementName<'_>,
+    route_ns: Option<&str>,
+    depth: usize,
+) -> Option<ChildMatch<'s>> {
+    let node = shape.nodes.get(id as usize)?;
+    for (k, &p) in &node.properties {
+        if k.starts_with('@') || k == "#text" {
+            continue;
+        }
+        let n = shape.node(p);
+        // The member's own name unless it is an array whose items may carry the name.
+        let (local, ns) = if n.xml.name.is_some() || (n.items.is_none() && n.union.is_empty()) {
+            (
+                n.xml.name.as_deref().unwrap_or(k),
+                n.xml.namespace.as_deref(),
+            )
+        } else {
+            element_name(shape, k, p)
+        };
+        if local == name.local && ns.or(route_ns) == name.ns {
+            return Some(member_match(shape, Cow::Borrowed(k.as_str()), p));
+        }
+    }
+    if depth < MAX_UNION_DEPTH {
+        for &alt in &node.union {
+            if let Some(m) = find_element(shape, alt, name, route_ns, depth + 1) {
+                return Some(m);
+            }
+        }
+    }
+    if let Additional::Schema(a) = node.additional
+        && shape.node(a).xml.namespace.as_deref().or(route_ns) == name.ns
+    {
+        return Some(member_match(shape, Cow::Owned(name.local.to_string()), a));
+    }
+    None
+}
+
+fn member_match<'s>(shape: &Shape, key: Cow<'s, str>, member: NodeId) -> ChildMatch<'s> {
+    let array = shape.is_array(member);
+    let element = if array {
+        shape.items(member)
+    } else {
+        Some(member)
+    };
+    ChildMatch {
+        key,
+        element,
+        array,
+    }
+}
+
+/// Converts element text or an attribute value as the schema node's types say.
+fn convert(shape: &Shape, text: String, node: Option<NodeId>) -> Value {
+    let Some(id) = node else {
+        return Value::String(text);
+    };
+    let types = shape.scalar_types(id);
+    if types.is_any() || types.names(TypeSet::STRING) {
+        return Value::String(text);
+    }
+    let trimmed = text.trim_matches(is_xml_ws);
+    if (types.names(TypeSet::INTEGER) || types.names(TypeSet::NUMBER))
+        && let Some(n) = parse_integer(trimmed)
+    {
+        return Value::Number(n);
+    }
+    if types.names(TypeSet::NUMBER)
+        && let Some(n) = parse_decimal(trimmed)
+    {
+        return Value::Number(n);
+    }
+    if types.names(TypeSet::BOOLEAN) {
+        match trimmed {
+            "true" | "1" => return Value::Bool(true),
+            "false" | "0" => return Value::Bool(false),
+            _ => {}
+        }
+    }
+    if trimmed.is_empty() {
+        if types.names(TypeSet::OBJECT) {
+            return Value::Object(Map::new());
+        }
+        if types.names(TypeSet::NULL) {
+            return Value::Null;
+        }
+    }
+    Value::String(text)
+}
+
+/// An exponent-free integer literal (`-12`, `+7`, `007`) that fits i64 or u64.
+fn parse_integer(s: &str) -> Option<Number> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(Number::from(i));
+    }
+    s.strip_prefix('+')
+        .unwrap_or(s)
+        .parse::<u64>()
+        .ok()
+        .map(Number::from)
+}
+
+/// A finite decimal or scientific literal; `INF`/`NaN` have no JSON form and stay text.
+fn parse_decimal(s: &str) -> Option<Number> {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+        || !s.bytes().any(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let f: f64 = s.parse().ok()?;
+    Number::from_f64(f)
 }
 
 /// Finds the line and column (1-based) of the XML node that produced the value at
@@ -26,8 +732,100 @@ pub fn locate(
     namespace: Option<&str>,
     pointer: &str,
 ) -> Option<(u32, u32)> {
-    let _ = (input, shape, namespace, pointer);
-    todo!("xml::locate")
+    let (text, bom) = utf8_body(input).ok()?;
+    let tokens: Vec<String> = if pointer.is_empty() {
+        Vec::new()
+    } else {
+        pointer
+            .strip_prefix('/')?
+            .split('/')
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect()
+    };
+    let at = |offset: u64| {
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        line_col(input, offset.saturating_add(bom))
+    };
+
+    let mut reader = NsReader::from_str(text);
+    reader.config_mut().expand_empty_elements = false;
+    // The element on the pointer's path that is open, its depth and node, and how many
+    // tokens it accounts for; `best` is the deepest match so far.
+    let mut depth = 0usize;
+    let mut target_depth = 0usize;
+    let mut target_node: Option<NodeId> = None;
+    let mut next = 0usize;
+    let mut best: Option<(u32, u32)> = None;
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+
+    loop {
+        let offset = reader.buffer_position();
+        let (resolved, event) = reader.read_resolved_event().ok()?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let ns = match resolved {
+                    ResolveResult::Bound(Namespace(n)) => Some(n),
+                    _ => None,
+                };
+                let name = ElementName {
+                    ns,
+                    local: e.local_name().into_inner(),
+                };
+                if depth == target_depth {
+                    // A child of the element on the path (or the root).
+                    let m = if depth == 0 {
+                        find_element(shape, shape.root(), &name, namespace, 0)
+                            .unwrap_or_else(|| generic(name.local))
+                    } else {
+                        target_node
+                            .and_then(|p| find_element(shape, p, &name, namespace, 0))
+                            .unwrap_or_else(|| generic(name.local))
+                    };
+                    let on_path = tokens.get(next).is_some_and(|t| *t == m.key);
+                    if depth == 0 && tokens.is_empty() {
+                        return Some(at(offset));
+                    }
+                    if on_path {
+                        let count = seen.entry(m.key.to_string()).or_insert(0);
+                        let index = *count;
+                        *count += 1;
+                        let wanted = tokens.get(next + 1).and_then(|t| t.parse::<usize>().ok());
+                        let hit = match wanted {
+                            Some(n) => n == index,
+                            None => index == 0,
+                        };
+                        if hit {
+                            next += if wanted.is_some() { 2 } else { 1 };
+                            best = Some(at(offset));
+                            let rest = tokens.get(next);
+                            if rest.is_none_or(|t| t.starts_with('@') || t == "#text") {
+                                return best;
+                            }
+                            if empty {
+                                return best;
+                            }
+                            target_depth = depth + 1;
+                            target_node = m.element;
+                            seen.clear();
+                        }
+                    }
+                }
+                if !empty {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth < target_depth {
+                    // The element on the path closed without the rest of the pointer.
+                    return best;
+                }
+            }
+            Event::Eof => return best,
+            _ => {}
+        }
+    }
 }
 
 /// Encodes a JSON view into an XML document (UTF-8, with declaration), children in the
@@ -37,6 +835,963 @@ pub fn encode(
     shape: &Shape,
     namespace: Option<&str>,
 ) -> Result<Vec<u8>, EncodeError> {
-    let _ = (value, shape, namespace);
-    todo!("xml::encode")
+    let top = match value {
+        Value::Object(map) if map.len() == 1 => map,
+        _ => {
+            return Err(EncodeError {
+                pointer: String::new(),
+                message: "the XML view must be an object with exactly one member, the root element"
+                    .to_string(),
+            });
+        }
+    };
+    let mut enc = Encoder {
+        shape,
+        route_ns: namespace,
+        out: String::with_capacity(256),
+        prefixes: Vec::new(),
+        uses_xsi: false,
+        path: Vec::new(),
+    };
+    enc.out
+        .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let mut declarations_at = 0;
+    for (key, v) in top {
+        let member = shape.property(shape.root(), key);
+        enc.path.push(Seg::Key(key));
+        if v.is_array() {
+            return Err(enc.error("the root element cannot be an array"));
+        }
+        let element = member.map(|m| member_element(shape, m));
+        let name = enc.name_of(key, member)?;
+        declarations_at = enc.write_element(&name, v, element)?;
+        enc.path.pop();
+    }
+    let mut decls = String::new();
+    if let Some(ns) = namespace {
+        decls.push_str(" xmlns=\"");
+        escape_into(&mut decls, ns, true);
+        decls.push('"');
+    }
+    for (ns, prefix) in &enc.prefixes {
+        decls.push_str(" xmlns:");
+        decls.push_str(prefix);
+        decls.push_str("=\"");
+        escape_into(&mut decls, ns, true);
+        decls.push('"');
+    }
+    if enc.uses_xsi {
+        decls.push_str(" xmlns:xsi=\"");
+        decls.push_str(XSI);
+        decls.push('"');
+    }
+    enc.out.insert_str(declarations_at, &decls);
+    Ok(enc.out.into_bytes())
+}
+
+/// The node of one element's value for member schema `member` (items for arrays).
+fn member_element(shape: &Shape, member: NodeId) -> NodeId {
+    if shape.is_array(member) {
+        shape.items(member).unwrap_or(member)
+    } else {
+        member
+    }
+}
+
+enum Seg<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+struct Encoder<'s, 'v> {
+    shape: &'s Shape,
+    route_ns: Option<&'s str>,
+    out: String,
+    /// Namespaces other than the route's, with their prefixes, in first-use order.
+    prefixes: Vec<(String, String)>,
+    uses_xsi: bool,
+    path: Vec<Seg<'v>>,
+}
+
+impl<'s, 'v> Encoder<'s, 'v> {
+    fn error(&self, message: impl Into<String>) -> EncodeError {
+        let mut pointer = String::new();
+        for seg in &self.path {
+            pointer.push('/');
+            match seg {
+                Seg::Key(k) => pointer.push_str(&crate::schema::escape_pointer(k)),
+                Seg::Index(i) => pointer.push_str(&i.to_string()),
+            }
+        }
+        EncodeError {
+            pointer,
+            message: message.into(),
+        }
+    }
+
+    /// The qualified element name of member `key` (prefixed when its namespace is not the
+    /// route's).
+    fn name_of(&mut self, key: &str, member: Option<NodeId>) -> Result<String, EncodeError> {
+        let shape = self.shape;
+        let (local, ns) = match member {
+            Some(m) => {
+                let (l, ns) = element_name(shape, key, m);
+                (l.to_string(), ns.or(self.route_ns))
+            }
+            None => (key.to_string(), self.route_ns),
+        };
+        if !is_xml_name(&local) {
+            return Err(self.error(format!("\"{local}\" is not a valid XML element name")));
+        }
+        match ns {
+            Some(ns) if Some(ns) != self.route_ns => {
+                let preferred = member.and_then(|m| shape.node(m).xml.prefix.as_deref());
+                let prefix = self.prefix_for(ns, preferred);
+                Ok(format!("{prefix}:{local}"))
+            }
+            _ => Ok(local),
+        }
+    }
+
+    fn prefix_for(&mut self, ns: &str, preferred: Option<&str>) -> String {
+        if let Some((_, p)) = self.prefixes.iter().find(|(n, _)| n == ns) {
+            return p.clone();
+        }
+        let taken = |p: &str, list: &[(String, String)]| {
+            p == "xsi" || p.starts_with("xml") || list.iter().any(|(_, q)| q == p)
+        };
+        let prefix = match preferred {
+            Some(p) if is_xml_name(p) && !taken(p, &self.prefixes) => p.to_string(),
+            _ => {
+                let mut n = 1;
+                loop {
+                    let candidate = format!("ns{n}");
+                    if !taken(&candidate, &self.prefixes) {
+                        break candidate;
+                    }
+                    n += 1;
+                }
+            }
+        };
+        self.prefixes.push((ns.to_string(), prefix.clone()));
+        prefix
+    }
+
+    /// Writes one element; returns the offset just after its start-tag name, where the
+    /// root's namespace declarations go.
+    fn write_element(
+        &mut self,
+        qname: &str,
+        value: &'v Value,
+        node: Option<NodeId>,
+    ) -> Result<usize, EncodeError> {
+        self.out.push('<');
+        self.out.push_str(qname);
+        let after_name = self.out.len();
+        match value {
+            Value::Null => {
+                self.uses_xsi = true;
+                self.out.push_str(" xsi:nil=\"true\"/>");
+            }
+            Value::Object(map) => self.write_object(qname, map, node)?,
+            Value::Array(_) => return Err(self.error("an array inside an array has no XML form")),
+            scalar => {
+                let text = self.scalar_text(scalar)?;
+                if text.is_empty() {
+                    self.out.push_str("/>");
+                } else {
+                    self.out.push('>');
+                    self.escape_checked(&text, false)?;
+                    self.out.push_str("</");
+                    self.out.push_str(qname);
+                    self.out.push('>');
+                }
+            }
+        }
+        Ok(after_name)
+    }
+
+    fn write_object(
+        &mut self,
+        qname: &str,
+        map: &'v Map<String, Value>,
+        node: Option<NodeId>,
+    ) -> Result<(), EncodeError> {
+        let shape = self.shape;
+        let order: Vec<&'s str> = match node {
+            Some(n) => shape.property_list(n).into_iter().map(|(k, _)| k).collect(),
+            None => Vec::new(),
+        };
+        let mut members: Vec<(&'v str, &'v Value)> = Vec::with_capacity(map.len());
+        for k in &order {
+            if let Some((key, v)) = map.get_key_value(*k) {
+                members.push((key.as_str(), v));
+            }
+        }
+        for (k, v) in map {
+            if !order.contains(&k.as_str()) {
+                members.push((k.as_str(), v));
+            }
+        }
+
+        for &(key, v) in &members {
+            let Some(bare) = key.strip_prefix('@') else {
+                continue;
+            };
+            self.path.push(Seg::Key(key));
+            if !v.is_null() {
+                let prop = node.and_then(|n| shape.property(n, key));
+                let name = prop
+                    .and_then(|p| shape.node(p).xml.name.as_deref())
+                    .unwrap_or(bare);
+                if !is_xml_name(name) {
+                    return Err(self.error(format!("\"{name}\" is not a valid XML attribute name")));
+                }
+                let text = self.scalar_text(v)?;
+                self.out.push(' ');
+                self.out.push_str(name);
+                self.out.push_str("=\"");
+                self.escape_checked(&text, true)?;
+                self.out.push('"');
+            }
+            self.path.pop();
+        }
+
+        let mut content = false;
+        for &(key, v) in &members {
+            if key.starts_with('@') {
+                continue;
+            }
+            if !content {
+                self.out.push('>');
+                content = true;
+            }
+            self.path.push(Seg::Key(key));
+            if key == "#text" {
+                let text = self.scalar_text(v)?;
+                self.escape_checked(&text, false)?;
+            } else {
+                let member = node.and_then(|n| shape.property(n, key));
+                let element = member.map(|m| member_element(shape, m));
+                let name = self.name_of(key, member)?;
+                match v {
+                    Value::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            self.path.push(Seg::Index(i));
+                            self.write_element(&name, item, element)?;
+                            self.path.pop();
+                        }
+                    }
+                    _ => {
+                        self.write_element(&name, v, element)?;
+                    }
+                }
+            }
+            self.path.pop();
+        }
+        if content {
+            self.out.push_str("</");
+            self.out.push_str(qname);
+            self.out.push('>');
+        } else {
+            self.out.push_str("/>");
+        }
+        Ok(())
+    }
+
+    fn scalar_text<'x>(&self, v: &'x Value) -> Result<Cow<'x, str>, EncodeError> {
+        match v {
+            Value::String(s) => Ok(Cow::Borrowed(s)),
+            Value::Bool(b) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
+            Value::Number(n) => Ok(Cow::Owned(number_text(n))),
+            Value::Null => Ok(Cow::Borrowed("")),
+            Value::Array(_) | Value::Object(_) => {
+                Err(self.error("an attribute or text must be a string, number or boolean"))
+            }
+        }
+    }
+
+    fn escape_checked(&mut self, text: &str, attribute: bool) -> Result<(), EncodeError> {
+        if let Some(c) = text.chars().find(|&c| !is_xml_char(c)) {
+            return Err(self.error(format!(
+                "character U+{:04X} cannot appear in XML",
+                u32::from(c)
+            )));
+        }
+        escape_into(&mut self.out, text, attribute);
+        Ok(())
+    }
+}
+
+/// Shortest text of a JSON number: integers without a fraction (`5`, not `5.0`).
+fn number_text(n: &Number) -> String {
+    if let Some(f) = n.as_f64()
+        && !(n.is_i64() || n.is_u64())
+        && f.fract() == 0.0
+        && f.abs() < 9_007_199_254_740_992.0
+    {
+        // Integral and exactly representable: print it as the integer it is.
+        #[allow(clippy::cast_possible_truncation)]
+        return (f as i64).to_string();
+    }
+    n.to_string()
+}
+
+/// Escapes markup characters; in attributes also quotes and the whitespace a parser would
+/// otherwise normalise to spaces. `\r` is escaped everywhere so it survives line-end
+/// normalisation.
+fn escape_into(out: &mut String, text: &str, attribute: bool) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            '"' if attribute => out.push_str("&quot;"),
+            '\'' if attribute => out.push_str("&apos;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// An XML name without a colon (NCName), with the Unicode ranges simplified to "any
+/// non-ASCII character" (which admits a few characters XML does not).
+fn is_xml_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_ascii_alphabetic() || first == '_' || !first.is_ascii())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') || !c.is_ascii())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ORDER_XML: &str = include_str!("../../tests/fixtures/xml/order.xml");
+    const ORDER_SCHEMA: &str = include_str!("../../tests/fixtures/xml/order.schema.json");
+    const ACME: &str = "urn:acme:orders:v2";
+
+    fn shape(schema: Value) -> Shape {
+        Shape::build("test.json", &schema, &|_| None).unwrap()
+    }
+
+    fn order_shape() -> Shape {
+        shape(serde_json::from_str(ORDER_SCHEMA).unwrap())
+    }
+
+    fn dec(xml: &str, s: &Shape, ns: Option<&str>) -> Result<Value, CodecError> {
+        decode(xml.as_bytes(), s, ns, &Limits::default())
+    }
+
+    /// A schema with one root element `R` whose properties are `props`.
+    fn root_with(props: Value) -> Shape {
+        shape(json!({"properties": {"R": {"type": "object", "properties": props}}}))
+    }
+
+    fn malformed(line: u32, column: u32) -> impl Fn(&CodecError) -> bool {
+        move |e| matches!(e, CodecError::Malformed { line: l, column: c, .. } if *l == line && *c == column)
+    }
+
+    #[test]
+    fn order_fixture_decodes_per_schema() {
+        let v = dec(ORDER_XML, &order_shape(), Some(ACME)).unwrap();
+        let order = &v["Order"];
+        assert_eq!(v.as_object().unwrap().len(), 1);
+        assert_eq!(order["@id"], json!("A-10001"));
+        assert_eq!(order["@currency"], json!("EUR"));
+        assert_eq!(order["Placed"], json!("2026-11-24T09:15:30Z"));
+        assert_eq!(
+            order["Customer"],
+            json!({"Name": "Jane Doe", "Email": "JANE.DOE@EXAMPLE.COM", "Phone": "+49 30 1234567"})
+        );
+        let items = order["Items"]["Item"].as_array().unwrap();
+        assert_eq!(items.len(), 12);
+        assert_eq!(
+            items[0],
+            json!({"@line": 1, "Sku": "ACME-BOLT-M8-40", "Qty": 250, "Price": "0.18"})
+        );
+        assert_eq!(
+            items[11],
+            json!({"@line": 12, "Sku": "ACME-PANEL-AL-600", "Qty": 8, "Price": "42.00"})
+        );
+        assert_eq!(order["Priority"], json!("express"));
+        assert!(
+            order["Notes"]
+                .as_str()
+                .unwrap()
+                .starts_with("Deliver to loading dock B")
+        );
+        assert_eq!(
+            order.as_object().unwrap().keys().collect::<Vec<_>>(),
+            vec![
+                "@id",
+                "@currency",
+                "Placed",
+                "Customer",
+                "ShipTo",
+                "Items",
+                "Priority",
+                "Notes"
+            ]
+        );
+    }
+
+    #[test]
+    fn single_element_becomes_array_where_schema_says_array() {
+        let xml = r#"<Order xmlns="urn:acme:orders:v2" id="A" currency="EUR"><Items><Item line="7"><Sku>S</Sku><Qty>3</Qty><Price>1.50</Price></Item></Items></Order>"#;
+        let v = dec(xml, &order_shape(), Some(ACME)).unwrap();
+        assert_eq!(
+            v,
+            json!({"Order": {"@id": "A", "@currency": "EUR", "Items": {"Item": [
+                {"@line": 7, "Sku": "S", "Qty": 3, "Price": "1.50"}
+            ]}}})
+        );
+    }
+
+    #[test]
+    fn repeated_child_without_array_schema_is_still_an_array() {
+        let s = root_with(json!({"A": {"type": "string"}}));
+        let v = dec("<R><A>1</A><B>x</B><A>2</A><B>y</B></R>", &s, None).unwrap();
+        assert_eq!(v, json!({"R": {"A": ["1", "2"], "B": ["x", "y"]}}));
+    }
+
+    #[test]
+    fn conversions_follow_the_schema() {
+        let s = root_with(json!({
+            "i": {"type": "integer"}, "big": {"type": "integer"}, "neg": {"type": "integer"},
+            "n": {"type": "number"}, "ni": {"type": "number"}, "exp": {"type": "integer"},
+            "b1": {"type": "boolean"}, "b2": {"type": "boolean"}, "b3": {"type": "boolean"},
+            "s": {"type": ["string", "integer"]}, "bad": {"type": "integer"}, "inf": {"type": "number"},
+            "u": {"anyOf": [{"type": "integer"}, {"type": "null"}]}, "nul": {"type": ["integer", "null"]},
+            "e": {"type": "string"}, "o": {"type": "object"}, "ws": {"type": "integer"},
+            "@a": {"type": "number"}
+        }));
+        let xml = "<R a='2.5'><i>42</i><big>18446744073709551615</big><neg>-7</neg><n>1343.60</n><ni>5</ni>\
+                   <exp>1e3</exp><b1>true</b1><b2>0</b2><b3>yes</b3><s>007</s><bad>ten</bad><inf>INF</inf>\
+                   <u>3</u><nul></nul><e/><o/><ws> 12 </ws></R>";
+        let v = dec(xml, &s, None).unwrap();
+        assert_eq!(
+            v,
+            json!({"R": {
+                "@a": 2.5, "i": 42, "big": 18446744073709551615u64, "neg": -7, "n": 1343.6, "ni": 5,
+                "exp": "1e3", "b1": true, "b2": false, "b3": "yes", "s": "007", "bad": "ten",
+                "inf": "INF", "u": 3, "nul": null, "e": "", "o": {}, "ws": 12
+            }})
+        );
+    }
+
+    #[test]
+    fn text_is_verbatim_with_entities_cdata_and_mixed_content() {
+        let s = root_with(json!({"t": {"type": "string"}, "p": {"type": "object"}}));
+        let xml = "<R>\n  <t>  a &lt;&amp;&gt; &#65;&#x42; <![CDATA[<raw> & ]]>z  </t>\n  \
+                   <p>Hello <b>big</b> world<!-- c --><?pi x?></p>\n</R>";
+        let v = dec(xml, &s, None).unwrap();
+        assert_eq!(
+            v,
+            json!({"R": {"t": "  a <&> AB <raw> & z  ", "p": {"b": "big", "#text": "Hello  world"}}})
+        );
+    }
+
+    #[test]
+    fn attributes_text_and_nil() {
+        let s = root_with(json!({
+            "Total": {"type": "object", "properties": {"@currency": {"type": "string"}, "#text": {"type": "number"}}},
+            "Gone": {"type": ["string", "null"]},
+            "Flag": {"type": "object"}
+        }));
+        let xml = r#"<R xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:x="urn:x"><Total currency="EUR">12.5</Total><Gone xsi:nil="true"/><Flag x:on="1" off=""/></R>"#;
+        let v = dec(xml, &s, None).unwrap();
+        assert_eq!(
+            v,
+            json!({"R": {"Total": {"@currency": "EUR", "#text": 12.5}, "Gone": null, "Flag": {"@on": "1", "@off": ""}}})
+        );
+    }
+
+    #[test]
+    fn refuses_dtds_and_unknown_entities() {
+        let s = root_with(json!({}));
+        let cases = [
+            "<!DOCTYPE x [<!ENTITY a \"b\">]><R>&a;</R>",
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;\">]>\n<R>&lol2;</R>",
+            "<!DOCTYPE R [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><R>&xxe;</R>",
+        ];
+        for xml in cases {
+            let e = dec(xml, &s, None).unwrap_err();
+            assert!(
+                matches!(&e, CodecError::Forbidden { message, .. } if message == "a document type declaration (<!DOCTYPE>) is not allowed"),
+                "{xml}: {e:?}"
+            );
+        }
+        assert_eq!(
+            dec("<R>\n  <a>&foo;</a></R>", &s, None).unwrap_err(),
+            CodecError::Forbidden {
+                line: 2,
+                column: 6,
+                message: "entity &foo; is not allowed: only the five predefined entities and character references are".into()
+            }
+        );
+        assert!(matches!(
+            dec("<R a=\"&foo;\"/>", &s, None).unwrap_err(),
+            CodecError::Forbidden {
+                line: 1,
+                column: 1,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn encoding_errors() {
+        let s = root_with(json!({}));
+        let mut bad = b"<R>\n  <a>ok".to_vec();
+        bad.extend_from_slice(&[0xC3, 0x28]);
+        bad.extend_from_slice(b"</a></R>");
+        assert_eq!(
+            decode(&bad, &s, None, &Limits::default()).unwrap_err(),
+            CodecError::Encoding {
+                line: 2,
+                column: 8,
+                message: "the document is not valid UTF-8".into()
+            }
+        );
+        assert_eq!(
+            dec("<?xml version=\"1.0\" encoding=\"UTF-16\"?><R/>", &s, None).unwrap_err(),
+            CodecError::Encoding {
+                line: 1,
+                column: 1,
+                message: "the document declares encoding \"UTF-16\"; only UTF-8 is accepted".into()
+            }
+        );
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("<R/>".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert!(matches!(
+            decode(&utf16, &s, None, &Limits::default()),
+            Err(CodecError::Encoding {
+                line: 1,
+                column: 1,
+                ..
+            })
+        ));
+        assert_eq!(
+            decode(b"\xEF\xBB\xBF<R>x</R>", &s, None, &Limits::default()).unwrap(),
+            json!({"R": "x"})
+        );
+    }
+
+    #[test]
+    fn malformed_documents_report_positions() {
+        let s = root_with(json!({}));
+        let check = |xml: &str, line: u32, column: u32| {
+            let e = dec(xml, &s, None).unwrap_err();
+            assert!(malformed(line, column)(&e), "{xml:?}: {e:?}");
+        };
+        check("<R>\n  <a>x</b>\n</R>", 2, 7);
+        check("<R><a></R>", 1, 7);
+        check("<R/>\n<R/>", 2, 1);
+        check("<R/>trailing", 1, 5);
+        check("text<R/>", 1, 1);
+        check("", 1, 1);
+        check("<R>", 1, 4);
+        check("<R a='1' a='2'/>", 1, 1);
+        check("<R><p:x/></R>", 1, 4);
+        check("<R>&#0;</R>", 1, 4);
+        assert_eq!(
+            dec("<!-- c -->\n<R/>\n<!-- end -->\n", &s, None).unwrap(),
+            json!({"R": {}})
+        );
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let s = root_with(json!({}));
+        let limits = Limits {
+            max_depth: 3,
+            max_elements: 5,
+            max_attributes: 2,
+            max_text_bytes: 8,
+        };
+        let run = |xml: &str| decode(xml.as_bytes(), &s, None, &limits);
+        assert_eq!(
+            run("<R><a><b>x</b></a></R>").unwrap(),
+            json!({"R": {"a": {"b": "x"}}})
+        );
+        assert_eq!(
+            run("<R><a><b><c/></b></a></R>").unwrap_err(),
+            CodecError::Limit {
+                limit: "depth",
+                max: 3,
+                line: 1,
+                column: 10
+            }
+        );
+        assert_eq!(
+            run("<R><a/><a/><a/><a/><a/></R>").unwrap_err(),
+            CodecError::Limit {
+                limit: "elements",
+                max: 5,
+                line: 1,
+                column: 20
+            }
+        );
+        assert_eq!(
+            run("<R><a x='1' y='2' z='3'/></R>").unwrap_err(),
+            CodecError::Limit {
+                limit: "attributes",
+                max: 2,
+                line: 1,
+                column: 4
+            }
+        );
+        assert!(matches!(
+            run("<R><a>123456789</a></R>").unwrap_err(),
+            CodecError::Limit {
+                limit: "text",
+                max: 8,
+                ..
+            }
+        ));
+        assert!(matches!(
+            run("<R><a x='123456789'/></R>").unwrap_err(),
+            CodecError::Limit {
+                limit: "text",
+                max: 8,
+                ..
+            }
+        ));
+        assert!(matches!(
+            run("<R><a>1234&amp;5678</a></R>").unwrap_err(),
+            CodecError::Limit {
+                limit: "text",
+                max: 8,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn root_and_namespace_checks() {
+        let s = order_shape();
+        assert_eq!(
+            dec("<?xml version=\"1.0\"?>\n<Invoice xmlns=\"urn:acme:orders:v2\"/>", &s, Some(ACME)).unwrap_err(),
+            CodecError::Unexpected {
+                pointer: String::new(),
+                line: 2,
+                column: 1,
+                message: "expected root element <Order> in namespace \"urn:acme:orders:v2\", found <Invoice> in namespace \"urn:acme:orders:v2\"".into()
+            }
+        );
+        assert_eq!(
+            dec("<Order xmlns=\"urn:other\"/>", &s, Some(ACME)).unwrap_err(),
+            CodecError::Unexpected {
+                pointer: String::new(),
+                line: 1,
+                column: 1,
+                message: "expected root element <Order> in namespace \"urn:acme:orders:v2\", found <Order> in namespace \"urn:other\"".into()
+            }
+        );
+        assert!(matches!(
+            dec("<Order/>", &s, Some(ACME)),
+            Err(CodecError::Unexpected { .. })
+        ));
+        assert!(matches!(
+            dec("<Order xmlns=\"urn:acme:orders:v2\"/>", &s, None),
+            Err(CodecError::Unexpected { .. })
+        ));
+    }
+
+    #[test]
+    fn prefixes_do_not_matter_only_namespace_uris() {
+        let s = order_shape();
+        let plain = r#"<Order xmlns="urn:acme:orders:v2" id="A" currency="EUR"><Items><Item line="1"><Qty>2</Qty></Item></Items></Order>"#;
+        let prefixed = r#"<o:Order xmlns:o="urn:acme:orders:v2" id="A" currency="EUR"><o:Items><o:Item line="1"><o:Qty>2</o:Qty></o:Item></o:Items></o:Order>"#;
+        let a = dec(plain, &s, Some(ACME)).unwrap();
+        assert_eq!(a, dec(prefixed, &s, Some(ACME)).unwrap());
+        assert_eq!(a["Order"]["Items"]["Item"], json!([{"@line": 1, "Qty": 2}]));
+        // A known name in a foreign namespace is kept by local name with generic rules.
+        let foreign = r#"<Order xmlns="urn:acme:orders:v2" xmlns:f="urn:f" id="A" currency="EUR"><Items><f:Item line="1"/></Items></Order>"#;
+        assert_eq!(
+            dec(foreign, &s, Some(ACME)).unwrap()["Order"]["Items"],
+            json!({"Item": {"@line": "1"}})
+        );
+    }
+
+    fn soap_shape() -> Shape {
+        shape(json!({
+            "properties": {"Envelope": {
+                "xml": {"namespace": "http://schemas.xmlsoap.org/soap/envelope/", "prefix": "soap"},
+                "type": "object",
+                "properties": {
+                    "Header": {"type": "object"},
+                    "Body": {"type": "object", "properties": {"Ping": {
+                        "xml": {"namespace": "urn:acme:ping"},
+                        "type": "object",
+                        "properties": {"Count": {"type": "integer"}, "Tags": {"type": "array", "items": {"type": "string"}}}
+                    }}}
+                }
+            }}
+        }))
+    }
+
+    #[test]
+    fn soap_envelope_with_two_namespaces() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">
+  <s:Header/>
+  <s:Body>
+    <Ping xmlns="urn:acme:ping"><Count>3</Count><Tags>a</Tags></Ping>
+  </s:Body>
+</s:Envelope>"#;
+        let v = dec(xml, &soap_shape(), Some("urn:route")).unwrap();
+        assert_eq!(
+            v,
+            json!({"Envelope": {"Header": {}, "Body": {"Ping": {"Count": 3, "Tags": ["a"]}}}})
+        );
+        let encoded = encode(&v, &soap_shape(), Some("urn:route")).unwrap();
+        assert_eq!(
+            String::from_utf8(encoded.clone()).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns=\"urn:route\" xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:ns1=\"urn:acme:ping\"><soap:Header/><soap:Body><ns1:Ping><ns1:Count>3</ns1:Count><ns1:Tags>a</ns1:Tags></ns1:Ping></soap:Body></soap:Envelope>"
+        );
+        assert_eq!(
+            decode(
+                &encoded,
+                &soap_shape(),
+                Some("urn:route"),
+                &Limits::default()
+            )
+            .unwrap(),
+            v
+        );
+    }
+
+    fn ack_shape() -> Shape {
+        shape(json!({
+            "properties": {"OrderAck": {
+                "type": "object",
+                "properties": {
+                    "OrderId": {"type": "string"},
+                    "Status": {"enum": ["accepted", "rejected"]},
+                    "Total": {"type": "object", "properties": {"@currency": {"type": "string"}, "#text": {"type": "string"}}},
+                    "Eta": {"type": "string", "format": "date"}
+                }
+            }}
+        }))
+    }
+
+    #[test]
+    fn encode_ack_exactly() {
+        let v = json!({"OrderAck": {
+            "Eta": "2026-11-30", "Total": {"#text": "1343.60", "@currency": "EUR"},
+            "Status": "accepted", "OrderId": "A-10001"
+        }});
+        let out = encode(&v, &ack_shape(), Some(ACME)).unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<OrderAck xmlns=\"urn:acme:orders:v2\"><OrderId>A-10001</OrderId><Status>accepted</Status><Total currency=\"EUR\">1343.60</Total><Eta>2026-11-30</Eta></OrderAck>"
+        );
+        assert_eq!(
+            out,
+            include_bytes!("../../tests/fixtures/xml/ack.xml").trim_ascii_end()
+        );
+    }
+
+    #[test]
+    fn encode_values_nil_escaping_and_unknown_members() {
+        let s = root_with(json!({
+            "n": {"type": "number"}, "i": {"type": "integer"}, "b": {"type": "boolean"},
+            "z": {"type": ["string", "null"]}, "@k": {"type": "string"},
+            "list": {"type": "array", "items": {"type": "integer", "xml": {"name": "entry"}}},
+            "renamed": {"type": "string", "xml": {"name": "Other", "namespace": "urn:o", "prefix": "o"}}
+        }));
+        let v = json!({"R": {
+            "extra": "e", "z": null, "b": false, "i": 5, "n": 5.0, "@k": "a\"b'c<&>\n",
+            "list": [1, 2], "renamed": "r", "t": "x < y & z > w \r"
+        }});
+        let out = String::from_utf8(encode(&v, &s, None).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns:o=\"urn:o\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" k=\"a&quot;b&apos;c&lt;&amp;&gt;&#10;\"><n>5</n><i>5</i><b>false</b><z xsi:nil=\"true\"/><entry>1</entry><entry>2</entry><o:Other>r</o:Other><extra>e</extra><t>x &lt; y &amp; z &gt; w &#13;</t></R>"
+        );
+        let back = decode(out.as_bytes(), &s, None, &Limits::default()).unwrap();
+        assert_eq!(back["R"]["@k"], json!("a\"b'c<&>\n"));
+        assert_eq!(back["R"]["t"], json!("x < y & z > w \r"));
+        assert_eq!(back["R"]["z"], json!(null));
+        assert_eq!(back["R"]["list"], json!([1, 2]));
+        assert_eq!(back["R"]["renamed"], json!("r"));
+    }
+
+    #[test]
+    fn encode_errors_name_the_pointer() {
+        let s = root_with(json!({}));
+        assert_eq!(
+            encode(&json!({"R": {"a": [{"bad name": 1}]}}), &s, None).unwrap_err(),
+            EncodeError {
+                pointer: "/R/a/0/bad name".into(),
+                message: "\"bad name\" is not a valid XML element name".into()
+            }
+        );
+        assert_eq!(
+            encode(&json!({"R": {"a": "\u{1}"}}), &s, None).unwrap_err(),
+            EncodeError {
+                pointer: "/R/a".into(),
+                message: "character U+0001 cannot appear in XML".into()
+            }
+        );
+        assert_eq!(
+            encode(&json!({"R": {"a": [[1]]}}), &s, None).unwrap_err(),
+            EncodeError {
+                pointer: "/R/a/0".into(),
+                message: "an array inside an array has no XML form".into()
+            }
+        );
+        assert_eq!(
+            encode(&json!({"R": 1, "S": 2}), &s, None)
+                .unwrap_err()
+                .pointer,
+            ""
+        );
+        assert_eq!(
+            encode(&json!({"R": {"@a": {"x": 1}}}), &s, None).unwrap_err(),
+            EncodeError {
+                pointer: "/R/@a".into(),
+                message: "an attribute or text must be a string, number or boolean".into()
+            }
+        );
+    }
+
+    #[test]
+    fn locate_finds_start_tags() {
+        let s = order_shape();
+        let xml = ORDER_XML.as_bytes();
+        assert_eq!(locate(xml, &s, Some(ACME), ""), Some((2, 1)));
+        assert_eq!(locate(xml, &s, Some(ACME), "/Order"), Some((2, 1)));
+        assert_eq!(
+            locate(xml, &s, Some(ACME), "/Order/@currency"),
+            Some((2, 1))
+        );
+        assert_eq!(
+            locate(xml, &s, Some(ACME), "/Order/Customer/Email"),
+            Some((6, 5))
+        );
+        assert_eq!(
+            locate(xml, &s, Some(ACME), "/Order/Items/Item/0"),
+            Some((16, 5))
+        );
+        assert_eq!(
+            locate(xml, &s, Some(ACME), "/Order/Items/Item/1/Qty"),
+            Some((23, 7))
+        );
+        assert_eq!(
+            locate(xml, &s, Some(ACME), "/Order/Items/Item/2/@line"),
+            Some((26, 5))
+        );
+        assert_eq!(
+            locate(xml, &s, Some(ACME), "/Order/Customer/Missing"),
+            Some((4, 3))
+        );
+        let repeated = root_with(json!({"A": {"type": "string"}}));
+        assert_eq!(
+            locate(b"<R>\n<A>1</A>\n<A>2</A></R>", &repeated, None, "/R/A/1"),
+            Some((3, 1))
+        );
+        assert_eq!(locate(b"not xml", &repeated, None, "/R"), None);
+    }
+
+    #[test]
+    fn decode_is_fast_enough_for_the_order() {
+        // Not a benchmark (see benches/); a guard against an accidental quadratic path.
+        let s = order_shape();
+        let started = std::time::Instant::now();
+        for _ in 0..1000 {
+            dec(ORDER_XML, &s, Some(ACME)).unwrap();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn roundtrip_shape() -> Shape {
+            shape(json!({"properties": {"Doc": {
+                "type": "object",
+                "properties": {
+                    "@id": {"type": "string"},
+                    "@n": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "count": {"type": "integer"},
+                    "ratio": {"type": "number"},
+                    "ok": {"type": "boolean"},
+                    "maybe": {"type": ["integer", "null"]},
+                    "lines": {"type": "array", "items": {
+                        "type": "object",
+                        "properties": {"@no": {"type": "integer"}, "sku": {"type": "string"}, "qty": {"type": "integer"}}
+                    }},
+                    "money": {"type": "object", "properties": {"@cur": {"type": "string"}, "#text": {"type": "string"}}}
+                }
+            }}}))
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            "[ -~\t\n\r\u{e9}\u{4e2d}\u{1F600}]{0,12}"
+        }
+
+        fn line() -> impl Strategy<Value = Value> {
+            (any::<u32>(), text(), any::<i64>())
+                .prop_map(|(no, sku, qty)| json!({"@no": no, "sku": sku, "qty": qty}))
+        }
+
+        fn doc() -> impl Strategy<Value = Value> {
+            (
+                text(),
+                any::<i32>(),
+                text(),
+                any::<i64>(),
+                (-1.0e12f64..1.0e12).prop_filter("fraction", |f| f.fract() != 0.0),
+                any::<bool>(),
+                proptest::option::of(any::<i16>()),
+                proptest::collection::vec(line(), 0..4),
+                ("[A-Z]{3}", "[0-9]{1,6}\\.[0-9]{2}"),
+            )
+                .prop_map(|(id, n, name, count, ratio, ok, maybe, lines, (cur, amount))| {
+                    let mut doc = json!({
+                        "@id": id, "@n": n, "name": name, "count": count, "ratio": ratio, "ok": ok,
+                        "maybe": maybe, "money": {"@cur": cur, "#text": amount}
+                    });
+                    if !lines.is_empty() {
+                        doc["lines"] = Value::Array(lines);
+                    }
+                    json!({"Doc": doc})
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let s = roundtrip_shape();
+                let _ = decode(&bytes, &s, None, &Limits::default());
+                let _ = locate(&bytes, &s, None, "/Doc/lines/0/sku");
+            }
+
+            #[test]
+            fn decode_never_panics_on_xmlish_text(text in "[<>/a-c=\"' &;#x0-9!\\[\\]CDATA?-]{0,200}") {
+                let s = roundtrip_shape();
+                let _ = decode(text.as_bytes(), &s, None, &Limits::default());
+            }
+
+            #[test]
+            fn decode_inverts_encode(v in doc()) {
+                let s = roundtrip_shape();
+                let bytes = encode(&v, &s, Some("urn:p")).unwrap();
+                let back = decode(&bytes, &s, Some("urn:p"), &Limits::default()).unwrap();
+                prop_assert_eq!(back, v);
+            }
+        }
+    }
 }
