@@ -1,9 +1,26 @@
 //! The route-file format as a user writes it (serde + schemars).
+//!
+//! A map is an ordered list of entries keyed by target property name. Each key keeps its
+//! line and column (YAML files) so every later diagnostic can point at the rule a person
+//! has to edit. Whether a mapping value is a rule or a nested target object is decided by
+//! its first key: a rule keyword (`from`, `const`, ...) makes a rule, anything else a
+//! nested target object. Deciding on the first key lets the decoder stream the value
+//! straight from the YAML parser, so positions inside nested maps survive.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt;
+
+use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, IntoDeserializer, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
 use crate::codec::Format;
+
+/// 1-based line and column of a key in its file, when the format reports it (YAML).
+pub type Pos = Option<(u32, u32)>;
 
 /// Which way a mapping runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,16 +31,39 @@ pub enum Direction {
     Response,
 }
 
+impl Direction {
+    /// The section name in the route file.
+    pub fn section(self) -> &'static str {
+        match self {
+            Direction::Request => "request",
+            Direction::Response => "response",
+        }
+    }
+}
+
 /// One partner route: how it is reached, where it goes, and both mappings.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteFile {
     pub route: RouteSpec,
     pub upstream: UpstreamSpec,
+    /// Mapping of the partner's body to the upstream body. Absent for routes without a
+    /// request body (GET, DELETE).
     #[serde(default)]
     pub request: Option<DirectionSpec>,
+    /// Mapping of the upstream's answer to the partner's body.
     #[serde(default)]
     pub response: Option<DirectionSpec>,
+}
+
+impl RouteFile {
+    /// The direction's section, when the file has it.
+    pub fn direction(&self, direction: Direction) -> Option<&DirectionSpec> {
+        match direction {
+            Direction::Request => self.request.as_ref(),
+            Direction::Response => self.response.as_ref(),
+        }
+    }
 }
 
 /// How partners reach the route.
@@ -39,6 +79,12 @@ pub struct RouteSpec {
     /// Default XML namespace of the partner's documents (XML routes).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Request headers a mapping may read as `$header.NAME` (case-insensitive names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+    /// Query parameters a mapping may read as `$query.NAME`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query: Vec<String>,
 }
 
 /// Where the route forwards to.
@@ -62,6 +108,564 @@ pub struct DirectionSpec {
     pub schema: String,
     /// Schema of the output of this direction, relative to schemas/.
     pub target: String,
-    /// The mapping: mirrors the shape of the target.
-    pub map: serde_json::Value,
+    /// The mapping: mirrors the shape of the target. Keys are target property names
+    /// (`a.b` is shorthand for nesting); values are source paths, rules or nested maps.
+    pub map: MapSpec,
+}
+
+/// A target object: entries in the order written, which is the output order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MapSpec {
+    pub entries: Vec<MapEntry>,
+}
+
+/// One `key: value` of a map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapEntry {
+    /// Target property name as written (may be dotted).
+    pub key: String,
+    /// Where the key is written.
+    pub pos: Pos,
+    pub value: Entry,
+}
+
+/// The value of a map entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    /// A bare source path: `order_id: /Order/@id`.
+    Path(String),
+    /// An object whose first key is a rule keyword.
+    Rule(Box<Rule>),
+    /// An object of target properties: a nested target object.
+    Nested(MapSpec),
+}
+
+/// The keys that make an object a rule rather than a nested target object.
+pub const RULE_KEYS: &[&str] = &[
+    "from",
+    "const",
+    "template",
+    "each",
+    "map",
+    "item",
+    "filter",
+    "default",
+    "on_missing",
+    "on_null",
+    "as",
+    "scale",
+    "rounding",
+    "apply",
+    "lookup",
+    "fallback",
+    "date",
+    "when",
+];
+
+/// A rule: where a value comes from and what happens to it on the way.
+///
+/// Exactly one source: `from`, `const`, `template` or `each`. Steps then run in this
+/// order: missing/null handling, `apply`, `lookup`, `date`, `as`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Source path: `/Order/@id`, `Qty` (inside `each`), `$path.id`, `$request/Order/@id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// A constant value, written as is.
+    #[serde(default, rename = "const", skip_serializing_if = "Option::is_none")]
+    pub constant: Option<Value>,
+    /// A string built from several sources: `"{/Order/First} {/Order/Last}"`; `{{` and
+    /// `}}` are literal braces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Iterate over the array at this path; produces an array.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub each: Option<String>,
+    /// With `each`: the map producing one object per item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<MapSpec>,
+    /// With `each`: the rule producing one scalar per item (`.` is the item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<Box<Entry>>,
+    /// With `each`: keep only items for which the condition holds (paths relative to the item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Condition>,
+    /// Value written when the source is missing (and on null with `on_null: default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// What a missing source does when there is no `default` (default: omit).
+    #[serde(
+        default,
+        deserialize_with = "on_missing_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub on_missing: Option<OnMissing>,
+    /// What a null source does (default: keep, i.e. write null).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_null: Option<OnNull>,
+    /// Type conversion of the result.
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub convert: Option<Conversion>,
+    /// Decimal places for `as: string` (fixed decimals) and `as: decimal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
+    /// Rounding used with `scale` (default: half_up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounding: Option<Rounding>,
+    /// String functions, applied in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apply: Vec<StringFn>,
+    /// Lookup table: source text -> output value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<IndexMap<String, Value>>,
+    /// Value used when the lookup has no entry; without it a miss is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Value>,
+    /// Date/time reformatting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<DateSpec>,
+    /// Write the field only when this condition holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Condition>,
+}
+
+/// What a missing source produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMissing {
+    /// The target field is not written.
+    Omit,
+    /// The target field is written as null.
+    Null,
+    /// The mapping fails with the source pointer (422 on a request).
+    Error,
+}
+
+/// `on_missing: null` is a YAML null, not the string "null": read it as the variant.
+fn on_missing_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OnMissing>, D::Error> {
+    Ok(Some(
+        Option::<OnMissing>::deserialize(d)?.unwrap_or(OnMissing::Null),
+    ))
+}
+
+/// What a null source produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNull {
+    /// The target field is written as null.
+    Keep,
+    /// The target field is not written.
+    Omit,
+    /// The rule's `default` is written.
+    Default,
+}
+
+/// Target type of `as:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Conversion {
+    String,
+    Integer,
+    /// Nearest double: fine for measurements, not for money.
+    Number,
+    Boolean,
+    /// Exact decimal, written as a JSON number only when that number is exact.
+    Decimal,
+}
+
+/// Rounding of `scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// 0.125 -> 0.13, -0.125 -> -0.13.
+    HalfUp,
+    /// Banker's rounding: 0.125 -> 0.12, 0.135 -> 0.14.
+    HalfEven,
+    /// Toward zero: 0.129 -> 0.12.
+    Down,
+}
+
+/// One string function of `apply:`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StringFn {
+    Trim,
+    TrimStart,
+    TrimEnd,
+    Lowercase,
+    Uppercase,
+    /// Replace every occurrence of a literal.
+    Replace {
+        from: String,
+        to: String,
+    },
+    /// Keep at most this many characters.
+    Truncate(usize),
+}
+
+/// Date/time reformatting: each side is `rfc3339` or a strftime pattern (`%d.%m.%Y`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DateSpec {
+    pub from: String,
+    pub to: String,
+}
+
+/// A condition for `when` and `filter`. Exactly one form per object:
+/// `{exists: P}`, `{missing: P}`, `{path: P, equals: V}`, `{path: P, not_equals: V}`,
+/// `{path: P, in: [V...]}`, `{path: P, matches: REGEX}`, `{not: C}`, `{all: [C...]}`,
+/// `{any: [C...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// True when the path resolves to a value (null counts as present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<String>,
+    /// True when the path does not resolve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+    /// The path compared by `equals`, `not_equals`, `in`, `matches`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_equals: Option<Value>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<Value>>,
+    /// A regular expression the string value must match (compiled at load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not: Option<Box<Condition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<Vec<Condition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub any: Option<Vec<Condition>>,
+}
+
+/// A key with its position: YAML reports it, other formats leave it unknown.
+fn pos_of(loc: &serde_saphyr::Location) -> Pos {
+    let (line, column) = (loc.line(), loc.column());
+    if line == 0 {
+        return None;
+    }
+    Some((
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    ))
+}
+
+/// Replays an already-read first key in front of the rest of a map, so a derived
+/// `Deserialize` can read the whole object while values still stream from the parser.
+struct PrependKey<A> {
+    first: Option<String>,
+    tail: A,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for PrependKey<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        match self.first.take() {
+            Some(key) => seed.deserialize(key.into_deserializer()).map(Some),
+            None => self.tail.next_key_seed(seed),
+        }
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.tail.next_value_seed(seed)
+    }
+}
+
+/// Reads the remaining entries of a target map whose first key is already read.
+fn read_entries<'de, A: MapAccess<'de>>(
+    mut map: A,
+    first: Option<serde_saphyr::Spanned<String>>,
+) -> Result<MapSpec, A::Error> {
+    let mut entries = Vec::new();
+    let mut next = first;
+    loop {
+        let key = match next.take() {
+            Some(k) => k,
+            None => match map.next_key::<serde_saphyr::Spanned<String>>()? {
+                Some(k) => k,
+                None => break,
+            },
+        };
+        if RULE_KEYS.contains(&key.value.as_str()) {
+            return Err(de::Error::custom(format!(
+                "`{}` is a rule keyword, but this object's first key is a target property; \
+                 write the rule keys first or move `{}` into a rule",
+                key.value, key.value
+            )));
+        }
+        if entries.iter().any(|e: &MapEntry| e.key == key.value) {
+            return Err(de::Error::custom(format!(
+                "duplicate target key `{}`",
+                key.value
+            )));
+        }
+        let value: Entry = map.next_value()?;
+        entries.push(MapEntry {
+            pos: pos_of(&key.referenced),
+            key: key.value,
+            value,
+        });
+    }
+    Ok(MapSpec { entries })
+}
+
+impl<'de> Deserialize<'de> for MapSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = MapSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of target properties")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MapSpec, A::Error> {
+                read_entries(map, None)
+            }
+        }
+        deserializer.deserialize_map(MapVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = Entry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a source path, a rule or a nested map of target properties")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry, E> {
+                Ok(Entry::Path(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Entry, E> {
+                Ok(Entry::Path(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+                let Some(first) = map.next_key::<serde_saphyr::Spanned<String>>()? else {
+                    return Ok(Entry::Nested(MapSpec::default()));
+                };
+                if RULE_KEYS.contains(&first.value.as_str()) {
+                    let rule =
+                        Rule::deserialize(de::value::MapAccessDeserializer::new(PrependKey {
+                            first: Some(first.value),
+                            tail: map,
+                        }))?;
+                    Ok(Entry::Rule(Box::new(rule)))
+                } else {
+                    read_entries(map, Some(first)).map(Entry::Nested)
+                }
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+impl Serialize for MapSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(Some(self.entries.len()))?;
+        for e in &self.entries {
+            m.serialize_entry(&e.key, &e.value)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for Entry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Entry::Path(p) => serializer.serialize_str(p),
+            Entry::Rule(r) => r.serialize(serializer),
+            Entry::Nested(m) => m.serialize(serializer),
+        }
+    }
+}
+
+impl JsonSchema for MapSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "MapSpec".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let entry = generator.subschema_for::<Entry>();
+        json_schema!({
+            "description": "Target properties in output order. A key `a.b` is shorthand for a nested object `a` with property `b`.",
+            "type": "object",
+            "additionalProperties": entry,
+        })
+    }
+}
+
+impl JsonSchema for Entry {
+    fn schema_name() -> Cow<'static, str> {
+        "Entry".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let rule = generator.subschema_for::<Rule>();
+        let map = generator.subschema_for::<MapSpec>();
+        json_schema!({
+            "description": "A source path (`/Order/@id`, `Qty`, `$path.id`), a rule (an object whose first key is a rule keyword), or a nested target object.",
+            "anyOf": [
+                { "type": "string", "description": "source path" },
+                rule,
+                map,
+            ],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::mapping::parse_route_yaml;
+    use crate::mapping::test_support::route_text;
+
+    fn yaml_error(map: &str) -> String {
+        match parse_route_yaml(&route_text(map), Path::new("t.yaml")) {
+            Ok(_) => panic!("expected an error for {map:?}"),
+            Err(d) => d
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn unknown_rule_key_is_reported_at_its_position() {
+        assert_eq!(
+            yaml_error("a: { from: /x, frm: 1 }"),
+            "t.yaml:7:20: error: unknown field `frm`, expected one of from, const, template, \
+             each, map, item, filter, default, on_missing, on_null, as, scale, rounding, apply, \
+             lookup, fallback, date, when"
+        );
+    }
+
+    #[test]
+    fn rule_key_after_target_key_is_an_error() {
+        assert_eq!(
+            yaml_error("a:\n  b: /x\n  from: /y"),
+            "t.yaml:8:7: error: `from` is a rule keyword, but this object's first key is a \
+             target property; write the rule keys first or move `from` into a rule"
+        );
+    }
+
+    #[test]
+    fn wrong_value_kinds_and_variants_have_positions() {
+        assert_eq!(
+            yaml_error("a: [1]"),
+            "t.yaml:7:5: error: invalid type: sequence, expected a source path, a rule or a \
+             nested map of target properties"
+        );
+        assert_eq!(
+            yaml_error("a: { from: /x, as: float }"),
+            "t.yaml:7:24: error: unknown variant `float`, expected one of string, integer, \
+             number, boolean, decimal"
+        );
+        assert_eq!(
+            yaml_error("a: { from: /x\n"),
+            "t.yaml:7:8: error: unclosed bracket '{'"
+        );
+    }
+
+    #[test]
+    fn unknown_route_key_is_an_error() {
+        let text = "route: { method: GET, path: /x, format: json, verb: GET }\nupstream: { service: s, path: /u }\n";
+        let err = parse_route_yaml(text, Path::new("r.yaml")).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!((err[0].line, err[0].column), (Some(1), Some(47)));
+        assert!(
+            err[0].message.starts_with("unknown field `verb`"),
+            "{}",
+            err[0].message
+        );
+    }
+
+    #[test]
+    fn keys_keep_positions_and_nesting() {
+        let r = parse_route_yaml(
+            &route_text("a: /x\nb:\n  c: { from: /y }\n  d.e: /z"),
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        let map = r.request.unwrap().map;
+        assert_eq!(map.entries.len(), 2);
+        assert_eq!(map.entries[0].pos, Some((7, 5)));
+        assert_eq!(map.entries[0].value, Entry::Path("/x".into()));
+        let Entry::Nested(inner) = &map.entries[1].value else {
+            panic!("b is nested")
+        };
+        assert_eq!(inner.entries[0].key, "c");
+        assert_eq!(inner.entries[0].pos, Some((9, 7)));
+        assert_eq!(
+            inner.entries[0].value,
+            Entry::Rule(Box::new(Rule {
+                from: Some("/y".into()),
+                ..Rule::default()
+            }))
+        );
+        assert_eq!(inner.entries[1].key, "d.e");
+        assert_eq!(inner.entries[1].pos, Some((10, 7)));
+    }
+
+    #[test]
+    fn json_route_files_parse_without_rule_positions() {
+        let text = r#"{"route": {"method": "POST", "path": "/x", "format": "json"},
+            "upstream": {"service": "s", "path": "/u"},
+            "request": {"schema": "a", "target": "b", "map": {"a": {"from": "/x", "apply": ["trim", {"replace": {"from": "-", "to": ""}}]}}}}"#;
+        let r = crate::mapping::parse_route_json(text, Path::new("r.json")).unwrap();
+        let map = r.request.unwrap().map;
+        assert_eq!(map.entries[0].pos, None);
+        assert_eq!(
+            map.entries[0].value,
+            Entry::Rule(Box::new(Rule {
+                from: Some("/x".into()),
+                apply: vec![
+                    StringFn::Trim,
+                    StringFn::Replace {
+                        from: "-".into(),
+                        to: String::new()
+                    }
+                ],
+                ..Rule::default()
+            }))
+        );
+        let err =
+            crate::mapping::parse_route_json("{\"route\": {\"method\": 1}}", Path::new("r.json"))
+                .unwrap_err();
+        assert_eq!(
+            err[0].to_string(),
+            "r.json:1:22: error: invalid type: integer `1`, expected a string at line 1 column 22"
+        );
+    }
+
+    #[test]
+    fn json_schema_describes_rules_and_maps() {
+        let schema = crate::mapping::json_schema();
+        let defs = &schema["$defs"];
+        assert_eq!(defs["Entry"]["anyOf"][0]["type"], "string");
+        assert_eq!(
+            defs["MapSpec"]["additionalProperties"]["$ref"],
+            "#/$defs/Entry"
+        );
+        assert_eq!(defs["Rule"]["additionalProperties"], false);
+        assert!(defs["Rule"]["properties"]["lookup"].is_object());
+        assert_eq!(
+            schema["properties"]["request"]["anyOf"][0]["$ref"],
+            "#/$defs/DirectionSpec"
+        );
+    }
 }

@@ -1,0 +1,1550 @@
+//! Static checking of a compiled map against its source and target shapes.
+//!
+//! The checker walks the target shape beside the map (the map mirrors the target) and
+//! resolves every source path in the source shape, carrying an abstract value (types,
+//! enum values, whether it may be missing or null) through the rule's steps. What it
+//! cannot prove it reports as a warning; it never passes an unproven rule silently.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::compile::{
+    Cond, Convert, EachBody, EachRule, Field, Node, Source, TemplatePart, ValueRule,
+};
+use super::path::{Root, SourcePath, push_pointer};
+use super::syntax::{Conversion, Direction, OnMissing, OnNull, Pos, RouteFile, StringFn};
+use super::{CompiledMap, ContextDecl};
+use crate::diagnostic::Diagnostic;
+use crate::schema::{Additional, NodeId, Shape, TypeSet};
+
+/// Deepest source-schema nesting walked when listing unread properties; recursive
+/// schemas are cut there (a mapping cannot read deeper than it is written anyway).
+const MAX_UNREAD_DEPTH: usize = 16;
+
+/// What the checker knows about a value flowing into a target.
+#[derive(Debug, Clone)]
+struct Flow {
+    /// Types the value may have (null excluded; see `nullable`).
+    types: TypeSet,
+    /// The values it can take, when known.
+    enum_values: Option<Vec<Value>>,
+    /// The value may be null.
+    nullable: bool,
+    /// The source may be absent.
+    maybe_missing: bool,
+    /// The type is unknown (schema says nothing, or a claim).
+    unknown: bool,
+}
+
+impl Flow {
+    fn of_value(v: &Value) -> Flow {
+        Flow {
+            types: TypeSet::of(v),
+            enum_values: Some(vec![v.clone()]),
+            nullable: v.is_null(),
+            maybe_missing: false,
+            unknown: false,
+        }
+    }
+    fn string() -> Flow {
+        Flow {
+            types: TypeSet::STRING,
+            enum_values: None,
+            nullable: false,
+            maybe_missing: false,
+            unknown: false,
+        }
+    }
+    fn unknown() -> Flow {
+        Flow {
+            types: TypeSet::ANY,
+            enum_values: None,
+            nullable: false,
+            maybe_missing: false,
+            unknown: true,
+        }
+    }
+}
+
+/// Where relative paths resolve: the item node of each enclosing `each`.
+#[derive(Clone)]
+struct ItemScope<'s> {
+    shape: &'s Shape,
+    node: NodeId,
+    /// Source path of the item, with `*` for the index (`/Order/Items/Item/*`).
+    pointer: String,
+}
+
+struct Checker<'a> {
+    route: &'a RouteFile,
+    direction: Direction,
+    file: &'a Path,
+    source: &'a Shape,
+    target: &'a Shape,
+    ctx: &'a ContextDecl,
+    diags: Vec<Diagnostic>,
+    /// Source pointers read by some rule (`*` for array items).
+    read: BTreeSet<String>,
+    /// Schema locations already warned about for unsupported keywords.
+    warned: BTreeSet<String>,
+}
+
+pub(crate) fn check_compiled(
+    route: &RouteFile,
+    direction: Direction,
+    file: &Path,
+    map: &CompiledMap,
+    source: &Shape,
+    target: &Shape,
+    ctx: &ContextDecl,
+) -> Vec<Diagnostic> {
+    let mut c = Checker {
+        route,
+        direction,
+        file,
+        source,
+        target,
+        ctx,
+        diags: Vec::new(),
+        read: BTreeSet::new(),
+        warned: BTreeSet::new(),
+    };
+    let root = target.root();
+    c.unsupported(target, root);
+    c.object(map.fields(), root, "", &[], None);
+    c.unread();
+    c.diags
+}
+
+fn type_names(t: TypeSet) -> String {
+    if t.is_any() {
+        return "any".to_owned();
+    }
+    let names = [
+        (TypeSet::NULL, "null"),
+        (TypeSet::BOOLEAN, "boolean"),
+        (TypeSet::INTEGER, "integer"),
+        (TypeSet::NUMBER, "number"),
+        (TypeSet::STRING, "string"),
+        (TypeSet::ARRAY, "array"),
+        (TypeSet::OBJECT, "object"),
+    ];
+    names
+        .iter()
+        .filter(|(bit, _)| t.0 & bit.0 != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn without_null(t: TypeSet) -> TypeSet {
+    if t.is_any() {
+        t
+    } else {
+        TypeSet(t.0 & !TypeSet::NULL.0)
+    }
+}
+
+impl<'a> Checker<'a> {
+    fn error(&mut self, pos: Pos, location: &str, message: String, hint: &str) {
+        let mut d = Diagnostic::error(self.file, message)
+            .at_opt(pos)
+            .location(location);
+        if !hint.is_empty() {
+            d = d.hint(hint);
+        }
+        self.diags.push(d);
+    }
+
+    fn warn(&mut self, pos: Pos, location: &str, message: String, hint: &str) {
+        let mut d = Diagnostic::warning(self.file, message)
+            .at_opt(pos)
+            .location(location);
+        if !hint.is_empty() {
+            d = d.hint(hint);
+        }
+        self.diags.push(d);
+    }
+
+    /// Warns once per schema node that uses keywords the checker does not model.
+    fn unsupported(&mut self, shape: &Shape, id: NodeId) {
+        let Some(node) = shape.nodes.get(id as usize) else {
+            return;
+        };
+        if node.unsupported.is_empty() || !self.warned.insert(node.location.clone()) {
+            return;
+        }
+        let message = format!(
+            "schema keyword{} {} {} not understood by the checker; rules through this node are not proven",
+            if node.unsupported.len() == 1 { "" } else { "s" },
+            node.unsupported
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if node.unsupported.len() == 1 {
+                "is"
+            } else {
+                "are"
+            },
+        );
+        let d = Diagnostic::warning(self.file, message)
+            .location(node.location.clone())
+            .hint("the gateway still validates with the full schema at runtime");
+        self.diags.push(d);
+    }
+
+    /// Checks the fields of a target object node.
+    fn object(
+        &mut self,
+        fields: &[Field],
+        node: NodeId,
+        target_path: &str,
+        items: &[ItemScope<'a>],
+        owner: Option<(&Field, Pos)>,
+    ) {
+        let target = self.target;
+        let types = target.scalar_types(node);
+        if !types.is_any() && !types.names(TypeSet::OBJECT) {
+            let (pos, loc) = owner.map_or((None, target_path.to_owned()), |(f, p)| {
+                (p, f.target.clone())
+            });
+            self.error(
+                pos,
+                &loc,
+                format!(
+                    "`{loc}` is a nested map, but the target schema says {}",
+                    type_names(types)
+                ),
+                "map a value here instead of a nested object",
+            );
+            return;
+        }
+        for f in fields {
+            match target.property(node, &f.key) {
+                Some(child) => {
+                    self.unsupported(target, child);
+                    self.field(f, child, items);
+                }
+                None => {
+                    let known: Vec<&str> = target
+                        .property_list(node)
+                        .into_iter()
+                        .map(|(k, _)| k)
+                        .collect();
+                    let forbidden = target
+                        .nodes
+                        .get(node as usize)
+                        .is_some_and(|n| n.additional == Additional::Forbidden);
+                    let location = target.node(node).location.clone();
+                    let message = format!(
+                        "target `{}` is not a property of the target schema",
+                        f.target
+                    );
+                    let hint = format!("known properties: {}", known.join(", "));
+                    if forbidden {
+                        self.error(
+                            f.pos,
+                            &location,
+                            message + " (additionalProperties: false)",
+                            &hint,
+                        );
+                    } else {
+                        self.warn(
+                            f.pos,
+                            &location,
+                            message + "; it passes only as an additional property",
+                            &hint,
+                        );
+                    }
+                }
+            }
+        }
+        // Every required property must be produced.
+        let required = target
+            .nodes
+            .get(node as usize)
+            .map(|n| n.required.clone())
+            .unwrap_or_default();
+        for name in required {
+            let mut path = target_path.to_owned();
+            push_pointer(&mut path, &name);
+            match fields.iter().find(|f| f.key == name) {
+                None => {
+                    let pos = owner.and_then(|(_, p)| p);
+                    let loc = target.node(node).location.clone();
+                    self.error(
+                        pos,
+                        &loc,
+                        format!("required target property `{path}` is not produced"),
+                        "add a rule for it, or a `default`",
+                    );
+                }
+                Some(f) => {
+                    if let Some(why) = self.may_omit(&f.node, items) {
+                        self.warn(
+                            f.pos,
+                            &f.target,
+                            format!("required target property `{}` may be omitted: {why}", f.target),
+                            "give the rule a `default`, or `on_missing: error` to reject such input",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn field(&mut self, f: &Field, node: NodeId, items: &[ItemScope<'a>]) {
+        match &f.node {
+            Node::Object(children) => {
+                self.object(children, node, &f.target, items, Some((f, f.pos)))
+            }
+            Node::Value(rule) => self.value(f, rule, node, items),
+            Node::Each(rule) => self.each(f, rule, node, items),
+        }
+    }
+
+    /// Why a produced field may still be left out (None = always written).
+    fn may_omit(&self, node: &Node, items: &[ItemScope<'a>]) -> Option<String> {
+        match node {
+            Node::Object(children) => {
+                if children
+                    .iter()
+                    .any(|c| self.may_omit(&c.node, items).is_none())
+                {
+                    None
+                } else {
+                    Some("every member of this object may be omitted".to_owned())
+                }
+            }
+            Node::Value(rule) => {
+                if rule.when.is_some() {
+                    return Some("the rule has a `when` condition".to_owned());
+                }
+                match &rule.source {
+                    Source::Const(_) => None,
+                    Source::Path(p) => self.omission(p, &rule.absence, items),
+                    Source::Template(parts) => parts.iter().find_map(|part| match part {
+                        TemplatePart::Path(p) => self.omission(p, &rule.absence, items),
+                        TemplatePart::Literal(_) => None,
+                    }),
+                }
+            }
+            Node::Each(rule) => {
+                if rule.when.is_some() {
+                    return Some("the rule has a `when` condition".to_owned());
+                }
+                self.omission(&rule.source, &rule.absence, items)
+            }
+        }
+    }
+
+    fn omission(
+        &self,
+        p: &SourcePath,
+        absence: &super::compile::Absence,
+        items: &[ItemScope<'a>],
+    ) -> Option<String> {
+        let flow = self.peek(p, items)?;
+        if flow.maybe_missing && absence.default.is_none() && absence.on_missing == OnMissing::Omit
+        {
+            return Some(format!(
+                "its source `{}` is optional and `on_missing` is omit",
+                p.text
+            ));
+        }
+        if flow.nullable && absence.on_null == OnNull::Omit {
+            return Some(format!(
+                "its source `{}` may be null and `on_null` is omit",
+                p.text
+            ));
+        }
+        None
+    }
+
+    /// Resolves a path without reporting (for omission analysis).
+    fn peek(&self, p: &SourcePath, items: &[ItemScope<'a>]) -> Option<Flow> {
+        let (shape, start) = match &p.root {
+            Root::Document => (self.source, self.source.root()),
+            Root::Item => {
+                let s = items.last()?;
+                (s.shape, s.node)
+            }
+            Root::Request => {
+                let shape = self.ctx.request_shape.as_ref()?;
+                (shape, shape.root())
+            }
+            Root::Claims => {
+                return Some(Flow {
+                    maybe_missing: true,
+                    ..Flow::unknown()
+                });
+            }
+            Root::Query(_) | Root::Header(_) => {
+                return Some(Flow {
+                    maybe_missing: true,
+                    ..Flow::string()
+                });
+            }
+            _ => return Some(Flow::string()),
+        };
+        walk_shape(shape, start, &p.segments)
+            .ok()
+            .map(|(id, missing)| flow_of(shape, id, missing))
+    }
+
+    /// Resolves a source path, reporting what does not exist; records what is read.
+    fn resolve(&mut self, p: &SourcePath, f: &Field, items: &[ItemScope<'a>]) -> Option<Flow> {
+        self.resolve_mark(p, f, items, true)
+    }
+
+    /// `mark` records the path as read; `each` sources are not (their items are what
+    /// the nested rules read).
+    fn resolve_mark(
+        &mut self,
+        p: &SourcePath,
+        f: &Field,
+        items: &[ItemScope<'a>],
+        mark: bool,
+    ) -> Option<Flow> {
+        let (shape, start, base) = match &p.root {
+            Root::Document => (self.source, self.source.root(), String::new()),
+            Root::Item => {
+                let s = items.last()?;
+                (s.shape, s.node, s.pointer.clone())
+            }
+            Root::Request => {
+                if self.direction != Direction::Response || !self.ctx.has_request {
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!("`{}` reads the original request, which only response mappings of routes with a request body have", p.text),
+                        "read the value from the upstream answer or from $path/$query/$header instead",
+                    );
+                    return None;
+                }
+                match &self.ctx.request_shape {
+                    Some(shape) => (shape, shape.root(), "$request".to_owned()),
+                    None => {
+                        self.warn(
+                            f.pos,
+                            &f.target,
+                            format!(
+                                "`{}`: the request schema is unknown, so this path is not checked",
+                                p.text
+                            ),
+                            "",
+                        );
+                        return Some(Flow::unknown());
+                    }
+                }
+            }
+            Root::PathParam(name) => {
+                if !self.ctx.path_params.iter().any(|n| n == name) {
+                    let known = self.ctx.path_params.join(", ");
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!(
+                            "`{}`: the route path `{}` has no parameter `{{{name}}}`",
+                            p.text, self.route.route.path
+                        ),
+                        &format!(
+                            "path parameters of this route: {}",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known
+                            }
+                        ),
+                    );
+                    return None;
+                }
+                return Some(Flow::string());
+            }
+            Root::Query(name) => {
+                if !self.route.route.query.iter().any(|n| n == name) {
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!("`{}` is not declared by the route", p.text),
+                        &format!("add `{name}` to `route.query`"),
+                    );
+                    return None;
+                }
+                return Some(Flow {
+                    maybe_missing: true,
+                    ..Flow::string()
+                });
+            }
+            Root::Header(name) => {
+                if !self
+                    .route
+                    .route
+                    .headers
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name))
+                {
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!("`{}` is not declared by the route", p.text),
+                        &format!("add `{name}` to `route.headers`"),
+                    );
+                    return None;
+                }
+                return Some(Flow {
+                    maybe_missing: true,
+                    ..Flow::string()
+                });
+            }
+            Root::Claims => {
+                return Some(Flow {
+                    maybe_missing: true,
+                    ..Flow::unknown()
+                });
+            }
+            Root::Partner | Root::CorrelationId => return Some(Flow::string()),
+            Root::Index | Root::Position => {
+                return Some(Flow {
+                    types: TypeSet::INTEGER,
+                    ..Flow::string()
+                });
+            }
+        };
+        let mut pointer = base;
+        let mut cur = start;
+        self.unsupported(shape, cur);
+        for seg in &p.segments {
+            match step(shape, cur, seg) {
+                Some((next, _)) => {
+                    if shape.is_array(cur) {
+                        pointer.push_str("/*");
+                    } else {
+                        push_pointer(&mut pointer, seg);
+                    }
+                    cur = next;
+                    self.unsupported(shape, cur);
+                }
+                None => {
+                    let known: Vec<&str> = shape
+                        .property_list(cur)
+                        .into_iter()
+                        .map(|(k, _)| k)
+                        .collect();
+                    let loc = shape.node(cur).location.clone();
+                    self.error(
+                        f.pos,
+                        &loc,
+                        format!("source path `{}` does not exist in the source schema: no `{seg}` at `{}`", p.text, if pointer.is_empty() { "/" } else { pointer.as_str() }),
+                        &if known.is_empty() { "the schema declares no properties here".to_owned() } else { format!("known here: {}", known.join(", ")) },
+                    );
+                    return None;
+                }
+            }
+        }
+        if mark {
+            self.read.insert(pointer);
+        }
+        walk_shape(shape, start, &p.segments)
+            .ok()
+            .map(|(id, missing)| flow_of(shape, id, missing))
+    }
+
+    fn cond_paths(&mut self, c: &Cond, f: &Field, items: &[ItemScope<'a>]) {
+        let mut paths = Vec::new();
+        c.paths(&mut paths);
+        for p in paths {
+            self.resolve(p, f, items);
+        }
+    }
+
+    fn value(&mut self, f: &Field, rule: &ValueRule, node: NodeId, items: &[ItemScope<'a>]) {
+        if let Some(w) = &rule.when {
+            self.cond_paths(w, f, items);
+        }
+        let mut flow = match &rule.source {
+            Source::Const(v) => Flow::of_value(v),
+            Source::Path(p) => match self.resolve(p, f, items) {
+                Some(flow) => flow,
+                None => return,
+            },
+            Source::Template(parts) => {
+                let mut ok = true;
+                for part in parts {
+                    if let TemplatePart::Path(p) = part {
+                        match self.resolve(p, f, items) {
+                            Some(fl)
+                                if !fl.unknown
+                                    && (fl.types.names(TypeSet::OBJECT)
+                                        || fl.types.names(TypeSet::ARRAY)) =>
+                            {
+                                self.error(
+                                    f.pos,
+                                    &f.target,
+                                    format!(
+                                        "template placeholder `{}` may be an object or array",
+                                        p.text
+                                    ),
+                                    "placeholders must be strings, numbers or booleans",
+                                );
+                            }
+                            Some(_) => {}
+                            None => ok = false,
+                        }
+                    }
+                }
+                if !ok {
+                    return;
+                }
+                Flow::string()
+            }
+        };
+        if let Some(d) = &rule.absence.default {
+            self.fits_value(f, d, node, "default");
+        }
+        if flow.nullable {
+            match rule.absence.on_null {
+                OnNull::Keep => {
+                    if !self.target.allows_null(node) {
+                        self.warn(
+                            f.pos,
+                            &f.target,
+                            format!(
+                                "the source may be null and `{}` does not allow null",
+                                f.target
+                            ),
+                            "add `on_null: omit` or `on_null: default`",
+                        );
+                    }
+                }
+                OnNull::Omit | OnNull::Default => {}
+            }
+            flow.nullable = false;
+        }
+        if rule.absence.on_missing == OnMissing::Null
+            && rule.absence.default.is_none()
+            && flow.maybe_missing
+            && !self.target.allows_null(node)
+        {
+            self.error(
+                f.pos,
+                &f.target,
+                format!(
+                    "`on_missing: null` writes null, which `{}` does not allow",
+                    f.target
+                ),
+                "use `default` or `on_missing: omit`",
+            );
+        }
+        let Some(flow) = self.steps(f, rule, flow) else {
+            return;
+        };
+        self.fits(f, &flow, node, rule.convert.as_ref());
+    }
+
+    /// Carries the flow through apply, lookup, date and as.
+    fn steps(&mut self, f: &Field, rule: &ValueRule, mut flow: Flow) -> Option<Flow> {
+        let scalar = |flow: &Flow| {
+            flow.unknown
+                || !(flow.types.names(TypeSet::OBJECT) || flow.types.names(TypeSet::ARRAY))
+                || flow.types.is_any()
+        };
+        if !rule.apply.is_empty() {
+            if !scalar(&flow) {
+                self.error(
+                    f.pos,
+                    &f.target,
+                    format!(
+                        "`apply` needs text, but the source is {}",
+                        type_names(flow.types)
+                    ),
+                    "",
+                );
+                return None;
+            }
+            flow.enum_values = flow.enum_values.map(|vs| {
+                vs.into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Value::String(
+                            rule.apply.iter().fold(s, |s, func| apply_static(func, s)),
+                        ),
+                        other => Value::String(other.to_string()),
+                    })
+                    .collect()
+            });
+            flow.types = TypeSet::STRING;
+            flow.unknown = false;
+        }
+        if let Some(l) = &rule.lookup {
+            if l.fallback.is_none() {
+                match &flow.enum_values {
+                    Some(vs) => {
+                        let missing: Vec<String> = vs
+                            .iter()
+                            .filter(|v| !lookup_has(&l.table, v))
+                            .map(Value::to_string)
+                            .collect();
+                        if !missing.is_empty() {
+                            self.error(
+                                f.pos,
+                                &f.target,
+                                format!("lookup has no entry for source value{} {}", if missing.len() == 1 { "" } else { "s" }, missing.join(", ")),
+                                "add the entries or a `fallback`",
+                            );
+                        }
+                    }
+                    None => self.warn(
+                        f.pos,
+                        &f.target,
+                        "the source has no enum, so the lookup may miss at runtime (422 with the source pointer)".to_owned(),
+                        "add a `fallback` if unknown values should pass",
+                    ),
+                }
+            }
+            let mut outputs: Vec<Value> = l.entries.iter().map(|(_, v)| v.clone()).collect();
+            if let Some(fb) = &l.fallback {
+                outputs.push(fb.clone());
+            }
+            let types = outputs
+                .iter()
+                .fold(TypeSet(0), |acc, v| TypeSet(acc.0 | TypeSet::of(v).0));
+            flow.nullable = outputs.iter().any(Value::is_null);
+            flow.types = without_null(types);
+            flow.enum_values = Some(outputs);
+            flow.unknown = false;
+        }
+        if rule.date.is_some() {
+            if !flow.unknown && !flow.types.is_any() && !flow.types.names(TypeSet::STRING) {
+                self.error(
+                    f.pos,
+                    &f.target,
+                    format!(
+                        "`date` needs a string, but the source is {}",
+                        type_names(flow.types)
+                    ),
+                    "",
+                );
+                return None;
+            }
+            flow = Flow {
+                maybe_missing: flow.maybe_missing,
+                ..Flow::string()
+            };
+        }
+        if let Some(c) = &rule.convert {
+            let t = flow.types;
+            let bad = !flow.unknown
+                && !t.is_any()
+                && (t.names(TypeSet::OBJECT)
+                    || t.names(TypeSet::ARRAY)
+                    || (matches!(
+                        c.to,
+                        Conversion::Integer | Conversion::Number | Conversion::Decimal
+                    ) && t.names(TypeSet::BOOLEAN))
+                    || (c.scale.is_some() && t.names(TypeSet::BOOLEAN)));
+            if bad {
+                self.error(
+                    f.pos,
+                    &f.target,
+                    format!(
+                        "`as: {}` cannot convert a {} source",
+                        conversion_name(c.to),
+                        type_names(t)
+                    ),
+                    "",
+                );
+                return None;
+            }
+            if let Some(vs) = &flow.enum_values {
+                let bad: Vec<String> = vs
+                    .iter()
+                    .filter(|v| !converts(c.to, v))
+                    .map(Value::to_string)
+                    .collect();
+                if !bad.is_empty() {
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!(
+                            "`as: {}` fails on source value{} {}",
+                            conversion_name(c.to),
+                            if bad.len() == 1 { "" } else { "s" },
+                            bad.join(", ")
+                        ),
+                        "map those values with `lookup` first",
+                    );
+                    return None;
+                }
+            }
+            let out = match c.to {
+                Conversion::String => TypeSet::STRING,
+                Conversion::Integer => TypeSet::INTEGER,
+                Conversion::Number | Conversion::Decimal => TypeSet::NUMBER,
+                Conversion::Boolean => TypeSet::BOOLEAN,
+            };
+            flow.enum_values = None;
+            flow.types = out;
+            flow.unknown = false;
+        }
+        Some(flow)
+    }
+
+    /// Checks that a flow fits the target node.
+    fn fits(&mut self, f: &Field, flow: &Flow, node: NodeId, convert: Option<&Convert>) {
+        let target = self.target;
+        let want = without_null(target.scalar_types(node));
+        let loc = target.node(node).location.clone();
+        if flow.unknown {
+            if !want.is_any() {
+                self.warn(
+                    f.pos,
+                    &loc,
+                    format!(
+                        "the type of the source of `{}` is not known, so it is not proven to be {}",
+                        f.target,
+                        type_names(want)
+                    ),
+                    "add `as:` to convert it explicitly",
+                );
+            }
+            return;
+        }
+        let got = flow.types;
+        if !got.is_any() && !want.is_any() && !want.contains(got) {
+            // `as: decimal` and `as: number` produce integers too when exact; accept for integer targets? no.
+            let hint = if want.names(TypeSet::INTEGER) && got.names(TypeSet::STRING) {
+                "convert with `as: integer`".to_owned()
+            } else if want.names(TypeSet::NUMBER) && got.names(TypeSet::STRING) {
+                "convert with `as: decimal` (exact) or `as: number`".to_owned()
+            } else if want.names(TypeSet::STRING)
+                && (got.names(TypeSet::NUMBER) || got.names(TypeSet::INTEGER))
+            {
+                "convert with `as: string` (add `scale` for fixed decimals)".to_owned()
+            } else {
+                String::new()
+            };
+            self.error(
+                f.pos,
+                &loc,
+                format!(
+                    "`{}` expects {}, but the rule produces {}",
+                    f.target,
+                    type_names(want),
+                    type_names(got)
+                ),
+                &hint,
+            );
+            return;
+        }
+        if got.is_any() && !want.is_any() && convert.is_none() {
+            self.warn(
+                f.pos,
+                &loc,
+                format!(
+                    "the source of `{}` has no declared type, so it is not proven to be {}",
+                    f.target,
+                    type_names(want)
+                ),
+                "add `as:` to convert it explicitly",
+            );
+        }
+        if let Some(allowed) = target.node(node).enum_values.clone() {
+            match &flow.enum_values {
+                Some(vs) => {
+                    let bad: Vec<String> = vs
+                        .iter()
+                        .filter(|v| !allowed.contains(v))
+                        .map(Value::to_string)
+                        .collect();
+                    if !bad.is_empty() {
+                        self.error(
+                            f.pos,
+                            &loc,
+                            format!(
+                                "`{}` allows only {}; the rule can produce {}",
+                                f.target,
+                                list(&allowed),
+                                bad.join(", ")
+                            ),
+                            "map the values with `lookup`",
+                        );
+                    }
+                }
+                None => self.warn(
+                    f.pos,
+                    &loc,
+                    format!(
+                        "`{}` allows only {}; the rule's values are not known to be among them",
+                        f.target,
+                        list(&allowed)
+                    ),
+                    "use a `lookup` (or a source with the same enum) to prove it",
+                ),
+            }
+        }
+    }
+
+    fn fits_value(&mut self, f: &Field, v: &Value, node: NodeId, what: &str) {
+        let target = self.target;
+        let want = target.scalar_types(node);
+        let loc = target.node(node).location.clone();
+        if !want.contains(TypeSet::of(v)) {
+            self.error(
+                f.pos,
+                &loc,
+                format!(
+                    "the {what} {v} of `{}` is not {}",
+                    f.target,
+                    type_names(want)
+                ),
+                "",
+            );
+        } else if let Some(allowed) = &target.node(node).enum_values
+            && !allowed.contains(v)
+        {
+            self.error(
+                f.pos,
+                &loc,
+                format!(
+                    "the {what} {v} of `{}` is not one of {}",
+                    f.target,
+                    list(allowed)
+                ),
+                "",
+            );
+        }
+    }
+
+    fn each(&mut self, f: &Field, rule: &EachRule, node: NodeId, items: &[ItemScope<'a>]) {
+        if let Some(w) = &rule.when {
+            self.cond_paths(w, f, items);
+        }
+        let target = self.target;
+        if !target.is_array(node) && !target.scalar_types(node).is_any() {
+            let loc = target.node(node).location.clone();
+            self.error(
+                f.pos,
+                &loc,
+                format!(
+                    "`each` produces an array, but `{}` is {}",
+                    f.target,
+                    type_names(target.scalar_types(node))
+                ),
+                "",
+            );
+            return;
+        }
+        let Some(target_item) = target.items(node) else {
+            let loc = target.node(node).location.clone();
+            self.warn(f.pos, &loc, format!("the target schema does not describe the items of `{}`, so they are not checked", f.target), "");
+            return;
+        };
+        self.unsupported(target, target_item);
+        let Some(scope) = self.each_scope(&rule.source, f, items) else {
+            return;
+        };
+        let mut inner: Vec<ItemScope<'a>> = items.to_vec();
+        inner.push(scope);
+        if let Some(c) = &rule.filter {
+            self.cond_paths(c, f, &inner);
+        }
+        match &rule.body {
+            EachBody::Map(fields) => self.object(
+                fields,
+                target_item,
+                &format!("{}/*", f.target),
+                &inner,
+                Some((f, f.pos)),
+            ),
+            EachBody::Item(node) => {
+                let item_field = Field {
+                    key: String::new(),
+                    pos: f.pos,
+                    target: format!("{}/*", f.target),
+                    pointer: String::new(),
+                    node: Node::Object(Vec::new()),
+                };
+                match node.as_ref() {
+                    Node::Object(children) => self.object(
+                        children,
+                        target_item,
+                        &item_field.target,
+                        &inner,
+                        Some((&item_field, f.pos)),
+                    ),
+                    Node::Value(r) => self.value(&item_field, r, target_item, &inner),
+                    Node::Each(r) => self.each(&item_field, r, target_item, &inner),
+                }
+            }
+        }
+    }
+
+    /// The item scope of an `each` source: the array's item node.
+    fn each_scope(
+        &mut self,
+        p: &SourcePath,
+        f: &Field,
+        items: &[ItemScope<'a>],
+    ) -> Option<ItemScope<'a>> {
+        let (shape, start, base): (&'a Shape, NodeId, String) = match &p.root {
+            Root::Document => (self.source, self.source.root(), String::new()),
+            Root::Item => {
+                let s = items.last()?;
+                (s.shape, s.node, s.pointer.clone())
+            }
+            Root::Request => {
+                self.resolve_mark(p, f, items, false)?;
+                let shape = self.ctx.request_shape.as_ref()?;
+                (shape, shape.root(), "$request".to_owned())
+            }
+            _ => {
+                self.error(
+                    f.pos,
+                    &f.target,
+                    format!("`each: {}` must name an array in the document", p.text),
+                    "",
+                );
+                return None;
+            }
+        };
+        if !matches!(p.root, Root::Request) {
+            self.resolve_mark(p, f, items, false)?;
+        }
+        let (id, _) = walk_shape(shape, start, &p.segments).ok()?;
+        if !shape.is_array(id) {
+            let loc = shape.node(id).location.clone();
+            self.error(
+                f.pos,
+                &loc,
+                format!(
+                    "`each: {}` is not an array in the source schema ({})",
+                    p.text,
+                    type_names(shape.scalar_types(id))
+                ),
+                "",
+            );
+            return None;
+        }
+        let item = shape.items(id)?;
+        let mut pointer = base;
+        let mut cur = start;
+        for seg in &p.segments {
+            if shape.is_array(cur) {
+                pointer.push_str("/*");
+            } else {
+                push_pointer(&mut pointer, seg);
+            }
+            cur = step(shape, cur, seg).map(|(n, _)| n).unwrap_or(cur);
+        }
+        pointer.push_str("/*");
+        Some(ItemScope {
+            shape,
+            node: item,
+            pointer,
+        })
+    }
+
+    /// Warns about leaf properties of the source schema that no rule reads.
+    fn unread(&mut self) {
+        let mut unread = Vec::new();
+        collect_leaves(
+            self.source,
+            self.source.root(),
+            String::new(),
+            0,
+            &mut Vec::new(),
+            &mut unread,
+        );
+        let unread: Vec<String> = unread
+            .into_iter()
+            .filter(|leaf| {
+                !self
+                    .read
+                    .iter()
+                    .any(|r| leaf == r || leaf.starts_with(&format!("{r}/")))
+            })
+            .collect();
+        if !unread.is_empty() {
+            let d = Diagnostic::warning(
+                self.file,
+                format!(
+                    "no rule of the {} mapping reads source propert{} {}",
+                    self.direction.section(),
+                    if unread.len() == 1 { "y" } else { "ies" },
+                    unread
+                        .iter()
+                        .map(|u| format!("`{u}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .location(self.source.node(self.source.root()).location.clone())
+            .hint("map them, or ignore this warning if dropping them is intended");
+            self.diags.push(d);
+        }
+    }
+}
+
+fn conversion_name(c: Conversion) -> &'static str {
+    match c {
+        Conversion::String => "string",
+        Conversion::Integer => "integer",
+        Conversion::Number => "number",
+        Conversion::Decimal => "decimal",
+        Conversion::Boolean => "boolean",
+    }
+}
+
+/// Whether a known source value survives a conversion (for enums and constants).
+fn converts(to: Conversion, v: &Value) -> bool {
+    match (to, v) {
+        (Conversion::String, Value::Array(_) | Value::Object(_)) => false,
+        (Conversion::String, _) => true,
+        (Conversion::Integer, Value::Number(n)) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
+        (Conversion::Integer, Value::String(s)) => {
+            s.parse::<i64>().is_ok() || s.parse::<u64>().is_ok()
+        }
+        (Conversion::Number | Conversion::Decimal, Value::Number(_)) => true,
+        (Conversion::Number | Conversion::Decimal, Value::String(s)) => {
+            s.parse::<f64>().is_ok_and(f64::is_finite) && !s.contains(char::is_alphabetic)
+        }
+        (Conversion::Boolean, Value::Bool(_)) => true,
+        (Conversion::Boolean, Value::String(s)) => {
+            matches!(s.as_str(), "true" | "false" | "1" | "0")
+        }
+        (Conversion::Boolean, Value::Number(n)) => matches!(n.as_u64(), Some(0 | 1)),
+        _ => false,
+    }
+}
+
+fn list(values: &[Value]) -> String {
+    values
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn lookup_has(table: &std::collections::HashMap<String, Value>, v: &Value) -> bool {
+    match v {
+        Value::String(s) => table.contains_key(s),
+        other => table.contains_key(&other.to_string()),
+    }
+}
+
+/// The string functions on a known value (for carrying enums through `apply`).
+fn apply_static(f: &StringFn, s: String) -> String {
+    match f {
+        StringFn::Trim => s.trim().to_owned(),
+        StringFn::TrimStart => s.trim_start().to_owned(),
+        StringFn::TrimEnd => s.trim_end().to_owned(),
+        StringFn::Lowercase => s.to_lowercase(),
+        StringFn::Uppercase => s.to_uppercase(),
+        StringFn::Replace { from, to } if !from.is_empty() => s.replace(from.as_str(), to),
+        StringFn::Replace { .. } => s,
+        StringFn::Truncate(n) => s.chars().take(*n).collect(),
+    }
+}
+
+/// One step down the shape: array index through `items`, else a property. The bool is
+/// true when the step may find nothing (optional property, array index).
+fn step(shape: &Shape, cur: NodeId, seg: &str) -> Option<(NodeId, bool)> {
+    if shape.is_array(cur) {
+        seg.parse::<usize>().ok()?;
+        return shape.items(cur).map(|i| (i, true));
+    }
+    let next = shape.property(cur, seg)?;
+    let required = shape
+        .nodes
+        .get(cur as usize)
+        .is_some_and(|n| n.required.iter().any(|r| r == seg));
+    Some((next, !required))
+}
+
+/// Resolves segments; returns the node and whether any step is optional.
+fn walk_shape(shape: &Shape, start: NodeId, segments: &[String]) -> Result<(NodeId, bool), ()> {
+    let mut cur = start;
+    let mut missing = false;
+    for seg in segments {
+        let (next, optional) = step(shape, cur, seg).ok_or(())?;
+        missing |= optional;
+        cur = next;
+    }
+    Ok((cur, missing))
+}
+
+fn flow_of(shape: &Shape, id: NodeId, maybe_missing: bool) -> Flow {
+    let types = shape.scalar_types(id);
+    Flow {
+        types: without_null(types),
+        enum_values: shape
+            .nodes
+            .get(id as usize)
+            .and_then(|n| n.enum_values.clone()),
+        nullable: !types.is_any() && types.names(TypeSet::NULL),
+        maybe_missing,
+        unknown: false,
+    }
+}
+
+/// Leaf (non-object, non-array) properties under `id`, as pointers with `*` for items.
+fn collect_leaves(
+    shape: &Shape,
+    id: NodeId,
+    pointer: String,
+    depth: usize,
+    stack: &mut Vec<NodeId>,
+    out: &mut Vec<String>,
+) {
+    if depth > MAX_UNREAD_DEPTH || stack.contains(&id) {
+        return;
+    }
+    stack.push(id);
+    if shape.is_array(id) {
+        if let Some(item) = shape.items(id) {
+            collect_leaves(shape, item, format!("{pointer}/*"), depth + 1, stack, out);
+        }
+    } else {
+        let props = shape.property_list(id);
+        if props.is_empty() {
+            if !pointer.is_empty() {
+                out.push(pointer);
+            }
+        } else {
+            for (name, child) in props {
+                let mut p = pointer.clone();
+                push_pointer(&mut p, name);
+                collect_leaves(shape, child, p, depth + 1, stack, out);
+            }
+        }
+    }
+    stack.pop();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use crate::diagnostic::Diagnostic;
+    use crate::mapping::syntax::Direction;
+    use crate::mapping::test_support::route_text;
+    use crate::mapping::{ContextDecl, check, load_route_file, parse_route_yaml};
+    use crate::schema::Shape;
+
+    fn repo(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    fn schema_shape(name: &str) -> Shape {
+        let read = |n: &str| -> Option<Arc<Value>> {
+            let text = std::fs::read_to_string(repo("schemas").join(n)).ok()?;
+            serde_json::from_str(&text).ok().map(Arc::new)
+        };
+        let doc = read(name).unwrap();
+        Shape::build(name, &doc, &read).unwrap()
+    }
+
+    fn shape(doc: Value) -> Shape {
+        Shape::build("t.schema.json", &doc, &|_| None).unwrap()
+    }
+
+    fn render(diags: &[Diagnostic]) -> Vec<String> {
+        diags.iter().map(ToString::to_string).collect()
+    }
+
+    fn shipped(route: &str, direction: Direction, params: &[&str]) -> Vec<String> {
+        let file = repo(route);
+        let r = load_route_file(&file).unwrap();
+        let spec = r.direction(direction).unwrap();
+        let source = schema_shape(&spec.schema);
+        let target = schema_shape(&spec.target);
+        let ctx = ContextDecl {
+            path_params: params.iter().map(|p| (*p).to_owned()).collect(),
+            has_request: direction == Direction::Response && r.request.is_some(),
+            request_shape: r.request.as_ref().map(|d| schema_shape(&d.schema)),
+        };
+        render(&check(
+            &r,
+            direction,
+            Path::new(route),
+            &source,
+            &target,
+            &ctx,
+        ))
+    }
+
+    #[test]
+    fn shipped_route_files_check_clean_apart_from_deliberately_dropped_fields() {
+        assert_eq!(
+            shipped("mappings/acme/orders.yaml", Direction::Request, &[]),
+            vec![
+                "mappings/acme/orders.yaml: warning: no rule of the request mapping reads source property `/Order/Notes`\n  --> at acme/order.schema.json#\n  = hint: map them, or ignore this warning if dropping them is intended"
+            ]
+        );
+        assert_eq!(
+            shipped("mappings/acme/orders.yaml", Direction::Response, &[]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            shipped("mappings/globex/orders.yaml", Direction::Request, &[]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            shipped("mappings/globex/orders.yaml", Direction::Response, &[]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            shipped(
+                "mappings/globex/order-status.yaml",
+                Direction::Response,
+                &["orderId"]
+            ),
+            vec![
+                "mappings/globex/order-status.yaml: warning: no rule of the response mapping reads source property `/order_id`\n  --> at internal/order-status.schema.json#\n  = hint: map them, or ignore this warning if dropping them is intended"
+            ]
+        );
+    }
+
+    fn source_schema() -> Shape {
+        shape(json!({
+            "type": "object",
+            "required": ["Order"],
+            "properties": {"Order": {
+                "type": "object",
+                "required": ["@id", "Priority", "Items"],
+                "properties": {
+                    "@id": {"type": "string"},
+                    "Priority": {"enum": ["standard", "express", "overnight"]},
+                    "Note": {"type": "string"},
+                    "Customer": {"type": "object", "properties": {"Email": {"type": "string"}}},
+                    "Odd": {"type": "string", "not": {"const": ""}},
+                    "Items": {"type": "array", "items": {
+                        "type": "object", "required": ["Qty"],
+                        "properties": {"Qty": {"type": "string", "pattern": "^[0-9]+$"}}
+                    }}
+                }
+            }}
+        }))
+    }
+
+    fn target_schema() -> Shape {
+        shape(json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["id", "speed"],
+            "properties": {
+                "id": {"type": "string"},
+                "speed": {"enum": ["STANDARD", "EXPRESS"]},
+                "count": {"type": "integer"},
+                "note": {"type": "string"},
+                "lines": {"type": "array", "items": {
+                    "type": "object", "properties": {"qty": {"type": "integer"}}
+                }},
+                "open": {"type": "object", "properties": {"x": {"type": "string"}}}
+            }
+        }))
+    }
+
+    /// Checks a request map against the two small schemas above.
+    fn diags(map: &str) -> Vec<String> {
+        let text = route_text(map);
+        let route = parse_route_yaml(&text, Path::new("t.yaml")).unwrap();
+        let ctx = ContextDecl {
+            path_params: vec!["id".to_owned()],
+            has_request: false,
+            request_shape: None,
+        };
+        check(
+            &route,
+            Direction::Request,
+            Path::new("t.yaml"),
+            &source_schema(),
+            &target_schema(),
+            &ctx,
+        )
+        .iter()
+        .filter(|d| !d.message.starts_with("no rule of the"))
+        .map(ToString::to_string)
+        .collect()
+    }
+
+    const OK_BASE: &str = "id: /Order/@id\nspeed: { from: /Order/Priority, lookup: { standard: STANDARD, express: EXPRESS, overnight: EXPRESS } }\n";
+
+    #[test]
+    fn a_correct_map_has_no_findings() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}lines:\n  each: /Order/Items\n  map:\n    qty: {{ from: Qty, as: integer }}"
+            )),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn source_paths_must_exist() {
+        assert_eq!(
+            diags(&format!("{OK_BASE}note: /Order/Nope")),
+            vec![
+                "t.yaml:9:5: error: source path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order`\n  --> at t.schema.json#/properties/Order\n  = hint: known here: @id, Priority, Note, Customer, Odd, Items"
+            ]
+        );
+    }
+
+    #[test]
+    fn target_properties_must_exist_when_additional_properties_are_forbidden() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}colour: /Order/Note\nopen:\n  y: /Order/Note"
+            )),
+            vec![
+                "t.yaml:9:5: error: target `/colour` is not a property of the target schema (additionalProperties: false)\n  --> at t.schema.json#\n  = hint: known properties: id, speed, count, note, lines, open",
+                "t.yaml:11:7: warning: target `/open/y` is not a property of the target schema; it passes only as an additional property\n  --> at t.schema.json#/properties/open\n  = hint: known properties: x",
+            ]
+        );
+    }
+
+    #[test]
+    fn types_must_flow() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}count: /Order/Customer\nnote: {{ from: /Order/@id, as: integer }}\nlines:\n  each: /Order/Items\n  map:\n    qty: Qty"
+            )),
+            vec![
+                "t.yaml:9:5: error: `/count` expects integer, but the rule produces object\n  --> at t.schema.json#/properties/count",
+                "t.yaml:10:5: error: `/note` expects string, but the rule produces integer\n  --> at t.schema.json#/properties/note\n  = hint: convert with `as: string` (add `scale` for fixed decimals)",
+                "t.yaml:14:9: error: `/lines/*/qty` expects integer, but the rule produces string\n  --> at t.schema.json#/properties/lines/items/properties/qty\n  = hint: convert with `as: integer`",
+            ]
+        );
+    }
+
+    #[test]
+    fn constants_and_lookups_must_fit_the_target_enum() {
+        assert_eq!(
+            diags("id: /Order/@id\nspeed: { const: FAST }"),
+            vec![
+                "t.yaml:8:5: error: `/speed` allows only \"STANDARD\", \"EXPRESS\"; the rule can produce \"FAST\"\n  --> at t.schema.json#/properties/speed\n  = hint: map the values with `lookup`"
+            ]
+        );
+        assert_eq!(
+            diags(
+                "id: /Order/@id\nspeed: { from: /Order/Priority, lookup: { standard: STANDARD, express: EXPRESS } }"
+            ),
+            vec![
+                "t.yaml:8:5: error: lookup has no entry for source value \"overnight\"\n  --> at /speed\n  = hint: add the entries or a `fallback`"
+            ]
+        );
+        assert_eq!(
+            diags(
+                "id: /Order/@id\nspeed: { from: /Order/Priority, lookup: { standard: STANDARD }, fallback: EXPRESS }"
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            diags("id: /Order/@id\nspeed: { from: /Order/Priority, apply: [uppercase] }"),
+            vec![
+                "t.yaml:8:5: error: `/speed` allows only \"STANDARD\", \"EXPRESS\"; the rule can produce \"OVERNIGHT\"\n  --> at t.schema.json#/properties/speed\n  = hint: map the values with `lookup`"
+            ]
+        );
+    }
+
+    #[test]
+    fn required_targets_must_be_produced_unconditionally() {
+        assert_eq!(
+            diags("speed: { const: EXPRESS, when: { exists: /Order/Note } }"),
+            vec![
+                "t.yaml: error: required target property `/id` is not produced\n  --> at t.schema.json#\n  = hint: add a rule for it, or a `default`",
+                "t.yaml:7:5: warning: required target property `/speed` may be omitted: the rule has a `when` condition\n  --> at /speed\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input",
+            ]
+        );
+        assert_eq!(
+            diags("id: /Order/Note\nspeed: { const: EXPRESS }"),
+            vec![
+                "t.yaml:7:5: warning: required target property `/id` may be omitted: its source `/Order/Note` is optional and `on_missing` is omit\n  --> at /id\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input"
+            ]
+        );
+        assert_eq!(
+            diags("id: { from: /Order/Note, default: none }\nspeed: { const: EXPRESS }"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn context_sources_must_be_declared() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}note: $path.orderId\ncount: {{ from: $request/Order/n, as: integer }}\nopen:\n  x: $query.sort"
+            )),
+            vec![
+                "t.yaml:9:5: error: `$path.orderId`: the route path `/p/{id}` has no parameter `{orderId}`\n  --> at /note\n  = hint: path parameters of this route: id",
+                "t.yaml:10:5: error: `$request/Order/n` reads the original request, which only response mappings of routes with a request body have\n  --> at /count\n  = hint: read the value from the upstream answer or from $path/$query/$header instead",
+                "t.yaml:12:7: error: `$query.sort` is not declared by the route\n  --> at /open/x\n  = hint: add `sort` to `route.query`",
+            ]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}note: $path.id\nopen:\n  x: $header.x-tenant"
+            )),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn conversions_of_known_values_are_proven() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}count: {{ from: /Order/Priority, as: integer }}"
+            )),
+            vec![
+                "t.yaml:9:5: error: `as: integer` fails on source values \"standard\", \"express\", \"overnight\"\n  --> at /count\n  = hint: map those values with `lookup` first"
+            ]
+        );
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}count: {{ from: /Order/Priority, lookup: {{ standard: \"1\", express: \"2\", overnight: \"3\" }}, as: integer }}"
+            )),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn each_needs_arrays_on_both_sides() {
+        assert_eq!(
+            diags(&format!(
+                "{OK_BASE}lines:\n  each: /Order/Customer\n  map: {{}}\nnote:\n  each: /Order/Items\n  item: Qty"
+            )),
+            vec![
+                "t.yaml:9:5: error: `each: /Order/Customer` is not an array in the source schema (object)\n  --> at t.schema.json#/properties/Order/properties/Customer",
+                "t.yaml:12:5: error: `each` produces an array, but `/note` is string\n  --> at t.schema.json#/properties/note",
+            ]
+        );
+    }
+
+    #[test]
+    fn unread_source_properties_and_unsupported_keywords_are_warnings() {
+        let text = route_text(&format!("{OK_BASE}note: /Order/Odd"));
+        let route = parse_route_yaml(&text, Path::new("t.yaml")).unwrap();
+        let out = check(
+            &route,
+            Direction::Request,
+            Path::new("t.yaml"),
+            &source_schema(),
+            &target_schema(),
+            &ContextDecl::default(),
+        );
+        assert_eq!(
+            render(&out),
+            vec![
+                "t.yaml: warning: schema keyword `not` is not understood by the checker; rules through this node are not proven\n  --> at t.schema.json#/properties/Order/properties/Odd\n  = hint: the gateway still validates with the full schema at runtime",
+                "t.yaml: warning: no rule of the request mapping reads source properties `/Order/Note`, `/Order/Customer/Email`, `/Order/Items/*/Qty`\n  --> at t.schema.json#\n  = hint: map them, or ignore this warning if dropping them is intended",
+            ]
+        );
+    }
+}

@@ -1,0 +1,867 @@
+//! Compiles the `map` of a route file into plain structures: parsed paths, compiled
+//! regexes, lookup tables, parsed date formats. Every problem is collected (not only the
+//! first) with the file, line and column of the rule's key.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::format::{Item, StrftimeItems};
+use regex::{Regex, RegexBuilder};
+use serde_json::Value;
+
+use super::path::{Root, SourcePath, push_pointer};
+use super::syntax::{
+    Condition, Conversion, DateSpec, Entry, MapSpec, OnMissing, OnNull, Pos, Rounding, Rule,
+    StringFn,
+};
+use crate::diagnostic::Diagnostic;
+
+/// Largest `scale` a rule may ask for: the precision limit of `rust_decimal`.
+pub const MAX_SCALE: u32 = 28;
+
+/// Compiled size limit of one `matches` regex. Patterns come from route files (trusted
+/// authors), but a typo such as `.{1000}{1000}` should fail at load, not eat memory.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Deepest nesting of `each` and nested maps accepted; deeper maps are almost certainly
+/// a mistake, and the bound keeps evaluation recursion small.
+pub const MAX_NESTING: usize = 32;
+
+/// One target property and how it is produced.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// Property name in the output object.
+    pub key: String,
+    /// Where the rule is written.
+    pub pos: Pos,
+    /// Target path for messages (`/lines/*/quantity`: `*` stands for any item).
+    pub target: String,
+    /// JSON Pointer relative to the innermost item (`/quantity`), completed at runtime.
+    pub pointer: String,
+    pub node: Node,
+}
+
+/// How a target value is produced.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// A nested target object. Omitted when none of its fields produce a value.
+    Object(Vec<Field>),
+    Value(Box<ValueRule>),
+    Each(Box<EachRule>),
+}
+
+/// Where a value rule reads.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Path(SourcePath),
+    Const(Value),
+    Template(Vec<TemplatePart>),
+}
+
+#[derive(Debug, Clone)]
+pub enum TemplatePart {
+    Literal(String),
+    Path(SourcePath),
+}
+
+/// Handling of missing and null sources.
+#[derive(Debug, Clone)]
+pub struct Absence {
+    pub default: Option<Value>,
+    pub on_missing: OnMissing,
+    pub on_null: OnNull,
+}
+
+/// A scalar rule: source, absence handling and value steps.
+#[derive(Debug, Clone)]
+pub struct ValueRule {
+    pub source: Source,
+    pub when: Option<Cond>,
+    pub absence: Absence,
+    pub apply: Vec<StringFn>,
+    pub lookup: Option<Lookup>,
+    pub date: Option<DateConv>,
+    pub convert: Option<Convert>,
+}
+
+impl ValueRule {
+    /// True when the value passes through unchanged.
+    pub fn has_steps(&self) -> bool {
+        !self.apply.is_empty()
+            || self.lookup.is_some()
+            || self.date.is_some()
+            || self.convert.is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub table: HashMap<String, Value>,
+    /// The table in the order written, for the checker's messages.
+    pub entries: Vec<(String, Value)>,
+    pub fallback: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub enum DateFormat {
+    Rfc3339,
+    Pattern(Vec<Item<'static>>),
+}
+
+#[derive(Debug, Clone)]
+pub struct DateConv {
+    pub from: DateFormat,
+    pub to: DateFormat,
+    /// The output format as written, for messages.
+    pub to_text: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Convert {
+    pub to: Conversion,
+    pub scale: Option<u32>,
+    pub rounding: Rounding,
+}
+
+/// An `each` rule: one output item per source item.
+#[derive(Debug, Clone)]
+pub struct EachRule {
+    pub source: SourcePath,
+    pub when: Option<Cond>,
+    pub filter: Option<Cond>,
+    pub absence: Absence,
+    pub body: EachBody,
+}
+
+#[derive(Debug, Clone)]
+pub enum EachBody {
+    /// Object items.
+    Map(Vec<Field>),
+    /// Scalar (or nested array) items.
+    Item(Box<Node>),
+}
+
+/// A compiled condition.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    Exists(SourcePath),
+    Missing(SourcePath),
+    Equals(SourcePath, Value),
+    NotEquals(SourcePath, Value),
+    In(SourcePath, Vec<Value>),
+    Matches(SourcePath, Regex),
+    Not(Box<Cond>),
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+}
+
+impl Cond {
+    /// Every path the condition reads.
+    pub fn paths<'a>(&'a self, out: &mut Vec<&'a SourcePath>) {
+        match self {
+            Cond::Exists(p)
+            | Cond::Missing(p)
+            | Cond::Equals(p, _)
+            | Cond::NotEquals(p, _)
+            | Cond::In(p, _)
+            | Cond::Matches(p, _) => out.push(p),
+            Cond::Not(c) => c.paths(out),
+            Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| c.paths(out)),
+        }
+    }
+}
+
+/// Compiler state: the file for diagnostics and the errors found so far.
+pub(crate) struct Compiler<'f> {
+    file: &'f Path,
+    pub(crate) errors: Vec<Diagnostic>,
+}
+
+/// Where a rule sits while compiling it.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    pos: Pos,
+    target: &'a str,
+    /// JSON Pointer relative to the innermost item.
+    pointer: &'a str,
+    /// Number of enclosing `each`.
+    depth: usize,
+}
+
+impl<'f> Compiler<'f> {
+    pub(crate) fn new(file: &'f Path) -> Self {
+        Compiler {
+            file,
+            errors: Vec::new(),
+        }
+    }
+
+    fn err(&mut self, at: At<'_>, message: impl Into<String>, hint: Option<&str>) {
+        let mut d = Diagnostic::error(self.file, message)
+            .at_opt(at.pos)
+            .location(at.target);
+        if let Some(h) = hint {
+            d = d.hint(h);
+        }
+        self.errors.push(d);
+    }
+
+    /// Compiles a target object: dotted keys become nested objects.
+    pub(crate) fn map(
+        &mut self,
+        spec: &MapSpec,
+        target: &str,
+        pointer: &str,
+        depth: usize,
+    ) -> Vec<Field> {
+        let mut fields: Vec<Field> = Vec::with_capacity(spec.entries.len());
+        for entry in &spec.entries {
+            let owned = split_key(&entry.key);
+            let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let full_target = format!("{target}{}", pointer_of(&parts));
+            let full_pointer = format!("{pointer}{}", pointer_of(&parts));
+            let at = At {
+                pos: entry.pos,
+                target: &full_target,
+                pointer: &full_pointer,
+                depth,
+            };
+            if parts.iter().any(|p| p.is_empty()) {
+                self.err(
+                    at,
+                    format!("target key `{}` has an empty part", entry.key),
+                    None,
+                );
+                continue;
+            }
+            if depth + parts.len() > MAX_NESTING {
+                self.err(
+                    at,
+                    format!("map nested deeper than {MAX_NESTING} levels"),
+                    None,
+                );
+                continue;
+            }
+            let Some(node) = self.entry(&entry.value, at) else {
+                continue;
+            };
+            insert(self, &mut fields, &parts, node, at, target, pointer);
+        }
+        fields
+    }
+
+    fn entry(&mut self, entry: &Entry, at: At<'_>) -> Option<Node> {
+        match entry {
+            Entry::Path(p) => {
+                let source = self.path(p, at)?;
+                Some(Node::Value(Box::new(ValueRule {
+                    source: Source::Path(source),
+                    when: None,
+                    absence: Absence {
+                        default: None,
+                        on_missing: OnMissing::Omit,
+                        on_null: OnNull::Keep,
+                    },
+                    apply: Vec::new(),
+                    lookup: None,
+                    date: None,
+                    convert: None,
+                })))
+            }
+            Entry::Nested(m) => Some(Node::Object(self.map(
+                m,
+                at.target,
+                at.pointer,
+                at.depth + 1,
+            ))),
+            Entry::Rule(r) => self.rule(r, at),
+        }
+    }
+
+    fn path(&mut self, text: &str, at: At<'_>) -> Option<SourcePath> {
+        match SourcePath::parse(text) {
+            Ok(p) => {
+                if at.depth == 0 && matches!(p.root, Root::Item | Root::Index | Root::Position) {
+                    self.err(
+                        at,
+                        format!(
+                            "`{text}` is relative to an item, but this rule is not inside `each`"
+                        ),
+                        Some("absolute source paths start with `/`, e.g. `/Order/@id`"),
+                    );
+                    return None;
+                }
+                Some(p)
+            }
+            Err(e) => {
+                self.err(at, e.to_string(), None);
+                None
+            }
+        }
+    }
+
+    fn rule(&mut self, r: &Rule, at: At<'_>) -> Option<Node> {
+        let sources = [
+            r.from.is_some(),
+            r.constant.is_some(),
+            r.template.is_some(),
+            r.each.is_some(),
+        ];
+        match sources.iter().filter(|s| **s).count() {
+            1 => {}
+            0 => {
+                self.err(
+                    at,
+                    "rule has no source",
+                    Some("give exactly one of `from`, `const`, `template`, `each`"),
+                );
+                return None;
+            }
+            _ => {
+                self.err(
+                    at,
+                    "rule has more than one source",
+                    Some("give exactly one of `from`, `const`, `template`, `each`"),
+                );
+                return None;
+            }
+        }
+        let errors_before = self.errors.len();
+        let when = r.when.as_ref().and_then(|c| self.cond(c, at));
+        if r.each.is_none() {
+            for (set, key) in [
+                (r.map.is_some(), "map"),
+                (r.item.is_some(), "item"),
+                (r.filter.is_some(), "filter"),
+            ] {
+                if set {
+                    self.err(at, format!("`{key}` is only valid with `each`"), None);
+                }
+            }
+        }
+        if r.fallback.is_some() && r.lookup.is_none() {
+            self.err(at, "`fallback` is only valid with `lookup`", None);
+        }
+        if r.default.is_some() && r.on_missing.is_some() {
+            self.err(
+                at,
+                "`on_missing` has no effect when `default` is given",
+                Some("a missing source writes the default; remove one of the two"),
+            );
+        }
+        if r.on_null == Some(OnNull::Default) && r.default.is_none() {
+            self.err(at, "`on_null: default` needs a `default` value", None);
+        }
+        let absence = Absence {
+            default: r.default.clone(),
+            on_missing: r.on_missing.unwrap_or(OnMissing::Omit),
+            on_null: r.on_null.unwrap_or(OnNull::Keep),
+        };
+        let has_steps = !r.apply.is_empty()
+            || r.lookup.is_some()
+            || r.date.is_some()
+            || r.convert.is_some()
+            || r.scale.is_some()
+            || r.rounding.is_some();
+
+        if let Some(value) = &r.constant {
+            if has_steps || r.default.is_some() || r.on_missing.is_some() || r.on_null.is_some() {
+                self.err(
+                    at,
+                    "`const` takes no other keys than `when`",
+                    Some("write the constant exactly as the output should be"),
+                );
+            }
+            return (self.errors.len() == errors_before).then(|| {
+                Node::Value(Box::new(ValueRule {
+                    source: Source::Const(value.clone()),
+                    when,
+                    absence,
+                    apply: Vec::new(),
+                    lookup: None,
+                    date: None,
+                    convert: None,
+                }))
+            });
+        }
+
+        if let Some(each) = &r.each {
+            if has_steps {
+                self.err(
+                    at,
+                    "`each` produces an array; value steps (`apply`, `lookup`, `date`, `as`) belong in its `item` or `map` rules",
+                    None,
+                );
+            }
+            let source = self.path(each, at);
+            let inner = At {
+                depth: at.depth + 1,
+                ..at
+            };
+            let filter = r.filter.as_ref().and_then(|c| self.cond(c, inner));
+            let item_target = format!("{}/*", at.target);
+            let body = match (&r.map, &r.item) {
+                (Some(m), None) => Some(EachBody::Map(self.map(m, &item_target, "", at.depth + 1))),
+                (None, Some(item)) => {
+                    let item_at = At {
+                        pos: at.pos,
+                        target: &item_target,
+                        pointer: "",
+                        depth: at.depth + 1,
+                    };
+                    self.entry(item, item_at)
+                        .map(|n| EachBody::Item(Box::new(n)))
+                }
+                _ => {
+                    self.err(
+                        at,
+                        "`each` needs exactly one of `map` (object items) or `item` (one value per item)",
+                        None,
+                    );
+                    None
+                }
+            };
+            let (source, body) = (source?, body?);
+            return (self.errors.len() == errors_before).then(|| {
+                Node::Each(Box::new(EachRule {
+                    source,
+                    when,
+                    filter,
+                    absence,
+                    body,
+                }))
+            });
+        }
+
+        let source = if let Some(from) = &r.from {
+            self.path(from, at).map(Source::Path)
+        } else if let Some(t) = &r.template {
+            self.template(t, at).map(Source::Template)
+        } else {
+            None
+        };
+        let lookup = r.lookup.as_ref().map(|table| Lookup {
+            table: table.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            entries: table.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            fallback: r.fallback.clone(),
+        });
+        let date = r.date.as_ref().and_then(|d| self.date(d, at));
+        let convert = self.convert(r, at);
+        let source = source?;
+        (self.errors.len() == errors_before).then(|| {
+            Node::Value(Box::new(ValueRule {
+                source,
+                when,
+                absence,
+                apply: r.apply.clone(),
+                lookup,
+                date,
+                convert,
+            }))
+        })
+    }
+
+    fn convert(&mut self, r: &Rule, at: At<'_>) -> Option<Convert> {
+        if let Some(scale) = r.scale {
+            if !matches!(r.convert, Some(Conversion::String | Conversion::Decimal)) {
+                self.err(at, "`scale` needs `as: string` or `as: decimal`", None);
+            }
+            if scale > MAX_SCALE {
+                self.err(at, format!("`scale` is at most {MAX_SCALE}"), None);
+            }
+        }
+        if r.rounding.is_some() && r.scale.is_none() {
+            self.err(at, "`rounding` needs `scale`", None);
+        }
+        r.convert.map(|to| Convert {
+            to,
+            scale: r.scale,
+            rounding: r.rounding.unwrap_or(Rounding::HalfUp),
+        })
+    }
+
+    fn template(&mut self, text: &str, at: At<'_>) -> Option<Vec<TemplatePart>> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|p| p.1) == Some('{') => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if chars.peek().map(|p| p.1) == Some('}') => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '{' => {
+                    let rest = text.get(i + 1..).unwrap_or("");
+                    let Some(end) = rest.find('}') else {
+                        self.err(
+                            at,
+                            format!("unclosed `{{` in template `{text}`"),
+                            Some("write `{{` for a literal brace"),
+                        );
+                        return None;
+                    };
+                    let inner = rest.get(..end).unwrap_or("");
+                    let path = self.path(inner, at)?;
+                    if !lit.is_empty() {
+                        parts.push(TemplatePart::Literal(std::mem::take(&mut lit)));
+                    }
+                    parts.push(TemplatePart::Path(path));
+                    for _ in 0..=inner.chars().count() {
+                        chars.next();
+                    }
+                }
+                '}' => {
+                    self.err(
+                        at,
+                        format!("unmatched `}}` in template `{text}`"),
+                        Some("write `}}` for a literal brace"),
+                    );
+                    return None;
+                }
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(TemplatePart::Literal(lit));
+        }
+        Some(parts)
+    }
+
+    fn date(&mut self, spec: &DateSpec, at: At<'_>) -> Option<DateConv> {
+        let from = self.date_format(&spec.from, at);
+        let to = self.date_format(&spec.to, at);
+        Some(DateConv {
+            from: from?,
+            to: to?,
+            to_text: spec.to.clone(),
+        })
+    }
+
+    fn date_format(&mut self, text: &str, at: At<'_>) -> Option<DateFormat> {
+        if text.eq_ignore_ascii_case("rfc3339") {
+            return Some(DateFormat::Rfc3339);
+        }
+        match StrftimeItems::new(text).parse_to_owned() {
+            Ok(items) => Some(DateFormat::Pattern(items)),
+            Err(_) => {
+                self.err(
+                    at,
+                    format!("invalid date format `{text}`"),
+                    Some("use `rfc3339` or a strftime pattern such as `%d.%m.%Y %H:%M`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn cond(&mut self, c: &Condition, at: At<'_>) -> Option<Cond> {
+        let forms = [
+            c.exists.is_some(),
+            c.missing.is_some(),
+            c.equals.is_some(),
+            c.not_equals.is_some(),
+            c.one_of.is_some(),
+            c.matches.is_some(),
+            c.not.is_some(),
+            c.all.is_some(),
+            c.any.is_some(),
+        ];
+        if forms.iter().filter(|f| **f).count() != 1 {
+            self.err(
+                at,
+                "a condition needs exactly one of exists, missing, equals, not_equals, in, matches, not, all, any",
+                None,
+            );
+            return None;
+        }
+        let compares = c.equals.is_some()
+            || c.not_equals.is_some()
+            || c.one_of.is_some()
+            || c.matches.is_some();
+        if compares != c.path.is_some() {
+            self.err(
+                at,
+                if compares {
+                    "`equals`, `not_equals`, `in` and `matches` need `path`"
+                } else {
+                    "`path` is only used with `equals`, `not_equals`, `in` or `matches`"
+                },
+                None,
+            );
+            return None;
+        }
+        if let Some(p) = &c.exists {
+            return self.path(p, at).map(Cond::Exists);
+        }
+        if let Some(p) = &c.missing {
+            return self.path(p, at).map(Cond::Missing);
+        }
+        if let Some(inner) = &c.not {
+            return self.cond(inner, at).map(|c| Cond::Not(Box::new(c)));
+        }
+        if let Some(cs) = &c.all {
+            let out: Vec<Option<Cond>> = cs.iter().map(|c| self.cond(c, at)).collect();
+            return out.into_iter().collect::<Option<Vec<_>>>().map(Cond::All);
+        }
+        if let Some(cs) = &c.any {
+            let out: Vec<Option<Cond>> = cs.iter().map(|c| self.cond(c, at)).collect();
+            return out.into_iter().collect::<Option<Vec<_>>>().map(Cond::Any);
+        }
+        let path = self.path(c.path.as_deref().unwrap_or_default(), at)?;
+        if let Some(v) = &c.equals {
+            return Some(Cond::Equals(path, v.clone()));
+        }
+        if let Some(v) = &c.not_equals {
+            return Some(Cond::NotEquals(path, v.clone()));
+        }
+        if let Some(vs) = &c.one_of {
+            return Some(Cond::In(path, vs.clone()));
+        }
+        let pattern = c.matches.as_deref().unwrap_or_default();
+        match RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+        {
+            Ok(re) => Some(Cond::Matches(path, re)),
+            Err(e) => {
+                self.err(
+                    at,
+                    format!("invalid regular expression `{pattern}`: {e}"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Splits a dotted target key; `\\.` is a literal dot inside a property name.
+fn split_key(key: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'.') => {
+                chars.next();
+                if let Some(last) = parts.last_mut() {
+                    last.push('.');
+                }
+            }
+            '.' => parts.push(String::new()),
+            c => {
+                if let Some(last) = parts.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    parts
+}
+
+/// JSON Pointer of dotted key parts.
+fn pointer_of(parts: &[&str]) -> String {
+    let mut s = String::new();
+    for p in parts {
+        push_pointer(&mut s, p);
+    }
+    s
+}
+
+/// Inserts `node` under the dotted `parts`, creating or merging nested objects.
+fn insert(
+    c: &mut Compiler<'_>,
+    fields: &mut Vec<Field>,
+    parts: &[&str],
+    node: Node,
+    at: At<'_>,
+    target: &str,
+    pointer: &str,
+) {
+    let Some((first, rest)) = parts.split_first() else {
+        return;
+    };
+    let mut here_target = target.to_owned();
+    push_pointer(&mut here_target, first);
+    let mut here_pointer = pointer.to_owned();
+    push_pointer(&mut here_pointer, first);
+    let existing = fields.iter_mut().position(|f| f.key == *first);
+    if rest.is_empty() {
+        match (existing, node) {
+            (None, node) => {
+                fields.push(Field {
+                    key: (*first).to_owned(),
+                    pos: at.pos,
+                    target: here_target,
+                    pointer: here_pointer,
+                    node,
+                });
+            }
+            (Some(i), Node::Object(children)) => {
+                // `a.b: ...` written before `a: {c: ...}`: merge the two.
+                let Some(field) = fields.get_mut(i) else {
+                    return;
+                };
+                if let Node::Object(existing_children) = &mut field.node {
+                    for child in children {
+                        let key = child.key.clone();
+                        if existing_children.iter().any(|f| f.key == key) {
+                            c.err(
+                                at,
+                                format!("target `{}` is produced twice", child.target),
+                                None,
+                            );
+                        } else {
+                            existing_children.push(child);
+                        }
+                    }
+                } else {
+                    c.err(
+                        at,
+                        format!("target `{here_target}` is produced twice"),
+                        None,
+                    );
+                }
+            }
+            (Some(_), _) => c.err(
+                at,
+                format!("target `{here_target}` is produced twice"),
+                None,
+            ),
+        }
+        return;
+    }
+    let i = match existing {
+        Some(i) => i,
+        None => {
+            fields.push(Field {
+                key: (*first).to_owned(),
+                pos: at.pos,
+                target: here_target.clone(),
+                pointer: here_pointer.clone(),
+                node: Node::Object(Vec::new()),
+            });
+            fields.len() - 1
+        }
+    };
+    match fields.get_mut(i).map(|f| &mut f.node) {
+        Some(Node::Object(children)) => {
+            insert(c, children, rest, node, at, &here_target, &here_pointer);
+        }
+        _ => c.err(
+            at,
+            format!("target `{here_target}` is already produced by a rule, so it cannot also be an object"),
+            None,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::test_support::compile_map;
+
+    /// Compiles and renders every diagnostic as `file:line:col: error: message`.
+    fn errors(map: &str) -> Vec<String> {
+        match compile_map(map) {
+            Ok(_) => panic!("expected compile errors for {map:?}"),
+            Err(d) => d
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}:{}:{}: {} @ {}",
+                        d.file.display(),
+                        d.line.unwrap_or(0),
+                        d.column.unwrap_or(0),
+                        d.message,
+                        d.location.as_deref().unwrap_or("")
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_error_is_collected_with_its_position() {
+        assert_eq!(
+            errors("a: { from: /x, const: 1 }\nb: { as: integer }\nc: $nope.x\nd: Qty\ne: /a//b"),
+            vec![
+                "t.yaml:7:5: rule has more than one source @ /a",
+                "t.yaml:8:5: rule has no source @ /b",
+                "t.yaml:9:5: unknown context source `$nope.x`; known: $path.NAME, $query.NAME, $header.NAME, $claims.NAME, $partner, $correlation_id, $index, $position, $request/... @ /c",
+                "t.yaml:10:5: `Qty` is relative to an item, but this rule is not inside `each` @ /d",
+                "t.yaml:11:5: empty step in path `/a//b` (two `/` in a row or a trailing `/`) @ /e",
+            ]
+        );
+    }
+
+    #[test]
+    fn misplaced_keys_are_errors() {
+        assert_eq!(
+            errors(
+                "a: { const: 1, apply: [trim] }\nb: { from: /x, map: {} }\nc: { from: /x, fallback: 1 }\n\
+                 d: { from: /x, scale: 2 }\ne: { from: /x, rounding: half_even, as: string }\n\
+                 f: { from: /x, default: 1, on_missing: error }\ng: { from: /x, on_null: default }\n\
+                 h: { each: /x }\ni: { each: /x, item: ., as: string }"
+            ),
+            vec![
+                "t.yaml:7:5: `const` takes no other keys than `when` @ /a",
+                "t.yaml:8:5: `map` is only valid with `each` @ /b",
+                "t.yaml:9:5: `fallback` is only valid with `lookup` @ /c",
+                "t.yaml:10:5: `scale` needs `as: string` or `as: decimal` @ /d",
+                "t.yaml:11:5: `rounding` needs `scale` @ /e",
+                "t.yaml:12:5: `on_missing` has no effect when `default` is given @ /f",
+                "t.yaml:13:5: `on_null: default` needs a `default` value @ /g",
+                "t.yaml:14:5: `each` needs exactly one of `map` (object items) or `item` (one value per item) @ /h",
+                "t.yaml:15:5: `each` produces an array; value steps (`apply`, `lookup`, `date`, `as`) belong in its `item` or `map` rules @ /i",
+            ]
+        );
+    }
+
+    #[test]
+    fn regexes_dates_and_templates_are_checked_at_load() {
+        assert_eq!(
+            errors(
+                "a: { const: 1, when: { path: /p, matches: \"(\" } }\nb: { from: /d, date: { from: \"%Q\", to: rfc3339 } }\n\
+                 c: { template: \"{/a\" }\nd: { template: \"a}b\" }\ne: { const: 1, when: { exists: /a, missing: /b } }\n\
+                 f: { const: 1, when: { equals: 1 } }"
+            ),
+            vec![
+                "t.yaml:7:5: invalid regular expression `(`: regex parse error:\n    (\n    ^\nerror: unclosed group @ /a",
+                "t.yaml:8:5: invalid date format `%Q` @ /b",
+                "t.yaml:9:5: unclosed `{` in template `{/a` @ /c",
+                "t.yaml:10:5: unmatched `}` in template `a}b` @ /d",
+                "t.yaml:11:5: a condition needs exactly one of exists, missing, equals, not_equals, in, matches, not, all, any @ /e",
+                "t.yaml:12:5: `equals`, `not_equals`, `in` and `matches` need `path` @ /f",
+            ]
+        );
+    }
+
+    #[test]
+    fn conflicting_targets_are_errors() {
+        assert_eq!(
+            errors("a: /x\na.b: /y\nc.d: /z\nc:\n  d: /w\ne..f: /v"),
+            vec![
+                "t.yaml:8:5: target `/a` is already produced by a rule, so it cannot also be an object @ /a/b",
+                "t.yaml:10:5: target `/c/d` is produced twice @ /c",
+                "t.yaml:12:5: target key `e..f` has an empty part @ /e//f",
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_rules_point_at_their_own_line() {
+        assert_eq!(
+            errors("lines:\n  each: /items\n  map:\n    qty: { from: Qty, as: integr }"),
+            vec![
+                "t.yaml:10:31: unknown variant `integr`, expected one of string, integer, number, boolean, decimal @ "
+            ]
+        );
+        assert_eq!(
+            errors("lines:\n  each: /items\n  map:\n    a:\n      b: { from: Qty, scale: 2 }"),
+            vec!["t.yaml:11:11: `scale` needs `as: string` or `as: decimal` @ /lines/*/a/b"]
+        );
+    }
+}

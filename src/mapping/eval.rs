@@ -1,0 +1,992 @@
+//! Evaluation of a compiled map on one document. The walk borrows the source and
+//! allocates only the output values; pointers for error messages are built only when an
+//! error happens.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use chrono::format::Parsed;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::{Map, Number, Value};
+
+use super::compile::{
+    Absence, Cond, Convert, DateConv, DateFormat, EachBody, EachRule, Field, Lookup, Node, Source,
+    TemplatePart, ValueRule,
+};
+use super::path::{Root, SourcePath, push_index, push_pointer, walk};
+use super::syntax::{Conversion, OnMissing, OnNull, Rounding, StringFn};
+use super::{EvalContext, MapError};
+
+/// The item being mapped inside `each`, with what is needed to name it in errors.
+pub(crate) struct Scope<'a> {
+    item: &'a Value,
+    /// Index in the source array.
+    index: usize,
+    /// Index in the output array (after `filter`).
+    out_index: usize,
+    each: &'a EachRule,
+    /// Pointer of the `each` field relative to the parent scope's item.
+    each_pointer: &'a str,
+    parent: Option<&'a Scope<'a>>,
+}
+
+/// A resolved source value: borrowed from the document or the context.
+#[derive(Debug, Clone, Copy)]
+enum Got<'a> {
+    Json(&'a Value),
+    Text(&'a str),
+    Int(usize),
+}
+
+impl Got<'_> {
+    fn to_value(self) -> Value {
+        match self {
+            Got::Json(v) => v.clone(),
+            Got::Text(s) => Value::String(s.to_owned()),
+            Got::Int(i) => Value::from(i),
+        }
+    }
+    fn is_null(self) -> bool {
+        matches!(self, Got::Json(Value::Null))
+    }
+    fn equals(self, other: &Value) -> bool {
+        match self {
+            Got::Json(v) => v == other,
+            Got::Text(s) => other.as_str() == Some(s),
+            Got::Int(i) => other.as_u64() == u64::try_from(i).ok() && other.is_u64(),
+        }
+    }
+}
+
+pub(crate) struct Eval<'a, 'c> {
+    pub(crate) source: &'a Value,
+    pub(crate) ctx: &'a EvalContext<'c>,
+}
+
+/// A step failed: message and whether the rule's input pointer names the culprit.
+struct StepError(String);
+
+impl<'a, 'c: 'a> Eval<'a, 'c> {
+    /// Evaluates the fields of one object.
+    pub(crate) fn object(
+        &self,
+        fields: &'a [Field],
+        scope: Option<&Scope<'a>>,
+    ) -> Result<Map<String, Value>, MapError> {
+        let mut out = Map::with_capacity(fields.len());
+        for f in fields {
+            if let Some(v) = self.node(&f.node, f, scope)? {
+                out.insert(f.key.clone(), v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn node(
+        &self,
+        node: &'a Node,
+        field: &'a Field,
+        scope: Option<&Scope<'a>>,
+    ) -> Result<Option<Value>, MapError> {
+        match node {
+            Node::Object(children) => {
+                let map = self.object(children, scope)?;
+                Ok((!map.is_empty()).then_some(Value::Object(map)))
+            }
+            Node::Value(rule) => self.value(rule, field, scope),
+            Node::Each(rule) => self.each(rule, field, scope),
+        }
+    }
+
+    fn resolve(&self, path: &'a SourcePath, scope: Option<&Scope<'a>>) -> Option<Got<'a>> {
+        let ctx = self.ctx;
+        match &path.root {
+            Root::Document => walk(self.source, &path.segments).map(Got::Json),
+            Root::Item => walk(scope?.item, &path.segments).map(Got::Json),
+            Root::Request => walk(ctx.request?, &path.segments).map(Got::Json),
+            Root::Claims => walk(ctx.claims?, &path.segments).map(Got::Json),
+            Root::PathParam(name) => ctx
+                .path_params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| Got::Text(v.as_str())),
+            Root::Query(name) => ctx
+                .query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| Got::Text(v.as_str())),
+            Root::Header(name) => ctx
+                .headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(Got::Text),
+            Root::Partner => Some(Got::Text(ctx.partner)),
+            Root::CorrelationId => Some(Got::Text(ctx.correlation_id)),
+            Root::Index => scope.map(|s| Got::Int(s.index)),
+            Root::Position => scope.map(|s| Got::Int(s.index.saturating_add(1))),
+        }
+    }
+
+    fn cond(&self, c: &'a Cond, scope: Option<&Scope<'a>>) -> bool {
+        match c {
+            Cond::Exists(p) => self.resolve(p, scope).is_some(),
+            Cond::Missing(p) => self.resolve(p, scope).is_none(),
+            Cond::Equals(p, v) => self.resolve(p, scope).is_some_and(|g| g.equals(v)),
+            Cond::NotEquals(p, v) => !self.resolve(p, scope).is_some_and(|g| g.equals(v)),
+            Cond::In(p, vs) => self
+                .resolve(p, scope)
+                .is_some_and(|g| vs.iter().any(|v| g.equals(v))),
+            Cond::Matches(p, re) => match self.resolve(p, scope) {
+                Some(Got::Json(Value::String(s))) => re.is_match(s),
+                Some(Got::Text(s)) => re.is_match(s),
+                _ => false,
+            },
+            Cond::Not(c) => !self.cond(c, scope),
+            Cond::All(cs) => cs.iter().all(|c| self.cond(c, scope)),
+            Cond::Any(cs) => cs.iter().any(|c| self.cond(c, scope)),
+        }
+    }
+
+    /// Missing or null source: the rule's absence handling.
+    fn absent(
+        &self,
+        absence: &Absence,
+        null: bool,
+        field: &Field,
+        input: impl FnOnce() -> Option<String>,
+        scope: Option<&Scope<'a>>,
+    ) -> Result<Option<Value>, MapError> {
+        if null {
+            return Ok(match absence.on_null {
+                OnNull::Keep => Some(Value::Null),
+                OnNull::Omit => None,
+                OnNull::Default => absence.default.clone(),
+            });
+        }
+        if let Some(d) = &absence.default {
+            return Ok(Some(d.clone()));
+        }
+        match absence.on_missing {
+            OnMissing::Omit => Ok(None),
+            OnMissing::Null => Ok(Some(Value::Null)),
+            OnMissing::Error => Err(MapError {
+                target: target_pointer(field, scope),
+                input: input(),
+                message: "required source is missing".to_owned(),
+            }),
+        }
+    }
+
+    fn value(
+        &self,
+        rule: &'a ValueRule,
+        field: &'a Field,
+        scope: Option<&Scope<'a>>,
+    ) -> Result<Option<Value>, MapError> {
+        if let Some(w) = &rule.when
+            && !self.cond(w, scope)
+        {
+            return Ok(None);
+        }
+        let value = match &rule.source {
+            Source::Const(v) => return Ok(Some(v.clone())),
+            Source::Path(p) => match self.resolve(p, scope) {
+                None => {
+                    return self.absent(
+                        &rule.absence,
+                        false,
+                        field,
+                        || input_pointer(p, scope),
+                        scope,
+                    );
+                }
+                Some(g) if g.is_null() => {
+                    return self.absent(
+                        &rule.absence,
+                        true,
+                        field,
+                        || input_pointer(p, scope),
+                        scope,
+                    );
+                }
+                Some(g) => g,
+            },
+            Source::Template(parts) => match self.template(parts, field, scope)? {
+                Ok(s) => {
+                    let v = Value::String(s);
+                    return self.finish(rule, field, scope, Got::Json(&v));
+                }
+                Err(p) => {
+                    return self.absent(
+                        &rule.absence,
+                        false,
+                        field,
+                        || input_pointer(p, scope),
+                        scope,
+                    );
+                }
+            },
+        };
+        self.finish(rule, field, scope, value)
+    }
+
+    /// Runs the steps of a rule on its resolved source.
+    fn finish(
+        &self,
+        rule: &ValueRule,
+        field: &Field,
+        scope: Option<&Scope<'a>>,
+        value: Got<'_>,
+    ) -> Result<Option<Value>, MapError> {
+        if !rule.has_steps() {
+            return Ok(Some(value.to_value()));
+        }
+        steps(rule, value)
+            .map(Some)
+            .map_err(|StepError(message)| MapError {
+                target: target_pointer(field, scope),
+                input: match &rule.source {
+                    Source::Path(p) => input_pointer(p, scope),
+                    _ => None,
+                },
+                message,
+            })
+    }
+
+    /// Builds a template; `Err(path)` names the first placeholder whose source is
+    /// missing or null (the whole template is then missing).
+    fn template(
+        &self,
+        parts: &'a [TemplatePart],
+        field: &Field,
+        scope: Option<&Scope<'a>>,
+    ) -> Result<Result<String, &'a SourcePath>, MapError> {
+        let mut out = String::new();
+        for part in parts {
+            match part {
+                TemplatePart::Literal(s) => out.push_str(s),
+                TemplatePart::Path(p) => match self.resolve(p, scope) {
+                    None | Some(Got::Json(Value::Null)) => return Ok(Err(p)),
+                    Some(Got::Text(s)) => out.push_str(s),
+                    Some(Got::Json(Value::String(s))) => out.push_str(s),
+                    Some(Got::Int(i)) => {
+                        let _ = write!(out, "{i}");
+                    }
+                    Some(Got::Json(Value::Number(n))) => {
+                        let _ = write!(out, "{n}");
+                    }
+                    Some(Got::Json(Value::Bool(b))) => {
+                        let _ = write!(out, "{b}");
+                    }
+                    Some(Got::Json(_)) => {
+                        return Err(MapError {
+                            target: target_pointer(field, scope),
+                            input: input_pointer(p, scope),
+                            message: "a template placeholder must be a string, number or boolean, not an object or array".to_owned(),
+                        });
+                    }
+                },
+            }
+        }
+        Ok(Ok(out))
+    }
+
+    fn each(
+        &self,
+        rule: &'a EachRule,
+        field: &'a Field,
+        scope: Option<&Scope<'a>>,
+    ) -> Result<Option<Value>, MapError> {
+        if let Some(w) = &rule.when
+            && !self.cond(w, scope)
+        {
+            return Ok(None);
+        }
+        let input = || input_pointer(&rule.source, scope);
+        let items = match self.resolve(&rule.source, scope) {
+            None => return self.absent(&rule.absence, false, field, input, scope),
+            Some(Got::Json(Value::Null)) => {
+                return self.absent(&rule.absence, true, field, input, scope);
+            }
+            Some(Got::Json(Value::Array(items))) => items,
+            Some(_) => {
+                return Err(MapError {
+                    target: target_pointer(field, scope),
+                    input: input(),
+                    message: "`each` expects an array".to_owned(),
+                });
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let inner = Scope {
+                item,
+                index,
+                out_index: out.len(),
+                each: rule,
+                each_pointer: &field.pointer,
+                parent: scope,
+            };
+            if let Some(f) = &rule.filter
+                && !self.cond(f, Some(&inner))
+            {
+                continue;
+            }
+            match &rule.body {
+                EachBody::Map(fields) => {
+                    out.push(Value::Object(self.object(fields, Some(&inner))?));
+                }
+                EachBody::Item(node) => {
+                    if let Some(v) = self.item_node(node, &inner)? {
+                        out.push(v);
+                    }
+                }
+            }
+        }
+        Ok(Some(Value::Array(out)))
+    }
+
+    /// The `item` rule of an `each`: its pointer is the item itself.
+    fn item_node(&self, node: &'a Node, scope: &Scope<'a>) -> Result<Option<Value>, MapError> {
+        match node {
+            Node::Object(children) => {
+                let map = self.object(children, Some(scope))?;
+                Ok(Some(Value::Object(map)))
+            }
+            Node::Value(rule) => self.value(rule, &ITEM_FIELD, Some(scope)),
+            Node::Each(rule) => self.each(rule, &ITEM_FIELD, Some(scope)),
+        }
+    }
+}
+
+/// The pseudo-field of an `item` rule: relative pointer "" (the item itself).
+static ITEM_FIELD: Field = Field {
+    key: String::new(),
+    pos: None,
+    target: String::new(),
+    pointer: String::new(),
+    node: Node::Object(Vec::new()),
+};
+
+/// Full JSON Pointer of the output value of `field` in `scope`.
+fn target_pointer(field: &Field, scope: Option<&Scope<'_>>) -> String {
+    let mut out = String::new();
+    scope_target(&mut out, scope);
+    out.push_str(&field.pointer);
+    out
+}
+
+fn scope_target(out: &mut String, scope: Option<&Scope<'_>>) {
+    if let Some(s) = scope {
+        scope_target(out, s.parent);
+        out.push_str(s.each_pointer);
+        push_index(out, s.out_index);
+    }
+}
+
+/// Full JSON Pointer of the input a path reads, when it reads a document.
+fn input_pointer(path: &SourcePath, scope: Option<&Scope<'_>>) -> Option<String> {
+    let mut out = String::new();
+    match &path.root {
+        Root::Document => {}
+        Root::Item => scope_source(&mut out, scope),
+        Root::Request => out.push_str("$request"),
+        _ => return Some(path.text.clone()),
+    }
+    for seg in &path.segments {
+        push_pointer(&mut out, seg);
+    }
+    Some(out)
+}
+
+fn scope_source(out: &mut String, scope: Option<&Scope<'_>>) {
+    if let Some(s) = scope {
+        let each = &s.each.source;
+        match each.root {
+            Root::Item => scope_source(out, s.parent),
+            Root::Request => out.push_str("$request"),
+            _ => {}
+        }
+        for seg in &each.segments {
+            push_pointer(out, seg);
+        }
+        push_index(out, s.index);
+    }
+}
+
+/// Runs the value steps in their fixed order: apply, lookup, date, as. The source is
+/// borrowed until a step produces a new value, so `trim` of a document string or a
+/// lookup costs no copy of the input.
+fn steps(rule: &ValueRule, got: Got<'_>) -> Result<Value, StepError> {
+    let mut owned: Option<Value> = None;
+    if !rule.apply.is_empty() {
+        let mut text: Cow<'_, str> = match got {
+            Got::Json(Value::String(s)) => Cow::Borrowed(s.as_str()),
+            Got::Text(s) => Cow::Borrowed(s),
+            other => Cow::Owned(scalar_text(other.to_value())?),
+        };
+        for f in &rule.apply {
+            text = apply_fn(f, text);
+        }
+        owned = Some(Value::String(text.into_owned()));
+    }
+    if let Some(l) = &rule.lookup {
+        owned = Some(lookup(l, &current(&owned, got))?);
+    }
+    if let Some(d) = &rule.date {
+        owned = Some(Value::String(reformat_date(d, &current(&owned, got))?));
+    }
+    if let Some(c) = &rule.convert {
+        owned = Some(convert(c, &current(&owned, got))?);
+    }
+    Ok(owned.unwrap_or_else(|| got.to_value()))
+}
+
+/// The value the next step reads: the last step's output, else the borrowed source.
+fn current<'v>(owned: &'v Option<Value>, got: Got<'v>) -> Cow<'v, Value> {
+    match (owned, got) {
+        (Some(v), _) => Cow::Borrowed(v),
+        (None, Got::Json(v)) => Cow::Borrowed(v),
+        (None, other) => Cow::Owned(other.to_value()),
+    }
+}
+
+/// The text of a scalar: strings as is, numbers in shortest form, booleans as words.
+fn scalar_text(value: Value) -> Result<String, StepError> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Ok(String::new()),
+        Value::Array(_) | Value::Object(_) => Err(StepError(
+            "expected a string, number or boolean, found an object or array".to_owned(),
+        )),
+    }
+}
+
+/// One string function; trimming a borrowed string stays borrowed.
+fn apply_fn<'s>(f: &StringFn, s: Cow<'s, str>) -> Cow<'s, str> {
+    let trimmed = |s: Cow<'s, str>, t: fn(&str) -> &str| match s {
+        Cow::Borrowed(b) => Cow::Borrowed(t(b)),
+        Cow::Owned(o) => Cow::Owned(t(&o).to_owned()),
+    };
+    match f {
+        StringFn::Trim => trimmed(s, str::trim),
+        StringFn::TrimStart => trimmed(s, str::trim_start),
+        StringFn::TrimEnd => trimmed(s, str::trim_end),
+        StringFn::Lowercase => Cow::Owned(s.to_lowercase()),
+        StringFn::Uppercase => Cow::Owned(s.to_uppercase()),
+        StringFn::Replace { from, to } if !from.is_empty() && s.contains(from.as_str()) => {
+            Cow::Owned(s.replace(from.as_str(), to))
+        }
+        StringFn::Replace { .. } => s,
+        StringFn::Truncate(n) => match s.char_indices().nth(*n) {
+            Some((i, _)) => match s {
+                Cow::Borrowed(b) => Cow::Borrowed(b.get(..i).unwrap_or(b)),
+                Cow::Owned(o) => Cow::Owned(o.get(..i).unwrap_or(&o).to_owned()),
+            },
+            None => s,
+        },
+    }
+}
+
+fn lookup(l: &Lookup, value: &Value) -> Result<Value, StepError> {
+    let hit = match value {
+        Value::String(s) => l.table.get(s.as_str()),
+        Value::Number(n) => l.table.get(n.to_string().as_str()),
+        Value::Bool(b) => l.table.get(if *b { "true" } else { "false" }),
+        _ => None,
+    };
+    match (hit, &l.fallback) {
+        (Some(v), _) => Ok(v.clone()),
+        (None, Some(f)) => Ok(f.clone()),
+        (None, None) => Err(StepError(format!(
+            "no lookup entry for {value}; known: {}",
+            l.entries
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// A parsed date/time, as precise as its format allowed.
+enum Moment {
+    Zoned(DateTime<FixedOffset>),
+    Local(NaiveDateTime),
+    Date(NaiveDate),
+}
+
+fn reformat_date(d: &DateConv, value: &Value) -> Result<String, StepError> {
+    let Some(text) = value.as_str() else {
+        return Err(StepError(format!(
+            "expected a date/time string, found {value}"
+        )));
+    };
+    let bad = || StepError(format!("`{text}` does not match the date format"));
+    let moment = match &d.from {
+        DateFormat::Rfc3339 => {
+            Moment::Zoned(DateTime::parse_from_rfc3339(text).map_err(|_| bad())?)
+        }
+        DateFormat::Pattern(items) => {
+            let mut parsed = Parsed::new();
+            chrono::format::parse(&mut parsed, text, items.iter()).map_err(|_| bad())?;
+            if let Ok(dt) = parsed.to_datetime() {
+                Moment::Zoned(dt)
+            } else if let Ok(dt) = parsed.to_naive_datetime_with_offset(0) {
+                Moment::Local(dt)
+            } else {
+                Moment::Date(parsed.to_naive_date().map_err(|_| bad())?)
+            }
+        }
+    };
+    let lacks = || {
+        StepError(format!(
+            "`{text}` lacks fields the output format `{}` needs (a time or a time zone)",
+            d.to_text
+        ))
+    };
+    match (&d.to, moment) {
+        (DateFormat::Rfc3339, Moment::Zoned(dt)) => {
+            Ok(dt.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        }
+        (DateFormat::Rfc3339, _) => Err(lacks()),
+        (DateFormat::Pattern(items), m) => {
+            let mut out = String::new();
+            let res = match m {
+                Moment::Zoned(dt) => write!(out, "{}", dt.format_with_items(items.iter())),
+                Moment::Local(dt) => write!(out, "{}", dt.format_with_items(items.iter())),
+                Moment::Date(dt) => write!(out, "{}", dt.format_with_items(items.iter())),
+            };
+            res.map_err(|_| lacks())?;
+            Ok(out)
+        }
+    }
+}
+
+/// True for `-?digits(.digits)?` with an optional exponent: the decimal syntax of JSON.
+fn is_decimal_text(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > start
+    };
+    if !digits(&mut i) {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Parses decimal text exactly (too many digits is an error, never a rounding).
+fn parse_decimal(s: &str) -> Option<Decimal> {
+    if !is_decimal_text(s) {
+        return None;
+    }
+    if s.contains(['e', 'E']) {
+        Decimal::from_scientific(s).ok()
+    } else {
+        Decimal::from_str_exact(s).ok()
+    }
+}
+
+/// A value as an exact decimal. A JSON float is read via its shortest representation
+/// (0.1 is "0.1", not 0.1000000000000000055...).
+fn to_decimal(value: &Value) -> Result<Decimal, StepError> {
+    let parsed = match value {
+        Value::String(s) => parse_decimal(s),
+        Value::Number(n) => parse_decimal(&n.to_string()),
+        _ => None,
+    };
+    parsed.ok_or_else(|| StepError(format!("{value} is not a decimal number")))
+}
+
+/// Rounds to exactly `scale` decimals; a number too large to carry that many decimals
+/// (28 significant digits in all) is an error rather than fewer decimals.
+fn round(d: Decimal, scale: u32, rounding: Rounding) -> Result<Decimal, StepError> {
+    let strategy = match rounding {
+        Rounding::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+        Rounding::HalfEven => RoundingStrategy::MidpointNearestEven,
+        Rounding::Down => RoundingStrategy::ToZero,
+    };
+    let mut r = d.round_dp_with_strategy(scale, strategy);
+    r.rescale(scale);
+    if r.scale() == scale {
+        Ok(r)
+    } else {
+        Err(StepError(format!(
+            "{d} is too large to write with {scale} decimals"
+        )))
+    }
+}
+
+/// The JSON number equal to `d`, only when a double holds it exactly: its shortest
+/// representation must read back as the same decimal.
+fn exact_number(d: Decimal) -> Result<Value, StepError> {
+    let not_exact = || {
+        StepError(format!(
+            "{d} cannot be written as a JSON number without rounding; map it to a string target (`as: string` with `scale`)"
+        ))
+    };
+    let f = f64::from_str(&d.to_string()).map_err(|_| not_exact())?;
+    let n = Number::from_f64(f).ok_or_else(not_exact)?;
+    match parse_decimal(&n.to_string()) {
+        Some(back) if back == d => Ok(Value::Number(n)),
+        _ => Err(not_exact()),
+    }
+}
+
+fn convert(c: &Convert, value: &Value) -> Result<Value, StepError> {
+    match c.to {
+        Conversion::String => {
+            if let Some(scale) = c.scale {
+                let d = to_decimal(value)?;
+                return Ok(Value::String(round(d, scale, c.rounding)?.to_string()));
+            }
+            scalar_text(value.clone()).map(Value::String)
+        }
+        Conversion::Decimal => {
+            let mut d = to_decimal(value)?;
+            if let Some(scale) = c.scale {
+                d = round(d, scale, c.rounding)?;
+            }
+            exact_number(d)
+        }
+        Conversion::Integer => {
+            let n = match value {
+                Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.clone()),
+                Value::Number(n) => n
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| Number::from(f as i64)),
+                Value::String(s) => s
+                    .parse::<i64>()
+                    .map(Number::from)
+                    .or_else(|_| s.parse::<u64>().map(Number::from))
+                    .ok(),
+                _ => None,
+            };
+            n.map(Value::Number)
+                .ok_or_else(|| StepError(format!("{value} is not an integer")))
+        }
+        Conversion::Number => {
+            let f = match value {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) if is_decimal_text(s) => s.parse::<f64>().ok(),
+                _ => None,
+            };
+            f.and_then(Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| StepError(format!("{value} is not a number")))
+        }
+        Conversion::Boolean => match value {
+            Value::Bool(b) => Ok(Value::Bool(*b)),
+            Value::String(s) if s == "true" || s == "1" => Ok(Value::Bool(true)),
+            Value::String(s) if s == "false" || s == "0" => Ok(Value::Bool(false)),
+            Value::Number(n) if n.as_u64() == Some(1) => Ok(Value::Bool(true)),
+            Value::Number(n) if n.as_u64() == Some(0) => Ok(Value::Bool(false)),
+            _ => Err(StepError(format!("{value} is not a boolean"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::mapping::MapError;
+    use crate::mapping::test_support::run;
+
+    fn ok(map: &str, source: Value) -> Value {
+        match run(map, &source) {
+            Ok(v) => v,
+            Err(e) => panic!("mapping failed: {e}"),
+        }
+    }
+
+    fn err(map: &str, source: Value) -> MapError {
+        match run(map, &source) {
+            Ok(v) => panic!("expected an error, got {v}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn paths_attributes_text_and_array_indexes() {
+        let src = json!({"Order": {"@id": "A-1", "Total": {"@currency": "EUR", "#text": "9.50"},
+            "Items": {"Item": [{"Sku": "X"}, {"Sku": "Y"}]}}});
+        assert_eq!(
+            ok(
+                "id: /Order/@id\ntotal: /Order/Total/#text\nsecond: /Order/Items/Item/1/Sku\ngone: /Order/Nope",
+                src
+            ),
+            json!({"id": "A-1", "total": "9.50", "second": "Y"})
+        );
+    }
+
+    #[test]
+    fn dotted_keys_nest_and_merge_in_written_order() {
+        assert_eq!(
+            ok(
+                "shipping.speed: /s\nshipping:\n  address.city: /c\nz: /s",
+                json!({"s": "X", "c": "Berlin"})
+            ),
+            json!({"shipping": {"speed": "X", "address": {"city": "Berlin"}}, "z": "X"})
+        );
+    }
+
+    #[test]
+    fn empty_nested_objects_are_omitted() {
+        assert_eq!(
+            ok("a:\n  b: /missing\nc: { const: 1 }", json!({})),
+            json!({"c": 1})
+        );
+    }
+
+    #[test]
+    fn const_and_context_sources() {
+        assert_eq!(
+            ok(
+                "k: { const: {x: [1, true]} }\nid: $path.id\npage: $query.page\nt: $header.x-tenant\n\
+                 org: $claims.org.id\np: $partner\nc: $correlation_id\ncur: $request/Order/@currency\n\
+                 h: $header.x-absent",
+                json!({})
+            ),
+            json!({"k": {"x": [1, true]}, "id": "A-1", "page": "2", "t": "t-9", "org": 42,
+                "p": "acme", "c": "c-1", "cur": "EUR"})
+        );
+    }
+
+    #[test]
+    fn missing_and_null_handling() {
+        let map = "a: { from: /m, default: d }\nb: { from: /m, on_missing: null }\nc: { from: /m }\n\
+                   d: { from: /n }\ne: { from: /n, on_null: omit }\nf: { from: /n, on_null: default, default: 0 }\n\
+                   g: { from: /n, default: 0 }";
+        assert_eq!(
+            ok(map, json!({"n": null})),
+            json!({"a": "d", "b": null, "d": null, "f": 0, "g": null})
+        );
+        assert_eq!(
+            err(
+                "a: { from: /Order/Id, on_missing: error }",
+                json!({"Order": {}})
+            ),
+            MapError {
+                target: "/a".into(),
+                input: Some("/Order/Id".into()),
+                message: "required source is missing".into()
+            }
+        );
+    }
+
+    #[test]
+    fn string_functions_and_templates() {
+        let map = "e: { from: /e, apply: [trim, lowercase] }\nu: { from: /e, apply: [trim_start, uppercase] }\n\
+                   r: { from: /p, apply: [{ replace: { from: \" \", to: \"-\" } }, { truncate: 5 }] }\n\
+                   full: { template: \"{/first} {/last} ({{x}})\" }\nmiss: { template: \"{/first} {/none}\" }\n\
+                   num: { template: \"#{/n}/{/b}\" }";
+        assert_eq!(
+            ok(
+                map,
+                json!({"e": "  Ann@X.COM ", "p": "a b c d", "first": "Jane", "last": "Doe", "n": 1.5, "b": true})
+            ),
+            json!({"e": "ann@x.com", "u": "ANN@X.COM ", "r": "a-b-c", "full": "Jane Doe ({x})", "num": "#1.5/true"})
+        );
+    }
+
+    #[test]
+    fn lookup_with_fallback_and_miss() {
+        let map = "s: { from: /p, apply: [lowercase], lookup: { standard: STANDARD, express: EXPRESS } }\n\
+                   f: { from: /q, lookup: { a: 1 }, fallback: 0 }";
+        assert_eq!(
+            ok(map, json!({"p": "Express", "q": "zz"})),
+            json!({"s": "EXPRESS", "f": 0})
+        );
+        assert_eq!(
+            err(map, json!({"p": "overnight"})),
+            MapError {
+                target: "/s".into(),
+                input: Some("/p".into()),
+                message: "no lookup entry for \"overnight\"; known: standard, express".into()
+            }
+        );
+    }
+
+    #[test]
+    fn conversions() {
+        let map = "i: { from: /i, as: integer }\nn: { from: /n, as: number }\nd: { from: /d, as: decimal }\n\
+                   b: { from: /b, as: boolean }\ns: { from: /s, as: string }\nf: { from: /f, as: string, scale: 2 }\n\
+                   ff: { from: /ff, as: string, scale: 2 }\nhe: { from: /he, as: string, scale: 2, rounding: half_even }\n\
+                   hu: { from: /he, as: string, scale: 2 }\ndn: { from: /he, as: decimal, scale: 1, rounding: down }\n\
+                   fi: { from: /fi, as: integer }";
+        let src = json!({"i": "250", "n": "0.1", "d": "42.00", "b": "1", "s": 5, "f": 1343.6,
+            "ff": "7", "he": "0.125", "fi": 3.0});
+        assert_eq!(
+            ok(map, src),
+            json!({"i": 250, "n": 0.1, "d": 42.0, "b": true, "s": "5", "f": "1343.60", "ff": "7.00",
+                "he": "0.12", "hu": "0.13", "dn": 0.1, "fi": 3})
+        );
+    }
+
+    #[test]
+    fn money_that_a_double_cannot_hold_is_an_error() {
+        assert_eq!(
+            err(
+                "d: { from: /d, as: decimal }",
+                json!({"d": "0.12345678901234567891"})
+            ),
+            MapError {
+                target: "/d".into(),
+                input: Some("/d".into()),
+                message:
+                    "0.12345678901234567891 cannot be written as a JSON number without rounding; \
+                          map it to a string target (`as: string` with `scale`)"
+                        .into()
+            }
+        );
+        assert_eq!(
+            ok(
+                "s: { from: /d, as: string, scale: 20 }",
+                json!({"d": "0.12345678901234567891"})
+            ),
+            json!({"s": "0.12345678901234567891"})
+        );
+        assert_eq!(
+            err(
+                "s: { from: /d, as: string, scale: 5 }",
+                json!({"d": "12345678901234567890123456"})
+            )
+            .message,
+            "12345678901234567890123456 is too large to write with 5 decimals"
+        );
+        assert_eq!(
+            err(
+                "s: { from: /d, as: string, scale: 2 }",
+                json!({"d": "1_000"})
+            )
+            .message,
+            "\"1_000\" is not a decimal number"
+        );
+    }
+
+    #[test]
+    fn conversion_failures_name_both_pointers() {
+        let map = "lines:\n  each: /Order/Items/Item\n  map:\n    qty: { from: Qty, as: integer }";
+        let src = json!({"Order": {"Items": {"Item": [{"Qty": "1"}, {"Qty": "ten"}]}}});
+        assert_eq!(
+            err(map, src),
+            MapError {
+                target: "/lines/1/qty".into(),
+                input: Some("/Order/Items/Item/1/Qty".into()),
+                message: "\"ten\" is not an integer".into()
+            }
+        );
+        assert_eq!(
+            err("b: { from: /b, as: boolean }", json!({"b": "yes"})).message,
+            "\"yes\" is not a boolean"
+        );
+        assert_eq!(
+            err("n: { from: /n, as: number }", json!({"n": "1,5"})).message,
+            "\"1,5\" is not a number"
+        );
+    }
+
+    #[test]
+    fn dates() {
+        let map = "a: { from: /a, date: { from: \"%d.%m.%Y\", to: \"%Y-%m-%d\" } }\n\
+                   b: { from: /b, date: { from: rfc3339, to: \"%d/%m/%Y %H:%M\" } }\n\
+                   c: { from: /c, date: { from: \"%Y-%m-%d %H:%M:%S %z\", to: rfc3339 } }";
+        assert_eq!(
+            ok(
+                map,
+                json!({"a": "24.11.2026", "b": "2026-11-24T09:15:30+01:00", "c": "2026-11-24 09:15:30 +0000"})
+            ),
+            json!({"a": "2026-11-24", "b": "24/11/2026 09:15", "c": "2026-11-24T09:15:30Z"})
+        );
+        assert_eq!(
+            err(
+                "a: { from: /a, date: { from: \"%d.%m.%Y\", to: rfc3339 } }",
+                json!({"a": "24.11.2026"})
+            )
+            .message,
+            "`24.11.2026` lacks fields the output format `rfc3339` needs (a time or a time zone)"
+        );
+        assert_eq!(
+            err(
+                "a: { from: /a, date: { from: rfc3339, to: \"%Y\" } }",
+                json!({"a": "yesterday"})
+            )
+            .message,
+            "`yesterday` does not match the date format"
+        );
+    }
+
+    #[test]
+    fn each_with_filter_index_and_scalar_items() {
+        let map = "lines:\n  each: /items\n  filter: { path: qty, not_equals: 0 }\n  map:\n    n: $index\n    pos: $position\n    sku: sku\n\
+                   skus:\n  each: /items\n  item: { from: sku, apply: [lowercase] }\n\
+                   tags:\n  each: /tags\n  item: .\n\
+                   grid:\n  each: /grid\n  item:\n    each: .\n    item: { from: ., as: string }";
+        let src = json!({"items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 0}, {"sku": "C", "qty": 2}],
+            "tags": ["x", "y"], "grid": [[1, 2], [3]]});
+        assert_eq!(
+            ok(map, src),
+            json!({"lines": [{"n": 0, "pos": 1, "sku": "A"}, {"n": 2, "pos": 3, "sku": "C"}],
+                "skus": ["a", "b", "c"], "tags": ["x", "y"], "grid": [["1", "2"], ["3"]]})
+        );
+    }
+
+    #[test]
+    fn each_absence_and_wrong_type() {
+        assert_eq!(
+            ok(
+                "l: { each: /none, item: . }\nm: { each: /none, item: ., default: [] }",
+                json!({})
+            ),
+            json!({"m": []})
+        );
+        assert_eq!(
+            err("l: { each: /o, item: . }", json!({"o": {"a": 1}})),
+            MapError {
+                target: "/l".into(),
+                input: Some("/o".into()),
+                message: "`each` expects an array".into()
+            }
+        );
+    }
+
+    #[test]
+    fn conditions() {
+        let map = "a: { const: 1, when: { exists: /x } }\nb: { const: 2, when: { missing: /x } }\n\
+                   c: { const: 3, when: { path: /p, equals: express } }\nd: { const: 4, when: { path: /p, in: [a, express] } }\n\
+                   e: { const: 5, when: { path: /p, matches: \"^ex\" } }\nf: { const: 6, when: { not: { exists: /p } } }\n\
+                   g: { const: 7, when: { all: [{ exists: /p }, { path: /n, equals: 3 }] } }\n\
+                   h: { const: 8, when: { any: [{ exists: /zz }, { path: /n, not_equals: 3 }] } }\n\
+                   i: { from: /p, when: { exists: /x } }";
+        assert_eq!(
+            ok(map, json!({"x": null, "p": "express", "n": 3})),
+            json!({"a": 1, "c": 3, "d": 4, "e": 5, "g": 7, "i": "express"})
+        );
+    }
+}

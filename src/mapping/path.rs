@@ -1,0 +1,286 @@
+//! Source paths: parsed once at compile time into segments, resolved per request by
+//! walking borrowed `serde_json::Value`s (no allocation on the way).
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// Where a path starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Root {
+    /// `/Order/...`: the source document.
+    Document,
+    /// `Qty`, `@line`, `.`: the current item of the innermost `each`.
+    Item,
+    /// `$request/...`: the original request body (response mappings).
+    Request,
+    /// `$path.NAME`.
+    PathParam(String),
+    /// `$query.NAME` (first occurrence).
+    Query(String),
+    /// `$header.NAME` (lower-cased).
+    Header(String),
+    /// `$claims.a.b`: segments hold `a`, `b`.
+    Claims,
+    /// `$partner`.
+    Partner,
+    /// `$correlation_id`.
+    CorrelationId,
+    /// `$index`: 0-based index of the current item.
+    Index,
+    /// `$position`: 1-based number of the current item (line numbers).
+    Position,
+}
+
+/// A parsed source path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePath {
+    pub root: Root,
+    /// Steps below the root: object keys, or array indexes where the value is an array.
+    pub segments: Vec<String>,
+    /// The path as written, for messages.
+    pub text: String,
+}
+
+/// Why a path does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("empty source path")]
+    Empty,
+    #[error("empty step in path `{0}` (two `/` in a row or a trailing `/`)")]
+    EmptyStep(String),
+    #[error(
+        "unknown context source `{0}`; known: $path.NAME, $query.NAME, $header.NAME, $claims.NAME, $partner, $correlation_id, $index, $position, $request/..."
+    )]
+    UnknownContext(String),
+    #[error("`{0}` needs a name, e.g. `{0}.id`")]
+    MissingName(String),
+    #[error("invalid escape in path `{0}`: `~` must be followed by 0 or 1")]
+    BadEscape(String),
+}
+
+/// Names of the context sources, for messages and the checker.
+pub const CONTEXT_NAMES: &[&str] = &[
+    "$path",
+    "$query",
+    "$header",
+    "$claims",
+    "$partner",
+    "$correlation_id",
+    "$index",
+    "$position",
+    "$request",
+];
+
+fn unescape(step: &str, whole: &str) -> Result<String, PathError> {
+    if !step.contains('~') {
+        return Ok(step.to_owned());
+    }
+    let mut out = String::with_capacity(step.len());
+    let mut chars = step.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' {
+            match chars.next() {
+                Some('0') => out.push('~'),
+                Some('1') => out.push('/'),
+                _ => return Err(PathError::BadEscape(whole.to_owned())),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+fn slash_steps(rest: &str, whole: &str) -> Result<Vec<String>, PathError> {
+    if rest.is_empty() {
+        return Ok(Vec::new());
+    }
+    rest.split('/')
+        .map(|s| {
+            if s.is_empty() {
+                Err(PathError::EmptyStep(whole.to_owned()))
+            } else {
+                unescape(s, whole)
+            }
+        })
+        .collect()
+}
+
+/// The name after `$path.` etc.
+fn context_name(rest: &str, kind: &str) -> Result<String, PathError> {
+    match rest.strip_prefix('.') {
+        Some(name) if !name.is_empty() => Ok(name.to_owned()),
+        _ => Err(PathError::MissingName(kind.to_owned())),
+    }
+}
+
+impl SourcePath {
+    /// Parses one source path as written in a rule.
+    pub fn parse(text: &str) -> Result<SourcePath, PathError> {
+        let (root, segments) = if text.is_empty() {
+            return Err(PathError::Empty);
+        } else if text == "." {
+            (Root::Item, Vec::new())
+        } else if let Some(rest) = text.strip_prefix('/') {
+            (Root::Document, slash_steps(rest, text)?)
+        } else if let Some(rest) = text.strip_prefix("$request") {
+            match rest.strip_prefix('/') {
+                Some(r) => (Root::Request, slash_steps(r, text)?),
+                None if rest.is_empty() => (Root::Request, Vec::new()),
+                None => return Err(PathError::UnknownContext(text.to_owned())),
+            }
+        } else if let Some(rest) = text.strip_prefix('$') {
+            let (kind, tail) = match rest.find('.') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            };
+            match kind {
+                "path" => (Root::PathParam(context_name(tail, "$path")?), Vec::new()),
+                "query" => (Root::Query(context_name(tail, "$query")?), Vec::new()),
+                "header" => (
+                    Root::Header(context_name(tail, "$header")?.to_ascii_lowercase()),
+                    Vec::new(),
+                ),
+                "claims" => {
+                    let name = context_name(tail, "$claims")?;
+                    let segs: Vec<String> = name.split('.').map(str::to_owned).collect();
+                    if segs.iter().any(String::is_empty) {
+                        return Err(PathError::EmptyStep(text.to_owned()));
+                    }
+                    (Root::Claims, segs)
+                }
+                "partner" if tail.is_empty() => (Root::Partner, Vec::new()),
+                "correlation_id" if tail.is_empty() => (Root::CorrelationId, Vec::new()),
+                "index" if tail.is_empty() => (Root::Index, Vec::new()),
+                "position" if tail.is_empty() => (Root::Position, Vec::new()),
+                _ => return Err(PathError::UnknownContext(text.to_owned())),
+            }
+        } else {
+            let rest = text.strip_prefix("./").unwrap_or(text);
+            (Root::Item, slash_steps(rest, text)?)
+        };
+        Ok(SourcePath {
+            root,
+            segments,
+            text: text.to_owned(),
+        })
+    }
+
+    /// True for paths read from the source document or the current item.
+    pub fn reads_body(&self) -> bool {
+        matches!(self.root, Root::Document | Root::Item)
+    }
+}
+
+/// Walks `segments` down from `start`. An array step must be a decimal index.
+pub fn walk<'v>(start: &'v Value, segments: &[String]) -> Option<&'v Value> {
+    let mut cur = start;
+    for seg in segments {
+        cur = match cur {
+            Value::Object(map) => map.get(seg.as_str())?,
+            Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Appends one JSON Pointer step, escaped (`~` -> `~0`, `/` -> `~1`).
+pub fn push_pointer(out: &mut String, step: &str) {
+    out.push('/');
+    for c in step.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends an array index as a pointer step.
+pub fn push_index(out: &mut String, index: usize) {
+    let _ = write!(out, "/{index}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn segs(p: &str) -> (Root, Vec<String>) {
+        let sp = SourcePath::parse(p).unwrap();
+        (sp.root, sp.segments)
+    }
+
+    #[test]
+    fn parses_every_root() {
+        assert_eq!(
+            segs("/Order/@id"),
+            (Root::Document, vec!["Order".into(), "@id".into()])
+        );
+        assert_eq!(segs("/"), (Root::Document, vec![]));
+        assert_eq!(segs("."), (Root::Item, vec![]));
+        assert_eq!(segs("Qty"), (Root::Item, vec!["Qty".into()]));
+        assert_eq!(
+            segs("./Sub/#text"),
+            (Root::Item, vec!["Sub".into(), "#text".into()])
+        );
+        assert_eq!(
+            segs("/a~1b/c~0d"),
+            (Root::Document, vec!["a/b".into(), "c~d".into()])
+        );
+        assert_eq!(segs("$request/Order/@currency").0, Root::Request);
+        assert_eq!(segs("$path.orderId").0, Root::PathParam("orderId".into()));
+        assert_eq!(segs("$query.page").0, Root::Query("page".into()));
+        assert_eq!(segs("$header.X-Tenant").0, Root::Header("x-tenant".into()));
+        assert_eq!(
+            segs("$claims.org.id"),
+            (Root::Claims, vec!["org".into(), "id".into()])
+        );
+        assert_eq!(segs("$partner").0, Root::Partner);
+        assert_eq!(segs("$correlation_id").0, Root::CorrelationId);
+        assert_eq!(segs("$index").0, Root::Index);
+        assert_eq!(segs("$position").0, Root::Position);
+    }
+
+    #[test]
+    fn rejects_bad_paths() {
+        assert_eq!(SourcePath::parse(""), Err(PathError::Empty));
+        assert_eq!(
+            SourcePath::parse("/a//b"),
+            Err(PathError::EmptyStep("/a//b".into()))
+        );
+        assert_eq!(
+            SourcePath::parse("$user.id"),
+            Err(PathError::UnknownContext("$user.id".into()))
+        );
+        assert_eq!(
+            SourcePath::parse("$path"),
+            Err(PathError::MissingName("$path".into()))
+        );
+        assert_eq!(
+            SourcePath::parse("$index.x"),
+            Err(PathError::UnknownContext("$index.x".into()))
+        );
+        assert_eq!(
+            SourcePath::parse("/a~2"),
+            Err(PathError::BadEscape("/a~2".into()))
+        );
+    }
+
+    #[test]
+    fn walks_objects_and_arrays() {
+        let doc = json!({"a": {"b": [10, {"c": "x"}]}});
+        let p = SourcePath::parse("/a/b/1/c").unwrap();
+        assert_eq!(walk(&doc, &p.segments), Some(&json!("x")));
+        let p = SourcePath::parse("/a/b/7").unwrap();
+        assert_eq!(walk(&doc, &p.segments), None);
+        let p = SourcePath::parse("/a/b/x").unwrap();
+        assert_eq!(walk(&doc, &p.segments), None);
+        let mut s = String::new();
+        push_pointer(&mut s, "a/b~");
+        push_index(&mut s, 3);
+        assert_eq!(s, "/a~1b~0/3");
+    }
+}
