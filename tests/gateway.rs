@@ -548,12 +548,7 @@ async fn dropping_a_route_file_into_a_watched_directory_adds_the_route() {
     }))
     .await;
     let mappings = acme_mappings();
-    let gw = Gateway::start_with(
-        &up.url(),
-        "[admin]\nwatch = true\nwatch_debounce_ms = 50\n",
-        Some(mappings.path()),
-    )
-    .await;
+    let gw = Gateway::start_with(&up.url(), "", Some(mappings.path())).await;
     let _watch = {
         let state = Arc::clone(&gw.state);
         let handle = tokio::runtime::Handle::current();
