@@ -17,7 +17,11 @@
 //! - An empty element whose schema admits `null` but not `string` decodes to `null`.
 //! - Line ends are normalised (`\r\n` to `\n`) as XML requires of every parser; a `\r`
 //!   written as `&#13;` survives.
+//! - Attributes are matched and written by local name (`@name`, or the property's
+//!   `xml.name`); their namespace is not checked. `xsi:nil` is the one namespaced attribute
+//!   with a meaning: it makes the element `null`.
 //! - Encoding never writes an attribute whose value is `null` (an attribute cannot be nil).
+//! - Mixed content (`#text` beside child elements) is written text first, then children.
 
 use std::borrow::Cow;
 
