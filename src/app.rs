@@ -254,23 +254,22 @@ impl AppState {
 }
 
 /// The gateway's router: admin endpoints, then every partner route through the fallback.
+/// `[admin] enabled` is read here, once: the admin surface is part of the listener, not of
+/// a reloadable snapshot.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    "{\"status\":\"ok\"}",
-                )
-            }),
-        )
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/admin/status", get(status))
-        .route("/openapi.json", get(openapi))
-        .fallback(handle)
-        .with_state(state)
+    let mut router = Router::new();
+    if state.runtime().gateway.config.admin.enabled {
+        router = router
+            .route(
+                "/healthz",
+                get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ok\"}") }),
+            )
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .route("/admin/status", get(status))
+            .route("/openapi.json", get(openapi));
+    }
+    router.fallback(handle).with_state(state)
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
@@ -851,36 +850,52 @@ async fn shutdown_signal() {
     }
 }
 
+/// The first golden input of a route, as an example body a person can send.
+fn example_body(gw: &Gateway, route: &Route) -> Option<std::path::PathBuf> {
+    let dir = gw.fixtures_dir.join(&route.name);
+    let mut cases: Vec<_> = std::fs::read_dir(&dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    cases.sort();
+    // Prefer a case named `valid`, then any case whose input maps without error.
+    cases.sort_by_key(|c| c.file_name().is_none_or(|n| n != "valid"));
+    let file = match route.format {
+        Format::Xml => "input.xml",
+        Format::Json => "input.json",
+    };
+    cases.into_iter().map(|c| c.join(file)).find(|f| f.is_file() && f.parent().is_some_and(|d| d.join("expected.json").is_file()))
+}
+
+/// What `serve --demo` prints: a `curl` command per route that works as printed (paths are
+/// relative to the working directory, where the fixtures are).
 fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
-    println!(
-        "schemagate is serving the example partners on http://{local} (demo upstream on http://{demo})\n"
+    use std::fmt::Write as _;
+    let mut text = format!(
+        "schemagate is serving the example partners on http://{local} (demo upstream on http://{demo})\n\nTry:\n"
     );
-    println!("Try:");
     for r in &gw.routes {
-        let path = r
-            .path
-            .replace("{orderId}", "A-10001")
-            .replace("{id}", "A-10001");
+        let mut path = r.path.clone();
+        for p in &r.path_params {
+            path = path.replace(&format!("{{{p}}}"), "A-10001");
+        }
         let url = format!("http://{local}{path}");
-        let example = gw
-            .fixtures_dir
-            .join(&r.partner)
-            .join(r.name.split('/').nth(1).unwrap_or_default())
-            .join("valid");
-        match (&r.method, r.format) {
-            (&Method::GET, _) => println!("  curl -s {url}"),
-            (_, Format::Xml) => println!(
-                "  curl -s -X {} -H 'Content-Type: application/xml' --data-binary @{} {url}",
-                r.method,
-                example.join("input.xml").display()
-            ),
-            (_, Format::Json) => println!(
-                "  curl -s -X {} -H 'Content-Type: application/json' --data-binary @{} {url}",
-                r.method,
-                example.join("input.json").display()
-            ),
+        match (r.spec.request.is_some(), example_body(gw, r)) {
+            (true, Some(body)) => {
+                let _ = writeln!(
+                    text,
+                    "  curl -s -X {} -H 'Content-Type: {}' --data-binary @{} {url}",
+                    r.method,
+                    r.format.media_type(),
+                    body.display()
+                );
+            }
+            (true, None) => {
+                let _ = writeln!(text, "  curl -s -X {} -H 'Content-Type: {}' --data-binary @BODY {url}", r.method, r.format.media_type());
+            }
+            (false, _) => {
+                let _ = writeln!(text, "  curl -s {url}");
+            }
         }
     }
-    println!("  curl -s http://{local}/openapi.json");
-    println!("  curl -s http://{local}/metrics\n");
+    let _ = writeln!(text, "  curl -s http://{local}/openapi.json\n  curl -s http://{local}/metrics\n");
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

@@ -88,6 +88,13 @@ enum SchemaKind {
     Config,
 }
 
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+fn out(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -120,8 +127,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             });
             match format {
-                OutputFormat::Text => print!("{}", report.render_text()),
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                OutputFormat::Text => out(&report.render_text()),
+                OutputFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&report)?)),
             }
             Ok(if report.ok {
                 ExitCode::SUCCESS
@@ -144,7 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     serde_json::to_value(schemars::schema_for!(config::GatewayConfig))?
                 }
             };
-            println!("{}", serde_json::to_string_pretty(&schema)?);
+            out(&format!("{}\n", serde_json::to_string_pretty(&schema)?));
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -256,7 +263,7 @@ fn transform(
     };
     match result {
         Ok(bytes) => {
-            println!("{}", String::from_utf8_lossy(&bytes));
+            out(&format!("{}\n", String::from_utf8_lossy(&bytes)));
             Ok(ExitCode::SUCCESS)
         }
         Err(problem) => {

@@ -548,12 +548,7 @@ async fn dropping_a_route_file_into_a_watched_directory_adds_the_route() {
     }))
     .await;
     let mappings = acme_mappings();
-    let gw = Gateway::start_with(
-        &up.url(),
-        "[admin]\nwatch = true\nwatch_debounce_ms = 50\n",
-        Some(mappings.path()),
-    )
-    .await;
+    let gw = Gateway::start_with(&up.url(), "", Some(mappings.path())).await;
     let _watch = {
         let state = Arc::clone(&gw.state);
         let handle = tokio::runtime::Handle::current();
@@ -644,4 +639,36 @@ fn everything_shipped_checks_clean() {
     assert_eq!(report.fixtures_failed, 0, "{}", report.render_text());
     assert_eq!(report.routes, 3);
     assert!(report.fixtures_passed >= 12, "{}", report.render_text());
+}
+
+#[test]
+fn every_shipped_configuration_loads() {
+    for file in ["gateway.toml", "bench/gateway.toml"] {
+        let opts = schemagate::config::LoadOptions { config_path: Some(repo().join(file)), ..Default::default() };
+        let gw = schemagate::config::load_with_env(&opts, &|_| None).unwrap_or_else(|d| panic!("{file}: {d:#?}"));
+        assert_eq!(gw.routes.len(), 3, "{file}");
+        assert!(gw.config.upstreams.contains_key("orders"), "{file}");
+    }
+    let opts = schemagate::config::LoadOptions { config_path: Some(repo().join("bench/gateway.toml")), ..Default::default() };
+    let env = |name: &str| match name {
+        "LISTEN" => Some("127.0.0.1:18999".to_string()),
+        "UPSTREAM_URL" => Some("http://127.0.0.1:18090".to_string()),
+        _ => None,
+    };
+    let gw = schemagate::config::load_with_env(&opts, &env).unwrap();
+    assert_eq!(gw.config.server.listen, "127.0.0.1:18999");
+    assert_eq!(gw.config.upstreams["orders"].url, "http://127.0.0.1:18090");
+    assert_eq!(gw.config.server.workers, 1);
+}
+
+#[test]
+fn a_broken_configuration_names_the_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n").unwrap();
+    let opts = schemagate::config::LoadOptions { config_path: Some(path.clone()), ..Default::default() };
+    let diags = schemagate::config::load(&opts).unwrap_err();
+    assert_eq!(diags.len(), 1);
+    assert_eq!((diags[0].line, diags[0].column), (Some(3), Some(1)));
+    assert!(diags[0].message.starts_with("unknown field `lisen`"), "{}", diags[0].message);
 }

@@ -17,7 +17,11 @@
 //! - An empty element whose schema admits `null` but not `string` decodes to `null`.
 //! - Line ends are normalised (`\r\n` to `\n`) as XML requires of every parser; a `\r`
 //!   written as `&#13;` survives.
+//! - Attributes are matched and written by local name (`@name`, or the property's
+//!   `xml.name`); their namespace is not checked. `xsi:nil` is the one namespaced attribute
+//!   with a meaning: it makes the element `null`.
 //! - Encoding never writes an attribute whose value is `null` (an attribute cannot be nil).
+//! - Mixed content (`#text` beside child elements) is written text first, then children.
 
 use std::borrow::Cow;
 
@@ -121,8 +125,9 @@ struct Frame<'a> {
     key: String,
     /// Whether the parent's schema says this member is an array.
     array: bool,
-    /// Attributes and children decoded so far.
-    map: Map<String, Value>,
+    /// Attributes and children decoded so far; created on the first one, since most
+    /// elements are leaves and an empty map still seeds a hasher.
+    map: Option<Map<String, Value>>,
     /// Non-blank text segments already closed by a child element (mixed content).
     text: String,
     /// The text since the last tag.
@@ -278,7 +283,7 @@ impl<'a> Decoder<'a> {
                         node: matched.element,
                         key: matched.key.into_owned(),
                         array: matched.array,
-                        map: Map::new(),
+                        map: None,
                         text: String::new(),
                         segment: Segment::default(),
                         has_children: false,
@@ -414,7 +419,10 @@ impl<'a> Decoder<'a> {
                 None => (Cow::Owned(format!("@{local}")), None),
             };
             let v = convert(self.shape, value.into_owned(), node);
-            frame.map.insert(key.into_owned(), v);
+            let map = frame
+                .map
+                .get_or_insert_with(|| new_map(self.shape, frame.node));
+            map.insert(key.into_owned(), v);
             frame.has_attributes = true;
         }
         Ok(())
@@ -500,13 +508,19 @@ impl<'a> Decoder<'a> {
             if !frame.text.is_empty() {
                 let node = frame.node.and_then(|n| self.shape.property(n, "#text"));
                 let text = convert(self.shape, std::mem::take(&mut frame.text), node);
-                frame.map.insert("#text".to_string(), text);
+                let map = frame
+                    .map
+                    .get_or_insert_with(|| new_map(self.shape, frame.node));
+                map.insert("#text".to_string(), text);
             }
-            Value::Object(frame.map)
+            Value::Object(frame.map.unwrap_or_default())
         };
         match stack.last_mut() {
             Some(parent) => {
-                add_member(&mut parent.map, frame.key, value, frame.array);
+                let map = parent
+                    .map
+                    .get_or_insert_with(|| new_map(self.shape, parent.node));
+                add_member(map, frame.key, value, frame.array);
                 None
             }
             None => {
@@ -551,22 +565,29 @@ fn flush_segment(frame: &mut Frame<'_>) {
     }
 }
 
+/// An object sized for the members its schema lists, so filling it never regrows.
+fn new_map(shape: &Shape, node: Option<NodeId>) -> Map<String, Value> {
+    let expected = node.map_or(0, |n| shape.node(n).properties.len());
+    Map::with_capacity(expected)
+}
+
 fn add_member(map: &mut Map<String, Value>, key: String, value: Value, array: bool) {
-    match map.get_mut(&key) {
-        // Element values are never arrays themselves, so an array here is this member's
-        // own list of occurrences.
-        Some(Value::Array(items)) => items.push(value),
-        Some(existing) => {
-            let first = std::mem::take(existing);
-            *existing = Value::Array(vec![first, value]);
-        }
-        None => {
-            let value = if array {
+    match map.entry(key) {
+        serde_json::map::Entry::Occupied(mut seen) => match seen.get_mut() {
+            // Element values are never arrays themselves, so an array here is this
+            // member's own list of occurrences.
+            Value::Array(items) => items.push(value),
+            existing => {
+                let first = std::mem::take(existing);
+                *existing = Value::Array(vec![first, value]);
+            }
+        },
+        serde_json::map::Entry::Vacant(slot) => {
+            slot.insert(if array {
                 Value::Array(vec![value])
             } else {
                 value
-            };
-            map.insert(key, value);
+            });
         }
     }
 }

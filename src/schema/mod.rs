@@ -1,7 +1,8 @@
 //! The schema registry: every JSON Schema under `schemas/`, compiled once.
 //!
-//! Two products per schema file: a validator (the `jsonschema` crate, no network, local
-//! `$ref`s only, linear-time patterns) used on the request path, and a [`Shape`], a resolved
+//! Two products per schema file: a validator (the `jsonschema` crate, no network or disk
+//! access, `$ref`s only to the documents under `schemas/`, linear-time patterns, `format`
+//! asserted in every draft) used on the request path, and a [`Shape`], a resolved
 //! type tree used by the XML codec (which elements are arrays, which text converts to what,
 //! which namespace an element lives in, the order of properties) and by the mapping checker.
 //!
