@@ -96,6 +96,50 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // The request direction phase by phase, to see where the time goes.
+    let ns = route.namespace.as_deref();
+    let mapped = req_stage.map.apply(&decoded, &ctx).unwrap();
+    let mut g = c.benchmark_group("acme_request_phases");
+    g.bench_function("decode_xml", |b| {
+        b.iter(|| {
+            schemagate::codec::xml::decode(
+                std::hint::black_box(&order),
+                &req_stage.source.shape,
+                ns,
+                &limits,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("validate_external", |b| {
+        b.iter(|| {
+            req_stage
+                .source
+                .validate(std::hint::black_box(&decoded))
+                .unwrap()
+        })
+    });
+    g.bench_function("map", |b| {
+        b.iter(|| {
+            req_stage
+                .map
+                .apply(std::hint::black_box(&decoded), &ctx)
+                .unwrap()
+        })
+    });
+    g.bench_function("validate_internal", |b| {
+        b.iter(|| {
+            req_stage
+                .target
+                .validate(std::hint::black_box(&mapped))
+                .unwrap()
+        })
+    });
+    g.bench_function("serialize", |b| {
+        b.iter(|| serde_json::to_vec(std::hint::black_box(&mapped)).unwrap())
+    });
+    g.finish();
+
     let base = String::from_utf8(order.clone()).unwrap();
     let mut big_limits = limits;
     big_limits.max_elements = usize::MAX;

@@ -262,7 +262,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         router = router
             .route(
                 "/healthz",
-                get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ok\"}") }),
+                get(|| async {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        "{\"status\":\"ok\"}",
+                    )
+                }),
             )
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
@@ -853,7 +858,10 @@ async fn shutdown_signal() {
 /// The first golden input of a route, as an example body a person can send.
 fn example_body(gw: &Gateway, route: &Route) -> Option<std::path::PathBuf> {
     let dir = gw.fixtures_dir.join(&route.name);
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     cases.sort();
     // Prefer a case named `valid`, then any case whose input maps without error.
     cases.sort_by_key(|c| c.file_name().is_none_or(|n| n != "valid"));
@@ -861,7 +869,11 @@ fn example_body(gw: &Gateway, route: &Route) -> Option<std::path::PathBuf> {
         Format::Xml => "input.xml",
         Format::Json => "input.json",
     };
-    cases.into_iter().map(|c| c.join(file)).find(|f| f.is_file() && f.parent().is_some_and(|d| d.join("expected.json").is_file()))
+    cases.into_iter().map(|c| c.join(file)).find(|f| {
+        f.is_file()
+            && f.parent()
+                .is_some_and(|d| d.join("expected.json").is_file())
+    })
 }
 
 /// What `serve --demo` prints: a `curl` command per route that works as printed (paths are
@@ -888,14 +900,22 @@ fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
                 );
             }
             (true, None) => {
-                let _ = writeln!(text, "  curl -s -X {} -H 'Content-Type: {}' --data-binary @BODY {url}", r.method, r.format.media_type());
+                let _ = writeln!(
+                    text,
+                    "  curl -s -X {} -H 'Content-Type: {}' --data-binary @BODY {url}",
+                    r.method,
+                    r.format.media_type()
+                );
             }
             (false, _) => {
                 let _ = writeln!(text, "  curl -s {url}");
             }
         }
     }
-    let _ = writeln!(text, "  curl -s http://{local}/openapi.json\n  curl -s http://{local}/metrics\n");
+    let _ = writeln!(
+        text,
+        "  curl -s http://{local}/openapi.json\n  curl -s http://{local}/metrics\n"
+    );
     use std::io::Write as _;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

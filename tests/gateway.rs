@@ -644,12 +644,19 @@ fn everything_shipped_checks_clean() {
 #[test]
 fn every_shipped_configuration_loads() {
     for file in ["gateway.toml", "bench/gateway.toml"] {
-        let opts = schemagate::config::LoadOptions { config_path: Some(repo().join(file)), ..Default::default() };
-        let gw = schemagate::config::load_with_env(&opts, &|_| None).unwrap_or_else(|d| panic!("{file}: {d:#?}"));
+        let opts = schemagate::config::LoadOptions {
+            config_path: Some(repo().join(file)),
+            ..Default::default()
+        };
+        let gw = schemagate::config::load_with_env(&opts, &|_| None)
+            .unwrap_or_else(|d| panic!("{file}: {d:#?}"));
         assert_eq!(gw.routes.len(), 3, "{file}");
         assert!(gw.config.upstreams.contains_key("orders"), "{file}");
     }
-    let opts = schemagate::config::LoadOptions { config_path: Some(repo().join("bench/gateway.toml")), ..Default::default() };
+    let opts = schemagate::config::LoadOptions {
+        config_path: Some(repo().join("bench/gateway.toml")),
+        ..Default::default()
+    };
     let env = |name: &str| match name {
         "LISTEN" => Some("127.0.0.1:18999".to_string()),
         "UPSTREAM_URL" => Some("http://127.0.0.1:18090".to_string()),
@@ -666,9 +673,16 @@ fn a_broken_configuration_names_the_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.toml");
     std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n").unwrap();
-    let opts = schemagate::config::LoadOptions { config_path: Some(path.clone()), ..Default::default() };
+    let opts = schemagate::config::LoadOptions {
+        config_path: Some(path.clone()),
+        ..Default::default()
+    };
     let diags = schemagate::config::load(&opts).unwrap_err();
     assert_eq!(diags.len(), 1);
     assert_eq!((diags[0].line, diags[0].column), (Some(3), Some(1)));
-    assert!(diags[0].message.starts_with("unknown field `lisen`"), "{}", diags[0].message);
+    assert!(
+        diags[0].message.starts_with("unknown field `lisen`"),
+        "{}",
+        diags[0].message
+    );
 }
