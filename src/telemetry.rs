@@ -52,8 +52,11 @@ pub fn init_logging(cfg: &LoggingConfig) {
             Err(_) => (EnvFilter::new(FALLBACK_LOG_LEVEL), true),
         },
     };
+    // Colour only for a person at a terminal: escape codes in files break log shippers.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let installed = match cfg.format {
         LogFormat::Text => builder.try_init().is_ok(),

@@ -192,8 +192,10 @@ impl Gateway {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let router = app(Arc::clone(&state));
+        let cfg = &state.runtime().gateway.config;
+        let opts = ServerOptions::from_config(&cfg.server, &cfg.limits);
         tokio::spawn(async move {
-            let _ = serve(listener, router, ServerOptions::default(), async {
+            let _ = serve(listener, router, opts, async {
                 let _ = rx.await;
             })
             .await;

@@ -1,0 +1,273 @@
+//! The gateway as a process and a listener: slow clients, oversized heads, deadlines,
+//! `serve --demo`, and draining on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use http::{Method, StatusCode};
+
+const ACME: &str = "/partners/acme/orders";
+
+/// Sends raw bytes and reads until the server closes or `limit` passes.
+fn raw_exchange(addr: std::net::SocketAddr, request: &[u8], limit: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stalls_in_the_body_gets_408() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start_with(&up.url(), "[server]\nbody_read_timeout_ms = 300\n", None).await;
+    let addr = gw.addr;
+    let (reply, took) = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            addr,
+            b"POST /partners/acme/orders HTTP/1.1\r\nHost: gw\r\nContent-Type: application/xml\r\nAccept: application/json\r\nX-Correlation-Id: slow-1\r\nContent-Length: 1000\r\n\r\n<Order",
+            Duration::from_secs(10),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with("{\"type\":\"urn:schemagate:problem:request-timeout\",\"title\":\"Request timed out\",\"status\":408,\"detail\":\"the body was not received in time\",\"instance\":\"slow-1\"}"),
+        "{reply}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_headers_get_431() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start_with(&up.url(), "[limits]\nmax_headers = 10\n", None).await;
+    let addr = gw.addr;
+    let mut req = String::from("GET /healthz HTTP/1.1\r\nHost: gw\r\n");
+    for i in 0..20 {
+        req.push_str(&format!("X-Filler-{i}: {i}\r\n"));
+    }
+    req.push_str("\r\n");
+    let (reply, _) = tokio::task::spawn_blocking(move || {
+        raw_exchange(addr, req.as_bytes(), Duration::from_secs(10))
+    })
+    .await
+    .unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{reply}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overall_deadline_answers_504() {
+    let up = Upstream::start(Arc::new(|_r: &Recorded| {
+        (
+            StatusCode::OK,
+            "application/json",
+            fixture("acme/orders/valid/upstream.json"),
+            Duration::from_secs(3),
+        )
+    }))
+    .await;
+    // The upstream's own deadline (1 s in the test config) is longer than the request's.
+    let gw = Gateway::start_with(&up.url(), "[server]\nrequest_timeout_ms = 300\n", None).await;
+    let started = Instant::now();
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/xml"),
+            ("accept", "application/json"),
+            ("x-correlation-id", "late"),
+        ],
+        fixture("acme/orders/valid/input.xml"),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"type": "urn:schemagate:problem:upstream-timeout", "title": "Upstream service timed out", "status": 504, "detail": "the request did not complete in time", "instance": "late"})
+    );
+}
+
+/// Starts the real binary; returns the child and the address it prints it serves on.
+fn spawn_binary(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_schemagate"));
+    cmd.args(args)
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines
+        .next()
+        .expect("the gateway prints where it listens")
+        .unwrap();
+    // "schemagate is serving the example partners on http://ADDR (demo upstream on ...)"
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn curl_like(addr: &str, method: &str, path: &str, ctype: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_demo_answers_the_example_partners() {
+    let (mut child, addr) = spawn_binary(&["serve", "--demo", "--listen", "127.0.0.1:0"], &[]);
+    let (status, body) = curl_like(
+        &addr,
+        "POST",
+        ACME,
+        "application/xml",
+        &fixture("acme/orders/valid/input.xml"),
+    );
+    let expected = String::from_utf8(fixture("acme/orders/valid/expected-response.xml")).unwrap();
+    let globex = curl_like(
+        &addr,
+        "GET",
+        "/partners/globex/orders/GX-1",
+        "application/json",
+        b"",
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!((status, body.trim_end()), (200, expected.trim_end()));
+    assert_eq!(globex.0, 200, "{}", globex.1);
+    let v: serde_json::Value = serde_json::from_str(&globex.1).unwrap();
+    assert_eq!(v["orderRef"], "GX-1");
+    assert_eq!(v["lines"][0]["shipments"][0]["shippedOn"], "2026-11-25");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_request_in_flight() {
+    let up = Upstream::start(Arc::new(|_r: &Recorded| {
+        (
+            StatusCode::OK,
+            "application/json",
+            fixture("acme/orders/valid/upstream.json"),
+            Duration::from_millis(1500),
+        )
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &repo().join("schemas"),
+        &repo().join("mappings"),
+        &up.url(),
+        "",
+    );
+    // Longer upstream deadline than the slow answer.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("request_timeout_ms = 1000", "request_timeout_ms = 10000");
+    std::fs::write(&config, text).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_schemagate"))
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &addr,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        TcpStream::connect(&addr).is_ok()
+    });
+    assert!(ready, "gateway did not start");
+    let a = addr.clone();
+    let in_flight = std::thread::spawn(move || {
+        curl_like(
+            &a,
+            "POST",
+            ACME,
+            "application/xml",
+            &fixture("acme/orders/valid/input.xml"),
+        )
+    });
+    // Let the request reach the upstream, then ask the process to stop.
+    for _ in 0..100 {
+        if !up.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(up.requests().len(), 1);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (status, body) = tokio::task::spawn_blocking(move || in_flight.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Status>accepted</Status>"), "{body}");
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(TcpStream::connect(&addr).is_err(), "the listener is closed");
+}
