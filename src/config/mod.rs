@@ -345,6 +345,102 @@ fn build_table(routes: &[Arc<Route>], diags: &mut Vec<Diagnostic>) -> RouteTable
 mod tests {
     use super::*;
 
+    const ROUTE: &str = "route:\n  method: GET\n  path: /partners/p/things/{id}\n  format: json\nupstream:\n  service: things\n  path: /things/{id}\n";
+
+    /// A tree with a gateway.toml, an empty schemas dir and the given route files.
+    fn tree(routes: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("schemas")).unwrap();
+        std::fs::write(
+            dir.path().join("gateway.toml"),
+            "[upstreams.things]\nurl = \"http://127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        for (name, text) in routes {
+            let path = dir.path().join("mappings").join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    fn load_tree(dir: &tempfile::TempDir) -> Result<Gateway, Vec<Diagnostic>> {
+        load_with_env(
+            &LoadOptions {
+                config_path: Some(dir.path().join("gateway.toml")),
+                ..Default::default()
+            },
+            &|_| None,
+        )
+    }
+
+    fn messages(diags: &[Diagnostic]) -> Vec<String> {
+        diags
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}: {}",
+                    d.file.file_name().unwrap().to_string_lossy(),
+                    d.message
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_route_without_bodies_loads_and_is_found() {
+        let dir = tree(&[("p/things.yaml", ROUTE)]);
+        let gw = load_tree(&dir).unwrap();
+        match gw.find(&Method::GET, "/partners/p/things/42") {
+            RouteMatch::Found(r, params) => {
+                assert_eq!(r.name, "p/things");
+                assert_eq!(params, vec![("id".to_string(), "42".to_string())]);
+                assert_eq!(r.upstream_path(&params), "/things/42");
+            }
+            _ => panic!("route not found"),
+        }
+        assert!(
+            matches!(gw.find(&Method::POST, "/partners/p/things/42"), RouteMatch::MethodNotAllowed(m) if m == vec![Method::GET])
+        );
+        assert!(matches!(
+            gw.find(&Method::GET, "/elsewhere"),
+            RouteMatch::NotFound
+        ));
+    }
+
+    #[test]
+    fn colliding_routes_are_refused() {
+        let other = ROUTE.replace("{id}", "{key}");
+        let dir = tree(&[("p/a.yaml", ROUTE), ("p/b.yaml", &other)]);
+        let diags = load_tree(&dir).unwrap_err();
+        assert_eq!(messages(&diags).len(), 1, "{diags:#?}");
+        assert!(
+            messages(&diags)[0]
+                .starts_with("b.yaml: route GET /partners/p/things/{key} collides with "),
+            "{diags:#?}"
+        );
+    }
+
+    #[test]
+    fn route_files_must_sit_in_a_partner_directory_and_name_real_things() {
+        let bad = "route:\n  method: FETCH\n  path: /x/{id}\n  format: json\nupstream:\n  service: nowhere\n  path: /y/{other}\nrequest:\n  schema: nope.json\n  target: none.json\n  map: { a: /b }\n";
+        let dir = tree(&[("loose.yaml", ROUTE), ("p/bad.yaml", bad)]);
+        let diags = load_tree(&dir).unwrap_err();
+        assert_eq!(
+            messages(&diags),
+            vec![
+                "loose.yaml: route file is not inside a partner directory".to_string(),
+                "bad.yaml: method `FETCH` is not one of GET, POST, PUT, PATCH, DELETE, HEAD"
+                    .to_string(),
+                "bad.yaml: upstream path uses `{other}`, which the route path does not declare"
+                    .to_string(),
+                "bad.yaml: upstream service `nowhere` is not defined in gateway.toml".to_string(),
+                "bad.yaml: schema `nope.json` does not exist".to_string(),
+                "bad.yaml: schema `none.json` does not exist".to_string(),
+            ]
+        );
+    }
+
     #[test]
     fn line_col_counts_characters() {
         let text = "a = 1\nbé = 2\n";
