@@ -7,6 +7,7 @@
 
 pub mod env;
 pub mod file;
+mod locate;
 mod route;
 
 use std::collections::HashMap;

@@ -190,11 +190,41 @@ pub(super) fn load_routes(
                 continue;
             }
         };
-        if let Some(route) = compile_route(name, partner, file, spec, config, schemas, diags) {
+        let first_new = diags.len();
+        if let Some(route) =
+            compile_route(name, partner, file.clone(), spec, config, schemas, diags)
+        {
             routes.push(Arc::new(route));
         }
+        place_route_keys(&file, &mut diags[first_new..]);
     }
     routes
+}
+
+/// Gives diagnostics about route-level keys (`location` = `upstream.service`) the line of
+/// that key in the file.
+fn place_route_keys(file: &Path, diags: &mut [Diagnostic]) {
+    if diags
+        .iter()
+        .all(|d| d.line.is_some() || d.location.is_none())
+    {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return;
+    };
+    for d in diags
+        .iter_mut()
+        .filter(|d| d.line.is_none() && d.file == file)
+    {
+        if let Some(loc) = &d.location {
+            let path: Vec<&str> = loc.split('.').collect();
+            if let Some((line, column)) = super::locate::key_position(&text, &path) {
+                d.line = Some(line);
+                d.column = Some(column);
+            }
+        }
+    }
 }
 
 fn compile_route(
