@@ -440,35 +440,51 @@ async fn handle(
     let started = Instant::now();
     let rt = state.runtime();
     let cid = correlation_id(req.headers(), &rt.correlation_header);
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", correlation_id = %cid);
-    let (route_name, format, outcome) = {
-        let fut = serve_partner(&state, &rt, &cid, peer, req);
-        match tokio::time::timeout(
-            rt.request_timeout,
-            tracing::Instrument::instrument(fut, span.clone()),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => (
-                None,
-                None,
-                Err((
-                    Problem::new(
-                        ProblemKind::UpstreamTimeout,
-                        "the request did not complete in time",
-                    ),
-                    HeaderMap::new(),
+    let (parts, body) = req.into_parts();
+
+    // Route first, outside the deadline, so even a timed-out request is answered in its
+    // partner's format and counted under its route.
+    let (route, outcome) = match rt.gateway.find(&parts.method, parts.uri.path()) {
+        RouteMatch::Found(route, params) => {
+            let route = Arc::clone(route);
+            let fut = forward(&state, &rt, &route, &params, &cid, peer, &parts, body);
+            let outcome = match tokio::time::timeout(
+                rt.request_timeout,
+                tracing::Instrument::instrument(fut, span.clone()),
+            )
+            .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(Problem::new(
+                    ProblemKind::UpstreamTimeout,
+                    "the request did not complete in time",
                 )),
-            ),
+            };
+            (Some(route), outcome)
+        }
+        RouteMatch::MethodNotAllowed(allowed) => {
+            let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            let detail = format!(
+                "{} is not allowed here; allowed: {}",
+                parts.method,
+                list.join(", ")
+            );
+            (
+                None,
+                Err(Problem::new(ProblemKind::MethodNotAllowed, detail)),
+            )
+        }
+        RouteMatch::NotFound => {
+            let detail = format!("no route for {} {}", parts.method, parts.uri.path());
+            (None, Err(Problem::new(ProblemKind::NotFound, detail)))
         }
     };
+
     let (response, problem) = match outcome {
         Ok(resp) => (resp, None),
-        Err((p, headers)) => {
-            let f = problem_format(&rt, format, &headers);
+        Err(p) => {
+            let f = problem_format(&rt, route.as_ref().map(|r| r.format), &parts.headers);
             (
                 problem_response(&p, f, &cid, &rt.correlation_header),
                 Some(p),
@@ -477,17 +493,21 @@ async fn handle(
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    let route_label = route_name.as_deref().unwrap_or("unmatched");
-    state
-        .metrics
-        .request(route_label, method.as_str(), status, elapsed.as_secs_f64());
+    let route_label = route.as_ref().map_or("unmatched", |r| r.name.as_str());
+    state.metrics.request(
+        route_label,
+        parts.method.as_str(),
+        status,
+        elapsed.as_secs_f64(),
+    );
     if let Some(p) = &problem {
+        let log = p.log_detail.as_deref().unwrap_or("");
         match p.cause() {
             crate::problem::Cause::Gateway => {
-                tracing::error!(parent: &span, route = route_label, status, log = p.log_detail.as_deref().unwrap_or(""), "{}", p.detail)
+                tracing::error!(parent: &span, route = route_label, status, log, "{}", p.detail)
             }
             crate::problem::Cause::Upstream => {
-                tracing::warn!(parent: &span, route = route_label, status, log = p.log_detail.as_deref().unwrap_or(""), "{}", p.detail)
+                tracing::warn!(parent: &span, route = route_label, status, log, "{}", p.detail)
             }
             crate::problem::Cause::Client => {}
         }
@@ -496,8 +516,8 @@ async fn handle(
         tracing::info!(
             target: "access",
             parent: &span,
-            method = method.as_str(),
-            path = path.as_str(),
+            method = parts.method.as_str(),
+            path = parts.uri.path(),
             route = route_label,
             status,
             duration_us = elapsed.as_micros() as u64,
@@ -506,46 +526,6 @@ async fn handle(
         );
     }
     response
-}
-
-type Outcome = Result<Response, (Problem, HeaderMap)>;
-
-/// Route, read, transform, forward, transform back. Returns the route's name and format for
-/// logging and for the error body's format.
-async fn serve_partner(
-    state: &AppState,
-    rt: &Runtime,
-    cid: &str,
-    peer: SocketAddr,
-    req: Request,
-) -> (Option<String>, Option<Format>, Outcome) {
-    let (parts, body) = req.into_parts();
-    let (route, params) = match rt.gateway.find(&parts.method, parts.uri.path()) {
-        RouteMatch::Found(r, p) => (Arc::clone(r), p),
-        RouteMatch::MethodNotAllowed(allowed) => {
-            let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-            let p = Problem::new(
-                ProblemKind::MethodNotAllowed,
-                format!(
-                    "{} is not allowed here; allowed: {}",
-                    parts.method,
-                    list.join(", ")
-                ),
-            );
-            return (None, None, Err((p, parts.headers)));
-        }
-        RouteMatch::NotFound => {
-            let p = Problem::new(
-                ProblemKind::NotFound,
-                format!("no route for {} {}", parts.method, parts.uri.path()),
-            );
-            return (None, None, Err((p, parts.headers)));
-        }
-    };
-    let name = Some(route.name.clone());
-    let format = Some(route.format);
-    let result = forward(state, rt, &route, &params, cid, peer, &parts, body).await;
-    (name, format, result.map_err(|p| (p, parts.headers)))
 }
 
 #[allow(clippy::too_many_arguments)]
