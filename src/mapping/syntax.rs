@@ -148,6 +148,68 @@ pub struct UpstreamSpec {
     pub method: Option<String>,
     /// Upstream path, may use the route's `{name}` parameters.
     pub path: String,
+    /// Which of the partner's query parameters reach the upstream: `none` (the default),
+    /// `all` (the query string as sent), or a list of parameter names.
+    #[serde(default, skip_serializing_if = "QueryForwarding::is_none")]
+    pub query: QueryForwarding,
+}
+
+/// The `upstream.query` setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(
+    untagged,
+    expecting = "`none`, `all` or a list of query parameter names"
+)]
+pub enum QueryForwarding {
+    /// `none` or `all`.
+    Mode(QueryMode),
+    /// Only these parameters, in the order and encoding the partner sent them.
+    Names(Vec<String>),
+}
+
+/// The named `upstream.query` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryMode {
+    /// Nothing of the partner's query is forwarded.
+    None,
+    /// The partner's query string is forwarded as is.
+    All,
+}
+
+impl Default for QueryForwarding {
+    fn default() -> Self {
+        QueryForwarding::Mode(QueryMode::None)
+    }
+}
+
+impl QueryForwarding {
+    pub fn is_none(&self) -> bool {
+        *self == QueryForwarding::Mode(QueryMode::None)
+    }
+
+    /// The query string to send upstream for the partner's raw query string (without
+    /// `?`), or `None` when nothing is forwarded. Listed names are compared decoded
+    /// (`a%5Fb` is `a_b`); the pairs kept are passed on byte for byte.
+    pub fn select(&self, raw: Option<&str>) -> Option<String> {
+        let raw = raw.filter(|q| !q.is_empty())?;
+        match self {
+            QueryForwarding::Mode(QueryMode::None) => None,
+            QueryForwarding::Mode(QueryMode::All) => Some(raw.to_owned()),
+            QueryForwarding::Names(names) => {
+                let kept: Vec<&str> = raw
+                    .split('&')
+                    .filter(|pair| {
+                        let name = pair.split_once('=').map_or(*pair, |(n, _)| n);
+                        form_urlencoded::parse(name.as_bytes())
+                            .next()
+                            .is_some_and(|(n, _)| names.iter().any(|w| *w == n))
+                    })
+                    .collect();
+                (!kept.is_empty()).then(|| kept.join("&"))
+            }
+        }
+    }
 }
 
 /// One direction's schemas and mapping.
@@ -771,5 +833,39 @@ mod tests {
             schema["properties"]["request"]["anyOf"][0]["$ref"],
             "#/$defs/DirectionSpec"
         );
+    }
+
+    #[test]
+    fn upstream_query_forwarding_settings() {
+        let parse = |q: &str| {
+            serde_json::from_str::<UpstreamSpec>(&format!(r#"{{"service": "s", "path": "/p"{q}}}"#))
+                .map(|u| u.query)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(parse(""), Ok(QueryForwarding::Mode(QueryMode::None)));
+        assert_eq!(
+            parse(r#", "query": "all""#),
+            Ok(QueryForwarding::Mode(QueryMode::All))
+        );
+        assert_eq!(
+            parse(r#", "query": ["a_b", "c"]"#),
+            Ok(QueryForwarding::Names(vec!["a_b".into(), "c".into()]))
+        );
+        assert_eq!(
+            parse(r#", "query": "some""#),
+            Err("`none`, `all` or a list of query parameter names at line 1 column 47".into())
+        );
+
+        let raw = Some("a%5Fb=1&x=2&c&a_b=3%204&=5");
+        assert_eq!(QueryForwarding::default().select(raw), None);
+        assert_eq!(
+            QueryForwarding::Mode(QueryMode::All).select(raw).as_deref(),
+            raw
+        );
+        let names = QueryForwarding::Names(vec!["a_b".into(), "c".into()]);
+        assert_eq!(names.select(raw).as_deref(), Some("a%5Fb=1&c&a_b=3%204"));
+        assert_eq!(names.select(Some("x=1")), None);
+        assert_eq!(names.select(Some("")), None);
+        assert_eq!(names.select(None), None);
     }
 }
