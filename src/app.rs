@@ -602,7 +602,7 @@ async fn forward(
         );
     }
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-    let path = route.upstream_path(params);
+    let path = route.upstream_target(params, parts.uri.query());
     let up_started = Instant::now();
     let result = upstream
         .send(route.upstream_method.clone(), &path, headers, upstream_body)
@@ -628,6 +628,33 @@ async fn forward(
     };
 
     if resp.status.is_client_error() {
+        if let Some(stage) = &route.errors {
+            // The upstream's own words, in the partner's error document; anything that
+            // does not fit falls through to the summary below.
+            let ctx = EvalContext {
+                request: decoded.as_ref(),
+                ..ctx
+            };
+            match pipeline::transform_response(route, stage, &resp.body, &ctx, &rt.limits) {
+                Ok(bytes) => {
+                    return Ok(partner_response(
+                        rt,
+                        cid,
+                        resp.status,
+                        &resp.headers,
+                        Bytes::from(bytes),
+                        HeaderValue::from_static(route.format.media_type()),
+                        true,
+                    ));
+                }
+                Err(p) => tracing::warn!(
+                    route = %route.name,
+                    status = resp.status.as_u16(),
+                    "upstream error body not mapped, answering with a summary: {}",
+                    p.log_detail.as_deref().unwrap_or(&p.detail)
+                ),
+            }
+        }
         return Err(Problem::new(
             ProblemKind::UpstreamClientError,
             format!(
@@ -679,20 +706,42 @@ async fn forward(
             (resp.body.clone(), ct)
         }
     };
+    Ok(partner_response(
+        rt,
+        cid,
+        resp.status,
+        &resp.headers,
+        body,
+        content_type,
+        mapped,
+    ))
+}
+
+/// The partner's answer: the upstream's status, its headers filtered (a mapped body keeps
+/// none of the upstream's representation headers), the body and its media type.
+fn partner_response(
+    rt: &Runtime,
+    cid: &str,
+    status: http::StatusCode,
+    upstream_headers: &http::HeaderMap,
+    body: Bytes,
+    content_type: HeaderValue,
+    mapped: bool,
+) -> Response {
     let mut out = Response::new(Body::from(body));
-    *out.status_mut() = resp.status;
+    *out.status_mut() = status;
     let h = out.headers_mut();
     *h = if mapped {
-        transform_response_headers(&resp.headers, &rt.headers)
+        transform_response_headers(upstream_headers, &rt.headers)
     } else {
-        client_response_headers(&resp.headers, &rt.headers)
+        client_response_headers(upstream_headers, &rt.headers)
     };
     h.remove(header::CONTENT_LENGTH);
     h.insert(header::CONTENT_TYPE, content_type);
     if let Ok(v) = HeaderValue::from_str(cid) {
         h.insert(rt.correlation_header.clone(), v);
     }
-    Ok(out)
+    out
 }
 
 fn failure_kind(p: &Problem) -> &'static str {

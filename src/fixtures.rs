@@ -8,6 +8,10 @@
 //! - `upstream.json`: the upstream's answer, and `expected-response.xml` / `.json` (the exact
 //!   bytes the partner gets, a trailing newline ignored) or `expected-response.problem.json`;
 //!   with an input as well, the response mapping reads it as `$request`;
+//! - `upstream-error.json`: an upstream 4xx body, for routes with an `errors:` mapping, and
+//!   `expected-error.xml` / `.json`: the exact bytes the partner gets (with the upstream's
+//!   status, which the gateway passes on unchanged, so it is not part of the case); with an
+//!   input as well, the error mapping reads it as `$request`;
 //! - `context.json`: `{"path": {..}, "query": {..}, "headers": {..}, "claims": {..},
 //!   "correlation_id": ".."}` for mappings that read the context.
 //!
@@ -189,9 +193,10 @@ pub fn run_case(gw: &Gateway, dir: &Path) -> Result<(), Diagnostic> {
 
     let input = read(&dir.join("input.xml")).or_else(|| read(&dir.join("input.json")));
     let upstream = read(&dir.join("upstream.json"));
-    if input.is_none() && upstream.is_none() {
+    let upstream_error = read(&dir.join("upstream-error.json"));
+    if input.is_none() && upstream.is_none() && upstream_error.is_none() {
         return Err(fail(
-            "case has neither input.xml/input.json nor upstream.json".into(),
+            "case has none of input.xml/input.json, upstream.json, upstream-error.json".into(),
         ));
     }
 
@@ -284,6 +289,41 @@ pub fn run_case(gw: &Gateway, dir: &Path) -> Result<(), Diagnostic> {
                     "case has upstream.json but no expected-response.*".into(),
                 ));
             }
+        }
+    }
+
+    if let Some(body) = &upstream_error {
+        let Some(stage) = &route.errors else {
+            return Err(fail(
+                "case has upstream-error.json but the route has no errors mapping".into(),
+            ));
+        };
+        let Some(exp) = read(&dir.join("expected-error.xml"))
+            .or_else(|| read(&dir.join("expected-error.json")))
+        else {
+            return Err(fail(
+                "case has upstream-error.json but no expected-error.*".into(),
+            ));
+        };
+        let got = pipeline::transform_response(
+            route,
+            stage,
+            body,
+            &ctx.eval(&route.partner, decoded.as_ref()),
+            &limits,
+        )
+        .map_err(|p| fail(format!("error mapping failed unexpectedly: {p}")))?;
+        let trim = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .trim_end_matches('\n')
+                .to_string()
+        };
+        let (exp, got) = (trim(&exp), trim(&got));
+        if got != exp {
+            return Err(fail(format!(
+                "error mapping differs from expected-error:\n{}",
+                text_diff(&(exp + "\n"), &(got + "\n"))
+            )));
         }
     }
     Ok(())

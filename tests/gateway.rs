@@ -629,6 +629,101 @@ async fn globex_get_route_maps_the_response_only() {
     assert_eq!((reqs[0].method.as_str(), reqs[0].body.len()), ("GET", 0));
 }
 
+#[tokio::test]
+async fn globex_upstream_error_is_mapped_into_globex_error_document() {
+    let up = Upstream::start(responder(
+        StatusCode::CONFLICT,
+        "{\"error\":\"duplicate order\"}",
+        Duration::ZERO,
+    ))
+    .await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = send(
+        Method::POST,
+        &gw.url("/partners/globex/orders"),
+        &[
+            ("content-type", "application/json"),
+            ("x-correlation-id", "dup-1"),
+        ],
+        fixture("globex/orders/valid/input.json"),
+    )
+    .await;
+    assert_eq!(up.requests().len(), 1);
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), "application/json");
+    assert_eq!(reply.header("x-correlation-id"), "dup-1");
+    assert_eq!(
+        reply.text(),
+        "{\"errorCode\":\"DUPLICATE_ORDER\",\"message\":\"duplicate order\"}"
+    );
+}
+
+#[tokio::test]
+async fn globex_upstream_error_that_does_not_fit_is_summarised() {
+    let up = Upstream::start(responder(
+        StatusCode::CONFLICT,
+        "{\"detail\":\"row locked at db-7.internal\"}",
+        Duration::ZERO,
+    ))
+    .await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = send(
+        Method::POST,
+        &gw.url("/partners/globex/orders"),
+        &[
+            ("content-type", "application/json"),
+            ("accept", "application/problem+json"),
+            ("x-correlation-id", "up-1"),
+        ],
+        fixture("globex/orders/valid/input.json"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(
+        reply.json(),
+        problem(
+            "upstream-rejected",
+            "Upstream service rejected the request",
+            409,
+            "the service rejected the request (HTTP 409)"
+        )
+    );
+}
+
+#[tokio::test]
+async fn listed_query_parameters_reach_the_upstream_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("globex")).unwrap();
+    let route = std::fs::read_to_string(repo().join("mappings/globex/order-status.yaml"))
+        .unwrap()
+        .replace(
+            "  path: /orders/{orderId}\n",
+            "  path: /orders/{orderId}\n  query: [lang, fields]\n",
+        );
+    std::fs::write(dir.path().join("globex/order-status.yaml"), route).unwrap();
+    let up = Upstream::start(Arc::new(|_r: &Recorded| {
+        (
+            StatusCode::OK,
+            "application/json",
+            fixture("globex/order-status/shipped/upstream.json"),
+            Duration::ZERO,
+        )
+    }))
+    .await;
+    let gw = Gateway::start_with(&up.url(), "", Some(dir.path())).await;
+    let reply = get(
+        &gw.url("/partners/globex/orders/GX-5501?fields=lines%2Ctotal&debug=1&lang=de&lang=en")
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let reqs = up.requests();
+    assert_eq!(reqs[0].path, "/orders/GX-5501");
+    assert_eq!(
+        reqs[0].query.as_deref(),
+        Some("fields=lines%2Ctotal&lang=de&lang=en")
+    );
+}
+
 #[test]
 fn everything_shipped_checks_clean() {
     let report = schemagate::check::run(&schemagate::config::LoadOptions {
@@ -637,8 +732,14 @@ fn everything_shipped_checks_clean() {
     });
     assert!(report.ok, "{}", report.render_text());
     assert_eq!(report.fixtures_failed, 0, "{}", report.render_text());
+    assert_eq!(
+        report.diagnostics.iter().filter(|d| !d.is_error()).count(),
+        0,
+        "{}",
+        report.render_text()
+    );
     assert_eq!(report.routes, 3);
-    assert!(report.fixtures_passed >= 12, "{}", report.render_text());
+    assert!(report.fixtures_passed >= 14, "{}", report.render_text());
 }
 
 #[test]

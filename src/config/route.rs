@@ -9,7 +9,7 @@ use http::Method;
 use super::GatewayConfig;
 use crate::codec::Format;
 use crate::diagnostic::Diagnostic;
-use crate::mapping::syntax::{Direction, DirectionSpec};
+use crate::mapping::syntax::{DirectionSpec, Section};
 use crate::mapping::{self, CompiledMap, ContextDecl, RouteFile};
 use crate::schema::{Schema, SchemaRegistry};
 
@@ -45,6 +45,8 @@ pub struct Route {
     pub upstream_path: Vec<PathPart>,
     pub request: Option<Stage>,
     pub response: Option<Stage>,
+    /// The mapping of the upstream's 4xx bodies to the partner's error document.
+    pub errors: Option<Stage>,
     pub spec: RouteFile,
 }
 
@@ -61,6 +63,16 @@ impl Route {
                     }
                 }
             }
+        }
+        out
+    }
+
+    /// The upstream path and, per `upstream.query`, the partner's query string.
+    pub fn upstream_target(&self, params: &[(String, String)], raw_query: Option<&str>) -> String {
+        let mut out = self.upstream_path(params);
+        if let Some(q) = self.spec.upstream.query.select(raw_query) {
+            out.push('?');
+            out.push_str(&q);
         }
         out
     }
@@ -333,7 +345,7 @@ fn compile_route(
             has_request: false,
             request_shape: None,
         };
-        compile_stage(&spec, Direction::Request, d, &file, schemas, &ctx, diags)
+        compile_stage(&spec, Section::Request, d, &file, schemas, &ctx, diags)
     });
     let response = spec.response.as_ref().and_then(|d| {
         let ctx = ContextDecl {
@@ -341,7 +353,15 @@ fn compile_route(
             has_request: spec.request.is_some(),
             request_shape: request_shape.clone(),
         };
-        compile_stage(&spec, Direction::Response, d, &file, schemas, &ctx, diags)
+        compile_stage(&spec, Section::Response, d, &file, schemas, &ctx, diags)
+    });
+    let errors = spec.errors.as_ref().and_then(|d| {
+        let ctx = ContextDecl {
+            path_params: path_params.clone(),
+            has_request: spec.request.is_some(),
+            request_shape: request_shape.clone(),
+        };
+        compile_stage(&spec, Section::Errors, d, &file, schemas, &ctx, diags)
     });
 
     if diags.iter().filter(|d| d.is_error()).count() > before {
@@ -360,6 +380,7 @@ fn compile_route(
         upstream_path: upstream_path?,
         request,
         response,
+        errors,
         file,
         spec,
     })
@@ -367,17 +388,14 @@ fn compile_route(
 
 fn compile_stage(
     spec: &RouteFile,
-    direction: Direction,
+    which: Section,
     d: &DirectionSpec,
     file: &Path,
     schemas: &SchemaRegistry,
     ctx: &ContextDecl,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Stage> {
-    let section = match direction {
-        Direction::Request => "request",
-        Direction::Response => "response",
-    };
+    let section = which.name();
     let lookup = |name: &str, key: &str, diags: &mut Vec<Diagnostic>| {
         let s = schemas.get(name).cloned();
         if s.is_none() {
@@ -391,7 +409,7 @@ fn compile_stage(
     };
     let source = lookup(&d.schema, "schema", diags);
     let target = lookup(&d.target, "target", diags);
-    let map = match mapping::compile(spec, direction, file) {
+    let map = match mapping::compile_section(spec, which, file) {
         Ok(m) => Some(m),
         Err(errs) => {
             diags.extend(errs);
@@ -399,9 +417,9 @@ fn compile_stage(
         }
     };
     let (source, target, map) = (source?, target?, map?);
-    diags.extend(mapping::check(
+    diags.extend(mapping::check_section(
         spec,
-        direction,
+        which,
         file,
         &source.shape,
         &target.shape,

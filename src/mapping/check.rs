@@ -11,10 +11,10 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::compile::{
-    Cond, Convert, EachBody, EachRule, Field, Node, Source, TemplatePart, ValueRule,
+    Cond, Convert, EachBody, EachRule, Field, Node, ObjectRule, Source, TemplatePart, ValueRule,
 };
 use super::path::{Root, SourcePath, push_pointer};
-use super::syntax::{Conversion, Direction, OnMissing, OnNull, Pos, RouteFile, StringFn};
+use super::syntax::{Conversion, OnMissing, OnNull, Pos, RouteFile, Section, StringFn};
 use super::{CompiledMap, ContextDecl};
 use crate::diagnostic::Diagnostic;
 use crate::schema::{Additional, NodeId, Shape, TypeSet};
@@ -79,7 +79,10 @@ struct ItemScope<'s> {
 
 struct Checker<'a> {
     route: &'a RouteFile,
-    direction: Direction,
+    section: Section,
+    /// Where the section's `map:` key is written: the position of diagnostics about the
+    /// mapping as a whole.
+    map_pos: Pos,
     file: &'a Path,
     source: &'a Shape,
     target: &'a Shape,
@@ -93,16 +96,18 @@ struct Checker<'a> {
 
 pub(crate) fn check_compiled(
     route: &RouteFile,
-    direction: Direction,
+    section: Section,
     file: &Path,
     map: &CompiledMap,
     source: &Shape,
     target: &Shape,
     ctx: &ContextDecl,
 ) -> Vec<Diagnostic> {
+    let spec = route.section(section);
     let mut c = Checker {
         route,
-        direction,
+        section,
+        map_pos: spec.and_then(|s| s.pos),
         file,
         source,
         target,
@@ -114,6 +119,9 @@ pub(crate) fn check_compiled(
     let root = target.root();
     c.unsupported(target, root);
     c.object(map.fields(), root, "", &[], None);
+    if let Some(spec) = spec {
+        c.ignored(&spec.ignore);
+    }
     c.unread();
     c.diags
 }
@@ -273,7 +281,7 @@ impl<'a> Checker<'a> {
             push_pointer(&mut path, &name);
             match fields.iter().find(|f| f.key == name) {
                 None => {
-                    let pos = owner.and_then(|(_, p)| p);
+                    let pos = owner.map_or(self.map_pos, |(_, p)| p);
                     let loc = target.node(node).location.clone();
                     self.error(
                         pos,
@@ -416,11 +424,11 @@ impl<'a> Checker<'a> {
                 (s.shape, s.node, s.pointer.clone())
             }
             Root::Request => {
-                if self.direction != Direction::Response || !self.ctx.has_request {
+                if !self.section.runs_after_request() || !self.ctx.has_request {
                     self.error(
                         f.pos,
                         &f.target,
-                        format!("`{}` reads the original request, which only response mappings of routes with a request body have", p.text),
+                        format!("`{}` reads the original request, which only response and error mappings of routes with a request body have", p.text),
                         "read the value from the upstream answer or from $path/$query/$header instead",
                     );
                     return None;
@@ -965,7 +973,7 @@ impl<'a> Checker<'a> {
                     pos: f.pos,
                     target: format!("{}/*", f.target),
                     pointer: String::new(),
-                    node: Node::Object(Vec::new()),
+                    node: Node::Object(ObjectRule::EMPTY),
                 };
                 match node.as_ref() {
                     Node::Object(children) => self.object(
@@ -1048,6 +1056,80 @@ impl<'a> Checker<'a> {
     }
 
     /// Warns about leaf properties of the source schema that no rule reads.
+    /// Marks the `ignore:` paths as read, so dropping them on purpose is not warned
+    /// about; a path that is not in the source schema is an error (a typo would
+    /// otherwise silence nothing).
+    fn ignored(&mut self, paths: &[String]) {
+        let shape = self.source;
+        for text in paths {
+            let resolved = match SourcePath::parse(text) {
+                Ok(p) if p.root == Root::Document => {
+                    let mut pointer = String::new();
+                    let mut cur = shape.root();
+                    let mut failed = None;
+                    for seg in &p.segments {
+                        if shape.is_array(cur) && seg == "*" {
+                            pointer.push_str("/*");
+                            match shape.items(cur) {
+                                Some(item) => cur = item,
+                                None => {
+                                    failed =
+                                        Some(format!("`{seg}` at `{pointer}` has no item schema"));
+                                    break;
+                                }
+                            }
+                            continue;
+                        }
+                        match step(shape, cur, seg) {
+                            Some((next, _)) => {
+                                if shape.is_array(cur) {
+                                    pointer.push_str("/*");
+                                } else {
+                                    push_pointer(&mut pointer, seg);
+                                }
+                                cur = next;
+                            }
+                            None => {
+                                failed = Some(format!(
+                                    "no `{seg}` at `{}`",
+                                    if pointer.is_empty() {
+                                        "/"
+                                    } else {
+                                        pointer.as_str()
+                                    }
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                    match failed {
+                        None => Ok(pointer),
+                        Some(why) => Err(why),
+                    }
+                }
+                Ok(_) => {
+                    Err("only source document paths (starting with `/`) can be ignored".to_owned())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match resolved {
+                // An empty pointer (the whole document) covers every leaf.
+                Ok(pointer) => {
+                    self.read.insert(pointer);
+                }
+                Err(why) => {
+                    let location = format!("{}.ignore", self.section.name());
+                    self.error(
+                        self.map_pos,
+                        &location,
+                        format!("ignored path `{text}` does not exist in the source schema: {why}"),
+                        "list source document paths such as `/Order/Notes`",
+                    );
+                }
+            }
+        }
+    }
+
     fn unread(&mut self) {
         let mut unread = Vec::new();
         collect_leaves(
@@ -1072,7 +1154,7 @@ impl<'a> Checker<'a> {
                 self.file,
                 format!(
                     "no rule of the {} mapping reads source propert{} {}",
-                    self.direction.section(),
+                    self.section.name(),
                     if unread.len() == 1 { "y" } else { "ies" },
                     unread
                         .iter()
@@ -1081,8 +1163,9 @@ impl<'a> Checker<'a> {
                         .join(", ")
                 ),
             )
+            .at_opt(self.map_pos)
             .location(self.source.node(self.source.root()).location.clone())
-            .hint("map them, or ignore this warning if dropping them is intended");
+            .hint("map them, or list them under `ignore:` if dropping them is intended");
             self.diags.push(d);
         }
     }
@@ -1282,35 +1365,24 @@ mod tests {
     }
 
     #[test]
-    fn shipped_route_files_check_clean_apart_from_deliberately_dropped_fields() {
-        assert_eq!(
-            shipped("mappings/acme/orders.yaml", Direction::Request, &[]),
-            vec![
-                "mappings/acme/orders.yaml: warning: no rule of the request mapping reads source property `/Order/Notes`\n  --> at acme/order.schema.json#\n  = hint: map them, or ignore this warning if dropping them is intended"
-            ]
-        );
-        assert_eq!(
-            shipped("mappings/acme/orders.yaml", Direction::Response, &[]),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            shipped("mappings/globex/orders.yaml", Direction::Request, &[]),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            shipped("mappings/globex/orders.yaml", Direction::Response, &[]),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            shipped(
+    fn shipped_route_files_check_clean() {
+        for (route, direction, params) in [
+            ("mappings/acme/orders.yaml", Direction::Request, &[][..]),
+            ("mappings/acme/orders.yaml", Direction::Response, &[]),
+            ("mappings/globex/orders.yaml", Direction::Request, &[]),
+            ("mappings/globex/orders.yaml", Direction::Response, &[]),
+            (
                 "mappings/globex/order-status.yaml",
                 Direction::Response,
-                &["orderId"]
+                &["orderId"],
             ),
-            vec![
-                "mappings/globex/order-status.yaml: warning: no rule of the response mapping reads source property `/order_id`\n  --> at internal/order-status.schema.json#\n  = hint: map them, or ignore this warning if dropping them is intended"
-            ]
-        );
+        ] {
+            assert_eq!(
+                shipped(route, direction, params),
+                Vec::<String>::new(),
+                "{route} {direction:?}"
+            );
+        }
     }
 
     fn source_schema() -> Shape {
@@ -1460,7 +1532,7 @@ mod tests {
         assert_eq!(
             diags("speed: { const: EXPRESS, when: { exists: /Order/Note } }"),
             vec![
-                "t.yaml: error: required target property `/id` is not produced\n  --> at t.schema.json#\n  = hint: add a rule for it, or a `default`",
+                "t.yaml:6:3: error: required target property `/id` is not produced\n  --> at t.schema.json#\n  = hint: add a rule for it, or a `default`",
                 "t.yaml:7:5: warning: required target property `/speed` may be omitted: the rule has a `when` condition\n  --> at /speed\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input",
             ]
         );
@@ -1484,7 +1556,7 @@ mod tests {
             )),
             vec![
                 "t.yaml:9:5: error: `$path.orderId`: the route path `/p/{id}` has no parameter `{orderId}`\n  --> at /note\n  = hint: path parameters of this route: id",
-                "t.yaml:10:5: error: `$request/Order/n` reads the original request, which only response mappings of routes with a request body have\n  --> at /count\n  = hint: read the value from the upstream answer or from $path/$query/$header instead",
+                "t.yaml:10:5: error: `$request/Order/n` reads the original request, which only response and error mappings of routes with a request body have\n  --> at /count\n  = hint: read the value from the upstream answer or from $path/$query/$header instead",
                 "t.yaml:12:7: error: `$query.sort` is not declared by the route\n  --> at /open/x\n  = hint: add `sort` to `route.query`",
             ]
         );
@@ -1543,7 +1615,32 @@ mod tests {
             render(&out),
             vec![
                 "t.yaml: warning: schema keyword `not` is not understood by the checker; rules through this node are not proven\n  --> at t.schema.json#/properties/Order/properties/Odd\n  = hint: the gateway still validates with the full schema at runtime",
-                "t.yaml: warning: no rule of the request mapping reads source properties `/Order/Note`, `/Order/Customer/Email`, `/Order/Items/*/Qty`\n  --> at t.schema.json#\n  = hint: map them, or ignore this warning if dropping them is intended",
+                "t.yaml:6:3: warning: no rule of the request mapping reads source properties `/Order/Note`, `/Order/Customer/Email`, `/Order/Items/*/Qty`\n  --> at t.schema.json#\n  = hint: map them, or list them under `ignore:` if dropping them is intended",
+            ]
+        );
+    }
+
+    #[test]
+    fn ignored_paths_silence_the_unread_warning_and_must_exist() {
+        let text = route_text(&format!("{OK_BASE}note: /Order/Odd")).replace(
+            "  map:\n",
+            "  ignore: [/Order/Note, /Order/Items/*/Qty, /Order/Customer, /Order/Nope, $path.id]\n  map:\n",
+        );
+        let route = parse_route_yaml(&text, Path::new("t.yaml")).unwrap();
+        let out = check(
+            &route,
+            Direction::Request,
+            Path::new("t.yaml"),
+            &source_schema(),
+            &target_schema(),
+            &ContextDecl::default(),
+        );
+        assert_eq!(
+            render(&out),
+            vec![
+                "t.yaml: warning: schema keyword `not` is not understood by the checker; rules through this node are not proven\n  --> at t.schema.json#/properties/Order/properties/Odd\n  = hint: the gateway still validates with the full schema at runtime",
+                "t.yaml:7:3: error: ignored path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order`\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
+                "t.yaml:7:3: error: ignored path `$path.id` does not exist in the source schema: only source document paths (starting with `/`) can be ignored\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
             ]
         );
     }

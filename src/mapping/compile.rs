@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chrono::format::{Item, StrftimeItems};
 use regex::{Regex, RegexBuilder};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::path::{Root, SourcePath, push_pointer};
 use super::syntax::{
@@ -41,11 +41,79 @@ pub struct Field {
     pub node: Node,
 }
 
+/// The fields of one target object, and the empty object evaluation starts from.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectRule {
+    pub fields: Vec<Field>,
+    /// Every key in field order with null values, built by [`ObjectRule::seal`]. Cloning
+    /// it copies the keys' hash index, so a request does not hash every output key again
+    /// (hashing is the largest cost of building objects). `None` before sealing, or
+    /// when the map cannot hold the keys in field order.
+    skeleton: Option<Map<String, Value>>,
+}
+
+impl ObjectRule {
+    /// An object with no fields, usable in statics.
+    pub const EMPTY: ObjectRule = ObjectRule {
+        fields: Vec::new(),
+        skeleton: None,
+    };
+
+    pub fn new(fields: Vec<Field>) -> Self {
+        ObjectRule {
+            fields,
+            skeleton: None,
+        }
+    }
+
+    /// Builds the skeletons of this object and every object below it; done once the map
+    /// is complete (dotted keys merge objects while compiling).
+    pub fn seal(&mut self) {
+        for f in &mut self.fields {
+            f.node.seal();
+        }
+        let skeleton: Map<String, Value> = self
+            .fields
+            .iter()
+            .map(|f| (f.key.clone(), Value::Null))
+            .collect();
+        let in_field_order = skeleton.len() == self.fields.len()
+            && skeleton.keys().zip(&self.fields).all(|(k, f)| *k == f.key);
+        self.skeleton = in_field_order.then_some(skeleton);
+    }
+
+    /// The skeleton, when sealed and usable.
+    pub(crate) fn skeleton(&self) -> Option<&Map<String, Value>> {
+        self.skeleton.as_ref()
+    }
+}
+
+impl std::ops::Deref for ObjectRule {
+    type Target = [Field];
+
+    fn deref(&self) -> &[Field] {
+        &self.fields
+    }
+}
+
+impl Node {
+    fn seal(&mut self) {
+        match self {
+            Node::Object(o) => o.seal(),
+            Node::Value(_) => {}
+            Node::Each(e) => match &mut e.body {
+                EachBody::Map(o) => o.seal(),
+                EachBody::Item(n) => n.seal(),
+            },
+        }
+    }
+}
+
 /// How a target value is produced.
 #[derive(Debug, Clone)]
 pub enum Node {
     /// A nested target object. Omitted when none of its fields produce a value.
-    Object(Vec<Field>),
+    Object(ObjectRule),
     Value(Box<ValueRule>),
     Each(Box<EachRule>),
 }
@@ -136,7 +204,7 @@ pub struct EachRule {
 #[derive(Debug, Clone)]
 pub enum EachBody {
     /// Object items.
-    Map(Vec<Field>),
+    Map(ObjectRule),
     /// Scalar (or nested array) items.
     Item(Box<Node>),
 }
@@ -268,12 +336,12 @@ impl<'f> Compiler<'f> {
                     convert: None,
                 })))
             }
-            Entry::Nested(m) => Some(Node::Object(self.map(
+            Entry::Nested(m) => Some(Node::Object(ObjectRule::new(self.map(
                 m,
                 at.target,
                 at.pointer,
                 at.depth + 1,
-            ))),
+            )))),
             Entry::Rule(r) => self.rule(r, at),
         }
     }
@@ -401,7 +469,12 @@ impl<'f> Compiler<'f> {
             let filter = r.filter.as_ref().and_then(|c| self.cond(c, inner));
             let item_target = format!("{}/*", at.target);
             let body = match (&r.map, &r.item) {
-                (Some(m), None) => Some(EachBody::Map(self.map(m, &item_target, "", at.depth + 1))),
+                (Some(m), None) => Some(EachBody::Map(ObjectRule::new(self.map(
+                    m,
+                    &item_target,
+                    "",
+                    at.depth + 1,
+                )))),
                 (None, Some(item)) => {
                     let item_at = At {
                         pos: at.pos,
@@ -706,7 +779,7 @@ fn insert(
                     return;
                 };
                 if let Node::Object(existing_children) = &mut field.node {
-                    for child in children {
+                    for child in children.fields {
                         let key = child.key.clone();
                         if existing_children.iter().any(|f| f.key == key) {
                             c.err(
@@ -715,7 +788,7 @@ fn insert(
                                 None,
                             );
                         } else {
-                            existing_children.push(child);
+                            existing_children.fields.push(child);
                         }
                     }
                 } else {
@@ -742,14 +815,22 @@ fn insert(
                 pos: at.pos,
                 target: here_target.clone(),
                 pointer: here_pointer.clone(),
-                node: Node::Object(Vec::new()),
+                node: Node::Object(ObjectRule::EMPTY),
             });
             fields.len() - 1
         }
     };
     match fields.get_mut(i).map(|f| &mut f.node) {
         Some(Node::Object(children)) => {
-            insert(c, children, rest, node, at, &here_target, &here_pointer);
+            insert(
+                c,
+                &mut children.fields,
+                rest,
+                node,
+                at,
+                &here_target,
+                &here_pointer,
+            );
         }
         _ => c.err(
             at,

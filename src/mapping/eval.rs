@@ -12,8 +12,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Map, Number, Value};
 
 use super::compile::{
-    Absence, Cond, Convert, DateConv, DateFormat, EachBody, EachRule, Field, Lookup, Node, Source,
-    TemplatePart, ValueRule,
+    Absence, Cond, Convert, DateConv, DateFormat, EachBody, EachRule, Field, Lookup, Node,
+    ObjectRule, Source, TemplatePart, ValueRule,
 };
 use super::path::{Root, SourcePath, push_index, push_pointer, walk};
 use super::syntax::{Conversion, OnMissing, OnNull, Rounding, StringFn};
@@ -69,8 +69,39 @@ pub(crate) struct Eval<'a, 'c> {
 struct StepError(String);
 
 impl<'a, 'c: 'a> Eval<'a, 'c> {
-    /// Evaluates the fields of one object.
+    /// Evaluates the fields of one object, filling a clone of its skeleton (keys already
+    /// hashed) and dropping the members that produced nothing.
     pub(crate) fn object(
+        &self,
+        rule: &'a ObjectRule,
+        scope: Option<&Scope<'a>>,
+    ) -> Result<Map<String, Value>, MapError> {
+        let Some(skeleton) = rule.skeleton() else {
+            return self.object_by_insert(&rule.fields, scope);
+        };
+        let mut out = skeleton.clone();
+        // Indexes of omitted members, ascending; allocated only when one is omitted.
+        let mut omitted: Vec<usize> = Vec::new();
+        for (i, ((_, slot), f)) in out.iter_mut().zip(&rule.fields).enumerate() {
+            match self.node(&f.node, f, scope)? {
+                Some(v) => *slot = v,
+                None => omitted.push(i),
+            }
+        }
+        if !omitted.is_empty() {
+            let mut index = 0;
+            let mut next = omitted.iter().copied().peekable();
+            out.retain(|_, _| {
+                let drop = next.next_if_eq(&index).is_some();
+                index += 1;
+                !drop
+            });
+        }
+        Ok(out)
+    }
+
+    /// Evaluates the fields of an object that has no skeleton, inserting key by key.
+    fn object_by_insert(
         &self,
         fields: &'a [Field],
         scope: Option<&Scope<'a>>,
@@ -367,7 +398,7 @@ static ITEM_FIELD: Field = Field {
     pos: None,
     target: String::new(),
     pointer: String::new(),
-    node: Node::Object(Vec::new()),
+    node: Node::Object(ObjectRule::EMPTY),
 };
 
 /// Full JSON Pointer of the output value of `field` in `scope`.
@@ -601,6 +632,11 @@ fn is_decimal_text(s: &str) -> bool {
 
 /// Parses decimal text exactly (too many digits is an error, never a rounding).
 fn parse_decimal(s: &str) -> Option<Decimal> {
+    parse_short_decimal(s).or_else(|| parse_any_decimal(s))
+}
+
+/// The general decimal parser: exponents and up to 28 significant digits.
+fn parse_any_decimal(s: &str) -> Option<Decimal> {
     if !is_decimal_text(s) {
         return None;
     }
@@ -609,6 +645,47 @@ fn parse_decimal(s: &str) -> Option<Decimal> {
     } else {
         Decimal::from_str_exact(s).ok()
     }
+}
+
+/// Most significant digits read by the short decimal parser: any such mantissa fits an
+/// `i64`, so no overflow check is needed per digit.
+const SHORT_DECIMAL_DIGITS: usize = 18;
+
+/// The common case of [`parse_decimal`] without its general machinery: `-?digits(.digits)?`
+/// with at most [`SHORT_DECIMAL_DIGITS`] digits in all (prices, quantities). Anything
+/// else is `None` and left to the general parser, which gives the same result for these.
+fn parse_short_decimal(s: &str) -> Option<Decimal> {
+    let (negative, body) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        rest => (false, rest),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let mut mantissa: i64 = 0;
+    let mut scale: Option<u32> = None;
+    let mut digits = 0usize;
+    for (i, &b) in body.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                if digits == SHORT_DECIMAL_DIGITS {
+                    return None;
+                }
+                mantissa = mantissa * 10 + i64::from(b - b'0');
+                digits += 1;
+                if let Some(sc) = scale.as_mut() {
+                    *sc += 1;
+                }
+            }
+            // A point needs digits on both sides.
+            b'.' if scale.is_none() && i > 0 && i + 1 < body.len() => scale = Some(0),
+            _ => return None,
+        }
+    }
+    let mut d = Decimal::try_new(mantissa, scale.unwrap_or(0)).ok()?;
+    // Like the general parser, zero has no sign.
+    d.set_sign_negative(negative && mantissa != 0);
+    Some(d)
 }
 
 /// A value as an exact decimal. A JSON float is read via its shortest representation
@@ -644,6 +721,14 @@ fn round(d: Decimal, scale: u32, rounding: Rounding) -> Result<Decimal, StepErro
 /// The JSON number equal to `d`, only when a double holds it exactly: its shortest
 /// representation must read back as the same decimal.
 fn exact_number(d: Decimal) -> Result<Value, StepError> {
+    match short_number(d) {
+        Some(n) => Ok(Value::Number(n)),
+        None => exact_number_by_text(d),
+    }
+}
+
+/// The general [`exact_number`]: through the decimal's text and back.
+fn exact_number_by_text(d: Decimal) -> Result<Value, StepError> {
     let not_exact = || {
         StepError(format!(
             "{d} cannot be written as a JSON number without rounding; map it to a string target (`as: string` with `scale`)"
@@ -655,6 +740,38 @@ fn exact_number(d: Decimal) -> Result<Value, StepError> {
         Some(back) if back == d => Ok(Value::Number(n)),
         _ => Err(not_exact()),
     }
+}
+
+/// Largest mantissa taken by [`short_number`]: a decimal of at most 15 significant digits
+/// always reads back from the nearest double (the guarantee of IEEE 754 binary64), and
+/// is below 2^53, so it converts to a double exactly.
+const SHORT_NUMBER_MANTISSA: u64 = 999_999_999_999_999;
+
+/// Powers of ten that a double holds exactly (up to 10^22).
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The fast path of [`exact_number`]: a short mantissa divided by an exact power of ten
+/// is the correctly rounded double (one IEEE division), and with at most 15 significant
+/// digits that double's shortest form is the decimal itself, so no text round trip is
+/// needed to prove it.
+fn short_number(d: Decimal) -> Option<Number> {
+    let mantissa = u64::try_from(d.mantissa().unsigned_abs()).ok()?;
+    if mantissa > SHORT_NUMBER_MANTISSA {
+        return None;
+    }
+    let power = EXACT_POWERS_OF_TEN.get(usize::try_from(d.scale()).ok()?)?;
+    // Both operands are exact doubles (mantissa < 2^53), so the quotient is correctly
+    // rounded.
+    #[allow(clippy::cast_precision_loss)]
+    let magnitude = mantissa as f64 / power;
+    Number::from_f64(if d.is_sign_negative() {
+        -magnitude
+    } else {
+        magnitude
+    })
 }
 
 fn convert(c: &Convert, value: &Value) -> Result<Value, StepError> {
@@ -1030,6 +1147,26 @@ mod robustness {
     }
 
     proptest! {
+        /// The short decimal parser agrees with the general one, digit for digit.
+        #[test]
+        fn short_decimals_parse_like_the_general_parser(s in "-?[0-9]{1,20}(\\.[0-9]{0,20})?") {
+            if let Some(short) = super::parse_short_decimal(&s) {
+                let general = super::parse_any_decimal(&s);
+                prop_assert_eq!(Some((short.mantissa(), short.scale(), short.is_sign_negative())),
+                    general.map(|g| (g.mantissa(), g.scale(), g.is_sign_negative())));
+            }
+        }
+
+        /// The fast number conversion gives the same number as the text round trip.
+        #[test]
+        fn short_numbers_convert_like_the_text_round_trip(m in -999_999_999_999_999i64..=999_999_999_999_999, scale in 0u32..=22) {
+            let d = rust_decimal::Decimal::new(m, scale);
+            let fast = super::short_number(d).map(Value::Number);
+            let slow = super::exact_number_by_text(d).ok();
+            prop_assert!(fast.is_some());
+            prop_assert_eq!(fast, slow);
+        }
+
         /// Hostile or odd input maps or fails with an error; it never panics.
         #[test]
         fn arbitrary_documents_never_panic(doc in json()) {

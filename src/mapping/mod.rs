@@ -70,7 +70,7 @@ pub struct MapError {
 /// A mapping compiled into plain structures: no parsing on the request path.
 #[derive(Debug, Clone)]
 pub struct CompiledMap {
-    fields: Vec<compile::Field>,
+    root: compile::ObjectRule,
 }
 
 impl CompiledMap {
@@ -78,12 +78,12 @@ impl CompiledMap {
     /// members follow the order of the map.
     pub fn apply(&self, source: &Value, ctx: &EvalContext<'_>) -> Result<Value, MapError> {
         let eval = eval::Eval { source, ctx };
-        eval.object(&self.fields, None).map(Value::Object)
+        eval.object(&self.root, None).map(Value::Object)
     }
 
     /// The compiled target fields, in output order (for the checker and tools).
     pub fn fields(&self) -> &[compile::Field] {
-        &self.fields
+        &self.root.fields
     }
 }
 
@@ -164,16 +164,26 @@ pub fn compile(
     direction: syntax::Direction,
     file: &Path,
 ) -> Result<CompiledMap, Vec<Diagnostic>> {
-    let Some(spec) = route.direction(direction) else {
+    compile_section(route, direction.into(), file)
+}
+
+/// Compiles the `map` of any mapping section (`errors:` included).
+pub fn compile_section(
+    route: &RouteFile,
+    section: syntax::Section,
+    file: &Path,
+) -> Result<CompiledMap, Vec<Diagnostic>> {
+    let Some(spec) = route.section(section) else {
         return Err(vec![Diagnostic::error(
             file,
-            format!("the route file has no `{}:` section", direction.section()),
+            format!("the route file has no `{}:` section", section.name()),
         )]);
     };
     let mut compiler = compile::Compiler::new(file);
-    let fields = compiler.map(&spec.map, "", "", 0);
+    let mut root = compile::ObjectRule::new(compiler.map(&spec.map, "", "", 0));
     if compiler.errors.is_empty() {
-        Ok(CompiledMap { fields })
+        root.seal();
+        Ok(CompiledMap { root })
     } else {
         Err(compiler.errors)
     }
@@ -188,11 +198,23 @@ pub fn check(
     target: &Shape,
     ctx: &ContextDecl,
 ) -> Vec<Diagnostic> {
-    let compiled = match compile(route, direction, file) {
+    check_section(route, direction.into(), file, source, target, ctx)
+}
+
+/// Proves any mapping section against its source and target shapes.
+pub fn check_section(
+    route: &RouteFile,
+    section: syntax::Section,
+    file: &Path,
+    source: &Shape,
+    target: &Shape,
+    ctx: &ContextDecl,
+) -> Vec<Diagnostic> {
+    let compiled = match compile_section(route, section, file) {
         Ok(c) => c,
         Err(diags) => return diags,
     };
-    check::check_compiled(route, direction, file, &compiled, source, target, ctx)
+    check::check_compiled(route, section, file, &compiled, source, target, ctx)
 }
 
 /// The JSON Schema of the route-file format, for `schemagate schema mapping`.

@@ -173,17 +173,31 @@ impl SourcePath {
     }
 }
 
+/// Objects with at most this many members are searched by comparing keys in order rather
+/// than through their hash index: hashing a key (SipHash) costs more than a handful of
+/// length-then-bytes comparisons, and documents are mostly made of small objects.
+pub const LINEAR_LOOKUP_MAX: usize = 12;
+
 /// Walks `segments` down from `start`. An array step must be a decimal index.
 pub fn walk<'v>(start: &'v Value, segments: &[String]) -> Option<&'v Value> {
     let mut cur = start;
     for seg in segments {
         cur = match cur {
-            Value::Object(map) => map.get(seg.as_str())?,
+            Value::Object(map) => member(map, seg)?,
             Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
             _ => return None,
         };
     }
     Some(cur)
+}
+
+/// One member of an object, by linear search when the object is small.
+fn member<'v>(map: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if map.len() <= LINEAR_LOOKUP_MAX {
+        map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        map.get(key)
+    }
 }
 
 /// Appends one JSON Pointer step, escaped (`~` -> `~0`, `/` -> `~1`).
@@ -278,6 +292,15 @@ mod tests {
         assert_eq!(walk(&doc, &p.segments), None);
         let p = SourcePath::parse("/a/b/x").unwrap();
         assert_eq!(walk(&doc, &p.segments), None);
+        // Past the linear-search size the hash index answers the same.
+        let big: serde_json::Map<String, Value> = (0..=LINEAR_LOOKUP_MAX + 3)
+            .map(|i| (format!("k{i}"), json!(i)))
+            .collect();
+        let big = Value::Object(big);
+        let p = SourcePath::parse("/k14").unwrap();
+        assert_eq!(walk(&big, &p.segments), Some(&json!(14)));
+        let p = SourcePath::parse("/k99").unwrap();
+        assert_eq!(walk(&big, &p.segments), None);
         let mut s = String::new();
         push_pointer(&mut s, "a/b~");
         push_index(&mut s, 3);

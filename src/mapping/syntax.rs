@@ -41,6 +41,43 @@ impl Direction {
     }
 }
 
+/// A mapping section of a route file: the two directions, and the mapping of the
+/// upstream's error answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `request:`.
+    Request,
+    /// `response:`.
+    Response,
+    /// `errors:`: an upstream 4xx body -> the partner's error document.
+    Errors,
+}
+
+impl Section {
+    /// The section name in the route file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Request => "request",
+            Section::Response => "response",
+            Section::Errors => "errors",
+        }
+    }
+
+    /// Whether `$request` may be read: sections that run after the request was mapped.
+    pub fn runs_after_request(self) -> bool {
+        matches!(self, Section::Response | Section::Errors)
+    }
+}
+
+impl From<Direction> for Section {
+    fn from(d: Direction) -> Section {
+        match d {
+            Direction::Request => Section::Request,
+            Direction::Response => Section::Response,
+        }
+    }
+}
+
 /// One partner route: how it is reached, where it goes, and both mappings.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +91,10 @@ pub struct RouteFile {
     /// Mapping of the upstream's answer to the partner's body.
     #[serde(default)]
     pub response: Option<DirectionSpec>,
+    /// Mapping of the upstream's 4xx error body to the partner's error document. Without
+    /// it, upstream errors reach the partner as a problem summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<DirectionSpec>,
 }
 
 impl RouteFile {
@@ -62,6 +103,15 @@ impl RouteFile {
         match direction {
             Direction::Request => self.request.as_ref(),
             Direction::Response => self.response.as_ref(),
+        }
+    }
+
+    /// Any mapping section, when the file has it.
+    pub fn section(&self, section: Section) -> Option<&DirectionSpec> {
+        match section {
+            Section::Request => self.request.as_ref(),
+            Section::Response => self.response.as_ref(),
+            Section::Errors => self.errors.as_ref(),
         }
     }
 }
@@ -98,10 +148,72 @@ pub struct UpstreamSpec {
     pub method: Option<String>,
     /// Upstream path, may use the route's `{name}` parameters.
     pub path: String,
+    /// Which of the partner's query parameters reach the upstream: `none` (the default),
+    /// `all` (the query string as sent), or a list of parameter names.
+    #[serde(default, skip_serializing_if = "QueryForwarding::is_none")]
+    pub query: QueryForwarding,
+}
+
+/// The `upstream.query` setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(
+    untagged,
+    expecting = "`none`, `all` or a list of query parameter names"
+)]
+pub enum QueryForwarding {
+    /// `none` or `all`.
+    Mode(QueryMode),
+    /// Only these parameters, in the order and encoding the partner sent them.
+    Names(Vec<String>),
+}
+
+/// The named `upstream.query` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryMode {
+    /// Nothing of the partner's query is forwarded.
+    None,
+    /// The partner's query string is forwarded as is.
+    All,
+}
+
+impl Default for QueryForwarding {
+    fn default() -> Self {
+        QueryForwarding::Mode(QueryMode::None)
+    }
+}
+
+impl QueryForwarding {
+    pub fn is_none(&self) -> bool {
+        *self == QueryForwarding::Mode(QueryMode::None)
+    }
+
+    /// The query string to send upstream for the partner's raw query string (without
+    /// `?`), or `None` when nothing is forwarded. Listed names are compared decoded
+    /// (`a%5Fb` is `a_b`); the pairs kept are passed on byte for byte.
+    pub fn select(&self, raw: Option<&str>) -> Option<String> {
+        let raw = raw.filter(|q| !q.is_empty())?;
+        match self {
+            QueryForwarding::Mode(QueryMode::None) => None,
+            QueryForwarding::Mode(QueryMode::All) => Some(raw.to_owned()),
+            QueryForwarding::Names(names) => {
+                let kept: Vec<&str> = raw
+                    .split('&')
+                    .filter(|pair| {
+                        let name = pair.split_once('=').map_or(*pair, |(n, _)| n);
+                        form_urlencoded::parse(name.as_bytes())
+                            .next()
+                            .is_some_and(|(n, _)| names.iter().any(|w| *w == n))
+                    })
+                    .collect();
+                (!kept.is_empty()).then(|| kept.join("&"))
+            }
+        }
+    }
 }
 
 /// One direction's schemas and mapping.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectionSpec {
     /// Schema of the input of this direction, relative to schemas/.
@@ -111,6 +223,61 @@ pub struct DirectionSpec {
     /// The mapping: mirrors the shape of the target. Keys are target property names
     /// (`a.b` is shorthand for nesting); values are source paths, rules or nested maps.
     pub map: MapSpec,
+    /// Source paths dropped on purpose (`/Order/Notes`): the checker does not warn that
+    /// they, or anything below them, are unread.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    /// Where the `map:` key is written, for diagnostics about the mapping as a whole.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub pos: Pos,
+}
+
+/// The keys of a direction section, for the unknown-key message.
+const DIRECTION_KEYS: &[&str] = &["schema", "target", "map", "ignore"];
+
+impl<'de> Deserialize<'de> for DirectionSpec {
+    /// Written by hand (not derived) to keep the position of the `map:` key.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DirectionVisitor;
+        impl<'de> Visitor<'de> for DirectionVisitor {
+            type Value = DirectionSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping section with `schema`, `target` and `map`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DirectionSpec, A::Error> {
+                let mut schema = None;
+                let mut target = None;
+                let mut spec = None;
+                let mut ignore = None;
+                let mut pos = None;
+                while let Some(key) = map.next_key::<serde_saphyr::Spanned<String>>()? {
+                    let name = key.value.as_str();
+                    let duplicate = match name {
+                        "schema" => schema.replace(map.next_value::<String>()?).is_some(),
+                        "target" => target.replace(map.next_value::<String>()?).is_some(),
+                        "map" => {
+                            pos = pos_of(&key.referenced);
+                            spec.replace(map.next_value::<MapSpec>()?).is_some()
+                        }
+                        "ignore" => ignore.replace(map.next_value::<Vec<String>>()?).is_some(),
+                        _ => return Err(de::Error::unknown_field(name, DIRECTION_KEYS)),
+                    };
+                    if duplicate {
+                        return Err(de::Error::custom(format_args!("duplicate field `{name}`")));
+                    }
+                }
+                Ok(DirectionSpec {
+                    schema: schema.ok_or_else(|| de::Error::missing_field("schema"))?,
+                    target: target.ok_or_else(|| de::Error::missing_field("target"))?,
+                    map: spec.ok_or_else(|| de::Error::missing_field("map"))?,
+                    ignore: ignore.unwrap_or_default(),
+                    pos,
+                })
+            }
+        }
+        deserializer.deserialize_map(DirectionVisitor)
+    }
 }
 
 /// A target object: entries in the order written, which is the output order.
@@ -666,5 +833,39 @@ mod tests {
             schema["properties"]["request"]["anyOf"][0]["$ref"],
             "#/$defs/DirectionSpec"
         );
+    }
+
+    #[test]
+    fn upstream_query_forwarding_settings() {
+        let parse = |q: &str| {
+            serde_json::from_str::<UpstreamSpec>(&format!(r#"{{"service": "s", "path": "/p"{q}}}"#))
+                .map(|u| u.query)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(parse(""), Ok(QueryForwarding::Mode(QueryMode::None)));
+        assert_eq!(
+            parse(r#", "query": "all""#),
+            Ok(QueryForwarding::Mode(QueryMode::All))
+        );
+        assert_eq!(
+            parse(r#", "query": ["a_b", "c"]"#),
+            Ok(QueryForwarding::Names(vec!["a_b".into(), "c".into()]))
+        );
+        assert_eq!(
+            parse(r#", "query": "some""#),
+            Err("`none`, `all` or a list of query parameter names at line 1 column 47".into())
+        );
+
+        let raw = Some("a%5Fb=1&x=2&c&a_b=3%204&=5");
+        assert_eq!(QueryForwarding::default().select(raw), None);
+        assert_eq!(
+            QueryForwarding::Mode(QueryMode::All).select(raw).as_deref(),
+            raw
+        );
+        let names = QueryForwarding::Names(vec!["a_b".into(), "c".into()]);
+        assert_eq!(names.select(raw).as_deref(), Some("a%5Fb=1&c&a_b=3%204"));
+        assert_eq!(names.select(Some("x=1")), None);
+        assert_eq!(names.select(Some("")), None);
+        assert_eq!(names.select(None), None);
     }
 }
