@@ -25,7 +25,10 @@ const MAX_UNREAD_DEPTH: usize = 16;
 
 /// What the checker knows about a value flowing into a target.
 #[derive(Debug, Clone)]
-struct Flow {
+struct Flow<'s> {
+    /// The source schema node the value is read from, when it is read as it is: a whole
+    /// object or array copied to the target is then compared member by member.
+    origin: Option<(&'s Shape, NodeId)>,
     /// Types the value may have (null excluded; see `nullable`).
     types: TypeSet,
     /// The values it can take, when known.
@@ -38,9 +41,10 @@ struct Flow {
     unknown: bool,
 }
 
-impl Flow {
-    fn of_value(v: &Value) -> Flow {
+impl Flow<'_> {
+    fn of_value(v: &Value) -> Self {
         Flow {
+            origin: None,
             types: TypeSet::of(v),
             enum_values: Some(vec![v.clone()]),
             nullable: v.is_null(),
@@ -48,8 +52,9 @@ impl Flow {
             unknown: false,
         }
     }
-    fn string() -> Flow {
+    fn string() -> Self {
         Flow {
+            origin: None,
             types: TypeSet::STRING,
             enum_values: None,
             nullable: false,
@@ -57,8 +62,9 @@ impl Flow {
             unknown: false,
         }
     }
-    fn unknown() -> Flow {
+    fn unknown() -> Self {
         Flow {
+            origin: None,
             types: TypeSet::ANY,
             enum_values: None,
             nullable: false,
@@ -373,7 +379,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Resolves a path without reporting (for omission analysis).
-    fn peek(&self, p: &SourcePath, items: &[ItemScope<'a>]) -> Option<Flow> {
+    fn peek(&self, p: &SourcePath, items: &[ItemScope<'a>]) -> Option<Flow<'a>> {
         let (shape, start) = match &p.root {
             Root::Document => (self.source, self.source.root()),
             Root::Item => {
@@ -404,7 +410,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Resolves a source path, reporting what does not exist; records what is read.
-    fn resolve(&mut self, p: &SourcePath, f: &Field, items: &[ItemScope<'a>]) -> Option<Flow> {
+    fn resolve(&mut self, p: &SourcePath, f: &Field, items: &[ItemScope<'a>]) -> Option<Flow<'a>> {
         self.resolve_mark(p, f, items, true)
     }
 
@@ -416,7 +422,7 @@ impl<'a> Checker<'a> {
         f: &Field,
         items: &[ItemScope<'a>],
         mark: bool,
-    ) -> Option<Flow> {
+    ) -> Option<Flow<'a>> {
         let (shape, start, base) = match &p.root {
             Root::Document => (self.source, self.source.root(), String::new()),
             Root::Item => {
@@ -651,10 +657,36 @@ impl<'a> Checker<'a> {
             return;
         };
         self.fits(f, &flow, node, rule.convert.as_ref());
+        if let Some((shape, from)) = flow.origin
+            && !rule.has_steps()
+        {
+            let mut problems = Vec::new();
+            let mut seen = BTreeSet::new();
+            structure(shape, from, self.target, node, "", &mut problems, &mut seen);
+            if !problems.is_empty() {
+                let loc = self.target.node(node).location.clone();
+                let list: Vec<String> = problems
+                    .into_iter()
+                    .map(|(at, p)| {
+                        if at.is_empty() {
+                            p
+                        } else {
+                            format!("at `{at}`: {p}")
+                        }
+                    })
+                    .collect();
+                self.error(
+                    f.pos,
+                    &loc,
+                    format!("`{}` copies a whole {} whose shape does not fit the target: {}", f.target, type_names(flow.types), list.join("; ")),
+                    "map its members one by one (a nested map), renaming and converting as the target needs",
+                );
+            }
+        }
     }
 
     /// Carries the flow through apply, lookup, date and as.
-    fn steps(&mut self, f: &Field, rule: &ValueRule, mut flow: Flow) -> Option<Flow> {
+    fn steps(&mut self, f: &Field, rule: &ValueRule, mut flow: Flow<'a>) -> Option<Flow<'a>> {
         let scalar = |flow: &Flow| {
             flow.unknown
                 || !(flow.types.names(TypeSet::OBJECT) || flow.types.names(TypeSet::ARRAY))
@@ -801,7 +833,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that a flow fits the target node.
-    fn fits(&mut self, f: &Field, flow: &Flow, node: NodeId, convert: Option<&Convert>) {
+    fn fits(&mut self, f: &Field, flow: &Flow<'a>, node: NodeId, convert: Option<&Convert>) {
         let target = self.target;
         let want = without_null(target.scalar_types(node));
         let loc = target.node(node).location.clone();
@@ -1261,9 +1293,10 @@ fn walk_shape(shape: &Shape, start: NodeId, segments: &[String]) -> Result<(Node
     Ok((cur, missing))
 }
 
-fn flow_of(shape: &Shape, id: NodeId, maybe_missing: bool) -> Flow {
+fn flow_of(shape: &Shape, id: NodeId, maybe_missing: bool) -> Flow<'_> {
     let types = shape.scalar_types(id);
     Flow {
+        origin: Some((shape, id)),
         types: without_null(types),
         enum_values: shape
             .nodes
@@ -1272,6 +1305,118 @@ fn flow_of(shape: &Shape, id: NodeId, maybe_missing: bool) -> Flow {
         nullable: !types.is_any() && types.names(TypeSet::NULL),
         maybe_missing,
         unknown: false,
+    }
+}
+
+/// Compares a copied source value's shape with the target's, member by member: every
+/// required target member must exist (and be required) in the source, no source member may
+/// land where the target forbids additional properties, and member types must fit.
+/// `seen` stops recursive schemas; problems come back as (relative pointer, message).
+fn structure(
+    src: &Shape,
+    s: NodeId,
+    tgt: &Shape,
+    t: NodeId,
+    at: &str,
+    out: &mut Vec<(String, String)>,
+    seen: &mut BTreeSet<(NodeId, NodeId)>,
+) {
+    if !seen.insert((s, t)) || out.len() >= 20 {
+        return;
+    }
+    let (st, tt) = (
+        without_null(src.scalar_types(s)),
+        without_null(tgt.scalar_types(t)),
+    );
+    if st.is_any() || tt.is_any() {
+        return;
+    }
+    if !tt.contains(st) {
+        if !at.is_empty() {
+            out.push((
+                at.to_owned(),
+                format!(
+                    "expects {}, the source has {}",
+                    type_names(tt),
+                    type_names(st)
+                ),
+            ));
+        }
+        return;
+    }
+    if let Some(allowed) = &tgt.node(t).enum_values
+        && !at.is_empty()
+    {
+        match &src.node(s).enum_values {
+            Some(values) => {
+                let bad: Vec<String> = values
+                    .iter()
+                    .filter(|v| !allowed.contains(v))
+                    .map(Value::to_string)
+                    .collect();
+                if !bad.is_empty() {
+                    out.push((
+                        at.to_owned(),
+                        format!(
+                            "allows only {}; the source can be {}",
+                            list(allowed),
+                            bad.join(", ")
+                        ),
+                    ));
+                }
+            }
+            None => out.push((
+                at.to_owned(),
+                format!(
+                    "allows only {}; the source is not restricted to them",
+                    list(allowed)
+                ),
+            )),
+        }
+    }
+    if st.names(TypeSet::OBJECT) && tt.names(TypeSet::OBJECT) {
+        let src_props = src.property_list(s);
+        for name in &tgt.node(t).required {
+            match src_props.iter().find(|(k, _)| k == name) {
+                None => {
+                    let like = src_props
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(k, _)| format!(" (the source has `{k}`)"))
+                        .unwrap_or_default();
+                    out.push((
+                        at.to_owned(),
+                        format!("required member `{name}` is not in the source{like}"),
+                    ));
+                }
+                Some(_) if !src.node(s).required.contains(name) => {
+                    out.push((
+                        at.to_owned(),
+                        format!("required member `{name}` may be missing in the source"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, sn) in src_props {
+            let child = format!("{at}/{name}");
+            match tgt.property(t, name) {
+                Some(tn) => structure(src, sn, tgt, tn, &child, out, seen),
+                None if tgt.node(t).additional == Additional::Forbidden => {
+                    out.push((
+                        at.to_owned(),
+                        format!("member `{name}` is not allowed by the target"),
+                    ));
+                }
+                None => {}
+            }
+        }
+    }
+    if st.names(TypeSet::ARRAY)
+        && tt.names(TypeSet::ARRAY)
+        && let (Some(si), Some(ti)) = (src.items(s), tgt.items(t))
+    {
+        structure(src, si, tgt, ti, &format!("{at}/*"), out, seen);
     }
 }
 
@@ -1584,6 +1729,50 @@ mod tests {
             )),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn whole_objects_copied_must_fit_member_by_member() {
+        let source = shape(json!({
+            "type": "object",
+            "properties": {"Customer": {"type": "object", "required": ["Name"], "properties": {
+                "Name": {"type": "string"}, "Tier": {"type": "string"}, "Age": {"type": "integer"}}}}
+        }));
+        let target = shape(json!({
+            "type": "object",
+            "properties": {"customer": {"type": "object", "additionalProperties": false, "required": ["name", "Age"],
+                "properties": {"name": {"type": "string"}, "Age": {"type": "string"}}}}
+        }));
+        let same = shape(json!({
+            "type": "object",
+            "properties": {"customer": {"type": "object", "properties": {
+                "Name": {"type": "string"}, "Tier": {"type": "string"}, "Age": {"type": "number"}}}}
+        }));
+        let yaml = "route: { method: POST, path: /t, format: json }\nupstream: { service: s, path: /t }\nrequest:\n  schema: s.json\n  target: t.json\n  map:\n    customer: /Customer\n";
+        let file = std::path::Path::new("t.yaml");
+        let route = crate::mapping::parse_route_yaml(yaml, file).unwrap();
+        let ctx = ContextDecl::default();
+        let found = render(&crate::mapping::check(
+            &route,
+            Direction::Request,
+            file,
+            &source,
+            &target,
+            &ctx,
+        ));
+        assert_eq!(
+            found,
+            vec!["t.yaml:7:5: error: `/customer` copies a whole object whose shape does not fit the target: required member `name` is not in the source (the source has `Name`); required member `Age` may be missing in the source; member `Name` is not allowed by the target; member `Tier` is not allowed by the target; at `/Age`: expects string, the source has integer\n  --> at t.schema.json#/properties/customer\n  = hint: map its members one by one (a nested map), renaming and converting as the target needs".to_string()]
+        );
+        let fine = render(&crate::mapping::check(
+            &route,
+            Direction::Request,
+            file,
+            &source,
+            &same,
+            &ctx,
+        ));
+        assert_eq!(fine, Vec::<String>::new());
     }
 
     #[test]
