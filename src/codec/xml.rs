@@ -277,7 +277,7 @@ impl<'a> Decoder<'a> {
                     if stack.len() >= self.limits.max_depth {
                         return Err(self.limit(at, "depth", self.limits.max_depth));
                     }
-                    let name = match qname.split_once(':') {
+                    let name = match split_qname(qname) {
                         None => ElementName {
                             ns: lookup(&bindings, ""),
                             local: qname,
@@ -318,7 +318,16 @@ impl<'a> Decoder<'a> {
                     };
                     self.attributes(attrs, &bindings, &mut frame, at)?;
                     seen_markup = true;
-                    if empty {
+                    let text_at = scanner.position();
+                    if !empty
+                        && !frame.has_attributes
+                        && !frame.nil
+                        && let Some(parent) = stack.last_mut()
+                        && let Some(text) = scanner.leaf_text(qname)
+                    {
+                        bindings.truncate(ns_mark);
+                        self.leaf(frame, parent, text, text_at)?;
+                    } else if empty {
                         bindings.truncate(ns_mark);
                         if let Some(v) = self.close(frame, &mut stack) {
                             root = Some(v);
@@ -481,7 +490,7 @@ impl<'a> Decoder<'a> {
             if value.len() > self.limits.max_text_bytes {
                 return Err(self.limit(at, "text", self.limits.max_text_bytes));
             }
-            let (prefix, local) = match attr.name.split_once(':') {
+            let (prefix, local) = match split_qname(attr.name) {
                 Some((prefix, local)) => (Some(prefix), local),
                 None => (None, attr.name),
             };
@@ -610,6 +619,27 @@ impl<'a> Decoder<'a> {
             .unwrap_or_else(|| generic(name.local))
     }
 
+    /// Adds a leaf element read in one step (text, then its closing tag) to its parent:
+    /// what [`Decoder::close`] would make of it, without keeping it open.
+    fn leaf(
+        &self,
+        frame: Frame<'a>,
+        parent: &mut Frame<'a>,
+        text: &'a str,
+        at: usize,
+    ) -> Result<(), CodecError> {
+        let text = normalize_eols(text);
+        if text.len() > self.limits.max_text_bytes {
+            return Err(self.limit(at, "text", self.limits.max_text_bytes));
+        }
+        let value = convert(self.shape, text, frame.node);
+        let map = parent
+            .map
+            .get_or_insert_with(|| new_map(self.shape, parent.node));
+        add_member(map, frame.key.into_owned(), value, frame.array);
+        Ok(())
+    }
+
     /// Turns a closed element into its value and adds it to its parent; returns the whole
     /// view when the root closes.
     fn close(&self, mut frame: Frame<'a>, stack: &mut [Frame<'a>]) -> Option<Value> {
@@ -656,6 +686,14 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// `prefix:local` split at the first colon, or None for a name without a prefix.
+fn split_qname(qname: &str) -> Option<(&str, &str)> {
+    // Names are short: a plain loop beats a vectorised search's set-up.
+    let colon = qname.bytes().position(|b| b == b':')?;
+    let (prefix, rest) = qname.split_at_checked(colon)?;
+    Some((prefix, rest.get(1..).unwrap_or_default()))
+}
+
 /// What a reference stands for.
 enum Resolved {
     Entity(&'static str),
@@ -692,7 +730,7 @@ fn resolve_reference(name: &str) -> Option<Resolved> {
 /// Text with its line ends normalised (`\r\n` and lone `\r` to `\n`), as XML requires of
 /// every parser; borrowed when there is no `\r`, as in nearly every document.
 fn normalize_eols(text: &str) -> Cow<'_, str> {
-    if !text.contains('\r') {
+    if !text.bytes().any(|b| b == b'\r') {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());

@@ -158,6 +158,21 @@ impl<'a> Scanner<'a> {
         at
     }
 
+    /// When the document continues with text free of references and markup and then
+    /// exactly `</name>`, consumes both and returns the text: a leaf element, the most
+    /// common kind, read in one step. Otherwise consumes nothing.
+    pub fn leaf_text(&mut self, name: &str) -> Option<&'a str> {
+        let start = self.pos;
+        let rest = self.bytes().get(start..)?;
+        let end = start + memchr2(b'<', b'&', rest)?;
+        let closing = self.bytes().get(end..)?.strip_prefix(b"</")?;
+        if closing.strip_prefix(name.as_bytes())?.first() != Some(&b'>') {
+            return None;
+        }
+        self.pos = end + 2 + name.len() + 1;
+        Some(self.slice(start, end))
+    }
+
     pub fn next(&mut self) -> Result<Token<'a>, ScanError> {
         let start = self.pos;
         match self.byte(start) {
@@ -435,6 +450,39 @@ mod tests {
         assert_eq!(err("<a><![CDATA[x]></a>"), 3);
         assert_eq!(err("<a><!ELEMENT a></a>"), 3);
         assert_eq!(err("<a><?pi x></a>"), 3);
+    }
+
+    #[test]
+    fn leaf_text_reads_text_and_its_closing_tag_or_nothing() {
+        let mut s = Scanner::new("<a>x y</a><b>z</bb><c>&amp;</c>", 8);
+        assert_eq!(
+            s.next(),
+            Ok(Token::Start {
+                name: "a",
+                empty: false
+            })
+        );
+        assert_eq!(s.leaf_text("a"), Some("x y"));
+        assert_eq!(s.position(), 10);
+        assert_eq!(
+            s.next(),
+            Ok(Token::Start {
+                name: "b",
+                empty: false
+            })
+        );
+        assert_eq!(s.leaf_text("b"), None);
+        assert_eq!(s.next(), Ok(Token::Text("z")));
+        assert_eq!(s.next(), Ok(Token::End { name: "bb" }));
+        assert_eq!(
+            s.next(),
+            Ok(Token::Start {
+                name: "c",
+                empty: false
+            })
+        );
+        assert_eq!(s.leaf_text("c"), None);
+        assert_eq!(s.next(), Ok(Token::Ref("amp")));
     }
 
     #[test]
