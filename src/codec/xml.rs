@@ -3,7 +3,9 @@
 //! Decoding streams the document once (no intermediate tree) and builds the JSON view while
 //! walking the external schema's [`Shape`] beside it: the schema says which child is an
 //! array, what text converts to and which namespace an element must be in. Positions are
-//! byte offsets until an error needs a line and column.
+//! byte offsets until an error needs a line and column. The tokenizer (`scan`) is this
+//! module's own: the text is checked to be UTF-8 once and every name, text and attribute
+//! value is a slice of it, borrowed until the view needs an owned string.
 //!
 //! Choices the design leaves open, made here:
 //! - An element the schema does not describe is kept with generic rules (text stays a
@@ -766,6 +768,9 @@ fn is_xml_char(c: char) -> bool {
 /// Moves the current text segment into the element's text unless it is only the
 /// whitespace between two tags.
 fn flush_segment(frame: &mut Frame<'_>) {
+    if frame.segment.0.is_empty() {
+        return;
+    }
     let segment = std::mem::take(&mut frame.segment.0);
     if !is_blank(&segment) {
         frame.text.push_str(&segment);
@@ -1929,6 +1934,28 @@ mod tests {
             Some((3, 1))
         );
         assert_eq!(locate(b"not xml", &repeated, None, "/R"), None);
+    }
+
+    #[test]
+    fn a_long_item_list_decodes_in_document_order() {
+        // The item list of the order fixture repeated 200 times: every occurrence is
+        // kept, in order, with its conversions.
+        let start = ORDER_XML.find("<Item ").unwrap();
+        let end = ORDER_XML.rfind("</Item>").unwrap() + "</Item>".len();
+        let mut xml = ORDER_XML[..start].to_string();
+        for n in 1..=200 {
+            xml.push_str(&format!(
+                "<Item line=\"{n}\"><Sku>S-{n}</Sku><Qty>{n}</Qty><Price>1.00</Price></Item>\n"
+            ));
+        }
+        xml.push_str(&ORDER_XML[end..]);
+        let v = dec(&xml, &order_shape(), Some(ACME)).unwrap();
+        let items = v["Order"]["Items"]["Item"].as_array().unwrap();
+        assert_eq!(items.len(), 200);
+        assert_eq!(
+            items[199],
+            json!({"@line": 200, "Sku": "S-200", "Qty": 200, "Price": "1.00"})
+        );
     }
 
     mod props {
