@@ -261,20 +261,7 @@ pub fn run_case(gw: &Gateway, dir: &Path) -> Result<(), Diagnostic> {
         let expected_problem = read_json(&dir.join("expected-response.problem.json"))?;
         match (outcome, expected, expected_problem) {
             (Ok(got), Some(exp), _) => {
-                let trim = |b: &[u8]| {
-                    String::from_utf8_lossy(b)
-                        .trim_end_matches('\n')
-                        .to_string()
-                };
-                let (exp, got) = (trim(&exp), trim(&got));
-                if got != exp {
-                    // XML answers are one line: break at tags so the diff shows the element.
-                    let lines = |s: &str| s.replace("><", ">\n<") + "\n";
-                    return Err(fail(format!(
-                        "response differs from expected-response:\n{}",
-                        text_diff(&lines(&exp), &lines(&got))
-                    )));
-                }
+                compare_bytes(&exp, &got, "expected-response").map_err(&fail)?;
             }
             (Err(p), _, Some(exp)) => compare_problem(&p, &exp).map_err(&fail)?,
             (Ok(got), None, Some(_)) => {
@@ -313,20 +300,28 @@ pub fn run_case(gw: &Gateway, dir: &Path) -> Result<(), Diagnostic> {
             &limits,
         )
         .map_err(|p| fail(format!("error mapping failed unexpectedly: {p}")))?;
-        let trim = |b: &[u8]| {
-            String::from_utf8_lossy(b)
-                .trim_end_matches('\n')
-                .to_string()
-        };
-        let (exp, got) = (trim(&exp), trim(&got));
-        if got != exp {
-            return Err(fail(format!(
-                "error mapping differs from expected-error:\n{}",
-                text_diff(&(exp + "\n"), &(got + "\n"))
-            )));
-        }
+        compare_bytes(&exp, &got, "expected-error").map_err(&fail)?;
     }
     Ok(())
+}
+
+/// Compares a partner body with its golden file (a trailing newline ignored), with a diff
+/// on mismatch; one-line XML is broken at tags so the diff shows the element.
+fn compare_bytes(expected: &[u8], got: &[u8], file: &str) -> Result<(), String> {
+    let trim = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .trim_end_matches('\n')
+            .to_string()
+    };
+    let (exp, got) = (trim(expected), trim(got));
+    if got == exp {
+        return Ok(());
+    }
+    let lines = |s: &str| s.replace("><", ">\n<") + "\n";
+    Err(format!(
+        "differs from {file}:\n{}",
+        text_diff(&lines(&exp), &lines(&got))
+    ))
 }
 
 fn compare_problem(p: &Problem, exp: &Value) -> Result<(), String> {
