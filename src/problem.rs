@@ -216,6 +216,16 @@ impl Problem {
     }
 
     /// Renders `application/problem+json`.
+    ///
+    /// ```
+    /// use schemagate::problem::{Problem, ProblemKind};
+    ///
+    /// let p = Problem::new(ProblemKind::UpstreamTimeout, "the service did not answer in time");
+    /// assert_eq!(
+    ///     String::from_utf8(p.to_json("c-1")).unwrap(),
+    ///     r#"{"type":"urn:schemagate:problem:upstream-timeout","title":"Upstream service timed out","status":504,"detail":"the service did not answer in time","instance":"c-1"}"#
+    /// );
+    /// ```
     pub fn to_json(&self, instance: &str) -> Vec<u8> {
         #[derive(Serialize)]
         struct Body<'a> {

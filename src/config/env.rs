@@ -38,6 +38,17 @@ const TRIPLE_LITERAL: &str = "'''";
 
 /// Replaces every `${NAME}` / `${NAME:-default}` in `text` outside comments, reading
 /// variables through `lookup` (the process environment in production, a map in tests).
+///
+/// ```
+/// use schemagate::config::env::substitute;
+///
+/// let env = |name: &str| (name == "PORT").then(|| "9000".to_string());
+/// let text = "# ${NOT_HERE}\nurl = \"http://127.0.0.1:${PORT}\"\nlisten = \"${LISTEN:-0.0.0.0:8080}\"\n";
+/// assert_eq!(
+///     substitute(text, &env).unwrap(),
+///     "# ${NOT_HERE}\nurl = \"http://127.0.0.1:9000\"\nlisten = \"0.0.0.0:8080\"\n"
+/// );
+/// ```
 pub fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, EnvError> {
     let mut out = String::with_capacity(text.len());
     let mut ctx = Ctx::Bare;
