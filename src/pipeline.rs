@@ -117,12 +117,18 @@ fn decode(
     }
 }
 
+/// Most violations listed in one problem. A hostile document can break its schema once per
+/// element; each listed XML violation costs a pass over the body to find its line, so the
+/// list is capped to keep that work linear in the body's size. `detail` still counts all.
+pub const MAX_REPORTED_VIOLATIONS: usize = 100;
+
 fn violation_errors(
     violations: Vec<Violation>,
     xml: Option<(&[u8], &Stage, Option<&str>)>,
 ) -> Vec<FieldError> {
     violations
         .into_iter()
+        .take(MAX_REPORTED_VIOLATIONS)
         .map(|v| {
             let pos = xml.and_then(|(body, stage, ns)| {
                 codec::xml::locate(body, &stage.source.shape, ns, &v.pointer)
@@ -161,7 +167,14 @@ pub fn transform_request(
         let xml = (route.format == Format::Xml).then_some((body, stage, ns));
         return Err(Problem::new(
             ProblemKind::SchemaViolation,
-            format!("{} against the route's schema", plural(n, "violation")),
+            if n > MAX_REPORTED_VIOLATIONS {
+                format!(
+                    "{} against the route's schema; the first {MAX_REPORTED_VIOLATIONS} are listed",
+                    plural(n, "violation")
+                )
+            } else {
+                format!("{} against the route's schema", plural(n, "violation"))
+            },
         )
         .with_errors(violation_errors(violations, xml)));
     }
