@@ -160,6 +160,14 @@ impl AppState {
     /// Loads the configuration and builds the first runtime.
     pub fn new(opts: LoadOptions) -> Result<Arc<AppState>, Vec<Diagnostic>> {
         let gateway = config::load(&opts)?;
+        Self::with_gateway(opts, gateway)
+    }
+
+    /// Builds the state from an already loaded configuration; `opts` is what reloads use.
+    pub fn with_gateway(
+        opts: LoadOptions,
+        gateway: Gateway,
+    ) -> Result<Arc<AppState>, Vec<Diagnostic>> {
         for w in &gateway.warnings {
             tracing::warn!("{w}");
         }
@@ -756,18 +764,21 @@ fn failure_kind(p: &Problem) -> &'static str {
 /// Runs `serve` until SIGTERM/SIGINT: builds the runtime, starts the demo upstream when
 /// asked, the file watcher and SIGHUP handler, then serves.
 pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
-    // Logging comes from the configuration; read it before the runtime exists.
-    let preview = config::load(&opts);
-    if let Ok(gw) = &preview {
-        crate::telemetry::init_logging(&gw.config.logging);
-    } else {
-        crate::telemetry::init_logging(&Default::default());
-    }
-    let workers = preview
-        .as_ref()
-        .map(|g| g.config.server.workers)
-        .unwrap_or(0);
-    drop(preview);
+    // Load once, before the runtime exists: logging and the worker count come from it.
+    let mut gateway = match config::load(&opts) {
+        Ok(gw) => gw,
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}\n");
+            }
+            anyhow::bail!(
+                "the configuration does not load ({} errors); run `schemagate check`",
+                diags.iter().filter(|d| d.is_error()).count()
+            );
+        }
+    };
+    crate::telemetry::init_logging(&gateway.config.logging);
+    let workers = gateway.config.server.workers;
     let mut builder = if workers == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -787,24 +798,18 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
             let (addr, _task) = crate::demo::start("127.0.0.1:0".parse()?)
                 .await
                 .context("starting the demo upstream")?;
+            // Reloads load again with the override; the loaded configuration gets it now.
             opts.upstream_override = Some(format!("http://{addr}"));
+            opts.apply(&mut gateway.config);
             demo_addr = Some(addr);
         }
-        let state = match tokio::task::spawn_blocking({
-            let opts = opts.clone();
-            move || AppState::new(opts)
-        })
-        .await?
-        {
+        let state = match AppState::with_gateway(opts, gateway) {
             Ok(s) => s,
             Err(diags) => {
                 for d in &diags {
                     eprintln!("{d}\n");
                 }
-                anyhow::bail!(
-                    "the configuration does not load ({} errors); run `schemagate check`",
-                    diags.iter().filter(|d| d.is_error()).count()
-                );
+                anyhow::bail!("the configuration does not load; run `schemagate check`");
             }
         };
         let rt = state.runtime();

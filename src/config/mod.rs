@@ -37,6 +37,20 @@ pub struct LoadOptions {
     pub upstream_override: Option<String>,
 }
 
+impl LoadOptions {
+    /// Applies the command line's overrides to a configuration read from the file.
+    pub fn apply(&self, config: &mut GatewayConfig) {
+        if let Some(listen) = &self.listen {
+            config.server.listen = listen.clone();
+        }
+        if let Some(url) = &self.upstream_override {
+            for up in config.upstreams.values_mut() {
+                up.url = url.clone();
+            }
+        }
+    }
+}
+
 /// One compiled, immutable configuration snapshot. The request path reads only this.
 pub struct Gateway {
     pub config: GatewayConfig,
@@ -135,14 +149,7 @@ pub fn load_with_env(
         },
         None => GatewayConfig::default(),
     };
-    if let Some(listen) = &opts.listen {
-        config.server.listen = listen.clone();
-    }
-    if let Some(url) = &opts.upstream_override {
-        for up in config.upstreams.values_mut() {
-            up.url = url.clone();
-        }
-    }
+    opts.apply(&mut config);
     let cfg_name = config_file
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
