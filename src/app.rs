@@ -6,9 +6,13 @@
 //! snapshot atomically while requests in flight finish on the one they started with.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
@@ -23,6 +27,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
+use tower::ServiceExt as _;
 
 use crate::codec::{Format, Limits};
 use crate::config::file::ProblemFormat;
@@ -36,12 +41,15 @@ use crate::mapping::EvalContext;
 use crate::pipeline;
 use crate::problem::{Problem, ProblemKind};
 use crate::proxy::{HttpClient, Upstream};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, OUTCOME_5XX, OUTCOME_OK, RouteMetrics, ServiceMetrics};
 
 /// Everything one request reads: built from a [`Gateway`] at load and at each reload.
 pub struct Runtime {
     pub gateway: Arc<Gateway>,
     pub upstreams: HashMap<String, Upstream>,
+    /// What each route uses per request, resolved once: index `i` belongs to
+    /// `gateway.routes[i]`.
+    routes: Vec<RouteRuntime>,
     pub headers: HeaderPolicy,
     pub correlation_header: HeaderName,
     pub limits: Limits,
@@ -56,11 +64,18 @@ pub struct Runtime {
     pub openapi: Bytes,
 }
 
+/// A route's upstream client and metric handles, so a request looks nothing up by name.
+struct RouteRuntime {
+    upstream: Option<(Upstream, Arc<ServiceMetrics>)>,
+    metrics: RouteMetrics,
+}
+
 impl Runtime {
     /// Builds the runtime of a loaded configuration.
     pub fn new(
         gateway: Gateway,
         client: &HttpClient,
+        metrics: &Metrics,
         generation: u64,
     ) -> Result<Runtime, Vec<Diagnostic>> {
         let cfg = &gateway.config;
@@ -110,7 +125,24 @@ impl Runtime {
         let openapi = Bytes::from(
             serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
         );
+        let services: HashMap<&str, Arc<ServiceMetrics>> = upstreams
+            .keys()
+            .map(|name| (name.as_str(), Arc::new(metrics.service(name))))
+            .collect();
+        let routes = gateway
+            .routes
+            .iter()
+            .map(|r| RouteRuntime {
+                upstream: upstreams
+                    .get(&r.upstream)
+                    .zip(services.get(r.upstream.as_str()))
+                    .map(|(u, m)| (u.clone(), Arc::clone(m))),
+                metrics: metrics.route(&r.name, r.method.as_str()),
+            })
+            .collect();
+        drop(services);
         Ok(Runtime {
+            routes,
             headers,
             correlation_header,
             limits: cfg.limits.codec(),
@@ -172,8 +204,8 @@ impl AppState {
             tracing::warn!("{w}");
         }
         let client = HttpClient::new();
-        let runtime = Runtime::new(gateway, &client, 1)?;
         let metrics = Metrics::new();
+        let runtime = Runtime::new(gateway, &client, &metrics, 1)?;
         metrics.set_config_generation(1);
         Ok(Arc::new(AppState {
             current: ArcSwap::from_pointee(runtime),
@@ -202,7 +234,7 @@ impl AppState {
         let result = config::load(&self.opts).and_then(|gw| {
             let generation = self.generation.load(Ordering::SeqCst) + 1;
             let warnings = gw.warnings.clone();
-            Runtime::new(gw, &self.client, generation).map(|rt| (rt, warnings))
+            Runtime::new(gw, &self.client, &self.metrics, generation).map(|rt| (rt, warnings))
         });
         let mut status = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
         match result {
@@ -261,13 +293,33 @@ impl AppState {
     }
 }
 
-/// The gateway's router: admin endpoints, then every partner route through the fallback.
+/// The paths of the admin endpoints; every other path is a partner request.
+const ADMIN_PATHS: [&str; 5] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/admin/status",
+    "/openapi.json",
+];
+
+/// The gateway as one HTTP service: the admin endpoints through an axum router, and every
+/// other request straight to the partner-route handler, which does its own routing and so
+/// has no use for the router's per-request work on the hot path.
+///
 /// `[admin] enabled` is read here, once: the admin surface is part of the listener, not of
-/// a reloadable snapshot.
-pub fn app(state: Arc<AppState>) -> Router {
-    let mut router = Router::new();
-    if state.runtime().gateway.config.admin.enabled {
-        router = router
+/// a reloadable snapshot. The peer address comes from the
+/// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) request extension that
+/// [`crate::server::serve`] adds.
+#[derive(Clone)]
+pub struct GatewayService {
+    state: Arc<AppState>,
+    admin: Option<Router>,
+}
+
+/// The gateway's HTTP service (see [`GatewayService`]).
+pub fn app(state: Arc<AppState>) -> GatewayService {
+    let admin = state.runtime().gateway.config.admin.enabled.then(|| {
+        Router::new()
             .route(
                 "/healthz",
                 get(|| async {
@@ -280,9 +332,42 @@ pub fn app(state: Arc<AppState>) -> Router {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .route("/admin/status", get(status))
-            .route("/openapi.json", get(openapi));
+            .route("/openapi.json", get(openapi))
+            .with_state(Arc::clone(&state))
+    });
+    GatewayService { state, admin }
+}
+
+/// Where a request's peer address is unknown (a service driven without [`crate::server`]).
+const UNKNOWN_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+impl<B> tower::Service<http::Request<B>> for GatewayService
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
-    router.fallback(handle).with_state(state)
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let req = req.map(Body::new);
+        if let Some(admin) = &self.admin
+            && ADMIN_PATHS.contains(&req.uri().path())
+        {
+            return Box::pin(admin.clone().oneshot(req));
+        }
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(UNKNOWN_PEER, |c| c.0);
+        let state = Arc::clone(&self.state);
+        Box::pin(async move { Ok(handle(state, peer, req).await) })
+    }
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
@@ -440,36 +525,35 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// The partner-route handler: everything that is not an admin endpoint.
-async fn handle(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
+///
+/// No tracing span is opened per request: a span costs an allocation and field formatting on
+/// every request, and the few events a request logs carry its correlation id themselves.
+async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request) -> Response {
     let started = Instant::now();
     let rt = state.runtime();
     let cid = correlation_id(req.headers(), &rt.correlation_header);
-    let span = tracing::info_span!("request", correlation_id = %cid);
     let (parts, body) = req.into_parts();
 
     // Route first, outside the deadline, so even a timed-out request is answered in its
     // partner's format and counted under its route.
-    let (route, outcome) = match rt.gateway.find(&parts.method, parts.uri.path()) {
-        RouteMatch::Found(route, params) => {
+    let (found, outcome) = match rt.gateway.find(&parts.method, parts.uri.path()) {
+        RouteMatch::Found {
+            index,
+            route,
+            params,
+        } => {
             let route = Arc::clone(route);
-            let fut = forward(&state, &rt, &route, &params, &cid, peer, &parts, body);
-            let outcome = match tokio::time::timeout(
-                rt.request_timeout,
-                tracing::Instrument::instrument(fut, span.clone()),
-            )
-            .await
-            {
+            let fut = forward(
+                &state, &rt, index, &route, &params, &cid, peer, &parts, body,
+            );
+            let outcome = match tokio::time::timeout(rt.request_timeout, fut).await {
                 Ok(result) => result,
                 Err(_) => Err(Problem::new(
                     ProblemKind::UpstreamTimeout,
                     "the request did not complete in time",
                 )),
             };
-            (Some(route), outcome)
+            (Some((index, route)), outcome)
         }
         RouteMatch::MethodNotAllowed(allowed) => {
             let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
@@ -488,11 +572,12 @@ async fn handle(
             (None, Err(Problem::new(ProblemKind::NotFound, detail)))
         }
     };
+    let route = found.as_ref().map(|(_, r)| r);
 
     let (response, problem) = match outcome {
         Ok(resp) => (resp, None),
         Err(p) => {
-            let f = problem_format(&rt, route.as_ref().map(|r| r.format), &parts.headers);
+            let f = problem_format(&rt, route.map(|r| r.format), &parts.headers);
             (
                 problem_response(&p, f, &cid, &rt.correlation_header),
                 Some(p),
@@ -501,21 +586,24 @@ async fn handle(
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    let route_label = route.as_ref().map_or("unmatched", |r| r.name.as_str());
-    state.metrics.request(
-        route_label,
-        parts.method.as_str(),
-        status,
-        elapsed.as_secs_f64(),
-    );
+    let route_label = route.map_or("unmatched", |r| r.name.as_str());
+    match found.as_ref().and_then(|(i, _)| rt.routes.get(*i)) {
+        Some(r) => r.metrics.request(status, elapsed.as_secs_f64()),
+        None => state.metrics.request(
+            route_label,
+            parts.method.as_str(),
+            status,
+            elapsed.as_secs_f64(),
+        ),
+    }
     if let Some(p) = &problem {
         let log = p.log_detail.as_deref().unwrap_or("");
         match p.cause() {
             crate::problem::Cause::Gateway => {
-                tracing::error!(parent: &span, route = route_label, status, log, "{}", p.detail)
+                tracing::error!(correlation_id = %cid, route = route_label, status, log, "{}", p.detail)
             }
             crate::problem::Cause::Upstream => {
-                tracing::warn!(parent: &span, route = route_label, status, log, "{}", p.detail)
+                tracing::warn!(correlation_id = %cid, route = route_label, status, log, "{}", p.detail)
             }
             crate::problem::Cause::Client => {}
         }
@@ -523,7 +611,7 @@ async fn handle(
     if rt.access_log {
         tracing::info!(
             target: "access",
-            parent: &span,
+            correlation_id = %cid,
             method = parts.method.as_str(),
             path = parts.uri.path(),
             route = route_label,
@@ -540,6 +628,7 @@ async fn handle(
 async fn forward(
     state: &AppState,
     rt: &Runtime,
+    index: usize,
     route: &Route,
     params: &[(String, String)],
     cid: &str,
@@ -587,7 +676,8 @@ async fn forward(
     };
 
     // Forward.
-    let Some(upstream) = rt.upstreams.get(&route.upstream) else {
+    let Some((upstream, service_metrics)) = rt.routes.get(index).and_then(|r| r.upstream.as_ref())
+    else {
         return Err(Problem::new(
             ProblemKind::Internal,
             "the route's service is not configured",
@@ -618,19 +708,16 @@ async fn forward(
     let up_secs = up_started.elapsed().as_secs_f64();
     let resp = match result {
         Ok(r) => {
-            state.metrics.upstream(
-                &route.upstream,
-                if r.status.is_server_error() {
-                    "5xx"
-                } else {
-                    "ok"
-                },
-                up_secs,
-            );
+            let outcome = if r.status.is_server_error() {
+                OUTCOME_5XX
+            } else {
+                OUTCOME_OK
+            };
+            service_metrics.exchange(outcome, up_secs);
             r
         }
         Err(e) => {
-            state.metrics.upstream(&route.upstream, "error", up_secs);
+            service_metrics.exchange(e.outcome(), up_secs);
             return Err(e.to_problem());
         }
     };
@@ -656,6 +743,7 @@ async fn forward(
                     ));
                 }
                 Err(p) => tracing::warn!(
+                    correlation_id = %cid,
                     route = %route.name,
                     status = resp.status.as_u16(),
                     "upstream error body not mapped, answering with a summary: {}",

@@ -3,8 +3,11 @@
 //! Logging is `tracing` with one global subscriber: human-readable text or JSON lines (one
 //! object per event) on stderr, so stdout stays free for commands that print results.
 //! Metrics are Prometheus counters and histograms kept in a [`Metrics`] value the server
-//! shares; recording is a hash lookup and an atomic add, cheap enough for every request.
+//! shares. A partner request records through [`RouteMetrics`] and [`ServiceMetrics`]
+//! handles resolved once per configuration snapshot: atomic adds, no label set built or hashed
+//! per request. Rare series (errors, unmatched requests) go through the label families.
 
+use std::sync::RwLock;
 use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -111,6 +114,90 @@ struct OutcomeLabels {
     outcome: String,
 }
 
+/// Upstream outcome label of an exchange that got an answer below 500.
+pub const OUTCOME_OK: &str = "ok";
+/// Upstream outcome label of an exchange answered with a 5xx.
+pub const OUTCOME_5XX: &str = "5xx";
+
+/// Status counters a route keeps at hand. A route answers with a handful of statuses; past
+/// this many distinct ones (an upstream passing through every code it has) the rest are
+/// counted through the family, so the list stays a short scan.
+const MAX_CACHED_STATUSES: usize = 16;
+
+/// One route's series, resolved when a configuration snapshot is built. The series are the
+/// same ones the families hold, so they survive reloads and render as before.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    duration: Histogram,
+    /// Counters by status, filled on first sight of each status.
+    statuses: RwLock<Vec<(u16, Counter)>>,
+    requests: Family<RequestLabels, Counter>,
+    route: String,
+    method: String,
+}
+
+impl RouteMetrics {
+    /// One answered request of this route.
+    pub fn request(&self, status: u16, seconds: f64) {
+        self.duration.observe(seconds);
+        if let Ok(known) = self.statuses.read()
+            && let Some((_, counter)) = known.iter().find(|(s, _)| *s == status)
+        {
+            counter.inc();
+            return;
+        }
+        let counter = self
+            .requests
+            .get_or_create(&RequestLabels {
+                route: self.route.clone(),
+                method: self.method.clone(),
+                status,
+            })
+            .clone();
+        counter.inc();
+        if let Ok(mut known) = self.statuses.write()
+            && known.len() < MAX_CACHED_STATUSES
+            && !known.iter().any(|(s, _)| *s == status)
+        {
+            known.push((status, counter));
+        }
+    }
+}
+
+/// One upstream service's series, resolved when a configuration snapshot is built.
+#[derive(Debug)]
+pub struct ServiceMetrics {
+    duration: Histogram,
+    ok: Counter,
+    server_error: Counter,
+    requests: Family<UpstreamLabels, Counter>,
+    service: String,
+}
+
+impl ServiceMetrics {
+    /// One upstream exchange; `outcome` is [`OUTCOME_OK`], [`OUTCOME_5XX`] or an error's
+    /// [`crate::proxy::UpstreamError::outcome`].
+    pub fn exchange(&self, outcome: &str, seconds: f64) {
+        self.duration.observe(seconds);
+        match outcome {
+            OUTCOME_OK => {
+                self.ok.inc();
+            }
+            OUTCOME_5XX => {
+                self.server_error.inc();
+            }
+            other => {
+                self.requests
+                    .get_or_create(&UpstreamLabels {
+                        service: self.service.clone(),
+                        outcome: other.to_string(),
+                    })
+                    .inc();
+            }
+        }
+    }
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -202,6 +289,47 @@ impl Metrics {
             reloads,
             last_reload_success,
             config_generation,
+        }
+    }
+
+    /// The handles of one route's series (see [`RouteMetrics`]).
+    pub fn route(&self, route: &str, method: &str) -> RouteMetrics {
+        RouteMetrics {
+            duration: self
+                .request_duration
+                .get_or_create(&RouteMethodLabels {
+                    route: route.to_string(),
+                    method: method.to_string(),
+                })
+                .clone(),
+            statuses: RwLock::new(Vec::new()),
+            requests: self.requests.clone(),
+            route: route.to_string(),
+            method: method.to_string(),
+        }
+    }
+
+    /// The handles of one upstream service's series (see [`ServiceMetrics`]).
+    pub fn service(&self, service: &str) -> ServiceMetrics {
+        let outcome = |outcome: &str| {
+            self.upstream_requests
+                .get_or_create(&UpstreamLabels {
+                    service: service.to_string(),
+                    outcome: outcome.to_string(),
+                })
+                .clone()
+        };
+        ServiceMetrics {
+            duration: self
+                .upstream_duration
+                .get_or_create(&ServiceLabels {
+                    service: service.to_string(),
+                })
+                .clone(),
+            ok: outcome(OUTCOME_OK),
+            server_error: outcome(OUTCOME_5XX),
+            requests: self.upstream_requests.clone(),
+            service: service.to_string(),
         }
     }
 
@@ -348,6 +476,46 @@ mod tests {
             .unwrap();
         // After 2020-01-01: the gauge holds a real Unix time.
         assert!(ts > 1_577_836_800.0, "{ts}");
+    }
+
+    #[test]
+    fn handles_record_into_the_family_series() {
+        let m = Metrics::new();
+        // Two snapshots of the same route (a reload) share one series.
+        let first = m.route("acme/orders", "POST");
+        let second = m.route("acme/orders", "POST");
+        first.request(200, 0.0003);
+        second.request(200, 0.0003);
+        first.request(422, 0.0001);
+        m.request("acme/orders", "POST", 200, 0.0003);
+        // Past the cached statuses, counting goes on through the family.
+        for status in 500..520 {
+            first.request(status, 0.001);
+        }
+        first.request(519, 0.001);
+        let orders = m.service("orders");
+        orders.exchange(OUTCOME_OK, 0.01);
+        orders.exchange(OUTCOME_5XX, 0.01);
+        orders.exchange("timeout", 15.0);
+        let out = m.render();
+        let l = lines(&out);
+        for expected in [
+            r#"schemagate_requests_total{route="acme/orders",method="POST",status="200"} 3"#,
+            r#"schemagate_requests_total{route="acme/orders",method="POST",status="422"} 1"#,
+            r#"schemagate_requests_total{route="acme/orders",method="POST",status="500"} 1"#,
+            r#"schemagate_requests_total{route="acme/orders",method="POST",status="519"} 2"#,
+            r#"schemagate_request_duration_seconds_count{route="acme/orders",method="POST"} 25"#,
+            r#"schemagate_upstream_requests_total{service="orders",outcome="ok"} 1"#,
+            r#"schemagate_upstream_requests_total{service="orders",outcome="5xx"} 1"#,
+            r#"schemagate_upstream_requests_total{service="orders",outcome="timeout"} 1"#,
+            r#"schemagate_upstream_duration_seconds_count{service="orders"} 3"#,
+        ] {
+            assert!(l.contains(&expected), "missing `{expected}` in\n{out}");
+        }
+        assert_eq!(
+            first.statuses.read().map(|s| s.len()).unwrap(),
+            MAX_CACHED_STATUSES
+        );
     }
 
     #[test]

@@ -369,14 +369,27 @@ async fn admin_endpoints() {
         (health.status, health.text()),
         (StatusCode::OK, "{\"status\":\"ok\"}".to_string())
     );
-    let _ = post_xml(&gw.url(ACME), fixture("acme/orders/valid/input.xml")).await;
+    let ok = post_xml(&gw.url(ACME), fixture("acme/orders/valid/input.xml")).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let bad = post_xml(&gw.url(ACME), fixture("acme/orders/invalid/input.xml")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(get(&gw.url("/nowhere")).await.status, StatusCode::NOT_FOUND);
     let metrics = get(&gw.url("/metrics")).await;
     assert_eq!(metrics.status, StatusCode::OK);
-    assert!(
-        metrics.text().contains("route=\"acme/orders\""),
-        "{}",
-        metrics.text()
-    );
+    let text = metrics.text();
+    let lines: Vec<&str> = text.lines().collect();
+    for expected in [
+        r#"schemagate_requests_total{route="acme/orders",method="POST",status="200"} 1"#,
+        r#"schemagate_requests_total{route="acme/orders",method="POST",status="422"} 1"#,
+        r#"schemagate_requests_total{route="unmatched",method="GET",status="404"} 1"#,
+        r#"schemagate_request_duration_seconds_count{route="acme/orders",method="POST"} 2"#,
+        r#"schemagate_upstream_requests_total{service="orders",outcome="ok"} 1"#,
+        r#"schemagate_upstream_requests_total{service="orders",outcome="5xx"} 0"#,
+        r#"schemagate_upstream_duration_seconds_count{service="orders"} 1"#,
+        r#"schemagate_validation_failures_total{route="acme/orders",kind="external"} 1"#,
+    ] {
+        assert!(lines.contains(&expected), "missing `{expected}` in\n{text}");
+    }
     let status = get(&gw.url("/admin/status")).await.json();
     assert_eq!(status["generation"], 1);
     let openapi = get(&gw.url("/openapi.json")).await.json();

@@ -76,7 +76,13 @@ impl std::fmt::Debug for Gateway {
 
 /// Result of looking a request up in the route table.
 pub enum RouteMatch<'a> {
-    Found(&'a Arc<Route>, Vec<(String, String)>),
+    /// The route, its position in [`Gateway::routes`] (what per-route state is indexed by)
+    /// and the path parameters.
+    Found {
+        index: usize,
+        route: &'a Arc<Route>,
+        params: Vec<(String, String)>,
+    },
     /// The path exists for other methods.
     MethodNotAllowed(Vec<Method>),
     NotFound,
@@ -94,12 +100,17 @@ impl Gateway {
             && let Ok(m) = router.at(path)
             && let Some(route) = self.routes.get(*m.value)
         {
+            let index = *m.value;
             let params = m
                 .params
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            return RouteMatch::Found(route, params);
+            return RouteMatch::Found {
+                index,
+                route,
+                params,
+            };
         }
         let mut allowed: Vec<Method> = self
             .table
@@ -400,7 +411,12 @@ mod tests {
         let dir = tree(&[("p/things.yaml", ROUTE)]);
         let gw = load_tree(&dir).unwrap();
         match gw.find(&Method::GET, "/partners/p/things/42") {
-            RouteMatch::Found(r, params) => {
+            RouteMatch::Found {
+                index,
+                route: r,
+                params,
+            } => {
+                assert_eq!(index, 0);
                 assert_eq!(r.name, "p/things");
                 assert_eq!(params, vec![("id".to_string(), "42".to_string())]);
                 assert_eq!(r.upstream_path(&params), "/things/42");
