@@ -137,7 +137,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn resolve(&self, path: &'a SourcePath, scope: Option<&Scope<'a>>) -> Option<Got<'a>> {
         let ctx = self.ctx;
         match &path.root {
@@ -219,7 +219,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
 
     /// A value rule. The common rule, a path read without condition, is evaluated here
     /// inline; the others go through [`Eval::value_general`].
-    #[inline]
+    #[inline(always)]
     fn value(
         &self,
         rule: &'a ValueRule,
@@ -301,7 +301,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
 
     /// Runs the steps of a rule on its resolved source: the plain copy and conversions
     /// inline, the rest through [`Eval::run_steps`].
-    #[inline]
+    #[inline(always)]
     fn finish(
         &self,
         rule: &ValueRule,
@@ -728,6 +728,7 @@ struct ShortDecimal {
 
 /// The digits of a short decimal (see [`parse_short_decimal`]), without building a
 /// `Decimal`: `as: decimal` of a price needs only the mantissa and the scale.
+#[inline]
 fn short_decimal_parts(s: &str) -> Option<ShortDecimal> {
     let (negative, body) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
@@ -838,6 +839,7 @@ fn short_number(d: Decimal) -> Option<Number> {
 }
 
 /// [`short_number`] of `mantissa / 10^scale`, negated when `negative`.
+#[inline]
 fn short_float(mantissa: u64, scale: u32, negative: bool) -> Option<Number> {
     if mantissa > SHORT_NUMBER_MANTISSA {
         return None;
@@ -853,6 +855,7 @@ fn short_float(mantissa: u64, scale: u32, negative: bool) -> Option<Number> {
 /// `as: integer` of the values that need no general machinery: an integer number, or a
 /// string of at most [`SHORT_DECIMAL_DIGITS`] digits with an optional `-`. `None` leaves
 /// the value to [`convert`], which gives the same result for these and reports the rest.
+#[inline]
 fn fast_integer(value: &Value) -> Option<Value> {
     match value {
         Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::Number(n.clone())),
@@ -863,6 +866,7 @@ fn fast_integer(value: &Value) -> Option<Value> {
 
 /// `-?digits` with at most [`SHORT_DECIMAL_DIGITS`] digits: always an `i64`, read as
 /// `str::parse` would.
+#[inline]
 fn short_integer(s: &str) -> Option<i64> {
     let (negative, digits) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
@@ -884,6 +888,7 @@ fn short_integer(s: &str) -> Option<i64> {
 /// `as: decimal` (without `scale`) of the values that need no `Decimal`: a short decimal
 /// string (see [`parse_short_decimal`]) or a small integer, both exact as a double. `None`
 /// leaves the value to [`convert`], which gives the same result for these.
+#[inline]
 fn fast_decimal(value: &Value) -> Option<Value> {
     let number = match value {
         Value::String(s) => {

@@ -188,7 +188,7 @@ impl SourcePath {
 
     /// Walks the segments down from `start`, like [`walk`], with the array indexes
     /// already parsed.
-    #[inline]
+    #[inline(always)]
     pub fn walk_from<'v>(&self, start: &'v Value) -> Option<&'v Value> {
         let mut cur = start;
         for step in &self.steps {
@@ -226,7 +226,7 @@ pub fn walk<'v>(start: &'v Value, segments: &[String]) -> Option<&'v Value> {
 }
 
 /// One member of an object, by linear search when the object is small.
-#[inline]
+#[inline(always)]
 fn member<'v>(map: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
     if map.len() <= LINEAR_LOOKUP_MAX {
         // Members mostly differ in length or first byte: ruling those out inline leaves
