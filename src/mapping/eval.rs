@@ -84,14 +84,14 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         let mut omitted: Vec<usize> = Vec::new();
         for (i, ((_, slot), f)) in out.iter_mut().zip(&rule.fields).enumerate() {
             let produced = match &f.node {
-                Node::Value(rule) => self.value(rule, f, scope)?,
-                node => self.node(node, f, scope)?,
+                Node::Value(rule) => self.value_into(rule, f, scope, slot)?,
+                node => match self.node(node, f, scope)? {
+                    Some(v) => fill(slot, v),
+                    None => false,
+                },
             };
-            match produced {
-                // The slot holds the skeleton's `Null`, which owns nothing: forgetting it
-                // spares a drop call per member.
-                Some(v) => std::mem::forget(std::mem::replace(slot, v)),
-                None => omitted.push(i),
+            if !produced {
+                omitted.push(i);
             }
         }
         if !omitted.is_empty() {
@@ -215,6 +215,55 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                 message: "required source is missing".to_owned(),
             }),
         }
+    }
+
+    /// A value rule written into the skeleton's `slot`; false when it produces nothing.
+    /// The common rule, a path read without condition and copied or plainly converted,
+    /// is evaluated here inline, its value built in place.
+    #[inline(always)]
+    fn value_into(
+        &self,
+        rule: &'a ValueRule,
+        field: &'a Field,
+        scope: Option<&Scope<'a>>,
+        slot: &mut Value,
+    ) -> Result<bool, MapError> {
+        let (None, Source::Path(p)) = (&rule.when, &rule.source) else {
+            return Ok(match self.value_general(rule, field, scope)? {
+                Some(v) => fill(slot, v),
+                None => false,
+            });
+        };
+        let got = match self.resolve(p, scope) {
+            Some(g) if !g.is_null() => g,
+            missing => {
+                let absent = self.absent(
+                    &rule.absence,
+                    missing.is_some(),
+                    field,
+                    || input_pointer(p, scope),
+                    scope,
+                )?;
+                return Ok(match absent {
+                    Some(v) => fill(slot, v),
+                    None => false,
+                });
+            }
+        };
+        let fast = match (rule.finish, got) {
+            (Finish::Copy, g) => Some(g.to_value()),
+            (Finish::Integer, Got::Json(v)) => fast_integer(v),
+            (Finish::Decimal, Got::Json(v)) => fast_decimal(v),
+            _ => None,
+        };
+        let value = match fast {
+            Some(v) => v,
+            None => match self.run_steps(rule, field, scope, got)? {
+                Some(v) => v,
+                None => return Ok(false),
+            },
+        };
+        Ok(fill(slot, value))
     }
 
     /// A value rule. The common rule, a path read without condition, is evaluated here
@@ -446,6 +495,15 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
             Node::Each(rule) => self.each(rule, &ITEM_FIELD, Some(scope)),
         }
     }
+}
+
+/// Writes a produced value into its skeleton slot, which holds `Null`; true, for the
+/// caller's "produced" flag. `Null` owns nothing, so it is forgotten rather than dropped:
+/// that spares a drop call per member.
+#[inline(always)]
+fn fill(slot: &mut Value, value: Value) -> bool {
+    std::mem::forget(std::mem::replace(slot, value));
+    true
 }
 
 /// The pseudo-field of an `item` rule: relative pointer "" (the item itself).
@@ -734,32 +792,31 @@ fn short_decimal_parts(s: &str) -> Option<ShortDecimal> {
         [b'-', rest @ ..] => (true, rest),
         rest => (false, rest),
     };
-    if body.is_empty() {
+    let (int, frac) = match body.iter().position(|&b| b == b'.') {
+        Some(i) => (body.get(..i)?, body.get(i + 1..)?),
+        None => (body, &[][..]),
+    };
+    // A point needs digits on both sides.
+    let has_point = int.len() < body.len();
+    if int.is_empty()
+        || (has_point && frac.is_empty())
+        || int.len() + frac.len() > SHORT_DECIMAL_DIGITS
+    {
         return None;
     }
     let mut mantissa: i64 = 0;
-    let mut scale: Option<u32> = None;
-    let mut digits = 0usize;
-    for (i, &b) in body.iter().enumerate() {
-        match b {
-            b'0'..=b'9' => {
-                if digits == SHORT_DECIMAL_DIGITS {
-                    return None;
-                }
-                mantissa = mantissa * 10 + i64::from(b - b'0');
-                digits += 1;
-                if let Some(sc) = scale.as_mut() {
-                    *sc += 1;
-                }
+    for part in [int, frac] {
+        for &b in part {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
             }
-            // A point needs digits on both sides.
-            b'.' if scale.is_none() && i > 0 && i + 1 < body.len() => scale = Some(0),
-            _ => return None,
+            mantissa = mantissa * 10 + i64::from(digit);
         }
     }
     Some(ShortDecimal {
         mantissa,
-        scale: scale.unwrap_or(0),
+        scale: u32::try_from(frac.len()).ok()?,
         negative: negative && mantissa != 0,
     })
 }
