@@ -100,7 +100,7 @@ impl Node {
     fn seal(&mut self) {
         match self {
             Node::Object(o) => o.seal(),
-            Node::Value(_) => {}
+            Node::Value(rule) => rule.finish = rule.plan(),
             Node::Each(e) => match &mut e.body {
                 EachBody::Map(o) => o.seal(),
                 EachBody::Item(n) => n.seal(),
@@ -150,6 +150,23 @@ pub struct ValueRule {
     pub lookup: Option<Lookup>,
     pub date: Option<DateConv>,
     pub convert: Option<Convert>,
+    /// What evaluation does with the resolved value, decided when the map is sealed.
+    pub finish: Finish,
+}
+
+/// The steps of a value rule reduced to what a request needs to know: most rules copy
+/// their source or make one plain conversion, and deciding that once spares each value
+/// the test of every step and the general step runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// No steps: the value is copied as it is.
+    Copy,
+    /// Only `as: integer`.
+    Integer,
+    /// Only `as: decimal`, without `scale`.
+    Decimal,
+    /// Anything else (and every rule before sealing): the general step runner.
+    Steps,
 }
 
 impl ValueRule {
@@ -159,6 +176,27 @@ impl ValueRule {
             || self.lookup.is_some()
             || self.date.is_some()
             || self.convert.is_some()
+    }
+
+    /// The [`Finish`] of this rule's steps.
+    fn plan(&self) -> Finish {
+        if !self.has_steps() {
+            return Finish::Copy;
+        }
+        let only_convert = self.apply.is_empty() && self.lookup.is_none() && self.date.is_none();
+        match self.convert {
+            Some(Convert {
+                to: Conversion::Integer,
+                scale: None,
+                ..
+            }) if only_convert => Finish::Integer,
+            Some(Convert {
+                to: Conversion::Decimal,
+                scale: None,
+                ..
+            }) if only_convert => Finish::Decimal,
+            _ => Finish::Steps,
+        }
     }
 }
 
@@ -334,6 +372,7 @@ impl<'f> Compiler<'f> {
                     lookup: None,
                     date: None,
                     convert: None,
+                    finish: Finish::Steps,
                 })))
             }
             Entry::Nested(m) => Some(Node::Object(ObjectRule::new(self.map(
@@ -449,6 +488,7 @@ impl<'f> Compiler<'f> {
                     lookup: None,
                     date: None,
                     convert: None,
+                    finish: Finish::Steps,
                 }))
             });
         }
@@ -530,6 +570,7 @@ impl<'f> Compiler<'f> {
                 lookup,
                 date,
                 convert,
+                finish: Finish::Steps,
             }))
         })
     }

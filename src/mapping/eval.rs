@@ -12,10 +12,10 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Map, Number, Value};
 
 use super::compile::{
-    Absence, Cond, Convert, DateConv, DateFormat, EachBody, EachRule, Field, Lookup, Node,
+    Absence, Cond, Convert, DateConv, DateFormat, EachBody, EachRule, Field, Finish, Lookup, Node,
     ObjectRule, Source, TemplatePart, ValueRule,
 };
-use super::path::{Root, SourcePath, push_index, push_pointer, walk};
+use super::path::{Root, SourcePath, push_index, push_pointer};
 use super::syntax::{Conversion, OnMissing, OnNull, Rounding, StringFn};
 use super::{EvalContext, MapError};
 
@@ -83,9 +83,15 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         // Indexes of omitted members, ascending; allocated only when one is omitted.
         let mut omitted: Vec<usize> = Vec::new();
         for (i, ((_, slot), f)) in out.iter_mut().zip(&rule.fields).enumerate() {
-            match self.node(&f.node, f, scope)? {
-                Some(v) => *slot = v,
-                None => omitted.push(i),
+            let produced = match &f.node {
+                Node::Value(rule) => self.value_into(rule, f, scope, slot)?,
+                node => match self.node(node, f, scope)? {
+                    Some(v) => fill(slot, v),
+                    None => false,
+                },
+            };
+            if !produced {
+                omitted.push(i);
             }
         }
         if !omitted.is_empty() {
@@ -131,13 +137,14 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         }
     }
 
+    #[inline(always)]
     fn resolve(&self, path: &'a SourcePath, scope: Option<&Scope<'a>>) -> Option<Got<'a>> {
         let ctx = self.ctx;
         match &path.root {
-            Root::Document => walk(self.source, &path.segments).map(Got::Json),
-            Root::Item => walk(scope?.item, &path.segments).map(Got::Json),
-            Root::Request => walk(ctx.request?, &path.segments).map(Got::Json),
-            Root::Claims => walk(ctx.claims?, &path.segments).map(Got::Json),
+            Root::Document => path.walk_from(self.source).map(Got::Json),
+            Root::Item => path.walk_from(scope?.item).map(Got::Json),
+            Root::Request => path.walk_from(ctx.request?).map(Got::Json),
+            Root::Claims => path.walk_from(ctx.claims?).map(Got::Json),
             Root::PathParam(name) => ctx
                 .path_params
                 .iter()
@@ -210,7 +217,85 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         }
     }
 
+    /// A value rule written into the skeleton's `slot`; false when it produces nothing.
+    /// The common rule, a path read without condition and copied or plainly converted,
+    /// is evaluated here inline, its value built in place.
+    #[inline(always)]
+    fn value_into(
+        &self,
+        rule: &'a ValueRule,
+        field: &'a Field,
+        scope: Option<&Scope<'a>>,
+        slot: &mut Value,
+    ) -> Result<bool, MapError> {
+        let (None, Source::Path(p)) = (&rule.when, &rule.source) else {
+            return Ok(match self.value_general(rule, field, scope)? {
+                Some(v) => fill(slot, v),
+                None => false,
+            });
+        };
+        let got = match self.resolve(p, scope) {
+            Some(g) if !g.is_null() => g,
+            missing => {
+                let absent = self.absent(
+                    &rule.absence,
+                    missing.is_some(),
+                    field,
+                    || input_pointer(p, scope),
+                    scope,
+                )?;
+                return Ok(match absent {
+                    Some(v) => fill(slot, v),
+                    None => false,
+                });
+            }
+        };
+        let fast = match (rule.finish, got) {
+            (Finish::Copy, g) => Some(g.to_value()),
+            (Finish::Integer, Got::Json(v)) => fast_integer(v),
+            (Finish::Decimal, Got::Json(v)) => fast_decimal(v),
+            _ => None,
+        };
+        let value = match fast {
+            Some(v) => v,
+            None => match self.run_steps(rule, field, scope, got)? {
+                Some(v) => v,
+                None => return Ok(false),
+            },
+        };
+        Ok(fill(slot, value))
+    }
+
+    /// A value rule. The common rule, a path read without condition, is evaluated here
+    /// inline; the others go through [`Eval::value_general`].
+    #[inline(always)]
     fn value(
+        &self,
+        rule: &'a ValueRule,
+        field: &'a Field,
+        scope: Option<&Scope<'a>>,
+    ) -> Result<Option<Value>, MapError> {
+        if let (None, Source::Path(p)) = (&rule.when, &rule.source) {
+            let got = match self.resolve(p, scope) {
+                Some(g) if !g.is_null() => g,
+                missing => {
+                    return self.absent(
+                        &rule.absence,
+                        missing.is_some(),
+                        field,
+                        || input_pointer(p, scope),
+                        scope,
+                    );
+                }
+            };
+            return self.finish(rule, field, scope, got);
+        }
+        self.value_general(rule, field, scope)
+    }
+
+    /// Any value rule: conditions, constants and templates included.
+    #[inline(never)]
+    fn value_general(
         &self,
         rule: &'a ValueRule,
         field: &'a Field,
@@ -263,7 +348,9 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         self.finish(rule, field, scope, value)
     }
 
-    /// Runs the steps of a rule on its resolved source.
+    /// Runs the steps of a rule on its resolved source: the plain copy and conversions
+    /// inline, the rest through [`Eval::run_steps`].
+    #[inline(always)]
     fn finish(
         &self,
         rule: &ValueRule,
@@ -271,9 +358,27 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         scope: Option<&Scope<'a>>,
         value: Got<'_>,
     ) -> Result<Option<Value>, MapError> {
-        if !rule.has_steps() {
-            return Ok(Some(value.to_value()));
+        let fast = match (rule.finish, value) {
+            (Finish::Copy, v) => return Ok(Some(v.to_value())),
+            (Finish::Integer, Got::Json(v)) => fast_integer(v),
+            (Finish::Decimal, Got::Json(v)) => fast_decimal(v),
+            _ => None,
+        };
+        match fast {
+            Some(v) => Ok(Some(v)),
+            None => self.run_steps(rule, field, scope, value),
         }
+    }
+
+    /// The general step runner, with the error naming both pointers.
+    #[inline(never)]
+    fn run_steps(
+        &self,
+        rule: &ValueRule,
+        field: &Field,
+        scope: Option<&Scope<'a>>,
+        value: Got<'_>,
+    ) -> Result<Option<Value>, MapError> {
         steps(rule, value)
             .map(Some)
             .map_err(|StepError(message)| MapError {
@@ -390,6 +495,15 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
             Node::Each(rule) => self.each(rule, &ITEM_FIELD, Some(scope)),
         }
     }
+}
+
+/// Writes a produced value into its skeleton slot, which holds `Null`; true, for the
+/// caller's "produced" flag. `Null` owns nothing, so it is forgotten rather than dropped:
+/// that spares a drop call per member.
+#[inline(always)]
+fn fill(slot: &mut Value, value: Value) -> bool {
+    std::mem::forget(std::mem::replace(slot, value));
+    true
 }
 
 /// The pseudo-field of an `item` rule: relative pointer "" (the item itself).
@@ -655,37 +769,56 @@ const SHORT_DECIMAL_DIGITS: usize = 18;
 /// with at most [`SHORT_DECIMAL_DIGITS`] digits in all (prices, quantities). Anything
 /// else is `None` and left to the general parser, which gives the same result for these.
 fn parse_short_decimal(s: &str) -> Option<Decimal> {
+    let short = short_decimal_parts(s)?;
+    let mut d = Decimal::try_new(short.mantissa, short.scale).ok()?;
+    d.set_sign_negative(short.negative);
+    Some(d)
+}
+
+/// A decimal read by [`short_decimal_parts`]: `mantissa / 10^scale`, negated when
+/// `negative`.
+struct ShortDecimal {
+    mantissa: i64,
+    scale: u32,
+    /// Never set for zero: like the general parser, zero has no sign.
+    negative: bool,
+}
+
+/// The digits of a short decimal (see [`parse_short_decimal`]), without building a
+/// `Decimal`: `as: decimal` of a price needs only the mantissa and the scale.
+#[inline]
+fn short_decimal_parts(s: &str) -> Option<ShortDecimal> {
     let (negative, body) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
         rest => (false, rest),
     };
-    if body.is_empty() {
+    let (int, frac) = match body.iter().position(|&b| b == b'.') {
+        Some(i) => (body.get(..i)?, body.get(i + 1..)?),
+        None => (body, &[][..]),
+    };
+    // A point needs digits on both sides.
+    let has_point = int.len() < body.len();
+    if int.is_empty()
+        || (has_point && frac.is_empty())
+        || int.len() + frac.len() > SHORT_DECIMAL_DIGITS
+    {
         return None;
     }
     let mut mantissa: i64 = 0;
-    let mut scale: Option<u32> = None;
-    let mut digits = 0usize;
-    for (i, &b) in body.iter().enumerate() {
-        match b {
-            b'0'..=b'9' => {
-                if digits == SHORT_DECIMAL_DIGITS {
-                    return None;
-                }
-                mantissa = mantissa * 10 + i64::from(b - b'0');
-                digits += 1;
-                if let Some(sc) = scale.as_mut() {
-                    *sc += 1;
-                }
+    for part in [int, frac] {
+        for &b in part {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
             }
-            // A point needs digits on both sides.
-            b'.' if scale.is_none() && i > 0 && i + 1 < body.len() => scale = Some(0),
-            _ => return None,
+            mantissa = mantissa * 10 + i64::from(digit);
         }
     }
-    let mut d = Decimal::try_new(mantissa, scale.unwrap_or(0)).ok()?;
-    // Like the general parser, zero has no sign.
-    d.set_sign_negative(negative && mantissa != 0);
-    Some(d)
+    Some(ShortDecimal {
+        mantissa,
+        scale: u32::try_from(frac.len()).ok()?,
+        negative: negative && mantissa != 0,
+    })
 }
 
 /// A value as an exact decimal. A JSON float is read via its shortest representation
@@ -759,19 +892,74 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 /// needed to prove it.
 fn short_number(d: Decimal) -> Option<Number> {
     let mantissa = u64::try_from(d.mantissa().unsigned_abs()).ok()?;
+    short_float(mantissa, d.scale(), d.is_sign_negative())
+}
+
+/// [`short_number`] of `mantissa / 10^scale`, negated when `negative`.
+#[inline]
+fn short_float(mantissa: u64, scale: u32, negative: bool) -> Option<Number> {
     if mantissa > SHORT_NUMBER_MANTISSA {
         return None;
     }
-    let power = EXACT_POWERS_OF_TEN.get(usize::try_from(d.scale()).ok()?)?;
+    let power = EXACT_POWERS_OF_TEN.get(usize::try_from(scale).ok()?)?;
     // Both operands are exact doubles (mantissa < 2^53), so the quotient is correctly
     // rounded.
     #[allow(clippy::cast_precision_loss)]
     let magnitude = mantissa as f64 / power;
-    Number::from_f64(if d.is_sign_negative() {
-        -magnitude
-    } else {
-        magnitude
-    })
+    Number::from_f64(if negative { -magnitude } else { magnitude })
+}
+
+/// `as: integer` of the values that need no general machinery: an integer number, or a
+/// string of at most [`SHORT_DECIMAL_DIGITS`] digits with an optional `-`. `None` leaves
+/// the value to [`convert`], which gives the same result for these and reports the rest.
+#[inline]
+fn fast_integer(value: &Value) -> Option<Value> {
+    match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::Number(n.clone())),
+        Value::String(s) => short_integer(s).map(|i| Value::Number(Number::from(i))),
+        _ => None,
+    }
+}
+
+/// `-?digits` with at most [`SHORT_DECIMAL_DIGITS`] digits: always an `i64`, read as
+/// `str::parse` would.
+#[inline]
+fn short_integer(s: &str) -> Option<i64> {
+    let (negative, digits) = match s.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        rest => (false, rest),
+    };
+    if digits.is_empty() || digits.len() > SHORT_DECIMAL_DIGITS {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(b - b'0');
+    }
+    Some(if negative { -n } else { n })
+}
+
+/// `as: decimal` (without `scale`) of the values that need no `Decimal`: a short decimal
+/// string (see [`parse_short_decimal`]) or a small integer, both exact as a double. `None`
+/// leaves the value to [`convert`], which gives the same result for these.
+#[inline]
+fn fast_decimal(value: &Value) -> Option<Value> {
+    let number = match value {
+        Value::String(s) => {
+            let d = short_decimal_parts(s)?;
+            short_float(d.mantissa.unsigned_abs(), d.scale, d.negative)?
+        }
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => short_float(u, 0, false)?,
+            (None, Some(i)) => short_float(i.unsigned_abs(), 0, i < 0)?,
+            (None, None) => return None,
+        },
+        _ => return None,
+    };
+    Some(Value::Number(number))
 }
 
 fn convert(c: &Convert, value: &Value) -> Result<Value, StepError> {
@@ -1165,6 +1353,32 @@ mod robustness {
             let slow = super::exact_number_by_text(d).ok();
             prop_assert!(fast.is_some());
             prop_assert_eq!(fast, slow);
+        }
+
+        /// The inline conversions give the general conversion's value, to the byte.
+        #[test]
+        fn fast_conversions_convert_like_the_general_ones(
+            v in prop_oneof![
+                "-?[0-9]{0,20}(\\.[0-9]{0,20})?".prop_map(Value::String),
+                "[ -~]{0,8}".prop_map(Value::String),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+            ]
+        ) {
+            use crate::mapping::compile::Convert;
+            use crate::mapping::syntax::{Conversion, Rounding};
+            let cases = [
+                (Conversion::Integer, super::fast_integer(&v)),
+                (Conversion::Decimal, super::fast_decimal(&v)),
+            ];
+            for (to, fast) in cases {
+                if let Some(f) = fast {
+                    let c = Convert { to, scale: None, rounding: Rounding::HalfUp };
+                    let general = super::convert(&c, &v).map_err(|e| e.0);
+                    prop_assert_eq!(Ok(f.to_string()), general.map(|g| g.to_string()));
+                }
+            }
         }
 
         /// Hostile or odd input maps or fails with an error; it never panics.
