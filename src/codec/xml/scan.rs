@@ -12,7 +12,7 @@
 //! Every scan looks for a terminator from the current position forward and the position
 //! only moves forward, so the cost is linear in the document whatever its content.
 
-use memchr::{memchr, memchr2, memmem};
+use memchr::{memchr, memchr2, memchr3, memmem};
 
 /// One attribute of a start tag: its qualified name and its value as written (between
 /// the quotes, references not yet resolved).
@@ -38,8 +38,13 @@ pub(super) enum Token<'a> {
     End {
         name: &'a str,
     },
-    /// Character data up to the next `<` or `&`, line ends not yet normalised.
-    Text(&'a str),
+    /// Character data up to the next `<` or `&`, line ends not yet normalised; `cr` says
+    /// whether it holds a `\r` (found by the same search as its end, so text without one,
+    /// nearly all text, is never looked at again).
+    Text {
+        text: &'a str,
+        cr: bool,
+    },
     /// The content of a CDATA section, line ends not yet normalised.
     CData(&'a str),
     /// A reference `&name;` or `&#...;`: the part between `&` and `;`.
@@ -158,19 +163,35 @@ impl<'a> Scanner<'a> {
         at
     }
 
+    /// End of the character data starting at `from` (the next `<` or `&`, or the end of
+    /// the document) and whether it holds a `\r`.
+    fn text_end(&self, from: usize) -> (usize, bool) {
+        let bytes = self.bytes();
+        let rest = bytes.get(from..).unwrap_or_default();
+        let Some(i) = memchr3(b'<', b'&', b'\r', rest) else {
+            return (bytes.len(), false);
+        };
+        let at = from + i;
+        if bytes.get(at) != Some(&b'\r') {
+            return (at, false);
+        }
+        let after = bytes.get(at + 1..).unwrap_or_default();
+        let end = memchr2(b'<', b'&', after).map_or(bytes.len(), |j| at + 1 + j);
+        (end, true)
+    }
+
     /// When the document continues with text free of references and markup and then
-    /// exactly `</name>`, consumes both and returns the text: a leaf element, the most
-    /// common kind, read in one step. Otherwise consumes nothing.
-    pub fn leaf_text(&mut self, name: &str) -> Option<&'a str> {
+    /// exactly `</name>`, consumes both and returns the text and whether it holds a `\r`:
+    /// a leaf element, the most common kind, read in one step. Otherwise consumes nothing.
+    pub fn leaf_text(&mut self, name: &str) -> Option<(&'a str, bool)> {
         let start = self.pos;
-        let rest = self.bytes().get(start..)?;
-        let end = start + memchr2(b'<', b'&', rest)?;
+        let (end, cr) = self.text_end(start);
         let closing = self.bytes().get(end..)?.strip_prefix(b"</")?;
         if closing.strip_prefix(name.as_bytes())?.first() != Some(&b'>') {
             return None;
         }
         self.pos = end + 2 + name.len() + 1;
-        Some(self.slice(start, end))
+        Some((self.slice(start, end), cr))
     }
 
     pub fn next(&mut self) -> Result<Token<'a>, ScanError> {
@@ -180,10 +201,12 @@ impl<'a> Scanner<'a> {
             Some(b'<') => self.markup(start),
             Some(b'&') => self.reference(start),
             Some(_) => {
-                let rest = self.bytes().get(start..).unwrap_or_default();
-                let end = memchr2(b'<', b'&', rest).map_or(self.text.len(), |i| start + i);
+                let (end, cr) = self.text_end(start);
                 self.pos = end;
-                Ok(Token::Text(self.slice(start, end)))
+                Ok(Token::Text {
+                    text: self.slice(start, end),
+                    cr,
+                })
             }
         }
     }
@@ -388,7 +411,13 @@ mod tests {
                         empty: false
                     }
                 ),
-                (38, Token::Text("t")),
+                (
+                    38,
+                    Token::Text {
+                        text: "t",
+                        cr: false
+                    }
+                ),
                 (39, Token::Ref("amp")),
                 (44, Token::CData("c")),
                 (57, Token::Comment),
@@ -462,7 +491,7 @@ mod tests {
                 empty: false
             })
         );
-        assert_eq!(s.leaf_text("a"), Some("x y"));
+        assert_eq!(s.leaf_text("a"), Some(("x y", false)));
         assert_eq!(s.position(), 10);
         assert_eq!(
             s.next(),
@@ -472,7 +501,13 @@ mod tests {
             })
         );
         assert_eq!(s.leaf_text("b"), None);
-        assert_eq!(s.next(), Ok(Token::Text("z")));
+        assert_eq!(
+            s.next(),
+            Ok(Token::Text {
+                text: "z",
+                cr: false
+            })
+        );
         assert_eq!(s.next(), Ok(Token::End { name: "bb" }));
         assert_eq!(
             s.next(),
