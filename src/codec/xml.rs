@@ -186,85 +186,176 @@ fn same_key(a: &str, b: &str) -> bool {
     a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
 }
 
-/// Adds a child element's value to `frame`: a repeated key becomes an array of the
-/// occurrences, in document order; a member the schema says is an array is one from its
-/// first occurrence.
-fn add_member<'a>(
-    members: &mut Vec<Member<'a>>,
-    frame: &mut Frame<'a>,
-    key: Cow<'a, str>,
-    value: Value,
-    array: bool,
-) {
-    if let Some(map) = frame.spilled.as_deref_mut() {
-        add_to_map(map, key.into_owned(), value, array);
-        return;
-    }
-    let own = members.get_mut(frame.members..).unwrap_or_default();
-    if let Some((_, seen)) = own.iter_mut().rev().find(|(k, _)| same_key(k, &key)) {
-        repeat(seen, value);
-        return;
-    }
-    let value = if array {
-        Value::Array(vec![value])
-    } else {
-        value
-    };
-    push_member(members, frame, key, value);
+/// Distinct schema nodes whose objects are remembered in [`Objects::templates`]: a
+/// document repeats a few kinds of list items, not dozens.
+const MAX_TEMPLATES: usize = 16;
+
+/// How many times a node's template is rebuilt for members that differ from it before
+/// the node is left to build each object afresh (its occurrences vary too much).
+const MAX_TEMPLATE_MISSES: u8 = 4;
+
+/// The keys of one node's last object, in order, with null values.
+struct Template {
+    node: NodeId,
+    /// None until the node's second object, unless its elements are list items.
+    keys: Option<Map<String, Value>>,
+    misses: u8,
 }
 
-/// Sets an attribute (or `#text`) of `frame`: a second attribute with the same local name
-/// replaces the first's value, in the first's place.
-fn set_member<'a>(
-    members: &mut Vec<Member<'a>>,
-    frame: &mut Frame<'a>,
-    key: Cow<'a, str>,
-    value: Value,
-) {
-    if let Some(map) = frame.spilled.as_deref_mut() {
+/// The members of the open elements, and how objects are built from them.
+///
+/// Every member of an object costs a hash of its key when the object is built; list
+/// items (and other elements that repeat) usually have the same keys in the same order,
+/// so an object is cloned from the keys of the previous one of its node, which copies
+/// the hashes, and only its values are filled in.
+struct Objects<'a> {
+    /// Each open element's members, innermost last: an element's members are the tail
+    /// from its [`Frame::members`] while it is the innermost open one, so its object is
+    /// built once, when it closes, with its final size.
+    members: Vec<Member<'a>>,
+    templates: Vec<Template>,
+}
+
+impl<'a> Objects<'a> {
+    fn new() -> Self {
+        Objects {
+            // Room for the members of a few open elements, the usual peak.
+            members: Vec::with_capacity(16),
+            templates: Vec::new(),
+        }
+    }
+
+    /// Where the members of an element opened now start.
+    fn mark(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Adds a child element's value to `frame`: a repeated key becomes an array of the
+    /// occurrences, in document order; a member the schema says is an array is one from
+    /// its first occurrence.
+    fn add(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Value, array: bool) {
+        if let Some(map) = frame.spilled.as_deref_mut() {
+            add_to_map(map, key.into_owned(), value, array);
+            return;
+        }
+        let own = self.members.get_mut(frame.members..).unwrap_or_default();
+        if let Some((_, seen)) = own.iter_mut().rev().find(|(k, _)| same_key(k, &key)) {
+            repeat(seen, value);
+            return;
+        }
+        let value = if array {
+            Value::Array(vec![value])
+        } else {
+            value
+        };
+        self.push(frame, key, value);
+    }
+
+    /// Sets an attribute (or `#text`) of `frame`: a second attribute with the same local
+    /// name replaces the first's value, in the first's place.
+    fn set(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Value) {
+        if let Some(map) = frame.spilled.as_deref_mut() {
+            map.insert(key.into_owned(), value);
+            return;
+        }
+        let own = self.members.get_mut(frame.members..).unwrap_or_default();
+        if let Some((_, seen)) = own.iter_mut().rev().find(|(k, _)| same_key(k, &key)) {
+            *seen = value;
+            return;
+        }
+        self.push(frame, key, value);
+    }
+
+    /// Adds a member whose key `frame` does not hold yet.
+    fn push(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Value) {
+        let from = frame.members.min(self.members.len());
+        let listed = self.members.len() - from;
+        if listed < MAX_LISTED_MEMBERS {
+            self.members.push((key, value));
+            return;
+        }
+        let mut map = Map::with_capacity(listed * 2);
+        for (k, v) in self.members.drain(from..) {
+            map.insert(k.into_owned(), v);
+        }
         map.insert(key.into_owned(), value);
-        return;
+        frame.spilled = Some(Box::new(map));
     }
-    let own = members.get_mut(frame.members..).unwrap_or_default();
-    if let Some((_, seen)) = own.iter_mut().rev().find(|(k, _)| same_key(k, &key)) {
-        *seen = value;
-        return;
-    }
-    push_member(members, frame, key, value);
-}
 
-/// Adds a member whose key `frame` does not hold yet.
-fn push_member<'a>(
-    members: &mut Vec<Member<'a>>,
-    frame: &mut Frame<'a>,
-    key: Cow<'a, str>,
-    value: Value,
-) {
-    let from = frame.members.min(members.len());
-    let listed = members.len() - from;
-    if listed < MAX_LISTED_MEMBERS {
-        members.push((key, value));
-        return;
+    /// Drops `frame`'s members (a nil element's).
+    fn discard(&mut self, frame: &Frame<'a>) {
+        self.members.truncate(frame.members);
     }
-    let mut map = Map::with_capacity(listed * 2);
-    for (k, v) in members.drain(from..) {
-        map.insert(k.into_owned(), v);
-    }
-    map.insert(key.into_owned(), value);
-    frame.spilled = Some(Box::new(map));
-}
 
-/// The object of `frame`'s members, taken off the member list.
-fn take_members(members: &mut Vec<Member<'_>>, frame: &mut Frame<'_>) -> Map<String, Value> {
-    if let Some(map) = frame.spilled.take() {
-        return *map;
+    /// The object of `frame`'s members, taken off the member list.
+    fn take(&mut self, frame: &mut Frame<'a>) -> Map<String, Value> {
+        if let Some(map) = frame.spilled.take() {
+            return *map;
+        }
+        let from = frame.members.min(self.members.len());
+        if let Some(node) = frame.node
+            && let Some(keys) = self.template(node, frame.array, from)
+        {
+            let mut map = keys.clone();
+            for (slot, (_, v)) in map.values_mut().zip(self.members.drain(from..)) {
+                *slot = v;
+            }
+            return map;
+        }
+        let mut map = Map::with_capacity(self.members.len() - from);
+        for (k, v) in self.members.drain(from..) {
+            map.insert(k.into_owned(), v);
+        }
+        map
     }
-    let from = frame.members.min(members.len());
-    let mut map = Map::with_capacity(members.len() - from);
-    for (k, v) in members.drain(from..) {
-        map.insert(k.into_owned(), v);
+
+    /// The keys to clone for an object of `node` whose members start at `from`, made
+    /// from them when the node has none yet (or other ones) and is worth one.
+    fn template(
+        &mut self,
+        node: NodeId,
+        list_item: bool,
+        from: usize,
+    ) -> Option<&Map<String, Value>> {
+        let own = self.members.get(from..).unwrap_or_default();
+        if own.is_empty() {
+            return None;
+        }
+        let at = match self.templates.iter().position(|t| t.node == node) {
+            Some(at) => at,
+            None if self.templates.len() < MAX_TEMPLATES => {
+                self.templates.push(Template {
+                    node,
+                    keys: None,
+                    misses: 0,
+                });
+                if !list_item {
+                    // Built afresh the first time: most nodes occur once.
+                    return None;
+                }
+                self.templates.len() - 1
+            }
+            None => return None,
+        };
+        let template = self.templates.get_mut(at)?;
+        let same = template.keys.as_ref().is_some_and(|keys| {
+            keys.len() == own.len() && keys.keys().zip(own).all(|(a, (b, _))| a == b)
+        });
+        if !same {
+            if template.keys.is_some() {
+                if template.misses >= MAX_TEMPLATE_MISSES {
+                    return None;
+                }
+                template.misses += 1;
+            }
+            let mut keys = Map::with_capacity(own.len());
+            for (k, _) in own {
+                keys.insert(k.to_string(), Value::Null);
+            }
+            template.keys = Some(keys);
+        }
+        template.keys.as_ref()
     }
-    map
 }
 
 /// One more occurrence of a member already present.
@@ -374,8 +465,9 @@ impl<'a> Decoder<'a> {
     fn run(&self, text: &'a str) -> Result<Value, CodecError> {
         let mut scanner = Scanner::new(text, self.limits.max_attributes);
         let mut bindings: Vec<Binding<'a>> = Vec::new();
-        let mut stack: Vec<Frame<'a>> = Vec::new();
-        let mut members: Vec<Member<'a>> = Vec::new();
+        // Room for the usual depth, so the stack of open elements rarely grows.
+        let mut stack: Vec<Frame<'a>> = Vec::with_capacity(8);
+        let mut objects = Objects::new();
         let mut root: Option<Value> = None;
         let mut elements = 0usize;
         let mut seen_markup = false;
@@ -436,13 +528,28 @@ impl<'a> Decoder<'a> {
                         }
                         None => self.match_root(&name, at)?,
                     };
+                    seen_markup = true;
+                    // A leaf without attributes, the most common element, is read in one
+                    // step and never opened. (One whose attributes all declare namespaces
+                    // is opened and closed instead, to the same value.)
+                    let has_attrs = !attrs.is_empty();
+                    if !has_attrs
+                        && !empty
+                        && let Some(parent) = stack.last_mut()
+                    {
+                        let text_at = scanner.position();
+                        if let Some((text, cr)) = scanner.leaf_text(qname) {
+                            self.leaf(matched, parent, &mut objects, text, cr, text_at)?;
+                            continue;
+                        }
+                    }
                     let mut frame = Frame {
                         node: matched.element,
                         key: matched.key,
                         array: matched.array,
                         qname,
                         ns_mark,
-                        members: members.len(),
+                        members: objects.mark(),
                         spilled: None,
                         text: String::new(),
                         segment: Segment::default(),
@@ -450,22 +557,13 @@ impl<'a> Decoder<'a> {
                         has_attributes: false,
                         nil: false,
                     };
-                    if !attrs.is_empty() {
-                        self.attributes(attrs, &bindings, &mut frame, &mut members, at)?;
+                    if has_attrs {
+                        let attrs = scanner.attributes();
+                        self.attributes(attrs, &bindings, &mut frame, &mut objects, at)?;
                     }
-                    seen_markup = true;
-                    let text_at = scanner.position();
-                    if !empty
-                        && !frame.has_attributes
-                        && !frame.nil
-                        && let Some(parent) = stack.last_mut()
-                        && let Some((text, cr)) = scanner.leaf_text(qname)
-                    {
+                    if empty {
                         bindings.truncate(ns_mark);
-                        self.leaf(frame, parent, &mut members, text, cr, text_at)?;
-                    } else if empty {
-                        bindings.truncate(ns_mark);
-                        if let Some(v) = self.close(frame, &mut stack, &mut members) {
+                        if let Some(v) = self.close(frame, &mut stack, &mut objects) {
                             root = Some(v);
                         }
                     } else {
@@ -486,7 +584,7 @@ impl<'a> Decoder<'a> {
                         ));
                     }
                     bindings.truncate(frame.ns_mark);
-                    if let Some(v) = self.close(frame, &mut stack, &mut members) {
+                    if let Some(v) = self.close(frame, &mut stack, &mut objects) {
                         root = Some(v);
                     }
                 }
@@ -624,7 +722,7 @@ impl<'a> Decoder<'a> {
         attrs: &[Attr<'a>],
         bindings: &[Binding<'a>],
         frame: &mut Frame<'a>,
-        members: &mut Vec<Member<'a>>,
+        objects: &mut Objects<'a>,
         at: usize,
     ) -> Result<(), CodecError> {
         for attr in attrs {
@@ -649,7 +747,7 @@ impl<'a> Decoder<'a> {
                 None => (Cow::Owned(format!("@{local}")), None),
             };
             let v = convert(self.types(node), value);
-            set_member(members, frame, key, v);
+            objects.set(frame, key, v);
             frame.has_attributes = true;
         }
         Ok(())
@@ -746,9 +844,9 @@ impl<'a> Decoder<'a> {
     /// whether the text holds a `\r`.
     fn leaf(
         &self,
-        frame: Frame<'a>,
+        element: ChildMatch<'a>,
         parent: &mut Frame<'a>,
-        members: &mut Vec<Member<'a>>,
+        objects: &mut Objects<'a>,
         text: &'a str,
         cr: bool,
         at: usize,
@@ -761,8 +859,8 @@ impl<'a> Decoder<'a> {
         if text.len() > self.limits.max_text_bytes {
             return Err(self.limit(at, "text", self.limits.max_text_bytes));
         }
-        let value = convert(self.types(frame.node), text);
-        add_member(members, parent, frame.key, value, frame.array);
+        let value = convert(self.types(element.element), text);
+        objects.add(parent, element.key, value, element.array);
         Ok(())
     }
 
@@ -772,11 +870,11 @@ impl<'a> Decoder<'a> {
         &self,
         mut frame: Frame<'a>,
         stack: &mut [Frame<'a>],
-        members: &mut Vec<Member<'a>>,
+        objects: &mut Objects<'a>,
     ) -> Option<Value> {
         let value = if frame.nil {
             // Whatever the element held is dropped: it is nil.
-            members.truncate(frame.members);
+            objects.discard(&frame);
             Value::Null
         } else if !frame.has_attributes && !frame.has_children {
             convert(self.types(frame.node), frame.segment.take())
@@ -790,13 +888,13 @@ impl<'a> Decoder<'a> {
             if !text.is_empty() {
                 let node = frame.node.and_then(|n| self.shape.xml_text(n));
                 let text = convert(self.types(node), text);
-                set_member(members, &mut frame, Cow::Borrowed("#text"), text);
+                objects.set(&mut frame, Cow::Borrowed("#text"), text);
             }
-            Value::Object(take_members(members, &mut frame))
+            Value::Object(objects.take(&mut frame))
         };
         match stack.last_mut() {
             Some(parent) => {
-                add_member(members, parent, frame.key, value, frame.array);
+                objects.add(parent, frame.key, value, frame.array);
                 None
             }
             None => {
@@ -901,7 +999,7 @@ fn flush_segment(frame: &mut Frame<'_>) {
     }
 }
 
-/// [`add_member`] for an element whose members have moved to an object.
+/// [`Objects::add`] for an element whose members have moved to an object.
 fn add_to_map(map: &mut Map<String, Value>, key: String, value: Value, array: bool) {
     match map.entry(key) {
         serde_json::map::Entry::Occupied(mut seen) => repeat(seen.get_mut(), value),
@@ -2065,6 +2163,57 @@ mod tests {
         assert_eq!(
             dec(small, &s, None).unwrap(),
             json!({"R": {"a": ["1", "3", "4"], "b": ["2", "5"]}})
+        );
+    }
+
+    #[test]
+    fn list_items_with_varying_members_each_keep_their_own() {
+        let s = root_with(json!({
+            "item": {"type": "array", "items": {"type": "object", "properties": {
+                "@n": {"type": "integer"}, "a": {"type": "integer"}, "b": {"type": "string"}, "c": {}
+            }}},
+            "one": {"type": "object", "properties": {"a": {"type": "integer"}}}
+        }));
+        let shapes: [&[&str]; 14] = [
+            &["a", "b"],
+            &["a", "b"],
+            &["b", "a"],
+            &["a"],
+            &["a", "b", "c"],
+            &["a", "b"],
+            &[],
+            &["c"],
+            &["a", "x"],
+            &["a", "b"],
+            &["b"],
+            &["c", "b", "a"],
+            &["a", "b"],
+            &["a", "b"],
+        ];
+        let mut xml = String::from("<R>");
+        let mut items = Vec::new();
+        for (i, keys) in shapes.iter().enumerate() {
+            xml.push_str(&format!("<item n='{i}'>"));
+            let mut item = serde_json::Map::new();
+            item.insert("@n".into(), json!(i));
+            for k in *keys {
+                xml.push_str(&format!("<{k}>{i}</{k}>"));
+                let v = if *k == "a" {
+                    json!(i)
+                } else {
+                    json!(i.to_string())
+                };
+                item.insert((*k).into(), v);
+            }
+            xml.push_str("</item>");
+            items.push(Value::Object(item));
+            xml.push_str(&format!("<one><a>{i}</a></one>"));
+        }
+        xml.push_str("</R>");
+        let ones: Vec<Value> = (0..shapes.len()).map(|i| json!({"a": i})).collect();
+        assert_eq!(
+            dec(&xml, &s, None).unwrap(),
+            json!({"R": {"item": items, "one": ones}})
         );
     }
 
