@@ -183,7 +183,7 @@ struct Frame<'a> {
 /// The same key: schema keys are compared by address first, since a repeated element
 /// carries the very key of its previous occurrence.
 fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || same_str(a, b))
 }
 
 /// Distinct schema nodes whose objects are remembered in [`Objects::templates`]: a
@@ -375,6 +375,9 @@ fn repeat(seen: &mut Value, value: Value) {
 struct Binding<'a> {
     prefix: &'a str,
     uri: &'a str,
+    /// Whether `uri` is the route's namespace, worked out once for all the elements in
+    /// it, since schemas name that namespace by leaving it unsaid.
+    route: bool,
 }
 
 /// The namespace bound to `prefix` ("" for the default namespace) by the innermost
@@ -404,6 +407,14 @@ struct Decoder<'a> {
 struct ElementName<'n> {
     ns: Option<&'n str>,
     local: &'n str,
+    /// Whether `ns` is the route's namespace.
+    route: bool,
+}
+
+/// `a == b`, telling most unequal names apart by length and first byte without a call
+/// to compare memory.
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
 
 /// What the schema says about one child element.
@@ -457,6 +468,20 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// [`lookup`] of `prefix`, and whether that namespace is the route's.
+    fn resolve(&self, bindings: &[Binding<'a>], prefix: &str) -> (Option<&'a str>, bool) {
+        match prefix {
+            "xml" | "xmlns" => {
+                let ns = lookup(bindings, prefix);
+                (ns, ns == self.route_ns)
+            }
+            _ => match bindings.iter().rev().find(|b| b.prefix == prefix) {
+                Some(b) if !b.uri.is_empty() => (Some(b.uri), b.route),
+                _ => (None, self.route_ns.is_none()),
+            },
+        }
+    }
+
     /// The types the schema gives node `id`; None when the schema does not describe it.
     fn types(&self, id: Option<NodeId>) -> Option<TypeSet> {
         id.map(|id| self.shape.xml_types(id))
@@ -503,14 +528,19 @@ impl<'a> Decoder<'a> {
                         return Err(self.limit(at, "depth", self.limits.max_depth));
                     }
                     let name = match split_qname(qname) {
-                        None => ElementName {
-                            ns: lookup(&bindings, ""),
-                            local: qname,
-                        },
-                        Some((prefix, local)) => match lookup(&bindings, prefix) {
-                            Some(ns) if !prefix.is_empty() => ElementName {
+                        None => {
+                            let (ns, route) = self.resolve(&bindings, "");
+                            ElementName {
+                                ns,
+                                local: qname,
+                                route,
+                            }
+                        }
+                        Some((prefix, local)) => match self.resolve(&bindings, prefix) {
+                            (Some(ns), route) if !prefix.is_empty() => ElementName {
                                 ns: Some(ns),
                                 local,
+                                route,
                             },
                             _ => {
                                 return Err(self.malformed(
@@ -679,7 +709,11 @@ impl<'a> Decoder<'a> {
                     format!("more than {MAX_NAMESPACE_BINDINGS} namespace declarations in scope"),
                 ));
             }
-            bindings.push(Binding { prefix, uri });
+            bindings.push(Binding {
+                prefix,
+                uri,
+                route: self.route_ns == Some(uri),
+            });
         }
         Ok(())
     }
@@ -798,7 +832,7 @@ impl<'a> Decoder<'a> {
 
     fn match_root(&self, name: &ElementName<'_>, at: usize) -> Result<ChildMatch<'a>, CodecError> {
         let root = self.shape.root();
-        if let Some(m) = find_element(self.shape, root, name, self.route_ns) {
+        if let Some(m) = find_element(self.shape, root, name) {
             return Ok(m);
         }
         let describes_elements = self
@@ -835,7 +869,7 @@ impl<'a> Decoder<'a> {
 
     fn match_child(&self, parent: Option<NodeId>, name: &ElementName<'_>) -> ChildMatch<'a> {
         parent
-            .and_then(|p| find_element(self.shape, p, name, self.route_ns))
+            .and_then(|p| find_element(self.shape, p, name))
             .unwrap_or_else(|| generic(name.local))
     }
 
@@ -993,10 +1027,10 @@ fn flush_segment(frame: &mut Frame<'_>) {
     if frame.segment.0.is_empty() {
         return;
     }
-    let segment = std::mem::take(&mut frame.segment.0);
-    if !is_blank(&segment) {
-        frame.text.push_str(&segment);
+    if !is_blank(&frame.segment.0) {
+        frame.text.push_str(&frame.segment.0);
     }
+    frame.segment.0 = Cow::Borrowed("");
 }
 
 /// [`Objects::add`] for an element whose members have moved to an object.
@@ -1050,14 +1084,16 @@ fn find_element<'s>(
     shape: &'s Shape,
     id: NodeId,
     name: &ElementName<'_>,
-    route_ns: Option<&str>,
 ) -> Option<ChildMatch<'s>> {
     let child = shape.xml_elements(id).iter().find(|child| {
         child
             .name
             .as_deref()
-            .is_none_or(|local| local == name.local)
-            && child.namespace.as_deref().or(route_ns) == name.ns
+            .is_none_or(|local| same_str(local, name.local))
+            && match child.namespace.as_deref() {
+                None => name.route,
+                Some(ns) => name.ns == Some(ns),
+            }
     })?;
     Some(ChildMatch {
         key: match &child.key {
@@ -1184,15 +1220,16 @@ pub fn locate(
                 let name = ElementName {
                     ns,
                     local: e.local_name().into_inner(),
+                    route: ns == namespace,
                 };
                 if depth == target_depth {
                     // A child of the element on the path (or the root).
                     let m = if depth == 0 {
-                        find_element(shape, shape.root(), &name, namespace)
+                        find_element(shape, shape.root(), &name)
                             .unwrap_or_else(|| generic(name.local))
                     } else {
                         target_node
-                            .and_then(|p| find_element(shape, p, &name, namespace))
+                            .and_then(|p| find_element(shape, p, &name))
                             .unwrap_or_else(|| generic(name.local))
                     };
                     let on_path = tokens.get(next).is_some_and(|t| *t == m.key);
@@ -2380,8 +2417,9 @@ mod tests {
                             let name = ElementName {
                                 ns: ns.as_deref(),
                                 local,
+                                route: ns == route,
                             };
-                            let found = find_element(&s, id, &name, route.as_deref())
+                            let found = find_element(&s, id, &name)
                                 .map(|m| (m.key.into_owned(), m.element, m.array));
                             assert_eq!(
                                 found,

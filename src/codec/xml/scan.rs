@@ -88,6 +88,19 @@ fn is_name_byte(b: u8) -> bool {
     NAME_BYTES[usize::from(b)] != 0
 }
 
+/// Bytes of text looked at one by one before a vectorised search takes over.
+const SHORT_TEXT: usize = 24;
+
+/// The bytes that end a run of character data (`<`, `&`) or need line-end
+/// normalisation (`\r`).
+const ENDS_TEXT: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'<' as usize] = true;
+    table[b'&' as usize] = true;
+    table[b'\r' as usize] = true;
+    table
+};
+
 /// [`NAME_BYTES`] flag of a byte that may start a name.
 const NAME_START: u8 = 1;
 /// [`NAME_BYTES`] flag of a byte that may continue a name.
@@ -194,7 +207,17 @@ impl<'a> Scanner<'a> {
     fn text_end(&self, from: usize) -> (usize, bool) {
         let bytes = self.bytes();
         let rest = bytes.get(from..).unwrap_or_default();
-        let Some(i) = memchr3(b'<', b'&', b'\r', rest) else {
+        // Most text is short (indentation, a value): a plain loop finds its end before a
+        // vectorised search would have set up.
+        let head = rest.get(..SHORT_TEXT).unwrap_or(rest);
+        let found = match head.iter().position(|&b| ENDS_TEXT[usize::from(b)]) {
+            Some(i) => Some(i),
+            None => rest
+                .get(head.len()..)
+                .and_then(|tail| memchr3(b'<', b'&', b'\r', tail))
+                .map(|i| head.len() + i),
+        };
+        let Some(i) = found else {
             return (bytes.len(), false);
         };
         let at = from + i;
@@ -341,7 +364,13 @@ impl<'a> Scanner<'a> {
         if name_end == name_start {
             return Self::malformed(start, "'<' must start a tag with a name");
         }
-        let end = self.attribute_list(start, name_end, self.text.len())?;
+        // Most tags have no attributes: their name ends at the `>`.
+        let end = if self.byte(name_end) == Some(b'>') {
+            self.attrs.clear();
+            name_end
+        } else {
+            self.attribute_list(start, name_end, self.text.len())?
+        };
         let (empty, after) = match self.byte(end) {
             Some(b'>') => (false, end + 1),
             Some(b'/') if self.byte(end + 1) == Some(b'>') => (true, end + 2),
@@ -550,6 +579,28 @@ mod tests {
     fn attribute_count_is_bounded_while_reading() {
         let mut s = Scanner::new("<a a='' b='' c=''/>", 2);
         assert_eq!(s.next(), Err(ScanError::TooManyAttributes { at: 0 }));
+    }
+
+    #[test]
+    fn text_ends_and_carriage_returns_are_found_short_or_long() {
+        let long = "x".repeat(40);
+        for (text, cr) in [
+            ("ab".to_string(), false),
+            ("a\rb".to_string(), true),
+            (long.clone(), false),
+            (format!("{long}\r\n{long}"), true),
+            (format!("\r{long}"), true),
+        ] {
+            for end in ["<a/>", "&amp;", ""] {
+                let doc = format!("{text}{end}");
+                let mut s = Scanner::new(&doc, 8);
+                assert_eq!(s.next(), Ok(Token::Text { text: &text, cr }), "{doc:?}");
+                assert_eq!(s.position(), text.len());
+                let leaf = format!("{text}</a>");
+                let mut s = Scanner::new(&leaf, 8);
+                assert_eq!(s.leaf_text("a"), Some((text.as_str(), cr)));
+            }
+        }
     }
 
     #[test]
