@@ -619,6 +619,15 @@ impl<'a> Decoder<'a> {
                     }
                 }
                 Token::Text { text, cr } => {
+                    // The usual case, the indentation before a tag, borrowed as it is.
+                    if !cr
+                        && let Some(frame) = stack.last_mut()
+                        && frame.segment.0.is_empty()
+                        && text.len() <= self.limits.max_text_bytes
+                    {
+                        frame.segment.0 = Cow::Borrowed(text);
+                        continue;
+                    }
                     let text = if cr {
                         normalize_eols(text)
                     } else {
