@@ -200,7 +200,7 @@ pub struct Shape {
 /// Decoding asks these questions for every element and attribute of every request; the
 /// answers come from walking properties, unions, `items` and `xml` names, which costs far
 /// more than the scan of a short list that replaces it here.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct XmlView {
     /// [`Shape::scalar_types`] of the node.
     pub types: TypeSet,
