@@ -50,10 +50,6 @@ const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 /// bounds that cost on a document that declares one per element.
 const MAX_NAMESPACE_BINDINGS: usize = 128;
 
-/// How deep a lookup looks through nested unions of the schema (mirrors the shape's own
-/// bound; only a union that reaches itself gets near it).
-const MAX_UNION_DEPTH: usize = 16;
-
 const FORMAT: &str = "XML";
 
 /// Decodes `input` into the JSON view guided by `shape` (the external schema's shape).
@@ -98,12 +94,27 @@ fn utf8_body(input: &[u8]) -> Result<(&str, usize), CodecError> {
     }
 }
 
-fn is_xml_ws(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r')
+fn is_xml_ws_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 fn is_blank(s: &str) -> bool {
-    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    s.bytes().all(is_xml_ws_byte)
+}
+
+/// `s` without leading and trailing XML whitespace (ASCII bytes, so every cut is a
+/// character boundary).
+fn trim_xml_ws(s: &str) -> &str {
+    let bytes = s.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|&b| !is_xml_ws_byte(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_xml_ws_byte(b))
+        .map_or(start, |i| i + 1);
+    s.get(start..end).unwrap_or_default()
 }
 
 /// The text since the last tag. Usually one text token, borrowed from the input, so the
@@ -129,6 +140,17 @@ impl<'a> Segment<'a> {
     }
 }
 
+/// One member of an object being decoded: its key (borrowed from the schema when the
+/// schema names it) and its value.
+type Member<'a> = (Cow<'a, str>, Value);
+
+/// Members an element keeps in the decoder's member list, where a repeated key is found
+/// by scanning back from the last member (a repeated element nearly always repeats the
+/// last one). Past this many, the element's members move to an object, whose hash index
+/// keeps an element with thousands of distinct children linear to decode; real elements
+/// have a few dozen members at most.
+const MAX_LISTED_MEMBERS: usize = 32;
+
 /// One open element while decoding.
 struct Frame<'a> {
     /// The schema node of this element's value (the item node for array members); None
@@ -143,9 +165,12 @@ struct Frame<'a> {
     qname: &'a str,
     /// How many namespace declarations were in scope before this element's own.
     ns_mark: usize,
-    /// Attributes and children decoded so far; created on the first one, since most
-    /// elements are leaves and an empty map still seeds a hasher.
-    map: Option<Map<String, Value>>,
+    /// Where this element's attributes and children decoded so far start in the member
+    /// list: an element's members are the list's tail while it is the innermost open one,
+    /// so the object is built once, when it closes, with its final size.
+    members: usize,
+    /// The members once there are more than [`MAX_LISTED_MEMBERS`].
+    spilled: Option<Box<Map<String, Value>>>,
     /// Non-blank text segments already closed by a child element (mixed content).
     text: String,
     /// The text since the last tag.
@@ -155,10 +180,204 @@ struct Frame<'a> {
     nil: bool,
 }
 
+/// The same key: schema keys are compared by address first, since a repeated element
+/// carries the very key of its previous occurrence.
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || same_str(a, b))
+}
+
+/// Distinct schema nodes whose objects are remembered in [`Objects::templates`]: a
+/// document repeats a few kinds of list items, not dozens.
+const MAX_TEMPLATES: usize = 16;
+
+/// How many times a node's template is rebuilt for members that differ from it before
+/// the node is left to build each object afresh (its occurrences vary too much).
+const MAX_TEMPLATE_MISSES: u8 = 4;
+
+/// The keys of one node's last object, in order, with null values.
+struct Template {
+    node: NodeId,
+    /// None until the node's second object, unless its elements are list items.
+    keys: Option<Map<String, Value>>,
+    misses: u8,
+}
+
+/// The members of the open elements, and how objects are built from them.
+///
+/// Every member of an object costs a hash of its key when the object is built; list
+/// items (and other elements that repeat) usually have the same keys in the same order,
+/// so an object is cloned from the keys of the previous one of its node, which copies
+/// the hashes, and only its values are filled in.
+struct Objects<'a> {
+    /// Each open element's members, innermost last: an element's members are the tail
+    /// from its [`Frame::members`] while it is the innermost open one, so its object is
+    /// built once, when it closes, with its final size.
+    members: Vec<Member<'a>>,
+    templates: Vec<Template>,
+}
+
+impl<'a> Objects<'a> {
+    fn new() -> Self {
+        Objects {
+            // Room for the members of a few open elements, the usual peak.
+            members: Vec::with_capacity(16),
+            templates: Vec::new(),
+        }
+    }
+
+    /// Where the members of an element opened now start.
+    fn mark(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Adds a child element's value to `frame`: a repeated key becomes an array of the
+    /// occurrences, in document order; a member the schema says is an array is one from
+    /// its first occurrence.
+    fn add(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Value, array: bool) {
+        if let Some(map) = frame.spilled.as_deref_mut() {
+            add_to_map(map, key.into_owned(), value, array);
+            return;
+        }
+        let own = self.members.get_mut(frame.members..).unwrap_or_default();
+        if let Some((_, seen)) = own.iter_mut().rev().find(|(k, _)| same_key(k, &key)) {
+            repeat(seen, value);
+            return;
+        }
+        let value = if array {
+            Value::Array(vec![value])
+        } else {
+            value
+        };
+        self.push(frame, key, value);
+    }
+
+    /// Sets an attribute (or `#text`) of `frame`: a second attribute with the same local
+    /// name replaces the first's value, in the first's place.
+    fn set(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Value) {
+        if let Some(map) = frame.spilled.as_deref_mut() {
+            map.insert(key.into_owned(), value);
+            return;
+        }
+        let own = self.members.get_mut(frame.members..).unwrap_or_default();
+        if let Some((_, seen)) = own.iter_mut().rev().find(|(k, _)| same_key(k, &key)) {
+            *seen = value;
+            return;
+        }
+        self.push(frame, key, value);
+    }
+
+    /// Adds a member whose key `frame` does not hold yet.
+    fn push(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Value) {
+        let from = frame.members.min(self.members.len());
+        let listed = self.members.len() - from;
+        if listed < MAX_LISTED_MEMBERS {
+            self.members.push((key, value));
+            return;
+        }
+        let mut map = Map::with_capacity(listed * 2);
+        for (k, v) in self.members.drain(from..) {
+            map.insert(k.into_owned(), v);
+        }
+        map.insert(key.into_owned(), value);
+        frame.spilled = Some(Box::new(map));
+    }
+
+    /// Drops `frame`'s members (a nil element's).
+    fn discard(&mut self, frame: &Frame<'a>) {
+        self.members.truncate(frame.members);
+    }
+
+    /// The object of `frame`'s members, taken off the member list.
+    fn take(&mut self, frame: &mut Frame<'a>) -> Map<String, Value> {
+        if let Some(map) = frame.spilled.take() {
+            return *map;
+        }
+        let from = frame.members.min(self.members.len());
+        if let Some(node) = frame.node
+            && let Some(keys) = self.template(node, frame.array, from)
+        {
+            let mut map = keys.clone();
+            for (slot, (_, v)) in map.values_mut().zip(self.members.drain(from..)) {
+                *slot = v;
+            }
+            return map;
+        }
+        let mut map = Map::with_capacity(self.members.len() - from);
+        for (k, v) in self.members.drain(from..) {
+            map.insert(k.into_owned(), v);
+        }
+        map
+    }
+
+    /// The keys to clone for an object of `node` whose members start at `from`, made
+    /// from them when the node has none yet (or other ones) and is worth one.
+    fn template(
+        &mut self,
+        node: NodeId,
+        list_item: bool,
+        from: usize,
+    ) -> Option<&Map<String, Value>> {
+        let own = self.members.get(from..).unwrap_or_default();
+        if own.is_empty() {
+            return None;
+        }
+        let at = match self.templates.iter().position(|t| t.node == node) {
+            Some(at) => at,
+            None if self.templates.len() < MAX_TEMPLATES => {
+                self.templates.push(Template {
+                    node,
+                    keys: None,
+                    misses: 0,
+                });
+                if !list_item {
+                    // Built afresh the first time: most nodes occur once.
+                    return None;
+                }
+                self.templates.len() - 1
+            }
+            None => return None,
+        };
+        let template = self.templates.get_mut(at)?;
+        let same = template.keys.as_ref().is_some_and(|keys| {
+            keys.len() == own.len() && keys.keys().zip(own).all(|(a, (b, _))| a == b)
+        });
+        if !same {
+            if template.keys.is_some() {
+                if template.misses >= MAX_TEMPLATE_MISSES {
+                    return None;
+                }
+                template.misses += 1;
+            }
+            let mut keys = Map::with_capacity(own.len());
+            for (k, _) in own {
+                keys.insert(k.to_string(), Value::Null);
+            }
+            template.keys = Some(keys);
+        }
+        template.keys.as_ref()
+    }
+}
+
+/// One more occurrence of a member already present.
+fn repeat(seen: &mut Value, value: Value) {
+    match seen {
+        // Element values are never arrays themselves, so an array here is this
+        // member's own list of occurrences.
+        Value::Array(items) => items.push(value),
+        existing => {
+            let first = std::mem::take(existing);
+            *existing = Value::Array(vec![first, value]);
+        }
+    }
+}
+
 /// One namespace declaration in scope: `xmlns:prefix="uri"`, prefix "" for `xmlns="uri"`.
 struct Binding<'a> {
     prefix: &'a str,
     uri: &'a str,
+    /// Whether `uri` is the route's namespace, worked out once for all the elements in
+    /// it, since schemas name that namespace by leaving it unsaid.
+    route: bool,
 }
 
 /// The namespace bound to `prefix` ("" for the default namespace) by the innermost
@@ -188,6 +407,14 @@ struct Decoder<'a> {
 struct ElementName<'n> {
     ns: Option<&'n str>,
     local: &'n str,
+    /// Whether `ns` is the route's namespace.
+    route: bool,
+}
+
+/// `a == b`, telling most unequal names apart by length and first byte without a call
+/// to compare memory.
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
 
 /// What the schema says about one child element.
@@ -241,10 +468,31 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// [`lookup`] of `prefix`, and whether that namespace is the route's.
+    fn resolve(&self, bindings: &[Binding<'a>], prefix: &str) -> (Option<&'a str>, bool) {
+        match prefix {
+            "xml" | "xmlns" => {
+                let ns = lookup(bindings, prefix);
+                (ns, ns == self.route_ns)
+            }
+            _ => match bindings.iter().rev().find(|b| b.prefix == prefix) {
+                Some(b) if !b.uri.is_empty() => (Some(b.uri), b.route),
+                _ => (None, self.route_ns.is_none()),
+            },
+        }
+    }
+
+    /// The types the schema gives node `id`; None when the schema does not describe it.
+    fn types(&self, id: Option<NodeId>) -> Option<TypeSet> {
+        id.map(|id| self.shape.xml_types(id))
+    }
+
     fn run(&self, text: &'a str) -> Result<Value, CodecError> {
         let mut scanner = Scanner::new(text, self.limits.max_attributes);
         let mut bindings: Vec<Binding<'a>> = Vec::new();
-        let mut stack: Vec<Frame<'a>> = Vec::new();
+        // Room for the usual depth, so the stack of open elements rarely grows.
+        let mut stack: Vec<Frame<'a>> = Vec::with_capacity(8);
+        let mut objects = Objects::new();
         let mut root: Option<Value> = None;
         let mut elements = 0usize;
         let mut seen_markup = false;
@@ -280,14 +528,19 @@ impl<'a> Decoder<'a> {
                         return Err(self.limit(at, "depth", self.limits.max_depth));
                     }
                     let name = match split_qname(qname) {
-                        None => ElementName {
-                            ns: lookup(&bindings, ""),
-                            local: qname,
-                        },
-                        Some((prefix, local)) => match lookup(&bindings, prefix) {
-                            Some(ns) if !prefix.is_empty() => ElementName {
+                        None => {
+                            let (ns, route) = self.resolve(&bindings, "");
+                            ElementName {
+                                ns,
+                                local: qname,
+                                route,
+                            }
+                        }
+                        Some((prefix, local)) => match self.resolve(&bindings, prefix) {
+                            (Some(ns), route) if !prefix.is_empty() => ElementName {
                                 ns: Some(ns),
                                 local,
+                                route,
                             },
                             _ => {
                                 return Err(self.malformed(
@@ -305,33 +558,42 @@ impl<'a> Decoder<'a> {
                         }
                         None => self.match_root(&name, at)?,
                     };
+                    seen_markup = true;
+                    // A leaf without attributes, the most common element, is read in one
+                    // step and never opened. (One whose attributes all declare namespaces
+                    // is opened and closed instead, to the same value.)
+                    let has_attrs = !attrs.is_empty();
+                    if !has_attrs
+                        && !empty
+                        && let Some(parent) = stack.last_mut()
+                    {
+                        let text_at = scanner.position();
+                        if let Some((text, cr)) = scanner.leaf_text(qname) {
+                            self.leaf(matched, parent, &mut objects, text, cr, text_at)?;
+                            continue;
+                        }
+                    }
                     let mut frame = Frame {
                         node: matched.element,
                         key: matched.key,
                         array: matched.array,
                         qname,
                         ns_mark,
-                        map: None,
+                        members: objects.mark(),
+                        spilled: None,
                         text: String::new(),
                         segment: Segment::default(),
                         has_children: false,
                         has_attributes: false,
                         nil: false,
                     };
-                    self.attributes(attrs, &bindings, &mut frame, at)?;
-                    seen_markup = true;
-                    let text_at = scanner.position();
-                    if !empty
-                        && !frame.has_attributes
-                        && !frame.nil
-                        && let Some(parent) = stack.last_mut()
-                        && let Some(text) = scanner.leaf_text(qname)
-                    {
+                    if has_attrs {
+                        let attrs = scanner.attributes();
+                        self.attributes(attrs, &bindings, &mut frame, &mut objects, at)?;
+                    }
+                    if empty {
                         bindings.truncate(ns_mark);
-                        self.leaf(frame, parent, text, text_at)?;
-                    } else if empty {
-                        bindings.truncate(ns_mark);
-                        if let Some(v) = self.close(frame, &mut stack) {
+                        if let Some(v) = self.close(frame, &mut stack, &mut objects) {
                             root = Some(v);
                         }
                     } else {
@@ -352,11 +614,28 @@ impl<'a> Decoder<'a> {
                         ));
                     }
                     bindings.truncate(frame.ns_mark);
-                    if let Some(v) = self.close(frame, &mut stack) {
+                    if let Some(v) = self.close(frame, &mut stack, &mut objects) {
                         root = Some(v);
                     }
                 }
-                Token::Text(t) | Token::CData(t) => {
+                Token::Text { text, cr } => {
+                    // The usual case, the indentation before a tag, borrowed as it is.
+                    if !cr
+                        && let Some(frame) = stack.last_mut()
+                        && frame.segment.0.is_empty()
+                        && text.len() <= self.limits.max_text_bytes
+                    {
+                        frame.segment.0 = Cow::Borrowed(text);
+                        continue;
+                    }
+                    let text = if cr {
+                        normalize_eols(text)
+                    } else {
+                        Cow::Borrowed(text)
+                    };
+                    self.text(&mut stack, text, at)?;
+                }
+                Token::CData(t) => {
                     self.text(&mut stack, normalize_eols(t), at)?;
                 }
                 Token::Ref(name) => {
@@ -439,7 +718,11 @@ impl<'a> Decoder<'a> {
                     format!("more than {MAX_NAMESPACE_BINDINGS} namespace declarations in scope"),
                 ));
             }
-            bindings.push(Binding { prefix, uri });
+            bindings.push(Binding {
+                prefix,
+                uri,
+                route: self.route_ns == Some(uri),
+            });
         }
         Ok(())
     }
@@ -482,6 +765,7 @@ impl<'a> Decoder<'a> {
         attrs: &[Attr<'a>],
         bindings: &[Binding<'a>],
         frame: &mut Frame<'a>,
+        objects: &mut Objects<'a>,
         at: usize,
     ) -> Result<(), CodecError> {
         for attr in attrs {
@@ -497,18 +781,16 @@ impl<'a> Decoder<'a> {
                 None => (None, attr.name),
             };
             if local == "nil" && prefix.is_some_and(|p| lookup(bindings, p) == Some(XSI)) {
-                frame.nil = matches!(value.trim_matches(is_xml_ws), "true" | "1");
+                frame.nil = matches!(trim_xml_ws(&value), "true" | "1");
                 continue;
             }
-            let (key, node) = match frame.node.and_then(|n| self.find_attribute(n, local, 0)) {
+            let shape: &'a Shape = self.shape;
+            let (key, node) = match frame.node.and_then(|n| shape.xml_attribute(n, local)) {
                 Some((k, p)) => (Cow::Borrowed(k), Some(p)),
                 None => (Cow::Owned(format!("@{local}")), None),
             };
-            let v = convert(self.shape, value, node);
-            let map = frame
-                .map
-                .get_or_insert_with(|| new_map(self.shape, frame.node));
-            map.insert(key.into_owned(), v);
+            let v = convert(self.types(node), value);
+            objects.set(frame, key, v);
             frame.has_attributes = true;
         }
         Ok(())
@@ -557,30 +839,9 @@ impl<'a> Decoder<'a> {
         Ok(Cow::Owned(out))
     }
 
-    fn find_attribute(&self, id: NodeId, local: &str, depth: usize) -> Option<(&'a str, NodeId)> {
-        let shape: &'a Shape = self.shape;
-        let node = shape.nodes.get(id as usize)?;
-        for (k, &p) in &node.properties {
-            if let Some(bare) = k.strip_prefix('@') {
-                let name = shape.node(p).xml.name.as_deref().unwrap_or(bare);
-                if name == local {
-                    return Some((k.as_str(), p));
-                }
-            }
-        }
-        if depth < MAX_UNION_DEPTH {
-            for &alt in &node.union {
-                if let Some(found) = self.find_attribute(alt, local, depth + 1) {
-                    return Some(found);
-                }
-            }
-        }
-        None
-    }
-
     fn match_root(&self, name: &ElementName<'_>, at: usize) -> Result<ChildMatch<'a>, CodecError> {
         let root = self.shape.root();
-        if let Some(m) = find_element(self.shape, root, name, self.route_ns, 0) {
+        if let Some(m) = find_element(self.shape, root, name) {
             return Ok(m);
         }
         let describes_elements = self
@@ -617,38 +878,49 @@ impl<'a> Decoder<'a> {
 
     fn match_child(&self, parent: Option<NodeId>, name: &ElementName<'_>) -> ChildMatch<'a> {
         parent
-            .and_then(|p| find_element(self.shape, p, name, self.route_ns, 0))
+            .and_then(|p| find_element(self.shape, p, name))
             .unwrap_or_else(|| generic(name.local))
     }
 
     /// Adds a leaf element read in one step (text, then its closing tag) to its parent:
-    /// what [`Decoder::close`] would make of it, without keeping it open.
+    /// what [`Decoder::close`] would make of it, without keeping it open. `cr` says
+    /// whether the text holds a `\r`.
     fn leaf(
         &self,
-        frame: Frame<'a>,
+        element: ChildMatch<'a>,
         parent: &mut Frame<'a>,
+        objects: &mut Objects<'a>,
         text: &'a str,
+        cr: bool,
         at: usize,
     ) -> Result<(), CodecError> {
-        let text = normalize_eols(text);
+        let text = if cr {
+            normalize_eols(text)
+        } else {
+            Cow::Borrowed(text)
+        };
         if text.len() > self.limits.max_text_bytes {
             return Err(self.limit(at, "text", self.limits.max_text_bytes));
         }
-        let value = convert(self.shape, text, frame.node);
-        let map = parent
-            .map
-            .get_or_insert_with(|| new_map(self.shape, parent.node));
-        add_member(map, frame.key.into_owned(), value, frame.array);
+        let value = convert(self.types(element.element), text);
+        objects.add(parent, element.key, value, element.array);
         Ok(())
     }
 
     /// Turns a closed element into its value and adds it to its parent; returns the whole
     /// view when the root closes.
-    fn close(&self, mut frame: Frame<'a>, stack: &mut [Frame<'a>]) -> Option<Value> {
+    fn close(
+        &self,
+        mut frame: Frame<'a>,
+        stack: &mut [Frame<'a>],
+        objects: &mut Objects<'a>,
+    ) -> Option<Value> {
         let value = if frame.nil {
+            // Whatever the element held is dropped: it is nil.
+            objects.discard(&frame);
             Value::Null
         } else if !frame.has_attributes && !frame.has_children {
-            convert(self.shape, frame.segment.take(), frame.node)
+            convert(self.types(frame.node), frame.segment.take())
         } else {
             let text = if frame.has_children {
                 flush_segment(&mut frame);
@@ -657,21 +929,15 @@ impl<'a> Decoder<'a> {
                 frame.segment.take()
             };
             if !text.is_empty() {
-                let node = frame.node.and_then(|n| self.shape.property(n, "#text"));
-                let text = convert(self.shape, text, node);
-                let map = frame
-                    .map
-                    .get_or_insert_with(|| new_map(self.shape, frame.node));
-                map.insert("#text".to_string(), text);
+                let node = frame.node.and_then(|n| self.shape.xml_text(n));
+                let text = convert(self.types(node), text);
+                objects.set(&mut frame, Cow::Borrowed("#text"), text);
             }
-            Value::Object(frame.map.unwrap_or_default())
+            Value::Object(objects.take(&mut frame))
         };
         match stack.last_mut() {
             Some(parent) => {
-                let map = parent
-                    .map
-                    .get_or_insert_with(|| new_map(self.shape, parent.node));
-                add_member(map, frame.key.into_owned(), value, frame.array);
+                objects.add(parent, frame.key, value, frame.array);
                 None
             }
             None => {
@@ -688,7 +954,6 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// `prefix:local` split at the first colon, or None for a name without a prefix.
 fn split_qname(qname: &str) -> Option<(&str, &str)> {
     // Names are short: a plain loop beats a vectorised search's set-up.
     let colon = qname.bytes().position(|b| b == b':')?;
@@ -732,7 +997,7 @@ fn resolve_reference(name: &str) -> Option<Resolved> {
 /// Text with its line ends normalised (`\r\n` and lone `\r` to `\n`), as XML requires of
 /// every parser; borrowed when there is no `\r`, as in nearly every document.
 fn normalize_eols(text: &str) -> Cow<'_, str> {
-    if !text.bytes().any(|b| b == b'\r') {
+    if memchr::memchr(b'\r', text.as_bytes()).is_none() {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -771,29 +1036,16 @@ fn flush_segment(frame: &mut Frame<'_>) {
     if frame.segment.0.is_empty() {
         return;
     }
-    let segment = std::mem::take(&mut frame.segment.0);
-    if !is_blank(&segment) {
-        frame.text.push_str(&segment);
+    if !is_blank(&frame.segment.0) {
+        frame.text.push_str(&frame.segment.0);
     }
+    frame.segment.0 = Cow::Borrowed("");
 }
 
-/// An object sized for the members its schema lists, so filling it never regrows.
-fn new_map(shape: &Shape, node: Option<NodeId>) -> Map<String, Value> {
-    let expected = node.map_or(0, |n| shape.node(n).properties.len());
-    Map::with_capacity(expected)
-}
-
-fn add_member(map: &mut Map<String, Value>, key: String, value: Value, array: bool) {
+/// [`Objects::add`] for an element whose members have moved to an object.
+fn add_to_map(map: &mut Map<String, Value>, key: String, value: Value, array: bool) {
     match map.entry(key) {
-        serde_json::map::Entry::Occupied(mut seen) => match seen.get_mut() {
-            // Element values are never arrays themselves, so an array here is this
-            // member's own list of occurrences.
-            Value::Array(items) => items.push(value),
-            existing => {
-                let first = std::mem::take(existing);
-                *existing = Value::Array(vec![first, value]);
-            }
-        },
+        serde_json::map::Entry::Occupied(mut seen) => repeat(seen.get_mut(), value),
         serde_json::map::Entry::Vacant(slot) => {
             slot.insert(if array {
                 Value::Array(vec![value])
@@ -834,71 +1086,44 @@ fn element_name<'s: 'k, 'k>(
     (name.unwrap_or(key), ns)
 }
 
+/// What node `id` says of child element `name`: the first of the elements it describes
+/// (see [`Shape::xml_elements`]) with its local name (any, for `additionalProperties`)
+/// and namespace (the route's where the schema names none).
 fn find_element<'s>(
     shape: &'s Shape,
     id: NodeId,
     name: &ElementName<'_>,
-    route_ns: Option<&str>,
-    depth: usize,
 ) -> Option<ChildMatch<'s>> {
-    let node = shape.nodes.get(id as usize)?;
-    for (k, &p) in &node.properties {
-        if k.starts_with('@') || k == "#text" {
-            continue;
-        }
-        let n = shape.node(p);
-        // The member's own name unless it is an array whose items may carry the name.
-        let (local, ns) = if n.xml.name.is_some() || (n.items.is_none() && n.union.is_empty()) {
-            (
-                n.xml.name.as_deref().unwrap_or(k),
-                n.xml.namespace.as_deref(),
-            )
-        } else {
-            element_name(shape, k, p)
-        };
-        if local == name.local && ns.or(route_ns) == name.ns {
-            return Some(member_match(shape, Cow::Borrowed(k.as_str()), p));
-        }
-    }
-    if depth < MAX_UNION_DEPTH {
-        for &alt in &node.union {
-            if let Some(m) = find_element(shape, alt, name, route_ns, depth + 1) {
-                return Some(m);
+    let child = shape.xml_elements(id).iter().find(|child| {
+        child
+            .name
+            .as_deref()
+            .is_none_or(|local| same_str(local, name.local))
+            && match child.namespace.as_deref() {
+                None => name.route,
+                Some(ns) => name.ns == Some(ns),
             }
-        }
-    }
-    if let Additional::Schema(a) = node.additional
-        && shape.node(a).xml.namespace.as_deref().or(route_ns) == name.ns
-    {
-        return Some(member_match(shape, Cow::Owned(name.local.to_string()), a));
-    }
-    None
+    })?;
+    Some(ChildMatch {
+        key: match &child.key {
+            Some(key) => Cow::Borrowed(key),
+            None => Cow::Owned(name.local.to_string()),
+        },
+        element: child.element,
+        array: child.array,
+    })
 }
 
-fn member_match<'s>(shape: &Shape, key: Cow<'s, str>, member: NodeId) -> ChildMatch<'s> {
-    let array = shape.is_array(member);
-    let element = if array {
-        shape.items(member)
-    } else {
-        Some(member)
-    };
-    ChildMatch {
-        key,
-        element,
-        array,
-    }
-}
-
-/// Converts element text or an attribute value as the schema node's types say.
-fn convert(shape: &Shape, text: Cow<'_, str>, node: Option<NodeId>) -> Value {
-    let Some(id) = node else {
+/// Converts element text or an attribute value as the schema's types say (None: the
+/// schema does not describe it, so it stays text).
+fn convert(types: Option<TypeSet>, text: Cow<'_, str>) -> Value {
+    let Some(types) = types else {
         return Value::String(text.into_owned());
     };
-    let types = shape.scalar_types(id);
     if types.is_any() || types.names(TypeSet::STRING) {
         return Value::String(text.into_owned());
     }
-    let trimmed = text.trim_matches(is_xml_ws);
+    let trimmed = trim_xml_ws(&text);
     if (types.names(TypeSet::INTEGER) || types.names(TypeSet::NUMBER))
         && let Some(n) = parse_integer(trimmed)
     {
@@ -1004,15 +1229,16 @@ pub fn locate(
                 let name = ElementName {
                     ns,
                     local: e.local_name().into_inner(),
+                    route: ns == namespace,
                 };
                 if depth == target_depth {
                     // A child of the element on the path (or the root).
                     let m = if depth == 0 {
-                        find_element(shape, shape.root(), &name, namespace, 0)
+                        find_element(shape, shape.root(), &name)
                             .unwrap_or_else(|| generic(name.local))
                     } else {
                         target_node
-                            .and_then(|p| find_element(shape, p, &name, namespace, 0))
+                            .and_then(|p| find_element(shape, p, &name))
                             .unwrap_or_else(|| generic(name.local))
                     };
                     let on_path = tokens.get(next).is_some_and(|t| *t == m.key);
@@ -1956,6 +2182,266 @@ mod tests {
             items[199],
             json!({"@line": 200, "Sku": "S-200", "Qty": 200, "Price": "1.00"})
         );
+    }
+
+    #[test]
+    fn members_keep_document_order_however_many_and_however_repeated() {
+        let s = root_with(json!({"list": {"type": "array", "items": {"type": "integer"}}}));
+        // More distinct children than are looked up by scanning, repeats of early and
+        // late ones after that, and an array member first met late.
+        let mut xml = String::from("<R a='1'>");
+        let mut expected = serde_json::Map::new();
+        expected.insert("@a".into(), json!("1"));
+        for i in 0..40 {
+            xml.push_str(&format!("<c{i}>{i}</c{i}>"));
+            expected.insert(format!("c{i}"), json!(format!("{i}")));
+        }
+        xml.push_str("<c0>again</c0><c39><x/></c39><list>1</list><c0>3</c0><list>2</list></R>");
+        expected.insert("c0".into(), json!(["0", "again", "3"]));
+        expected.insert("c39".into(), json!(["39", {"x": ""}]));
+        expected.insert("list".into(), json!([1, 2]));
+        assert_eq!(
+            dec(&xml, &s, None).unwrap(),
+            json!({"R": Value::Object(expected)})
+        );
+        // The same on both sides of the switch: repeats adjacent and apart.
+        let small = "<R><a>1</a><b>2</b><a>3</a><a>4</a><b>5</b></R>";
+        assert_eq!(
+            dec(small, &s, None).unwrap(),
+            json!({"R": {"a": ["1", "3", "4"], "b": ["2", "5"]}})
+        );
+    }
+
+    #[test]
+    fn list_items_with_varying_members_each_keep_their_own() {
+        let s = root_with(json!({
+            "item": {"type": "array", "items": {"type": "object", "properties": {
+                "@n": {"type": "integer"}, "a": {"type": "integer"}, "b": {"type": "string"}, "c": {}
+            }}},
+            "one": {"type": "object", "properties": {"a": {"type": "integer"}}}
+        }));
+        let shapes: [&[&str]; 14] = [
+            &["a", "b"],
+            &["a", "b"],
+            &["b", "a"],
+            &["a"],
+            &["a", "b", "c"],
+            &["a", "b"],
+            &[],
+            &["c"],
+            &["a", "x"],
+            &["a", "b"],
+            &["b"],
+            &["c", "b", "a"],
+            &["a", "b"],
+            &["a", "b"],
+        ];
+        let mut xml = String::from("<R>");
+        let mut items = Vec::new();
+        for (i, keys) in shapes.iter().enumerate() {
+            xml.push_str(&format!("<item n='{i}'>"));
+            let mut item = serde_json::Map::new();
+            item.insert("@n".into(), json!(i));
+            for k in *keys {
+                xml.push_str(&format!("<{k}>{i}</{k}>"));
+                let v = if *k == "a" {
+                    json!(i)
+                } else {
+                    json!(i.to_string())
+                };
+                item.insert((*k).into(), v);
+            }
+            xml.push_str("</item>");
+            items.push(Value::Object(item));
+            xml.push_str(&format!("<one><a>{i}</a></one>"));
+        }
+        xml.push_str("</R>");
+        let ones: Vec<Value> = (0..shapes.len()).map(|i| json!({"a": i})).collect();
+        assert_eq!(
+            dec(&xml, &s, None).unwrap(),
+            json!({"R": {"item": items, "one": ones}})
+        );
+    }
+
+    #[test]
+    fn attributes_sharing_a_local_name_keep_the_first_place_and_last_value() {
+        let s = root_with(json!({}));
+        let xml = r#"<R xmlns:p="urn:p" xmlns:q="urn:q"><e p:x="1" y="2" q:x="3">t</e><n xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="true" a="1"><c>1</c></n><f/></R>"#;
+        assert_eq!(
+            dec(xml, &s, None).unwrap(),
+            json!({"R": {"e": {"@x": "3", "@y": "2", "#text": "t"}, "n": null, "f": ""}})
+        );
+        let many: String = (0..40).map(|i| format!(" a{i}='{i}'")).collect();
+        let xml = format!("<R><e{many} p:a3='x' xmlns:p='urn:p'><c/></e></R>");
+        let v = dec(&xml, &s, None).unwrap();
+        let e = v["R"]["e"].as_object().unwrap();
+        assert_eq!(e.len(), 41);
+        assert_eq!(e.keys().nth(3).map(String::as_str), Some("@a3"));
+        assert_eq!(e["@a3"], json!("x"));
+        assert_eq!(e.keys().next_back().map(String::as_str), Some("c"));
+    }
+
+    /// The schema walk the decoder once did for every element and attribute, kept as the
+    /// definition the shape's precomputed lists must agree with.
+    mod walk {
+        use super::*;
+
+        const DEPTH: usize = 16;
+
+        fn member(shape: &Shape, key: String, member: NodeId) -> (String, Option<NodeId>, bool) {
+            let array = shape.is_array(member);
+            let element = if array {
+                shape.items(member)
+            } else {
+                Some(member)
+            };
+            (key, element, array)
+        }
+
+        pub fn element(
+            shape: &Shape,
+            id: NodeId,
+            local: &str,
+            ns: Option<&str>,
+            route_ns: Option<&str>,
+            depth: usize,
+        ) -> Option<(String, Option<NodeId>, bool)> {
+            let node = shape.nodes.get(id as usize)?;
+            for (k, &p) in &node.properties {
+                if k.starts_with('@') || k == "#text" {
+                    continue;
+                }
+                let n = shape.node(p);
+                let (l, n_ns) = if n.xml.name.is_some() || (n.items.is_none() && n.union.is_empty())
+                {
+                    (
+                        n.xml.name.as_deref().unwrap_or(k),
+                        n.xml.namespace.as_deref(),
+                    )
+                } else {
+                    element_name(shape, k, p)
+                };
+                if l == local && n_ns.or(route_ns) == ns {
+                    return Some(member(shape, k.clone(), p));
+                }
+            }
+            if depth < DEPTH {
+                for &alt in &node.union {
+                    if let Some(m) = element(shape, alt, local, ns, route_ns, depth + 1) {
+                        return Some(m);
+                    }
+                }
+            }
+            if let Additional::Schema(a) = node.additional
+                && shape.node(a).xml.namespace.as_deref().or(route_ns) == ns
+            {
+                return Some(member(shape, local.to_string(), a));
+            }
+            None
+        }
+
+        pub fn attribute(
+            shape: &Shape,
+            id: NodeId,
+            local: &str,
+            depth: usize,
+        ) -> Option<(String, NodeId)> {
+            let node = shape.nodes.get(id as usize)?;
+            for (k, &p) in &node.properties {
+                if let Some(bare) = k.strip_prefix('@') {
+                    let name = shape.node(p).xml.name.as_deref().unwrap_or(bare);
+                    if name == local {
+                        return Some((k.clone(), p));
+                    }
+                }
+            }
+            if depth < DEPTH {
+                for &alt in &node.union {
+                    if let Some(found) = attribute(shape, alt, local, depth + 1) {
+                        return Some(found);
+                    }
+                }
+            }
+            None
+        }
+    }
+
+    #[test]
+    fn precomputed_lookups_agree_with_the_schema_walk() {
+        let schemas = [
+            serde_json::from_str(ORDER_SCHEMA).unwrap(),
+            json!({
+                "$defs": {
+                    "Node": {"anyOf": [
+                        {"$ref": "#/$defs/Node"},
+                        {"$ref": "#/$defs/Node"},
+                        {"properties": {"a": {"type": "string"}, "@x": {"type": "integer"}}},
+                        {"properties": {"a": {"type": "integer", "xml": {"name": "A2"}}}},
+                        {"additionalProperties": {"type": "integer", "xml": {"namespace": "urn:add"}}}
+                    ]}
+                },
+                "properties": {"Root": {"$ref": "#/$defs/Node"}}
+            }),
+            json!({
+                "properties": {"R": {
+                    "xml": {"namespace": "urn:r"},
+                    "properties": {
+                        "list": {"type": "array", "items": {"type": "integer", "xml": {"name": "entry", "namespace": "urn:i"}}},
+                        "named": {"type": "array", "xml": {"name": "Named"}, "items": {"xml": {"name": "ignored", "namespace": "urn:i"}}},
+                        "u": {"anyOf": [{"type": "null"}, {"type": "array", "items": {"xml": {"name": "uitem"}}}]},
+                        "plain": {"items": {"type": "string"}},
+                        "other": {"type": "string", "xml": {"namespace": "urn:o", "name": "Other"}},
+                        "@k": {"type": "boolean", "xml": {"name": "kk"}},
+                        "@k2": {"type": "string", "xml": {"name": "kk"}},
+                        "#text": {"type": "number"}
+                    },
+                    "anyOf": [
+                        {"properties": {"list": {"type": "string"}, "extra": {"type": "number"}, "@z": {}}},
+                        {"additionalProperties": {"type": "boolean"}}
+                    ],
+                    "additionalProperties": {"type": "string", "xml": {"namespace": "urn:late"}}
+                }}
+            }),
+        ];
+        for schema in schemas {
+            let s = shape(schema);
+            let mut locals: Vec<String> = vec!["zzz".into(), "Item".into()];
+            let mut namespaces: Vec<Option<String>> = vec![None, Some("urn:route".into())];
+            for node in &s.nodes {
+                for k in node.properties.keys() {
+                    locals.push(k.trim_start_matches('@').to_string());
+                }
+                locals.extend(node.xml.name.clone());
+                namespaces.push(node.xml.namespace.clone());
+            }
+            for id in 0..s.nodes.len() as NodeId {
+                for local in &locals {
+                    assert_eq!(
+                        s.xml_attribute(id, local).map(|(k, p)| (k.to_string(), p)),
+                        walk::attribute(&s, id, local, 0),
+                        "attribute {local} of node {id}"
+                    );
+                    for ns in &namespaces {
+                        for route in &namespaces {
+                            let name = ElementName {
+                                ns: ns.as_deref(),
+                                local,
+                                route: ns == route,
+                            };
+                            let found = find_element(&s, id, &name)
+                                .map(|m| (m.key.into_owned(), m.element, m.array));
+                            assert_eq!(
+                                found,
+                                walk::element(&s, id, local, ns.as_deref(), route.as_deref(), 0),
+                                "element {local} in {ns:?} (route {route:?}) of node {id}"
+                            );
+                        }
+                    }
+                }
+                assert_eq!(s.xml_types(id), s.scalar_types(id));
+                assert_eq!(s.xml_text(id), s.property(id, "#text"));
+            }
+        }
     }
 
     mod props {

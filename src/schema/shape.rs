@@ -190,6 +190,55 @@ impl ShapeNode {
 pub struct Shape {
     pub nodes: Vec<ShapeNode>,
     pub root: NodeId,
+    /// What the XML decoder asks of each node, worked out when the shape is built: one
+    /// entry per node, in the arena's order.
+    xml: Vec<XmlView>,
+}
+
+/// What the XML decoder needs of one node, worked out once when the shape is built.
+///
+/// Decoding asks these questions for every element and attribute of every request; the
+/// answers come from walking properties, unions, `items` and `xml` names, which costs far
+/// more than the scan of a short list that replaces it here.
+#[derive(Debug, Clone)]
+pub struct XmlView {
+    /// [`Shape::scalar_types`] of the node.
+    pub types: TypeSet,
+    /// The child elements the node describes, in the order they are tried: its own
+    /// properties, those of its union alternatives, then `additionalProperties`. The first
+    /// entry that matches an element wins.
+    pub elements: Box<[XmlChild]>,
+    /// The attributes (`@name` properties) the node describes, in the same order.
+    pub attributes: Box<[XmlAttribute]>,
+    /// [`Shape::property`] of `#text`: the node of an element's text beside attributes or
+    /// children.
+    pub text: Option<NodeId>,
+}
+
+/// One child element a node describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlChild {
+    /// The element's local name; None for `additionalProperties`, which takes any name.
+    pub name: Option<Box<str>>,
+    /// The element's namespace; None means the route's.
+    pub namespace: Option<Box<str>>,
+    /// The member's key in the JSON view; None for `additionalProperties`, whose members
+    /// are keyed by the element's local name.
+    pub key: Option<Box<str>>,
+    /// The node of one element's value (the item node when the member is an array).
+    pub element: Option<NodeId>,
+    /// Whether the member is an array of such elements.
+    pub array: bool,
+}
+
+/// One attribute a node describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlAttribute {
+    /// The attribute's local name (`xml.name`, else the key without its `@`).
+    pub name: Box<str>,
+    /// The member's key in the JSON view (`@...`).
+    pub key: Box<str>,
+    pub node: NodeId,
 }
 
 /// How deep queries look through nested unions. Unions of unions are written by people a
@@ -366,11 +415,164 @@ impl Shape {
         };
         builder.docs.insert(name.to_string(), root_doc.clone());
         let root = builder.build(name, &root_doc, String::new(), None)?;
-        Ok(Shape {
+        let mut shape = Shape {
             nodes: builder.nodes,
             root,
-        })
+            xml: Vec::new(),
+        };
+        shape.xml = (0..shape.nodes.len())
+            .filter_map(|id| NodeId::try_from(id).ok())
+            .map(|id| shape.build_xml_view(id))
+            .collect();
+        Ok(shape)
     }
+
+    /// [`Shape::scalar_types`] of `id`, as worked out when the shape was built.
+    pub fn xml_types(&self, id: NodeId) -> TypeSet {
+        self.xml.get(id as usize).map_or(TypeSet::ANY, |v| v.types)
+    }
+
+    /// The child elements `id` describes, in the order the XML decoder tries them (see
+    /// [`XmlView::elements`]).
+    pub fn xml_elements(&self, id: NodeId) -> &[XmlChild] {
+        self.xml.get(id as usize).map_or(&[], |v| &v.elements)
+    }
+
+    /// The key and node of the attribute of `id` whose local name is `local`.
+    pub fn xml_attribute(&self, id: NodeId, local: &str) -> Option<(&str, NodeId)> {
+        let view = self.xml.get(id as usize)?;
+        let a = view.attributes.iter().find(|a| *a.name == *local)?;
+        Some((&a.key, a.node))
+    }
+
+    /// [`Shape::property`] of `#text` at `id`: the node of an element's text beside its
+    /// attributes or children.
+    pub fn xml_text(&self, id: NodeId) -> Option<NodeId> {
+        self.xml.get(id as usize)?.text
+    }
+
+    fn build_xml_view(&self, id: NodeId) -> XmlView {
+        let mut elements = Vec::new();
+        let mut attributes = Vec::new();
+        let mut visited = Vec::new();
+        self.collect_xml(id, 0, &mut visited, &mut elements, &mut attributes);
+        // A later entry equal to an earlier one can never be the first to match. Only
+        // unions repeat entries: a node's own properties differ by key.
+        if self
+            .nodes
+            .get(id as usize)
+            .is_some_and(|n| !n.union.is_empty())
+        {
+            dedup_keep_first(&mut elements);
+            dedup_keep_first(&mut attributes);
+        }
+        XmlView {
+            types: self.scalar_types(id),
+            elements: elements.into_boxed_slice(),
+            attributes: attributes.into_boxed_slice(),
+            text: self.property(id, "#text"),
+        }
+    }
+
+    /// Appends the elements and attributes `id` describes, looking through unions
+    /// `depth` levels down, in the order a walk of the schema would try them.
+    ///
+    /// A node already walked at this depth or less is skipped: everything it would add
+    /// was added then, earlier in the order, so it could never match first. That keeps a
+    /// union that reaches itself from multiplying the walk at each level.
+    fn collect_xml(
+        &self,
+        id: NodeId,
+        depth: usize,
+        visited: &mut Vec<(NodeId, usize)>,
+        elements: &mut Vec<XmlChild>,
+        attributes: &mut Vec<XmlAttribute>,
+    ) {
+        let Some(node) = self.nodes.get(id as usize) else {
+            return;
+        };
+        match visited.iter_mut().find(|(seen, _)| *seen == id) {
+            Some((_, at)) if *at <= depth => return,
+            Some((_, at)) => *at = depth,
+            None => visited.push((id, depth)),
+        }
+        for (k, &p) in &node.properties {
+            if let Some(bare) = k.strip_prefix('@') {
+                let name = self.node(p).xml.name.as_deref().unwrap_or(bare);
+                attributes.push(XmlAttribute {
+                    name: name.into(),
+                    key: k.as_str().into(),
+                    node: p,
+                });
+            } else if k != "#text" {
+                let (name, namespace) = self.xml_element_name(k, p);
+                elements.push(self.xml_child(Some(name), namespace, Some(k), p));
+            }
+        }
+        if depth < MAX_UNION_DEPTH {
+            for &alt in &node.union {
+                self.collect_xml(alt, depth + 1, visited, elements, attributes);
+            }
+        }
+        if let Additional::Schema(a) = node.additional {
+            let namespace = self.node(a).xml.namespace.as_deref();
+            elements.push(self.xml_child(None, namespace, None, a));
+        }
+    }
+
+    /// The XML element name and namespace of member `key` whose schema is `member`, as
+    /// the decoder matches them: the member's `xml.name` and namespace; without a name, an
+    /// array takes its items' name (and their namespace when they set one); else the key.
+    fn xml_element_name<'s>(&'s self, key: &'s str, member: NodeId) -> (&'s str, Option<&'s str>) {
+        let node = self.node(member);
+        let mut name = node.xml.name.as_deref();
+        let mut ns = node.xml.namespace.as_deref();
+        // Only an array whose own `xml.name` is unset may take its items' name.
+        if name.is_none()
+            && (node.items.is_some() || !node.union.is_empty())
+            && self.is_array(member)
+            && let Some(items) = self.items(member)
+        {
+            let item = self.node(items);
+            name = item.xml.name.as_deref();
+            if item.xml.namespace.is_some() {
+                ns = item.xml.namespace.as_deref();
+            }
+        }
+        (name.unwrap_or(key), ns)
+    }
+
+    fn xml_child(
+        &self,
+        name: Option<&str>,
+        namespace: Option<&str>,
+        key: Option<&str>,
+        member: NodeId,
+    ) -> XmlChild {
+        let array = self.is_array(member);
+        XmlChild {
+            name: name.map(Into::into),
+            namespace: namespace.map(Into::into),
+            key: key.map(Into::into),
+            element: if array {
+                self.items(member)
+            } else {
+                Some(member)
+            },
+            array,
+        }
+    }
+}
+
+/// Removes the entries equal to an earlier one, keeping the order of the rest.
+fn dedup_keep_first<T: PartialEq>(entries: &mut Vec<T>) {
+    let mut kept: Vec<T> = Vec::with_capacity(entries.len());
+    for e in entries.drain(..) {
+        if !kept.contains(&e) {
+            kept.push(e);
+        }
+    }
+    *entries = kept;
 }
 
 /// A memo key: the same subschema reached with a different inherited namespace is a

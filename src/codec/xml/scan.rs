@@ -12,7 +12,7 @@
 //! Every scan looks for a terminator from the current position forward and the position
 //! only moves forward, so the cost is linear in the document whatever its content.
 
-use memchr::{memchr, memchr2, memmem};
+use memchr::{memchr, memchr2, memchr3, memmem};
 
 /// One attribute of a start tag: its qualified name and its value as written (between
 /// the quotes, references not yet resolved).
@@ -38,8 +38,13 @@ pub(super) enum Token<'a> {
     End {
         name: &'a str,
     },
-    /// Character data up to the next `<` or `&`, line ends not yet normalised.
-    Text(&'a str),
+    /// Character data up to the next `<` or `&`, line ends not yet normalised; `cr` says
+    /// whether it holds a `\r` (found by the same search as its end, so text without one,
+    /// nearly all text, is never looked at again).
+    Text {
+        text: &'a str,
+        cr: bool,
+    },
     /// The content of a CDATA section, line ends not yet normalised.
     CData(&'a str),
     /// A reference `&name;` or `&#...;`: the part between `&` and `;`.
@@ -76,12 +81,51 @@ pub(super) struct Scanner<'a> {
 /// name never ends inside a character (the decoder does not need XML's exact Unicode
 /// ranges: a document that uses others is still read consistently).
 fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80
+    NAME_BYTES[usize::from(b)] & NAME_START != 0
 }
 
 fn is_name_byte(b: u8) -> bool {
-    is_name_start(b) || b.is_ascii_digit() || b == b'-' || b == b'.'
+    NAME_BYTES[usize::from(b)] != 0
 }
+
+/// Bytes of text looked at one by one before a vectorised search takes over.
+const SHORT_TEXT: usize = 24;
+
+/// The bytes that end a run of character data (`<`, `&`) or need line-end
+/// normalisation (`\r`).
+const ENDS_TEXT: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'<' as usize] = true;
+    table[b'&' as usize] = true;
+    table[b'\r' as usize] = true;
+    table
+};
+
+/// [`NAME_BYTES`] flag of a byte that may start a name.
+const NAME_START: u8 = 1;
+/// [`NAME_BYTES`] flag of a byte that may continue a name.
+const NAME_REST: u8 = 2;
+
+/// The class of every byte, looked up once per byte of every name: a table reads one
+/// byte where the range tests take a handful of comparisons.
+const NAME_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let start = c.is_ascii_alphabetic() || c == b'_' || c == b':' || c >= 0x80;
+        let rest = start || c.is_ascii_digit() || c == b'-' || c == b'.';
+        table[b] = if start {
+            NAME_START | NAME_REST
+        } else if rest {
+            NAME_REST
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
 
 /// Whether `name` (between `&` and `;`) has the form of a reference: a name, or `#`
 /// and alphanumerics (whose value is checked when it is resolved).
@@ -158,19 +202,45 @@ impl<'a> Scanner<'a> {
         at
     }
 
+    /// End of the character data starting at `from` (the next `<` or `&`, or the end of
+    /// the document) and whether it holds a `\r`.
+    fn text_end(&self, from: usize) -> (usize, bool) {
+        let bytes = self.bytes();
+        let rest = bytes.get(from..).unwrap_or_default();
+        // Most text is short (indentation, a value): a plain loop finds its end before a
+        // vectorised search would have set up.
+        let head = rest.get(..SHORT_TEXT).unwrap_or(rest);
+        let found = match head.iter().position(|&b| ENDS_TEXT[usize::from(b)]) {
+            Some(i) => Some(i),
+            None => rest
+                .get(head.len()..)
+                .and_then(|tail| memchr3(b'<', b'&', b'\r', tail))
+                .map(|i| head.len() + i),
+        };
+        let Some(i) = found else {
+            return (bytes.len(), false);
+        };
+        let at = from + i;
+        if bytes.get(at) != Some(&b'\r') {
+            return (at, false);
+        }
+        let after = bytes.get(at + 1..).unwrap_or_default();
+        let end = memchr2(b'<', b'&', after).map_or(bytes.len(), |j| at + 1 + j);
+        (end, true)
+    }
+
     /// When the document continues with text free of references and markup and then
-    /// exactly `</name>`, consumes both and returns the text: a leaf element, the most
-    /// common kind, read in one step. Otherwise consumes nothing.
-    pub fn leaf_text(&mut self, name: &str) -> Option<&'a str> {
+    /// exactly `</name>`, consumes both and returns the text and whether it holds a `\r`:
+    /// a leaf element, the most common kind, read in one step. Otherwise consumes nothing.
+    pub fn leaf_text(&mut self, name: &str) -> Option<(&'a str, bool)> {
         let start = self.pos;
-        let rest = self.bytes().get(start..)?;
-        let end = start + memchr2(b'<', b'&', rest)?;
+        let (end, cr) = self.text_end(start);
         let closing = self.bytes().get(end..)?.strip_prefix(b"</")?;
         if closing.strip_prefix(name.as_bytes())?.first() != Some(&b'>') {
             return None;
         }
         self.pos = end + 2 + name.len() + 1;
-        Some(self.slice(start, end))
+        Some((self.slice(start, end), cr))
     }
 
     pub fn next(&mut self) -> Result<Token<'a>, ScanError> {
@@ -180,10 +250,12 @@ impl<'a> Scanner<'a> {
             Some(b'<') => self.markup(start),
             Some(b'&') => self.reference(start),
             Some(_) => {
-                let rest = self.bytes().get(start..).unwrap_or_default();
-                let end = memchr2(b'<', b'&', rest).map_or(self.text.len(), |i| start + i);
+                let (end, cr) = self.text_end(start);
                 self.pos = end;
-                Ok(Token::Text(self.slice(start, end)))
+                Ok(Token::Text {
+                    text: self.slice(start, end),
+                    cr,
+                })
             }
         }
     }
@@ -292,7 +364,13 @@ impl<'a> Scanner<'a> {
         if name_end == name_start {
             return Self::malformed(start, "'<' must start a tag with a name");
         }
-        let end = self.attribute_list(start, name_end, self.text.len())?;
+        // Most tags have no attributes: their name ends at the `>`.
+        let end = if self.byte(name_end) == Some(b'>') {
+            self.attrs.clear();
+            name_end
+        } else {
+            self.attribute_list(start, name_end, self.text.len())?
+        };
         let (empty, after) = match self.byte(end) {
             Some(b'>') => (false, end + 1),
             Some(b'/') if self.byte(end + 1) == Some(b'>') => (true, end + 2),
@@ -388,7 +466,13 @@ mod tests {
                         empty: false
                     }
                 ),
-                (38, Token::Text("t")),
+                (
+                    38,
+                    Token::Text {
+                        text: "t",
+                        cr: false
+                    }
+                ),
                 (39, Token::Ref("amp")),
                 (44, Token::CData("c")),
                 (57, Token::Comment),
@@ -462,7 +546,7 @@ mod tests {
                 empty: false
             })
         );
-        assert_eq!(s.leaf_text("a"), Some("x y"));
+        assert_eq!(s.leaf_text("a"), Some(("x y", false)));
         assert_eq!(s.position(), 10);
         assert_eq!(
             s.next(),
@@ -472,7 +556,13 @@ mod tests {
             })
         );
         assert_eq!(s.leaf_text("b"), None);
-        assert_eq!(s.next(), Ok(Token::Text("z")));
+        assert_eq!(
+            s.next(),
+            Ok(Token::Text {
+                text: "z",
+                cr: false
+            })
+        );
         assert_eq!(s.next(), Ok(Token::End { name: "bb" }));
         assert_eq!(
             s.next(),
@@ -489,6 +579,38 @@ mod tests {
     fn attribute_count_is_bounded_while_reading() {
         let mut s = Scanner::new("<a a='' b='' c=''/>", 2);
         assert_eq!(s.next(), Err(ScanError::TooManyAttributes { at: 0 }));
+    }
+
+    #[test]
+    fn text_ends_and_carriage_returns_are_found_short_or_long() {
+        let long = "x".repeat(40);
+        for (text, cr) in [
+            ("ab".to_string(), false),
+            ("a\rb".to_string(), true),
+            (long.clone(), false),
+            (format!("{long}\r\n{long}"), true),
+            (format!("\r{long}"), true),
+        ] {
+            for end in ["<a/>", "&amp;", ""] {
+                let doc = format!("{text}{end}");
+                let mut s = Scanner::new(&doc, 8);
+                assert_eq!(s.next(), Ok(Token::Text { text: &text, cr }), "{doc:?}");
+                assert_eq!(s.position(), text.len());
+                let leaf = format!("{text}</a>");
+                let mut s = Scanner::new(&leaf, 8);
+                assert_eq!(s.leaf_text("a"), Some((text.as_str(), cr)));
+            }
+        }
+    }
+
+    #[test]
+    fn name_byte_classes() {
+        for b in 0..=255u8 {
+            let start = b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80;
+            let rest = start || b.is_ascii_digit() || b == b'-' || b == b'.';
+            assert_eq!(is_name_start(b), start, "{b}");
+            assert_eq!(is_name_byte(b), rest, "{b}");
+        }
     }
 
     #[test]
