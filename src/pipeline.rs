@@ -197,11 +197,14 @@ pub fn transform_request(
     if let Err(violations) = stage.target.validate(&mapped) {
         return Err(internal_violation(route, "request", &violations));
     }
-    let body = serde_json::to_vec(&mapped).map_err(|e| {
+    // Sized from the partner's document, usually the larger of the two, so the buffer
+    // rarely regrows (bounded by the body limit either way).
+    let mut out = Vec::with_capacity(body.len());
+    serde_json::to_writer(&mut out, &mapped).map_err(|e| {
         Problem::new(ProblemKind::Internal, "the request could not be forwarded")
             .with_log(e.to_string())
     })?;
-    Ok(MappedRequest { decoded, body })
+    Ok(MappedRequest { decoded, body: out })
 }
 
 /// A mapped result that breaks the internal schema is the gateway's own bug: 500, with the
