@@ -3,22 +3,12 @@
 //!
 //! Run with `cargo bench --bench transform`; figures are in docs/performance.md.
 
-use std::path::PathBuf;
-
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use http::HeaderMap;
-use schemagate::config::{self, Gateway, LoadOptions};
 use schemagate::mapping::EvalContext;
 use schemagate::pipeline;
 
-fn gateway() -> Gateway {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    config::load(&LoadOptions {
-        config_path: Some(root.join("gateway.toml")),
-        ..Default::default()
-    })
-    .unwrap_or_else(|d| panic!("{d:#?}"))
-}
+#[path = "common/acme.rs"]
+mod acme;
 
 /// The acme order with its item list repeated until the document is about `target` bytes.
 fn order_of_size(base: &str, target: usize) -> Vec<u8> {
@@ -41,25 +31,13 @@ fn order_of_size(base: &str, target: usize) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let gw = gateway();
-    let route = gw.route("acme/orders").expect("acme/orders route");
+    let scenario = acme::Acme::load();
+    let route = scenario.gw.route("acme/orders").expect("acme/orders route");
     let req_stage = route.request.as_ref().unwrap();
     let resp_stage = route.response.as_ref().unwrap();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/acme/orders/valid");
-    let order = std::fs::read(root.join("input.xml")).unwrap();
-    let ack = std::fs::read(root.join("upstream.json")).unwrap();
-    let limits = gw.config.limits.codec();
-    let headers = HeaderMap::new();
-    let ctx = EvalContext {
-        path_params: &[],
-        query: &[],
-        headers: &headers,
-        claims: None,
-        partner: "acme",
-        correlation_id: "bench",
-        request: None,
-    };
-    let decoded = pipeline::transform_request(route, req_stage, &order, &ctx, &limits)
+    let (order, ack, limits) = (&scenario.order, &scenario.ack, scenario.limits);
+    let ctx = scenario.context("bench");
+    let decoded = pipeline::transform_request(route, req_stage, order, &ctx, &limits)
         .unwrap()
         .decoded;
 
@@ -70,7 +48,7 @@ fn bench(c: &mut Criterion) {
             pipeline::transform_request(
                 route,
                 req_stage,
-                std::hint::black_box(&order),
+                std::hint::black_box(order),
                 &ctx,
                 &limits,
             )
@@ -87,7 +65,7 @@ fn bench(c: &mut Criterion) {
             pipeline::transform_response(
                 route,
                 resp_stage,
-                std::hint::black_box(&ack),
+                std::hint::black_box(ack),
                 &rctx,
                 &limits,
             )
@@ -103,7 +81,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("decode_xml", |b| {
         b.iter(|| {
             schemagate::codec::xml::decode(
-                std::hint::black_box(&order),
+                std::hint::black_box(order),
                 &req_stage.source.shape,
                 ns,
                 &limits,

@@ -9,12 +9,11 @@
 //!
 //! Subtract a run with 0 iterations to leave out loading the configuration.
 
-use std::path::PathBuf;
-
-use http::HeaderMap;
-use schemagate::config::{self, LoadOptions};
 use schemagate::mapping::EvalContext;
 use schemagate::pipeline;
+
+#[path = "../benches/common/acme.rs"]
+mod acme;
 
 // The gateway's allocator, so allocation costs are the ones it pays.
 #[global_allocator]
@@ -25,42 +24,24 @@ fn main() {
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let request_only = args.next().as_deref() == Some("req");
 
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let gw = config::load(&LoadOptions {
-        config_path: Some(root.join("gateway.toml")),
-        ..Default::default()
-    })
-    .unwrap_or_else(|d| panic!("{d:#?}"));
-    let route = gw.route("acme/orders").expect("acme/orders route");
+    let scenario = acme::Acme::load();
+    let route = scenario.gw.route("acme/orders").expect("acme/orders route");
     let req = route.request.as_ref().expect("request stage");
     let resp = route.response.as_ref().expect("response stage");
-    let dir = root.join("tests/fixtures/acme/orders/valid");
-    let order = std::fs::read(dir.join("input.xml")).expect("order");
-    let ack = std::fs::read(dir.join("upstream.json")).expect("ack");
-    let limits = gw.config.limits.codec();
-    let headers = HeaderMap::new();
-    let ctx = EvalContext {
-        path_params: &[],
-        query: &[],
-        headers: &headers,
-        claims: None,
-        partner: "acme",
-        correlation_id: "loop",
-        request: None,
-    };
+    let (order, ack, limits) = (&scenario.order, &scenario.ack, &scenario.limits);
+    let ctx = scenario.context("loop");
 
     let mut bytes = 0;
     for _ in 0..n {
-        let m =
-            pipeline::transform_request(route, req, std::hint::black_box(&order), &ctx, &limits)
-                .expect("request direction");
+        let m = pipeline::transform_request(route, req, std::hint::black_box(order), &ctx, limits)
+            .expect("request direction");
         bytes += m.body.len();
         if !request_only {
             let rctx = EvalContext {
                 request: Some(&m.decoded),
                 ..ctx
             };
-            bytes += pipeline::transform_response(route, resp, &ack, &rctx, &limits)
+            bytes += pipeline::transform_response(route, resp, ack, &rctx, limits)
                 .expect("response direction")
                 .len();
         }
