@@ -409,6 +409,36 @@ async fn admin_endpoints() {
     );
 }
 
+#[tokio::test]
+async fn admin_endpoints_can_be_turned_off() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start_with(&up.url(), "enabled = false\n", None).await;
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/admin/status",
+        "/openapi.json",
+    ] {
+        let reply = send(
+            Method::GET,
+            &gw.url(path),
+            &[("x-correlation-id", "off"), ("accept", "application/json")],
+            bytes::Bytes::new(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            reply.json(),
+            json!({"type": "urn:schemagate:problem:not-found", "title": "Not found", "status": 404, "detail": format!("no route for GET {path}"), "instance": "off"})
+        );
+    }
+    // Partner routes are served as before.
+    let ok = post_xml(&gw.url(ACME), fixture("acme/orders/valid/input.xml")).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(up.requests().len(), 1);
+}
+
 /// A mappings directory holding a copy of the acme route, for tests that rewrite it.
 fn acme_mappings() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

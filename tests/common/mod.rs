@@ -143,7 +143,8 @@ pub struct Gateway {
     _stop: oneshot::Sender<()>,
 }
 
-/// Writes a gateway.toml in a temp dir pointing at `schemas`/`mappings` and `upstream`.
+/// Writes a gateway.toml in a temp dir pointing at `schemas`/`mappings` and `upstream`. `extra`
+/// follows the `[admin]` table: keys before its first header are admin settings.
 pub fn write_config(
     dir: &Path,
     schemas: &Path,
@@ -152,7 +153,7 @@ pub fn write_config(
     extra: &str,
 ) -> PathBuf {
     let text = format!(
-        "[paths]\nschemas = \"{}\"\nmappings = \"{}\"\nfixtures = \"{}\"\n\n[upstreams.orders]\nurl = \"{upstream}\"\nconnect_timeout_ms = 500\nrequest_timeout_ms = 1000\n\n[admin]\nwatch = false\n\n[logging]\naccess_log = false\n{extra}\n",
+        "[paths]\nschemas = \"{}\"\nmappings = \"{}\"\nfixtures = \"{}\"\n\n[upstreams.orders]\nurl = \"{upstream}\"\nconnect_timeout_ms = 500\nrequest_timeout_ms = 1000\n\n[logging]\naccess_log = false\n\n[admin]\nwatch = false\n{extra}\n",
         schemas.display(),
         mappings.display(),
         repo().join("tests/fixtures").display(),
