@@ -46,7 +46,6 @@ use crate::telemetry::{Metrics, OUTCOME_5XX, OUTCOME_OK, RouteMetrics, ServiceMe
 /// Everything one request reads: built from a [`Gateway`] at load and at each reload.
 pub struct Runtime {
     pub gateway: Arc<Gateway>,
-    pub upstreams: HashMap<String, Upstream>,
     /// What each route uses per request, resolved once: index `i` belongs to
     /// `gateway.routes[i]`.
     routes: Vec<RouteRuntime>,
@@ -84,11 +83,12 @@ impl Runtime {
             .clone()
             .unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into());
         let mut diags = Vec::new();
-        let mut upstreams = HashMap::new();
+        // Each service's client and metric handles, shared by the routes that use it.
+        let mut upstreams: HashMap<&str, (Upstream, Arc<ServiceMetrics>)> = HashMap::new();
         for (name, up) in &cfg.upstreams {
             match Upstream::new(name, up, &cfg.limits, client) {
                 Ok(u) => {
-                    upstreams.insert(name.clone(), u);
+                    upstreams.insert(name, (u, Arc::new(metrics.service(name))));
                 }
                 Err(e) => diags.push(
                     Diagnostic::error(&file, e.to_string()).location(format!("upstreams.{name}")),
@@ -125,22 +125,16 @@ impl Runtime {
         let openapi = Bytes::from(
             serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
         );
-        let services: HashMap<&str, Arc<ServiceMetrics>> = upstreams
-            .keys()
-            .map(|name| (name.as_str(), Arc::new(metrics.service(name))))
-            .collect();
         let routes = gateway
             .routes
             .iter()
             .map(|r| RouteRuntime {
                 upstream: upstreams
-                    .get(&r.upstream)
-                    .zip(services.get(r.upstream.as_str()))
+                    .get(r.upstream.as_str())
                     .map(|(u, m)| (u.clone(), Arc::clone(m))),
                 metrics: metrics.route(&r.name, r.method.as_str()),
             })
             .collect();
-        drop(services);
         Ok(Runtime {
             routes,
             headers,
@@ -154,7 +148,6 @@ impl Runtime {
             generation,
             loaded_at: SystemTime::now(),
             openapi,
-            upstreams,
             gateway: Arc::new(gateway),
         })
     }

@@ -351,22 +351,6 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// One upstream exchange; `outcome` is `ok` or an error's
-    /// [`crate::proxy::UpstreamError::outcome`].
-    pub fn upstream(&self, service: &str, outcome: &str, seconds: f64) {
-        self.upstream_requests
-            .get_or_create(&UpstreamLabels {
-                service: service.to_string(),
-                outcome: outcome.to_string(),
-            })
-            .inc();
-        self.upstream_duration
-            .get_or_create(&ServiceLabels {
-                service: service.to_string(),
-            })
-            .observe(seconds);
-    }
-
     /// One refused body; `kind` is `external`, `internal`, `mapping` or `decode`.
     pub fn validation_failure(&self, route: &str, kind: &str) {
         self.validation_failures
@@ -448,8 +432,9 @@ mod tests {
     #[test]
     fn upstream_validation_and_reload_metrics_render() {
         let m = Metrics::new();
-        m.upstream("orders", "ok", 0.01);
-        m.upstream("orders", "timeout", 15.0);
+        let orders = m.service("orders");
+        orders.exchange(OUTCOME_OK, 0.01);
+        orders.exchange("timeout", 15.0);
         m.validation_failure("acme-orders", "external");
         m.reload("success");
         m.reload("failure");

@@ -672,23 +672,30 @@ async fn globex_get_route_maps_the_response_only() {
     assert_eq!((reqs[0].method.as_str(), reqs[0].body.len()), ("GET", 0));
 }
 
-#[tokio::test]
-async fn globex_upstream_error_is_mapped_into_globex_error_document() {
-    let up = Upstream::start(responder(
-        StatusCode::CONFLICT,
-        "{\"error\":\"duplicate order\"}",
-        Duration::ZERO,
-    ))
-    .await;
+/// Posts the globex example order to a gateway whose upstream answers 409 with `body`.
+async fn globex_order_rejected_with(
+    body: &'static str,
+    headers: &[(&str, &str)],
+) -> (Upstream, Reply) {
+    let up = Upstream::start(responder(StatusCode::CONFLICT, body, Duration::ZERO)).await;
     let gw = Gateway::start(&up.url()).await;
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
     let reply = send(
         Method::POST,
         &gw.url("/partners/globex/orders"),
-        &[
-            ("content-type", "application/json"),
-            ("x-correlation-id", "dup-1"),
-        ],
+        &all,
         fixture("globex/orders/valid/input.json"),
+    )
+    .await;
+    (up, reply)
+}
+
+#[tokio::test]
+async fn globex_upstream_error_is_mapped_into_globex_error_document() {
+    let (up, reply) = globex_order_rejected_with(
+        "{\"error\":\"duplicate order\"}",
+        &[("x-correlation-id", "dup-1")],
     )
     .await;
     assert_eq!(up.requests().len(), 1);
@@ -703,22 +710,12 @@ async fn globex_upstream_error_is_mapped_into_globex_error_document() {
 
 #[tokio::test]
 async fn globex_upstream_error_that_does_not_fit_is_summarised() {
-    let up = Upstream::start(responder(
-        StatusCode::CONFLICT,
+    let (_up, reply) = globex_order_rejected_with(
         "{\"detail\":\"row locked at db-7.internal\"}",
-        Duration::ZERO,
-    ))
-    .await;
-    let gw = Gateway::start(&up.url()).await;
-    let reply = send(
-        Method::POST,
-        &gw.url("/partners/globex/orders"),
         &[
-            ("content-type", "application/json"),
             ("accept", "application/problem+json"),
             ("x-correlation-id", "up-1"),
         ],
-        fixture("globex/orders/valid/input.json"),
     )
     .await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
