@@ -5,6 +5,7 @@
 //!
 //! CONTRACT NOTE: `Limits`, `Format` and `CodecError` are shared with the pipeline.
 
+pub mod doc;
 pub mod json;
 pub mod xml;
 

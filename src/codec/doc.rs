@@ -1,0 +1,290 @@
+//! The decoded partner document in the form the request direction reads it.
+//!
+//! A `serde_json::Value` object owns every key as a `String` and hashes each one into its
+//! index; the partner's document is read once by validation and once by the mapping and
+//! then dropped, so that work buys nothing. [`Doc`] keeps objects as member lists whose keys
+//! are borrowed from the schema (or from the body, for keys the schema does not name) and
+//! holds scalars, and any subtree already built as a value, as plain [`Value`]s. [`View`]
+//! reads a `Doc` and a `Value` alike, so validation and the mapping take either.
+//!
+//! A `Doc` becomes the `Value` the rest of the gateway knows with [`Doc::into_value`] (or
+//! [`View::to_value`]), identical member for member to what decoding into a `Value` gives.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+/// A decoded document (or subtree).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Doc<'a> {
+    /// A subtree held as a plain value: every scalar, and objects built as maps (objects
+    /// too wide for a member list, see the decoder).
+    Json(Value),
+    /// An array.
+    List(Vec<Doc<'a>>),
+    /// An object's members in document order. Keys are unique.
+    Members(Vec<(Cow<'a, str>, Doc<'a>)>),
+}
+
+/// The JSON type of a viewed value, `Integer` folded into `Number`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Null,
+    Bool,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl Kind {
+    fn of(v: &Value) -> Kind {
+        match v {
+            Value::Null => Kind::Null,
+            Value::Bool(_) => Kind::Bool,
+            Value::Number(_) => Kind::Number,
+            Value::String(_) => Kind::String,
+            Value::Array(_) => Kind::Array,
+            Value::Object(_) => Kind::Object,
+        }
+    }
+}
+
+impl<'a> Doc<'a> {
+    /// The value this document stands for.
+    pub fn into_value(self) -> Value {
+        match self {
+            Doc::Json(v) => v,
+            Doc::List(items) => Value::Array(items.into_iter().map(Doc::into_value).collect()),
+            Doc::Members(members) => {
+                let mut map = Map::with_capacity(members.len());
+                for (k, v) in members {
+                    map.insert(k.into_owned(), v.into_value());
+                }
+                Value::Object(map)
+            }
+        }
+    }
+
+    pub fn view(&self) -> View<'_> {
+        View::Doc(self)
+    }
+}
+
+impl From<Value> for Doc<'_> {
+    fn from(v: Value) -> Self {
+        Doc::Json(v)
+    }
+}
+
+/// A borrowed look at a [`Doc`] or a [`Value`].
+#[derive(Debug, Clone, Copy)]
+pub enum View<'v> {
+    Value(&'v Value),
+    Doc(&'v Doc<'v>),
+}
+
+impl<'v> From<&'v Value> for View<'v> {
+    fn from(v: &'v Value) -> Self {
+        View::Value(v)
+    }
+}
+
+impl<'v> View<'v> {
+    /// Looks through `Doc::Json` so that a plain value is always seen as `View::Value`.
+    #[inline]
+    fn norm(self) -> View<'v> {
+        match self {
+            View::Doc(Doc::Json(v)) => View::Value(v),
+            other => other,
+        }
+    }
+
+    /// The value itself when it is held as one (scalars always are).
+    #[inline]
+    pub fn as_value(self) -> Option<&'v Value> {
+        match self.norm() {
+            View::Value(v) => Some(v),
+            View::Doc(_) => None,
+        }
+    }
+
+    #[inline]
+    pub fn kind(self) -> Kind {
+        match self.norm() {
+            View::Value(v) => Kind::of(v),
+            View::Doc(Doc::List(_)) => Kind::Array,
+            View::Doc(_) => Kind::Object,
+        }
+    }
+
+    #[inline]
+    pub fn is_null(self) -> bool {
+        matches!(self.as_value(), Some(Value::Null))
+    }
+
+    #[inline]
+    pub fn as_str(self) -> Option<&'v str> {
+        self.as_value().and_then(Value::as_str)
+    }
+
+    /// An object's member.
+    #[inline]
+    pub fn get(self, key: &str) -> Option<View<'v>> {
+        match self.norm() {
+            View::Value(v) => v.as_object()?.get(key).map(View::Value),
+            View::Doc(Doc::Members(m)) => m.iter().find(|(k, _)| k == key).map(|(_, d)| d.view()),
+            View::Doc(_) => None,
+        }
+    }
+
+    /// An array's item.
+    #[inline]
+    pub fn index(self, i: usize) -> Option<View<'v>> {
+        match self.norm() {
+            View::Value(v) => v.as_array()?.get(i).map(View::Value),
+            View::Doc(Doc::List(items)) => items.get(i).map(Doc::view),
+            View::Doc(_) => None,
+        }
+    }
+
+    /// An array's items, `None` for anything else.
+    pub fn items(self) -> Option<Items<'v>> {
+        match self.norm() {
+            View::Value(Value::Array(items)) => Some(Items::Value(items.iter())),
+            View::Doc(Doc::List(items)) => Some(Items::Doc(items.iter())),
+            _ => None,
+        }
+    }
+
+    /// An object's members in order, `None` for anything else.
+    pub fn members(self) -> Option<Members<'v>> {
+        match self.norm() {
+            View::Value(Value::Object(m)) => Some(Members::Value(m.iter())),
+            View::Doc(Doc::Members(m)) => Some(Members::Doc(m.iter())),
+            _ => None,
+        }
+    }
+
+    /// Number of items or members (0 for scalars).
+    pub fn len(self) -> usize {
+        match self.norm() {
+            View::Value(Value::Array(a)) => a.len(),
+            View::Value(Value::Object(m)) => m.len(),
+            View::Value(_) => 0,
+            View::Doc(Doc::List(a)) => a.len(),
+            View::Doc(Doc::Members(m)) => m.len(),
+            View::Doc(Doc::Json(_)) => 0,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// An owned copy as a plain value.
+    pub fn to_value(self) -> Value {
+        match self.norm() {
+            View::Value(v) => v.clone(),
+            View::Doc(d) => d.clone().into_value(),
+        }
+    }
+}
+
+/// Iterator over an array's items.
+pub enum Items<'v> {
+    Value(std::slice::Iter<'v, Value>),
+    Doc(std::slice::Iter<'v, Doc<'v>>),
+}
+
+impl<'v> Iterator for Items<'v> {
+    type Item = View<'v>;
+    #[inline]
+    fn next(&mut self) -> Option<View<'v>> {
+        match self {
+            Items::Value(it) => it.next().map(View::Value),
+            Items::Doc(it) => it.next().map(Doc::view),
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Items::Value(it) => it.size_hint(),
+            Items::Doc(it) => it.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Items<'_> {}
+
+/// Iterator over an object's members.
+pub enum Members<'v> {
+    Value(serde_json::map::Iter<'v>),
+    Doc(std::slice::Iter<'v, (Cow<'v, str>, Doc<'v>)>),
+}
+
+impl<'v> Iterator for Members<'v> {
+    type Item = (&'v str, View<'v>);
+    #[inline]
+    fn next(&mut self) -> Option<(&'v str, View<'v>)> {
+        match self {
+            Members::Value(it) => it.next().map(|(k, v)| (k.as_str(), View::Value(v))),
+            Members::Doc(it) => it.next().map(|(k, d)| (k.as_ref(), d.view())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Doc<'static> {
+        Doc::Members(vec![
+            (Cow::Borrowed("@id"), Doc::Json(json!("A-1"))),
+            (
+                Cow::Borrowed("Item"),
+                Doc::List(vec![
+                    Doc::Members(vec![(Cow::Borrowed("Qty"), Doc::Json(json!(2)))]),
+                    Doc::Json(json!({"Qty": 3})),
+                ]),
+            ),
+            (Cow::Owned("Notes".to_owned()), Doc::Json(Value::Null)),
+        ])
+    }
+
+    #[test]
+    fn into_value_keeps_member_order_and_nesting() {
+        let v = sample().into_value();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"@id":"A-1","Item":[{"Qty":2},{"Qty":3}],"Notes":null}"#
+        );
+    }
+
+    #[test]
+    fn a_view_reads_a_doc_as_its_value() {
+        let doc = sample();
+        let value = doc.clone().into_value();
+        for view in [doc.view(), View::Value(&value)] {
+            assert_eq!(view.kind(), Kind::Object);
+            assert_eq!(view.len(), 3);
+            assert_eq!(view.get("@id").and_then(View::as_str), Some("A-1"));
+            assert!(view.get("Notes").unwrap().is_null());
+            assert!(view.get("missing").is_none());
+            let items = view.get("Item").unwrap();
+            assert_eq!(items.kind(), Kind::Array);
+            let qty: Vec<Value> = items
+                .items()
+                .unwrap()
+                .map(|i| i.get("Qty").unwrap().to_value())
+                .collect();
+            assert_eq!(qty, vec![json!(2), json!(3)]);
+            assert_eq!(items.index(1).unwrap().to_value(), json!({"Qty": 3}));
+            assert!(items.index(2).is_none());
+            let keys: Vec<&str> = view.members().unwrap().map(|(k, _)| k).collect();
+            assert_eq!(keys, ["@id", "Item", "Notes"]);
+            assert_eq!(view.to_value(), value);
+            assert!(view.as_value().is_none() || matches!(view, View::Value(_)));
+        }
+    }
+}
