@@ -25,7 +25,9 @@ use crate::schema::Violation;
 /// The result of the request direction.
 #[derive(Debug)]
 pub struct MappedRequest {
-    /// The partner's body in its JSON view (what `$request...` reads in the response mapping).
+    /// The partner's body in its JSON view, as far as the route's response and error maps
+    /// read it through `$request` ([`Route::request_reads`]): every path they read gives
+    /// the same value here as on the whole document.
     pub decoded: Value,
     /// The internal body, serialised, ready to forward.
     pub body: Vec<u8>,
@@ -104,19 +106,6 @@ pub fn codec_problem(err: &CodecError) -> Problem {
     }
 }
 
-fn decode(
-    format: Format,
-    stage: &Stage,
-    namespace: Option<&str>,
-    body: &[u8],
-    limits: &Limits,
-) -> Result<Value, CodecError> {
-    match format {
-        Format::Xml => codec::xml::decode(body, &stage.source.shape, namespace, limits),
-        Format::Json => codec::json::decode(body, limits),
-    }
-}
-
 /// Most violations listed in one problem. A hostile document can break its schema once per
 /// element; each listed XML violation costs a pass over the body to find its line, so the
 /// list is capped to keep that work linear in the body's size. `detail` still counts all.
@@ -153,6 +142,11 @@ fn plural(n: usize, what: &str) -> String {
 
 /// Request direction: decode, validate against the external schema, map, validate against
 /// the internal schema, serialise. Routes without a `request:` section never call this.
+///
+/// An XML body is decoded into a [`Doc`](crate::codec::doc::Doc); when the external schema's fast check finds it
+/// valid, it is mapped as it is, and only what `$request` reads is kept as a value. Any
+/// other outcome takes the general path on the document's value, which finds and reports
+/// every violation.
 pub fn transform_request(
     route: &Route,
     stage: &Stage,
@@ -161,7 +155,22 @@ pub fn transform_request(
     limits: &Limits,
 ) -> Result<MappedRequest, Problem> {
     let ns = route.namespace.as_deref();
-    let decoded = decode(route.format, stage, ns, body, limits).map_err(|e| codec_problem(&e))?;
+    let decoded = match route.format {
+        Format::Xml => {
+            let doc = codec::xml::decode_doc(body, &stage.source.shape, ns, limits)
+                .map_err(|e| codec_problem(&e))?;
+            if stage.source.fast_valid(doc.view()) == Some(true) {
+                let mapped = stage
+                    .map
+                    .apply_view(doc.view(), ctx)
+                    .map_err(|e| map_problem(route, stage, body, &e))?;
+                let decoded = route.request_reads.extract(doc.view());
+                return finish_request(route, stage, body, decoded, &mapped);
+            }
+            doc.into_value()
+        }
+        Format::Json => codec::json::decode(body, limits).map_err(|e| codec_problem(&e))?,
+    };
     if let Err(violations) = stage.source.validate(&decoded) {
         let n = violations.len();
         let xml = (route.format == Format::Xml).then_some((body, stage, ns));
@@ -178,29 +187,54 @@ pub fn transform_request(
         )
         .with_errors(violation_errors(violations, xml)));
     }
-    let mapped = stage.map.apply(&decoded, ctx).map_err(|e| {
-        let pointer = e.input.clone().unwrap_or_default();
-        let pos = (route.format == Format::Xml)
-            .then(|| codec::xml::locate(body, &stage.source.shape, ns, &pointer))
-            .flatten();
-        Problem::new(
-            ProblemKind::SchemaViolation,
-            "the document cannot be converted",
-        )
-        .with_errors(vec![FieldError {
-            pointer,
-            message: e.message.clone(),
-            line: pos.map(|p| p.0),
-            column: pos.map(|p| p.1),
-        }])
-    })?;
-    if let Err(violations) = stage.target.validate(&mapped) {
+    let mapped = stage
+        .map
+        .apply(&decoded, ctx)
+        .map_err(|e| map_problem(route, stage, body, &e))?;
+    finish_request(route, stage, body, decoded, &mapped)
+}
+
+/// A mapping failure on the partner's document: 422 naming the input, with its line and
+/// column for XML.
+fn map_problem(route: &Route, stage: &Stage, body: &[u8], e: &MapError) -> Problem {
+    let pointer = e.input.clone().unwrap_or_default();
+    let pos = (route.format == Format::Xml)
+        .then(|| {
+            codec::xml::locate(
+                body,
+                &stage.source.shape,
+                route.namespace.as_deref(),
+                &pointer,
+            )
+        })
+        .flatten();
+    Problem::new(
+        ProblemKind::SchemaViolation,
+        "the document cannot be converted",
+    )
+    .with_errors(vec![FieldError {
+        pointer,
+        message: e.message.clone(),
+        line: pos.map(|p| p.0),
+        column: pos.map(|p| p.1),
+    }])
+}
+
+/// Validates the mapped document against the internal schema and serialises it.
+fn finish_request(
+    route: &Route,
+    stage: &Stage,
+    body: &[u8],
+    decoded: Value,
+    mapped: &Value,
+) -> Result<MappedRequest, Problem> {
+    if let Err(violations) = stage.target.validate(mapped) {
         return Err(internal_violation(route, "request", &violations));
     }
     // Sized from the partner's document, usually the larger of the two, so the buffer
     // rarely regrows (bounded by the body limit either way).
     let mut out = Vec::with_capacity(body.len());
-    serde_json::to_writer(&mut out, &mapped).map_err(|e| {
+    serde_json::to_writer(&mut out, mapped).map_err(|e| {
         Problem::new(ProblemKind::Internal, "the request could not be forwarded")
             .with_log(e.to_string())
     })?;

@@ -69,6 +69,22 @@ impl<'a> Doc<'a> {
     pub fn view(&self) -> View<'_> {
         View::Doc(self)
     }
+
+    /// `value` with every object and array as a member list and list (keys borrowed),
+    /// as the decoder builds them: for tests that compare reading a `Doc` with reading
+    /// its value.
+    #[cfg(test)]
+    pub(crate) fn deep(value: &'a Value) -> Doc<'a> {
+        match value {
+            Value::Array(items) => Doc::List(items.iter().map(Doc::deep).collect()),
+            Value::Object(m) => Doc::Members(
+                m.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Doc::deep(v)))
+                    .collect(),
+            ),
+            scalar => Doc::Json(scalar.clone()),
+        }
+    }
 }
 
 impl From<Value> for Doc<'_> {

@@ -34,6 +34,7 @@ use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
 use serde_json::{Map, Number, Value};
 
+use super::doc::Doc;
 use super::{CodecError, EncodeError, Limits, line_col};
 use crate::schema::{Additional, NodeId, Shape, TypeSet};
 use scan::{Attr, ScanError, Scanner, Token};
@@ -61,6 +62,18 @@ pub fn decode(
     namespace: Option<&str>,
     limits: &Limits,
 ) -> Result<Value, CodecError> {
+    decode_doc(input, shape, namespace, limits).map(Doc::into_value)
+}
+
+/// [`decode`] into a [`Doc`], which borrows its keys from `shape` and `input` instead of
+/// owning and hashing each: what the request direction reads when it never needs the
+/// document as a `Value`.
+pub fn decode_doc<'a>(
+    input: &'a [u8],
+    shape: &'a Shape,
+    namespace: Option<&'a str>,
+    limits: &'a Limits,
+) -> Result<Doc<'a>, CodecError> {
     let (text, bom) = utf8_body(input)?;
     Decoder {
         input,
@@ -142,7 +155,7 @@ impl<'a> Segment<'a> {
 
 /// One member of an object being decoded: its key (borrowed from the schema when the
 /// schema names it) and its value.
-type Member<'a> = (Cow<'a, str>, Value);
+type Member<'a> = (Cow<'a, str>, Doc<'a>);
 
 /// Members an element keeps in the decoder's member list, where a repeated key is found
 /// by scanning back from the last member (a repeated element nearly always repeats the
@@ -186,34 +199,12 @@ fn same_key(a: &str, b: &str) -> bool {
     a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || same_str(a, b))
 }
 
-/// Distinct schema nodes whose objects are remembered in [`Objects::templates`]: a
-/// document repeats a few kinds of list items, not dozens.
-const MAX_TEMPLATES: usize = 16;
-
-/// How many times a node's template is rebuilt for members that differ from it before
-/// the node is left to build each object afresh (its occurrences vary too much).
-const MAX_TEMPLATE_MISSES: u8 = 4;
-
-/// The keys of one node's last object, in order, with null values.
-struct Template {
-    node: NodeId,
-    /// None until the node's second object, unless its elements are list items.
-    keys: Option<Map<String, Value>>,
-    misses: u8,
-}
-
 /// The members of the open elements, and how objects are built from them.
-///
-/// Every member of an object costs a hash of its key when the object is built; list
-/// items (and other elements that repeat) usually have the same keys in the same order,
-/// so an object is cloned from the keys of the previous one of its node, which copies
-/// the hashes, and only its values are filled in.
 struct Objects<'a> {
     /// Each open element's members, innermost last: an element's members are the tail
     /// from its [`Frame::members`] while it is the innermost open one, so its object is
     /// built once, when it closes, with its final size.
     members: Vec<Member<'a>>,
-    templates: Vec<Template>,
 }
 
 impl<'a> Objects<'a> {
@@ -221,7 +212,6 @@ impl<'a> Objects<'a> {
         Objects {
             // Room for the members of a few open elements, the usual peak.
             members: Vec::with_capacity(16),
-            templates: Vec::new(),
         }
     }
 
@@ -233,9 +223,9 @@ impl<'a> Objects<'a> {
     /// Adds a child element's value to `frame`: a repeated key becomes an array of the
     /// occurrences, in document order; a member the schema says is an array is one from
     /// its first occurrence.
-    fn add(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Value, array: bool) {
+    fn add(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Doc<'a>, array: bool) {
         if let Some(map) = frame.spilled.as_deref_mut() {
-            add_to_map(map, key.into_owned(), value, array);
+            add_to_map(map, key.into_owned(), value.into_value(), array);
             return;
         }
         let own = self.members.get_mut(frame.members..).unwrap_or_default();
@@ -243,11 +233,7 @@ impl<'a> Objects<'a> {
             repeat(seen, value);
             return;
         }
-        let value = if array {
-            Value::Array(vec![value])
-        } else {
-            value
-        };
+        let value = if array { Doc::List(vec![value]) } else { value };
         self.push(frame, key, value);
     }
 
@@ -260,14 +246,14 @@ impl<'a> Objects<'a> {
         }
         let own = self.members.get_mut(frame.members..).unwrap_or_default();
         if let Some((_, seen)) = own.iter_mut().rev().find(|(k, _)| same_key(k, &key)) {
-            *seen = value;
+            *seen = Doc::Json(value);
             return;
         }
-        self.push(frame, key, value);
+        self.push(frame, key, Doc::Json(value));
     }
 
     /// Adds a member whose key `frame` does not hold yet.
-    fn push(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Value) {
+    fn push(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Doc<'a>) {
         let from = frame.members.min(self.members.len());
         let listed = self.members.len() - from;
         if listed < MAX_LISTED_MEMBERS {
@@ -276,9 +262,9 @@ impl<'a> Objects<'a> {
         }
         let mut map = Map::with_capacity(listed * 2);
         for (k, v) in self.members.drain(from..) {
-            map.insert(k.into_owned(), v);
+            map.insert(k.into_owned(), v.into_value());
         }
-        map.insert(key.into_owned(), value);
+        map.insert(key.into_owned(), value.into_value());
         frame.spilled = Some(Box::new(map));
     }
 
@@ -288,85 +274,24 @@ impl<'a> Objects<'a> {
     }
 
     /// The object of `frame`'s members, taken off the member list.
-    fn take(&mut self, frame: &mut Frame<'a>) -> Map<String, Value> {
+    fn take(&mut self, frame: &mut Frame<'a>) -> Doc<'a> {
         if let Some(map) = frame.spilled.take() {
-            return *map;
+            return Doc::Json(Value::Object(*map));
         }
         let from = frame.members.min(self.members.len());
-        if let Some(node) = frame.node
-            && let Some(keys) = self.template(node, frame.array, from)
-        {
-            let mut map = keys.clone();
-            for (slot, (_, v)) in map.values_mut().zip(self.members.drain(from..)) {
-                *slot = v;
-            }
-            return map;
-        }
-        let mut map = Map::with_capacity(self.members.len() - from);
-        for (k, v) in self.members.drain(from..) {
-            map.insert(k.into_owned(), v);
-        }
-        map
-    }
-
-    /// The keys to clone for an object of `node` whose members start at `from`, made
-    /// from them when the node has none yet (or other ones) and is worth one.
-    fn template(
-        &mut self,
-        node: NodeId,
-        list_item: bool,
-        from: usize,
-    ) -> Option<&Map<String, Value>> {
-        let own = self.members.get(from..).unwrap_or_default();
-        if own.is_empty() {
-            return None;
-        }
-        let at = match self.templates.iter().position(|t| t.node == node) {
-            Some(at) => at,
-            None if self.templates.len() < MAX_TEMPLATES => {
-                self.templates.push(Template {
-                    node,
-                    keys: None,
-                    misses: 0,
-                });
-                if !list_item {
-                    // Built afresh the first time: most nodes occur once.
-                    return None;
-                }
-                self.templates.len() - 1
-            }
-            None => return None,
-        };
-        let template = self.templates.get_mut(at)?;
-        let same = template.keys.as_ref().is_some_and(|keys| {
-            keys.len() == own.len() && keys.keys().zip(own).all(|(a, (b, _))| a == b)
-        });
-        if !same {
-            if template.keys.is_some() {
-                if template.misses >= MAX_TEMPLATE_MISSES {
-                    return None;
-                }
-                template.misses += 1;
-            }
-            let mut keys = Map::with_capacity(own.len());
-            for (k, _) in own {
-                keys.insert(k.to_string(), Value::Null);
-            }
-            template.keys = Some(keys);
-        }
-        template.keys.as_ref()
+        Doc::Members(self.members.drain(from..).collect())
     }
 }
 
 /// One more occurrence of a member already present.
-fn repeat(seen: &mut Value, value: Value) {
+fn repeat<'a>(seen: &mut Doc<'a>, value: Doc<'a>) {
     match seen {
-        // Element values are never arrays themselves, so an array here is this
-        // member's own list of occurrences.
-        Value::Array(items) => items.push(value),
+        // Element values are never arrays themselves, so a list here is this member's
+        // own list of occurrences.
+        Doc::List(items) => items.push(value),
         existing => {
-            let first = std::mem::take(existing);
-            *existing = Value::Array(vec![first, value]);
+            let first = std::mem::replace(existing, Doc::Json(Value::Null));
+            *existing = Doc::List(vec![first, value]);
         }
     }
 }
@@ -487,13 +412,13 @@ impl<'a> Decoder<'a> {
         id.map(|id| self.shape.xml_types(id))
     }
 
-    fn run(&self, text: &'a str) -> Result<Value, CodecError> {
+    fn run(&self, text: &'a str) -> Result<Doc<'a>, CodecError> {
         let mut scanner = Scanner::new(text, self.limits.max_attributes);
         let mut bindings: Vec<Binding<'a>> = Vec::new();
         // Room for the usual depth, so the stack of open elements rarely grows.
         let mut stack: Vec<Frame<'a>> = Vec::with_capacity(8);
         let mut objects = Objects::new();
-        let mut root: Option<Value> = None;
+        let mut root: Option<Doc<'a>> = None;
         let mut elements = 0usize;
         let mut seen_markup = false;
 
@@ -903,7 +828,7 @@ impl<'a> Decoder<'a> {
             return Err(self.limit(at, "text", self.limits.max_text_bytes));
         }
         let value = convert(self.types(element.element), text);
-        objects.add(parent, element.key, value, element.array);
+        objects.add(parent, element.key, Doc::Json(value), element.array);
         Ok(())
     }
 
@@ -914,13 +839,13 @@ impl<'a> Decoder<'a> {
         mut frame: Frame<'a>,
         stack: &mut [Frame<'a>],
         objects: &mut Objects<'a>,
-    ) -> Option<Value> {
+    ) -> Option<Doc<'a>> {
         let value = if frame.nil {
             // Whatever the element held is dropped: it is nil.
             objects.discard(&frame);
-            Value::Null
+            Doc::Json(Value::Null)
         } else if !frame.has_attributes && !frame.has_children {
-            convert(self.types(frame.node), frame.segment.take())
+            Doc::Json(convert(self.types(frame.node), frame.segment.take()))
         } else {
             let text = if frame.has_children {
                 flush_segment(&mut frame);
@@ -933,7 +858,7 @@ impl<'a> Decoder<'a> {
                 let text = convert(self.types(node), text);
                 objects.set(&mut frame, Cow::Borrowed("#text"), text);
             }
-            Value::Object(objects.take(&mut frame))
+            objects.take(&mut frame)
         };
         match stack.last_mut() {
             Some(parent) => {
@@ -942,13 +867,11 @@ impl<'a> Decoder<'a> {
             }
             None => {
                 let value = if frame.array {
-                    Value::Array(vec![value])
+                    Doc::List(vec![value])
                 } else {
                     value
                 };
-                let mut top = Map::new();
-                top.insert(frame.key.into_owned(), value);
-                Some(Value::Object(top))
+                Some(Doc::Members(vec![(frame.key, value)]))
             }
         }
     }
@@ -1045,7 +968,14 @@ fn flush_segment(frame: &mut Frame<'_>) {
 /// [`Objects::add`] for an element whose members have moved to an object.
 fn add_to_map(map: &mut Map<String, Value>, key: String, value: Value, array: bool) {
     match map.entry(key) {
-        serde_json::map::Entry::Occupied(mut seen) => repeat(seen.get_mut(), value),
+        serde_json::map::Entry::Occupied(mut seen) => match seen.get_mut() {
+            // As in [`repeat`]: an array here is the member's list of occurrences.
+            Value::Array(items) => items.push(value),
+            existing => {
+                let first = std::mem::take(existing);
+                *existing = Value::Array(vec![first, value]);
+            }
+        },
         serde_json::map::Entry::Vacant(slot) => {
             slot.insert(if array {
                 Value::Array(vec![value])

@@ -10,7 +10,7 @@ use super::GatewayConfig;
 use crate::codec::Format;
 use crate::diagnostic::Diagnostic;
 use crate::mapping::syntax::{DirectionSpec, Section};
-use crate::mapping::{self, CompiledMap, ContextDecl, RouteFile};
+use crate::mapping::{self, CompiledMap, ContextDecl, Reads, RouteFile};
 use crate::schema::{Schema, SchemaRegistry};
 
 /// One direction of a route: input schema, output schema, compiled mapping.
@@ -47,6 +47,9 @@ pub struct Route {
     pub response: Option<Stage>,
     /// The mapping of the upstream's 4xx bodies to the partner's error document.
     pub errors: Option<Stage>,
+    /// What the response and error maps read of the partner's request (`$request`): the
+    /// request direction keeps that much of the decoded document for them.
+    pub request_reads: Reads,
     pub spec: RouteFile,
 }
 
@@ -367,8 +370,13 @@ fn compile_route(
     if diags.iter().filter(|d| d.is_error()).count() > before {
         return None;
     }
+    let mut request_reads = Reads::default();
+    for stage in [&response, &errors].into_iter().flatten() {
+        request_reads.merge(stage.map.request_reads());
+    }
     Some(Route {
         name,
+        request_reads,
         partner,
         method: method?,
         path: spec.route.path.clone(),

@@ -109,6 +109,49 @@ impl Node {
     }
 }
 
+impl ObjectRule {
+    /// Every source path the fields read, conditions and templates included.
+    pub fn source_paths<'a>(&'a self, out: &mut Vec<&'a SourcePath>) {
+        for f in &self.fields {
+            f.node.source_paths(out);
+        }
+    }
+}
+
+impl Node {
+    /// Every source path this node reads.
+    pub fn source_paths<'a>(&'a self, out: &mut Vec<&'a SourcePath>) {
+        match self {
+            Node::Object(o) => o.source_paths(out),
+            Node::Value(rule) => {
+                if let Some(c) = &rule.when {
+                    c.paths(out);
+                }
+                match &rule.source {
+                    Source::Path(p) => out.push(p),
+                    Source::Const(_) => {}
+                    Source::Template(parts) => {
+                        out.extend(parts.iter().filter_map(|part| match part {
+                            TemplatePart::Path(p) => Some(p),
+                            TemplatePart::Literal(_) => None,
+                        }));
+                    }
+                }
+            }
+            Node::Each(e) => {
+                out.push(&e.source);
+                for c in [&e.when, &e.filter].into_iter().flatten() {
+                    c.paths(out);
+                }
+                match &e.body {
+                    EachBody::Map(o) => o.source_paths(out),
+                    EachBody::Item(n) => n.source_paths(out),
+                }
+            }
+        }
+    }
+}
+
 /// How a target value is produced.
 #[derive(Debug, Clone)]
 pub enum Node {

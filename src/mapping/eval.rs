@@ -18,10 +18,11 @@ use super::compile::{
 use super::path::{Root, SourcePath, push_index, push_pointer};
 use super::syntax::{Conversion, OnMissing, OnNull, Rounding, StringFn};
 use super::{EvalContext, MapError};
+use crate::codec::doc::View;
 
 /// The item being mapped inside `each`, with what is needed to name it in errors.
 pub(crate) struct Scope<'a> {
-    item: &'a Value,
+    item: View<'a>,
     /// Index in the source array.
     index: usize,
     /// Index in the output array (after `filter`).
@@ -36,14 +37,25 @@ pub(crate) struct Scope<'a> {
 #[derive(Debug, Clone, Copy)]
 enum Got<'a> {
     Json(&'a Value),
+    /// An object or array of a [`Doc`](crate::codec::doc::Doc) source, held as a member
+    /// list (never a scalar: those are `Json`).
+    Doc(View<'a>),
     Text(&'a str),
     Int(usize),
 }
 
-impl Got<'_> {
+impl<'a> Got<'a> {
+    #[inline(always)]
+    fn of(view: View<'a>) -> Got<'a> {
+        match view.as_value() {
+            Some(v) => Got::Json(v),
+            None => Got::Doc(view),
+        }
+    }
     fn to_value(self) -> Value {
         match self {
             Got::Json(v) => v.clone(),
+            Got::Doc(v) => v.to_value(),
             Got::Text(s) => Value::String(s.to_owned()),
             Got::Int(i) => Value::from(i),
         }
@@ -54,6 +66,7 @@ impl Got<'_> {
     fn equals(self, other: &Value) -> bool {
         match self {
             Got::Json(v) => v == other,
+            Got::Doc(v) => v.to_value() == *other,
             Got::Text(s) => other.as_str() == Some(s),
             Got::Int(i) => other.as_u64() == u64::try_from(i).ok() && other.is_u64(),
         }
@@ -61,7 +74,7 @@ impl Got<'_> {
 }
 
 pub(crate) struct Eval<'a, 'c> {
-    pub(crate) source: &'a Value,
+    pub(crate) source: View<'a>,
     pub(crate) ctx: &'a EvalContext<'c>,
 }
 
@@ -141,8 +154,8 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
     fn resolve(&self, path: &'a SourcePath, scope: Option<&Scope<'a>>) -> Option<Got<'a>> {
         let ctx = self.ctx;
         match &path.root {
-            Root::Document => path.walk_from(self.source).map(Got::Json),
-            Root::Item => path.walk_from(scope?.item).map(Got::Json),
+            Root::Document => path.walk_view(self.source).map(Got::of),
+            Root::Item => path.walk_view(scope?.item).map(Got::of),
             Root::Request => path.walk_from(ctx.request?).map(Got::Json),
             Root::Claims => path.walk_from(ctx.claims?).map(Got::Json),
             Root::PathParam(name) => ctx
@@ -416,7 +429,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                     Some(Got::Json(Value::Bool(b))) => {
                         let _ = write!(out, "{b}");
                     }
-                    Some(Got::Json(_)) => {
+                    Some(Got::Json(_) | Got::Doc(_)) => {
                         return Err(MapError {
                             target: target_pointer(field, scope),
                             input: input_pointer(p, scope),
@@ -446,17 +459,19 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
             Some(Got::Json(Value::Null)) => {
                 return self.absent(&rule.absence, true, field, input, scope);
             }
-            Some(Got::Json(Value::Array(items))) => items,
-            Some(_) => {
-                return Err(MapError {
-                    target: target_pointer(field, scope),
-                    input: input(),
-                    message: "`each` expects an array".to_owned(),
-                });
-            }
+            Some(Got::Json(v @ Value::Array(_))) => View::Value(v).items(),
+            Some(Got::Doc(v)) => v.items(),
+            Some(_) => None,
+        };
+        let Some(items) = items else {
+            return Err(MapError {
+                target: target_pointer(field, scope),
+                input: input(),
+                message: "`each` expects an array".to_owned(),
+            });
         };
         let mut out = Vec::with_capacity(items.len());
-        for (index, item) in items.iter().enumerate() {
+        for (index, item) in items.enumerate() {
             let inner = Scope {
                 item,
                 index,

@@ -23,6 +23,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::codec::doc::View;
 use crate::diagnostic::Diagnostic;
 use crate::schema::Shape;
 
@@ -71,14 +72,88 @@ pub struct MapError {
 #[derive(Debug, Clone)]
 pub struct CompiledMap {
     root: compile::ObjectRule,
+    /// What of the partner's request this (response) map reads through `$request`.
+    request_reads: Reads,
+}
+
+/// The part of a document a map reads: members by key, down to the values read whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// The value is read as a whole (some path ends here).
+    whole: bool,
+    children: Vec<(String, Reads)>,
+}
+
+impl Reads {
+    fn add(&mut self, segments: &[String]) {
+        let Some((first, rest)) = segments.split_first() else {
+            self.whole = true;
+            return;
+        };
+        let at = match self.children.iter().position(|(k, _)| k == first) {
+            Some(at) => at,
+            None => {
+                self.children.push((first.clone(), Reads::default()));
+                self.children.len() - 1
+            }
+        };
+        if let Some((_, child)) = self.children.get_mut(at) {
+            child.add(rest);
+        }
+    }
+
+    /// Adds what `other` reads.
+    pub fn merge(&mut self, other: &Reads) {
+        self.whole |= other.whole;
+        for (key, reads) in &other.children {
+            match self.children.iter_mut().find(|(k, _)| k == key) {
+                Some((_, mine)) => mine.merge(reads),
+                None => self.children.push((key.clone(), reads.clone())),
+            }
+        }
+    }
+
+    /// True when nothing is read.
+    pub fn is_empty(&self) -> bool {
+        !self.whole && self.children.is_empty()
+    }
+
+    /// The value holding what is read of `view` and nothing else: every path read gives the
+    /// same result on it as on the whole document. Objects on the way are built with the
+    /// members read only; a value read whole, or an array or scalar on the way, is copied.
+    pub fn extract(&self, view: View<'_>) -> Value {
+        if self.whole || view.kind() != crate::codec::doc::Kind::Object {
+            return view.to_value();
+        }
+        let mut out = serde_json::Map::with_capacity(self.children.len());
+        for (key, reads) in &self.children {
+            if let Some(child) = view.get(key) {
+                out.insert(key.clone(), reads.extract(child));
+            }
+        }
+        Value::Object(out)
+    }
 }
 
 impl CompiledMap {
     /// Runs the mapping on one source document. The output is always an object whose
     /// members follow the order of the map.
     pub fn apply(&self, source: &Value, ctx: &EvalContext<'_>) -> Result<Value, MapError> {
+        self.apply_view(View::Value(source), ctx)
+    }
+
+    /// [`Map::apply`] on a document read through a [`View`] (a decoded [`Doc`] included),
+    /// with the same result as on the view's value.
+    ///
+    /// [`Doc`]: crate::codec::doc::Doc
+    pub fn apply_view(&self, source: View<'_>, ctx: &EvalContext<'_>) -> Result<Value, MapError> {
         let eval = eval::Eval { source, ctx };
         eval.object(&self.root, None).map(Value::Object)
+    }
+
+    /// What this map reads of the partner's request through `$request` (a response map).
+    pub fn request_reads(&self) -> &Reads {
+        &self.request_reads
     }
 
     /// The compiled target fields, in output order (for the checker and tools).
@@ -183,7 +258,16 @@ pub fn compile_section(
     let mut root = compile::ObjectRule::new(compiler.map(&spec.map, "", "", 0));
     if compiler.errors.is_empty() {
         root.seal();
-        Ok(CompiledMap { root })
+        let mut paths = Vec::new();
+        root.source_paths(&mut paths);
+        let mut request_reads = Reads::default();
+        for p in paths.into_iter().filter(|p| p.root == path::Root::Request) {
+            request_reads.add(&p.segments);
+        }
+        Ok(CompiledMap {
+            root,
+            request_reads,
+        })
     } else {
         Err(compiler.errors)
     }
@@ -229,6 +313,8 @@ pub(crate) mod test_support {
     use std::path::Path;
 
     use serde_json::Value;
+
+    use crate::codec::doc::{Doc, View};
 
     use super::syntax::Direction;
     use super::{CompiledMap, EvalContext, MapError, compile, parse_route_yaml};
@@ -281,7 +367,26 @@ pub(crate) mod test_support {
             correlation_id: "c-1",
             request: Some(&request),
         };
-        map.apply(source, &ctx)
+        let on_value = map.apply(source, &ctx);
+        // The same map on the document as the XML decoder hands it over (member lists),
+        // and with `$request` cut down to what the map reads of it: same result.
+        let doc = Doc::deep(source);
+        assert_eq!(
+            map.apply_view(doc.view(), &ctx),
+            on_value,
+            "a Doc source maps as its value"
+        );
+        let kept = map.request_reads().extract(View::Value(&request));
+        let cut = EvalContext {
+            request: Some(&kept),
+            ..ctx
+        };
+        assert_eq!(
+            map.apply(source, &cut),
+            on_value,
+            "$request cut to its reads"
+        );
+        on_value
     }
 }
 
@@ -293,6 +398,44 @@ mod tests {
 
     use super::syntax::Direction;
     use super::*;
+
+    #[test]
+    fn request_reads_keep_what_the_map_reads_and_nothing_else() {
+        let map = test_support::compile_map(
+            "cur: $request/Order/@currency\n\
+             first: $request/Order/Item/0/Sku\n\
+             who: { template: \"{$request/Order/Customer/Name}\" }\n\
+             all: $request/Order/Ship\n\
+             deep: $request/Order/Ship/Street\n\
+             gone: $request/Nope/x",
+        )
+        .expect("map compiles");
+        let request = json!({"Order": {
+            "@id": "A-1", "@currency": "EUR",
+            "Customer": {"Name": "Ann", "Email": "a@x"},
+            "Item": [{"Sku": "S1", "Qty": 1}, {"Sku": "S2", "Qty": 2}],
+            "Ship": {"Street": "Main 1", "City": "Oslo"},
+            "Notes": "private"
+        }});
+        let doc = crate::codec::doc::Doc::deep(&request);
+        for view in [View::Value(&request), doc.view()] {
+            assert_eq!(
+                map.request_reads().extract(view),
+                json!({"Order": {
+                    "@currency": "EUR",
+                    "Item": [{"Sku": "S1", "Qty": 1}, {"Sku": "S2", "Qty": 2}],
+                    "Customer": {"Name": "Ann"},
+                    "Ship": {"Street": "Main 1", "City": "Oslo"}
+                }})
+            );
+        }
+        let none = test_support::compile_map("a: /x").expect("map compiles");
+        assert!(none.request_reads().is_empty());
+        assert_eq!(
+            none.request_reads().extract(View::Value(&request)),
+            json!({})
+        );
+    }
 
     fn repo(rel: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::codec::doc::{Doc, View};
+
 /// Where a path starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Root {
@@ -190,12 +192,29 @@ impl SourcePath {
     /// already parsed.
     #[inline(always)]
     pub fn walk_from<'v>(&self, start: &'v Value) -> Option<&'v Value> {
+        walk_steps(start, &self.steps)
+    }
+
+    /// [`SourcePath::walk_from`] over a [`View`]: member lists are searched in order, and
+    /// once the walk reaches a plain value it goes on as `walk_from` does.
+    #[inline(always)]
+    pub fn walk_view<'v>(&self, start: View<'v>) -> Option<View<'v>> {
         let mut cur = start;
-        for step in &self.steps {
+        for (i, step) in self.steps.iter().enumerate() {
             cur = match cur {
-                Value::Object(map) => member(map, &step.key)?,
-                Value::Array(items) => items.get(step.index?)?,
-                _ => return None,
+                View::Value(v) | View::Doc(Doc::Json(v)) => {
+                    return walk_steps(v, self.steps.get(i..)?).map(View::Value);
+                }
+                View::Doc(Doc::Members(m)) => {
+                    let key: &str = &step.key;
+                    let first = key.as_bytes().first();
+                    m.iter()
+                        .find(|(k, _)| {
+                            k.len() == key.len() && k.as_bytes().first() == first && k == key
+                        })
+                        .map(|(_, d)| d.view())?
+                }
+                View::Doc(Doc::List(items)) => items.get(step.index?)?.view(),
             };
         }
         Some(cur)
@@ -205,6 +224,19 @@ impl SourcePath {
     pub fn reads_body(&self) -> bool {
         matches!(self.root, Root::Document | Root::Item)
     }
+}
+
+#[inline(always)]
+fn walk_steps<'v>(start: &'v Value, steps: &[Step]) -> Option<&'v Value> {
+    let mut cur = start;
+    for step in steps {
+        cur = match cur {
+            Value::Object(map) => member(map, &step.key)?,
+            Value::Array(items) => items.get(step.index?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
 }
 
 /// Objects with at most this many members are searched by comparing keys in order rather

@@ -60,6 +60,13 @@ impl std::fmt::Debug for Schema {
 const BASE_URI: &str = "file:///schemas/";
 
 impl Schema {
+    /// Whether `view` is valid, as a yes or no without the list of violations.
+    pub fn fast_valid(&self, view: crate::codec::doc::View<'_>) -> Option<bool> {
+        Some(self.validator.is_valid(&view.to_value()))
+    }
+}
+
+impl Schema {
     /// Validates an instance, returning every violation (not just the first), each with
     /// the instance pointer. Hot path: no allocation when the instance is valid.
     pub fn validate(&self, instance: &Value) -> Result<(), Vec<Violation>> {
