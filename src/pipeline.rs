@@ -16,6 +16,7 @@
 
 use serde_json::Value;
 
+use crate::codec::doc::Doc;
 use crate::codec::{self, CodecError, Format, Limits};
 use crate::config::{Route, Stage};
 use crate::mapping::{EvalContext, MapError};
@@ -143,7 +144,7 @@ fn plural(n: usize, what: &str) -> String {
 /// Request direction: decode, validate against the external schema, map, validate against
 /// the internal schema, serialise. Routes without a `request:` section never call this.
 ///
-/// An XML body is decoded into a [`Doc`](crate::codec::doc::Doc); when the external schema's fast check finds it
+/// An XML body is decoded into a [`Doc`]; when the external schema's fast check finds it
 /// valid, it is mapped as it is, and only what `$request` reads is kept as a value. Any
 /// other outcome takes the general path on the document's value, which finds and reports
 /// every violation.
@@ -162,10 +163,10 @@ pub fn transform_request(
             if stage.source.fast_valid(doc.view()) == Some(true) {
                 let mapped = stage
                     .map
-                    .apply_view(doc.view(), ctx)
+                    .apply_doc(doc.view(), ctx)
                     .map_err(|e| map_problem(route, stage, body, &e))?;
                 let decoded = route.request_reads.extract(doc.view());
-                return finish_request(route, stage, body, decoded, &mapped);
+                return finish_request(route, stage, body, decoded, mapped);
             }
             doc.into_value()
         }
@@ -191,7 +192,7 @@ pub fn transform_request(
         .map
         .apply(&decoded, ctx)
         .map_err(|e| map_problem(route, stage, body, &e))?;
-    finish_request(route, stage, body, decoded, &mapped)
+    finish_request(route, stage, body, decoded, Doc::Json(mapped))
 }
 
 /// A mapping failure on the partner's document: 422 naming the input, with its line and
@@ -226,15 +227,21 @@ fn finish_request(
     stage: &Stage,
     body: &[u8],
     decoded: Value,
-    mapped: &Value,
+    mapped: Doc<'_>,
 ) -> Result<MappedRequest, Problem> {
-    if let Err(violations) = stage.target.validate(mapped) {
-        return Err(internal_violation(route, "request", &violations));
-    }
+    let mapped = if stage.target.fast_valid(mapped.view()) == Some(true) {
+        mapped
+    } else {
+        let value = mapped.into_value();
+        if let Err(violations) = stage.target.validate(&value) {
+            return Err(internal_violation(route, "request", &violations));
+        }
+        Doc::Json(value)
+    };
     // Sized from the partner's document, usually the larger of the two, so the buffer
     // rarely regrows (bounded by the body limit either way).
     let mut out = Vec::with_capacity(body.len());
-    serde_json::to_writer(&mut out, mapped).map_err(|e| {
+    serde_json::to_writer(&mut out, &mapped).map_err(|e| {
         Problem::new(ProblemKind::Internal, "the request could not be forwarded")
             .with_log(e.to_string())
     })?;

@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// A decoded document (or subtree).
@@ -83,6 +84,17 @@ impl<'a> Doc<'a> {
                     .collect(),
             ),
             scalar => Doc::Json(scalar.clone()),
+        }
+    }
+}
+
+/// Written exactly as its value would be: members in order, scalars as `serde_json` writes them.
+impl Serialize for Doc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Doc::Json(v) => v.serialize(s),
+            Doc::List(items) => s.collect_seq(items),
+            Doc::Members(m) => s.collect_map(m.iter().map(|(k, v)| (k.as_ref(), v))),
         }
     }
 }
@@ -271,9 +283,14 @@ mod tests {
     #[test]
     fn into_value_keeps_member_order_and_nesting() {
         let v = sample().into_value();
+        let expected = r#"{"@id":"A-1","Item":[{"Qty":2},{"Qty":3}],"Notes":null}"#;
+        assert_eq!(serde_json::to_string(&v).unwrap(), expected);
+        // Serialised as a Doc: the same bytes.
+        assert_eq!(serde_json::to_string(&sample()).unwrap(), expected);
+        let escaped = Doc::Members(vec![(Cow::Borrowed("a\"b"), Doc::Json(json!("x\ny")))]);
         assert_eq!(
-            serde_json::to_string(&v).unwrap(),
-            r#"{"@id":"A-1","Item":[{"Qty":2},{"Qty":3}],"Notes":null}"#
+            serde_json::to_string(&escaped).unwrap(),
+            r#"{"a\"b":"x\ny"}"#
         );
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chrono::format::{Item, StrftimeItems};
 use regex::{Regex, RegexBuilder};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::path::{Root, SourcePath, push_pointer};
 use super::syntax::{
@@ -41,50 +41,44 @@ pub struct Field {
     pub node: Node,
 }
 
-/// The fields of one target object, and the empty object evaluation starts from.
+/// The fields of one target object.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectRule {
     pub fields: Vec<Field>,
-    /// Every key in field order with null values, built by [`ObjectRule::seal`]. Cloning
-    /// it copies the keys' hash index, so a request does not hash every output key again
-    /// (hashing is the largest cost of building objects). `None` before sealing, or
-    /// when the map cannot hold the keys in field order.
-    skeleton: Option<Map<String, Value>>,
+    /// Whether every field has its own key, decided by [`ObjectRule::seal`]: only then can
+    /// the object be built as a member list, field by field.
+    unique: bool,
 }
 
 impl ObjectRule {
     /// An object with no fields, usable in statics.
     pub const EMPTY: ObjectRule = ObjectRule {
         fields: Vec::new(),
-        skeleton: None,
+        unique: false,
     };
 
     pub fn new(fields: Vec<Field>) -> Self {
         ObjectRule {
             fields,
-            skeleton: None,
+            unique: false,
         }
     }
 
-    /// Builds the skeletons of this object and every object below it; done once the map
-    /// is complete (dotted keys merge objects while compiling).
+    /// Decides how this object and every object below it are built; done once the map is
+    /// complete (dotted keys merge objects while compiling).
     pub fn seal(&mut self) {
         for f in &mut self.fields {
             f.node.seal();
         }
-        let skeleton: Map<String, Value> = self
-            .fields
-            .iter()
-            .map(|f| (f.key.clone(), Value::Null))
-            .collect();
-        let in_field_order = skeleton.len() == self.fields.len()
-            && skeleton.keys().zip(&self.fields).all(|(k, f)| *k == f.key);
-        self.skeleton = in_field_order.then_some(skeleton);
+        let mut keys: Vec<&str> = self.fields.iter().map(|f| f.key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        self.unique = keys.len() == self.fields.len();
     }
 
-    /// The skeleton, when sealed and usable.
-    pub(crate) fn skeleton(&self) -> Option<&Map<String, Value>> {
-        self.skeleton.as_ref()
+    /// True when sealed and no two fields share a key.
+    pub(crate) fn keys_unique(&self) -> bool {
+        self.unique
     }
 }
 

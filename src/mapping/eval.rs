@@ -18,7 +18,7 @@ use super::compile::{
 use super::path::{Root, SourcePath, push_index, push_pointer};
 use super::syntax::{Conversion, OnMissing, OnNull, Rounding, StringFn};
 use super::{EvalContext, MapError};
-use crate::codec::doc::View;
+use crate::codec::doc::{Doc, View};
 
 /// The item being mapped inside `each`, with what is needed to name it in errors.
 pub(crate) struct Scope<'a> {
@@ -82,70 +82,53 @@ pub(crate) struct Eval<'a, 'c> {
 struct StepError(String);
 
 impl<'a, 'c: 'a> Eval<'a, 'c> {
-    /// Evaluates the fields of one object, filling a clone of its skeleton (keys already
-    /// hashed) and dropping the members that produced nothing.
-    pub(crate) fn object(
+    /// Evaluates the fields of one object into a member list whose keys are borrowed from
+    /// the map, leaving out the members that produced nothing. An object whose fields
+    /// repeat a key is built as a map instead, where the last value of a key wins.
+    pub(crate) fn object<'r: 'a>(
         &self,
-        rule: &'a ObjectRule,
+        rule: &'r ObjectRule,
         scope: Option<&Scope<'a>>,
-    ) -> Result<Map<String, Value>, MapError> {
-        let Some(skeleton) = rule.skeleton() else {
+    ) -> Result<Doc<'r>, MapError> {
+        if !rule.keys_unique() {
             return self.object_by_insert(&rule.fields, scope);
-        };
-        let mut out = skeleton.clone();
-        // Indexes of omitted members, ascending; allocated only when one is omitted.
-        let mut omitted: Vec<usize> = Vec::new();
-        for (i, ((_, slot), f)) in out.iter_mut().zip(&rule.fields).enumerate() {
-            let produced = match &f.node {
-                Node::Value(rule) => self.value_into(rule, f, scope, slot)?,
-                node => match self.node(node, f, scope)? {
-                    Some(v) => fill(slot, v),
-                    None => false,
-                },
-            };
-            if !produced {
-                omitted.push(i);
+        }
+        let mut out = Vec::with_capacity(rule.fields.len());
+        for f in &rule.fields {
+            if let Some(d) = self.node(&f.node, f, scope)? {
+                out.push((Cow::Borrowed(f.key.as_str()), d));
             }
         }
-        if !omitted.is_empty() {
-            let mut index = 0;
-            let mut next = omitted.iter().copied().peekable();
-            out.retain(|_, _| {
-                let drop = next.next_if_eq(&index).is_some();
-                index += 1;
-                !drop
-            });
-        }
-        Ok(out)
+        Ok(Doc::Members(out))
     }
 
-    /// Evaluates the fields of an object that has no skeleton, inserting key by key.
-    fn object_by_insert(
+    /// Evaluates the fields of an object whose keys repeat, inserting key by key.
+    fn object_by_insert<'r: 'a>(
         &self,
-        fields: &'a [Field],
+        fields: &'r [Field],
         scope: Option<&Scope<'a>>,
-    ) -> Result<Map<String, Value>, MapError> {
+    ) -> Result<Doc<'r>, MapError> {
         let mut out = Map::with_capacity(fields.len());
         for f in fields {
-            if let Some(v) = self.node(&f.node, f, scope)? {
-                out.insert(f.key.clone(), v);
+            if let Some(d) = self.node(&f.node, f, scope)? {
+                out.insert(f.key.clone(), d.into_value());
             }
         }
-        Ok(out)
+        Ok(Doc::Json(Value::Object(out)))
     }
 
-    fn node(
+    fn node<'r: 'a>(
         &self,
-        node: &'a Node,
-        field: &'a Field,
+        node: &'r Node,
+        field: &'r Field,
         scope: Option<&Scope<'a>>,
-    ) -> Result<Option<Value>, MapError> {
+    ) -> Result<Option<Doc<'r>>, MapError> {
         match node {
+            Node::Value(rule) => Ok(self.value(rule, field, scope)?.map(Doc::Json)),
             Node::Object(children) => {
-                let map = self.object(children, scope)?;
-                Ok((!map.is_empty()).then_some(Value::Object(map)))
+                let object = self.object(children, scope)?;
+                Ok((!object.view().is_empty()).then_some(object))
             }
-            Node::Value(rule) => self.value(rule, field, scope),
             Node::Each(rule) => self.each(rule, field, scope),
         }
     }
@@ -228,55 +211,6 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                 message: "required source is missing".to_owned(),
             }),
         }
-    }
-
-    /// A value rule written into the skeleton's `slot`; false when it produces nothing.
-    /// The common rule, a path read without condition and copied or plainly converted,
-    /// is evaluated here inline, its value built in place.
-    #[inline(always)]
-    fn value_into(
-        &self,
-        rule: &'a ValueRule,
-        field: &'a Field,
-        scope: Option<&Scope<'a>>,
-        slot: &mut Value,
-    ) -> Result<bool, MapError> {
-        let (None, Source::Path(p)) = (&rule.when, &rule.source) else {
-            return Ok(match self.value_general(rule, field, scope)? {
-                Some(v) => fill(slot, v),
-                None => false,
-            });
-        };
-        let got = match self.resolve(p, scope) {
-            Some(g) if !g.is_null() => g,
-            missing => {
-                let absent = self.absent(
-                    &rule.absence,
-                    missing.is_some(),
-                    field,
-                    || input_pointer(p, scope),
-                    scope,
-                )?;
-                return Ok(match absent {
-                    Some(v) => fill(slot, v),
-                    None => false,
-                });
-            }
-        };
-        let fast = match (rule.finish, got) {
-            (Finish::Copy, g) => Some(g.to_value()),
-            (Finish::Integer, Got::Json(v)) => fast_integer(v),
-            (Finish::Decimal, Got::Json(v)) => fast_decimal(v),
-            _ => None,
-        };
-        let value = match fast {
-            Some(v) => v,
-            None => match self.run_steps(rule, field, scope, got)? {
-                Some(v) => v,
-                None => return Ok(false),
-            },
-        };
-        Ok(fill(slot, value))
     }
 
     /// A value rule. The common rule, a path read without condition, is evaluated here
@@ -442,12 +376,12 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         Ok(Ok(out))
     }
 
-    fn each(
+    fn each<'r: 'a>(
         &self,
-        rule: &'a EachRule,
-        field: &'a Field,
+        rule: &'r EachRule,
+        field: &'r Field,
         scope: Option<&Scope<'a>>,
-    ) -> Result<Option<Value>, MapError> {
+    ) -> Result<Option<Doc<'r>>, MapError> {
         if let Some(w) = &rule.when
             && !self.cond(w, scope)
         {
@@ -455,9 +389,15 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         }
         let input = || input_pointer(&rule.source, scope);
         let items = match self.resolve(&rule.source, scope) {
-            None => return self.absent(&rule.absence, false, field, input, scope),
+            None => {
+                return Ok(self
+                    .absent(&rule.absence, false, field, input, scope)?
+                    .map(Doc::Json));
+            }
             Some(Got::Json(Value::Null)) => {
-                return self.absent(&rule.absence, true, field, input, scope);
+                return Ok(self
+                    .absent(&rule.absence, true, field, input, scope)?
+                    .map(Doc::Json));
             }
             Some(Got::Json(v @ Value::Array(_))) => View::Value(v).items(),
             Some(Got::Doc(v)) => v.items(),
@@ -487,7 +427,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
             }
             match &rule.body {
                 EachBody::Map(fields) => {
-                    out.push(Value::Object(self.object(fields, Some(&inner))?));
+                    out.push(self.object(fields, Some(&inner))?);
                 }
                 EachBody::Item(node) => {
                     if let Some(v) = self.item_node(node, &inner)? {
@@ -496,29 +436,21 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                 }
             }
         }
-        Ok(Some(Value::Array(out)))
+        Ok(Some(Doc::List(out)))
     }
 
     /// The `item` rule of an `each`: its pointer is the item itself.
-    fn item_node(&self, node: &'a Node, scope: &Scope<'a>) -> Result<Option<Value>, MapError> {
+    fn item_node<'r: 'a>(
+        &self,
+        node: &'r Node,
+        scope: &Scope<'a>,
+    ) -> Result<Option<Doc<'r>>, MapError> {
         match node {
-            Node::Object(children) => {
-                let map = self.object(children, Some(scope))?;
-                Ok(Some(Value::Object(map)))
-            }
-            Node::Value(rule) => self.value(rule, &ITEM_FIELD, Some(scope)),
+            Node::Object(children) => Ok(Some(self.object(children, Some(scope))?)),
+            Node::Value(rule) => Ok(self.value(rule, &ITEM_FIELD, Some(scope))?.map(Doc::Json)),
             Node::Each(rule) => self.each(rule, &ITEM_FIELD, Some(scope)),
         }
     }
-}
-
-/// Writes a produced value into its skeleton slot, which holds `Null`; true, for the
-/// caller's "produced" flag. `Null` owns nothing, so it is forgotten rather than dropped:
-/// that spares a drop call per member.
-#[inline(always)]
-fn fill(slot: &mut Value, value: Value) -> bool {
-    std::mem::forget(std::mem::replace(slot, value));
-    true
 }
 
 /// The pseudo-field of an `item` rule: relative pointer "" (the item itself).

@@ -23,7 +23,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::codec::doc::View;
+use crate::codec::doc::{Doc, View};
 use crate::diagnostic::Diagnostic;
 use crate::schema::Shape;
 
@@ -147,8 +147,19 @@ impl CompiledMap {
     ///
     /// [`Doc`]: crate::codec::doc::Doc
     pub fn apply_view(&self, source: View<'_>, ctx: &EvalContext<'_>) -> Result<Value, MapError> {
+        self.apply_doc(source, ctx).map(Doc::into_value)
+    }
+
+    /// [`CompiledMap::apply_view`] with the output as a [`Doc`] whose keys are borrowed from
+    /// the map: what the request direction validates and serialises without hashing every
+    /// output key into a `Value`.
+    pub fn apply_doc<'m>(
+        &'m self,
+        source: View<'m>,
+        ctx: &'m EvalContext<'_>,
+    ) -> Result<Doc<'m>, MapError> {
         let eval = eval::Eval { source, ctx };
-        eval.object(&self.root, None).map(Value::Object)
+        eval.object(&self.root, None)
     }
 
     /// What this map reads of the partner's request through `$request` (a response map).
@@ -376,6 +387,14 @@ pub(crate) mod test_support {
             on_value,
             "a Doc source maps as its value"
         );
+        // The output as a Doc is written byte for byte as the output value.
+        if let Ok(v) = &on_value {
+            let out = map.apply_doc(doc.view(), &ctx).expect("the same map succeeds");
+            assert_eq!(
+                serde_json::to_string(&out).ok(),
+                serde_json::to_string(v).ok()
+            );
+        }
         let kept = map.request_reads().extract(View::Value(&request));
         let cut = EvalContext {
             request: Some(&kept),
