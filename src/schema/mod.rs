@@ -9,6 +9,7 @@
 //! CONTRACT NOTE: the public types and signatures in this file are shared by the codec,
 //! mapping and pipeline modules. Extend them; do not change their meaning.
 
+mod fast;
 mod shape;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::codec::doc::View;
 use crate::diagnostic::Diagnostic;
 
 pub use shape::{Additional, NodeId, Shape, ShapeNode, TypeSet, XmlMeta, escape_pointer};
@@ -43,6 +45,8 @@ pub struct Schema {
     /// The resolved type tree of the whole document (root = `shape.root()`).
     pub shape: Shape,
     validator: jsonschema::Validator,
+    /// The structural validator, when the schema stays within what it covers.
+    fast: Option<fast::FastValidator>,
 }
 
 impl std::fmt::Debug for Schema {
@@ -60,16 +64,14 @@ impl std::fmt::Debug for Schema {
 const BASE_URI: &str = "file:///schemas/";
 
 impl Schema {
-    /// Whether `view` is valid, as a yes or no without the list of violations.
-    pub fn fast_valid(&self, view: crate::codec::doc::View<'_>) -> Option<bool> {
-        Some(self.validator.is_valid(&view.to_value()))
-    }
-}
-
-impl Schema {
     /// Validates an instance, returning every violation (not just the first), each with
     /// the instance pointer. Hot path: no allocation when the instance is valid.
     pub fn validate(&self, instance: &Value) -> Result<(), Vec<Violation>> {
+        // The fast validator only short-cuts the common answer; whatever it says otherwise,
+        // the verdict and every violation come from `jsonschema`.
+        if self.fast_valid(View::Value(instance)) == Some(true) {
+            return Ok(());
+        }
         if self.validator.is_valid(instance) {
             return Ok(());
         }
@@ -91,6 +93,15 @@ impl Schema {
         Err(out)
     }
 
+    /// Some(true): valid for sure (`jsonschema` would accept `view.to_value()`).
+    /// Some(false): `jsonschema` would reject it. None: the schema is not covered by the
+    /// fast validator (see `fast.rs`), so only `jsonschema` can tell.
+    ///
+    /// Reads a [`View`], so a decoded `Doc` is checked without being turned into a `Value`.
+    pub fn fast_valid(&self, view: View<'_>) -> Option<bool> {
+        self.fast.as_ref()?.check(view)
+    }
+
     /// Compiles one schema document (used by tests and by `load_dir`). `name` is its path
     /// relative to the schemas directory; `others` are the documents it may `$ref`, keyed
     /// by that same relative name.
@@ -110,7 +121,7 @@ impl Schema {
         let registry = reached
             .registry()
             .map_err(|message| vec![Diagnostic::error(file, message)])?;
-        compile_validator(name, file, document, shape, &registry).map_err(|d| vec![d])
+        compile_validator(name, file, document, shape, &reached, &registry).map_err(|d| vec![d])
     }
 }
 
@@ -212,6 +223,7 @@ fn compile_validator(
     file: &Path,
     document: Arc<Value>,
     shape: Shape,
+    reached: &Documents,
     registry: &jsonschema::Registry<'_>,
 ) -> Result<Schema, Diagnostic> {
     let validator = jsonschema::options()
@@ -230,12 +242,15 @@ fn compile_validator(
                 d.location(format!("{name}#{at}"))
             }
         })?;
+    // After `jsonschema` accepted the schema: the fast validator assumes a valid one.
+    let fast = fast::FastValidator::compile(name, reached);
     Ok(Schema {
         name: name.to_string(),
         file: file.to_path_buf(),
         document,
         shape,
         validator,
+        fast,
     })
 }
 
@@ -403,7 +418,7 @@ impl SchemaRegistry {
                     continue;
                 }
             };
-            match compile_validator(&name, &path, doc, shape, &registry) {
+            match compile_validator(&name, &path, doc, shape, &reached, &registry) {
                 Ok(schema) => {
                     warnings.extend(unsupported_warnings(&schema));
                     registry_out.insert(schema);

@@ -1,0 +1,1337 @@
+//! A compiled structural validator: answers "valid" for the common shape of a schema
+//! (objects, arrays, `$ref`s) without the `jsonschema` crate's per-keyword machinery, and
+//! reads a [`View`], so a decoded [`crate::codec::doc::Doc`] is validated without first
+//! being turned into a `Value`.
+//!
+//! Soundness comes first. Structural keywords are checked here; every subschema that holds
+//! none of them (a "leaf": `{"type": "string", "format": "email"}`, `{"enum": [...]}`) is
+//! checked by a `jsonschema` validator compiled from that subschema alone with the options
+//! the full validator uses, so format, pattern, enum and numeric semantics stay the
+//! crate's own. A schema using anything else at a structural node (`anyOf`, `if`,
+//! `patternProperties`, an unknown keyword, an embedded `$id`, a `$ref` this module cannot
+//! resolve exactly as the registry does) gets no fast validator at all, and its callers use
+//! `jsonschema` alone.
+
+use std::collections::HashMap;
+
+use jsonschema::Draft;
+use serde_json::{Map, Number, Value};
+
+use super::{Documents, shape};
+use crate::codec::doc::{Kind, View};
+
+/// Index of a node in [`FastValidator::nodes`].
+type Id = u32;
+
+/// Instance nesting the validator follows before it gives the question back to
+/// `jsonschema`: far deeper than any document the codecs accept (64 levels by default), and
+/// shallow enough that the recursion cannot exhaust a thread's stack.
+const MAX_DEPTH: u32 = 256;
+
+/// Longest chain of `$ref`s to `$ref`s followed; people write one or two.
+const MAX_ALIAS_CHAIN: usize = 64;
+
+/// Below this many names a member's entry is found by comparing names in turn, which beats
+/// hashing the key; above it a hash map does.
+const LINEAR_LOOKUP_MAX: usize = 8;
+
+/// Required names tracked as bits of one word while the members are walked; an object
+/// schema requiring more looks each one up after the walk instead.
+const REQUIRED_BITS: usize = 64;
+
+/// Keywords that assert nothing (or nothing beyond their own node, like `$defs`).
+const ANNOTATIONS: &[&str] = &[
+    "title",
+    "description",
+    "$comment",
+    "examples",
+    "default",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "xml",
+    "$defs",
+    "definitions",
+];
+
+/// Keywords checked natively at a structural node.
+const STRUCTURAL: &[&str] = &[
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "minItems",
+    "maxItems",
+    "$ref",
+];
+
+/// Assertions that constrain strings or numbers only (JSON Schema Validation, sections 6.2
+/// and 6.3; `format` only applies to strings): beside structural keywords they are checked
+/// by a leaf validator of their own, and need no check at all on arrays and objects.
+const SCALAR_ASSERTIONS: &[&str] = &[
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+];
+
+/// Keywords that make a subschema depend on where it sits (base URI, dynamic scope,
+/// references): a subschema holding one anywhere inside cannot be validated on its own.
+const CONTEXTUAL: &[&str] = &[
+    "$ref",
+    "$dynamicRef",
+    "$recursiveRef",
+    "$id",
+    "$anchor",
+    "$dynamicAnchor",
+    "$recursiveAnchor",
+    "$schema",
+];
+
+const NULL: u8 = 1;
+const BOOLEAN: u8 = 2;
+const INTEGER: u8 = 4;
+const NUMBER: u8 = 8;
+const STRING: u8 = 16;
+const ARRAY: u8 = 32;
+const OBJECT: u8 = 64;
+
+/// A schema compiled for the fast check; see the module documentation.
+pub(crate) struct FastValidator {
+    nodes: Vec<Node>,
+    root: Id,
+}
+
+impl std::fmt::Debug for FastValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastValidator")
+            .field("nodes", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Node {
+    /// `true` or `false`.
+    Bool(bool),
+    /// A subschema without structural keywords, checked by `jsonschema`.
+    Leaf(Box<jsonschema::Validator>),
+    Structural(Box<Structural>),
+}
+
+struct Structural {
+    /// Admitted types as bits; 0 when there is no `type` keyword.
+    types: u8,
+    /// Whether any object keyword is present (otherwise members are not walked).
+    object: bool,
+    table: Table,
+    /// Bits of every required name, when there are at most [`REQUIRED_BITS`].
+    required_mask: u64,
+    /// Every required name, looked up one by one when there are too many for the mask.
+    required_overflow: Box<[Box<str>]>,
+    additional: Additional,
+    /// Whether any array keyword is present.
+    array: bool,
+    items: Option<Id>,
+    min_items: Option<u64>,
+    max_items: Option<u64>,
+    /// `minLength`, `pattern`, ... beside the structural keywords.
+    scalar: Option<Box<jsonschema::Validator>>,
+    /// The target of a `$ref` with siblings (2020-12 applies both).
+    also: Option<Id>,
+}
+
+enum Additional {
+    Any,
+    Forbidden,
+    Schema(Id),
+}
+
+/// One name an object schema knows: a property, a required name, or both.
+struct Entry {
+    name: Box<str>,
+    /// The property's schema; None for a required name that `properties` does not list,
+    /// whose value `additionalProperties` governs.
+    node: Option<Id>,
+    /// The name's bit in [`Structural::required_mask`], 0 when not tracked.
+    bit: u64,
+}
+
+enum Table {
+    Few(Box<[Entry]>),
+    Many {
+        entries: Box<[Entry]>,
+        index: HashMap<Box<str>, u32>,
+    },
+}
+
+impl Table {
+    fn new(entries: Vec<Entry>) -> Table {
+        if entries.len() <= LINEAR_LOOKUP_MAX {
+            return Table::Few(entries.into_boxed_slice());
+        }
+        let index = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.name.clone(), u32::try_from(i).ok()?)))
+            .collect();
+        Table::Many {
+            entries: entries.into_boxed_slice(),
+            index,
+        }
+    }
+
+    #[inline]
+    fn find(&self, name: &str) -> Option<&Entry> {
+        match self {
+            Table::Few(entries) => entries.iter().find(|e| *e.name == *name),
+            Table::Many { entries, index } => entries.get(*index.get(name)? as usize),
+        }
+    }
+}
+
+/// What a check learnt beyond its verdict.
+struct Walk {
+    /// Set when the check could not decide (too deep): the verdict must not be used.
+    undecided: bool,
+}
+
+impl FastValidator {
+    /// Compiles the fast validator of document `name`, or None when the schema uses
+    /// anything the fast validator does not cover. `docs` are the documents its `$ref`s
+    /// reach, as registered with `jsonschema`.
+    pub(crate) fn compile(name: &str, docs: &Documents) -> Option<FastValidator> {
+        let (name, root_doc) = docs.by_name.get_key_value(name)?;
+        let draft = Draft::default().detect(root_doc);
+        if !matches!(draft, Draft::Draft7 | Draft::Draft202012) {
+            return None;
+        }
+        let mut builder = Builder {
+            docs,
+            draft,
+            nodes: Vec::new(),
+            memo: HashMap::new(),
+            todo: Vec::new(),
+            checked: Vec::new(),
+        };
+        builder.check_doc(name)?;
+        let root = builder.node_for(name, String::new())?;
+        while let Some((id, doc, pointer)) = builder.todo.pop() {
+            let node = builder.build(doc, &pointer)?;
+            *builder.nodes.get_mut(id as usize)? = node;
+        }
+        let validator = FastValidator {
+            nodes: builder.nodes,
+            root,
+        };
+        validator.no_also_cycle().then_some(validator)
+    }
+
+    /// True when no chain of `$ref`-with-siblings edges returns to where it started: such a
+    /// chain would check the same instance forever.
+    fn no_also_cycle(&self) -> bool {
+        let also = |id: Id| match self.nodes.get(id as usize) {
+            Some(Node::Structural(s)) => s.also,
+            _ => None,
+        };
+        (0..self.nodes.len()).all(|start| {
+            let Ok(mut at) = Id::try_from(start) else {
+                return false;
+            };
+            // A chain without a cycle visits each node at most once.
+            for _ in 0..=self.nodes.len() {
+                match also(at) {
+                    Some(next) => at = next,
+                    None => return true,
+                }
+            }
+            false
+        })
+    }
+
+    /// Some(verdict) as `jsonschema` would give it, or None when undecided.
+    pub(crate) fn check(&self, view: View<'_>) -> Option<bool> {
+        let mut walk = Walk { undecided: false };
+        let valid = self.valid(self.root, view, 0, &mut walk);
+        (!walk.undecided).then_some(valid)
+    }
+
+    fn valid(&self, id: Id, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
+        if depth > MAX_DEPTH {
+            walk.undecided = true;
+            return false;
+        }
+        let Some(node) = self.nodes.get(id as usize) else {
+            walk.undecided = true;
+            return false;
+        };
+        match node {
+            Node::Bool(b) => *b,
+            Node::Leaf(leaf) => match view.as_value() {
+                Some(v) => leaf.is_valid(v),
+                None => leaf.is_valid(&view.to_value()),
+            },
+            Node::Structural(s) => self.structural(s, view, depth, walk),
+        }
+    }
+
+    fn structural(&self, s: &Structural, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
+        let kind = view.kind();
+        if s.types != 0 && !type_matches(s.types, kind, view) {
+            return false;
+        }
+        let ok = match kind {
+            Kind::Object if s.object => self.object(s, view, depth, walk),
+            Kind::Array if s.array => self.array(s, view, depth, walk),
+            Kind::String | Kind::Number => match (&s.scalar, view.as_value()) {
+                (None, _) => true,
+                (Some(scalar), Some(v)) => scalar.is_valid(v),
+                (Some(_), None) => {
+                    walk.undecided = true;
+                    false
+                }
+            },
+            _ => true,
+        };
+        match s.also {
+            Some(also) if ok => self.valid(also, view, depth + 1, walk),
+            _ => ok,
+        }
+    }
+
+    fn object(&self, s: &Structural, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
+        let Some(members) = view.members() else {
+            walk.undecided = true;
+            return false;
+        };
+        let mut seen = 0u64;
+        for (key, value) in members {
+            let node = match s.table.find(key) {
+                Some(entry) => {
+                    seen |= entry.bit;
+                    entry.node
+                }
+                None => None,
+            };
+            let valid = match (node, &s.additional) {
+                (Some(node), _) | (None, &Additional::Schema(node)) => {
+                    self.valid(node, value, depth + 1, walk)
+                }
+                (None, Additional::Any) => true,
+                (None, Additional::Forbidden) => false,
+            };
+            if !valid {
+                return false;
+            }
+        }
+        seen == s.required_mask
+            && s.required_overflow
+                .iter()
+                .all(|name| view.get(name).is_some())
+    }
+
+    fn array(&self, s: &Structural, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
+        let Some(items) = view.items() else {
+            walk.undecided = true;
+            return false;
+        };
+        let len = u64::try_from(items.len()).unwrap_or(u64::MAX);
+        if s.min_items.is_some_and(|min| len < min) || s.max_items.is_some_and(|max| len > max) {
+            return false;
+        }
+        match s.items {
+            Some(node) => items
+                .into_iter()
+                .all(|item| self.valid(node, item, depth + 1, walk)),
+            None => true,
+        }
+    }
+}
+
+/// `type` as JSON Schema (draft 6 and later) means it: a number with an integral value,
+/// `1.0` included, is an integer.
+#[inline]
+fn type_matches(types: u8, kind: Kind, view: View<'_>) -> bool {
+    let bit = match kind {
+        Kind::Null => NULL,
+        Kind::Bool => BOOLEAN,
+        Kind::String => STRING,
+        Kind::Array => ARRAY,
+        Kind::Object => OBJECT,
+        Kind::Number => {
+            return types & NUMBER != 0
+                || (types & INTEGER != 0
+                    && matches!(view.as_value(), Some(Value::Number(n)) if is_integer(n)));
+        }
+    };
+    types & bit != 0
+}
+
+/// The `jsonschema` crate's test (without arbitrary precision): an `i64`/`u64`, or a float
+/// without fractional part.
+fn is_integer(n: &Number) -> bool {
+    n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+}
+
+fn type_bits(value: &Value) -> Option<u8> {
+    let one = |name: &Value| {
+        Some(match name.as_str()? {
+            "null" => NULL,
+            "boolean" => BOOLEAN,
+            "integer" => INTEGER,
+            "number" => NUMBER,
+            "string" => STRING,
+            "array" => ARRAY,
+            "object" => OBJECT,
+            _ => return None,
+        })
+    };
+    match value {
+        Value::Array(names) if !names.is_empty() => {
+            names.iter().try_fold(0u8, |acc, n| Some(acc | one(n)?))
+        }
+        Value::Array(_) => None,
+        other => one(other),
+    }
+}
+
+struct Builder<'d> {
+    docs: &'d Documents,
+    draft: Draft,
+    nodes: Vec<Node>,
+    /// (document, JSON pointer) of a compiled subschema -> its node.
+    memo: HashMap<(&'d str, String), Id>,
+    /// Nodes allocated whose subschema is still to compile.
+    todo: Vec<(Id, &'d str, String)>,
+    /// Documents found fit (same draft, no embedded resources).
+    checked: Vec<&'d str>,
+}
+
+impl<'d> Builder<'d> {
+    fn doc(&self, name: &str) -> Option<&'d Value> {
+        self.docs.by_name.get(name).map(|d| d.as_ref())
+    }
+
+    /// The node of the subschema at `pointer` in `doc`, allocated (and queued) on first
+    /// sight. A pure `$ref` is its target, so aliases cost nothing when validating.
+    fn node_for(&mut self, doc: &'d str, pointer: String) -> Option<Id> {
+        let (doc, pointer) = self.follow_aliases(doc, pointer)?;
+        if let Some(&id) = self.memo.get(&(doc, pointer.clone())) {
+            return Some(id);
+        }
+        let id = Id::try_from(self.nodes.len()).ok()?;
+        self.nodes.push(Node::Bool(true));
+        self.memo.insert((doc, pointer.clone()), id);
+        self.todo.push((id, doc, pointer));
+        Some(id)
+    }
+
+    /// Follows `$ref`s that stand for their target (draft 7: any `$ref`, its siblings being
+    /// ignored; 2020-12: a `$ref` beside annotations only) to the subschema they name.
+    fn follow_aliases(&mut self, doc: &'d str, pointer: String) -> Option<(&'d str, String)> {
+        let mut at = (doc, pointer);
+        let mut seen: Vec<(&'d str, String)> = Vec::new();
+        loop {
+            let Value::Object(map) = self.doc(at.0)?.pointer(&at.1)? else {
+                return Some(at);
+            };
+            let Some(reference) = map.get("$ref") else {
+                return Some(at);
+            };
+            let alias = self.draft == Draft::Draft7
+                || map
+                    .keys()
+                    .all(|k| k == "$ref" || ANNOTATIONS.contains(&k.as_str()));
+            if !alias {
+                return Some(at);
+            }
+            let next = self.resolve(at.0, reference.as_str()?)?;
+            // A chain of aliases that returns to itself names no schema (`jsonschema`
+            // accepts anything there, a rule not worth copying).
+            if seen.contains(&next) || seen.len() > MAX_ALIAS_CHAIN {
+                return None;
+            }
+            seen.push(std::mem::replace(&mut at, next));
+        }
+    }
+
+    /// Resolves `reference`, written in document `from`, to (document, JSON pointer), the
+    /// way the `jsonschema` registry resolves it; None for every form where that is not
+    /// certain (anchors, percent-encoding, relative references in a document with an
+    /// `$id`, names outside plain path characters).
+    fn resolve(&mut self, from: &'d str, reference: &str) -> Option<(&'d str, String)> {
+        if reference.is_empty() {
+            return None;
+        }
+        let (base, fragment) = reference.split_once('#').unwrap_or((reference, ""));
+        if !(fragment.is_empty() || fragment.starts_with('/')) || fragment.contains('%') {
+            return None;
+        }
+        let target = if base.is_empty() {
+            from
+        } else {
+            self.doc_of(from, base)?
+        };
+        self.check_doc(target)?;
+        self.doc(target)?.pointer(fragment)?;
+        Some((target, fragment.to_string()))
+    }
+
+    /// The document a non-empty `$ref` base written in `from` names.
+    fn doc_of(&self, from: &'d str, base: &str) -> Option<&'d str> {
+        let own_id = self
+            .doc(from)?
+            .get("$id")
+            .and_then(Value::as_str)
+            .map(|id| id.trim_end_matches('#'));
+        if base.contains(':') {
+            if own_id == Some(base) {
+                return Some(from);
+            }
+            if self.docs.by_name.contains_key(base) {
+                return None;
+            }
+            let name = self.docs.by_id.get(base)?;
+            return self
+                .docs
+                .by_name
+                .get_key_value(name)
+                .map(|(n, _)| n.as_str());
+        }
+        // Relative to the document's own URI: `file:///schemas/<name>`, unless an `$id`
+        // replaces it. Only plain paths, where joining names is what RFC 3986 does.
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        };
+        if own_id.is_some()
+            || !plain(base)
+            || !plain(from)
+            || base.starts_with('/')
+            || base.contains("//")
+            || matches!(base.rsplit('/').next(), Some("." | ".." | ""))
+        {
+            return None;
+        }
+        let joined = shape::join_relative(from, base)?;
+        self.docs
+            .by_name
+            .get_key_value(&joined)
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Admits a document once: it must be read in the root's draft, and hold no embedded
+    /// resource (`$id` or `$schema` below its root), which would move the base URI or the
+    /// draft under the subschemas it holds.
+    fn check_doc(&mut self, name: &'d str) -> Option<()> {
+        if self.checked.contains(&name) {
+            return Some(());
+        }
+        let doc = self.doc(name)?;
+        let same_draft = match doc.get("$schema") {
+            Some(_) => Draft::default().detect(doc) == self.draft,
+            // What the registry assumes of a document without `$schema` is the default
+            // draft or the referrer's; only when they agree is it certain.
+            None => self.draft == Draft::Draft202012,
+        };
+        if !same_draft || !matches!(doc.get("$id"), None | Some(Value::String(_))) {
+            return None;
+        }
+        let mut stack: Vec<&Value> = match doc {
+            Value::Object(map) => map.values().collect(),
+            _ => Vec::new(),
+        };
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Object(map) => {
+                    if ["$id", "$schema"]
+                        .iter()
+                        .any(|k| matches!(map.get(*k), Some(Value::String(_))))
+                    {
+                        return None;
+                    }
+                    stack.extend(map.values());
+                }
+                Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        self.checked.push(name);
+        Some(())
+    }
+
+    fn build(&mut self, doc: &'d str, pointer: &str) -> Option<Node> {
+        let map = match self.doc(doc)?.pointer(pointer)? {
+            Value::Bool(b) => return Some(Node::Bool(*b)),
+            Value::Object(map) => map,
+            _ => return None,
+        };
+        if is_leaf(map) {
+            return Some(Node::Leaf(Box::new(self.jsonschema(map)?)));
+        }
+        let child = |k: &str| format!("{pointer}/{}", shape::escape_pointer(k));
+        let mut s = Structural {
+            types: 0,
+            object: false,
+            table: Table::Few(Box::new([])),
+            required_mask: 0,
+            required_overflow: Box::new([]),
+            additional: Additional::Any,
+            array: false,
+            items: None,
+            min_items: None,
+            max_items: None,
+            scalar: None,
+            also: None,
+        };
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut scalar = Map::new();
+        for (keyword, value) in map {
+            match keyword.as_str() {
+                "type" => s.types = type_bits(value)?,
+                "properties" => {
+                    let base = child("properties");
+                    for (name, _) in value.as_object()? {
+                        let node =
+                            self.node_for(doc, format!("{base}/{}", shape::escape_pointer(name)))?;
+                        entries.push(Entry {
+                            name: name.as_str().into(),
+                            node: Some(node),
+                            bit: 0,
+                        });
+                    }
+                }
+                "required" => {}
+                "additionalProperties" => {
+                    s.additional = match value {
+                        Value::Bool(true) => Additional::Any,
+                        Value::Bool(false) => Additional::Forbidden,
+                        Value::Object(_) => Additional::Schema(self.node_for(doc, child(keyword))?),
+                        _ => return None,
+                    };
+                }
+                "items" => match value {
+                    Value::Bool(_) | Value::Object(_) => {
+                        s.items = Some(self.node_for(doc, child(keyword))?);
+                    }
+                    _ => return None,
+                },
+                "minItems" => s.min_items = Some(value.as_u64()?),
+                "maxItems" => s.max_items = Some(value.as_u64()?),
+                "$ref" => {
+                    let (tdoc, tptr) = self.resolve(doc, value.as_str()?)?;
+                    s.also = Some(self.node_for(tdoc, tptr)?);
+                }
+                // A document's own identity and draft, already accounted for.
+                "$id" | "$schema" if pointer.is_empty() => {}
+                k if ANNOTATIONS.contains(&k) => {}
+                k if SCALAR_ASSERTIONS.contains(&k) => {
+                    scalar.insert(keyword.clone(), value.clone());
+                }
+                _ => return None,
+            }
+        }
+        if let Some(required) = map.get("required") {
+            let names = required.as_array()?;
+            let mut unique: Vec<&str> = Vec::with_capacity(names.len());
+            for name in names {
+                let name = name.as_str()?;
+                if !unique.contains(&name) {
+                    unique.push(name);
+                }
+            }
+            if unique.len() <= REQUIRED_BITS {
+                for (i, name) in unique.iter().enumerate() {
+                    let bit = 1u64 << i;
+                    s.required_mask |= bit;
+                    match entries.iter_mut().find(|e| *e.name == **name) {
+                        Some(entry) => entry.bit = bit,
+                        None => entries.push(Entry {
+                            name: (*name).into(),
+                            node: None,
+                            bit,
+                        }),
+                    }
+                }
+            } else {
+                s.required_overflow = unique.into_iter().map(Into::into).collect();
+            }
+        }
+        s.object = !entries.is_empty()
+            || !s.required_overflow.is_empty()
+            || !matches!(s.additional, Additional::Any);
+        s.table = Table::new(entries);
+        s.array = s.items.is_some() || s.min_items.is_some() || s.max_items.is_some();
+        if !scalar.is_empty() {
+            s.scalar = Some(Box::new(self.jsonschema(&scalar)?));
+        }
+        Some(Node::Structural(Box::new(s)))
+    }
+
+    /// A `jsonschema` validator of one self-contained subschema, with the options of the
+    /// schema's full validator (see `compile_validator`).
+    fn jsonschema(&self, schema: &Map<String, Value>) -> Option<jsonschema::Validator> {
+        jsonschema::options()
+            .with_draft(self.draft)
+            .offline()
+            .should_validate_formats(true)
+            .with_pattern_options(jsonschema::PatternOptions::regex())
+            .build(&Value::Object(schema.clone()))
+            .ok()
+    }
+}
+
+/// A subschema checked by `jsonschema` alone: no structural keyword, not made only of what
+/// is checked natively (`{}`, `{"type": "object"}`), and nothing inside that depends on
+/// where it sits.
+fn is_leaf(map: &Map<String, Value>) -> bool {
+    if map.keys().any(|k| STRUCTURAL.contains(&k.as_str()))
+        || map
+            .keys()
+            .all(|k| k == "type" || ANNOTATIONS.contains(&k.as_str()))
+    {
+        return false;
+    }
+    let mut stack: Vec<&Map<String, Value>> = vec![map];
+    let mut values: Vec<&Value> = Vec::new();
+    while let Some(m) = stack.pop() {
+        if m.keys().any(|k| CONTEXTUAL.contains(&k.as_str())) {
+            return false;
+        }
+        values.extend(m.values());
+        while let Some(v) = values.pop() {
+            match v {
+                Value::Object(inner) => stack.push(inner),
+                Value::Array(items) => values.extend(items),
+                _ => {}
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::super::{Schema, SchemaRegistry};
+    use super::*;
+    use crate::codec::doc::Doc;
+
+    fn compile_with(doc: Value, others: &[(&str, Value)]) -> Schema {
+        let others: BTreeMap<String, Arc<Value>> = others
+            .iter()
+            .map(|(n, d)| ((*n).to_string(), Arc::new(d.clone())))
+            .collect();
+        Schema::compile(
+            "t/main.json",
+            Path::new("/schemas/t/main.json"),
+            doc,
+            &others,
+        )
+        .unwrap()
+    }
+
+    fn compile(doc: Value) -> Schema {
+        compile_with(doc, &[])
+    }
+
+    /// A `Doc` standing for `v`: containers as member lists and item lists, except where
+    /// `keep(depth)` says to hold a subtree as a plain value.
+    fn doc_of(v: &Value, keep: &mut dyn FnMut() -> bool) -> Doc<'static> {
+        match v {
+            Value::Array(items) if !keep() => {
+                Doc::List(items.iter().map(|i| doc_of(i, keep)).collect())
+            }
+            Value::Object(map) if !keep() => Doc::Members(
+                map.iter()
+                    .map(|(k, v)| (Cow::Owned(k.clone()), doc_of(v, keep)))
+                    .collect(),
+            ),
+            other => Doc::Json(other.clone()),
+        }
+    }
+
+    /// The fast verdict on `v`, after checking that it agrees with `jsonschema` (when
+    /// given) and that a `Doc` of the same value gets the same one.
+    fn verdict(schema: &Schema, v: Value) -> Option<bool> {
+        let fast = schema.fast_valid(View::Value(&v));
+        let doc = doc_of(&v, &mut || false);
+        assert_eq!(schema.fast_valid(doc.view()), fast, "Doc view of {v}");
+        if let Some(valid) = fast {
+            assert_eq!(valid, schema.validator.is_valid(&v), "jsonschema on {v}");
+            assert_eq!(schema.validate(&v).is_ok(), valid, "validate on {v}");
+        }
+        fast
+    }
+
+    #[test]
+    fn type_sets_and_integral_numbers() {
+        let s = compile(json!({"properties": {
+            "i": {"type": "integer"},
+            "n": {"type": "number"},
+            "u": {"type": ["string", "null"]},
+            "b": {"type": "boolean"},
+            "o": {"type": "object"},
+            "a": {"type": "array"}
+        }}));
+        for (v, want) in [
+            (json!({"i": 1}), true),
+            (json!({"i": 1.0}), true),
+            (json!({"i": -3e2}), true),
+            (json!({"i": 1.5}), false),
+            (json!({"i": "1"}), false),
+            (json!({"n": 1}), true),
+            (json!({"n": 1.5}), true),
+            (json!({"n": true}), false),
+            (json!({"u": null}), true),
+            (json!({"u": "x"}), true),
+            (json!({"u": 0}), false),
+            (json!({"b": false}), true),
+            (json!({"b": 0}), false),
+            (json!({"o": {}}), true),
+            (json!({"o": []}), false),
+            (json!({"a": []}), true),
+            (json!({"a": {}}), false),
+        ] {
+            assert_eq!(verdict(&s, v.clone()), Some(want), "{v}");
+        }
+    }
+
+    #[test]
+    fn object_keywords_apply_to_objects_only() {
+        let s = compile(json!({
+            "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+            "required": ["a", "c"],
+            "additionalProperties": false
+        }));
+        assert_eq!(verdict(&s, json!(5)), Some(true));
+        assert_eq!(verdict(&s, json!([1])), Some(true));
+        assert_eq!(verdict(&s, json!({"a": "x", "c": 1})), Some(false));
+        assert_eq!(verdict(&s, json!({"a": "x"})), Some(false));
+        assert_eq!(verdict(&s, json!({"a": "x", "b": 2})), Some(false));
+        assert_eq!(verdict(&s, json!({"a": 1, "c": 1})), Some(false));
+
+        let s = compile(json!({
+            "type": "object",
+            "properties": {"a": {"type": "string"}},
+            "required": ["a", "c"],
+            "additionalProperties": {"type": "integer"}
+        }));
+        assert_eq!(verdict(&s, json!(5)), Some(false));
+        assert_eq!(verdict(&s, json!({"a": "x", "c": 1, "d": 2})), Some(true));
+        assert_eq!(verdict(&s, json!({"a": "x", "c": "1"})), Some(false));
+        assert_eq!(verdict(&s, json!({"a": "x", "d": 2})), Some(false));
+
+        let s = compile(json!({"properties": {"a": {}}, "additionalProperties": true}));
+        assert_eq!(verdict(&s, json!({"a": [1], "z": {}})), Some(true));
+    }
+
+    #[test]
+    fn many_properties_and_many_required_names() {
+        let names: Vec<String> = (0..70).map(|i| format!("p{i}")).collect();
+        let properties: Map<String, Value> = names
+            .iter()
+            .map(|n| (n.clone(), json!({"type": "integer"})))
+            .collect();
+        let s = compile(json!({"properties": properties, "required": names}));
+        let full: Map<String, Value> = names.iter().map(|n| (n.clone(), json!(1))).collect();
+        assert_eq!(verdict(&s, Value::Object(full.clone())), Some(true));
+        for drop in ["p0", "p63", "p64", "p69"] {
+            let mut less = full.clone();
+            less.remove(drop);
+            assert_eq!(verdict(&s, Value::Object(less)), Some(false), "{drop}");
+        }
+        let mut wrong = full;
+        wrong.insert("p40".to_string(), json!("x"));
+        assert_eq!(verdict(&s, Value::Object(wrong)), Some(false));
+
+        let few: Vec<String> = names.iter().take(20).cloned().collect();
+        let s = compile(
+            json!({"properties": properties, "required": few, "additionalProperties": false}),
+        );
+        let some: Map<String, Value> = names
+            .iter()
+            .take(25)
+            .map(|n| (n.clone(), json!(2)))
+            .collect();
+        assert_eq!(verdict(&s, Value::Object(some.clone())), Some(true));
+        let mut extra = some;
+        extra.insert("q".to_string(), json!(2));
+        assert_eq!(verdict(&s, Value::Object(extra)), Some(false));
+    }
+
+    #[test]
+    fn array_keywords_apply_to_arrays_only() {
+        let s = compile(json!({"items": {"type": "integer"}, "minItems": 1, "maxItems": 2}));
+        assert_eq!(verdict(&s, json!("x")), Some(true));
+        assert_eq!(verdict(&s, json!({})), Some(true));
+        assert_eq!(verdict(&s, json!([])), Some(false));
+        assert_eq!(verdict(&s, json!([1])), Some(true));
+        assert_eq!(verdict(&s, json!([1, 2.0])), Some(true));
+        assert_eq!(verdict(&s, json!([1, 2, 3])), Some(false));
+        assert_eq!(verdict(&s, json!([1, "2"])), Some(false));
+        let s = compile(json!({"type": "array", "items": false}));
+        assert_eq!(verdict(&s, json!([])), Some(true));
+        assert_eq!(verdict(&s, json!([null])), Some(false));
+    }
+
+    #[test]
+    fn boolean_schemas() {
+        assert_eq!(verdict(&compile(json!(true)), json!({"a": 1})), Some(true));
+        assert_eq!(verdict(&compile(json!(false)), json!(null)), Some(false));
+        let s = compile(json!({"properties": {"a": false, "b": true}}));
+        assert_eq!(verdict(&s, json!({"b": [1]})), Some(true));
+        assert_eq!(verdict(&s, json!({"a": 1})), Some(false));
+    }
+
+    #[test]
+    fn leaves_keep_jsonschema_semantics() {
+        let s = compile(json!({"properties": {
+            "e": {"type": "string", "format": "email", "maxLength": 12},
+            "d": {"format": "date"},
+            "p": {"type": "string", "pattern": "^[A-Z]{2}$"},
+            "k": {"enum": ["a", 1, [1, 2], {"x": 1}]},
+            "m": {"type": "number", "exclusiveMaximum": 3, "multipleOf": 0.5},
+            "u": {"anyOf": [{"type": "string"}, {"type": "object", "required": ["x"]}]}
+        }}));
+        for (v, want) in [
+            (json!({"e": "a@b.example"}), true),
+            (json!({"e": "nope"}), false),
+            (json!({"e": "aaaaa@b.example"}), false),
+            (json!({"d": "2026-02-28"}), true),
+            (json!({"d": "2026-02-30"}), false),
+            (json!({"d": 5}), true),
+            (json!({"p": "DE"}), true),
+            (json!({"p": "de"}), false),
+            (json!({"k": 1.0}), true),
+            (json!({"k": [1, 2]}), true),
+            (json!({"k": {"x": 1}}), true),
+            (json!({"k": {"x": 2}}), false),
+            (json!({"m": 2.5}), true),
+            (json!({"m": 3}), false),
+            (json!({"m": 0.3}), false),
+            (json!({"u": {"x": 1}}), true),
+            (json!({"u": {"y": 1}}), false),
+        ] {
+            assert_eq!(verdict(&s, v.clone()), Some(want), "{v}");
+        }
+    }
+
+    #[test]
+    fn refs_recurse_and_apply_siblings_in_2020_12() {
+        let s = compile(json!({
+            "$defs": {
+                "node": {
+                    "type": "object",
+                    "required": ["v"],
+                    "properties": {
+                        "v": {"type": "integer"},
+                        "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                        "short": {"$ref": "#/$defs/text", "maxLength": 3}
+                    }
+                },
+                "text": {"type": "string", "minLength": 1}
+            },
+            "$ref": "#/$defs/node"
+        }));
+        assert_eq!(
+            verdict(
+                &s,
+                json!({"v": 1, "children": [{"v": 2, "children": [{"v": 3}]}]})
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            verdict(
+                &s,
+                json!({"v": 1, "children": [{"v": 2, "children": [{"w": 3}]}]})
+            ),
+            Some(false)
+        );
+        assert_eq!(verdict(&s, json!({"v": 1, "short": "abc"})), Some(true));
+        assert_eq!(verdict(&s, json!({"v": 1, "short": "abcd"})), Some(false));
+        assert_eq!(verdict(&s, json!({"v": 1, "short": ""})), Some(false));
+        assert_eq!(verdict(&s, json!({"v": 1, "short": 7})), Some(false));
+    }
+
+    #[test]
+    fn draft7_ignores_ref_siblings() {
+        let s = compile(json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "definitions": {"S": {"type": "string"}},
+            "properties": {
+                "a": {"$ref": "#/definitions/S", "maxLength": 2, "type": "integer", "anyOf": [false]}
+            }
+        }));
+        assert_eq!(verdict(&s, json!({"a": "abcdef"})), Some(true));
+        assert_eq!(verdict(&s, json!({"a": 5})), Some(false));
+    }
+
+    #[test]
+    fn cross_file_and_id_refs() {
+        let common = json!({"$defs": {"Money": {
+            "type": "object",
+            "required": ["amount"],
+            "properties": {"amount": {"type": "string", "pattern": "^[0-9]+$"}}
+        }}});
+        let code = json!({"$id": "urn:example:code", "type": "string", "maxLength": 3});
+        let s = compile_with(
+            json!({"properties": {
+                "total": {"$ref": "common.json#/$defs/Money"},
+                "code": {"$ref": "urn:example:code"},
+                "other": {"$ref": "../shared/code.json"}
+            }}),
+            &[("t/common.json", common), ("shared/code.json", code)],
+        );
+        assert_eq!(
+            verdict(
+                &s,
+                json!({"total": {"amount": "12"}, "code": "EUR", "other": "X"})
+            ),
+            Some(true)
+        );
+        assert_eq!(verdict(&s, json!({"total": {"amount": "1x"}})), Some(false));
+        assert_eq!(verdict(&s, json!({"total": {}})), Some(false));
+        assert_eq!(verdict(&s, json!({"code": "EURO"})), Some(false));
+        assert_eq!(verdict(&s, json!({"other": "ABCD"})), Some(false));
+    }
+
+    #[test]
+    fn uncovered_schemas_get_no_verdict() {
+        for doc in [
+            json!({"properties": {"a": {}}, "anyOf": [{"required": ["a"]}]}),
+            json!({"properties": {"a": {}}, "patternProperties": {"^x": {}}}),
+            json!({"properties": {"a": {}}, "x-vendor": 1}),
+            json!({"properties": {"a": {"properties": {}, "enum": [{}]}}}),
+            json!({"items": {}, "uniqueItems": true}),
+            json!({"properties": {"a": {"$id": "inner.json", "type": "string"}}}),
+            json!({"properties": {"a": {"$ref": "#t"}}, "$defs": {"t": {"$anchor": "t"}}}),
+            json!({"$schema": "http://json-schema.org/draft-04/schema#", "properties": {}}),
+            json!({"$defs": {"A": {"type": "object", "$ref": "#/$defs/A"}}, "$ref": "#/$defs/A"}),
+        ] {
+            let s = compile(doc.clone());
+            assert_eq!(s.fast_valid(View::Value(&json!({"a": 1}))), None, "{doc}");
+            // Validation is unchanged: `jsonschema` decides alone.
+            assert_eq!(
+                s.validate(&json!({"a": 1})).is_ok(),
+                s.validator.is_valid(&json!({"a": 1}))
+            );
+        }
+    }
+
+    #[test]
+    fn a_leaf_reads_a_container_held_as_members() {
+        let s = compile(json!({"properties": {"k": {"enum": [{"x": [1]}]}}}));
+        let doc = Doc::Members(vec![(
+            Cow::Borrowed("k"),
+            Doc::Members(vec![(
+                Cow::Borrowed("x"),
+                Doc::List(vec![Doc::Json(json!(1))]),
+            )]),
+        )]);
+        assert_eq!(s.fast_valid(doc.view()), Some(true));
+        assert_eq!(verdict(&s, json!({"k": {"x": [2]}})), Some(false));
+    }
+
+    #[test]
+    fn too_deep_an_instance_is_left_to_jsonschema() {
+        let s = compile(json!({"items": {"$ref": "#"}}));
+        let mut v = json!(1);
+        for _ in 0..(MAX_DEPTH + 10) {
+            v = Value::Array(vec![v]);
+        }
+        assert_eq!(s.fast_valid(View::Value(&v)), None);
+        assert_eq!(verdict(&s, json!([[[1]]])), Some(true));
+    }
+
+    #[test]
+    fn shipped_acme_order_passes_both_schemas() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (registry, _) = SchemaRegistry::load_dir(&root.join("schemas")).unwrap();
+        let fixture = root.join("tests/fixtures/acme/orders/valid");
+
+        let external = registry.get("acme/order.schema.json").unwrap();
+        let body = std::fs::read(fixture.join("input.xml")).unwrap();
+        let decoded = crate::codec::xml::decode(
+            &body,
+            &external.shape,
+            Some("urn:acme:orders:v2"),
+            &crate::codec::Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(external.fast_valid(View::Value(&decoded)), Some(true));
+        let doc = doc_of(&decoded, &mut || false);
+        assert_eq!(external.fast_valid(doc.view()), Some(true));
+
+        let internal = registry.get("internal/order.schema.json").unwrap();
+        let mapped: Value =
+            serde_json::from_slice(&std::fs::read(fixture.join("expected.json")).unwrap()).unwrap();
+        assert_eq!(internal.fast_valid(View::Value(&mapped)), Some(true));
+        let mut broken = mapped.clone();
+        broken["lines"][0]["quantity"] = json!(0);
+        assert_eq!(internal.fast_valid(View::Value(&broken)), Some(false));
+    }
+
+    /// A small deterministic generator for instances (xorshift), seeded by proptest.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+        fn one_in(&mut self, n: u64) -> bool {
+            self.below(n) == 0
+        }
+    }
+
+    fn noise(r: &mut Rng) -> Value {
+        let all = [
+            json!(null),
+            json!(true),
+            json!(0),
+            json!(1),
+            json!(1.0),
+            json!(1.5),
+            json!(-1),
+            json!("a"),
+            json!(""),
+            json!("2024-02-03"),
+            json!([]),
+            json!([1]),
+            json!({}),
+            json!({"a": 1}),
+        ];
+        let i = r.below(all.len() as u64) as usize;
+        all[i].clone()
+    }
+
+    /// An instance built to fit `s` (and `defs`, the target of every `$ref`), straying
+    /// now and then so both verdicts come up.
+    fn sample(s: &Value, defs: &Value, r: &mut Rng, depth: u32) -> Value {
+        let Some(m) = s.as_object() else {
+            return noise(r);
+        };
+        if depth > 6 || r.one_in(12) {
+            return noise(r);
+        }
+        if m.contains_key("$ref") && (m.len() == 1 || r.one_in(2)) {
+            return sample(defs, defs, r, depth + 1);
+        }
+        let types: Vec<&str> = match m.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let has = |k: &str| m.contains_key(k);
+        if types.contains(&"object") || has("properties") || has("required") {
+            let mut out = Map::new();
+            let required: Vec<&str> = m
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if let Some(Value::Object(props)) = m.get("properties") {
+                for (k, sub) in props {
+                    if required.contains(&k.as_str()) && !r.one_in(10) || r.one_in(2) {
+                        out.insert(k.clone(), sample(sub, defs, r, depth + 1));
+                    }
+                }
+            }
+            for k in required {
+                if !out.contains_key(k) && !r.one_in(10) {
+                    out.insert(k.to_string(), noise(r));
+                }
+            }
+            if r.one_in(4) {
+                let extra = match m.get("additionalProperties") {
+                    Some(sub @ Value::Object(_)) => sample(sub, defs, r, depth + 1),
+                    _ => noise(r),
+                };
+                out.insert("z".to_string(), extra);
+            }
+            return Value::Object(out);
+        }
+        if types.contains(&"array") || has("items") || has("minItems") {
+            let items = m.get("items").cloned().unwrap_or(json!({}));
+            let n = r.below(4);
+            return Value::Array((0..n).map(|_| sample(&items, defs, r, depth + 1)).collect());
+        }
+        if let Some(Value::Array(values)) = m.get("enum") {
+            let i = r.below(values.len() as u64) as usize;
+            return values.get(i).cloned().unwrap_or(Value::Null);
+        }
+        let pick = types.get(r.below(types.len() as u64) as usize).copied();
+        match pick {
+            Some("string") => match m.get("format").and_then(Value::as_str) {
+                Some("date") => json!(["2024-02-03", "2024-02-30", "x"][r.below(3) as usize]),
+                Some("email") => json!(["a@b.example", "ab", "a@b"][r.below(3) as usize]),
+                _ => json!(["", "a", "ab", "abc", "ba", "abcb", "x"][r.below(7) as usize]),
+            },
+            Some("integer") => json!([0, 1, 2, 3, -1][r.below(5) as usize]),
+            Some("number") => [json!(2.5), json!(3), json!(1.0), json!(3.5), json!(4)]
+                [r.below(5) as usize]
+                .clone(),
+            Some("boolean") => json!(r.one_in(2)),
+            Some("null") => Value::Null,
+            _ => noise(r),
+        }
+    }
+
+    const REF: &str = "#/$defs/D";
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!({"type": "string"})),
+            Just(json!({"type": "integer"})),
+            Just(json!({"type": "integer", "maximum": 2})),
+            Just(json!({"type": "number", "maximum": 3})),
+            Just(json!({"type": ["string", "null"]})),
+            Just(json!({"type": "boolean"})),
+            (0u64..3).prop_map(|n| json!({"type": "string", "minLength": n})),
+            Just(json!({"type": "string", "pattern": "^[ab]+$"})),
+            Just(json!({"enum": ["a", "b", 1, null]})),
+            Just(json!({"type": "string", "format": "date"})),
+            Just(json!({"type": "string", "format": "email"})),
+            Just(json!({"type": "object"})),
+            Just(json!({})),
+            Just(json!(true)),
+            Just(json!(false)),
+            Just(json!({"$ref": REF})),
+            Just(json!({"$ref": REF, "required": ["a"]})),
+            Just(json!({"$ref": REF, "type": ["object", "array"]})),
+            Just(json!({"$ref": REF, "maxLength": 1})),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![Just("a"), Just("b"), Just("c")].prop_map(str::to_string)
+    }
+
+    /// An object or array schema whose children come from `inner`.
+    fn container(inner: BoxedStrategy<Value>) -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (
+                proptest::collection::btree_map(key(), inner.clone(), 0..4),
+                proptest::collection::vec(key(), 0..3),
+                prop_oneof![
+                    Just(None),
+                    Just(Some(json!(false))),
+                    Just(Some(json!(true))),
+                    inner.clone().prop_map(Some),
+                ],
+                any::<bool>(),
+            )
+                .prop_map(|(props, required, additional, typed)| {
+                    let mut m = Map::new();
+                    if typed {
+                        m.insert("type".into(), json!("object"));
+                    }
+                    m.insert("properties".into(), json!(props));
+                    if !required.is_empty() {
+                        let mut unique = required;
+                        unique.dedup();
+                        m.insert("required".into(), json!(unique));
+                    }
+                    if let Some(a) = additional {
+                        m.insert("additionalProperties".into(), a);
+                    }
+                    Value::Object(m)
+                }),
+            (
+                inner,
+                proptest::option::of(0u64..3),
+                proptest::option::of(1u64..4),
+                any::<bool>()
+            )
+                .prop_map(|(items, min, max, typed)| {
+                    let mut m = Map::new();
+                    if typed {
+                        m.insert("type".into(), json!("array"));
+                    }
+                    m.insert("items".into(), items);
+                    if let Some(min) = min {
+                        m.insert("minItems".into(), json!(min));
+                    }
+                    if let Some(max) = max {
+                        m.insert("maxItems".into(), json!(max));
+                    }
+                    Value::Object(m)
+                }),
+        ]
+    }
+
+    fn schema() -> BoxedStrategy<Value> {
+        leaf()
+            .prop_recursive(4, 24, 4, |inner| container(inner.boxed()))
+            .boxed()
+    }
+
+    /// Every `$ref` written `#/$defs/D` rewritten to `#/definitions/D`.
+    fn to_draft7(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get_mut("$ref") {
+                    *r = json!("#/definitions/D");
+                }
+                m.values_mut().for_each(to_draft7);
+            }
+            Value::Array(items) => items.iter_mut().for_each(to_draft7),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn agrees_with_jsonschema(
+            main in container(schema()),
+            defs in container(schema()),
+            draft7 in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let mut doc = main.clone();
+            let mut d = defs.clone();
+            if draft7 {
+                to_draft7(&mut doc);
+                to_draft7(&mut d);
+            }
+            if let Value::Object(m) = &mut doc {
+                if draft7 {
+                    m.insert("$schema".into(), json!("http://json-schema.org/draft-07/schema#"));
+                    m.insert("definitions".into(), json!({"D": d}));
+                } else {
+                    m.insert("$defs".into(), json!({"D": d}));
+                }
+            }
+            let s = compile(doc.clone());
+            let mut r = Rng(seed | 1);
+            for _ in 0..16 {
+                let v = sample(&main, &defs, &mut r, 0);
+                let expected = s.validator.is_valid(&v);
+                prop_assert_eq!(s.fast_valid(View::Value(&v)), Some(expected), "{} on {}", doc, v);
+                let mut keep = || r.one_in(5);
+                let as_doc = doc_of(&v, &mut keep);
+                prop_assert_eq!(s.fast_valid(as_doc.view()), Some(expected), "{} on {:?}", doc, as_doc);
+            }
+        }
+    }
+}
