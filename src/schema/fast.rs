@@ -319,22 +319,37 @@ impl FastValidator {
         (!walk.undecided).then_some(valid)
     }
 
+    /// Strings, numbers, booleans and null are checked here, in a small frame; containers
+    /// in [`FastValidator::check_at`], kept out of line so the scalar path (most of a
+    /// document's values) does not pay for the object walk's registers and stack.
+    #[inline]
     fn valid(&self, id: Id, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
+        let c = match self.nodes.get(id as usize) {
+            Some(Node::Check(c)) => c,
+            Some(Node::Bool(b)) => return *b,
+            None => {
+                walk.undecided = true;
+                return false;
+            }
+        };
+        if let View::Value(v) | View::Doc(Doc::Json(v)) = view
+            && !matches!(v, Value::Object(_) | Value::Array(_))
+        {
+            let ok = scalar_valid(c, v);
+            return match c.also {
+                Some(also) if ok => self.valid(also, view, depth + 1, walk),
+                _ => ok,
+            };
+        }
+        self.check_at(c, view, depth, walk)
+    }
+
+    #[inline(never)]
+    fn check_at(&self, c: &Check, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
         if depth > MAX_DEPTH {
             walk.undecided = true;
             return false;
         }
-        match self.nodes.get(id as usize) {
-            Some(Node::Check(c)) => self.check_at(c, view, depth, walk),
-            Some(Node::Bool(b)) => *b,
-            None => {
-                walk.undecided = true;
-                false
-            }
-        }
-    }
-
-    fn check_at(&self, c: &Check, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
         let ok = match view {
             View::Value(v) | View::Doc(Doc::Json(v)) => match v {
                 Value::Object(map) => {
