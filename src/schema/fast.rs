@@ -1,16 +1,19 @@
 //! A compiled structural validator: answers "valid" for the common shape of a schema
-//! (objects, arrays, `$ref`s) without the `jsonschema` crate's per-keyword machinery, and
-//! reads a [`View`], so a decoded [`crate::codec::doc::Doc`] is validated without first
-//! being turned into a `Value`.
+//! (objects, arrays, `$ref`s, simple scalar rules) without the `jsonschema` crate's
+//! per-keyword machinery, and reads a [`View`], so a decoded [`crate::codec::doc::Doc`] is
+//! validated without first being turned into a `Value`.
 //!
-//! Soundness comes first. Structural keywords are checked here; every subschema that holds
-//! none of them (a "leaf": `{"type": "string", "format": "email"}`, `{"enum": [...]}`) is
-//! checked by a `jsonschema` validator compiled from that subschema alone with the options
-//! the full validator uses, so format, pattern, enum and numeric semantics stay the
-//! crate's own. A schema using anything else at a structural node (`anyOf`, `if`,
-//! `patternProperties`, an unknown keyword, an embedded `$id`, a `$ref` this module cannot
-//! resolve exactly as the registry does) gets no fast validator at all, and its callers use
-//! `jsonschema` alone.
+//! Soundness comes first. Structural keywords are checked here, and so are the scalar rules
+//! whose meaning is plain arithmetic (`type`, `minLength`/`maxLength` in code points,
+//! integer bounds, an `enum` met by a string). Everything else in a subschema that holds no
+//! structural keyword (a "leaf": `pattern`, `format`, `anyOf`, ...) is checked by a
+//! `jsonschema` validator compiled from those keywords alone with the options the full
+//! validator uses, so their semantics stay the crate's own; where a native rule cannot
+//! decide (a fractional number against a bound, an `enum` met by a number) the subschema's
+//! own `jsonschema` validator answers. A schema using anything else at a structural node
+//! (`anyOf`, `if`, `patternProperties`, `enum`, an unknown keyword, an embedded `$id`, a
+//! `$ref` this module cannot resolve exactly as the registry does) gets no fast validator at
+//! all, and its callers use `jsonschema` alone.
 
 use std::collections::HashMap;
 
@@ -18,7 +21,7 @@ use jsonschema::Draft;
 use serde_json::{Map, Number, Value};
 
 use super::{Documents, shape};
-use crate::codec::doc::{Kind, View};
+use crate::codec::doc::{Doc, View};
 
 /// Index of a node in [`FastValidator::nodes`].
 type Id = u32;
@@ -118,14 +121,27 @@ impl std::fmt::Debug for FastValidator {
 enum Node {
     /// `true` or `false`.
     Bool(bool),
-    /// A subschema without structural keywords, checked by `jsonschema`.
-    Leaf(Box<jsonschema::Validator>),
-    Structural(Box<Structural>),
+    Check(Box<Check>),
 }
 
-struct Structural {
+/// One compiled subschema. Fields left at their default check nothing.
+struct Check {
     /// Admitted types as bits; 0 when there is no `type` keyword.
     types: u8,
+    /// `minLength` / `maxLength`, in code points as `jsonschema` counts them.
+    min_length: Option<u64>,
+    max_length: Option<u64>,
+    /// `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum` with integer limits.
+    bounds: [Option<Limit>; 4],
+    /// The string values of `enum`, when there is one (leaves only).
+    strings: Option<Box<[Box<str>]>>,
+    /// The other assertions (`pattern`, `format`, ...), compiled by `jsonschema`.
+    rest: Option<Box<jsonschema::Validator>>,
+    /// Whether `rest` constrains strings and numbers only, so containers skip it.
+    rest_scalar_only: bool,
+    /// Every assertion of the subschema but the structural ones, for the values the native
+    /// rules cannot decide.
+    whole: Option<Box<jsonschema::Validator>>,
     /// Whether any object keyword is present (otherwise members are not walked).
     object: bool,
     table: Table,
@@ -139,10 +155,39 @@ struct Structural {
     items: Option<Id>,
     min_items: Option<u64>,
     max_items: Option<u64>,
-    /// `minLength`, `pattern`, ... beside the structural keywords.
-    scalar: Option<Box<jsonschema::Validator>>,
     /// The target of a `$ref` with siblings (2020-12 applies both).
     also: Option<Id>,
+}
+
+const MINIMUM: usize = 0;
+const MAXIMUM: usize = 1;
+const EXCLUSIVE_MINIMUM: usize = 2;
+const EXCLUSIVE_MAXIMUM: usize = 3;
+const BOUNDS: [&str; 4] = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
+
+/// An integer bound, compared exactly with integers and, when the float is exact, with
+/// fractional numbers too.
+#[derive(Clone, Copy)]
+struct Limit {
+    int: i128,
+    /// The limit as an `f64` when that conversion is exact (|limit| <= 2^53).
+    float: Option<f64>,
+}
+
+impl Limit {
+    fn of(value: &Value) -> Option<Limit> {
+        let Value::Number(n) = value else {
+            return None;
+        };
+        let int = n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))?;
+        const EXACT: i128 = 1 << 53;
+        #[allow(clippy::cast_precision_loss)]
+        let float = (-EXACT..=EXACT).contains(&int).then_some(int as f64);
+        Some(Limit { int, float })
+    }
 }
 
 enum Additional {
@@ -185,11 +230,25 @@ impl Table {
         }
     }
 
+    /// The entry of `name` and its index. `hint` is tried first: members usually come in
+    /// the order the schema lists them, so the entry after the last one found is most
+    /// often the next one wanted, and one comparison finds it.
     #[inline]
-    fn find(&self, name: &str) -> Option<&Entry> {
+    fn find(&self, name: &str, hint: usize) -> Option<(usize, &Entry)> {
+        let entries = match self {
+            Table::Few(entries) | Table::Many { entries, .. } => entries,
+        };
+        if let Some(e) = entries.get(hint)
+            && *e.name == *name
+        {
+            return Some((hint, e));
+        }
         match self {
-            Table::Few(entries) => entries.iter().find(|e| *e.name == *name),
-            Table::Many { entries, index } => entries.get(*index.get(name)? as usize),
+            Table::Few(entries) => entries.iter().enumerate().find(|(_, e)| *e.name == *name),
+            Table::Many { entries, index } => {
+                let i = *index.get(name)? as usize;
+                Some((i, entries.get(i)?))
+            }
         }
     }
 }
@@ -235,7 +294,7 @@ impl FastValidator {
     /// chain would check the same instance forever.
     fn no_also_cycle(&self) -> bool {
         let also = |id: Id| match self.nodes.get(id as usize) {
-            Some(Node::Structural(s)) => s.also,
+            Some(Node::Check(c)) => c.also,
             _ => None,
         };
         (0..self.nodes.len()).all(|start| {
@@ -260,64 +319,124 @@ impl FastValidator {
         (!walk.undecided).then_some(valid)
     }
 
+    /// Strings, numbers, booleans and null are checked here, in a small frame; containers
+    /// in [`FastValidator::check_at`], kept out of line so the scalar path (most of a
+    /// document's values) does not pay for the object walk's registers and stack.
+    #[inline]
     fn valid(&self, id: Id, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
+        let c = match self.nodes.get(id as usize) {
+            Some(Node::Check(c)) => c,
+            Some(Node::Bool(b)) => return *b,
+            None => {
+                walk.undecided = true;
+                return false;
+            }
+        };
+        if let View::Value(v) | View::Doc(Doc::Json(v)) = view
+            && !matches!(v, Value::Object(_) | Value::Array(_))
+        {
+            let ok = scalar_valid(c, v);
+            return match c.also {
+                Some(also) if ok => self.valid(also, view, depth + 1, walk),
+                _ => ok,
+            };
+        }
+        self.check_at(c, view, depth, walk)
+    }
+
+    #[inline(never)]
+    fn check_at(&self, c: &Check, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
         if depth > MAX_DEPTH {
             walk.undecided = true;
             return false;
         }
-        let Some(node) = self.nodes.get(id as usize) else {
-            walk.undecided = true;
-            return false;
-        };
-        match node {
-            Node::Bool(b) => *b,
-            Node::Leaf(leaf) => match view.as_value() {
-                Some(v) => leaf.is_valid(v),
-                None => leaf.is_valid(&view.to_value()),
-            },
-            Node::Structural(s) => self.structural(s, view, depth, walk),
-        }
-    }
-
-    fn structural(&self, s: &Structural, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
-        let kind = view.kind();
-        if s.types != 0 && !type_matches(s.types, kind, view) {
-            return false;
-        }
-        let ok = match kind {
-            Kind::Object if s.object => self.object(s, view, depth, walk),
-            Kind::Array if s.array => self.array(s, view, depth, walk),
-            Kind::String | Kind::Number => match (&s.scalar, view.as_value()) {
-                (None, _) => true,
-                (Some(scalar), Some(v)) => scalar.is_valid(v),
-                (Some(_), None) => {
-                    walk.undecided = true;
-                    false
+        let ok = match view {
+            View::Value(v) | View::Doc(Doc::Json(v)) => match v {
+                Value::Object(map) => {
+                    self.container(c, OBJECT, view)
+                        && (!c.object
+                            || self.object(
+                                c,
+                                map.iter().map(|(k, v)| (k.as_str(), View::Value(v))),
+                                view,
+                                depth,
+                                walk,
+                            ))
                 }
+                Value::Array(items) => {
+                    self.container(c, ARRAY, view)
+                        && (!c.array
+                            || self.array(
+                                c,
+                                items.len(),
+                                items.iter().map(View::Value),
+                                depth,
+                                walk,
+                            ))
+                }
+                scalar => scalar_valid(c, scalar),
             },
-            _ => true,
+            View::Doc(Doc::Members(members)) => {
+                self.container(c, OBJECT, view)
+                    && (!c.object
+                        || self.object(
+                            c,
+                            members.iter().map(|(k, d)| (k.as_ref(), View::Doc(d))),
+                            view,
+                            depth,
+                            walk,
+                        ))
+            }
+            View::Doc(Doc::List(items)) => {
+                self.container(c, ARRAY, view)
+                    && (!c.array
+                        || self.array(c, items.len(), items.iter().map(View::Doc), depth, walk))
+            }
         };
-        match s.also {
+        match c.also {
             Some(also) if ok => self.valid(also, view, depth + 1, walk),
             _ => ok,
         }
     }
 
-    fn object(&self, s: &Structural, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
-        let Some(members) = view.members() else {
-            walk.undecided = true;
+    /// The rules of `c` that are not structural, on an array or object.
+    fn container(&self, c: &Check, bit: u8, view: View<'_>) -> bool {
+        if c.types != 0 && c.types & bit == 0 {
             return false;
+        }
+        // An `enum` (leaves only) is met by a container only through `jsonschema`'s deep
+        // equality; `rest` holding more than string and number rules needs the value too.
+        let validator = match (&c.whole, &c.rest) {
+            (Some(whole), _) if c.strings.is_some() => whole,
+            (_, Some(rest)) if !c.rest_scalar_only => rest,
+            _ => return true,
         };
+        match view.as_value() {
+            Some(v) => validator.is_valid(v),
+            None => validator.is_valid(&view.to_value()),
+        }
+    }
+
+    fn object<'v>(
+        &self,
+        c: &Check,
+        members: impl Iterator<Item = (&'v str, View<'v>)>,
+        view: View<'v>,
+        depth: u32,
+        walk: &mut Walk,
+    ) -> bool {
         let mut seen = 0u64;
+        let mut hint = 0;
         for (key, value) in members {
-            let node = match s.table.find(key) {
-                Some(entry) => {
+            let node = match c.table.find(key, hint) {
+                Some((at, entry)) => {
                     seen |= entry.bit;
+                    hint = at + 1;
                     entry.node
                 }
                 None => None,
             };
-            let valid = match (node, &s.additional) {
+            let valid = match (node, &c.additional) {
                 (Some(node), _) | (None, &Additional::Schema(node)) => {
                     self.valid(node, value, depth + 1, walk)
                 }
@@ -328,47 +447,121 @@ impl FastValidator {
                 return false;
             }
         }
-        seen == s.required_mask
-            && s.required_overflow
+        seen == c.required_mask
+            && c.required_overflow
                 .iter()
                 .all(|name| view.get(name).is_some())
     }
 
-    fn array(&self, s: &Structural, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
-        let Some(items) = view.items() else {
-            walk.undecided = true;
-            return false;
-        };
-        let len = u64::try_from(items.len()).unwrap_or(u64::MAX);
-        if s.min_items.is_some_and(|min| len < min) || s.max_items.is_some_and(|max| len > max) {
+    fn array<'v>(
+        &self,
+        c: &Check,
+        len: usize,
+        mut items: impl Iterator<Item = View<'v>>,
+        depth: u32,
+        walk: &mut Walk,
+    ) -> bool {
+        let len = u64::try_from(len).unwrap_or(u64::MAX);
+        if c.min_items.is_some_and(|min| len < min) || c.max_items.is_some_and(|max| len > max) {
             return false;
         }
-        match s.items {
-            Some(node) => items
-                .into_iter()
-                .all(|item| self.valid(node, item, depth + 1, walk)),
+        match c.items {
+            Some(node) => items.all(|item| self.valid(node, item, depth + 1, walk)),
             None => true,
         }
     }
 }
 
+/// The rules of `c` on a string, number, boolean or null.
+#[inline]
+fn scalar_valid(c: &Check, v: &Value) -> bool {
+    let native = match v {
+        Value::String(s) => {
+            if c.types != 0 && c.types & STRING == 0 {
+                return false;
+            }
+            length_within(s, c.min_length, c.max_length)
+                && c.strings
+                    .as_ref()
+                    .is_none_or(|strings| strings.iter().any(|e| **e == **s))
+        }
+        Value::Number(n) => {
+            if c.types != 0 && !number_type(c.types, n) {
+                return false;
+            }
+            match (c.strings.is_some(), within_bounds(&c.bounds, n)) {
+                (false, Some(within)) => within,
+                // Numbers meet `enum` values by mathematical equality, and a fraction near
+                // a large bound needs exact arithmetic: `jsonschema`'s own.
+                _ => return c.whole.as_ref().is_none_or(|whole| whole.is_valid(v)),
+            }
+        }
+        _ => {
+            let bit = if v.is_null() { NULL } else { BOOLEAN };
+            if c.types != 0 && c.types & bit == 0 {
+                return false;
+            }
+            if c.strings.is_some() {
+                return c.whole.as_ref().is_none_or(|whole| whole.is_valid(v));
+            }
+            true
+        }
+    };
+    native && c.rest.as_ref().is_none_or(|rest| rest.is_valid(v))
+}
+
+/// `minLength`/`maxLength` in code points. The byte length bounds the count from above, so
+/// most strings are decided without counting.
+#[inline]
+fn length_within(s: &str, min: Option<u64>, max: Option<u64>) -> bool {
+    if min.is_none() && max.is_none() {
+        return true;
+    }
+    let bytes = u64::try_from(s.len()).unwrap_or(u64::MAX);
+    if min.is_some_and(|min| bytes < min) {
+        return false;
+    }
+    if max.is_none_or(|max| bytes <= max) && min.is_none_or(|min| min <= bytes.div_ceil(4)) {
+        return true;
+    }
+    let chars = u64::try_from(s.chars().count()).unwrap_or(u64::MAX);
+    min.is_none_or(|min| chars >= min) && max.is_none_or(|max| chars <= max)
+}
+
+/// Some(verdict) of the integer bounds on `n`, None when only exact arithmetic can tell.
+#[inline]
+fn within_bounds(bounds: &[Option<Limit>; 4], n: &Number) -> Option<bool> {
+    use std::cmp::Ordering::{Greater, Less};
+    let mut ok = true;
+    for (i, limit) in bounds.iter().enumerate() {
+        let Some(limit) = limit else {
+            continue;
+        };
+        // How the instance compares with the limit.
+        let order = match n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+        {
+            Some(x) => x.cmp(&limit.int),
+            None => n.as_f64()?.partial_cmp(&limit.float?)?,
+        };
+        ok &= match i {
+            MINIMUM => order != Less,
+            MAXIMUM => order != Greater,
+            EXCLUSIVE_MINIMUM => order == Greater,
+            EXCLUSIVE_MAXIMUM => order == Less,
+            _ => true,
+        };
+    }
+    Some(ok)
+}
+
 /// `type` as JSON Schema (draft 6 and later) means it: a number with an integral value,
 /// `1.0` included, is an integer.
 #[inline]
-fn type_matches(types: u8, kind: Kind, view: View<'_>) -> bool {
-    let bit = match kind {
-        Kind::Null => NULL,
-        Kind::Bool => BOOLEAN,
-        Kind::String => STRING,
-        Kind::Array => ARRAY,
-        Kind::Object => OBJECT,
-        Kind::Number => {
-            return types & NUMBER != 0
-                || (types & INTEGER != 0
-                    && matches!(view.as_value(), Some(Value::Number(n)) if is_integer(n)));
-        }
-    };
-    types & bit != 0
+fn number_type(types: u8, n: &Number) -> bool {
+    types & NUMBER != 0 || (types & INTEGER != 0 && is_integer(n))
 }
 
 /// The `jsonschema` crate's test (without arbitrary precision): an `i64`/`u64`, or a float
@@ -571,12 +764,17 @@ impl<'d> Builder<'d> {
             Value::Object(map) => map,
             _ => return None,
         };
-        if is_leaf(map) {
-            return Some(Node::Leaf(Box::new(self.jsonschema(map)?)));
-        }
+        let leaf = is_leaf(map);
         let child = |k: &str| format!("{pointer}/{}", shape::escape_pointer(k));
-        let mut s = Structural {
+        let mut c = Check {
             types: 0,
+            min_length: None,
+            max_length: None,
+            bounds: [None; 4],
+            strings: None,
+            rest: None,
+            rest_scalar_only: true,
+            whole: None,
             object: false,
             table: Table::Few(Box::new([])),
             required_mask: 0,
@@ -586,14 +784,20 @@ impl<'d> Builder<'d> {
             items: None,
             min_items: None,
             max_items: None,
-            scalar: None,
             also: None,
         };
         let mut entries: Vec<Entry> = Vec::new();
-        let mut scalar = Map::new();
+        // Assertions left to `jsonschema`, and every non-structural one.
+        let mut rest = Map::new();
+        let mut whole = Map::new();
         for (keyword, value) in map {
-            match keyword.as_str() {
-                "type" => s.types = type_bits(value)?,
+            let k = keyword.as_str();
+            let structural = STRUCTURAL.contains(&k);
+            if !structural && !ANNOTATIONS.contains(&k) && k != "$id" && k != "$schema" {
+                whole.insert(keyword.clone(), value.clone());
+            }
+            match k {
+                "type" => c.types = type_bits(value)?,
                 "properties" => {
                     let base = child("properties");
                     for (name, _) in value.as_object()? {
@@ -608,30 +812,47 @@ impl<'d> Builder<'d> {
                 }
                 "required" => {}
                 "additionalProperties" => {
-                    s.additional = match value {
+                    c.additional = match value {
                         Value::Bool(true) => Additional::Any,
                         Value::Bool(false) => Additional::Forbidden,
-                        Value::Object(_) => Additional::Schema(self.node_for(doc, child(keyword))?),
+                        Value::Object(_) => Additional::Schema(self.node_for(doc, child(k))?),
                         _ => return None,
                     };
                 }
                 "items" => match value {
                     Value::Bool(_) | Value::Object(_) => {
-                        s.items = Some(self.node_for(doc, child(keyword))?);
+                        c.items = Some(self.node_for(doc, child(k))?);
                     }
                     _ => return None,
                 },
-                "minItems" => s.min_items = Some(value.as_u64()?),
-                "maxItems" => s.max_items = Some(value.as_u64()?),
+                "minItems" => c.min_items = Some(value.as_u64()?),
+                "maxItems" => c.max_items = Some(value.as_u64()?),
                 "$ref" => {
                     let (tdoc, tptr) = self.resolve(doc, value.as_str()?)?;
-                    s.also = Some(self.node_for(tdoc, tptr)?);
+                    c.also = Some(self.node_for(tdoc, tptr)?);
+                }
+                "minLength" if value.is_u64() => c.min_length = value.as_u64(),
+                "maxLength" if value.is_u64() => c.max_length = value.as_u64(),
+                _ if BOUNDS.contains(&k) && Limit::of(value).is_some() => {
+                    let i = BOUNDS.iter().position(|b| *b == k)?;
+                    *c.bounds.get_mut(i)? = Limit::of(value);
+                }
+                "enum" if leaf => {
+                    c.strings = Some(
+                        value
+                            .as_array()?
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(Into::into)
+                            .collect(),
+                    );
                 }
                 // A document's own identity and draft, already accounted for.
                 "$id" | "$schema" if pointer.is_empty() => {}
-                k if ANNOTATIONS.contains(&k) => {}
-                k if SCALAR_ASSERTIONS.contains(&k) => {
-                    scalar.insert(keyword.clone(), value.clone());
+                _ if ANNOTATIONS.contains(&k) => {}
+                _ if leaf || SCALAR_ASSERTIONS.contains(&k) => {
+                    c.rest_scalar_only &= SCALAR_ASSERTIONS.contains(&k);
+                    rest.insert(keyword.clone(), value.clone());
                 }
                 _ => return None,
             }
@@ -648,7 +869,7 @@ impl<'d> Builder<'d> {
             if unique.len() <= REQUIRED_BITS {
                 for (i, name) in unique.iter().enumerate() {
                     let bit = 1u64 << i;
-                    s.required_mask |= bit;
+                    c.required_mask |= bit;
                     match entries.iter_mut().find(|e| *e.name == **name) {
                         Some(entry) => entry.bit = bit,
                         None => entries.push(Entry {
@@ -659,29 +880,32 @@ impl<'d> Builder<'d> {
                     }
                 }
             } else {
-                s.required_overflow = unique.into_iter().map(Into::into).collect();
+                c.required_overflow = unique.into_iter().map(Into::into).collect();
             }
         }
-        s.object = !entries.is_empty()
-            || !s.required_overflow.is_empty()
-            || !matches!(s.additional, Additional::Any);
-        s.table = Table::new(entries);
-        s.array = s.items.is_some() || s.min_items.is_some() || s.max_items.is_some();
-        if !scalar.is_empty() {
-            s.scalar = Some(Box::new(self.jsonschema(&scalar)?));
+        c.object = !entries.is_empty()
+            || !c.required_overflow.is_empty()
+            || !matches!(c.additional, Additional::Any);
+        c.table = Table::new(entries);
+        c.array = c.items.is_some() || c.min_items.is_some() || c.max_items.is_some();
+        if !rest.is_empty() {
+            c.rest = Some(Box::new(self.jsonschema(rest)?));
         }
-        Some(Node::Structural(Box::new(s)))
+        if c.strings.is_some() || c.bounds.iter().any(Option::is_some) {
+            c.whole = Some(Box::new(self.jsonschema(whole)?));
+        }
+        Some(Node::Check(Box::new(c)))
     }
 
     /// A `jsonschema` validator of one self-contained subschema, with the options of the
     /// schema's full validator (see `compile_validator`).
-    fn jsonschema(&self, schema: &Map<String, Value>) -> Option<jsonschema::Validator> {
+    fn jsonschema(&self, schema: Map<String, Value>) -> Option<jsonschema::Validator> {
         jsonschema::options()
             .with_draft(self.draft)
             .offline()
             .should_validate_formats(true)
             .with_pattern_options(jsonschema::PatternOptions::regex())
-            .build(&Value::Object(schema.clone()))
+            .build(&Value::Object(schema))
             .ok()
     }
 }
@@ -930,6 +1154,57 @@ mod tests {
     }
 
     #[test]
+    fn native_scalar_rules_match_jsonschema() {
+        let s = compile(json!({"properties": {
+            "len": {"type": "string", "minLength": 2, "maxLength": 3},
+            "min": {"type": "number", "minimum": 1, "exclusiveMaximum": 9007199254740993_u64},
+            "exc": {"exclusiveMinimum": -2, "maximum": 18446744073709551615_u64},
+            "fmin": {"minimum": 0.5},
+            "e": {"enum": ["a", 1, null, true]},
+            "es": {"type": "string", "enum": ["x", "y"], "pattern": "^x"}
+        }}));
+        for (v, want) in [
+            (json!({"len": "ab"}), true),
+            (json!({"len": "a"}), false),
+            (json!({"len": "abcd"}), false),
+            (json!({"len": "éé"}), true),
+            (json!({"len": "é"}), false),
+            (json!({"len": "🦀🦀🦀"}), true),
+            (json!({"len": "🦀🦀🦀🦀"}), false),
+            (json!({"len": 5}), false),
+            (json!({"min": 1}), true),
+            (json!({"min": 1.0}), true),
+            (json!({"min": 0.99}), false),
+            (json!({"min": 0}), false),
+            (json!({"min": 9007199254740992_u64}), true),
+            (json!({"min": 9007199254740993_u64}), false),
+            (json!({"min": 9.007199254740992e15}), true),
+            (json!({"min": 1e300}), false),
+            (json!({"min": "1"}), false),
+            (json!({"exc": -2}), false),
+            (json!({"exc": -1.5}), true),
+            (json!({"exc": u64::MAX}), true),
+            (json!({"exc": 1.9e19}), false),
+            (json!({"exc": "x"}), true),
+            (json!({"fmin": 0.5}), true),
+            (json!({"fmin": 0}), false),
+            (json!({"fmin": 1}), true),
+            (json!({"e": "a"}), true),
+            (json!({"e": "b"}), false),
+            (json!({"e": 1.0}), true),
+            (json!({"e": 2}), false),
+            (json!({"e": null}), true),
+            (json!({"e": false}), false),
+            (json!({"e": []}), false),
+            (json!({"es": "x"}), true),
+            (json!({"es": "y"}), false),
+            (json!({"es": "z"}), false),
+        ] {
+            assert_eq!(verdict(&s, v.clone()), Some(want), "{v}");
+        }
+    }
+
+    #[test]
     fn refs_recurse_and_apply_siblings_in_2020_12() {
         let s = compile(json!({
             "$defs": {
@@ -1111,7 +1386,12 @@ mod tests {
             json!(1.0),
             json!(1.5),
             json!(-1),
+            json!(2.5),
+            json!(3),
+            json!(3.0),
             json!("a"),
+            json!("ab"),
+            json!("é"),
             json!(""),
             json!("2024-02-03"),
             json!([]),
@@ -1183,7 +1463,10 @@ mod tests {
             Some("string") => match m.get("format").and_then(Value::as_str) {
                 Some("date") => json!(["2024-02-03", "2024-02-30", "x"][r.below(3) as usize]),
                 Some("email") => json!(["a@b.example", "ab", "a@b"][r.below(3) as usize]),
-                _ => json!(["", "a", "ab", "abc", "ba", "abcb", "x"][r.below(7) as usize]),
+                _ => json!(
+                    ["", "a", "ab", "abc", "ba", "abcb", "x", "é", "éé", "🦀"]
+                        [r.below(10) as usize]
+                ),
             },
             Some("integer") => json!([0, 1, 2, 3, -1][r.below(5) as usize]),
             Some("number") => [json!(2.5), json!(3), json!(1.0), json!(3.5), json!(4)]
@@ -1218,6 +1501,12 @@ mod tests {
             Just(json!({"$ref": REF, "required": ["a"]})),
             Just(json!({"$ref": REF, "type": ["object", "array"]})),
             Just(json!({"$ref": REF, "maxLength": 1})),
+            Just(json!({"type": "string", "maxLength": 2})),
+            Just(json!({"exclusiveMinimum": 1, "maximum": 3})),
+            Just(json!({"type": "integer", "exclusiveMaximum": 3})),
+            Just(json!({"minimum": 1.5})),
+            Just(json!({"enum": [1, 2.5, "a"]})),
+            Just(json!({"enum": ["ab", "é"], "minLength": 2})),
         ]
     }
 

@@ -67,11 +67,10 @@ impl Schema {
     /// Validates an instance, returning every violation (not just the first), each with
     /// the instance pointer. Hot path: no allocation when the instance is valid.
     pub fn validate(&self, instance: &Value) -> Result<(), Vec<Violation>> {
-        // The fast validator only short-cuts the common answer; whatever it says otherwise,
-        // the verdict and every violation come from `jsonschema`.
-        if self.fast_valid(View::Value(instance)) == Some(true) {
-            return Ok(());
-        }
+        // `jsonschema`'s own `is_valid` on a `Value` costs less than `fast_valid` does on
+        // the shipped schemas (31k against 38k instructions for the acme order's two
+        // checks), so a `Value` goes to it directly; `fast_valid` is for a decoded `Doc`,
+        // which `jsonschema` could only read after a full conversion.
         if self.validator.is_valid(instance) {
             return Ok(());
         }
