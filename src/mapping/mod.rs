@@ -389,7 +389,9 @@ pub(crate) mod test_support {
         );
         // The output as a Doc is written byte for byte as the output value.
         if let Ok(v) = &on_value {
-            let out = map.apply_doc(doc.view(), &ctx).expect("the same map succeeds");
+            let out = map
+                .apply_doc(doc.view(), &ctx)
+                .expect("the same map succeeds");
             assert_eq!(
                 serde_json::to_string(&out).ok(),
                 serde_json::to_string(v).ok()
