@@ -16,7 +16,7 @@
 
 use serde_json::Value;
 
-use crate::codec::doc::Doc;
+use crate::codec::doc::{Doc, View};
 use crate::codec::{self, CodecError, Format, Limits};
 use crate::config::{Route, Stage};
 use crate::mapping::{EvalContext, MapError};
@@ -190,9 +190,9 @@ pub fn transform_request(
     }
     let mapped = stage
         .map
-        .apply(&decoded, ctx)
+        .apply_doc(View::Value(&decoded), ctx)
         .map_err(|e| map_problem(route, stage, body, &e))?;
-    finish_request(route, stage, body, decoded, Doc::Json(mapped))
+    finish_request(route, stage, body, decoded, mapped)
 }
 
 /// A mapping failure on the partner's document: 422 naming the input, with its line and

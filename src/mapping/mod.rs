@@ -153,10 +153,10 @@ impl CompiledMap {
     /// [`CompiledMap::apply_view`] with the output as a [`Doc`] whose keys are borrowed from
     /// the map: what the request direction validates and serialises without hashing every
     /// output key into a `Value`.
-    pub fn apply_doc<'m>(
+    pub fn apply_doc<'m: 'v, 'v>(
         &'m self,
-        source: View<'m>,
-        ctx: &'m EvalContext<'_>,
+        source: View<'v>,
+        ctx: &'v EvalContext<'_>,
     ) -> Result<Doc<'m>, MapError> {
         let eval = eval::Eval { source, ctx };
         eval.object(&self.root, None)
