@@ -1359,6 +1359,23 @@ mod tests {
         assert_eq!(internal.fast_valid(View::Value(&broken)), Some(false));
     }
 
+    /// The shipped schemas all stay within what the compiled validator covers, so the
+    /// example routes take the fast path; a schema that falls out of it would silently
+    /// send its routes down the general path.
+    #[test]
+    fn every_shipped_schema_gets_a_compiled_validator() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (registry, _) = SchemaRegistry::load_dir(&root.join("schemas")).unwrap();
+        let mut without: Vec<&str> = registry
+            .iter()
+            .filter(|s| s.fast.is_none())
+            .map(|s| s.name.as_str())
+            .collect();
+        without.sort_unstable();
+        assert_eq!(without, Vec::<&str>::new());
+        assert!(registry.iter().count() >= 11);
+    }
+
     /// A small deterministic generator for instances (xorshift), seeded by proptest.
     struct Rng(u64);
 
