@@ -2,7 +2,9 @@
 //!
 //! Decoding streams the document once (no intermediate tree) and builds the JSON view while
 //! walking the external schema's [`Shape`] beside it: the schema says which child is an
-//! array, what text converts to and which namespace an element must be in. Positions are
+//! array, what text converts to and which namespace an element must be in. The view is built
+//! as a [`Doc`], whose member keys are borrowed from the schema, so no key is allocated or
+//! hashed; [`decode`] turns it into a `Value` for callers that want one. Positions are
 //! byte offsets until an error needs a line and column. The tokenizer (`scan`) is this
 //! module's own: the text is checked to be UTF-8 once and every name, text and attribute
 //! value is a slice of it, borrowed until the view needs an owned string.
