@@ -142,7 +142,7 @@ impl CompiledMap {
         self.apply_view(View::Value(source), ctx)
     }
 
-    /// [`Map::apply`] on a document read through a [`View`] (a decoded [`Doc`] included),
+    /// [`CompiledMap::apply`] on a document read through a [`View`] (a decoded [`Doc`] included),
     /// with the same result as on the view's value.
     ///
     /// [`Doc`]: crate::codec::doc::Doc

@@ -433,7 +433,7 @@ impl Shape {
     }
 
     /// The child elements `id` describes, in the order the XML decoder tries them (see
-    /// [`XmlView::elements`]).
+    /// the `elements` of the node's `XmlView`).
     pub fn xml_elements(&self, id: NodeId) -> &[XmlChild] {
         self.xml.get(id as usize).map_or(&[], |v| &v.elements)
     }
