@@ -558,6 +558,7 @@ mod tests {
             "required": ["Email"],
             "properties": {
                 "n": {"$ref": "#/definitions/N"},
+                "m": {"$ref": "#/definitions/N", "type": "string"},
                 "pair": {"items": [{"type": "integer"}, {"type": "string"}]},
                 "Email": {"type": "string", "format": "email"}
             },
@@ -581,6 +582,13 @@ mod tests {
                 s("/pair/0", "\"x\" is not of type \"integer\"", "type"),
             ]
         );
+        // Beside a draft-07 `$ref` a `type` is ignored, by the validator and the shape alike.
+        assert_eq!(
+            violations(d7, json!({"Email": "a@example.com", "m": 5})),
+            vec![]
+        );
+        let m = d7.shape.property(d7.shape.root(), "m").unwrap();
+        assert_eq!(d7.shape.node(m).types, crate::schema::TypeSet::INTEGER);
         assert_eq!(warnings.len(), 1);
         assert_eq!(
             warnings[0].location.as_deref(),

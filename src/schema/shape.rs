@@ -614,6 +614,16 @@ fn is_annotation(keyword: &str) -> bool {
     )
 }
 
+/// Whether `$ref` in `doc` replaces its siblings (drafts 4, 6 and 7) rather than applying
+/// beside them (2019-09 and later). The draft is the document's own `$schema`, else
+/// 2020-12: the validator's registry reads every document that way.
+fn ref_ignores_siblings(doc: &Value) -> bool {
+    matches!(
+        jsonschema::Draft::default().detect(doc),
+        jsonschema::Draft::Draft4 | jsonschema::Draft::Draft6 | jsonschema::Draft::Draft7
+    )
+}
+
 impl Builder<'_> {
     fn location(doc: &str, pointer: &str) -> String {
         format!("{doc}#{pointer}")
@@ -656,9 +666,12 @@ impl Builder<'_> {
         };
 
         // A `$ref` with nothing but annotations beside it is its target: no node of its own,
-        // which is also what lets a recursive schema close its loop.
+        // which is also what lets a recursive schema close its loop. Before 2019-09 a `$ref`
+        // is its target whatever stands beside it: the validator ignores the siblings, so
+        // the shape must too, or the decoder and the checker would rely on rules nobody
+        // enforces.
         if let Some(Value::String(r)) = obj.get("$ref")
-            && obj.keys().all(|k| is_annotation(k))
+            && (ref_ignores_siblings(doc) || obj.keys().all(|k| is_annotation(k)))
         {
             if self.aliasing.contains(&key) {
                 return Err(format!(
@@ -1116,6 +1129,31 @@ mod tests {
             "t.json#/$defs/A"
         );
         assert_eq!(s.property(r, "zz"), None);
+    }
+
+    #[test]
+    fn draft7_ref_ignores_its_siblings_and_2020_12_applies_them() {
+        let schema = |dialect: &str| {
+            json!({
+                "$schema": dialect,
+                "type": "object",
+                "properties": {"q": {"$ref": "#/definitions/Qty", "type": "string", "maxLength": 3}},
+                "definitions": {"Qty": {"type": "integer"}}
+            })
+        };
+        let doc = schema("http://json-schema.org/draft-07/schema#");
+        let s = Shape::build("d7.json", &doc, &no_docs).unwrap();
+        let q = s.node(s.property(s.root(), "q").unwrap());
+        assert_eq!(q.types, TypeSet::INTEGER);
+        assert_eq!(q.enum_values, None);
+        assert_eq!(q.location, "d7.json#/definitions/Qty");
+
+        let doc = schema("https://json-schema.org/draft/2020-12/schema");
+        let s = Shape::build("d20.json", &doc, &no_docs).unwrap();
+        let q = s.node(s.property(s.root(), "q").unwrap());
+        // integer and string at once: no value has both types, so none is valid.
+        assert_eq!(q.enum_values, Some(Vec::new()));
+        assert_eq!(q.location, "d20.json#/properties/q");
     }
 
     #[test]
