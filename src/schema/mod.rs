@@ -152,6 +152,18 @@ impl Documents {
 
     /// The relative name of the document a `$ref` base written in `from` names.
     fn name_of_ref(&self, from: &str, base: &str) -> Option<&str> {
+        // A relative ref resolves against the document's `$id` when it has one, as the
+        // validator resolves it.
+        if !base.contains(':')
+            && let Some(id) = self
+                .by_name
+                .get(from)
+                .and_then(|doc| doc.get("$id")?.as_str())
+            && let Some(joined) = shape::join_relative(id.trim_end_matches('#'), base)
+            && let Some(name) = self.by_id.get(&joined)
+        {
+            return Some(name);
+        }
         if !base.contains(':')
             && let Some(joined) = shape::join_relative(from, base)
             && let Some((name, _)) = self.by_name.get_key_value(&joined)
@@ -704,6 +716,32 @@ mod tests {
         assert_eq!(errors[4].file, dir.path().join("f/urn.json"));
         assert!(errors[4].message.starts_with("cannot resolve schema references: Failed to resolve 'c.json#/$defs/S' against 'urn:x:o'"), "{}", errors[4].message);
         assert!(errors.iter().all(|d| d.severity == Severity::Error));
+    }
+
+    #[test]
+    fn relative_refs_resolve_against_the_id_before_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "g/root.json",
+            r#"{"$id": "https://example.com/s/root.json", "properties": {"v": {"$ref": "item.json"}}}"#,
+        );
+        // What `item.json` names beside the file, and what it names beside the `$id`.
+        write(dir.path(), "g/item.json", r#"{"type": "integer"}"#);
+        write(
+            dir.path(),
+            "h/x.json",
+            r#"{"$id": "https://example.com/s/item.json", "type": "string"}"#,
+        );
+        let (reg, _) = SchemaRegistry::load_dir(dir.path()).unwrap();
+        let root = reg.get("g/root.json").unwrap();
+        assert_eq!(violations(root, json!({"v": "text"})), vec![]);
+        assert_eq!(
+            violations(root, json!({"v": 5})),
+            vec![s("/v", "5 is not of type \"string\"", "type")]
+        );
+        let v = root.shape.property(root.shape.root(), "v").unwrap();
+        assert_eq!(root.shape.node(v).types, crate::schema::TypeSet::STRING);
     }
 
     #[test]

@@ -996,14 +996,17 @@ impl Builder<'_> {
         if own_id == Some(base) {
             return Some((doc_name.to_string(), doc.clone()));
         }
+        // A document with an `$id` resolves relative refs against it, as the validator
+        // does; its file name comes second, so a document without one still finds its
+        // neighbours.
         let mut candidates: Vec<String> = Vec::new();
         if !base.contains(':') {
-            if let Some(n) = join_relative(doc_name, base) {
-                candidates.push(n);
-            }
             if let Some(id) = own_id
                 && let Some(n) = join_relative(id, base)
             {
+                candidates.push(n);
+            }
+            if let Some(n) = join_relative(doc_name, base) {
                 candidates.push(n);
             }
         }
