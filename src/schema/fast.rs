@@ -103,6 +103,8 @@ const NUMBER: u8 = 8;
 const STRING: u8 = 16;
 const ARRAY: u8 = 32;
 const OBJECT: u8 = 64;
+/// Every type: what a subschema without `type` admits.
+const ANY_TYPE: u8 = NULL | BOOLEAN | INTEGER | NUMBER | STRING | ARRAY | OBJECT;
 
 /// A schema compiled for the fast check; see the module documentation.
 pub(crate) struct FastValidator {
@@ -126,19 +128,27 @@ enum Node {
 
 /// One compiled subschema. Fields left at their default check nothing.
 struct Check {
-    /// Admitted types as bits; 0 when there is no `type` keyword.
-    types: u8,
-    /// `minLength` / `maxLength`, in code points as `jsonschema` counts them.
-    min_length: Option<u64>,
-    max_length: Option<u64>,
+    /// Admitted types as bits; [`ANY_TYPE`] when there is no `type` keyword, so one mask
+    /// test decides the type without first asking whether there is a `type` at all.
+    admits: u8,
+    /// `minLength` / `maxLength`, in code points as `jsonschema` counts them; 0 and
+    /// `u64::MAX` when absent, which every length meets.
+    min_length: u64,
+    max_length: u64,
     /// `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum` with integer limits.
     bounds: [Option<Limit>; 4],
+    /// Whether any of `bounds` is set, so a number without bounds skips the four tests.
+    bounded: bool,
     /// The string values of `enum`, when there is one (leaves only).
     strings: Option<Box<[Box<str>]>>,
     /// The other assertions (`pattern`, `format`, ...), compiled by `jsonschema`.
     rest: Option<Box<jsonschema::Validator>>,
     /// Whether `rest` constrains strings and numbers only, so containers skip it.
     rest_scalar_only: bool,
+    /// Whether an array or object needs a `jsonschema` validator beside the type test (an
+    /// `enum`, or `rest` holding more than string and number rules); see
+    /// [`FastValidator::container`].
+    container_rest: bool,
     /// Every assertion of the subschema but the structural ones, for the values the native
     /// rules cannot decide.
     whole: Option<Box<jsonschema::Validator>>,
@@ -233,24 +243,76 @@ impl Table {
     /// The entry of `name` and its index. `hint` is tried first: members usually come in
     /// the order the schema lists them, so the entry after the last one found is most
     /// often the next one wanted, and one comparison finds it.
-    #[inline]
+    #[inline(always)]
     fn find(&self, name: &str, hint: usize) -> Option<(usize, &Entry)> {
         let entries = match self {
             Table::Few(entries) | Table::Many { entries, .. } => entries,
         };
         if let Some(e) = entries.get(hint)
-            && *e.name == *name
+            && same_name(&e.name, name)
         {
             return Some((hint, e));
         }
+        self.search(name)
+    }
+
+    /// [`Table::find`] when the hint missed: kept out of line, being the rare case.
+    #[inline(never)]
+    fn search(&self, name: &str) -> Option<(usize, &Entry)> {
         match self {
-            Table::Few(entries) => entries.iter().enumerate().find(|(_, e)| *e.name == *name),
+            Table::Few(entries) => entries
+                .iter()
+                .enumerate()
+                .find(|(_, e)| same_name(&e.name, name)),
             Table::Many { entries, index } => {
                 let i = *index.get(name)? as usize;
                 Some((i, entries.get(i)?))
             }
         }
     }
+}
+
+/// Whether two member names are equal. Names are short, so the lengths are compared first
+/// and a name of up to 16 bytes is compared as two overlapping words, which costs less than
+/// a call to `memcmp`; a key borrowed from the schema itself is the same pointer.
+#[inline(always)]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if std::ptr::eq(a.as_ptr(), b.as_ptr()) {
+        return true;
+    }
+    match len {
+        8..=16 => {
+            let tail = len - 8;
+            word(a, 0) == word(b, 0) && word(a, tail) == word(b, tail)
+        }
+        4..=7 => {
+            let tail = len - 4;
+            half(a, 0) == half(b, 0) && half(a, tail) == half(b, tail)
+        }
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
+    }
+}
+
+/// The 8 bytes of `s` from `at` as a word (0 past the end, which [`same_name`] never asks).
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> u64 {
+    s.get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
+}
+
+/// The 4 bytes of `s` from `at` as a word (0 past the end, which [`same_name`] never asks).
+#[inline(always)]
+fn half(s: &[u8], at: usize) -> u32 {
+    s.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_ne_bytes)
 }
 
 /// What a check learnt beyond its verdict.
@@ -400,10 +462,21 @@ impl FastValidator {
     }
 
     /// The rules of `c` that are not structural, on an array or object.
+    #[inline(always)]
     fn container(&self, c: &Check, bit: u8, view: View<'_>) -> bool {
-        if c.types != 0 && c.types & bit == 0 {
+        if c.admits & bit == 0 {
             return false;
         }
+        if c.container_rest {
+            return Self::container_rest(c, view);
+        }
+        true
+    }
+
+    /// The `jsonschema` part of [`FastValidator::container`], out of line: few schemas
+    /// need it.
+    #[inline(never)]
+    fn container_rest(c: &Check, view: View<'_>) -> bool {
         // An `enum` (leaves only) is met by a container only through `jsonschema`'s deep
         // equality; `rest` holding more than string and number rules needs the value too.
         let validator = match (&c.whole, &c.rest) {
@@ -477,7 +550,7 @@ impl FastValidator {
 fn scalar_valid(c: &Check, v: &Value) -> bool {
     let native = match v {
         Value::String(s) => {
-            if c.types != 0 && c.types & STRING == 0 {
+            if c.admits & STRING == 0 {
                 return false;
             }
             length_within(s, c.min_length, c.max_length)
@@ -486,8 +559,11 @@ fn scalar_valid(c: &Check, v: &Value) -> bool {
                     .is_none_or(|strings| strings.iter().any(|e| **e == **s))
         }
         Value::Number(n) => {
-            if c.types != 0 && !number_type(c.types, n) {
+            if !number_type(c.admits, n) {
                 return false;
+            }
+            if !c.bounded && c.strings.is_none() {
+                return c.rest.as_ref().is_none_or(|rest| rest.is_valid(v));
             }
             match (c.strings.is_some(), within_bounds(&c.bounds, n)) {
                 (false, Some(within)) => within,
@@ -498,7 +574,7 @@ fn scalar_valid(c: &Check, v: &Value) -> bool {
         }
         _ => {
             let bit = if v.is_null() { NULL } else { BOOLEAN };
-            if c.types != 0 && c.types & bit == 0 {
+            if c.admits & bit == 0 {
                 return false;
             }
             if c.strings.is_some() {
@@ -513,19 +589,16 @@ fn scalar_valid(c: &Check, v: &Value) -> bool {
 /// `minLength`/`maxLength` in code points. The byte length bounds the count from above, so
 /// most strings are decided without counting.
 #[inline]
-fn length_within(s: &str, min: Option<u64>, max: Option<u64>) -> bool {
-    if min.is_none() && max.is_none() {
-        return true;
-    }
+fn length_within(s: &str, min: u64, max: u64) -> bool {
     let bytes = u64::try_from(s.len()).unwrap_or(u64::MAX);
-    if min.is_some_and(|min| bytes < min) {
+    if bytes < min {
         return false;
     }
-    if max.is_none_or(|max| bytes <= max) && min.is_none_or(|min| min <= bytes.div_ceil(4)) {
+    if bytes <= max && min <= bytes.div_ceil(4) {
         return true;
     }
     let chars = u64::try_from(s.chars().count()).unwrap_or(u64::MAX);
-    min.is_none_or(|min| chars >= min) && max.is_none_or(|max| chars <= max)
+    chars >= min && chars <= max
 }
 
 /// Some(verdict) of the integer bounds on `n`, None when only exact arithmetic can tell.
@@ -558,10 +631,10 @@ fn within_bounds(bounds: &[Option<Limit>; 4], n: &Number) -> Option<bool> {
 }
 
 /// `type` as JSON Schema (draft 6 and later) means it: a number with an integral value,
-/// `1.0` included, is an integer.
+/// `1.0` included, is an integer. `admits` is [`Check::admits`].
 #[inline]
-fn number_type(types: u8, n: &Number) -> bool {
-    types & NUMBER != 0 || (types & INTEGER != 0 && is_integer(n))
+fn number_type(admits: u8, n: &Number) -> bool {
+    admits & NUMBER != 0 || (admits & INTEGER != 0 && is_integer(n))
 }
 
 /// The `jsonschema` crate's test (without arbitrary precision): an `i64`/`u64`, or a float
@@ -767,13 +840,15 @@ impl<'d> Builder<'d> {
         let leaf = is_leaf(map);
         let child = |k: &str| format!("{pointer}/{}", shape::escape_pointer(k));
         let mut c = Check {
-            types: 0,
-            min_length: None,
-            max_length: None,
+            admits: ANY_TYPE,
+            min_length: 0,
+            max_length: u64::MAX,
             bounds: [None; 4],
+            bounded: false,
             strings: None,
             rest: None,
             rest_scalar_only: true,
+            container_rest: false,
             whole: None,
             object: false,
             table: Table::Few(Box::new([])),
@@ -797,7 +872,7 @@ impl<'d> Builder<'d> {
                 whole.insert(keyword.clone(), value.clone());
             }
             match k {
-                "type" => c.types = type_bits(value)?,
+                "type" => c.admits = type_bits(value)?,
                 "properties" => {
                     let base = child("properties");
                     for (name, _) in value.as_object()? {
@@ -831,8 +906,8 @@ impl<'d> Builder<'d> {
                     let (tdoc, tptr) = self.resolve(doc, value.as_str()?)?;
                     c.also = Some(self.node_for(tdoc, tptr)?);
                 }
-                "minLength" if value.is_u64() => c.min_length = value.as_u64(),
-                "maxLength" if value.is_u64() => c.max_length = value.as_u64(),
+                "minLength" if value.is_u64() => c.min_length = value.as_u64()?,
+                "maxLength" if value.is_u64() => c.max_length = value.as_u64()?,
                 _ if BOUNDS.contains(&k) && Limit::of(value).is_some() => {
                     let i = BOUNDS.iter().position(|b| *b == k)?;
                     *c.bounds.get_mut(i)? = Limit::of(value);
@@ -891,9 +966,13 @@ impl<'d> Builder<'d> {
         if !rest.is_empty() {
             c.rest = Some(Box::new(self.jsonschema(rest)?));
         }
-        if c.strings.is_some() || c.bounds.iter().any(Option::is_some) {
+        c.bounded = c.bounds.iter().any(Option::is_some);
+        if c.strings.is_some() || c.bounded {
             c.whole = Some(Box::new(self.jsonschema(whole)?));
         }
+        // As `container_rest` reads them.
+        c.container_rest =
+            (c.whole.is_some() && c.strings.is_some()) || (c.rest.is_some() && !c.rest_scalar_only);
         Some(Node::Check(Box::new(c)))
     }
 
