@@ -137,8 +137,17 @@ struct Check {
     max_length: u64,
     /// `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum` with integer limits.
     bounds: [Option<Limit>; 4],
-    /// Whether any of `bounds` is set, so a number without bounds skips the four tests.
+    /// Whether any of `bounds` is set.
     bounded: bool,
+    /// `bounds` as the inclusive range of integers they admit (every limit is an integer,
+    /// so `x > m` is `x >= m + 1`): an integer instance is decided by two comparisons.
+    int_min: i128,
+    int_max: i128,
+    /// `format: email`, checked natively for the plainest addresses (see [`plain_email`])
+    /// and by this validator of the keyword alone for every other string.
+    email: Option<Box<jsonschema::Validator>>,
+    /// A `pattern` of the plain form [`Pattern`] matches natively (others stay in `rest`).
+    pattern: Option<Pattern>,
     /// The string values of `enum`, when there is one (leaves only).
     strings: Option<Box<[Box<str>]>>,
     /// The other assertions (`pattern`, `format`, ...), compiled by `jsonschema`.
@@ -384,7 +393,7 @@ impl FastValidator {
     /// Strings, numbers, booleans and null are checked here, in a small frame; containers
     /// in [`FastValidator::check_at`], kept out of line so the scalar path (most of a
     /// document's values) does not pay for the object walk's registers and stack.
-    #[inline]
+    #[inline(always)]
     fn valid(&self, id: Id, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
         let c = match self.nodes.get(id as usize) {
             Some(Node::Check(c)) => c,
@@ -545,31 +554,31 @@ impl FastValidator {
     }
 }
 
-/// The rules of `c` on a string, number, boolean or null.
-#[inline]
+/// The rules of `c` on a string, number, boolean or null. Inlined into the walk: the
+/// common rules (type, length, integer bounds) take a few comparisons, and what is left
+/// to `jsonschema` or needs more work is out of line.
+#[inline(always)]
 fn scalar_valid(c: &Check, v: &Value) -> bool {
     let native = match v {
         Value::String(s) => {
-            if c.admits & STRING == 0 {
+            if c.admits & STRING == 0 || !length_within(s, c.min_length, c.max_length) {
                 return false;
             }
-            length_within(s, c.min_length, c.max_length)
-                && c.strings
-                    .as_ref()
-                    .is_none_or(|strings| strings.iter().any(|e| **e == **s))
+            (c.strings.is_none() && c.email.is_none() && c.pattern.is_none())
+                || string_rules(c, s, v)
         }
         Value::Number(n) => {
             if !number_type(c.admits, n) {
                 return false;
             }
-            if !c.bounded && c.strings.is_none() {
-                return c.rest.as_ref().is_none_or(|rest| rest.is_valid(v));
+            if c.strings.is_some() {
+                // Numbers meet `enum` values by mathematical equality: `jsonschema`'s own.
+                return c.whole.as_ref().is_none_or(|whole| whole.is_valid(v));
             }
-            match (c.strings.is_some(), within_bounds(&c.bounds, n)) {
-                (false, Some(within)) => within,
-                // Numbers meet `enum` values by mathematical equality, and a fraction near
-                // a large bound needs exact arithmetic: `jsonschema`'s own.
-                _ => return c.whole.as_ref().is_none_or(|whole| whole.is_valid(v)),
+            match int_of(n) {
+                Some(x) => c.int_min <= x && x <= c.int_max,
+                None if !c.bounded => true,
+                None => return fraction_rules(c, n, v),
             }
         }
         _ => {
@@ -584,6 +593,282 @@ fn scalar_valid(c: &Check, v: &Value) -> bool {
         }
     };
     native && c.rest.as_ref().is_none_or(|rest| rest.is_valid(v))
+}
+
+/// `enum`, a plain `pattern` and `format: email` on a string `s` (the value `v`); not
+/// `rest`.
+#[inline(never)]
+fn string_rules(c: &Check, s: &str, v: &Value) -> bool {
+    c.strings
+        .as_ref()
+        .is_none_or(|strings| strings.iter().any(|e| **e == *s))
+        && c.pattern.as_ref().is_none_or(|p| p.matches(s))
+        && c.email
+            .as_ref()
+            .is_none_or(|email| plain_email(s) || email.is_valid(v))
+}
+
+/// The bounds and `rest` on a number `n` (the value `v`) that is not an integer.
+#[inline(never)]
+fn fraction_rules(c: &Check, n: &Number, v: &Value) -> bool {
+    match within_bounds(&c.bounds, n) {
+        Some(within) => within && c.rest.as_ref().is_none_or(|rest| rest.is_valid(v)),
+        // A fraction near a large bound needs exact arithmetic: `jsonschema`'s own.
+        None => c.whole.as_ref().is_none_or(|whole| whole.is_valid(v)),
+    }
+}
+
+/// Most units a [`Pattern`] holds: its states are the bits of one word.
+const PATTERN_UNITS: usize = 63;
+
+/// A `pattern` of the plainest form, matched natively: anchored at both ends (`^...$`),
+/// made of ASCII literals and bracket classes of ASCII letters, digits, ranges of them,
+/// `.` and `_`, each repeated by `?`, `*`, `+`, `{n}`, `{n,}` or `{n,m}`, with optional
+/// groups `(...)?` that do not nest. In that form the pattern is a chain of single-byte
+/// units, and a set of positions in the chain (a word) follows every way through it at
+/// once, in one pass over the string: the answer is exactly the regular expression's,
+/// with no backtracking. `jsonschema` reads such a pattern as the `regex` crate does,
+/// unchanged: no escape class, no `.`, no flag, nothing that differs between ECMA 262
+/// and the crate.
+struct Pattern {
+    units: Box<[Unit]>,
+}
+
+/// One step of a [`Pattern`]: a byte from `set`, once or (`repeat`) any number of times;
+/// `optional` when it may be passed over; `skip` the unit a `(...)?` starting here jumps to.
+#[derive(Clone, Copy, Default)]
+struct Unit {
+    set: u128,
+    repeat: bool,
+    optional: bool,
+    skip: Option<u8>,
+}
+
+impl Pattern {
+    /// The pattern, or None when it is not of the plain form (see [`Pattern`]).
+    fn parse(pattern: &str) -> Option<Pattern> {
+        let body = pattern.strip_prefix('^')?.strip_suffix('$')?.as_bytes();
+        let mut units: Vec<Unit> = Vec::new();
+        // Where the open group's units start.
+        let mut group: Option<usize> = None;
+        let mut at = 0;
+        while let Some(&b) = body.get(at) {
+            at += 1;
+            let set = match b {
+                b'(' => {
+                    if group.is_some() || body.get(at) == Some(&b'?') {
+                        return None;
+                    }
+                    group = Some(units.len());
+                    continue;
+                }
+                b')' => {
+                    let start = group.take()?;
+                    if body.get(at) != Some(&b'?') || start == units.len() {
+                        return None;
+                    }
+                    at += 1;
+                    let end = u8::try_from(units.len()).ok()?;
+                    units.get_mut(start)?.skip = Some(end);
+                    continue;
+                }
+                b'[' => {
+                    let close = at + body.get(at..)?.iter().position(|&c| c == b']')?;
+                    let set = class(body.get(at..close)?)?;
+                    at = close + 1;
+                    set
+                }
+                b'\\' => {
+                    let escaped = *body.get(at)?;
+                    at += 1;
+                    if !b".-+*?()[]{}^$|\\".contains(&escaped) {
+                        return None;
+                    }
+                    1u128 << escaped
+                }
+                _ if b.is_ascii_alphanumeric() || b"_@:/,-=!%# ".contains(&b) => 1u128 << b,
+                _ => return None,
+            };
+            // How often the unit repeats, and the bytes the quantifier takes.
+            let (min, max, taken) = match body.get(at) {
+                Some(b'?') => (0, Some(1), 1),
+                Some(b'*') => (0, None, 1),
+                Some(b'+') => (1, None, 1),
+                Some(b'{') => {
+                    let close = at + body.get(at..)?.iter().position(|&c| c == b'}')?;
+                    let inner = std::str::from_utf8(body.get(at + 1..close)?).ok()?;
+                    let number = |s: &str| {
+                        (!s.is_empty() && s.len() <= 3 && s.bytes().all(|d| d.is_ascii_digit()))
+                            .then(|| s.parse::<usize>().ok())
+                            .flatten()
+                    };
+                    let (min, max) = match inner.split_once(',') {
+                        None => (number(inner)?, number(inner)),
+                        Some((lo, "")) => (number(lo)?, None),
+                        Some((lo, hi)) => (number(lo)?, Some(number(hi)?)),
+                    };
+                    (min, max, close + 1 - at)
+                }
+                _ => (1, Some(1), 0),
+            };
+            at += taken;
+            // Numbers of at most three digits: the sum cannot overflow.
+            if matches!(body.get(at), Some(b'?' | b'*' | b'+' | b'{'))
+                || max.is_some_and(|max| max < min)
+                || units.len() + min + max.map_or(1, |max| max - min) > PATTERN_UNITS
+            {
+                return None;
+            }
+            let unit = Unit {
+                set,
+                ..Unit::default()
+            };
+            units.extend(std::iter::repeat_n(unit, min));
+            match max {
+                Some(max) => units.extend(std::iter::repeat_n(
+                    Unit {
+                        optional: true,
+                        ..unit
+                    },
+                    max - min,
+                )),
+                None => units.push(Unit {
+                    repeat: true,
+                    optional: true,
+                    ..unit
+                }),
+            }
+        }
+        if group.is_some() {
+            return None;
+        }
+        Some(Pattern {
+            units: units.into_boxed_slice(),
+        })
+    }
+
+    /// Whether the whole of `s` matches.
+    fn matches(&self, s: &str) -> bool {
+        let mut states = self.close(1);
+        for &b in s.as_bytes() {
+            // A byte past ASCII is in no set: every way through ends here.
+            let bit = 1u128.checked_shl(u32::from(b)).unwrap_or(0);
+            let mut next = 0u64;
+            let mut left = states;
+            while left != 0 {
+                let i = left.trailing_zeros() as usize;
+                left &= left - 1;
+                if let Some(unit) = self.units.get(i)
+                    && unit.set & bit != 0
+                {
+                    next |= if unit.repeat { 1 << i } else { 2 << i };
+                }
+            }
+            if next == 0 {
+                return false;
+            }
+            states = self.close(next);
+        }
+        let end = self.units.len();
+        states & (1 << end) != 0
+    }
+
+    /// `states` and every position reached from them without reading a byte. Every such
+    /// move goes forward, so one pass in order finds them all.
+    fn close(&self, mut states: u64) -> u64 {
+        for (i, unit) in self.units.iter().enumerate() {
+            if states & (1 << i) == 0 {
+                continue;
+            }
+            if unit.optional {
+                states |= 2 << i;
+            }
+            if let Some(skip) = unit.skip {
+                states |= 1 << skip;
+            }
+        }
+        states
+    }
+}
+
+/// The bytes a bracket class of the plain form (see [`Pattern`]) admits: ASCII letters and
+/// digits, ranges between two of the same kind, `.` and `_`.
+fn class(items: &[u8]) -> Option<u128> {
+    let kind = |b: u8| {
+        if b.is_ascii_digit() {
+            Some(0)
+        } else if b.is_ascii_lowercase() {
+            Some(1)
+        } else if b.is_ascii_uppercase() {
+            Some(2)
+        } else {
+            None
+        }
+    };
+    let mut set = 0u128;
+    let mut at = 0;
+    while let Some(&b) = items.get(at) {
+        match (items.get(at + 1), items.get(at + 2)) {
+            (Some(b'-'), Some(&hi)) if kind(b).is_some() && kind(b) == kind(hi) && b <= hi => {
+                for c in b..=hi {
+                    set |= 1u128 << c;
+                }
+                at += 3;
+            }
+            _ if kind(b).is_some() || b == b'.' || b == b'_' => {
+                set |= 1u128 << b;
+                at += 1;
+            }
+            _ => return None,
+        }
+    }
+    (set != 0).then_some(set)
+}
+
+/// The number as an integer, when it is held as one (not as a float, even an integral one).
+#[inline(always)]
+fn int_of(n: &Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// True when `s` is an address of the plainest form, `local@label.label...`: an ASCII
+/// dot-atom local part of at most 64 bytes, and a host name of at most 253 bytes whose
+/// labels are 1 to 63 letters, digits and inner hyphens, with no `--` in third and fourth
+/// place (which would make it an IDNA label). Every such string is one `jsonschema`'s
+/// `format: email` accepts: the `email_address` parse (no display name, quoting or domain
+/// literal to read; its length limits are 64 and 254) and the host name rules it applies
+/// after. False says nothing: the string goes to `jsonschema`.
+fn plain_email(s: &str) -> bool {
+    /// The `atext` of RFC 5322 beside letters and digits.
+    const SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let (local, domain) = (local.as_bytes(), domain.as_bytes());
+    if local.is_empty() || local.len() > 64 || domain.len() > 253 {
+        return false;
+    }
+    let atoms_ok = local.split(|&b| b == b'.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(b))
+    });
+    atoms_ok
+        && domain.split(|&b| b == b'.').all(|label| {
+            let (Some(first), Some(last)) = (label.first(), label.last()) else {
+                return false;
+            };
+            label.len() <= 63
+                && first.is_ascii_alphanumeric()
+                && last.is_ascii_alphanumeric()
+                && label.get(2..4) != Some(b"--".as_slice())
+                && label
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        })
 }
 
 /// `minLength`/`maxLength` in code points. The byte length bounds the count from above, so
@@ -845,6 +1130,10 @@ impl<'d> Builder<'d> {
             max_length: u64::MAX,
             bounds: [None; 4],
             bounded: false,
+            int_min: i128::MIN,
+            int_max: i128::MAX,
+            email: None,
+            pattern: None,
             strings: None,
             rest: None,
             rest_scalar_only: true,
@@ -922,6 +1211,16 @@ impl<'d> Builder<'d> {
                             .collect(),
                     );
                 }
+                // Natively for the plainest addresses (see `plain_email`); a format only
+                // asserts on strings, and apart from the other keywords.
+                "format" if value.as_str() == Some("email") => {
+                    let mut alone = Map::new();
+                    alone.insert(keyword.clone(), value.clone());
+                    c.email = Some(Box::new(self.jsonschema(alone)?));
+                }
+                "pattern" if value.as_str().and_then(Pattern::parse).is_some() => {
+                    c.pattern = value.as_str().and_then(Pattern::parse);
+                }
                 // A document's own identity and draft, already accounted for.
                 "$id" | "$schema" if pointer.is_empty() => {}
                 _ if ANNOTATIONS.contains(&k) => {}
@@ -967,6 +1266,18 @@ impl<'d> Builder<'d> {
             c.rest = Some(Box::new(self.jsonschema(rest)?));
         }
         c.bounded = c.bounds.iter().any(Option::is_some);
+        for (i, limit) in c.bounds.iter().enumerate() {
+            let Some(limit) = limit else {
+                continue;
+            };
+            match i {
+                MINIMUM => c.int_min = c.int_min.max(limit.int),
+                MAXIMUM => c.int_max = c.int_max.min(limit.int),
+                EXCLUSIVE_MINIMUM => c.int_min = c.int_min.max(limit.int + 1),
+                EXCLUSIVE_MAXIMUM => c.int_max = c.int_max.min(limit.int - 1),
+                _ => {}
+            }
+        }
         if c.strings.is_some() || c.bounded {
             c.whole = Some(Box::new(self.jsonschema(whole)?));
         }
@@ -1281,6 +1592,310 @@ mod tests {
         ] {
             assert_eq!(verdict(&s, v.clone()), Some(want), "{v}");
         }
+    }
+
+    #[test]
+    fn integer_bounds_as_a_range() {
+        let s = compile(json!({"properties": {
+            "x": {"exclusiveMinimum": 1, "exclusiveMaximum": 4},
+            "y": {"type": "integer", "minimum": -3, "maximum": -3},
+            "z": {"minimum": 2, "exclusiveMinimum": 0, "maximum": 9, "exclusiveMaximum": 5}
+        }}));
+        for (v, want) in [
+            (json!({"x": 1}), false),
+            (json!({"x": 2}), true),
+            (json!({"x": 3}), true),
+            (json!({"x": 4}), false),
+            (json!({"x": 1.5}), true),
+            (json!({"x": 4.0}), false),
+            (json!({"x": 1.0}), false),
+            (json!({"y": -3}), true),
+            (json!({"y": -2}), false),
+            (json!({"y": -3.0}), true),
+            (json!({"z": 1}), false),
+            (json!({"z": 2}), true),
+            (json!({"z": 4}), true),
+            (json!({"z": 5}), false),
+            (json!({"z": u64::MAX}), false),
+            (json!({"z": i64::MIN}), false),
+        ] {
+            assert_eq!(verdict(&s, v.clone()), Some(want), "{v}");
+        }
+    }
+
+    /// Addresses of every shape near the plain one `plain_email` accepts: the verdict is
+    /// `jsonschema`'s for all of them, and no address the shortcut accepts is one
+    /// `jsonschema` rejects.
+    #[test]
+    fn email_shortcut_never_accepts_what_jsonschema_rejects() {
+        let s = compile(json!({"properties": {
+            "e": {"type": "string", "format": "email"},
+            "f": {"format": "email", "maxLength": 70, "pattern": "^[^A-Z]*$"}
+        }}));
+        let alone = compile(json!({"format": "email"}));
+        let label63 = "a".repeat(63);
+        let mut cases: Vec<String> = [
+            "a@b.example",
+            "a@b",
+            "a.b@c.d",
+            ".a@b.c",
+            "a.@b.c",
+            "a..b@c.d",
+            "a@b..c",
+            "a@.b.c",
+            "a@-b.c",
+            "a@b-.c",
+            "a@b-c.d",
+            "a@ab--cd.e",
+            "a@abc--d.e",
+            "a@xn--bcher-kva.example",
+            "a@xn--zz.example",
+            "a@xn-b.c",
+            "a b@c.d",
+            "\"\"@c.d",
+            "\"a\"@c.d",
+            "\"a b\"@c.d",
+            "a@[127.0.0.1]",
+            "a@[IPv6:::1]",
+            "a@b.c.",
+            "@b.c",
+            "a@",
+            "a",
+            "",
+            "Name <a@b.c>",
+            "<a@b.c>",
+            "é@b.c",
+            "a@é.c",
+            "a@b@c.d",
+            "a+tag@sub.example.com",
+            "!#$%&'*+-/=?^_`{|}~@x.y",
+            "a@1.2.3.4",
+            "a@b_c.d",
+            "a@B.C",
+            "A@b.c",
+            "a\t@b.c",
+            "a@b.c\n",
+            "a(b)@c.d",
+            "a,b@c.d",
+            "a@b.-c",
+            "a@9.9",
+            "a@-",
+            "a@b.c-",
+            "\\@b.c",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        cases.push(format!("{}@b.c", "a".repeat(64)));
+        cases.push(format!("{}@b.c", "a".repeat(65)));
+        cases.push(format!("a@{label63}.c"));
+        cases.push(format!("a@{label63}a.c"));
+        let long = [label63.as_str(); 4].join(".");
+        cases.push(format!("a@{}", &long[..253]));
+        cases.push(format!("a@{}", &long[..254.min(long.len())]));
+        cases.push(format!("a@{long}"));
+        for case in &cases {
+            let expected = alone.validator.is_valid(&json!(case));
+            if plain_email(case) {
+                assert!(expected, "shortcut accepts {case:?}");
+            }
+            assert_eq!(verdict(&s, json!({"e": case})), Some(expected), "{case:?}");
+            let f = verdict(&s, json!({"f": case}));
+            assert_eq!(
+                f,
+                Some(s.validator.is_valid(&json!({"f": case}))),
+                "{case:?}"
+            );
+        }
+        assert_eq!(verdict(&s, json!({"e": 5})), Some(false));
+        assert_eq!(verdict(&s, json!({"f": 5})), Some(true));
+        assert_eq!(verdict(&s, json!({"f": [1]})), Some(true));
+        assert!(plain_email("a@b.example"));
+        assert!(!plain_email("a@ab--cd.e"));
+    }
+
+    /// Every pattern, plain or not, gives `jsonschema`'s verdict on every string; the
+    /// plain ones are matched natively.
+    #[test]
+    fn plain_patterns_match_as_regex_does() {
+        let patterns = [
+            "^[A-Z]{3}$",
+            "^[A-Z]{2}$",
+            "^[0-9]+(\\.[0-9]+)?$",
+            "^[ab]+$",
+            "^a*b?c{2,3}$",
+            "^[a-c]{1,}x$",
+            "^(ab)?b$",
+            "^[a-z]+[a-z]$",
+            "^x(y[0-9]*)?z?$",
+            "^$",
+            "^[a-zA-Z0-9_.]{0,4}@a-b c$",
+            "^\\$\\\\$",
+            "^[A-Z]{1}[0-9]{0}$",
+            // Not plain: left to `jsonschema`.
+            "^[^@\\sA-Z]+@[^@\\sA-Z]+\\.[^@\\sA-Z]+$",
+            "^\\s*[a-z]+\\s*$",
+            "[0-9]+",
+            "^a.b$",
+            "^(a|b)$",
+            "^(ab)+$",
+            "^\\d{2}$",
+            "^[a-]$",
+            "^a+?$",
+            "^(?:ab)?$",
+            "^((a)?)?$",
+            "^a{9999}$",
+        ];
+        let plain = patterns
+            .iter()
+            .filter(|p| Pattern::parse(p).is_some())
+            .count();
+        assert_eq!(plain, 13);
+        let strings = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "abb",
+            "ba",
+            "bab",
+            "AB",
+            "ABC",
+            "ABCD",
+            "abc",
+            "12",
+            "12.5",
+            "12.",
+            ".5",
+            "1.2.3",
+            "12.50",
+            "cc",
+            "acc",
+            "bccc",
+            "abcccc",
+            "aax",
+            "abcx",
+            "x",
+            "xz",
+            "xyz",
+            "xy12z",
+            "xy12",
+            "yz",
+            "a@a-b c",
+            "_.9@a-b c",
+            "$\\",
+            "é",
+            "Aé",
+            "12\n",
+            "A",
+            "A0",
+            "ABc",
+            "zz",
+            "abcz",
+            "aa",
+        ];
+        for pattern in patterns {
+            let s = compile(json!({"properties": {"p": {"type": "string", "pattern": pattern}}}));
+            for string in strings {
+                let v = json!({"p": string});
+                let expected = s.validator.is_valid(&v);
+                assert_eq!(verdict(&s, v), Some(expected), "{pattern} on {string:?}");
+                if let Some(p) = Pattern::parse(pattern) {
+                    assert_eq!(p.matches(string), expected, "{pattern} on {string:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_compare_by_length_and_content() {
+        for (a, b) in [
+            ("", ""),
+            ("a", "a"),
+            ("ab", "ab"),
+            ("abc", "abd"),
+            ("abcd", "abce"),
+            ("abcdefg", "abcdefh"),
+            ("xbcdefg", "abcdefg"),
+            ("abcdefgh", "abcdefgh"),
+            ("abcdefgh1", "abcdefgh2"),
+            ("0bcdefgh1", "abcdefgh1"),
+            ("abcdefghijklmnop", "abcdefghijklmnoq"),
+            ("abcdefghxjklmnop", "abcdefghijklmnop"),
+            ("long_property_name_x", "long_property_name_y"),
+            ("long_property_name_x", "long_property_name_x"),
+            ("a", "ab"),
+        ] {
+            assert_eq!(same_name(a, b), a == b, "{a} {b}");
+            assert_eq!(same_name(b, a), a == b, "{b} {a}");
+            let owned = String::from(a);
+            assert!(same_name(a, owned.as_str()));
+        }
+    }
+
+    /// Members are found whatever their order, in small and large tables, and a name
+    /// listed in `required` only is still required.
+    #[test]
+    fn members_in_any_order() {
+        let names = ["a", "abcd", "abcdefgh1", "long_property_name_x"];
+        let small: Map<String, Value> = names
+            .iter()
+            .map(|n| ((*n).to_string(), json!({"type": "integer"})))
+            .collect();
+        let mut large = small.clone();
+        for i in 0..12 {
+            large.insert(format!("p{i}"), json!({"type": "string"}));
+        }
+        for properties in [small, large] {
+            let s = compile(json!({
+                "properties": properties,
+                "required": ["long_property_name_x", "a", "only_required"],
+                "additionalProperties": false
+            }));
+            let ordered = json!({"a": 1, "abcd": 2, "abcdefgh1": 3, "long_property_name_x": 4});
+            assert_eq!(
+                verdict(&s, ordered),
+                Some(false),
+                "only_required is missing"
+            );
+            let s = compile(json!({
+                "properties": properties,
+                "required": ["long_property_name_x", "a"],
+                "additionalProperties": false
+            }));
+            let reversed = json!({"long_property_name_x": 4, "abcdefgh1": 3, "abcd": 2, "a": 1});
+            assert_eq!(verdict(&s, reversed), Some(true));
+            let wrong = json!({"long_property_name_x": 4, "abcdefgh1": "3", "a": 1});
+            assert_eq!(verdict(&s, wrong), Some(false));
+            let unknown = json!({"a": 1, "abcdefgh2": 3, "long_property_name_x": 4});
+            assert_eq!(verdict(&s, unknown), Some(false));
+            let missing = json!({"abcd": 2, "long_property_name_x": 4});
+            assert_eq!(verdict(&s, missing), Some(false));
+        }
+    }
+
+    /// The decoder never repeats a key, but a `Doc` member list could: every occurrence
+    /// is checked against the property's schema, and any one of them meets `required`.
+    #[test]
+    fn repeated_members_are_each_checked() {
+        let s = compile(json!({
+            "properties": {"a": {"type": "integer"}, "b": {}},
+            "required": ["a", "b"]
+        }));
+        let members = |items: Vec<(&'static str, Value)>| {
+            Doc::Members(
+                items
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Borrowed(k), Doc::Json(v)))
+                    .collect(),
+            )
+        };
+        let twice = members(vec![("a", json!(1)), ("b", json!(0)), ("a", json!(2))]);
+        assert_eq!(s.fast_valid(twice.view()), Some(true));
+        let bad = members(vec![("a", json!(1)), ("b", json!(0)), ("a", json!("x"))]);
+        assert_eq!(s.fast_valid(bad.view()), Some(false));
+        let short = members(vec![("a", json!(1)), ("a", json!(2))]);
+        assert_eq!(s.fast_valid(short.view()), Some(false));
     }
 
     #[test]
