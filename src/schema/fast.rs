@@ -10,7 +10,10 @@
 //! `jsonschema` validator compiled from those keywords alone with the options the full
 //! validator uses, so their semantics stay the crate's own; where a native rule cannot
 //! decide (a fractional number against a bound, an `enum` met by a number) the subschema's
-//! own `jsonschema` validator answers. A schema using anything else at a structural node
+//! own `jsonschema` validator answers. Two leaf rules are also checked natively where the
+//! answer is provably the crate's: a `pattern` of the plainest form (see [`Pattern`]) and
+//! `format: email` on the plainest addresses (see [`plain_email`]); any other pattern or
+//! address still goes to `jsonschema`. A schema using anything else at a structural node
 //! (`anyOf`, `if`, `patternProperties`, `enum`, an unknown keyword, an embedded `$id`, a
 //! `$ref` this module cannot resolve exactly as the registry does) gets no fast validator at
 //! all, and its callers use `jsonschema` alone.
@@ -618,8 +621,15 @@ fn fraction_rules(c: &Check, n: &Number, v: &Value) -> bool {
     }
 }
 
-/// Most units a [`Pattern`] holds: its states are the bits of one word.
+/// Most units a [`Pattern`] holds: a set of positions in the chain is one word.
 const PATTERN_UNITS: usize = 63;
+
+/// Most states of a [`Pattern`]'s automaton (its state numbers are bytes); a pattern
+/// needing more is left to `jsonschema`.
+const PATTERN_STATES: usize = 255;
+
+/// The automaton's state that no string leaves: the pattern cannot match any more.
+const DEAD: u8 = 0;
 
 /// A `pattern` of the plainest form, matched natively: anchored at both ends (`^...$`),
 /// made of ASCII literals and bracket classes of ASCII letters, digits, ranges of them,
@@ -627,11 +637,20 @@ const PATTERN_UNITS: usize = 63;
 /// groups `(...)?` that do not nest. In that form the pattern is a chain of single-byte
 /// units, and a set of positions in the chain (a word) follows every way through it at
 /// once, in one pass over the string: the answer is exactly the regular expression's,
-/// with no backtracking. `jsonschema` reads such a pattern as the `regex` crate does,
-/// unchanged: no escape class, no `.`, no flag, nothing that differs between ECMA 262
-/// and the crate.
+/// with no backtracking. Those sets are computed once, when the schema is compiled, as
+/// the states of a deterministic automaton, so matching costs one table lookup a byte.
+/// `jsonschema` reads such a pattern as the `regex` crate does, unchanged: no escape
+/// class, no `.`, no flag, nothing that differs between ECMA 262 and the crate.
 struct Pattern {
-    units: Box<[Unit]>,
+    /// The class of each ASCII byte: bytes no unit takes are class 0.
+    classes: [u8; 128],
+    /// Number of classes: the width of a row of `next`.
+    width: usize,
+    /// The state after reading a byte of a class, row by row; state 0 is [`DEAD`].
+    next: Box<[u8]>,
+    /// Whether each state ends a match.
+    accepting: Box<[bool]>,
+    start: u8,
 }
 
 /// One step of a [`Pattern`]: a byte from `set`, once or (`repeat`) any number of times;
@@ -742,53 +761,120 @@ impl Pattern {
         if group.is_some() {
             return None;
         }
+        Pattern::automaton(&units)
+    }
+
+    /// The deterministic automaton of a chain of units: its states are the sets of
+    /// positions in the chain reachable after some input, found from the start one class
+    /// of bytes at a time. None past [`PATTERN_STATES`].
+    fn automaton(units: &[Unit]) -> Option<Pattern> {
+        // Bytes that the same units take behave the same: one class.
+        let mut classes = [0u8; 128];
+        let mut signatures: Vec<u64> = vec![0];
+        for (b, class) in (0u8..).zip(classes.iter_mut()) {
+            let signature = units
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.set & (1u128 << b) != 0)
+                .fold(0u64, |acc, (i, _)| acc | 1 << i);
+            let at = match signatures.iter().position(|&s| s == signature) {
+                Some(at) => at,
+                None => {
+                    signatures.push(signature);
+                    signatures.len() - 1
+                }
+            };
+            *class = u8::try_from(at).ok()?;
+        }
+        // Any byte of a class: the first of them.
+        let sample: Vec<u8> = (0..signatures.len())
+            .map(|c| {
+                (0u8..128).find(|&b| {
+                    classes
+                        .get(usize::from(b))
+                        .is_some_and(|&k| usize::from(k) == c)
+                })
+            })
+            .collect::<Option<_>>()?;
+        let width = signatures.len();
+        let end = 1u64 << units.len();
+        // State 0 is the dead one: the empty set of positions.
+        let mut sets: Vec<u64> = vec![0, close(units, 1)];
+        let mut next: Vec<u8> = Vec::new();
+        let mut at = 0;
+        while let Some(&set) = sets.get(at) {
+            for &b in &sample {
+                let to = close(units, step(units, set, b));
+                let id = match sets.iter().position(|&s| s == to) {
+                    Some(id) => id,
+                    None => {
+                        sets.push(to);
+                        sets.len() - 1
+                    }
+                };
+                if sets.len() > PATTERN_STATES {
+                    return None;
+                }
+                next.push(u8::try_from(id).ok()?);
+            }
+            at += 1;
+        }
         Some(Pattern {
-            units: units.into_boxed_slice(),
+            classes,
+            width,
+            next: next.into_boxed_slice(),
+            accepting: sets.iter().map(|&set| set & end != 0).collect(),
+            start: 1,
         })
     }
 
     /// Whether the whole of `s` matches.
+    #[inline]
     fn matches(&self, s: &str) -> bool {
-        let mut states = self.close(1);
+        let mut state = self.start;
         for &b in s.as_bytes() {
-            // A byte past ASCII is in no set: every way through ends here.
-            let bit = 1u128.checked_shl(u32::from(b)).unwrap_or(0);
-            let mut next = 0u64;
-            let mut left = states;
-            while left != 0 {
-                let i = left.trailing_zeros() as usize;
-                left &= left - 1;
-                if let Some(unit) = self.units.get(i)
-                    && unit.set & bit != 0
-                {
-                    next |= if unit.repeat { 1 << i } else { 2 << i };
-                }
-            }
-            if next == 0 {
+            // A byte past ASCII is in no unit's set: class 0, like every byte no unit takes.
+            let class = self.classes.get(usize::from(b)).copied().unwrap_or(0);
+            let at = usize::from(state) * self.width + usize::from(class);
+            state = self.next.get(at).copied().unwrap_or(DEAD);
+            if state == DEAD {
                 return false;
             }
-            states = self.close(next);
         }
-        let end = self.units.len();
-        states & (1 << end) != 0
+        self.accepting
+            .get(usize::from(state))
+            .copied()
+            .unwrap_or(false)
     }
+}
 
-    /// `states` and every position reached from them without reading a byte. Every such
-    /// move goes forward, so one pass in order finds them all.
-    fn close(&self, mut states: u64) -> u64 {
-        for (i, unit) in self.units.iter().enumerate() {
-            if states & (1 << i) == 0 {
-                continue;
-            }
-            if unit.optional {
-                states |= 2 << i;
-            }
-            if let Some(skip) = unit.skip {
-                states |= 1 << skip;
-            }
+/// The positions of `units` reached from `states` by reading byte `b`.
+fn step(units: &[Unit], states: u64, b: u8) -> u64 {
+    let bit = 1u128.checked_shl(u32::from(b)).unwrap_or(0);
+    units
+        .iter()
+        .enumerate()
+        .filter(|(i, unit)| states & (1 << i) != 0 && unit.set & bit != 0)
+        .fold(0, |acc, (i, unit)| {
+            acc | if unit.repeat { 1 << i } else { 2 << i }
+        })
+}
+
+/// `states` and every position of `units` reached from them without reading a byte.
+/// Every such move goes forward, so one pass in order finds them all.
+fn close(units: &[Unit], mut states: u64) -> u64 {
+    for (i, unit) in units.iter().enumerate() {
+        if states & (1 << i) == 0 {
+            continue;
         }
-        states
+        if unit.optional {
+            states |= 2 << i;
+        }
+        if let Some(skip) = unit.skip {
+            states |= 1 << skip;
+        }
     }
+    states
 }
 
 /// The bytes a bracket class of the plain form (see [`Pattern`]) admits: ASCII letters and
