@@ -146,6 +146,10 @@ struct Check {
     /// so `x > m` is `x >= m + 1`): an integer instance is decided by two comparisons.
     int_min: i128,
     int_max: i128,
+    /// `bounds` for a fractional instance: `minimum`, `exclusiveMinimum`, `maximum`,
+    /// `exclusiveMaximum` as floats, infinite when absent, so four comparisons decide;
+    /// None when a limit has no exact float, which leaves the question to `whole`.
+    float_bounds: Option<[f64; 4]>,
     /// `format: email`, checked natively for the plainest addresses (see [`plain_email`])
     /// and by this validator of the keyword alone for every other string.
     email: Option<Box<jsonschema::Validator>>,
@@ -581,7 +585,12 @@ fn scalar_valid(c: &Check, v: &Value) -> bool {
             match int_of(n) {
                 Some(x) => c.int_min <= x && x <= c.int_max,
                 None if !c.bounded => true,
-                None => return fraction_rules(c, n, v),
+                None => match (c.float_bounds, n.as_f64()) {
+                    (Some([min, above, max, below]), Some(x)) => {
+                        x >= min && x > above && x <= max && x < below
+                    }
+                    _ => return fraction_rules(c, n, v),
+                },
             }
         }
         _ => {
@@ -927,8 +936,18 @@ fn int_of(n: &Number) -> Option<i128> {
 /// literal to read; its length limits are 64 and 254) and the host name rules it applies
 /// after. False says nothing: the string goes to `jsonschema`.
 fn plain_email(s: &str) -> bool {
-    /// The `atext` of RFC 5322 beside letters and digits.
-    const SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
+    /// The `atext` of RFC 5322 beside letters and digits, as bits of the ASCII bytes.
+    const SPECIALS: u128 = {
+        let mut set = 0u128;
+        let mut at = 0;
+        let specials = b"!#$%&'*+-/=?^_`{|}~";
+        while at < specials.len() {
+            set |= 1 << specials[at];
+            at += 1;
+        }
+        set
+    };
+    let special = |b: u8| SPECIALS & 1u128.checked_shl(u32::from(b)).unwrap_or(0) != 0;
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
@@ -940,7 +959,7 @@ fn plain_email(s: &str) -> bool {
         !atom.is_empty()
             && atom
                 .iter()
-                .all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(b))
+                .all(|&b| b.is_ascii_alphanumeric() || special(b))
     });
     atoms_ok
         && domain.split(|&b| b == b'.').all(|label| {
@@ -970,6 +989,20 @@ fn length_within(s: &str, min: u64, max: u64) -> bool {
     }
     let chars = u64::try_from(s.chars().count()).unwrap_or(u64::MAX);
     chars >= min && chars <= max
+}
+
+/// [`Check::float_bounds`] of `bounds`.
+fn float_bounds(bounds: &[Option<Limit>; 4]) -> Option<[f64; 4]> {
+    let limit = |i: usize, absent: f64| match bounds.get(i) {
+        Some(Some(limit)) => limit.float,
+        _ => Some(absent),
+    };
+    Some([
+        limit(MINIMUM, f64::NEG_INFINITY)?,
+        limit(EXCLUSIVE_MINIMUM, f64::NEG_INFINITY)?,
+        limit(MAXIMUM, f64::INFINITY)?,
+        limit(EXCLUSIVE_MAXIMUM, f64::INFINITY)?,
+    ])
 }
 
 /// Some(verdict) of the integer bounds on `n`, None when only exact arithmetic can tell.
@@ -1218,6 +1251,7 @@ impl<'d> Builder<'d> {
             bounded: false,
             int_min: i128::MIN,
             int_max: i128::MAX,
+            float_bounds: None,
             email: None,
             pattern: None,
             strings: None,
@@ -1352,6 +1386,7 @@ impl<'d> Builder<'d> {
             c.rest = Some(Box::new(self.jsonschema(rest)?));
         }
         c.bounded = c.bounds.iter().any(Option::is_some);
+        c.float_bounds = float_bounds(&c.bounds);
         for (i, limit) in c.bounds.iter().enumerate() {
             let Some(limit) = limit else {
                 continue;
