@@ -155,6 +155,9 @@ struct Check {
     email: Option<Box<jsonschema::Validator>>,
     /// A `pattern` of the plain form [`Pattern`] matches natively (others stay in `rest`).
     pattern: Option<Pattern>,
+    /// Whether a string has `strings`, `email` or `pattern` to meet: one test on the path
+    /// of the strings that have none.
+    string_rules: bool,
     /// The string values of `enum`, when there is one (leaves only).
     strings: Option<Box<[Box<str>]>>,
     /// The other assertions (`pattern`, `format`, ...), compiled by `jsonschema`.
@@ -571,8 +574,7 @@ fn scalar_valid(c: &Check, v: &Value) -> bool {
             if c.admits & STRING == 0 || !length_within(s, c.min_length, c.max_length) {
                 return false;
             }
-            (c.strings.is_none() && c.email.is_none() && c.pattern.is_none())
-                || string_rules(c, s, v)
+            !c.string_rules || string_rules(c, s, v)
         }
         Value::Number(n) => {
             if !number_type(c.admits, n) {
@@ -1254,6 +1256,7 @@ impl<'d> Builder<'d> {
             float_bounds: None,
             email: None,
             pattern: None,
+            string_rules: false,
             strings: None,
             rest: None,
             rest_scalar_only: true,
@@ -1385,6 +1388,7 @@ impl<'d> Builder<'d> {
         if !rest.is_empty() {
             c.rest = Some(Box::new(self.jsonschema(rest)?));
         }
+        c.string_rules = c.strings.is_some() || c.email.is_some() || c.pattern.is_some();
         c.bounded = c.bounds.iter().any(Option::is_some);
         c.float_bounds = float_bounds(&c.bounds);
         for (i, limit) in c.bounds.iter().enumerate() {
