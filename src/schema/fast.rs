@@ -10,7 +10,10 @@
 //! `jsonschema` validator compiled from those keywords alone with the options the full
 //! validator uses, so their semantics stay the crate's own; where a native rule cannot
 //! decide (a fractional number against a bound, an `enum` met by a number) the subschema's
-//! own `jsonschema` validator answers. A schema using anything else at a structural node
+//! own `jsonschema` validator answers. Two leaf rules are also checked natively where the
+//! answer is provably the crate's: a `pattern` of the plainest form (see [`Pattern`]) and
+//! `format: email` on the plainest addresses (see [`plain_email`]); any other pattern or
+//! address still goes to `jsonschema`. A schema using anything else at a structural node
 //! (`anyOf`, `if`, `patternProperties`, `enum`, an unknown keyword, an embedded `$id`, a
 //! `$ref` this module cannot resolve exactly as the registry does) gets no fast validator at
 //! all, and its callers use `jsonschema` alone.
@@ -103,6 +106,8 @@ const NUMBER: u8 = 8;
 const STRING: u8 = 16;
 const ARRAY: u8 = 32;
 const OBJECT: u8 = 64;
+/// Every type: what a subschema without `type` admits.
+const ANY_TYPE: u8 = NULL | BOOLEAN | INTEGER | NUMBER | STRING | ARRAY | OBJECT;
 
 /// A schema compiled for the fast check; see the module documentation.
 pub(crate) struct FastValidator {
@@ -126,19 +131,43 @@ enum Node {
 
 /// One compiled subschema. Fields left at their default check nothing.
 struct Check {
-    /// Admitted types as bits; 0 when there is no `type` keyword.
-    types: u8,
-    /// `minLength` / `maxLength`, in code points as `jsonschema` counts them.
-    min_length: Option<u64>,
-    max_length: Option<u64>,
+    /// Admitted types as bits; [`ANY_TYPE`] when there is no `type` keyword, so one mask
+    /// test decides the type without first asking whether there is a `type` at all.
+    admits: u8,
+    /// `minLength` / `maxLength`, in code points as `jsonschema` counts them; 0 and
+    /// `u64::MAX` when absent, which every length meets.
+    min_length: u64,
+    max_length: u64,
     /// `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum` with integer limits.
     bounds: [Option<Limit>; 4],
+    /// Whether any of `bounds` is set.
+    bounded: bool,
+    /// `bounds` as the inclusive range of integers they admit (every limit is an integer,
+    /// so `x > m` is `x >= m + 1`): an integer instance is decided by two comparisons.
+    int_min: i128,
+    int_max: i128,
+    /// `bounds` for a fractional instance: `minimum`, `exclusiveMinimum`, `maximum`,
+    /// `exclusiveMaximum` as floats, infinite when absent, so four comparisons decide;
+    /// None when a limit has no exact float, which leaves the question to `whole`.
+    float_bounds: Option<[f64; 4]>,
+    /// `format: email`, checked natively for the plainest addresses (see [`plain_email`])
+    /// and by this validator of the keyword alone for every other string.
+    email: Option<Box<jsonschema::Validator>>,
+    /// A `pattern` of the plain form [`Pattern`] matches natively (others stay in `rest`).
+    pattern: Option<Pattern>,
+    /// Whether a string has `strings`, `email` or `pattern` to meet: one test on the path
+    /// of the strings that have none.
+    string_rules: bool,
     /// The string values of `enum`, when there is one (leaves only).
     strings: Option<Box<[Box<str>]>>,
     /// The other assertions (`pattern`, `format`, ...), compiled by `jsonschema`.
     rest: Option<Box<jsonschema::Validator>>,
     /// Whether `rest` constrains strings and numbers only, so containers skip it.
     rest_scalar_only: bool,
+    /// Whether an array or object needs a `jsonschema` validator beside the type test (an
+    /// `enum`, or `rest` holding more than string and number rules); see
+    /// [`FastValidator::container`].
+    container_rest: bool,
     /// Every assertion of the subschema but the structural ones, for the values the native
     /// rules cannot decide.
     whole: Option<Box<jsonschema::Validator>>,
@@ -233,24 +262,76 @@ impl Table {
     /// The entry of `name` and its index. `hint` is tried first: members usually come in
     /// the order the schema lists them, so the entry after the last one found is most
     /// often the next one wanted, and one comparison finds it.
-    #[inline]
+    #[inline(always)]
     fn find(&self, name: &str, hint: usize) -> Option<(usize, &Entry)> {
         let entries = match self {
             Table::Few(entries) | Table::Many { entries, .. } => entries,
         };
         if let Some(e) = entries.get(hint)
-            && *e.name == *name
+            && same_name(&e.name, name)
         {
             return Some((hint, e));
         }
+        self.search(name)
+    }
+
+    /// [`Table::find`] when the hint missed: kept out of line, being the rare case.
+    #[inline(never)]
+    fn search(&self, name: &str) -> Option<(usize, &Entry)> {
         match self {
-            Table::Few(entries) => entries.iter().enumerate().find(|(_, e)| *e.name == *name),
+            Table::Few(entries) => entries
+                .iter()
+                .enumerate()
+                .find(|(_, e)| same_name(&e.name, name)),
             Table::Many { entries, index } => {
                 let i = *index.get(name)? as usize;
                 Some((i, entries.get(i)?))
             }
         }
     }
+}
+
+/// Whether two member names are equal. Names are short, so the lengths are compared first
+/// and a name of up to 16 bytes is compared as two overlapping words, which costs less than
+/// a call to `memcmp`; a key borrowed from the schema itself is the same pointer.
+#[inline(always)]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if std::ptr::eq(a.as_ptr(), b.as_ptr()) {
+        return true;
+    }
+    match len {
+        8..=16 => {
+            let tail = len - 8;
+            word(a, 0) == word(b, 0) && word(a, tail) == word(b, tail)
+        }
+        4..=7 => {
+            let tail = len - 4;
+            half(a, 0) == half(b, 0) && half(a, tail) == half(b, tail)
+        }
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
+    }
+}
+
+/// The 8 bytes of `s` from `at` as a word (0 past the end, which [`same_name`] never asks).
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> u64 {
+    s.get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
+}
+
+/// The 4 bytes of `s` from `at` as a word (0 past the end, which [`same_name`] never asks).
+#[inline(always)]
+fn half(s: &[u8], at: usize) -> u32 {
+    s.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_ne_bytes)
 }
 
 /// What a check learnt beyond its verdict.
@@ -322,7 +403,7 @@ impl FastValidator {
     /// Strings, numbers, booleans and null are checked here, in a small frame; containers
     /// in [`FastValidator::check_at`], kept out of line so the scalar path (most of a
     /// document's values) does not pay for the object walk's registers and stack.
-    #[inline]
+    #[inline(always)]
     fn valid(&self, id: Id, view: View<'_>, depth: u32, walk: &mut Walk) -> bool {
         let c = match self.nodes.get(id as usize) {
             Some(Node::Check(c)) => c,
@@ -400,10 +481,21 @@ impl FastValidator {
     }
 
     /// The rules of `c` that are not structural, on an array or object.
+    #[inline(always)]
     fn container(&self, c: &Check, bit: u8, view: View<'_>) -> bool {
-        if c.types != 0 && c.types & bit == 0 {
+        if c.admits & bit == 0 {
             return false;
         }
+        if c.container_rest {
+            return Self::container_rest(c, view);
+        }
+        true
+    }
+
+    /// The `jsonschema` part of [`FastValidator::container`], out of line: few schemas
+    /// need it.
+    #[inline(never)]
+    fn container_rest(c: &Check, view: View<'_>) -> bool {
         // An `enum` (leaves only) is met by a container only through `jsonschema`'s deep
         // equality; `rest` holding more than string and number rules needs the value too.
         let validator = match (&c.whole, &c.rest) {
@@ -472,33 +564,40 @@ impl FastValidator {
     }
 }
 
-/// The rules of `c` on a string, number, boolean or null.
-#[inline]
+/// The rules of `c` on a string, number, boolean or null. Inlined into the walk: the
+/// common rules (type, length, integer bounds) take a few comparisons, and what is left
+/// to `jsonschema` or needs more work is out of line.
+#[inline(always)]
 fn scalar_valid(c: &Check, v: &Value) -> bool {
     let native = match v {
         Value::String(s) => {
-            if c.types != 0 && c.types & STRING == 0 {
+            if c.admits & STRING == 0 || !length_within(s, c.min_length, c.max_length) {
                 return false;
             }
-            length_within(s, c.min_length, c.max_length)
-                && c.strings
-                    .as_ref()
-                    .is_none_or(|strings| strings.iter().any(|e| **e == **s))
+            !c.string_rules || string_rules(c, s, v)
         }
         Value::Number(n) => {
-            if c.types != 0 && !number_type(c.types, n) {
+            if !number_type(c.admits, n) {
                 return false;
             }
-            match (c.strings.is_some(), within_bounds(&c.bounds, n)) {
-                (false, Some(within)) => within,
-                // Numbers meet `enum` values by mathematical equality, and a fraction near
-                // a large bound needs exact arithmetic: `jsonschema`'s own.
-                _ => return c.whole.as_ref().is_none_or(|whole| whole.is_valid(v)),
+            if c.strings.is_some() {
+                // Numbers meet `enum` values by mathematical equality: `jsonschema`'s own.
+                return c.whole.as_ref().is_none_or(|whole| whole.is_valid(v));
+            }
+            match int_of(n) {
+                Some(x) => c.int_min <= x && x <= c.int_max,
+                None if !c.bounded => true,
+                None => match (c.float_bounds, n.as_f64()) {
+                    (Some([min, above, max, below]), Some(x)) => {
+                        x >= min && x > above && x <= max && x < below
+                    }
+                    _ => return fraction_rules(c, n, v),
+                },
             }
         }
         _ => {
             let bit = if v.is_null() { NULL } else { BOOLEAN };
-            if c.types != 0 && c.types & bit == 0 {
+            if c.admits & bit == 0 {
                 return false;
             }
             if c.strings.is_some() {
@@ -510,22 +609,402 @@ fn scalar_valid(c: &Check, v: &Value) -> bool {
     native && c.rest.as_ref().is_none_or(|rest| rest.is_valid(v))
 }
 
+/// `enum`, a plain `pattern` and `format: email` on a string `s` (the value `v`); not
+/// `rest`.
+#[inline(never)]
+fn string_rules(c: &Check, s: &str, v: &Value) -> bool {
+    c.strings
+        .as_ref()
+        .is_none_or(|strings| strings.iter().any(|e| **e == *s))
+        && c.pattern.as_ref().is_none_or(|p| p.matches(s))
+        && c.email
+            .as_ref()
+            .is_none_or(|email| plain_email(s) || email.is_valid(v))
+}
+
+/// The bounds and `rest` on a number `n` (the value `v`) that is not an integer.
+#[inline(never)]
+fn fraction_rules(c: &Check, n: &Number, v: &Value) -> bool {
+    match within_bounds(&c.bounds, n) {
+        Some(within) => within && c.rest.as_ref().is_none_or(|rest| rest.is_valid(v)),
+        // A fraction near a large bound needs exact arithmetic: `jsonschema`'s own.
+        None => c.whole.as_ref().is_none_or(|whole| whole.is_valid(v)),
+    }
+}
+
+/// Most units a [`Pattern`] holds: a set of positions in the chain is one word.
+const PATTERN_UNITS: usize = 63;
+
+/// Most states of a [`Pattern`]'s automaton (its state numbers are bytes); a pattern
+/// needing more is left to `jsonschema`.
+const PATTERN_STATES: usize = 255;
+
+/// The automaton's state that no string leaves: the pattern cannot match any more.
+const DEAD: u8 = 0;
+
+/// A `pattern` of the plainest form, matched natively: anchored at both ends (`^...$`),
+/// made of ASCII literals and bracket classes of ASCII letters, digits, ranges of them,
+/// `.` and `_`, each repeated by `?`, `*`, `+`, `{n}`, `{n,}` or `{n,m}`, with optional
+/// groups `(...)?` that do not nest. In that form the pattern is a chain of single-byte
+/// units, and a set of positions in the chain (a word) follows every way through it at
+/// once, in one pass over the string: the answer is exactly the regular expression's,
+/// with no backtracking. Those sets are computed once, when the schema is compiled, as
+/// the states of a deterministic automaton, so matching costs one table lookup a byte.
+/// `jsonschema` reads such a pattern as the `regex` crate does, unchanged: no escape
+/// class, no `.`, no flag, nothing that differs between ECMA 262 and the crate.
+struct Pattern {
+    /// The class of each ASCII byte: bytes no unit takes are class 0.
+    classes: [u8; 128],
+    /// Number of classes: the width of a row of `next`.
+    width: usize,
+    /// The state after reading a byte of a class, row by row; state 0 is [`DEAD`].
+    next: Box<[u8]>,
+    /// Whether each state ends a match.
+    accepting: Box<[bool]>,
+    start: u8,
+}
+
+/// One step of a [`Pattern`]: a byte from `set`, once or (`repeat`) any number of times;
+/// `optional` when it may be passed over; `skip` the unit a `(...)?` starting here jumps to.
+#[derive(Clone, Copy, Default)]
+struct Unit {
+    set: u128,
+    repeat: bool,
+    optional: bool,
+    skip: Option<u8>,
+}
+
+impl Pattern {
+    /// The pattern, or None when it is not of the plain form (see [`Pattern`]).
+    fn parse(pattern: &str) -> Option<Pattern> {
+        let body = pattern.strip_prefix('^')?.strip_suffix('$')?.as_bytes();
+        let mut units: Vec<Unit> = Vec::new();
+        // Where the open group's units start.
+        let mut group: Option<usize> = None;
+        let mut at = 0;
+        while let Some(&b) = body.get(at) {
+            at += 1;
+            let set = match b {
+                b'(' => {
+                    if group.is_some() || body.get(at) == Some(&b'?') {
+                        return None;
+                    }
+                    group = Some(units.len());
+                    continue;
+                }
+                b')' => {
+                    let start = group.take()?;
+                    if body.get(at) != Some(&b'?') || start == units.len() {
+                        return None;
+                    }
+                    at += 1;
+                    let end = u8::try_from(units.len()).ok()?;
+                    units.get_mut(start)?.skip = Some(end);
+                    continue;
+                }
+                b'[' => {
+                    let close = at + body.get(at..)?.iter().position(|&c| c == b']')?;
+                    let set = class(body.get(at..close)?)?;
+                    at = close + 1;
+                    set
+                }
+                b'\\' => {
+                    let escaped = *body.get(at)?;
+                    at += 1;
+                    if !b".-+*?()[]{}^$|\\".contains(&escaped) {
+                        return None;
+                    }
+                    1u128 << escaped
+                }
+                _ if b.is_ascii_alphanumeric() || b"_@:/,-=!%# ".contains(&b) => 1u128 << b,
+                _ => return None,
+            };
+            // How often the unit repeats, and the bytes the quantifier takes.
+            let (min, max, taken) = match body.get(at) {
+                Some(b'?') => (0, Some(1), 1),
+                Some(b'*') => (0, None, 1),
+                Some(b'+') => (1, None, 1),
+                Some(b'{') => {
+                    let close = at + body.get(at..)?.iter().position(|&c| c == b'}')?;
+                    let inner = std::str::from_utf8(body.get(at + 1..close)?).ok()?;
+                    let number = |s: &str| {
+                        (!s.is_empty() && s.len() <= 3 && s.bytes().all(|d| d.is_ascii_digit()))
+                            .then(|| s.parse::<usize>().ok())
+                            .flatten()
+                    };
+                    let (min, max) = match inner.split_once(',') {
+                        None => (number(inner)?, number(inner)),
+                        Some((lo, "")) => (number(lo)?, None),
+                        Some((lo, hi)) => (number(lo)?, Some(number(hi)?)),
+                    };
+                    (min, max, close + 1 - at)
+                }
+                _ => (1, Some(1), 0),
+            };
+            at += taken;
+            // Numbers of at most three digits: the sum cannot overflow.
+            if matches!(body.get(at), Some(b'?' | b'*' | b'+' | b'{'))
+                || max.is_some_and(|max| max < min)
+                || units.len() + min + max.map_or(1, |max| max - min) > PATTERN_UNITS
+            {
+                return None;
+            }
+            let unit = Unit {
+                set,
+                ..Unit::default()
+            };
+            units.extend(std::iter::repeat_n(unit, min));
+            match max {
+                Some(max) => units.extend(std::iter::repeat_n(
+                    Unit {
+                        optional: true,
+                        ..unit
+                    },
+                    max - min,
+                )),
+                None => units.push(Unit {
+                    repeat: true,
+                    optional: true,
+                    ..unit
+                }),
+            }
+        }
+        if group.is_some() {
+            return None;
+        }
+        Pattern::automaton(&units)
+    }
+
+    /// The deterministic automaton of a chain of units: its states are the sets of
+    /// positions in the chain reachable after some input, found from the start one class
+    /// of bytes at a time. None past [`PATTERN_STATES`].
+    fn automaton(units: &[Unit]) -> Option<Pattern> {
+        // Bytes that the same units take behave the same: one class.
+        let mut classes = [0u8; 128];
+        let mut signatures: Vec<u64> = vec![0];
+        for (b, class) in (0u8..).zip(classes.iter_mut()) {
+            let signature = units
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.set & (1u128 << b) != 0)
+                .fold(0u64, |acc, (i, _)| acc | 1 << i);
+            let at = match signatures.iter().position(|&s| s == signature) {
+                Some(at) => at,
+                None => {
+                    signatures.push(signature);
+                    signatures.len() - 1
+                }
+            };
+            *class = u8::try_from(at).ok()?;
+        }
+        // Any byte of a class: the first of them.
+        let sample: Vec<u8> = (0..signatures.len())
+            .map(|c| {
+                (0u8..128).find(|&b| {
+                    classes
+                        .get(usize::from(b))
+                        .is_some_and(|&k| usize::from(k) == c)
+                })
+            })
+            .collect::<Option<_>>()?;
+        let width = signatures.len();
+        let end = 1u64 << units.len();
+        // State 0 is the dead one: the empty set of positions.
+        let mut sets: Vec<u64> = vec![0, close(units, 1)];
+        let mut next: Vec<u8> = Vec::new();
+        let mut at = 0;
+        while let Some(&set) = sets.get(at) {
+            for &b in &sample {
+                let to = close(units, step(units, set, b));
+                let id = match sets.iter().position(|&s| s == to) {
+                    Some(id) => id,
+                    None => {
+                        sets.push(to);
+                        sets.len() - 1
+                    }
+                };
+                if sets.len() > PATTERN_STATES {
+                    return None;
+                }
+                next.push(u8::try_from(id).ok()?);
+            }
+            at += 1;
+        }
+        Some(Pattern {
+            classes,
+            width,
+            next: next.into_boxed_slice(),
+            accepting: sets.iter().map(|&set| set & end != 0).collect(),
+            start: 1,
+        })
+    }
+
+    /// Whether the whole of `s` matches.
+    #[inline]
+    fn matches(&self, s: &str) -> bool {
+        let mut state = self.start;
+        for &b in s.as_bytes() {
+            // A byte past ASCII is in no unit's set: class 0, like every byte no unit takes.
+            let class = self.classes.get(usize::from(b)).copied().unwrap_or(0);
+            let at = usize::from(state) * self.width + usize::from(class);
+            state = self.next.get(at).copied().unwrap_or(DEAD);
+            if state == DEAD {
+                return false;
+            }
+        }
+        self.accepting
+            .get(usize::from(state))
+            .copied()
+            .unwrap_or(false)
+    }
+}
+
+/// The positions of `units` reached from `states` by reading byte `b`.
+fn step(units: &[Unit], states: u64, b: u8) -> u64 {
+    let bit = 1u128.checked_shl(u32::from(b)).unwrap_or(0);
+    units
+        .iter()
+        .enumerate()
+        .filter(|(i, unit)| states & (1 << i) != 0 && unit.set & bit != 0)
+        .fold(0, |acc, (i, unit)| {
+            acc | if unit.repeat { 1 << i } else { 2 << i }
+        })
+}
+
+/// `states` and every position of `units` reached from them without reading a byte.
+/// Every such move goes forward, so one pass in order finds them all.
+fn close(units: &[Unit], mut states: u64) -> u64 {
+    for (i, unit) in units.iter().enumerate() {
+        if states & (1 << i) == 0 {
+            continue;
+        }
+        if unit.optional {
+            states |= 2 << i;
+        }
+        if let Some(skip) = unit.skip {
+            states |= 1 << skip;
+        }
+    }
+    states
+}
+
+/// The bytes a bracket class of the plain form (see [`Pattern`]) admits: ASCII letters and
+/// digits, ranges between two of the same kind, `.` and `_`.
+fn class(items: &[u8]) -> Option<u128> {
+    let kind = |b: u8| {
+        if b.is_ascii_digit() {
+            Some(0)
+        } else if b.is_ascii_lowercase() {
+            Some(1)
+        } else if b.is_ascii_uppercase() {
+            Some(2)
+        } else {
+            None
+        }
+    };
+    let mut set = 0u128;
+    let mut at = 0;
+    while let Some(&b) = items.get(at) {
+        match (items.get(at + 1), items.get(at + 2)) {
+            (Some(b'-'), Some(&hi)) if kind(b).is_some() && kind(b) == kind(hi) && b <= hi => {
+                for c in b..=hi {
+                    set |= 1u128 << c;
+                }
+                at += 3;
+            }
+            _ if kind(b).is_some() || b == b'.' || b == b'_' => {
+                set |= 1u128 << b;
+                at += 1;
+            }
+            _ => return None,
+        }
+    }
+    (set != 0).then_some(set)
+}
+
+/// The number as an integer, when it is held as one (not as a float, even an integral one).
+#[inline(always)]
+fn int_of(n: &Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// True when `s` is an address of the plainest form, `local@label.label...`: an ASCII
+/// dot-atom local part of at most 64 bytes, and a host name of at most 253 bytes whose
+/// labels are 1 to 63 letters, digits and inner hyphens, with no `--` in third and fourth
+/// place (which would make it an IDNA label). Every such string is one `jsonschema`'s
+/// `format: email` accepts: the `email_address` parse (no display name, quoting or domain
+/// literal to read; its length limits are 64 and 254) and the host name rules it applies
+/// after. False says nothing: the string goes to `jsonschema`.
+fn plain_email(s: &str) -> bool {
+    /// The `atext` of RFC 5322 beside letters and digits, as bits of the ASCII bytes.
+    const SPECIALS: u128 = {
+        let mut set = 0u128;
+        let mut at = 0;
+        let specials = b"!#$%&'*+-/=?^_`{|}~";
+        while at < specials.len() {
+            set |= 1 << specials[at];
+            at += 1;
+        }
+        set
+    };
+    let special = |b: u8| SPECIALS & 1u128.checked_shl(u32::from(b)).unwrap_or(0) != 0;
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let (local, domain) = (local.as_bytes(), domain.as_bytes());
+    if local.is_empty() || local.len() > 64 || domain.len() > 253 {
+        return false;
+    }
+    let atoms_ok = local.split(|&b| b == b'.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || special(b))
+    });
+    atoms_ok
+        && domain.split(|&b| b == b'.').all(|label| {
+            let (Some(first), Some(last)) = (label.first(), label.last()) else {
+                return false;
+            };
+            label.len() <= 63
+                && first.is_ascii_alphanumeric()
+                && last.is_ascii_alphanumeric()
+                && label.get(2..4) != Some(b"--".as_slice())
+                && label
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        })
+}
+
 /// `minLength`/`maxLength` in code points. The byte length bounds the count from above, so
 /// most strings are decided without counting.
 #[inline]
-fn length_within(s: &str, min: Option<u64>, max: Option<u64>) -> bool {
-    if min.is_none() && max.is_none() {
-        return true;
-    }
+fn length_within(s: &str, min: u64, max: u64) -> bool {
     let bytes = u64::try_from(s.len()).unwrap_or(u64::MAX);
-    if min.is_some_and(|min| bytes < min) {
+    if bytes < min {
         return false;
     }
-    if max.is_none_or(|max| bytes <= max) && min.is_none_or(|min| min <= bytes.div_ceil(4)) {
+    if bytes <= max && min <= bytes.div_ceil(4) {
         return true;
     }
     let chars = u64::try_from(s.chars().count()).unwrap_or(u64::MAX);
-    min.is_none_or(|min| chars >= min) && max.is_none_or(|max| chars <= max)
+    chars >= min && chars <= max
+}
+
+/// [`Check::float_bounds`] of `bounds`.
+fn float_bounds(bounds: &[Option<Limit>; 4]) -> Option<[f64; 4]> {
+    let limit = |i: usize, absent: f64| match bounds.get(i) {
+        Some(Some(limit)) => limit.float,
+        _ => Some(absent),
+    };
+    Some([
+        limit(MINIMUM, f64::NEG_INFINITY)?,
+        limit(EXCLUSIVE_MINIMUM, f64::NEG_INFINITY)?,
+        limit(MAXIMUM, f64::INFINITY)?,
+        limit(EXCLUSIVE_MAXIMUM, f64::INFINITY)?,
+    ])
 }
 
 /// Some(verdict) of the integer bounds on `n`, None when only exact arithmetic can tell.
@@ -558,10 +1037,10 @@ fn within_bounds(bounds: &[Option<Limit>; 4], n: &Number) -> Option<bool> {
 }
 
 /// `type` as JSON Schema (draft 6 and later) means it: a number with an integral value,
-/// `1.0` included, is an integer.
+/// `1.0` included, is an integer. `admits` is [`Check::admits`].
 #[inline]
-fn number_type(types: u8, n: &Number) -> bool {
-    types & NUMBER != 0 || (types & INTEGER != 0 && is_integer(n))
+fn number_type(admits: u8, n: &Number) -> bool {
+    admits & NUMBER != 0 || (admits & INTEGER != 0 && is_integer(n))
 }
 
 /// The `jsonschema` crate's test (without arbitrary precision): an `i64`/`u64`, or a float
@@ -767,13 +1246,21 @@ impl<'d> Builder<'d> {
         let leaf = is_leaf(map);
         let child = |k: &str| format!("{pointer}/{}", shape::escape_pointer(k));
         let mut c = Check {
-            types: 0,
-            min_length: None,
-            max_length: None,
+            admits: ANY_TYPE,
+            min_length: 0,
+            max_length: u64::MAX,
             bounds: [None; 4],
+            bounded: false,
+            int_min: i128::MIN,
+            int_max: i128::MAX,
+            float_bounds: None,
+            email: None,
+            pattern: None,
+            string_rules: false,
             strings: None,
             rest: None,
             rest_scalar_only: true,
+            container_rest: false,
             whole: None,
             object: false,
             table: Table::Few(Box::new([])),
@@ -797,7 +1284,7 @@ impl<'d> Builder<'d> {
                 whole.insert(keyword.clone(), value.clone());
             }
             match k {
-                "type" => c.types = type_bits(value)?,
+                "type" => c.admits = type_bits(value)?,
                 "properties" => {
                     let base = child("properties");
                     for (name, _) in value.as_object()? {
@@ -831,8 +1318,8 @@ impl<'d> Builder<'d> {
                     let (tdoc, tptr) = self.resolve(doc, value.as_str()?)?;
                     c.also = Some(self.node_for(tdoc, tptr)?);
                 }
-                "minLength" if value.is_u64() => c.min_length = value.as_u64(),
-                "maxLength" if value.is_u64() => c.max_length = value.as_u64(),
+                "minLength" if value.is_u64() => c.min_length = value.as_u64()?,
+                "maxLength" if value.is_u64() => c.max_length = value.as_u64()?,
                 _ if BOUNDS.contains(&k) && Limit::of(value).is_some() => {
                     let i = BOUNDS.iter().position(|b| *b == k)?;
                     *c.bounds.get_mut(i)? = Limit::of(value);
@@ -846,6 +1333,16 @@ impl<'d> Builder<'d> {
                             .map(Into::into)
                             .collect(),
                     );
+                }
+                // Natively for the plainest addresses (see `plain_email`); a format only
+                // asserts on strings, and apart from the other keywords.
+                "format" if value.as_str() == Some("email") => {
+                    let mut alone = Map::new();
+                    alone.insert(keyword.clone(), value.clone());
+                    c.email = Some(Box::new(self.jsonschema(alone)?));
+                }
+                "pattern" if value.as_str().and_then(Pattern::parse).is_some() => {
+                    c.pattern = value.as_str().and_then(Pattern::parse);
                 }
                 // A document's own identity and draft, already accounted for.
                 "$id" | "$schema" if pointer.is_empty() => {}
@@ -891,9 +1388,27 @@ impl<'d> Builder<'d> {
         if !rest.is_empty() {
             c.rest = Some(Box::new(self.jsonschema(rest)?));
         }
-        if c.strings.is_some() || c.bounds.iter().any(Option::is_some) {
+        c.string_rules = c.strings.is_some() || c.email.is_some() || c.pattern.is_some();
+        c.bounded = c.bounds.iter().any(Option::is_some);
+        c.float_bounds = float_bounds(&c.bounds);
+        for (i, limit) in c.bounds.iter().enumerate() {
+            let Some(limit) = limit else {
+                continue;
+            };
+            match i {
+                MINIMUM => c.int_min = c.int_min.max(limit.int),
+                MAXIMUM => c.int_max = c.int_max.min(limit.int),
+                EXCLUSIVE_MINIMUM => c.int_min = c.int_min.max(limit.int + 1),
+                EXCLUSIVE_MAXIMUM => c.int_max = c.int_max.min(limit.int - 1),
+                _ => {}
+            }
+        }
+        if c.strings.is_some() || c.bounded {
             c.whole = Some(Box::new(self.jsonschema(whole)?));
         }
+        // As `container_rest` reads them.
+        c.container_rest =
+            (c.whole.is_some() && c.strings.is_some()) || (c.rest.is_some() && !c.rest_scalar_only);
         Some(Node::Check(Box::new(c)))
     }
 
@@ -1202,6 +1717,310 @@ mod tests {
         ] {
             assert_eq!(verdict(&s, v.clone()), Some(want), "{v}");
         }
+    }
+
+    #[test]
+    fn integer_bounds_as_a_range() {
+        let s = compile(json!({"properties": {
+            "x": {"exclusiveMinimum": 1, "exclusiveMaximum": 4},
+            "y": {"type": "integer", "minimum": -3, "maximum": -3},
+            "z": {"minimum": 2, "exclusiveMinimum": 0, "maximum": 9, "exclusiveMaximum": 5}
+        }}));
+        for (v, want) in [
+            (json!({"x": 1}), false),
+            (json!({"x": 2}), true),
+            (json!({"x": 3}), true),
+            (json!({"x": 4}), false),
+            (json!({"x": 1.5}), true),
+            (json!({"x": 4.0}), false),
+            (json!({"x": 1.0}), false),
+            (json!({"y": -3}), true),
+            (json!({"y": -2}), false),
+            (json!({"y": -3.0}), true),
+            (json!({"z": 1}), false),
+            (json!({"z": 2}), true),
+            (json!({"z": 4}), true),
+            (json!({"z": 5}), false),
+            (json!({"z": u64::MAX}), false),
+            (json!({"z": i64::MIN}), false),
+        ] {
+            assert_eq!(verdict(&s, v.clone()), Some(want), "{v}");
+        }
+    }
+
+    /// Addresses of every shape near the plain one `plain_email` accepts: the verdict is
+    /// `jsonschema`'s for all of them, and no address the shortcut accepts is one
+    /// `jsonschema` rejects.
+    #[test]
+    fn email_shortcut_never_accepts_what_jsonschema_rejects() {
+        let s = compile(json!({"properties": {
+            "e": {"type": "string", "format": "email"},
+            "f": {"format": "email", "maxLength": 70, "pattern": "^[^A-Z]*$"}
+        }}));
+        let alone = compile(json!({"format": "email"}));
+        let label63 = "a".repeat(63);
+        let mut cases: Vec<String> = [
+            "a@b.example",
+            "a@b",
+            "a.b@c.d",
+            ".a@b.c",
+            "a.@b.c",
+            "a..b@c.d",
+            "a@b..c",
+            "a@.b.c",
+            "a@-b.c",
+            "a@b-.c",
+            "a@b-c.d",
+            "a@ab--cd.e",
+            "a@abc--d.e",
+            "a@xn--bcher-kva.example",
+            "a@xn--zz.example",
+            "a@xn-b.c",
+            "a b@c.d",
+            "\"\"@c.d",
+            "\"a\"@c.d",
+            "\"a b\"@c.d",
+            "a@[127.0.0.1]",
+            "a@[IPv6:::1]",
+            "a@b.c.",
+            "@b.c",
+            "a@",
+            "a",
+            "",
+            "Name <a@b.c>",
+            "<a@b.c>",
+            "é@b.c",
+            "a@é.c",
+            "a@b@c.d",
+            "a+tag@sub.example.com",
+            "!#$%&'*+-/=?^_`{|}~@x.y",
+            "a@1.2.3.4",
+            "a@b_c.d",
+            "a@B.C",
+            "A@b.c",
+            "a\t@b.c",
+            "a@b.c\n",
+            "a(b)@c.d",
+            "a,b@c.d",
+            "a@b.-c",
+            "a@9.9",
+            "a@-",
+            "a@b.c-",
+            "\\@b.c",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        cases.push(format!("{}@b.c", "a".repeat(64)));
+        cases.push(format!("{}@b.c", "a".repeat(65)));
+        cases.push(format!("a@{label63}.c"));
+        cases.push(format!("a@{label63}a.c"));
+        let long = [label63.as_str(); 4].join(".");
+        cases.push(format!("a@{}", &long[..253]));
+        cases.push(format!("a@{}", &long[..254.min(long.len())]));
+        cases.push(format!("a@{long}"));
+        for case in &cases {
+            let expected = alone.validator.is_valid(&json!(case));
+            if plain_email(case) {
+                assert!(expected, "shortcut accepts {case:?}");
+            }
+            assert_eq!(verdict(&s, json!({"e": case})), Some(expected), "{case:?}");
+            let f = verdict(&s, json!({"f": case}));
+            assert_eq!(
+                f,
+                Some(s.validator.is_valid(&json!({"f": case}))),
+                "{case:?}"
+            );
+        }
+        assert_eq!(verdict(&s, json!({"e": 5})), Some(false));
+        assert_eq!(verdict(&s, json!({"f": 5})), Some(true));
+        assert_eq!(verdict(&s, json!({"f": [1]})), Some(true));
+        assert!(plain_email("a@b.example"));
+        assert!(!plain_email("a@ab--cd.e"));
+    }
+
+    /// Every pattern, plain or not, gives `jsonschema`'s verdict on every string; the
+    /// plain ones are matched natively.
+    #[test]
+    fn plain_patterns_match_as_regex_does() {
+        let patterns = [
+            "^[A-Z]{3}$",
+            "^[A-Z]{2}$",
+            "^[0-9]+(\\.[0-9]+)?$",
+            "^[ab]+$",
+            "^a*b?c{2,3}$",
+            "^[a-c]{1,}x$",
+            "^(ab)?b$",
+            "^[a-z]+[a-z]$",
+            "^x(y[0-9]*)?z?$",
+            "^$",
+            "^[a-zA-Z0-9_.]{0,4}@a-b c$",
+            "^\\$\\\\$",
+            "^[A-Z]{1}[0-9]{0}$",
+            // Not plain: left to `jsonschema`.
+            "^[^@\\sA-Z]+@[^@\\sA-Z]+\\.[^@\\sA-Z]+$",
+            "^\\s*[a-z]+\\s*$",
+            "[0-9]+",
+            "^a.b$",
+            "^(a|b)$",
+            "^(ab)+$",
+            "^\\d{2}$",
+            "^[a-]$",
+            "^a+?$",
+            "^(?:ab)?$",
+            "^((a)?)?$",
+            "^a{9999}$",
+        ];
+        let plain = patterns
+            .iter()
+            .filter(|p| Pattern::parse(p).is_some())
+            .count();
+        assert_eq!(plain, 13);
+        let strings = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "abb",
+            "ba",
+            "bab",
+            "AB",
+            "ABC",
+            "ABCD",
+            "abc",
+            "12",
+            "12.5",
+            "12.",
+            ".5",
+            "1.2.3",
+            "12.50",
+            "cc",
+            "acc",
+            "bccc",
+            "abcccc",
+            "aax",
+            "abcx",
+            "x",
+            "xz",
+            "xyz",
+            "xy12z",
+            "xy12",
+            "yz",
+            "a@a-b c",
+            "_.9@a-b c",
+            "$\\",
+            "é",
+            "Aé",
+            "12\n",
+            "A",
+            "A0",
+            "ABc",
+            "zz",
+            "abcz",
+            "aa",
+        ];
+        for pattern in patterns {
+            let s = compile(json!({"properties": {"p": {"type": "string", "pattern": pattern}}}));
+            for string in strings {
+                let v = json!({"p": string});
+                let expected = s.validator.is_valid(&v);
+                assert_eq!(verdict(&s, v), Some(expected), "{pattern} on {string:?}");
+                if let Some(p) = Pattern::parse(pattern) {
+                    assert_eq!(p.matches(string), expected, "{pattern} on {string:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_compare_by_length_and_content() {
+        for (a, b) in [
+            ("", ""),
+            ("a", "a"),
+            ("ab", "ab"),
+            ("abc", "abd"),
+            ("abcd", "abce"),
+            ("abcdefg", "abcdefh"),
+            ("xbcdefg", "abcdefg"),
+            ("abcdefgh", "abcdefgh"),
+            ("abcdefgh1", "abcdefgh2"),
+            ("0bcdefgh1", "abcdefgh1"),
+            ("abcdefghijklmnop", "abcdefghijklmnoq"),
+            ("abcdefghxjklmnop", "abcdefghijklmnop"),
+            ("long_property_name_x", "long_property_name_y"),
+            ("long_property_name_x", "long_property_name_x"),
+            ("a", "ab"),
+        ] {
+            assert_eq!(same_name(a, b), a == b, "{a} {b}");
+            assert_eq!(same_name(b, a), a == b, "{b} {a}");
+            let owned = String::from(a);
+            assert!(same_name(a, owned.as_str()));
+        }
+    }
+
+    /// Members are found whatever their order, in small and large tables, and a name
+    /// listed in `required` only is still required.
+    #[test]
+    fn members_in_any_order() {
+        let names = ["a", "abcd", "abcdefgh1", "long_property_name_x"];
+        let small: Map<String, Value> = names
+            .iter()
+            .map(|n| ((*n).to_string(), json!({"type": "integer"})))
+            .collect();
+        let mut large = small.clone();
+        for i in 0..12 {
+            large.insert(format!("p{i}"), json!({"type": "string"}));
+        }
+        for properties in [small, large] {
+            let s = compile(json!({
+                "properties": properties,
+                "required": ["long_property_name_x", "a", "only_required"],
+                "additionalProperties": false
+            }));
+            let ordered = json!({"a": 1, "abcd": 2, "abcdefgh1": 3, "long_property_name_x": 4});
+            assert_eq!(
+                verdict(&s, ordered),
+                Some(false),
+                "only_required is missing"
+            );
+            let s = compile(json!({
+                "properties": properties,
+                "required": ["long_property_name_x", "a"],
+                "additionalProperties": false
+            }));
+            let reversed = json!({"long_property_name_x": 4, "abcdefgh1": 3, "abcd": 2, "a": 1});
+            assert_eq!(verdict(&s, reversed), Some(true));
+            let wrong = json!({"long_property_name_x": 4, "abcdefgh1": "3", "a": 1});
+            assert_eq!(verdict(&s, wrong), Some(false));
+            let unknown = json!({"a": 1, "abcdefgh2": 3, "long_property_name_x": 4});
+            assert_eq!(verdict(&s, unknown), Some(false));
+            let missing = json!({"abcd": 2, "long_property_name_x": 4});
+            assert_eq!(verdict(&s, missing), Some(false));
+        }
+    }
+
+    /// The decoder never repeats a key, but a `Doc` member list could: every occurrence
+    /// is checked against the property's schema, and any one of them meets `required`.
+    #[test]
+    fn repeated_members_are_each_checked() {
+        let s = compile(json!({
+            "properties": {"a": {"type": "integer"}, "b": {}},
+            "required": ["a", "b"]
+        }));
+        let members = |items: Vec<(&'static str, Value)>| {
+            Doc::Members(
+                items
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Borrowed(k), Doc::Json(v)))
+                    .collect(),
+            )
+        };
+        let twice = members(vec![("a", json!(1)), ("b", json!(0)), ("a", json!(2))]);
+        assert_eq!(s.fast_valid(twice.view()), Some(true));
+        let bad = members(vec![("a", json!(1)), ("b", json!(0)), ("a", json!("x"))]);
+        assert_eq!(s.fast_valid(bad.view()), Some(false));
+        let short = members(vec![("a", json!(1)), ("a", json!(2))]);
+        assert_eq!(s.fast_valid(short.view()), Some(false));
     }
 
     #[test]
