@@ -21,6 +21,8 @@
 use std::collections::HashMap;
 
 use jsonschema::Draft;
+use regex_automata::dfa::{Automaton as _, dense};
+use regex_automata::{Anchored, Input};
 use serde_json::{Map, Number, Value};
 
 use super::{Documents, shape};
@@ -632,260 +634,148 @@ fn fraction_rules(c: &Check, n: &Number, v: &Value) -> bool {
     }
 }
 
-/// Most units a [`Pattern`] holds: a set of positions in the chain is one word.
-const PATTERN_UNITS: usize = 63;
-
-/// Most states of a [`Pattern`]'s automaton (its state numbers are bytes); a pattern
-/// needing more is left to `jsonschema`.
-const PATTERN_STATES: usize = 255;
-
-/// The automaton's state that no string leaves: the pattern cannot match any more.
-const DEAD: u8 = 0;
+/// Most bytes of a [`Pattern`]'s automaton: a pattern whose automaton would be larger (a
+/// long counted repetition) is left to `jsonschema`, so no schema can make loading build
+/// an outsized table.
+const PATTERN_DFA_BYTES: usize = 64 * 1024;
 
 /// A `pattern` of the plainest form, matched natively: anchored at both ends (`^...$`),
 /// made of ASCII literals and bracket classes of ASCII letters, digits, ranges of them,
 /// `.` and `_`, each repeated by `?`, `*`, `+`, `{n}`, `{n,}` or `{n,m}`, with optional
-/// groups `(...)?` that do not nest. In that form the pattern is a chain of single-byte
-/// units, and a set of positions in the chain (a word) follows every way through it at
-/// once, in one pass over the string: the answer is exactly the regular expression's,
-/// with no backtracking. Those sets are computed once, when the schema is compiled, as
-/// the states of a deterministic automaton, so matching costs one table lookup a byte.
-/// `jsonschema` reads such a pattern as the `regex` crate does, unchanged: no escape
-/// class, no `.`, no flag, nothing that differs between ECMA 262 and the crate.
+/// groups `(...)?` that do not nest. `jsonschema` reads such a pattern as the `regex` crate
+/// does, unchanged: no escape class, no `.`, no flag, nothing that differs between ECMA 262
+/// and the crate. So the crate's own deterministic automaton, built once when the schema is
+/// compiled, gives exactly `jsonschema`'s answer at one table lookup a byte, without the
+/// validator call around it.
 struct Pattern {
-    /// The class of each ASCII byte: bytes no unit takes are class 0.
-    classes: [u8; 128],
-    /// Number of classes: the width of a row of `next`.
-    width: usize,
-    /// The state after reading a byte of a class, row by row; state 0 is [`DEAD`].
-    next: Box<[u8]>,
-    /// Whether each state ends a match.
-    accepting: Box<[bool]>,
-    start: u8,
-}
-
-/// One step of a [`Pattern`]: a byte from `set`, once or (`repeat`) any number of times;
-/// `optional` when it may be passed over; `skip` the unit a `(...)?` starting here jumps to.
-#[derive(Clone, Copy, Default)]
-struct Unit {
-    set: u128,
-    repeat: bool,
-    optional: bool,
-    skip: Option<u8>,
+    dfa: dense::DFA<Vec<u32>>,
 }
 
 impl Pattern {
-    /// The pattern, or None when it is not of the plain form (see [`Pattern`]).
+    /// The pattern, or None when it is not of the plain form (see [`Pattern`]) or its
+    /// automaton would exceed [`PATTERN_DFA_BYTES`].
     fn parse(pattern: &str) -> Option<Pattern> {
-        let body = pattern.strip_prefix('^')?.strip_suffix('$')?.as_bytes();
-        let mut units: Vec<Unit> = Vec::new();
-        // Where the open group's units start.
-        let mut group: Option<usize> = None;
-        let mut at = 0;
-        while let Some(&b) = body.get(at) {
-            at += 1;
-            let set = match b {
-                b'(' => {
-                    if group.is_some() || body.get(at) == Some(&b'?') {
-                        return None;
-                    }
-                    group = Some(units.len());
-                    continue;
-                }
-                b')' => {
-                    let start = group.take()?;
-                    if body.get(at) != Some(&b'?') || start == units.len() {
-                        return None;
-                    }
-                    at += 1;
-                    let end = u8::try_from(units.len()).ok()?;
-                    units.get_mut(start)?.skip = Some(end);
-                    continue;
-                }
-                b'[' => {
-                    let close = at + body.get(at..)?.iter().position(|&c| c == b']')?;
-                    let set = class(body.get(at..close)?)?;
-                    at = close + 1;
-                    set
-                }
-                b'\\' => {
-                    let escaped = *body.get(at)?;
-                    at += 1;
-                    if !b".-+*?()[]{}^$|\\".contains(&escaped) {
-                        return None;
-                    }
-                    1u128 << escaped
-                }
-                _ if b.is_ascii_alphanumeric() || b"_@:/,-=!%# ".contains(&b) => 1u128 << b,
-                _ => return None,
-            };
-            // How often the unit repeats, and the bytes the quantifier takes.
-            let (min, max, taken) = match body.get(at) {
-                Some(b'?') => (0, Some(1), 1),
-                Some(b'*') => (0, None, 1),
-                Some(b'+') => (1, None, 1),
-                Some(b'{') => {
-                    let close = at + body.get(at..)?.iter().position(|&c| c == b'}')?;
-                    let inner = std::str::from_utf8(body.get(at + 1..close)?).ok()?;
-                    let number = |s: &str| {
-                        (!s.is_empty() && s.len() <= 3 && s.bytes().all(|d| d.is_ascii_digit()))
-                            .then(|| s.parse::<usize>().ok())
-                            .flatten()
-                    };
-                    let (min, max) = match inner.split_once(',') {
-                        None => (number(inner)?, number(inner)),
-                        Some((lo, "")) => (number(lo)?, None),
-                        Some((lo, hi)) => (number(lo)?, Some(number(hi)?)),
-                    };
-                    (min, max, close + 1 - at)
-                }
-                _ => (1, Some(1), 0),
-            };
-            at += taken;
-            // Numbers of at most three digits: the sum cannot overflow.
-            if matches!(body.get(at), Some(b'?' | b'*' | b'+' | b'{'))
-                || max.is_some_and(|max| max < min)
-                || units.len() + min + max.map_or(1, |max| max - min) > PATTERN_UNITS
-            {
-                return None;
-            }
-            let unit = Unit {
-                set,
-                ..Unit::default()
-            };
-            units.extend(std::iter::repeat_n(unit, min));
-            match max {
-                Some(max) => units.extend(std::iter::repeat_n(
-                    Unit {
-                        optional: true,
-                        ..unit
-                    },
-                    max - min,
-                )),
-                None => units.push(Unit {
-                    repeat: true,
-                    optional: true,
-                    ..unit
-                }),
-            }
-        }
-        if group.is_some() {
+        if !is_plain_pattern(pattern) {
             return None;
         }
-        Pattern::automaton(&units)
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .dfa_size_limit(Some(PATTERN_DFA_BYTES))
+                    .determinize_size_limit(Some(PATTERN_DFA_BYTES)),
+            )
+            .build(pattern)
+            .ok()?;
+        Some(Pattern { dfa })
     }
 
-    /// The deterministic automaton of a chain of units: its states are the sets of
-    /// positions in the chain reachable after some input, found from the start one class
-    /// of bytes at a time. None past [`PATTERN_STATES`].
-    fn automaton(units: &[Unit]) -> Option<Pattern> {
-        // Bytes that the same units take behave the same: one class.
-        let mut classes = [0u8; 128];
-        let mut signatures: Vec<u64> = vec![0];
-        for (b, class) in (0u8..).zip(classes.iter_mut()) {
-            let signature = units
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| u.set & (1u128 << b) != 0)
-                .fold(0u64, |acc, (i, _)| acc | 1 << i);
-            let at = match signatures.iter().position(|&s| s == signature) {
-                Some(at) => at,
-                None => {
-                    signatures.push(signature);
-                    signatures.len() - 1
-                }
-            };
-            *class = u8::try_from(at).ok()?;
-        }
-        // Any byte of a class: the first of them.
-        let sample: Vec<u8> = (0..signatures.len())
-            .map(|c| {
-                (0u8..128).find(|&b| {
-                    classes
-                        .get(usize::from(b))
-                        .is_some_and(|&k| usize::from(k) == c)
-                })
-            })
-            .collect::<Option<_>>()?;
-        let width = signatures.len();
-        let end = 1u64 << units.len();
-        // State 0 is the dead one: the empty set of positions.
-        let mut sets: Vec<u64> = vec![0, close(units, 1)];
-        let mut next: Vec<u8> = Vec::new();
-        let mut at = 0;
-        while let Some(&set) = sets.get(at) {
-            for &b in &sample {
-                let to = close(units, step(units, set, b));
-                let id = match sets.iter().position(|&s| s == to) {
-                    Some(id) => id,
-                    None => {
-                        sets.push(to);
-                        sets.len() - 1
-                    }
-                };
-                if sets.len() > PATTERN_STATES {
-                    return None;
-                }
-                next.push(u8::try_from(id).ok()?);
-            }
-            at += 1;
-        }
-        Some(Pattern {
-            classes,
-            width,
-            next: next.into_boxed_slice(),
-            accepting: sets.iter().map(|&set| set & end != 0).collect(),
-            start: 1,
-        })
-    }
-
-    /// Whether the whole of `s` matches.
+    /// Whether the whole of `s` matches (the pattern is anchored at both ends, so any match
+    /// is the whole string).
     #[inline]
     fn matches(&self, s: &str) -> bool {
-        let mut state = self.start;
-        for &b in s.as_bytes() {
-            // A byte past ASCII is in no unit's set: class 0, like every byte no unit takes.
-            let class = self.classes.get(usize::from(b)).copied().unwrap_or(0);
-            let at = usize::from(state) * self.width + usize::from(class);
-            state = self.next.get(at).copied().unwrap_or(DEAD);
-            if state == DEAD {
-                return false;
+        let input = Input::new(s).anchored(Anchored::Yes);
+        matches!(self.dfa.try_search_fwd(&input), Ok(Some(_)))
+    }
+}
+
+/// Whether `pattern` has the plain form of [`Pattern`].
+fn is_plain_pattern(pattern: &str) -> bool {
+    let Some(body) = pattern
+        .strip_prefix('^')
+        .and_then(|p| p.strip_suffix('$'))
+        .map(str::as_bytes)
+    else {
+        return false;
+    };
+    let mut group_open = false;
+    let mut group_empty = false;
+    let mut at = 0;
+    while let Some(&b) = body.get(at) {
+        at += 1;
+        match b {
+            b'(' => {
+                if group_open || body.get(at) == Some(&b'?') {
+                    return false;
+                }
+                group_open = true;
+                group_empty = true;
+                continue;
             }
+            b')' => {
+                if !group_open || group_empty || body.get(at) != Some(&b'?') {
+                    return false;
+                }
+                group_open = false;
+                at += 1;
+                continue;
+            }
+            b'[' => {
+                let Some(close) = body
+                    .get(at..)
+                    .and_then(|rest| rest.iter().position(|&c| c == b']'))
+                    .map(|i| at + i)
+                else {
+                    return false;
+                };
+                if body.get(at..close).and_then(class).is_none() {
+                    return false;
+                }
+                at = close + 1;
+            }
+            b'\\' => {
+                let Some(&escaped) = body.get(at) else {
+                    return false;
+                };
+                at += 1;
+                if !b".-+*?()[]{}^$|\\".contains(&escaped) {
+                    return false;
+                }
+            }
+            _ if b.is_ascii_alphanumeric() || b"_@:/,-=!%# ".contains(&b) => {}
+            _ => return false,
         }
-        self.accepting
-            .get(usize::from(state))
-            .copied()
-            .unwrap_or(false)
+        group_empty = false;
+        // At most one quantifier, of a plain form.
+        match body.get(at) {
+            Some(b'?' | b'*' | b'+') => at += 1,
+            Some(b'{') => {
+                let Some(close) = body
+                    .get(at..)
+                    .and_then(|rest| rest.iter().position(|&c| c == b'}'))
+                    .map(|i| at + i)
+                else {
+                    return false;
+                };
+                let Some(inner) = body
+                    .get(at + 1..close)
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                else {
+                    return false;
+                };
+                let number = |s: &str| {
+                    (!s.is_empty() && s.len() <= 3 && s.bytes().all(|d| d.is_ascii_digit()))
+                        .then(|| s.parse::<u32>().ok())
+                        .flatten()
+                };
+                let counted = match inner.split_once(',') {
+                    None => number(inner).is_some(),
+                    Some((lo, "")) => number(lo).is_some(),
+                    Some((lo, hi)) => {
+                        matches!((number(lo), number(hi)), (Some(lo), Some(hi)) if lo <= hi)
+                    }
+                };
+                if !counted {
+                    return false;
+                }
+                at = close + 1;
+            }
+            _ => {}
+        }
+        if matches!(body.get(at), Some(b'?' | b'*' | b'+' | b'{')) {
+            return false;
+        }
     }
-}
-
-/// The positions of `units` reached from `states` by reading byte `b`.
-fn step(units: &[Unit], states: u64, b: u8) -> u64 {
-    let bit = 1u128.checked_shl(u32::from(b)).unwrap_or(0);
-    units
-        .iter()
-        .enumerate()
-        .filter(|(i, unit)| states & (1 << i) != 0 && unit.set & bit != 0)
-        .fold(0, |acc, (i, unit)| {
-            acc | if unit.repeat { 1 << i } else { 2 << i }
-        })
-}
-
-/// `states` and every position of `units` reached from them without reading a byte.
-/// Every such move goes forward, so one pass in order finds them all.
-fn close(units: &[Unit], mut states: u64) -> u64 {
-    for (i, unit) in units.iter().enumerate() {
-        if states & (1 << i) == 0 {
-            continue;
-        }
-        if unit.optional {
-            states |= 2 << i;
-        }
-        if let Some(skip) = unit.skip {
-            states |= 1 << skip;
-        }
-    }
-    states
+    !group_open
 }
 
 /// The bytes a bracket class of the plain form (see [`Pattern`]) admits: ASCII letters and
