@@ -298,17 +298,27 @@ pub fn transform_response(
             list.join("; ")
         )));
     }
-    let mapped = stage.map.apply(&upstream, ctx).map_err(|e: MapError| {
-        Problem::new(
-            ProblemKind::InvalidUpstreamResponse,
-            "the service's answer cannot be converted",
-        )
-        .with_log(format!(
-            "route {}: response mapping: {e} (input {})",
-            route.name,
-            e.input.as_deref().unwrap_or("-")
-        ))
-    })?;
+    let mapped = stage
+        .map
+        .apply_doc(View::Value(&upstream), ctx)
+        .map_err(|e: MapError| {
+            Problem::new(
+                ProblemKind::InvalidUpstreamResponse,
+                "the service's answer cannot be converted",
+            )
+            .with_log(format!(
+                "route {}: response mapping: {e} (input {})",
+                route.name,
+                e.input.as_deref().unwrap_or("-")
+            ))
+        })?;
+    // As in the request direction: the mapped `Doc` is checked and written as it is, and
+    // only a document the fast check does not pass becomes a `Value` for `jsonschema`,
+    // which gives the verdict and the violations.
+    if stage.target.fast_valid(mapped.view()) == Some(true) {
+        return encode_view(route, stage, mapped.view());
+    }
+    let mapped = mapped.into_value();
     if let Err(violations) = stage.target.validate(&mapped) {
         return Err(internal_violation(route, "response", &violations));
     }
@@ -317,10 +327,24 @@ pub fn transform_response(
 
 /// Serialises a partner-side value in the route's format.
 pub fn encode(route: &Route, stage: &Stage, value: &Value) -> Result<Vec<u8>, Problem> {
+    encode_view(route, stage, View::Value(value))
+}
+
+/// [`encode`] of a value or a mapped [`Doc`]: both are written to the same bytes.
+fn encode_view(route: &Route, stage: &Stage, view: View<'_>) -> Result<Vec<u8>, Problem> {
     match route.format {
-        Format::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
-        Format::Xml => codec::xml::encode(value, &stage.target.shape, route.namespace.as_deref())
-            .map_err(|e| e.to_string()),
+        Format::Json => match view {
+            View::Value(v) => serde_json::to_vec(v),
+            View::Doc(d) => serde_json::to_vec(d),
+        }
+        .map_err(|e| e.to_string()),
+        Format::Xml => codec::xml::encode_view(
+            view,
+            &stage.target.shape,
+            stage.target.xml_plan(),
+            route.namespace.as_deref(),
+        )
+        .map_err(|e| e.to_string()),
     }
     .map_err(|e| {
         Problem::new(ProblemKind::Internal, "the answer could not be encoded")
