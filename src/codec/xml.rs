@@ -1264,8 +1264,8 @@ pub fn encode_view(
         out: String::with_capacity(256),
         prefixes: Vec::new(),
         uses_xsi: false,
-        path: Vec::new(),
-        pending: Vec::new(),
+        path: Vec::with_capacity(8),
+        pending: Vec::with_capacity(16),
     };
     enc.out
         .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -1281,7 +1281,7 @@ pub fn encode_view(
         declarations_at = enc.write_element(name, v, member.element)?;
         enc.path.pop();
     }
-    let mut decls = String::new();
+    let mut decls = String::with_capacity(64);
     if let Some(ns) = namespace {
         decls.push_str(" xmlns=\"");
         escape_into(&mut decls, ns, true);
@@ -1741,38 +1741,9 @@ impl<'s, 'v> Encoder<'s, 'v> {
         }
     }
 
-    /// Escapes `text` into the output in one pass, refusing a character XML cannot carry.
+    /// Escapes `text` into the output, refusing a character XML cannot carry.
     fn escape_checked(&mut self, text: &str, attribute: bool) -> Result<(), EncodeError> {
-        let bytes = text.as_bytes();
-        // Start of the text not yet copied; always at a character boundary, since only
-        // ASCII bytes are replaced.
-        let mut copied = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let replacement = match b {
-                b'&' => "&amp;",
-                b'<' => "&lt;",
-                b'>' => "&gt;",
-                b'\r' => "&#13;",
-                b'"' if attribute => "&quot;",
-                b'\'' if attribute => "&apos;",
-                b'\n' if attribute => "&#10;",
-                b'\t' if attribute => "&#9;",
-                b'\n' | b'\t' => continue,
-                0..=0x1f => return Err(self.bad_char(u32::from(b))),
-                // U+FFFE and U+FFFF (EF BF BE, EF BF BF): the only non-characters of XML a
-                // `str` can hold besides the controls.
-                0xef if matches!(bytes.get(i + 1..i + 3), Some([0xbf, 0xbe..=0xbf])) => {
-                    let c = text.get(i..).and_then(|t| t.chars().next());
-                    return Err(self.bad_char(c.map_or(0xfffe, u32::from)));
-                }
-                _ => continue,
-            };
-            self.out.push_str(text.get(copied..i).unwrap_or_default());
-            self.out.push_str(replacement);
-            copied = i + 1;
-        }
-        self.out.push_str(text.get(copied..).unwrap_or_default());
-        Ok(())
+        escape(&mut self.out, text, attribute, true).map_err(|c| self.bad_char(u32::from(c)))
     }
 
     fn bad_char(&self, c: u32) -> EncodeError {
@@ -1803,19 +1774,49 @@ fn push_number(out: &mut String, n: &Number) {
 /// otherwise normalise to spaces. `\r` is escaped everywhere so it survives line-end
 /// normalisation.
 fn escape_into(out: &mut String, text: &str, attribute: bool) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\'' if attribute => out.push_str("&apos;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            c => out.push(c),
+    // Without the check nothing is refused.
+    let _ = escape(out, text, attribute, false);
+}
+
+/// [`escape_into`] in one pass that copies the runs needing no escape whole; with `check`,
+/// it stops at the first character XML cannot carry and returns it.
+fn escape(out: &mut String, text: &str, attribute: bool, check: bool) -> Result<(), char> {
+    let bytes = text.as_bytes();
+    // Start of the text not yet copied; always at a character boundary, since only ASCII
+    // bytes are replaced.
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        // Letters and most punctuation: nothing to do.
+        if b > b'>' && b != 0xef {
+            continue;
         }
+        let replacement = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\r' => "&#13;",
+            b'"' if attribute => "&quot;",
+            b'\'' if attribute => "&apos;",
+            b'\n' if attribute => "&#10;",
+            b'\t' if attribute => "&#9;",
+            b'\n' | b'\t' => continue,
+            0..=0x1f if check => return Err(char::from(b)),
+            // U+FFFE and U+FFFF (EF BF BE, EF BF BF): the only characters XML refuses that
+            // a `str` can hold besides the controls.
+            0xef if check && matches!(bytes.get(i..i + 2), Some([0xbf, 0xbe..=0xbf])) => {
+                let c = text.get(i - 1..).and_then(|t| t.chars().next());
+                return Err(c.unwrap_or('\u{fffe}'));
+            }
+            _ => continue,
+        };
+        out.push_str(text.get(copied..i - 1).unwrap_or_default());
+        out.push_str(replacement);
+        copied = i;
     }
+    out.push_str(text.get(copied..).unwrap_or_default());
+    Ok(())
 }
 
 /// An XML name without a colon (NCName), with the Unicode ranges simplified to "any
@@ -1842,8 +1843,7 @@ mod tests {
         use serde_json::{Map, Number, Value};
 
         use super::super::{
-            EncodeError, NodeId, Shape, XSI, element_name, escape_into, is_xml_char, is_xml_name,
-            member_element,
+            EncodeError, NodeId, Shape, XSI, element_name, is_xml_char, is_xml_name, member_element,
         };
 
         /// Encodes a JSON view into an XML document (UTF-8, with declaration), children in the
@@ -2137,6 +2137,22 @@ mod tests {
                 }
                 escape_into(&mut self.out, text, attribute);
                 Ok(())
+            }
+        }
+
+        fn escape_into(out: &mut String, text: &str, attribute: bool) {
+            for c in text.chars() {
+                match c {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '\r' => out.push_str("&#13;"),
+                    '"' if attribute => out.push_str("&quot;"),
+                    '\'' if attribute => out.push_str("&apos;"),
+                    '\n' if attribute => out.push_str("&#10;"),
+                    '\t' if attribute => out.push_str("&#9;"),
+                    c => out.push(c),
+                }
             }
         }
 
@@ -2684,6 +2700,9 @@ mod tests {
                 "{DECL}<R xmlns=\"urn:route\" xmlns:ns1=\"urn:b\" xmlns:pa=\"urn:a\" xmlns:ns2=\"urn:c\" xmlns:ns3=\"urn:d\"><local>0</local><ns1:b>1</ns1:b><pa:a>2</pa:a><pa:a2>3</pa:a2><same>4</same><ns2:clash>5</ns2:clash><ns3:xmlish>6</ns3:xmlish></R>"
             )
         );
+        // Namespace URIs are escaped as attribute values, unchecked, as before.
+        let odd = enc_all(&v, &s, Some("urn:\"&<>'\t\n\r\u{1}é")).unwrap();
+        assert!(odd.contains("xmlns=\"urn:&quot;&amp;&lt;&gt;&apos;&#9;&#10;&#13;\u{1}é\""));
         // Without a route namespace every named namespace is foreign, the root's included.
         let s = shape(json!({"properties": {"R": {
             "type": "object",
