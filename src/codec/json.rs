@@ -31,8 +31,9 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, CodecError> {
 /// [`decode`] into a [`Doc`]: the same document (`into_value` gives exactly `decode`'s
 /// value, member order included) and the same errors.
 pub fn decode_doc<'a>(input: &'a [u8], limits: &Limits) -> Result<Doc<'a>, CodecError> {
-    check_utf8(input)?;
-    let mut de = serde_json::Deserializer::from_slice(input);
+    let text = check_utf8(input)?;
+    // Checked once: the parser reads it as text and does not check its strings again.
+    let mut de = serde_json::Deserializer::from_str(text);
     let doc = DocSeed
         .deserialize(&mut de)
         .and_then(|doc| de.end().map(|()| doc))
@@ -41,16 +42,15 @@ pub fn decode_doc<'a>(input: &'a [u8], limits: &Limits) -> Result<Doc<'a>, Codec
     Ok(doc)
 }
 
-fn check_utf8(input: &[u8]) -> Result<(), CodecError> {
-    if let Err(e) = std::str::from_utf8(input) {
+fn check_utf8(input: &[u8]) -> Result<&str, CodecError> {
+    std::str::from_utf8(input).map_err(|e| {
         let (line, column) = line_col(input, e.valid_up_to());
-        return Err(CodecError::Encoding {
+        CodecError::Encoding {
             line,
             column,
             message: "the document is not valid UTF-8".to_string(),
-        });
-    }
-    Ok(())
+        }
+    })
 }
 
 fn malformed(e: &serde_json::Error) -> CodecError {

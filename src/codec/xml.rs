@@ -1272,7 +1272,7 @@ pub fn encode_view(
     let mut declarations_at = 0;
     let root = Some(shape.root());
     for (key, v) in top {
-        let member = enc.member(root, plan.slot(root, key), key);
+        let member = enc.member(root, plan.slot(root, key, 0), key);
         enc.path.push(Seg::Key(key));
         if v.kind() == Kind::Array {
             return Err(enc.error("the root element cannot be an array"));
@@ -1368,11 +1368,17 @@ impl EncodePlan {
     }
 
     /// The position of member `key` among the properties `node` declares, [`UNLISTED`]
-    /// when it declares no such property.
-    fn slot(&self, node: Option<NodeId>, key: &str) -> u32 {
+    /// when it declares no such property. `guess` is tried first: members mostly come in
+    /// the schema's order, each in the slot after the previous one's.
+    fn slot(&self, node: Option<NodeId>, key: &str, guess: u32) -> u32 {
         let Some(plan) = node.and_then(|n| self.nodes.get(n as usize)) else {
             return UNLISTED;
         };
+        if let Some(m) = plan.members.get(guess as usize)
+            && *m.key == *key
+        {
+            return guess;
+        }
         match &plan.index {
             Some(index) => index.get(key).copied().unwrap_or(UNLISTED),
             None => plan
@@ -1633,10 +1639,12 @@ impl<'s, 'v> Encoder<'s, 'v> {
         let start = self.pending.len();
         let mut in_order = true;
         let mut last = 0u32;
+        let mut guess = 0u32;
         for (key, v) in value.members().into_iter().flatten() {
-            let slot = plan.slot(node, key);
+            let slot = plan.slot(node, key, guess);
             in_order &= slot >= last;
             last = slot;
+            guess = slot.saturating_add(1);
             self.pending.push(Entry {
                 key,
                 value: v,
@@ -1778,6 +1786,31 @@ fn escape_into(out: &mut String, text: &str, attribute: bool) {
     let _ = escape(out, text, attribute, false);
 }
 
+/// The bytes [`escape`] looks at in text: markup, controls and the lead byte of U+FFFx.
+static ESCAPE_IN_TEXT: [bool; 256] = escape_table(false);
+/// [`ESCAPE_IN_TEXT`] and the quotes and whitespace an attribute value escapes.
+static ESCAPE_IN_ATTRIBUTE: [bool; 256] = escape_table(true);
+
+const fn escape_table(attribute: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b != b'\n' as usize && b != b'\t' as usize;
+        b += 1;
+    }
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[0xef] = true;
+    if attribute {
+        table[b'"' as usize] = true;
+        table[b'\'' as usize] = true;
+        table[b'\n' as usize] = true;
+        table[b'\t' as usize] = true;
+    }
+    table
+}
+
 /// [`escape_into`] in one pass that copies the runs needing no escape whole; with `check`,
 /// it stops at the first character XML cannot carry and returns it.
 fn escape(out: &mut String, text: &str, attribute: bool, check: bool) -> Result<(), char> {
@@ -1786,10 +1819,14 @@ fn escape(out: &mut String, text: &str, attribute: bool, check: bool) -> Result<
     // bytes are replaced.
     let mut copied = 0;
     let mut i = 0;
+    let table = if attribute {
+        &ESCAPE_IN_ATTRIBUTE
+    } else {
+        &ESCAPE_IN_TEXT
+    };
     while let Some(&b) = bytes.get(i) {
         i += 1;
-        // Letters and most punctuation: nothing to do.
-        if b > b'>' && b != 0xef {
+        if !table[usize::from(b)] {
             continue;
         }
         let replacement = match b {
