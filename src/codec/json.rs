@@ -199,39 +199,54 @@ fn limit(limit: &'static str, max: usize) -> CodecError {
     }
 }
 
-/// Walks the value with an explicit stack (no recursion) checking every limit. Depth counts
-/// arrays and objects, as XML depth counts elements; object keys count as text.
+/// Checks every limit, visiting values in the order a stack of the members still to see
+/// would (a value, then its children last to first), so the first limit met, and so the
+/// error, is always the same. Depth counts arrays and objects, as XML depth counts
+/// elements; object keys count as text.
 ///
 /// Reads a [`View`], so a `Value` and a `Doc` of the same document meet the same limit
-/// first.
+/// first. The walk recurses, without a stack to allocate: no deeper than `max_depth`
+/// containers, and `serde_json` refuses a document nested past 128 before this runs.
 fn check_limits(value: View<'_>, limits: &Limits) -> Result<(), CodecError> {
-    let mut stack: Vec<(View<'_>, usize)> = vec![(value, 0)];
     let mut count = 0usize;
-    while let Some((v, depth)) = stack.pop() {
-        count += 1;
-        if count > limits.max_elements {
-            return Err(limit("elements", limits.max_elements));
+    check_at(value, 0, limits, &mut count)
+}
+
+fn check_at(
+    v: View<'_>,
+    depth: usize,
+    limits: &Limits,
+    count: &mut usize,
+) -> Result<(), CodecError> {
+    *count += 1;
+    if *count > limits.max_elements {
+        return Err(limit("elements", limits.max_elements));
+    }
+    if let Some(items) = v.items() {
+        if depth >= limits.max_depth {
+            return Err(limit("depth", limits.max_depth));
         }
-        if let Some(items) = v.items() {
-            if depth >= limits.max_depth {
-                return Err(limit("depth", limits.max_depth));
-            }
-            stack.extend(items.map(|i| (i, depth + 1)));
-        } else if let Some(members) = v.members() {
-            if depth >= limits.max_depth {
-                return Err(limit("depth", limits.max_depth));
-            }
-            for (k, item) in members {
-                if k.len() > limits.max_text_bytes {
-                    return Err(limit("text", limits.max_text_bytes));
-                }
-                stack.push((item, depth + 1));
-            }
-        } else if let Some(Value::String(s)) = v.as_value()
-            && s.len() > limits.max_text_bytes
+        for item in items.rev() {
+            check_at(item, depth + 1, limits, count)?;
+        }
+    } else if let Some(members) = v.members() {
+        if depth >= limits.max_depth {
+            return Err(limit("depth", limits.max_depth));
+        }
+        if let Some(members) = v.members()
+            && members
+                .into_iter()
+                .any(|(k, _)| k.len() > limits.max_text_bytes)
         {
             return Err(limit("text", limits.max_text_bytes));
         }
+        for (_, item) in members.rev() {
+            check_at(item, depth + 1, limits, count)?;
+        }
+    } else if let Some(Value::String(s)) = v.as_value()
+        && s.len() > limits.max_text_bytes
+    {
+        return Err(limit("text", limits.max_text_bytes));
     }
     Ok(())
 }
@@ -430,6 +445,42 @@ mod tests {
         );
     }
 
+    /// The limit walk as it was, with an explicit stack: the order the recursive walk keeps.
+    fn check_limits_with_a_stack(value: &Value, limits: &Limits) -> Result<(), CodecError> {
+        let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
+        let mut count = 0usize;
+        while let Some((v, depth)) = stack.pop() {
+            count += 1;
+            if count > limits.max_elements {
+                return Err(limit("elements", limits.max_elements));
+            }
+            match v {
+                Value::String(s) if s.len() > limits.max_text_bytes => {
+                    return Err(limit("text", limits.max_text_bytes));
+                }
+                Value::Array(items) => {
+                    if depth >= limits.max_depth {
+                        return Err(limit("depth", limits.max_depth));
+                    }
+                    stack.extend(items.iter().map(|i| (i, depth + 1)));
+                }
+                Value::Object(map) => {
+                    if depth >= limits.max_depth {
+                        return Err(limit("depth", limits.max_depth));
+                    }
+                    for (k, item) in map {
+                        if k.len() > limits.max_text_bytes {
+                            return Err(limit("text", limits.max_text_bytes));
+                        }
+                        stack.push((item, depth + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -473,6 +524,10 @@ mod tests {
             fn decode_doc_is_decode_on_values(v in any_json()) {
                 let text = serde_json::to_string(&v).unwrap();
                 let tight = Limits { max_depth: 3, max_elements: 12, max_attributes: 1, max_text_bytes: 4 };
+                prop_assert_eq!(
+                    check_limits(View::Value(&v), &tight),
+                    check_limits_with_a_stack(&v, &tight)
+                );
                 let _ = same_as_decode(text.as_bytes(), &tight);
                 prop_assert!(same_as_decode(text.as_bytes(), &Limits::default()).is_ok());
             }
