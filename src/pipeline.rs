@@ -275,14 +275,54 @@ pub fn transform_response(
     ctx: &EvalContext<'_>,
     limits: &Limits,
 ) -> Result<Vec<u8>, Problem> {
-    let upstream = codec::json::decode(body, limits).map_err(|e| {
+    let upstream = codec::json::decode_doc(body, limits).map_err(|e| {
         Problem::new(
             ProblemKind::InvalidUpstreamResponse,
             "the service answered with an unreadable body",
         )
         .with_log(format!("route {}: upstream body: {e}", route.name))
     })?;
-    if let Err(violations) = stage.source.validate(&upstream) {
+    // The answer is read as a `Doc` (no key hashed) when the fast check passes it; any
+    // other outcome takes its `Value` to `jsonschema`, which gives the verdict and the
+    // violations.
+    let upstream = if stage.source.fast_valid(upstream.view()) == Some(true) {
+        upstream
+    } else {
+        let value = upstream.into_value();
+        check_upstream(route, stage, &value)?;
+        Doc::Json(value)
+    };
+    let mapped = stage
+        .map
+        .apply_doc(upstream.view(), ctx)
+        .map_err(|e: MapError| {
+            Problem::new(
+                ProblemKind::InvalidUpstreamResponse,
+                "the service's answer cannot be converted",
+            )
+            .with_log(format!(
+                "route {}: response mapping: {e} (input {})",
+                route.name,
+                e.input.as_deref().unwrap_or("-")
+            ))
+        })?;
+    // As in the request direction: the mapped `Doc` is checked and written as it is, and
+    // only a document the fast check does not pass becomes a `Value` for `jsonschema`,
+    // which gives the verdict and the violations.
+    if stage.target.fast_valid(mapped.view()) == Some(true) {
+        return encode_view(route, stage, mapped.view());
+    }
+    let mapped = mapped.into_value();
+    if let Err(violations) = stage.target.validate(&mapped) {
+        return Err(internal_violation(route, "response", &violations));
+    }
+    encode(route, stage, &mapped)
+}
+
+/// The upstream's answer against the internal response schema: 502 when it breaks it, with
+/// every violation in the log.
+fn check_upstream(route: &Route, stage: &Stage, upstream: &Value) -> Result<(), Problem> {
+    if let Err(violations) = stage.source.validate(upstream) {
         let list: Vec<String> = violations
             .iter()
             .map(|v| format!("{} {}", v.pointer, v.message))
@@ -298,29 +338,29 @@ pub fn transform_response(
             list.join("; ")
         )));
     }
-    let mapped = stage.map.apply(&upstream, ctx).map_err(|e: MapError| {
-        Problem::new(
-            ProblemKind::InvalidUpstreamResponse,
-            "the service's answer cannot be converted",
-        )
-        .with_log(format!(
-            "route {}: response mapping: {e} (input {})",
-            route.name,
-            e.input.as_deref().unwrap_or("-")
-        ))
-    })?;
-    if let Err(violations) = stage.target.validate(&mapped) {
-        return Err(internal_violation(route, "response", &violations));
-    }
-    encode(route, stage, &mapped)
+    Ok(())
 }
 
 /// Serialises a partner-side value in the route's format.
 pub fn encode(route: &Route, stage: &Stage, value: &Value) -> Result<Vec<u8>, Problem> {
+    encode_view(route, stage, View::Value(value))
+}
+
+/// [`encode`] of a value or a mapped [`Doc`]: both are written to the same bytes.
+fn encode_view(route: &Route, stage: &Stage, view: View<'_>) -> Result<Vec<u8>, Problem> {
     match route.format {
-        Format::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
-        Format::Xml => codec::xml::encode(value, &stage.target.shape, route.namespace.as_deref())
-            .map_err(|e| e.to_string()),
+        Format::Json => match view {
+            View::Value(v) => serde_json::to_vec(v),
+            View::Doc(d) => serde_json::to_vec(d),
+        }
+        .map_err(|e| e.to_string()),
+        Format::Xml => codec::xml::encode_view(
+            view,
+            &stage.target.shape,
+            stage.target.xml_plan(),
+            route.namespace.as_deref(),
+        )
+        .map_err(|e| e.to_string()),
     }
     .map_err(|e| {
         Problem::new(ProblemKind::Internal, "the answer could not be encoded")

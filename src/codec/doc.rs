@@ -223,6 +223,16 @@ impl<'v> Iterator for Items<'v> {
 
 impl ExactSizeIterator for Items<'_> {}
 
+impl DoubleEndedIterator for Items<'_> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            Items::Value(it) => it.next_back().map(View::Value),
+            Items::Doc(it) => it.next_back().map(Doc::view),
+        }
+    }
+}
+
 /// Iterator over an object's members.
 pub enum Members<'v> {
     Value(serde_json::map::Iter<'v>),
@@ -236,6 +246,16 @@ impl<'v> Iterator for Members<'v> {
         match self {
             Members::Value(it) => it.next().map(|(k, v)| (k.as_str(), View::Value(v))),
             Members::Doc(it) => it.next().map(|(k, d)| (k.as_ref(), d.view())),
+        }
+    }
+}
+
+impl DoubleEndedIterator for Members<'_> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            Members::Value(it) => it.next_back().map(|(k, v)| (k.as_str(), View::Value(v))),
+            Members::Doc(it) => it.next_back().map(|(k, d)| (k.as_ref(), d.view())),
         }
     }
 }

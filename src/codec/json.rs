@@ -4,31 +4,190 @@
 //! the [`Limits`] are then checked by an iterative walk. Limit errors carry line and column
 //! 0: the parsed value no longer knows where it came from, and the limit's name and maximum
 //! are what the client needs.
+//!
+//! [`decode`] gives a `Value`; [`decode_doc`] gives the same document as a [`Doc`], whose
+//! object keys are borrowed from the body (unless escaped) and never hashed, for a body that
+//! is read once and dropped.
 
-use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
 
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+use super::doc::{Doc, View};
 use super::{CodecError, Limits, line_col};
 
 const FORMAT: &str = "JSON";
 
 /// Parses a JSON body, enforcing depth and element limits, with line/column on errors.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, CodecError> {
-    if let Err(e) = std::str::from_utf8(input) {
+    check_utf8(input)?;
+    let value: Value = serde_json::from_slice(input).map_err(|e| malformed(&e))?;
+    check_limits(View::Value(&value), limits)?;
+    Ok(value)
+}
+
+/// [`decode`] into a [`Doc`]: the same document (`into_value` gives exactly `decode`'s
+/// value, member order included) and the same errors.
+pub fn decode_doc<'a>(input: &'a [u8], limits: &Limits) -> Result<Doc<'a>, CodecError> {
+    let text = check_utf8(input)?;
+    // Checked once: the parser reads it as text and does not check its strings again.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let doc = DocSeed
+        .deserialize(&mut de)
+        .and_then(|doc| de.end().map(|()| doc))
+        .map_err(|e| malformed(&e))?;
+    check_limits(doc.view(), limits)?;
+    Ok(doc)
+}
+
+fn check_utf8(input: &[u8]) -> Result<&str, CodecError> {
+    std::str::from_utf8(input).map_err(|e| {
         let (line, column) = line_col(input, e.valid_up_to());
-        return Err(CodecError::Encoding {
+        CodecError::Encoding {
             line,
             column,
             message: "the document is not valid UTF-8".to_string(),
-        });
-    }
-    let value: Value = serde_json::from_slice(input).map_err(|e| CodecError::Malformed {
+        }
+    })
+}
+
+fn malformed(e: &serde_json::Error) -> CodecError {
+    CodecError::Malformed {
         format: FORMAT,
         line: u32::try_from(e.line()).unwrap_or(u32::MAX),
         column: u32::try_from(e.column()).unwrap_or(u32::MAX),
         message: e.to_string(),
-    })?;
-    check_limits(&value, limits)?;
-    Ok(value)
+    }
+}
+
+/// Members an object keeps as a member list, where a repeated key is found by scanning.
+/// Past this many the object becomes a map, whose hash index keeps an object with
+/// thousands of members linear to decode; real answers have a few dozen at most.
+const MAX_LISTED_MEMBERS: usize = 32;
+
+/// Builds a [`Doc`] as `serde_json` builds a `Value`: the same scalars, and objects whose
+/// repeated keys keep their first place and their last value.
+struct DocSeed;
+
+impl<'de> DeserializeSeed<'de> for DocSeed {
+    type Value = Doc<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Doc<'de>, D::Error> {
+        de.deserialize_any(DocVisitor)
+    }
+}
+
+struct DocVisitor;
+
+impl<'de> Visitor<'de> for DocVisitor {
+    type Value = Doc<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Doc<'de>, E> {
+        Ok(Doc::Json(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Doc<'de>, E> {
+        Ok(Doc::Json(Value::Number(v.into())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Doc<'de>, E> {
+        Ok(Doc::Json(Value::Number(v.into())))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Doc<'de>, E> {
+        Ok(Doc::Json(
+            Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Doc<'de>, E> {
+        Ok(Doc::Json(Value::String(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Doc<'de>, E> {
+        Ok(Doc::Json(Value::String(v)))
+    }
+
+    fn visit_none<E>(self) -> Result<Doc<'de>, E> {
+        Ok(Doc::Json(Value::Null))
+    }
+
+    fn visit_unit<E>(self) -> Result<Doc<'de>, E> {
+        Ok(Doc::Json(Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Doc<'de>, D::Error> {
+        DocSeed.deserialize(de)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'de>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(item) = seq.next_element_seed(DocSeed)? {
+            items.push(item);
+        }
+        Ok(Doc::List(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
+        let mut members: Vec<(Cow<'de, str>, Doc<'de>)> = Vec::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if members.len() >= MAX_LISTED_MEMBERS {
+                // Too wide to scan for repeated keys: the rest goes to a map, as `Value`.
+                let mut object = Map::with_capacity(members.len() + 1);
+                for (k, v) in members {
+                    object.insert(k.into_owned(), v.into_value());
+                }
+                object.insert(key.into_owned(), map.next_value::<Value>()?);
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    object.insert(k, v);
+                }
+                return Ok(Doc::Json(Value::Object(object)));
+            }
+            let value = map.next_value_seed(DocSeed)?;
+            match members.iter_mut().find(|(k, _)| *k == key) {
+                Some(seen) => seen.1 = value,
+                None => members.push((key, value)),
+            }
+        }
+        Ok(Doc::Members(members))
+    }
+}
+
+/// An object key, borrowed from the body when it holds no escape.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Cow<'de, str>, D::Error> {
+        de.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
 }
 
 fn limit(limit: &'static str, max: usize) -> CodecError {
@@ -40,39 +199,54 @@ fn limit(limit: &'static str, max: usize) -> CodecError {
     }
 }
 
-/// Walks the value with an explicit stack (no recursion) checking every limit. Depth counts
-/// arrays and objects, as XML depth counts elements; object keys count as text.
-fn check_limits(value: &Value, limits: &Limits) -> Result<(), CodecError> {
-    let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
+/// Checks every limit, visiting values in the order a stack of the members still to see
+/// would (a value, then its children last to first), so the first limit met, and so the
+/// error, is always the same. Depth counts arrays and objects, as XML depth counts
+/// elements; object keys count as text.
+///
+/// Reads a [`View`], so a `Value` and a `Doc` of the same document meet the same limit
+/// first. The walk recurses, without a stack to allocate: no deeper than `max_depth`
+/// containers, and `serde_json` refuses a document nested past 128 before this runs.
+fn check_limits(value: View<'_>, limits: &Limits) -> Result<(), CodecError> {
     let mut count = 0usize;
-    while let Some((v, depth)) = stack.pop() {
-        count += 1;
-        if count > limits.max_elements {
-            return Err(limit("elements", limits.max_elements));
+    check_at(value, 0, limits, &mut count)
+}
+
+fn check_at(
+    v: View<'_>,
+    depth: usize,
+    limits: &Limits,
+    count: &mut usize,
+) -> Result<(), CodecError> {
+    *count += 1;
+    if *count > limits.max_elements {
+        return Err(limit("elements", limits.max_elements));
+    }
+    if let Some(items) = v.items() {
+        if depth >= limits.max_depth {
+            return Err(limit("depth", limits.max_depth));
         }
-        match v {
-            Value::String(s) if s.len() > limits.max_text_bytes => {
-                return Err(limit("text", limits.max_text_bytes));
-            }
-            Value::Array(items) => {
-                if depth >= limits.max_depth {
-                    return Err(limit("depth", limits.max_depth));
-                }
-                stack.extend(items.iter().map(|i| (i, depth + 1)));
-            }
-            Value::Object(map) => {
-                if depth >= limits.max_depth {
-                    return Err(limit("depth", limits.max_depth));
-                }
-                for (k, item) in map {
-                    if k.len() > limits.max_text_bytes {
-                        return Err(limit("text", limits.max_text_bytes));
-                    }
-                    stack.push((item, depth + 1));
-                }
-            }
-            _ => {}
+        for item in items.rev() {
+            check_at(item, depth + 1, limits, count)?;
         }
+    } else if let Some(members) = v.members() {
+        if depth >= limits.max_depth {
+            return Err(limit("depth", limits.max_depth));
+        }
+        if let Some(members) = v.members()
+            && members
+                .into_iter()
+                .any(|(k, _)| k.len() > limits.max_text_bytes)
+        {
+            return Err(limit("text", limits.max_text_bytes));
+        }
+        for (_, item) in members.rev() {
+            check_at(item, depth + 1, limits, count)?;
+        }
+    } else if let Some(Value::String(s)) = v.as_value()
+        && s.len() > limits.max_text_bytes
+    {
+        return Err(limit("text", limits.max_text_bytes));
     }
     Ok(())
 }
@@ -179,9 +353,154 @@ mod tests {
         );
     }
 
+    /// `decode_doc` against `decode`: the same value, member order included, or the same
+    /// error.
+    fn same_as_decode(input: &[u8], limits: &Limits) -> Result<Value, CodecError> {
+        let expected = decode(input, limits);
+        let doc = decode_doc(input, limits).map(Doc::into_value);
+        match (&expected, &doc) {
+            (Ok(a), Ok(b)) => assert_eq!(
+                serde_json::to_string(a).unwrap(),
+                serde_json::to_string(b).unwrap(),
+                "{}",
+                String::from_utf8_lossy(input)
+            ),
+            _ => assert_eq!(expected, doc, "{}", String::from_utf8_lossy(input)),
+        }
+        expected
+    }
+
+    #[test]
+    fn decode_doc_gives_decodes_value() {
+        let limits = Limits::default();
+        for input in [
+            r#"{"a": [1, 2.5, "x", null, true], "b": {}}"#,
+            r#"{"esc\u0061ped": "v\n", "plain": "\u00e9", "a\"b": 1}"#,
+            r#"{"k": 1, "j": 2, "k": 3, "k": {"x": [4]}}"#,
+            r#"[-0, -1, 18446744073709551615, -9223372036854775808, 1e3, 1.5e-7, 0.1]"#,
+            r#"{"n": 123456789012345678901234567890}"#,
+            r#""just a string""#,
+            "  null ",
+            "[[], {}, [{}], {\"\": \"\"}]",
+        ] {
+            assert!(same_as_decode(input.as_bytes(), &limits).is_ok(), "{input}");
+        }
+        let v = decode_doc(br#"{"plain": 1, "esc\u0061ped": 2}"#, &limits).unwrap();
+        let Doc::Members(members) = &v else {
+            panic!("an object is a member list: {v:?}")
+        };
+        assert!(matches!(members[0].0, Cow::Borrowed("plain")));
+        assert!(matches!(&members[1].0, Cow::Owned(k) if k == "escaped"));
+    }
+
+    #[test]
+    fn decode_doc_keeps_wide_objects_and_repeated_keys_as_decode_does() {
+        let limits = Limits::default();
+        for n in [31, 32, 33, 5000] {
+            let mut body = String::from("{");
+            for i in 0..n {
+                body.push_str(&format!("\"k{}\": {i}, ", i % (n - 3)));
+            }
+            body.push_str("\"k0\": \"last\", \"deep\": {\"x\": [1, {\"y\": 2}]}}");
+            let v = same_as_decode(body.as_bytes(), &limits).unwrap();
+            assert_eq!(v["k0"], json!("last"));
+        }
+    }
+
+    #[test]
+    fn decode_doc_errors_as_decode_does() {
+        let tight = Limits {
+            max_depth: 2,
+            max_elements: 4,
+            max_attributes: 1,
+            max_text_bytes: 3,
+        };
+        for input in [
+            &b"{\n  \"a\": 1,\n  \"b\": }"[..],
+            b"",
+            b"{} {}",
+            b"{\"a\":\n \"\xff\"}",
+            br#"{"a": [[1]]}"#,
+            b"[1, 2, 3, 4]",
+            br#"["abcd"]"#,
+            br#"{"abcd": 1}"#,
+            br#"{"a\u0062cd": 1}"#,
+            br#"{"a": "x", "b": [[1, 2, 3, "long"]]}"#,
+            br#"[1e400]"#,
+            br#"{"a" 1}"#,
+            br#"{1: 2}"#,
+        ] {
+            let _ = same_as_decode(input, &tight);
+            let _ = same_as_decode(input, &Limits::default());
+        }
+        let deep = "[".repeat(100_000);
+        assert!(matches!(
+            same_as_decode(deep.as_bytes(), &Limits::default()).unwrap_err(),
+            CodecError::Malformed { .. }
+        ));
+        let nested = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(
+            same_as_decode(nested.as_bytes(), &Limits::default()).unwrap_err(),
+            limit("depth", 64)
+        );
+    }
+
+    /// The limit walk as it was, with an explicit stack: the order the recursive walk keeps.
+    fn check_limits_with_a_stack(value: &Value, limits: &Limits) -> Result<(), CodecError> {
+        let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
+        let mut count = 0usize;
+        while let Some((v, depth)) = stack.pop() {
+            count += 1;
+            if count > limits.max_elements {
+                return Err(limit("elements", limits.max_elements));
+            }
+            match v {
+                Value::String(s) if s.len() > limits.max_text_bytes => {
+                    return Err(limit("text", limits.max_text_bytes));
+                }
+                Value::Array(items) => {
+                    if depth >= limits.max_depth {
+                        return Err(limit("depth", limits.max_depth));
+                    }
+                    stack.extend(items.iter().map(|i| (i, depth + 1)));
+                }
+                Value::Object(map) => {
+                    if depth >= limits.max_depth {
+                        return Err(limit("depth", limits.max_depth));
+                    }
+                    for (k, item) in map {
+                        if k.len() > limits.max_text_bytes {
+                            return Err(limit("text", limits.max_text_bytes));
+                        }
+                        stack.push((item, depth + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
+
+        fn any_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|i| json!(i)),
+                any::<f64>().prop_map(|f| json!(f)),
+                "[a-c\"\\\\\n]{0,6}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(5, 60, 8, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                    proptest::collection::vec(("[a-c\"]{0,2}", inner), 0..8)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
 
         proptest! {
             #[test]
@@ -192,6 +511,25 @@ mod tests {
             #[test]
             fn decode_never_panics_on_jsonish_text(text in "[\\[\\]{}\",:0-9a-z .eE+-]{0,200}") {
                 let _ = decode(text.as_bytes(), &Limits::default());
+            }
+
+            #[test]
+            fn decode_doc_is_decode(text in "[\\[\\]{}\",:0-3a-c\\\\u .eE+-]{0,120}") {
+                let tight = Limits { max_depth: 3, max_elements: 12, max_attributes: 1, max_text_bytes: 4 };
+                let _ = same_as_decode(text.as_bytes(), &tight);
+                let _ = same_as_decode(text.as_bytes(), &Limits::default());
+            }
+
+            #[test]
+            fn decode_doc_is_decode_on_values(v in any_json()) {
+                let text = serde_json::to_string(&v).unwrap();
+                let tight = Limits { max_depth: 3, max_elements: 12, max_attributes: 1, max_text_bytes: 4 };
+                prop_assert_eq!(
+                    check_limits(View::Value(&v), &tight),
+                    check_limits_with_a_stack(&v, &tight)
+                );
+                let _ = same_as_decode(text.as_bytes(), &tight);
+                prop_assert!(same_as_decode(text.as_bytes(), &Limits::default()).is_ok());
             }
         }
     }

@@ -30,13 +30,14 @@
 mod scan;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use quick_xml::NsReader;
 use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
 use serde_json::{Map, Number, Value};
 
-use super::doc::Doc;
+use super::doc::{Doc, Kind, View};
 use super::{CodecError, EncodeError, Limits, line_col};
 use crate::schema::{Additional, NodeId, Shape, TypeSet};
 use scan::{Attr, ScanError, Scanner, Token};
@@ -1221,13 +1222,33 @@ pub fn locate(
 
 /// Encodes a JSON view into an XML document (UTF-8, with declaration), children in the
 /// order of the target schema's `properties`, the route's namespace as default namespace.
+///
+/// Works the schema's [`EncodePlan`] out on every call; the gateway holds one per schema
+/// and calls [`encode_view`].
 pub fn encode(
     value: &Value,
     shape: &Shape,
     namespace: Option<&str>,
 ) -> Result<Vec<u8>, EncodeError> {
-    let top = match value {
-        Value::Object(map) if map.len() == 1 => map,
+    encode_view(
+        View::Value(value),
+        shape,
+        &EncodePlan::new(shape),
+        namespace,
+    )
+}
+
+/// [`encode`] reading a [`View`], so a mapped [`Doc`] is written without first becoming a
+/// `Value`. `plan` is [`EncodePlan::new`] of `shape`; a plan of another shape gives wrong
+/// names but never a panic.
+pub fn encode_view(
+    view: View<'_>,
+    shape: &Shape,
+    plan: &EncodePlan,
+    namespace: Option<&str>,
+) -> Result<Vec<u8>, EncodeError> {
+    let top = match view.members() {
+        Some(members) if view.len() == 1 => members,
         _ => {
             return Err(EncodeError {
                 pointer: String::new(),
@@ -1238,27 +1259,29 @@ pub fn encode(
     };
     let mut enc = Encoder {
         shape,
+        plan,
         route_ns: namespace,
         out: String::with_capacity(256),
         prefixes: Vec::new(),
         uses_xsi: false,
-        path: Vec::new(),
+        path: Vec::with_capacity(8),
+        pending: Vec::with_capacity(16),
     };
     enc.out
         .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let mut declarations_at = 0;
+    let root = Some(shape.root());
     for (key, v) in top {
-        let member = shape.property(shape.root(), key);
+        let member = enc.member(root, plan.slot(root, key, 0), key);
         enc.path.push(Seg::Key(key));
-        if v.is_array() {
+        if v.kind() == Kind::Array {
             return Err(enc.error("the root element cannot be an array"));
         }
-        let element = member.map(|m| member_element(shape, m));
-        let name = enc.name_of(key, member)?;
-        declarations_at = enc.write_element(&name, v, element)?;
+        let name = enc.name_of(&member)?;
+        declarations_at = enc.write_element(name, v, member.element)?;
         enc.path.pop();
     }
-    let mut decls = String::new();
+    let mut decls = String::with_capacity(64);
     if let Some(ns) = namespace {
         decls.push_str(" xmlns=\"");
         escape_into(&mut decls, ns, true);
@@ -1280,6 +1303,168 @@ pub fn encode(
     Ok(enc.out.into_bytes())
 }
 
+/// What the XML encoder needs of every node of one schema, worked out once.
+///
+/// Encoding asks, for every member of every object, which schema node describes it, what
+/// its element or attribute is called, in which namespace, and where it goes among its
+/// siblings. The answers depend only on the schema, so they are worked out when the schema
+/// is loaded, and writing a document only looks them up. Prefixes are not part of the
+/// plan: they are handed out per document, in first-use order.
+#[derive(Debug, Clone, Default)]
+pub struct EncodePlan {
+    /// One entry per node of the shape, in the arena's order.
+    nodes: Box<[NodePlan]>,
+}
+
+/// Below this many declared properties a member's entry is found by comparing keys in
+/// turn, which beats hashing the key; above it a hash map does, keeping wide objects linear.
+const PLAN_LINEAR_LOOKUP_MAX: usize = 8;
+
+/// The slot of a member the node's plan does not list.
+const UNLISTED: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Default)]
+struct NodePlan {
+    /// The properties the node declares ([`Shape::property_list`]), in writing order.
+    members: Box<[PlannedMember]>,
+    /// Key to index in `members`, for nodes declaring many properties.
+    index: Option<HashMap<Box<str>, u32>>,
+}
+
+/// [`Written`] of one declared property, owned.
+#[derive(Debug, Clone)]
+struct PlannedMember {
+    key: Box<str>,
+    element: Option<NodeId>,
+    local: Box<str>,
+    namespace: Option<Box<str>>,
+    prefix: Option<Box<str>>,
+    attribute: Box<str>,
+    name_ok: bool,
+}
+
+impl EncodePlan {
+    /// The plan of every node of `shape`.
+    pub fn new(shape: &Shape) -> EncodePlan {
+        let nodes = (0..shape.nodes.len())
+            .filter_map(|id| NodeId::try_from(id).ok())
+            .map(|id| {
+                let members: Box<[PlannedMember]> = shape
+                    .property_list(id)
+                    .into_iter()
+                    .map(|(key, _)| Written::describe(shape, Some(id), key).to_planned(key))
+                    .collect();
+                let index = (members.len() > PLAN_LINEAR_LOOKUP_MAX).then(|| {
+                    members
+                        .iter()
+                        .zip(0u32..)
+                        .map(|(m, i)| (m.key.clone(), i))
+                        .collect()
+                });
+                NodePlan { members, index }
+            })
+            .collect();
+        EncodePlan { nodes }
+    }
+
+    /// The position of member `key` among the properties `node` declares, [`UNLISTED`]
+    /// when it declares no such property. `guess` is tried first: members mostly come in
+    /// the schema's order, each in the slot after the previous one's.
+    fn slot(&self, node: Option<NodeId>, key: &str, guess: u32) -> u32 {
+        let Some(plan) = node.and_then(|n| self.nodes.get(n as usize)) else {
+            return UNLISTED;
+        };
+        if let Some(m) = plan.members.get(guess as usize)
+            && *m.key == *key
+        {
+            return guess;
+        }
+        match &plan.index {
+            Some(index) => index.get(key).copied().unwrap_or(UNLISTED),
+            None => plan
+                .members
+                .iter()
+                .zip(0u32..)
+                .find(|(m, _)| *m.key == *key)
+                .map_or(UNLISTED, |(_, i)| i),
+        }
+    }
+}
+
+/// How one member of an object is written.
+#[derive(Debug, Clone, Copy)]
+struct Written<'x> {
+    /// The node of one element's value (the item node when the member is an array).
+    element: Option<NodeId>,
+    /// Element local name (`xml.name`, also of an array's items, else the key).
+    local: &'x str,
+    /// The element's namespace; None means the route's.
+    namespace: Option<&'x str>,
+    /// The prefix the schema prefers for a namespace other than the route's.
+    prefix: Option<&'x str>,
+    /// Attribute name, for `@` keys (`xml.name`, else the key without its `@`).
+    attribute: &'x str,
+    /// Whether the name this member is written under (attribute or element) is an XML name.
+    name_ok: bool,
+}
+
+impl<'x> Written<'x> {
+    /// Written `key` of an object whose schema is `parent`, as the schema describes it.
+    fn describe(shape: &'x Shape, parent: Option<NodeId>, key: &'x str) -> Written<'x> {
+        let node = parent.and_then(|n| shape.property(n, key));
+        let bare = key.strip_prefix('@');
+        let mut member = Written {
+            element: node.map(|m| member_element(shape, m)),
+            local: key,
+            namespace: None,
+            prefix: None,
+            attribute: bare.unwrap_or(key),
+            name_ok: false,
+        };
+        if let Some(m) = node {
+            let (local, ns) = element_name(shape, key, m);
+            let meta = &shape.node(m).xml;
+            member.local = local;
+            member.namespace = ns;
+            member.prefix = meta.prefix.as_deref();
+            if let Some(name) = meta.name.as_deref() {
+                member.attribute = name;
+            }
+        }
+        member.name_ok = is_xml_name(if bare.is_some() {
+            member.attribute
+        } else {
+            member.local
+        });
+        member
+    }
+
+    fn to_planned(self, key: &str) -> PlannedMember {
+        PlannedMember {
+            key: key.into(),
+            element: self.element,
+            local: self.local.into(),
+            namespace: self.namespace.map(Into::into),
+            prefix: self.prefix.map(Into::into),
+            attribute: self.attribute.into(),
+            name_ok: self.name_ok,
+        }
+    }
+}
+
+impl PlannedMember {
+    fn as_member(&self) -> Written<'_> {
+        Written {
+            element: self.element,
+            local: &self.local,
+            namespace: self.namespace.as_deref(),
+            prefix: self.prefix.as_deref(),
+            attribute: &self.attribute,
+            name_ok: self.name_ok,
+        }
+    }
+}
+
 /// The node of one element's value for member schema `member` (items for arrays).
 fn member_element(shape: &Shape, member: NodeId) -> NodeId {
     if shape.is_array(member) {
@@ -1294,14 +1479,33 @@ enum Seg<'v> {
     Index(usize),
 }
 
+/// An element name: its prefix (an index into [`Encoder::prefixes`]), if any, and local part.
+#[derive(Clone, Copy)]
+struct QName<'x> {
+    prefix: Option<usize>,
+    local: &'x str,
+}
+
+/// One member of an object being written, with its slot in the object's plan.
+#[derive(Clone, Copy)]
+struct Entry<'v> {
+    key: &'v str,
+    value: View<'v>,
+    slot: u32,
+}
+
 struct Encoder<'s, 'v> {
     shape: &'s Shape,
+    plan: &'s EncodePlan,
     route_ns: Option<&'s str>,
     out: String,
     /// Namespaces other than the route's, with their prefixes, in first-use order.
     prefixes: Vec<(String, String)>,
     uses_xsi: bool,
     path: Vec<Seg<'v>>,
+    /// The members of the objects being written, outermost first, each object's in writing
+    /// order: one buffer for the whole document instead of a list per object.
+    pending: Vec<Entry<'v>>,
 }
 
 impl<'s, 'v> Encoder<'s, 'v> {
@@ -1320,33 +1524,45 @@ impl<'s, 'v> Encoder<'s, 'v> {
         }
     }
 
-    /// The qualified element name of member `key` (prefixed when its namespace is not the
-    /// route's).
-    fn name_of(&mut self, key: &str, member: Option<NodeId>) -> Result<String, EncodeError> {
-        let shape = self.shape;
-        let (local, ns) = match member {
-            Some(m) => {
-                let (l, ns) = element_name(shape, key, m);
-                (l.to_string(), ns.or(self.route_ns))
-            }
-            None => (key.to_string(), self.route_ns),
-        };
-        if !is_xml_name(&local) {
-            return Err(self.error(format!("\"{local}\" is not a valid XML element name")));
-        }
-        match ns {
-            Some(ns) if Some(ns) != self.route_ns => {
-                let preferred = member.and_then(|m| shape.node(m).xml.prefix.as_deref());
-                let prefix = self.prefix_for(ns, preferred);
-                Ok(format!("{prefix}:{local}"))
-            }
-            _ => Ok(local),
+    /// How member `key` (in `slot` of the plan of `parent`) is written: from the plan, or
+    /// worked out here for a member the schema does not list.
+    fn member<'x>(&self, parent: Option<NodeId>, slot: u32, key: &'x str) -> Written<'x>
+    where
+        's: 'x,
+    {
+        let plan: &'s EncodePlan = self.plan;
+        let planned = parent
+            .and_then(|n| plan.nodes.get(n as usize))
+            .and_then(|p| p.members.get(slot as usize));
+        match planned {
+            Some(p) => p.as_member(),
+            None => Written::describe(self.shape, parent, key),
         }
     }
 
-    fn prefix_for(&mut self, ns: &str, preferred: Option<&str>) -> String {
-        if let Some((_, p)) = self.prefixes.iter().find(|(n, _)| n == ns) {
-            return p.clone();
+    /// The qualified element name of `member` (prefixed when its namespace is not the
+    /// route's).
+    fn name_of<'x>(&mut self, member: &Written<'x>) -> Result<QName<'x>, EncodeError> {
+        if !member.name_ok {
+            return Err(self.error(format!(
+                "\"{}\" is not a valid XML element name",
+                member.local
+            )));
+        }
+        let prefix = match member.namespace.or(self.route_ns) {
+            Some(ns) if Some(ns) != self.route_ns => Some(self.prefix_for(ns, member.prefix)),
+            _ => None,
+        };
+        Ok(QName {
+            prefix,
+            local: member.local,
+        })
+    }
+
+    /// The index in `prefixes` of namespace `ns`, declaring it on first use.
+    fn prefix_for(&mut self, ns: &str, preferred: Option<&str>) -> usize {
+        if let Some(i) = self.prefixes.iter().position(|(n, _)| n == ns) {
+            return i;
         }
         let taken = |p: &str, list: &[(String, String)]| {
             p == "xsi" || p.starts_with("xml") || list.iter().any(|(_, q)| q == p)
@@ -1364,38 +1580,49 @@ impl<'s, 'v> Encoder<'s, 'v> {
                 }
             }
         };
-        self.prefixes.push((ns.to_string(), prefix.clone()));
-        prefix
+        self.prefixes.push((ns.to_string(), prefix));
+        self.prefixes.len() - 1
+    }
+
+    fn push_name(&mut self, name: QName<'_>) {
+        if let Some((_, prefix)) = name.prefix.and_then(|i| self.prefixes.get(i)) {
+            self.out.push_str(prefix);
+            self.out.push(':');
+        }
+        self.out.push_str(name.local);
+    }
+
+    fn close(&mut self, name: QName<'_>) {
+        self.out.push_str("</");
+        self.push_name(name);
+        self.out.push('>');
     }
 
     /// Writes one element; returns the offset just after its start-tag name, where the
     /// root's namespace declarations go.
     fn write_element(
         &mut self,
-        qname: &str,
-        value: &'v Value,
+        name: QName<'_>,
+        value: View<'v>,
         node: Option<NodeId>,
     ) -> Result<usize, EncodeError> {
         self.out.push('<');
-        self.out.push_str(qname);
+        self.push_name(name);
         let after_name = self.out.len();
-        match value {
-            Value::Null => {
+        match value.kind() {
+            Kind::Null => {
                 self.uses_xsi = true;
                 self.out.push_str(" xsi:nil=\"true\"/>");
             }
-            Value::Object(map) => self.write_object(qname, map, node)?,
-            Value::Array(_) => return Err(self.error("an array inside an array has no XML form")),
-            scalar => {
-                let text = self.scalar_text(scalar)?;
-                if text.is_empty() {
+            Kind::Object => self.write_object(name, value, node)?,
+            Kind::Array => return Err(self.error("an array inside an array has no XML form")),
+            _ => {
+                if matches!(value.as_value(), Some(Value::String(s)) if s.is_empty()) {
                     self.out.push_str("/>");
                 } else {
                     self.out.push('>');
-                    self.escape_checked(&text, false)?;
-                    self.out.push_str("</");
-                    self.out.push_str(qname);
-                    self.out.push('>');
+                    self.write_text(value, false)?;
+                    self.close(name);
                 }
             }
         }
@@ -1404,147 +1631,229 @@ impl<'s, 'v> Encoder<'s, 'v> {
 
     fn write_object(
         &mut self,
-        qname: &str,
-        map: &'v Map<String, Value>,
+        name: QName<'_>,
+        value: View<'v>,
         node: Option<NodeId>,
     ) -> Result<(), EncodeError> {
-        let shape = self.shape;
-        let order: Vec<&'s str> = match node {
-            Some(n) => shape.property_list(n).into_iter().map(|(k, _)| k).collect(),
-            None => Vec::new(),
-        };
-        let mut members: Vec<(&'v str, &'v Value)> = Vec::with_capacity(map.len());
-        for k in &order {
-            if let Some((key, v)) = map.get_key_value(*k) {
-                members.push((key.as_str(), v));
-            }
+        let plan: &'s EncodePlan = self.plan;
+        let start = self.pending.len();
+        let mut in_order = true;
+        let mut last = 0u32;
+        let mut guess = 0u32;
+        for (key, v) in value.members().into_iter().flatten() {
+            let slot = plan.slot(node, key, guess);
+            in_order &= slot >= last;
+            last = slot;
+            guess = slot.saturating_add(1);
+            self.pending.push(Entry {
+                key,
+                value: v,
+                slot,
+            });
         }
-        for (k, v) in map {
-            if !order.contains(&k.as_str()) {
-                members.push((k.as_str(), v));
-            }
+        let end = self.pending.len();
+        if !in_order && let Some(entries) = self.pending.get_mut(start..end) {
+            // The schema's properties in its order, then the others as they come (a
+            // stable sort: every listed slot is distinct, the unlisted share the last).
+            entries.sort_by_key(|e| e.slot);
         }
 
-        for &(key, v) in &members {
-            let Some(bare) = key.strip_prefix('@') else {
+        for i in start..end {
+            let Some(&e) = self.pending.get(i) else { break };
+            if !e.key.starts_with('@') {
                 continue;
-            };
-            self.path.push(Seg::Key(key));
-            if !v.is_null() {
-                let prop = node.and_then(|n| shape.property(n, key));
-                let name = prop
-                    .and_then(|p| shape.node(p).xml.name.as_deref())
-                    .unwrap_or(bare);
-                if !is_xml_name(name) {
-                    return Err(self.error(format!("\"{name}\" is not a valid XML attribute name")));
+            }
+            self.path.push(Seg::Key(e.key));
+            if !e.value.is_null() {
+                let member = self.member(node, e.slot, e.key);
+                if !member.name_ok {
+                    return Err(self.error(format!(
+                        "\"{}\" is not a valid XML attribute name",
+                        member.attribute
+                    )));
                 }
-                let text = self.scalar_text(v)?;
+                self.check_scalar(e.value)?;
                 self.out.push(' ');
-                self.out.push_str(name);
+                self.out.push_str(member.attribute);
                 self.out.push_str("=\"");
-                self.escape_checked(&text, true)?;
+                self.write_text(e.value, true)?;
                 self.out.push('"');
             }
             self.path.pop();
         }
 
         let mut content = false;
-        for &(key, v) in &members {
-            if key.starts_with('@') {
+        for i in start..end {
+            let Some(&e) = self.pending.get(i) else { break };
+            if e.key.starts_with('@') {
                 continue;
             }
             if !content {
                 self.out.push('>');
                 content = true;
             }
-            self.path.push(Seg::Key(key));
-            if key == "#text" {
-                let text = self.scalar_text(v)?;
-                self.escape_checked(&text, false)?;
+            self.path.push(Seg::Key(e.key));
+            if e.key == "#text" {
+                self.check_scalar(e.value)?;
+                self.write_text(e.value, false)?;
             } else {
-                let member = node.and_then(|n| shape.property(n, key));
-                let element = member.map(|m| member_element(shape, m));
-                let name = self.name_of(key, member)?;
-                match v {
-                    Value::Array(items) => {
-                        for (i, item) in items.iter().enumerate() {
+                let member = self.member(node, e.slot, e.key);
+                let child = self.name_of(&member)?;
+                match e.value.items() {
+                    Some(items) => {
+                        for (i, item) in items.enumerate() {
                             self.path.push(Seg::Index(i));
-                            self.write_element(&name, item, element)?;
+                            self.write_element(child, item, member.element)?;
                             self.path.pop();
                         }
                     }
-                    _ => {
-                        self.write_element(&name, v, element)?;
+                    None => {
+                        self.write_element(child, e.value, member.element)?;
                     }
                 }
             }
             self.path.pop();
         }
+        self.pending.truncate(start);
         if content {
-            self.out.push_str("</");
-            self.out.push_str(qname);
-            self.out.push('>');
+            self.close(name);
         } else {
             self.out.push_str("/>");
         }
         Ok(())
     }
 
-    fn scalar_text<'x>(&self, v: &'x Value) -> Result<Cow<'x, str>, EncodeError> {
-        match v {
-            Value::String(s) => Ok(Cow::Borrowed(s)),
-            Value::Bool(b) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
-            Value::Number(n) => Ok(Cow::Owned(number_text(n))),
-            Value::Null => Ok(Cow::Borrowed("")),
-            Value::Array(_) | Value::Object(_) => {
+    /// Refuses an object or array where an attribute value or text goes.
+    fn check_scalar(&self, value: View<'_>) -> Result<(), EncodeError> {
+        match value.kind() {
+            Kind::Array | Kind::Object => {
                 Err(self.error("an attribute or text must be a string, number or boolean"))
             }
+            _ => Ok(()),
         }
     }
 
-    fn escape_checked(&mut self, text: &str, attribute: bool) -> Result<(), EncodeError> {
-        if let Some(c) = text.chars().find(|&c| !is_xml_char(c)) {
-            return Err(self.error(format!(
-                "character U+{:04X} cannot appear in XML",
-                u32::from(c)
-            )));
+    /// Writes a scalar's text, escaped (`null` writes nothing).
+    fn write_text(&mut self, value: View<'_>, attribute: bool) -> Result<(), EncodeError> {
+        match value.as_value() {
+            Some(Value::String(s)) => self.escape_checked(s, attribute),
+            Some(Value::Bool(b)) => {
+                self.out.push_str(if *b { "true" } else { "false" });
+                Ok(())
+            }
+            Some(Value::Number(n)) => {
+                push_number(&mut self.out, n);
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        escape_into(&mut self.out, text, attribute);
-        Ok(())
+    }
+
+    /// Escapes `text` into the output, refusing a character XML cannot carry.
+    fn escape_checked(&mut self, text: &str, attribute: bool) -> Result<(), EncodeError> {
+        escape(&mut self.out, text, attribute, true).map_err(|c| self.bad_char(u32::from(c)))
+    }
+
+    fn bad_char(&self, c: u32) -> EncodeError {
+        self.error(format!("character U+{c:04X} cannot appear in XML"))
     }
 }
 
-/// Shortest text of a JSON number: integers without a fraction (`5`, not `5.0`).
-fn number_text(n: &Number) -> String {
-    if let Some(f) = n.as_f64()
-        && !(n.is_i64() || n.is_u64())
-        && f.fract() == 0.0
-        && f.abs() < 9_007_199_254_740_992.0
-    {
-        // Integral and exactly representable: print it as the integer it is.
-        #[allow(clippy::cast_possible_truncation)]
-        return (f as i64).to_string();
-    }
-    n.to_string()
+/// Writes the shortest text of a JSON number: integers without a fraction (`5`, not `5.0`).
+fn push_number(out: &mut String, n: &Number) {
+    use std::fmt::Write as _;
+    // Writing into a `String` cannot fail.
+    let _ = match n.as_f64() {
+        Some(f)
+            if !(n.is_i64() || n.is_u64())
+                && f.fract() == 0.0
+                && f.abs() < 9_007_199_254_740_992.0 =>
+        {
+            // Integral and exactly representable: print it as the integer it is.
+            #[allow(clippy::cast_possible_truncation)]
+            let i = f as i64;
+            write!(out, "{i}")
+        }
+        _ => write!(out, "{n}"),
+    };
 }
 
 /// Escapes markup characters; in attributes also quotes and the whitespace a parser would
 /// otherwise normalise to spaces. `\r` is escaped everywhere so it survives line-end
 /// normalisation.
 fn escape_into(out: &mut String, text: &str, attribute: bool) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\'' if attribute => out.push_str("&apos;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            c => out.push(c),
-        }
+    // Without the check nothing is refused.
+    let _ = escape(out, text, attribute, false);
+}
+
+/// The bytes [`escape`] looks at in text: markup, controls and the lead byte of U+FFFx.
+static ESCAPE_IN_TEXT: [bool; 256] = escape_table(false);
+/// [`ESCAPE_IN_TEXT`] and the quotes and whitespace an attribute value escapes.
+static ESCAPE_IN_ATTRIBUTE: [bool; 256] = escape_table(true);
+
+const fn escape_table(attribute: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b != b'\n' as usize && b != b'\t' as usize;
+        b += 1;
     }
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[0xef] = true;
+    if attribute {
+        table[b'"' as usize] = true;
+        table[b'\'' as usize] = true;
+        table[b'\n' as usize] = true;
+        table[b'\t' as usize] = true;
+    }
+    table
+}
+
+/// [`escape_into`] in one pass that copies the runs needing no escape whole; with `check`,
+/// it stops at the first character XML cannot carry and returns it.
+fn escape(out: &mut String, text: &str, attribute: bool, check: bool) -> Result<(), char> {
+    let bytes = text.as_bytes();
+    // Start of the text not yet copied; always at a character boundary, since only ASCII
+    // bytes are replaced.
+    let mut copied = 0;
+    let mut i = 0;
+    let table = if attribute {
+        &ESCAPE_IN_ATTRIBUTE
+    } else {
+        &ESCAPE_IN_TEXT
+    };
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        if !table[usize::from(b)] {
+            continue;
+        }
+        let replacement = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\r' => "&#13;",
+            b'"' if attribute => "&quot;",
+            b'\'' if attribute => "&apos;",
+            b'\n' if attribute => "&#10;",
+            b'\t' if attribute => "&#9;",
+            b'\n' | b'\t' => continue,
+            0..=0x1f if check => return Err(char::from(b)),
+            // U+FFFE and U+FFFF (EF BF BE, EF BF BF): the only characters XML refuses that
+            // a `str` can hold besides the controls.
+            0xef if check && matches!(bytes.get(i..i + 2), Some([0xbf, 0xbe..=0xbf])) => {
+                let c = text.get(i - 1..).and_then(|t| t.chars().next());
+                return Err(c.unwrap_or('\u{fffe}'));
+            }
+            _ => continue,
+        };
+        out.push_str(text.get(copied..i - 1).unwrap_or_default());
+        out.push_str(replacement);
+        copied = i;
+    }
+    out.push_str(text.get(copied..).unwrap_or_default());
+    Ok(())
 }
 
 /// An XML name without a colon (NCName), with the Unicode ranges simplified to "any
@@ -1562,6 +1871,340 @@ fn is_xml_name(s: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The encoder as it was before it followed an [`EncodePlan`] and read a [`View`]: the
+    /// oracle the encoder's tests compare bytes and errors with.
+    mod reference {
+        use std::borrow::Cow;
+
+        use serde_json::{Map, Number, Value};
+
+        use super::super::{
+            EncodeError, NodeId, Shape, XSI, element_name, is_xml_char, is_xml_name, member_element,
+        };
+
+        /// Encodes a JSON view into an XML document (UTF-8, with declaration), children in the
+        /// order of the target schema's `properties`, the route's namespace as default namespace.
+        pub(super) fn encode(
+            value: &Value,
+            shape: &Shape,
+            namespace: Option<&str>,
+        ) -> Result<Vec<u8>, EncodeError> {
+            let top = match value {
+                Value::Object(map) if map.len() == 1 => map,
+                _ => {
+                    return Err(EncodeError {
+                        pointer: String::new(),
+                        message: "the XML view must be an object with exactly one member, the root element"
+                            .to_string(),
+                    });
+                }
+            };
+            let mut enc = Encoder {
+                shape,
+                route_ns: namespace,
+                out: String::with_capacity(256),
+                prefixes: Vec::new(),
+                uses_xsi: false,
+                path: Vec::new(),
+            };
+            enc.out
+                .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+            let mut declarations_at = 0;
+            for (key, v) in top {
+                let member = shape.property(shape.root(), key);
+                enc.path.push(Seg::Key(key));
+                if v.is_array() {
+                    return Err(enc.error("the root element cannot be an array"));
+                }
+                let element = member.map(|m| member_element(shape, m));
+                let name = enc.name_of(key, member)?;
+                declarations_at = enc.write_element(&name, v, element)?;
+                enc.path.pop();
+            }
+            let mut decls = String::new();
+            if let Some(ns) = namespace {
+                decls.push_str(" xmlns=\"");
+                escape_into(&mut decls, ns, true);
+                decls.push('"');
+            }
+            for (ns, prefix) in &enc.prefixes {
+                decls.push_str(" xmlns:");
+                decls.push_str(prefix);
+                decls.push_str("=\"");
+                escape_into(&mut decls, ns, true);
+                decls.push('"');
+            }
+            if enc.uses_xsi {
+                decls.push_str(" xmlns:xsi=\"");
+                decls.push_str(XSI);
+                decls.push('"');
+            }
+            enc.out.insert_str(declarations_at, &decls);
+            Ok(enc.out.into_bytes())
+        }
+
+        enum Seg<'v> {
+            Key(&'v str),
+            Index(usize),
+        }
+
+        struct Encoder<'s, 'v> {
+            shape: &'s Shape,
+            route_ns: Option<&'s str>,
+            out: String,
+            /// Namespaces other than the route's, with their prefixes, in first-use order.
+            prefixes: Vec<(String, String)>,
+            uses_xsi: bool,
+            path: Vec<Seg<'v>>,
+        }
+
+        impl<'s, 'v> Encoder<'s, 'v> {
+            fn error(&self, message: impl Into<String>) -> EncodeError {
+                let mut pointer = String::new();
+                for seg in &self.path {
+                    pointer.push('/');
+                    match seg {
+                        Seg::Key(k) => pointer.push_str(&crate::schema::escape_pointer(k)),
+                        Seg::Index(i) => pointer.push_str(&i.to_string()),
+                    }
+                }
+                EncodeError {
+                    pointer,
+                    message: message.into(),
+                }
+            }
+
+            /// The qualified element name of member `key` (prefixed when its namespace is not the
+            /// route's).
+            fn name_of(
+                &mut self,
+                key: &str,
+                member: Option<NodeId>,
+            ) -> Result<String, EncodeError> {
+                let shape = self.shape;
+                let (local, ns) = match member {
+                    Some(m) => {
+                        let (l, ns) = element_name(shape, key, m);
+                        (l.to_string(), ns.or(self.route_ns))
+                    }
+                    None => (key.to_string(), self.route_ns),
+                };
+                if !is_xml_name(&local) {
+                    return Err(self.error(format!("\"{local}\" is not a valid XML element name")));
+                }
+                match ns {
+                    Some(ns) if Some(ns) != self.route_ns => {
+                        let preferred = member.and_then(|m| shape.node(m).xml.prefix.as_deref());
+                        let prefix = self.prefix_for(ns, preferred);
+                        Ok(format!("{prefix}:{local}"))
+                    }
+                    _ => Ok(local),
+                }
+            }
+
+            fn prefix_for(&mut self, ns: &str, preferred: Option<&str>) -> String {
+                if let Some((_, p)) = self.prefixes.iter().find(|(n, _)| n == ns) {
+                    return p.clone();
+                }
+                let taken = |p: &str, list: &[(String, String)]| {
+                    p == "xsi" || p.starts_with("xml") || list.iter().any(|(_, q)| q == p)
+                };
+                let prefix = match preferred {
+                    Some(p) if is_xml_name(p) && !taken(p, &self.prefixes) => p.to_string(),
+                    _ => {
+                        let mut n = 1;
+                        loop {
+                            let candidate = format!("ns{n}");
+                            if !taken(&candidate, &self.prefixes) {
+                                break candidate;
+                            }
+                            n += 1;
+                        }
+                    }
+                };
+                self.prefixes.push((ns.to_string(), prefix.clone()));
+                prefix
+            }
+
+            /// Writes one element; returns the offset just after its start-tag name, where the
+            /// root's namespace declarations go.
+            fn write_element(
+                &mut self,
+                qname: &str,
+                value: &'v Value,
+                node: Option<NodeId>,
+            ) -> Result<usize, EncodeError> {
+                self.out.push('<');
+                self.out.push_str(qname);
+                let after_name = self.out.len();
+                match value {
+                    Value::Null => {
+                        self.uses_xsi = true;
+                        self.out.push_str(" xsi:nil=\"true\"/>");
+                    }
+                    Value::Object(map) => self.write_object(qname, map, node)?,
+                    Value::Array(_) => {
+                        return Err(self.error("an array inside an array has no XML form"));
+                    }
+                    scalar => {
+                        let text = self.scalar_text(scalar)?;
+                        if text.is_empty() {
+                            self.out.push_str("/>");
+                        } else {
+                            self.out.push('>');
+                            self.escape_checked(&text, false)?;
+                            self.out.push_str("</");
+                            self.out.push_str(qname);
+                            self.out.push('>');
+                        }
+                    }
+                }
+                Ok(after_name)
+            }
+
+            fn write_object(
+                &mut self,
+                qname: &str,
+                map: &'v Map<String, Value>,
+                node: Option<NodeId>,
+            ) -> Result<(), EncodeError> {
+                let shape = self.shape;
+                let order: Vec<&'s str> = match node {
+                    Some(n) => shape.property_list(n).into_iter().map(|(k, _)| k).collect(),
+                    None => Vec::new(),
+                };
+                let mut members: Vec<(&'v str, &'v Value)> = Vec::with_capacity(map.len());
+                for k in &order {
+                    if let Some((key, v)) = map.get_key_value(*k) {
+                        members.push((key.as_str(), v));
+                    }
+                }
+                for (k, v) in map {
+                    if !order.contains(&k.as_str()) {
+                        members.push((k.as_str(), v));
+                    }
+                }
+
+                for &(key, v) in &members {
+                    let Some(bare) = key.strip_prefix('@') else {
+                        continue;
+                    };
+                    self.path.push(Seg::Key(key));
+                    if !v.is_null() {
+                        let prop = node.and_then(|n| shape.property(n, key));
+                        let name = prop
+                            .and_then(|p| shape.node(p).xml.name.as_deref())
+                            .unwrap_or(bare);
+                        if !is_xml_name(name) {
+                            return Err(
+                                self.error(format!("\"{name}\" is not a valid XML attribute name"))
+                            );
+                        }
+                        let text = self.scalar_text(v)?;
+                        self.out.push(' ');
+                        self.out.push_str(name);
+                        self.out.push_str("=\"");
+                        self.escape_checked(&text, true)?;
+                        self.out.push('"');
+                    }
+                    self.path.pop();
+                }
+
+                let mut content = false;
+                for &(key, v) in &members {
+                    if key.starts_with('@') {
+                        continue;
+                    }
+                    if !content {
+                        self.out.push('>');
+                        content = true;
+                    }
+                    self.path.push(Seg::Key(key));
+                    if key == "#text" {
+                        let text = self.scalar_text(v)?;
+                        self.escape_checked(&text, false)?;
+                    } else {
+                        let member = node.and_then(|n| shape.property(n, key));
+                        let element = member.map(|m| member_element(shape, m));
+                        let name = self.name_of(key, member)?;
+                        match v {
+                            Value::Array(items) => {
+                                for (i, item) in items.iter().enumerate() {
+                                    self.path.push(Seg::Index(i));
+                                    self.write_element(&name, item, element)?;
+                                    self.path.pop();
+                                }
+                            }
+                            _ => {
+                                self.write_element(&name, v, element)?;
+                            }
+                        }
+                    }
+                    self.path.pop();
+                }
+                if content {
+                    self.out.push_str("</");
+                    self.out.push_str(qname);
+                    self.out.push('>');
+                } else {
+                    self.out.push_str("/>");
+                }
+                Ok(())
+            }
+
+            fn scalar_text<'x>(&self, v: &'x Value) -> Result<Cow<'x, str>, EncodeError> {
+                match v {
+                    Value::String(s) => Ok(Cow::Borrowed(s)),
+                    Value::Bool(b) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
+                    Value::Number(n) => Ok(Cow::Owned(number_text(n))),
+                    Value::Null => Ok(Cow::Borrowed("")),
+                    Value::Array(_) | Value::Object(_) => {
+                        Err(self.error("an attribute or text must be a string, number or boolean"))
+                    }
+                }
+            }
+
+            fn escape_checked(&mut self, text: &str, attribute: bool) -> Result<(), EncodeError> {
+                if let Some(c) = text.chars().find(|&c| !is_xml_char(c)) {
+                    return Err(self.error(format!(
+                        "character U+{:04X} cannot appear in XML",
+                        u32::from(c)
+                    )));
+                }
+                escape_into(&mut self.out, text, attribute);
+                Ok(())
+            }
+        }
+
+        fn escape_into(out: &mut String, text: &str, attribute: bool) {
+            for c in text.chars() {
+                match c {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '\r' => out.push_str("&#13;"),
+                    '"' if attribute => out.push_str("&quot;"),
+                    '\'' if attribute => out.push_str("&apos;"),
+                    '\n' if attribute => out.push_str("&#10;"),
+                    '\t' if attribute => out.push_str("&#9;"),
+                    c => out.push(c),
+                }
+            }
+        }
+
+        fn number_text(n: &Number) -> String {
+            if let Some(f) = n.as_f64()
+                && !(n.is_i64() || n.is_u64())
+                && f.fract() == 0.0
+                && f.abs() < 9_007_199_254_740_992.0
+            {
+                #[allow(clippy::cast_possible_truncation)]
+                return (f as i64).to_string();
+            }
+            n.to_string()
+        }
+    }
 
     const ORDER_XML: &str = include_str!("../../tests/fixtures/xml/order.xml");
     const ORDER_SCHEMA: &str = include_str!("../../tests/fixtures/xml/order.schema.json");
@@ -2056,6 +2699,195 @@ mod tests {
         );
     }
 
+    /// Encodes `v` by the `&Value` entry point, by [`encode_view`] on `v` read as a `Doc`
+    /// built as the mapping builds one, and by the reference encoder: all three must give
+    /// the same bytes (or the same error).
+    fn enc_all(v: &Value, s: &Shape, ns: Option<&str>) -> Result<String, EncodeError> {
+        let expected = reference::encode(v, s, ns);
+        let by_value = encode(v, s, ns);
+        assert_eq!(by_value, expected, "the Value path");
+        let doc = Doc::deep(v);
+        let by_doc = encode_view(doc.view(), s, &EncodePlan::new(s), ns);
+        assert_eq!(by_doc, expected, "the Doc path");
+        by_value.map(|b| String::from_utf8(b).unwrap())
+    }
+
+    const DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+    #[test]
+    fn encode_view_writes_namespaces_in_first_use_order() {
+        let s = shape(json!({"properties": {"R": {
+            "type": "object",
+            "properties": {
+                "local": {"type": "string"},
+                "b": {"type": "string", "xml": {"namespace": "urn:b"}},
+                "a": {"type": "string", "xml": {"namespace": "urn:a", "prefix": "pa"}},
+                "a2": {"type": "string", "xml": {"namespace": "urn:a", "prefix": "other"}},
+                "same": {"type": "string", "xml": {"namespace": "urn:route", "prefix": "r"}},
+                "clash": {"type": "string", "xml": {"namespace": "urn:c", "prefix": "pa"}},
+                "xmlish": {"type": "string", "xml": {"namespace": "urn:d", "prefix": "xmlfoo"}}
+            }
+        }}}));
+        let v = json!({"R": {
+            "xmlish": "6", "clash": "5", "same": "4", "a2": "3", "a": "2", "b": "1", "local": "0"
+        }});
+        assert_eq!(
+            enc_all(&v, &s, Some("urn:route")).unwrap(),
+            format!(
+                "{DECL}<R xmlns=\"urn:route\" xmlns:ns1=\"urn:b\" xmlns:pa=\"urn:a\" xmlns:ns2=\"urn:c\" xmlns:ns3=\"urn:d\"><local>0</local><ns1:b>1</ns1:b><pa:a>2</pa:a><pa:a2>3</pa:a2><same>4</same><ns2:clash>5</ns2:clash><ns3:xmlish>6</ns3:xmlish></R>"
+            )
+        );
+        // Namespace URIs are escaped as attribute values, unchecked, as before.
+        let odd = enc_all(&v, &s, Some("urn:\"&<>'\t\n\r\u{1}é")).unwrap();
+        assert!(odd.contains("xmlns=\"urn:&quot;&amp;&lt;&gt;&apos;&#9;&#10;&#13;\u{1}é\""));
+        // Without a route namespace every named namespace is foreign, the root's included.
+        let s = shape(json!({"properties": {"R": {
+            "type": "object",
+            "xml": {"namespace": "urn:r", "prefix": "r"},
+            "properties": {"x": {"type": "integer"}, "y": {"type": "integer", "xml": {"namespace": "urn:y"}}}
+        }}}));
+        assert_eq!(
+            enc_all(&json!({"R": {"y": 2, "x": 1}}), &s, None).unwrap(),
+            format!(
+                "{DECL}<r:R xmlns:r=\"urn:r\" xmlns:ns1=\"urn:y\"><r:x>1</r:x><ns1:y>2</ns1:y></r:R>"
+            )
+        );
+        // A namespace used only by an empty array is still declared, where it was first used.
+        let s = shape(json!({"properties": {"R": {
+            "type": "object",
+            "properties": {
+                "e": {"type": "array", "items": {"type": "string", "xml": {"namespace": "urn:e"}}},
+                "f": {"type": "string", "xml": {"namespace": "urn:f"}}
+            }
+        }}}));
+        assert_eq!(
+            enc_all(&json!({"R": {"f": "x", "e": []}}), &s, None).unwrap(),
+            format!("{DECL}<R xmlns:ns1=\"urn:e\" xmlns:ns2=\"urn:f\"><ns2:f>x</ns2:f></R>")
+        );
+    }
+
+    #[test]
+    fn encode_view_attributes_text_nil_arrays_and_unknown_members() {
+        let s = shape(json!({"properties": {"R": {
+            "type": "object",
+            "properties": {
+                "@id": {"type": "string"},
+                "@kind": {"type": "string", "xml": {"name": "type"}},
+                "money": {"type": "object", "properties": {
+                    "@cur": {"type": "string"}, "#text": {"type": "string"}
+                }},
+                "items": {"type": "array", "xml": {"name": "Item"}, "items": {
+                    "type": "object", "properties": {"@no": {"type": "integer"}, "q": {"type": "number"}}
+                }},
+                "gone": {"type": ["string", "null"]}
+            },
+            "additionalProperties": {"type": "string", "xml": {"name": "Extra"}}
+        }}}));
+        let v = json!({"R": {
+            "zz": "last?", "gone": null, "@skip": null,
+            "items": [{"q": 1.5, "@no": 1, "note": "n"}, {"@no": 2, "q": 2.0}, {}],
+            "money": {"#text": "1.00", "@cur": "EUR"},
+            "@kind": "k&\"'<>\t\n\r", "@id": "A", "aa": "é中😀 <x> \"'"
+        }});
+        assert_eq!(
+            enc_all(&v, &s, Some("urn:x")).unwrap(),
+            format!(
+                "{DECL}<R xmlns=\"urn:x\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" id=\"A\" type=\"k&amp;&quot;&apos;&lt;&gt;&#9;&#10;&#13;\"><money cur=\"EUR\">1.00</money><Item no=\"1\"><q>1.5</q><note>n</note></Item><Item no=\"2\"><q>2</q></Item><Item/><gone xsi:nil=\"true\"/><Extra>last?</Extra><Extra>é中😀 &lt;x&gt; \"'</Extra></R>"
+            )
+        );
+        // `#text` alone, empty text, booleans and numbers as text.
+        let v = json!({"R": {"money": {"#text": ""}, "zz": "", "b": true, "n": -0.5, "big": 18446744073709551615u64}});
+        assert_eq!(
+            enc_all(&v, &s, None).unwrap(),
+            format!(
+                "{DECL}<R><money></money><Extra/><Extra>true</Extra><Extra>-0.5</Extra><Extra>18446744073709551615</Extra></R>"
+            )
+        );
+    }
+
+    #[test]
+    fn encode_view_errors_match() {
+        let s = root_with(json!({"@bad": {"type": "string", "xml": {"name": "no good"}}}));
+        let cases = [
+            json!({"R": {"a": [{"bad name": 1}]}}),
+            json!({"R": {"a": "\u{1}"}}),
+            json!({"R": {"a": "ok\u{FFFE}"}}),
+            json!({"R": {"a": "\u{FFFF}"}}),
+            json!({"R": {"@a": "\u{FFFD}\u{1F}"}}),
+            json!({"R": {"#text": "\u{0}"}}),
+            json!({"R": {"a": [[1]]}}),
+            json!({"R": 1, "S": 2}),
+            json!({"R": [1]}),
+            json!([1]),
+            json!({"R": {"@a": {"x": 1}}}),
+            json!({"R": {"#text": [1]}}),
+            json!({"R": {"@bad": "x"}}),
+            json!({"R": {"@bad": null, "k": {"ok": {"a/b~c": 1}}}}),
+        ];
+        for v in cases {
+            assert!(enc_all(&v, &s, None).is_err(), "{v}");
+        }
+        assert_eq!(
+            enc_all(&json!({"R": {"a": "ok\u{FFFE}"}}), &s, None).unwrap_err(),
+            EncodeError {
+                pointer: "/R/a".into(),
+                message: "character U+FFFE cannot appear in XML".into()
+            }
+        );
+        assert_eq!(
+            enc_all(&json!({"R": {"k": {"a/b~c": {"1x": 1}}}}), &s, None)
+                .unwrap_err()
+                .pointer,
+            "/R/k/a~1b~0c"
+        );
+    }
+
+    #[test]
+    fn encode_view_keeps_wide_objects_linear_and_identical() {
+        // 1,500 declared properties (found through the plan's index), a document of 5,000
+        // members: the declared ones in reverse order, the others interleaved.
+        let props: Map<String, Value> = (0..1500)
+            .map(|i| (format!("p{i}"), json!({"type": "integer"})))
+            .collect();
+        let s = root_with(Value::Object(props));
+        let mut members = Map::new();
+        for i in (0..5000).rev() {
+            if i < 1500 {
+                members.insert(format!("p{i}"), json!(i));
+            } else {
+                members.insert(format!("x{i}"), json!(i));
+            }
+        }
+        let v = json!({ "R": members });
+        let out = enc_all(&v, &s, None).unwrap();
+        assert!(out.starts_with(&format!("{DECL}<R><p0>0</p0><p1>1</p1>")));
+        assert!(out.ends_with("<x1501>1501</x1501><x1500>1500</x1500></R>"));
+    }
+
+    #[test]
+    fn encode_view_reads_a_mapped_doc_with_json_subtrees() {
+        // A `Doc` mixing member lists with subtrees held as values, as a mapping builds.
+        let s = ack_shape();
+        let doc = Doc::Members(vec![(
+            Cow::Borrowed("OrderAck"),
+            Doc::Members(vec![
+                (Cow::Borrowed("Eta"), Doc::Json(json!("2026-11-30"))),
+                (
+                    Cow::Borrowed("Total"),
+                    Doc::Json(json!({"#text": "1343.60", "@currency": "EUR"})),
+                ),
+                (Cow::Owned("OrderId".into()), Doc::Json(json!("A-10001"))),
+                (Cow::Borrowed("Status"), Doc::Json(json!("accepted"))),
+            ]),
+        )]);
+        let out = encode_view(doc.view(), &s, &EncodePlan::new(&s), Some(ACME)).unwrap();
+        assert_eq!(
+            out,
+            include_bytes!("../../tests/fixtures/xml/ack.xml").trim_ascii_end()
+        );
+        assert_eq!(encode(&doc.into_value(), &s, Some(ACME)).unwrap(), out);
+    }
+
     #[test]
     fn locate_finds_start_tags() {
         let s = order_shape();
@@ -2400,6 +3232,53 @@ mod tests {
             }}}))
         }
 
+        /// Unions, additional properties, foreign namespaces and renamed items: what the
+        /// encoder looks up besides plain properties.
+        fn union_shape() -> Shape {
+            shape(json!({"properties": {"Doc": {
+                "type": "object",
+                "properties": {"@a": {"type": "string", "xml": {"name": "aa"}}, "b": {"type": "integer"}},
+                "anyOf": [
+                    {"properties": {"c": {"type": "array", "items": {"type": "string", "xml": {"name": "C", "namespace": "urn:c"}}}}},
+                    {"properties": {"b": {"type": "string"}, "d": {"type": "object", "xml": {"namespace": "urn:d", "prefix": "d"}, "properties": {"e": {"type": "string"}}}},
+                     "additionalProperties": {"type": "object", "xml": {"prefix": "ns1", "namespace": "urn:x"}}}
+                ],
+                "additionalProperties": {"type": "string", "xml": {"name": "Other"}}
+            }}}))
+        }
+
+        fn any_value() -> impl Strategy<Value = Value> {
+            let key = proptest::sample::select(vec![
+                "@a",
+                "@z",
+                "b",
+                "c",
+                "d",
+                "e",
+                "#text",
+                "x",
+                "bad name",
+                "@bad name",
+                "1",
+                "",
+            ]);
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|i| json!(i)),
+                (-1.0e3f64..1.0e3).prop_map(|f| json!(f)),
+                "[ -~\u{1}\u{fffe}\u{e9}]{0,6}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 40, 6, move |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::vec((key.clone(), inner), 0..6).prop_map(|m| {
+                        Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                    }),
+                ]
+            })
+        }
+
         fn text() -> impl Strategy<Value = String> {
             "[ -~\t\n\r\u{e9}\u{4e2d}\u{1F600}]{0,12}"
         }
@@ -2445,6 +3324,18 @@ mod tests {
             fn decode_never_panics_on_xmlish_text(text in "[<>/a-c=\"' &;#x0-9!\\[\\]CDATA?-]{0,200}") {
                 let s = roundtrip_shape();
                 let _ = decode(text.as_bytes(), &s, None, &Limits::default());
+            }
+
+            #[test]
+            fn encode_view_matches_the_reference(v in doc(), ns in proptest::option::of("urn:[a-c]")) {
+                let s = roundtrip_shape();
+                enc_all(&v, &s, ns.as_deref()).unwrap();
+            }
+
+            #[test]
+            fn encode_view_matches_the_reference_on_any_value(v in any_value()) {
+                let s = union_shape();
+                let _ = enc_all(&json!({"Doc": v}), &s, Some("urn:p"));
             }
 
             #[test]

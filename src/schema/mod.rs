@@ -19,6 +19,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::codec::doc::View;
+use crate::codec::xml::EncodePlan;
 use crate::diagnostic::Diagnostic;
 
 pub use shape::{Additional, NodeId, Shape, ShapeNode, TypeSet, XmlMeta, escape_pointer};
@@ -47,6 +48,9 @@ pub struct Schema {
     validator: jsonschema::Validator,
     /// The structural validator, when the schema stays within what it covers.
     fast: Option<fast::FastValidator>,
+    /// How the XML encoder writes documents of this schema, worked out once here rather
+    /// than for every response.
+    xml_plan: EncodePlan,
 }
 
 impl std::fmt::Debug for Schema {
@@ -99,6 +103,11 @@ impl Schema {
     /// Reads a [`View`], so a decoded `Doc` is checked without being turned into a `Value`.
     pub fn fast_valid(&self, view: View<'_>) -> Option<bool> {
         self.fast.as_ref()?.check(view)
+    }
+
+    /// The plan [`crate::codec::xml::encode_view`] follows to write this schema's documents.
+    pub fn xml_plan(&self) -> &EncodePlan {
+        &self.xml_plan
     }
 
     /// Compiles one schema document (used by tests and by `load_dir`). `name` is its path
@@ -255,6 +264,7 @@ fn compile_validator(
         })?;
     // After `jsonschema` accepted the schema: the fast validator assumes a valid one.
     let fast = fast::FastValidator::compile(name, reached);
+    let xml_plan = EncodePlan::new(&shape);
     Ok(Schema {
         name: name.to_string(),
         file: file.to_path_buf(),
@@ -262,6 +272,7 @@ fn compile_validator(
         shape,
         validator,
         fast,
+        xml_plan,
     })
 }
 
