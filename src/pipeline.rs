@@ -144,7 +144,7 @@ fn plural(n: usize, what: &str) -> String {
 /// Request direction: decode, validate against the external schema, map, validate against
 /// the internal schema, serialise. Routes without a `request:` section never call this.
 ///
-/// An XML body is decoded into a [`Doc`]; when the external schema's fast check finds it
+/// The body is decoded into a [`Doc`]; when the external schema's fast check finds it
 /// valid, it is mapped as it is, and only what `$request` reads is kept as a value. Any
 /// other outcome takes the general path on the document's value, which finds and reports
 /// every violation.
@@ -156,22 +156,20 @@ pub fn transform_request(
     limits: &Limits,
 ) -> Result<MappedRequest, Problem> {
     let ns = route.namespace.as_deref();
-    let decoded = match route.format {
-        Format::Xml => {
-            let doc = codec::xml::decode_doc(body, &stage.source.shape, ns, limits)
-                .map_err(|e| codec_problem(&e))?;
-            if stage.source.fast_valid(doc.view()) == Some(true) {
-                let mapped = stage
-                    .map
-                    .apply_doc(doc.view(), ctx)
-                    .map_err(|e| map_problem(route, stage, body, &e))?;
-                let decoded = route.request_reads.extract(doc.view());
-                return finish_request(route, stage, body, decoded, mapped);
-            }
-            doc.into_value()
-        }
-        Format::Json => codec::json::decode(body, limits).map_err(|e| codec_problem(&e))?,
-    };
+    let doc = match route.format {
+        Format::Xml => codec::xml::decode_doc(body, &stage.source.shape, ns, limits),
+        Format::Json => codec::json::decode_doc(body, limits),
+    }
+    .map_err(|e| codec_problem(&e))?;
+    if stage.source.fast_valid(doc.view()) == Some(true) {
+        let mapped = stage
+            .map
+            .apply_doc(doc.view(), ctx)
+            .map_err(|e| map_problem(route, stage, body, &e))?;
+        let decoded = route.request_reads.extract(doc.view());
+        return finish_request(route, stage, body, decoded, mapped);
+    }
+    let decoded = doc.into_value();
     if let Err(violations) = stage.source.validate(&decoded) {
         let n = violations.len();
         let xml = (route.format == Format::Xml).then_some((body, stage, ns));
