@@ -15,9 +15,10 @@ pub fn gateway() -> Gateway {
 /// the mapping, `locate` on errors, and the encoder.
 ///
 /// Both directions are also checked against the general path, which decodes into a
-/// `serde_json::Value` and validates with jsonschema alone: the request direction's fast
-/// path (a `Doc`, the compiled validator, the `Doc` output, `$request` cut to what the maps
-/// read) must give the same bytes, and fail exactly when the general path fails.
+/// `serde_json::Value` and validates with jsonschema alone: the fast paths (a `Doc`, the
+/// compiled validator, the `Doc` output, `$request` cut to what the maps read, the encoder
+/// reading the mapped `Doc`) must give the same bytes, and fail exactly when the general
+/// path fails.
 pub fn run(gw: &Gateway, route: &str, data: &[u8]) {
     let route = gw.route(route).expect("route");
     let headers = http::HeaderMap::new();
@@ -52,6 +53,12 @@ pub fn run(gw: &Gateway, route: &str, data: &[u8]) {
     if let Some(stage) = &route.response {
         let cut = schemagate::mapping::EvalContext { request: decoded.as_ref(), ..ctx };
         let answer = schemagate::pipeline::transform_response(route, stage, data, &cut, &limits);
+        let general = general_response(route, stage, data, &cut, &limits);
+        assert_eq!(
+            answer.as_ref().ok(),
+            general.as_ref(),
+            "fast and general response paths disagree"
+        );
         if let Some(full) = &full {
             let whole = schemagate::mapping::EvalContext { request: Some(full), ..ctx };
             let reference =
@@ -63,6 +70,22 @@ pub fn run(gw: &Gateway, route: &str, data: &[u8]) {
             );
         }
     }
+}
+
+/// The response direction on `serde_json::Value` with jsonschema: the partner's answer, or
+/// None where the pipeline must refuse the upstream's.
+fn general_response(
+    route: &schemagate::config::Route,
+    stage: &schemagate::config::Stage,
+    data: &[u8],
+    ctx: &schemagate::mapping::EvalContext<'_>,
+    limits: &schemagate::codec::Limits,
+) -> Option<Vec<u8>> {
+    let value = schemagate::codec::json::decode(data, limits).ok()?;
+    stage.source.validate(&value).ok()?;
+    let mapped = stage.map.apply(&value, ctx).ok()?;
+    stage.target.validate(&mapped).ok()?;
+    schemagate::pipeline::encode(route, stage, &mapped).ok()
 }
 
 /// The request direction on `serde_json::Value` with jsonschema: the body forwarded and
