@@ -45,6 +45,10 @@ pub(super) enum Token<'a> {
         text: &'a str,
         cr: bool,
     },
+    /// Character data that is only XML whitespace without a `\r`: mostly the indentation
+    /// between tags, told apart by the same search as its end, so the decoder can drop it
+    /// beside child elements without looking at it again.
+    Space(&'a str),
     /// The content of a CDATA section, line ends not yet normalised.
     CData(&'a str),
     /// A reference `&name;` or `&#...;`: the part between `&` and `;`.
@@ -91,13 +95,23 @@ fn is_name_byte(b: u8) -> bool {
 /// Bytes of text looked at one by one before a vectorised search takes over.
 const SHORT_TEXT: usize = 24;
 
-/// The bytes that end a run of character data (`<`, `&`) or need line-end
-/// normalisation (`\r`).
-const ENDS_TEXT: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'<' as usize] = true;
-    table[b'&' as usize] = true;
-    table[b'\r' as usize] = true;
+/// [`TEXT_BYTES`] flag of the bytes that end a run of character data (`<`, `&`) or need
+/// line-end normalisation (`\r`).
+const ENDS_TEXT: u8 = 1;
+/// [`TEXT_BYTES`] flag of the bytes that are not XML whitespace (other than those ending
+/// text, which are not part of it).
+const NOT_SPACE: u8 = 2;
+
+/// The class of every byte of character data, looked up once per byte while searching
+/// for the end of the text.
+const TEXT_BYTES: [u8; 256] = {
+    let mut table = [NOT_SPACE; 256];
+    table[b'<' as usize] = ENDS_TEXT;
+    table[b'&' as usize] = ENDS_TEXT;
+    table[b'\r' as usize] = ENDS_TEXT;
+    table[b' ' as usize] = 0;
+    table[b'\t' as usize] = 0;
+    table[b'\n' as usize] = 0;
     table
 };
 
@@ -135,6 +149,16 @@ pub(super) fn is_reference(name: &str) -> bool {
         [first, rest @ ..] => is_name_start(*first) && rest.iter().all(|&b| is_name_byte(b)),
         [] => false,
     }
+}
+
+/// Offset of the first byte in `bytes` that ends character data, the [`TEXT_BYTES`]
+/// classes of the bytes up to it added to `marks`.
+fn text_stop(bytes: &[u8], marks: &mut u8) -> Option<usize> {
+    bytes.iter().position(|&b| {
+        let class = TEXT_BYTES[usize::from(b)];
+        *marks |= class;
+        class & ENDS_TEXT != 0
+    })
 }
 
 fn is_ws(b: u8) -> bool {
@@ -203,30 +227,40 @@ impl<'a> Scanner<'a> {
     }
 
     /// End of the character data starting at `from` (the next `<` or `&`, or the end of
-    /// the document) and whether it holds a `\r`.
-    fn text_end(&self, from: usize) -> (usize, bool) {
+    /// the document), whether it holds a `\r`, and whether it is only whitespace (told
+    /// for text without a `\r` only: false with one).
+    #[inline(always)]
+    fn text_end(&self, from: usize) -> (usize, bool, bool) {
         let bytes = self.bytes();
         let rest = bytes.get(from..).unwrap_or_default();
         // Most text is short (indentation, a value): a plain loop finds its end before a
-        // vectorised search would have set up.
+        // vectorised search would have set up. It goes on through whitespace, so that
+        // deep indentation is still known to be blank.
         let head = rest.get(..SHORT_TEXT).unwrap_or(rest);
-        let found = match head.iter().position(|&b| ENDS_TEXT[usize::from(b)]) {
+        let mut marks = 0u8;
+        let found = match text_stop(head, &mut marks) {
             Some(i) => Some(i),
-            None => rest
-                .get(head.len()..)
-                .and_then(|tail| memchr3(b'<', b'&', b'\r', tail))
-                .map(|i| head.len() + i),
+            None => {
+                let tail = rest.get(head.len()..).unwrap_or_default();
+                if marks & NOT_SPACE == 0 {
+                    text_stop(tail, &mut marks)
+                } else {
+                    memchr3(b'<', b'&', b'\r', tail)
+                }
+                .map(|i| head.len() + i)
+            }
         };
+        let blank = marks & NOT_SPACE == 0;
         let Some(i) = found else {
-            return (bytes.len(), false);
+            return (bytes.len(), false, blank);
         };
         let at = from + i;
         if bytes.get(at) != Some(&b'\r') {
-            return (at, false);
+            return (at, false, blank);
         }
         let after = bytes.get(at + 1..).unwrap_or_default();
         let end = memchr2(b'<', b'&', after).map_or(bytes.len(), |j| at + 1 + j);
-        (end, true)
+        (end, true, false)
     }
 
     /// When the document continues with text free of references and markup and then
@@ -234,7 +268,7 @@ impl<'a> Scanner<'a> {
     /// a leaf element, the most common kind, read in one step. Otherwise consumes nothing.
     pub fn leaf_text(&mut self, name: &str) -> Option<(&'a str, bool)> {
         let start = self.pos;
-        let (end, cr) = self.text_end(start);
+        let (end, cr, _) = self.text_end(start);
         let closing = self.bytes().get(end..)?.strip_prefix(b"</")?;
         if closing.strip_prefix(name.as_bytes())?.first() != Some(&b'>') {
             return None;
@@ -250,11 +284,13 @@ impl<'a> Scanner<'a> {
             Some(b'<') => self.markup(start),
             Some(b'&') => self.reference(start),
             Some(_) => {
-                let (end, cr) = self.text_end(start);
+                let (end, cr, blank) = self.text_end(start);
                 self.pos = end;
-                Ok(Token::Text {
-                    text: self.slice(start, end),
-                    cr,
+                let text = self.slice(start, end);
+                Ok(if blank {
+                    Token::Space(text)
+                } else {
+                    Token::Text { text, cr }
                 })
             }
         }
@@ -600,6 +636,28 @@ mod tests {
                 let mut s = Scanner::new(&leaf, 8);
                 assert_eq!(s.leaf_text("a"), Some((text.as_str(), cr)));
             }
+        }
+    }
+
+    #[test]
+    fn whitespace_is_told_apart_from_other_text_short_or_long() {
+        let deep = format!("\n{}", " ".repeat(40));
+        for text in ["\n  ", " ", "\t\n", deep.as_str()] {
+            for end in ["<a/>", "&amp;", ""] {
+                let doc = format!("{text}{end}");
+                let mut s = Scanner::new(&doc, 8);
+                assert_eq!(s.next(), Ok(Token::Space(text)), "{doc:?}");
+                assert_eq!(s.position(), text.len());
+            }
+        }
+        let long_x = format!("{deep}x{deep}");
+        for text in [" x", "x ", "\u{a0}", long_x.as_str(), "\n\r"] {
+            let doc = format!("{text}<a/>");
+            let mut s = Scanner::new(&doc, 8);
+            assert!(
+                matches!(s.next(), Ok(Token::Text { text: t, .. }) if t == text),
+                "{doc:?}"
+            );
         }
     }
 
