@@ -244,7 +244,7 @@ impl<'a> Objects<'a> {
     /// Adds a child element's value to `frame`: a repeated key becomes an array of the
     /// occurrences, in document order; a member the schema says is an array is one from
     /// its first occurrence.
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Doc<'a>, array: bool) {
         if let Some(map) = frame.spilled.as_deref_mut() {
             add_to_map(map, key.into_owned(), value.into_value(), array);
@@ -488,7 +488,12 @@ impl<'a> Decoder<'a> {
                     if stack.len() >= self.limits.max_depth {
                         return Err(self.limit(at, "depth", self.limits.max_depth));
                     }
-                    let name = match split_qname(qname) {
+                    let split = if scanner.prefixed() {
+                        split_qname(qname)
+                    } else {
+                        None
+                    };
+                    let name = match split {
                         None => {
                             let (ns, route) =
                                 *default_ns.get_or_insert_with(|| self.resolve(&bindings, ""));

@@ -78,6 +78,9 @@ pub(super) struct Scanner<'a> {
     /// The attributes of the last start tag or declaration, reused so that reading
     /// a tag does not allocate once the list has grown to the document's widest tag.
     attrs: Vec<Attr<'a>>,
+    /// Whether the last start tag's name holds a `:`, found while reading it, so that
+    /// unprefixed names, the usual kind, are not searched for one again.
+    prefixed: bool,
     max_attributes: usize,
 }
 
@@ -119,6 +122,8 @@ const TEXT_BYTES: [u8; 256] = {
 const NAME_START: u8 = 1;
 /// [`NAME_BYTES`] flag of a byte that may continue a name.
 const NAME_REST: u8 = 2;
+/// [`NAME_BYTES`] flag of `:`, which splits a qualified name.
+const NAME_COLON: u8 = 4;
 
 /// The class of every byte, looked up once per byte of every name: a table reads one
 /// byte where the range tests take a handful of comparisons.
@@ -129,7 +134,9 @@ const NAME_BYTES: [u8; 256] = {
         let c = b as u8;
         let start = c.is_ascii_alphabetic() || c == b'_' || c == b':' || c >= 0x80;
         let rest = start || c.is_ascii_digit() || c == b'-' || c == b'.';
-        table[b] = if start {
+        table[b] = if c == b':' {
+            NAME_START | NAME_REST | NAME_COLON
+        } else if start {
             NAME_START | NAME_REST
         } else if rest {
             NAME_REST
@@ -171,6 +178,7 @@ impl<'a> Scanner<'a> {
             text,
             pos: 0,
             attrs: Vec::new(),
+            prefixed: false,
             max_attributes,
         }
     }
@@ -183,6 +191,11 @@ impl<'a> Scanner<'a> {
     /// The attributes of the last [`Token::Start`] or [`Token::Decl`].
     pub fn attributes(&self) -> &[Attr<'a>] {
         &self.attrs
+    }
+
+    /// Whether the name of the last [`Token::Start`] holds a `:` (has a prefix).
+    pub fn prefixed(&self) -> bool {
+        self.prefixed
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -216,6 +229,26 @@ impl<'a> Scanner<'a> {
                     .unwrap_or(rest.len())
             }
             _ => from,
+        }
+    }
+
+    /// [`Scanner::name_end`], and whether the name holds a `:`.
+    fn qname_end(&self, from: usize) -> (usize, bool) {
+        let rest = self.bytes().get(from..).unwrap_or_default();
+        match rest.first() {
+            Some(&b) if is_name_start(b) => {
+                let mut marks = 0u8;
+                let len = rest
+                    .iter()
+                    .position(|&b| {
+                        let class = NAME_BYTES[usize::from(b)];
+                        marks |= class;
+                        class == 0
+                    })
+                    .unwrap_or(rest.len());
+                (from + len, marks & NAME_COLON != 0)
+            }
+            _ => (from, false),
         }
     }
 
@@ -396,7 +429,8 @@ impl<'a> Scanner<'a> {
 
     fn start_tag(&mut self, start: usize) -> Result<Token<'a>, ScanError> {
         let name_start = start + 1;
-        let name_end = self.name_end(name_start);
+        let (name_end, prefixed) = self.qname_end(name_start);
+        self.prefixed = prefixed;
         if name_end == name_start {
             return Self::malformed(start, "'<' must start a tag with a name");
         }
@@ -549,6 +583,15 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn a_prefix_is_noticed_in_the_element_name_only() {
+        let mut s = Scanner::new("<p:e><e a:b='1'><_:><x.y-z:/>", 8);
+        for (name, prefixed) in [("p:e", true), ("e", false), ("_:", true), ("x.y-z:", true)] {
+            assert!(matches!(s.next(), Ok(Token::Start { name: n, .. }) if n == name));
+            assert_eq!(s.prefixed(), prefixed, "{name}");
+        }
     }
 
     #[test]
