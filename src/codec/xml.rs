@@ -136,23 +136,38 @@ fn trim_xml_ws(s: &str) -> &str {
 /// The text since the last tag. Usually one text token, borrowed from the input, so the
 /// indentation between tags is looked at and dropped without being copied.
 #[derive(Default)]
-struct Segment<'a>(Cow<'a, str>);
+struct Segment<'a> {
+    text: Cow<'a, str>,
+    /// Whether `text` is known to be only whitespace: one [`Token::Space`], which the
+    /// scanner classified while finding its end, so dropping it needs no second look.
+    blank: bool,
+}
 
 impl<'a> Segment<'a> {
-    fn push(&mut self, more: Cow<'a, str>) {
-        if self.0.is_empty() {
-            self.0 = more;
-        } else {
-            self.0.to_mut().push_str(&more);
+    /// The segment of one [`Token::Space`].
+    fn space(text: &'a str) -> Self {
+        Segment {
+            text: Cow::Borrowed(text),
+            blank: true,
         }
     }
 
+    fn push(&mut self, more: Cow<'a, str>) {
+        if self.text.is_empty() {
+            self.text = more;
+        } else {
+            self.text.to_mut().push_str(&more);
+        }
+        self.blank = false;
+    }
+
     fn len(&self) -> usize {
-        self.0.len()
+        self.text.len()
     }
 
     fn take(&mut self) -> Cow<'a, str> {
-        std::mem::take(&mut self.0)
+        self.blank = false;
+        std::mem::take(&mut self.text)
     }
 }
 
@@ -191,6 +206,10 @@ struct Frame<'a> {
     text: String,
     /// The text since the last tag.
     segment: Segment<'a>,
+    /// Where among this element's [`Shape::xml_elements`] its next child is looked for
+    /// first: just after the last one matched, since children mostly come in the
+    /// schema's order.
+    hint: usize,
     has_children: bool,
     has_attributes: bool,
     nil: bool,
@@ -226,6 +245,7 @@ impl<'a> Objects<'a> {
     /// Adds a child element's value to `frame`: a repeated key becomes an array of the
     /// occurrences, in document order; a member the schema says is an array is one from
     /// its first occurrence.
+    #[inline(always)]
     fn add(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Doc<'a>, array: bool) {
         if let Some(map) = frame.spilled.as_deref_mut() {
             add_to_map(map, key.into_owned(), value.into_value(), array);
@@ -256,13 +276,20 @@ impl<'a> Objects<'a> {
     }
 
     /// Adds a member whose key `frame` does not hold yet.
+    #[inline]
     fn push(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Doc<'a>) {
         let from = frame.members.min(self.members.len());
-        let listed = self.members.len() - from;
-        if listed < MAX_LISTED_MEMBERS {
+        if self.members.len() - from < MAX_LISTED_MEMBERS {
             self.members.push((key, value));
-            return;
+        } else {
+            self.spill(frame, from, key, value);
         }
+    }
+
+    /// Moves `frame`'s members, and one more, to an object: the rare wide element.
+    #[cold]
+    fn spill(&mut self, frame: &mut Frame<'a>, from: usize, key: Cow<'a, str>, value: Doc<'a>) {
+        let listed = self.members.len() - from;
         let mut map = Map::with_capacity(listed * 2);
         for (k, v) in self.members.drain(from..) {
             map.insert(k.into_owned(), v.into_value());
@@ -282,7 +309,8 @@ impl<'a> Objects<'a> {
             return Doc::Json(Value::Object(*map));
         }
         let from = frame.members.min(self.members.len());
-        Doc::Members(self.members.drain(from..).collect())
+        // One copy of the tail into a vector of its size, rather than a move per member.
+        Doc::Members(self.members.split_off(from))
     }
 }
 
@@ -418,6 +446,9 @@ impl<'a> Decoder<'a> {
     fn run(&self, text: &'a str) -> Result<Doc<'a>, CodecError> {
         let mut scanner = Scanner::new(text, self.limits.max_attributes);
         let mut bindings: Vec<Binding<'a>> = Vec::new();
+        // What unprefixed names resolve to, looked up once each time the declarations in
+        // scope change rather than once per element.
+        let mut default_ns: Option<(Option<&'a str>, bool)> = None;
         // Room for the usual depth, so the stack of open elements rarely grows.
         let mut stack: Vec<Frame<'a>> = Vec::with_capacity(8);
         let mut objects = Objects::new();
@@ -448,6 +479,9 @@ impl<'a> Decoder<'a> {
                     let attrs = scanner.attributes();
                     let ns_mark = bindings.len();
                     self.bind(attrs, &mut bindings, at)?;
+                    if bindings.len() != ns_mark {
+                        default_ns = None;
+                    }
                     elements += 1;
                     if elements > self.limits.max_elements {
                         return Err(self.limit(at, "elements", self.limits.max_elements));
@@ -455,9 +489,15 @@ impl<'a> Decoder<'a> {
                     if stack.len() >= self.limits.max_depth {
                         return Err(self.limit(at, "depth", self.limits.max_depth));
                     }
-                    let name = match split_qname(qname) {
+                    let split = if scanner.prefixed() {
+                        split_qname(qname)
+                    } else {
+                        None
+                    };
+                    let name = match split {
                         None => {
-                            let (ns, route) = self.resolve(&bindings, "");
+                            let (ns, route) =
+                                *default_ns.get_or_insert_with(|| self.resolve(&bindings, ""));
                             ElementName {
                                 ns,
                                 local: qname,
@@ -482,7 +522,7 @@ impl<'a> Decoder<'a> {
                         Some(parent) => {
                             flush_segment(parent);
                             parent.has_children = true;
-                            self.match_child(parent.node, &name)
+                            self.match_child(parent.node, &mut parent.hint, &name)
                         }
                         None => self.match_root(&name, at)?,
                     };
@@ -511,6 +551,7 @@ impl<'a> Decoder<'a> {
                         spilled: None,
                         text: String::new(),
                         segment: Segment::default(),
+                        hint: 0,
                         has_children: false,
                         has_attributes: false,
                         nil: false,
@@ -520,7 +561,10 @@ impl<'a> Decoder<'a> {
                         self.attributes(attrs, &bindings, &mut frame, &mut objects, at)?;
                     }
                     if empty {
-                        bindings.truncate(ns_mark);
+                        if bindings.len() != ns_mark {
+                            bindings.truncate(ns_mark);
+                            default_ns = None;
+                        }
                         if let Some(v) = self.close(frame, &mut stack, &mut objects) {
                             root = Some(v);
                         }
@@ -541,19 +585,33 @@ impl<'a> Decoder<'a> {
                             ),
                         ));
                     }
-                    bindings.truncate(frame.ns_mark);
+                    if bindings.len() != frame.ns_mark {
+                        bindings.truncate(frame.ns_mark);
+                        default_ns = None;
+                    }
                     if let Some(v) = self.close(frame, &mut stack, &mut objects) {
                         root = Some(v);
                     }
+                }
+                Token::Space(text) => {
+                    // The indentation before a tag, kept aside as it is.
+                    if let Some(frame) = stack.last_mut()
+                        && frame.segment.text.is_empty()
+                        && text.len() <= self.limits.max_text_bytes
+                    {
+                        frame.segment = Segment::space(text);
+                        continue;
+                    }
+                    self.text(&mut stack, Cow::Borrowed(text), at)?;
                 }
                 Token::Text { text, cr } => {
                     // The usual case, the indentation before a tag, borrowed as it is.
                     if !cr
                         && let Some(frame) = stack.last_mut()
-                        && frame.segment.0.is_empty()
+                        && frame.segment.text.is_empty()
                         && text.len() <= self.limits.max_text_bytes
                     {
-                        frame.segment.0 = Cow::Borrowed(text);
+                        frame.segment.text = Cow::Borrowed(text);
                         continue;
                     }
                     let text = if cr {
@@ -804,9 +862,14 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn match_child(&self, parent: Option<NodeId>, name: &ElementName<'_>) -> ChildMatch<'a> {
+    fn match_child(
+        &self,
+        parent: Option<NodeId>,
+        hint: &mut usize,
+        name: &ElementName<'_>,
+    ) -> ChildMatch<'a> {
         parent
-            .and_then(|p| find_element(self.shape, p, name))
+            .and_then(|p| find_child(self.shape, p, name, hint))
             .unwrap_or_else(|| generic(name.local))
     }
 
@@ -959,13 +1022,13 @@ fn is_xml_char(c: char) -> bool {
 /// Moves the current text segment into the element's text unless it is only the
 /// whitespace between two tags.
 fn flush_segment(frame: &mut Frame<'_>) {
-    if frame.segment.0.is_empty() {
+    if frame.segment.text.is_empty() {
         return;
     }
-    if !is_blank(&frame.segment.0) {
-        frame.text.push_str(&frame.segment.0);
+    if !frame.segment.blank && !is_blank(&frame.segment.text) {
+        frame.text.push_str(&frame.segment.text);
     }
-    frame.segment.0 = Cow::Borrowed("");
+    frame.segment = Segment::default();
 }
 
 /// [`Objects::add`] for an element whose members have moved to an object.
@@ -1027,16 +1090,61 @@ fn find_element<'s>(
     id: NodeId,
     name: &ElementName<'_>,
 ) -> Option<ChildMatch<'s>> {
-    let child = shape.xml_elements(id).iter().find(|child| {
-        child
-            .name
-            .as_deref()
-            .is_none_or(|local| same_str(local, name.local))
-            && match child.namespace.as_deref() {
-                None => name.route,
-                Some(ns) => name.ns == Some(ns),
-            }
-    })?;
+    let at = shape
+        .xml_elements(id)
+        .iter()
+        .position(|child| child_matches(child.name.as_deref(), child.namespace.as_deref(), name))?;
+    child_match(shape, id, at, name)
+}
+
+/// [`find_element`] for the next child of an element, given `hint`, the position after
+/// that element's last matched child: the entry there (children in the schema's order),
+/// then the one before it (a repeated element), are tried alone when no earlier entry
+/// could match the same element; otherwise, or when neither matches, all are scanned.
+/// `hint` moves past the entry found, so a wide element in order costs one comparison a
+/// child.
+fn find_child<'s>(
+    shape: &'s Shape,
+    id: NodeId,
+    name: &ElementName<'_>,
+    hint: &mut usize,
+) -> Option<ChildMatch<'s>> {
+    let elements = shape.xml_elements(id);
+    let at = [*hint, hint.wrapping_sub(1)]
+        .into_iter()
+        .find(|&i| {
+            elements.get(i).is_some_and(|child| {
+                child.unshadowed
+                    && child_matches(child.name.as_deref(), child.namespace.as_deref(), name)
+            })
+        })
+        .or_else(|| {
+            elements.iter().position(|child| {
+                child_matches(child.name.as_deref(), child.namespace.as_deref(), name)
+            })
+        })?;
+    *hint = at + 1;
+    child_match(shape, id, at, name)
+}
+
+/// Whether a schema entry for element `local` (any, when None) in namespace `ns` (the
+/// route's, when None) describes element `name`.
+fn child_matches(local: Option<&str>, ns: Option<&str>, name: &ElementName<'_>) -> bool {
+    local.is_none_or(|local| same_str(local, name.local))
+        && match ns {
+            None => name.route,
+            Some(ns) => name.ns == Some(ns),
+        }
+}
+
+/// What entry `at` of node `id`'s [`Shape::xml_elements`] says of element `name`.
+fn child_match<'s>(
+    shape: &'s Shape,
+    id: NodeId,
+    at: usize,
+    name: &ElementName<'_>,
+) -> Option<ChildMatch<'s>> {
+    let child = shape.xml_elements(id).get(at)?;
     Some(ChildMatch {
         key: match &child.key {
             Some(key) => Cow::Borrowed(key),
@@ -3024,6 +3132,148 @@ mod tests {
         assert_eq!(
             dec(&xml, &s, None).unwrap(),
             json!({"R": {"item": items, "one": ones}})
+        );
+    }
+
+    #[test]
+    fn children_out_of_schema_order_and_unknown_between_known() {
+        let s = root_with(json!({
+            "a": {"type": "integer"}, "b": {"type": "string"}, "c": {"type": "integer"},
+            "d": {"type": "array", "items": {"type": "integer"}}
+        }));
+        let xml = "<R><c>3</c><x>u</x><a>1</a><y><a>2</a></y><d>4</d><b>t</b><z/><d>5</d></R>";
+        assert_eq!(
+            dec(xml, &s, None).unwrap(),
+            json!({"R": {"c": 3, "x": "u", "a": 1, "y": {"a": "2"}, "d": [4, 5], "b": "t", "z": ""}})
+        );
+        // In order, out of order, then in order again, element after element.
+        let xml = "<R><a>1</a><b>x</b><c>2</c><R><b>y</b><a>3</a></R><a>4</a><c>5</c></R>";
+        assert_eq!(
+            dec(xml, &s, None).unwrap(),
+            json!({"R": {"a": [1, 4], "b": "x", "c": [2, 5], "R": {"b": "y", "a": "3"}}})
+        );
+    }
+
+    #[test]
+    fn a_repeated_element_after_others_becomes_an_array_in_its_first_place() {
+        let s = root_with(json!({"a": {"type": "integer"}, "b": {"type": "integer"}}));
+        assert_eq!(
+            dec("<R><a/><b/><a/></R>", &s, None).unwrap(),
+            json!({"R": {"a": ["", ""], "b": ""}})
+        );
+        assert_eq!(
+            dec("<R><a>1</a><b>2</b><a>3</a><b>4</b><a>5</a></R>", &s, None).unwrap(),
+            json!({"R": {"a": [1, 3, 5], "b": [2, 4]}})
+        );
+    }
+
+    #[test]
+    fn an_attribute_and_a_child_element_with_one_local_name_stay_apart() {
+        let s = root_with(json!({
+            "@id": {"type": "integer"}, "id": {"type": "string"}, "n": {"type": "integer"}
+        }));
+        assert_eq!(
+            dec("<R id='1'><id>2</id><n>3</n><id>4</id></R>", &s, None).unwrap(),
+            json!({"R": {"@id": 1, "id": ["2", "4"], "n": 3}})
+        );
+        // Unknown to the schema, on an element it does not describe.
+        assert_eq!(
+            dec("<R><e k='1'><k>2</k><k>3</k></e></R>", &s, None).unwrap(),
+            json!({"R": {"e": {"@k": "1", "k": ["2", "3"]}}})
+        );
+    }
+
+    #[test]
+    fn elements_repeated_past_the_member_list_keep_their_place() {
+        let s = root_with(json!({"a": {"type": "integer"}, "b": {"type": "integer"}}));
+        let mut xml = String::from("<R><a>0</a><b>0</b>");
+        let mut expected = serde_json::Map::new();
+        expected.insert("a".into(), json!([0]));
+        expected.insert("b".into(), json!([0]));
+        for i in 0..MAX_LISTED_MEMBERS + 8 {
+            xml.push_str(&format!("<u{i}>{i}</u{i}>"));
+            expected.insert(format!("u{i}"), json!(i.to_string()));
+        }
+        for i in 1..4 {
+            xml.push_str(&format!("<a>{i}</a><b>{i}</b>"));
+            for k in ["a", "b"] {
+                if let Some(Value::Array(seen)) = expected.get_mut(k) {
+                    seen.push(json!(i));
+                }
+            }
+        }
+        xml.push_str("<u3>again</u3></R>");
+        expected.insert("u3".into(), json!(["3", "again"]));
+        assert_eq!(
+            dec(&xml, &s, None).unwrap(),
+            json!({"R": Value::Object(expected)})
+        );
+    }
+
+    #[test]
+    fn the_first_entry_of_a_union_wins_whatever_came_before() {
+        // Both alternatives describe `b`; the first says it is a string.
+        let s = shape(json!({"properties": {"R": {"anyOf": [
+            {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}}},
+            {"type": "object", "properties": {"b": {"type": "integer"}, "c": {"type": "integer"}}}
+        ]}}}));
+        assert_eq!(
+            dec("<R><a>1</a><b>2</b><b>3</b><c>4</c><b>5</b></R>", &s, None).unwrap(),
+            json!({"R": {"a": 1, "b": ["2", "3", "5"], "c": 4}})
+        );
+        // `additionalProperties` takes any name, but only the schema's own ones first.
+        let s = root_with(json!({"a": {"type": "integer"}}));
+        let open = shape(json!({"properties": {"R": {"type": "object",
+            "properties": {"a": {"type": "integer"}},
+            "additionalProperties": {"type": "integer"}}}}));
+        let xml = "<R><x>1</x><a>2</a><a>3</a><y>4</y></R>";
+        assert_eq!(
+            dec(xml, &open, None).unwrap(),
+            json!({"R": {"x": 1, "a": [2, 3], "y": 4}})
+        );
+        assert_eq!(
+            dec(xml, &s, None).unwrap(),
+            json!({"R": {"x": "1", "a": [2, 3], "y": "4"}})
+        );
+    }
+
+    #[test]
+    fn whitespace_between_tags_is_dropped_and_kept_where_it_is_the_value() {
+        let s = root_with(json!({"a": {"type": "string"}, "b": {"type": "integer"}}));
+        let deep = format!("\n{}", " ".repeat(40));
+        let xml = format!(
+            "<R>{deep}<a>  </a>{deep}<b> 7 </b>{deep}<c>{deep}</c>{deep}<d>\t<e/>x \n<e/>{deep}</d>{deep}</R>"
+        );
+        assert_eq!(
+            dec(&xml, &s, None).unwrap(),
+            json!({"R": {"a": "  ", "b": 7, "c": deep, "d": {"e": ["", ""], "#text": "x \n"}}})
+        );
+        // Whitespace split by a reference or a comment is one text.
+        let xml = "<R><a> &#32; </a><c> <!-- k --> </c></R>";
+        assert_eq!(
+            dec(xml, &s, None).unwrap(),
+            json!({"R": {"a": "   ", "c": "  "}})
+        );
+        // Line ends normalised in whitespace too.
+        assert_eq!(
+            dec("<R>\r\n <a>\r\n</a>\r\n</R>", &s, None).unwrap(),
+            json!({"R": {"a": "\n"}})
+        );
+    }
+
+    #[test]
+    fn default_namespace_changes_apply_to_their_scope_only() {
+        let s = shape(
+            json!({"properties": {"R": {"type": "object", "properties": {
+                "a": {"type": "integer"},
+                "b": {"type": "object", "xml": {"namespace": "urn:b"},
+                      "properties": {"c": {"type": "integer"}}}
+            }}}}),
+        );
+        let xml = "<R xmlns='urn:r'><a>1</a><b xmlns='urn:b'><c>2</c></b><a>3</a><p:a xmlns:p='urn:r'>4</p:a><a xmlns=''>5</a></R>";
+        assert_eq!(
+            dec(xml, &s, Some("urn:r")).unwrap(),
+            json!({"R": {"a": [1, 3, 4, "5"], "b": {"c": 2}}})
         );
     }
 

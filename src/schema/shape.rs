@@ -229,6 +229,10 @@ pub struct XmlChild {
     pub element: Option<NodeId>,
     /// Whether the member is an array of such elements.
     pub array: bool,
+    /// Whether no earlier entry of the node can match an element this one matches (every
+    /// earlier entry names a different element), so the decoder may try this entry alone
+    /// when the document's order suggests it, without losing "the first entry wins".
+    pub unshadowed: bool,
 }
 
 /// One attribute a node describes.
@@ -466,6 +470,14 @@ impl Shape {
             dedup_keep_first(&mut elements);
             dedup_keep_first(&mut attributes);
         }
+        for i in 0..elements.len() {
+            let (earlier, rest) = elements.split_at_mut(i);
+            if let Some(child) = rest.first_mut() {
+                child.unshadowed = earlier
+                    .iter()
+                    .all(|e| e.name.is_some() && child.name.is_some() && e.name != child.name);
+            }
+        }
         XmlView {
             types: self.scalar_types(id),
             elements: elements.into_boxed_slice(),
@@ -560,6 +572,7 @@ impl Shape {
                 Some(member)
             },
             array,
+            unshadowed: false,
         }
     }
 }

@@ -45,6 +45,10 @@ pub(super) enum Token<'a> {
         text: &'a str,
         cr: bool,
     },
+    /// Character data that is only XML whitespace without a `\r`: mostly the indentation
+    /// between tags, told apart by the same search as its end, so the decoder can drop it
+    /// beside child elements without looking at it again.
+    Space(&'a str),
     /// The content of a CDATA section, line ends not yet normalised.
     CData(&'a str),
     /// A reference `&name;` or `&#...;`: the part between `&` and `;`.
@@ -74,6 +78,9 @@ pub(super) struct Scanner<'a> {
     /// The attributes of the last start tag or declaration, reused so that reading
     /// a tag does not allocate once the list has grown to the document's widest tag.
     attrs: Vec<Attr<'a>>,
+    /// Whether the last start tag's name holds a `:`, found while reading it, so that
+    /// unprefixed names, the usual kind, are not searched for one again.
+    prefixed: bool,
     max_attributes: usize,
 }
 
@@ -91,13 +98,23 @@ fn is_name_byte(b: u8) -> bool {
 /// Bytes of text looked at one by one before a vectorised search takes over.
 const SHORT_TEXT: usize = 24;
 
-/// The bytes that end a run of character data (`<`, `&`) or need line-end
-/// normalisation (`\r`).
-const ENDS_TEXT: [bool; 256] = {
-    let mut table = [false; 256];
-    table[b'<' as usize] = true;
-    table[b'&' as usize] = true;
-    table[b'\r' as usize] = true;
+/// [`TEXT_BYTES`] flag of the bytes that end a run of character data (`<`, `&`) or need
+/// line-end normalisation (`\r`).
+const ENDS_TEXT: u8 = 1;
+/// [`TEXT_BYTES`] flag of the bytes that are not XML whitespace (other than those ending
+/// text, which are not part of it).
+const NOT_SPACE: u8 = 2;
+
+/// The class of every byte of character data, looked up once per byte while searching
+/// for the end of the text.
+const TEXT_BYTES: [u8; 256] = {
+    let mut table = [NOT_SPACE; 256];
+    table[b'<' as usize] = ENDS_TEXT;
+    table[b'&' as usize] = ENDS_TEXT;
+    table[b'\r' as usize] = ENDS_TEXT;
+    table[b' ' as usize] = 0;
+    table[b'\t' as usize] = 0;
+    table[b'\n' as usize] = 0;
     table
 };
 
@@ -105,6 +122,8 @@ const ENDS_TEXT: [bool; 256] = {
 const NAME_START: u8 = 1;
 /// [`NAME_BYTES`] flag of a byte that may continue a name.
 const NAME_REST: u8 = 2;
+/// [`NAME_BYTES`] flag of `:`, which splits a qualified name.
+const NAME_COLON: u8 = 4;
 
 /// The class of every byte, looked up once per byte of every name: a table reads one
 /// byte where the range tests take a handful of comparisons.
@@ -115,7 +134,9 @@ const NAME_BYTES: [u8; 256] = {
         let c = b as u8;
         let start = c.is_ascii_alphabetic() || c == b'_' || c == b':' || c >= 0x80;
         let rest = start || c.is_ascii_digit() || c == b'-' || c == b'.';
-        table[b] = if start {
+        table[b] = if c == b':' {
+            NAME_START | NAME_REST | NAME_COLON
+        } else if start {
             NAME_START | NAME_REST
         } else if rest {
             NAME_REST
@@ -137,6 +158,16 @@ pub(super) fn is_reference(name: &str) -> bool {
     }
 }
 
+/// Offset of the first byte in `bytes` that ends character data, the [`TEXT_BYTES`]
+/// classes of the bytes up to it added to `marks`.
+fn text_stop(bytes: &[u8], marks: &mut u8) -> Option<usize> {
+    bytes.iter().position(|&b| {
+        let class = TEXT_BYTES[usize::from(b)];
+        *marks |= class;
+        class & ENDS_TEXT != 0
+    })
+}
+
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -147,6 +178,7 @@ impl<'a> Scanner<'a> {
             text,
             pos: 0,
             attrs: Vec::new(),
+            prefixed: false,
             max_attributes,
         }
     }
@@ -159,6 +191,11 @@ impl<'a> Scanner<'a> {
     /// The attributes of the last [`Token::Start`] or [`Token::Decl`].
     pub fn attributes(&self) -> &[Attr<'a>] {
         &self.attrs
+    }
+
+    /// Whether the name of the last [`Token::Start`] holds a `:` (has a prefix).
+    pub fn prefixed(&self) -> bool {
+        self.prefixed
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -195,6 +232,26 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// [`Scanner::name_end`], and whether the name holds a `:`.
+    fn qname_end(&self, from: usize) -> (usize, bool) {
+        let rest = self.bytes().get(from..).unwrap_or_default();
+        match rest.first() {
+            Some(&b) if is_name_start(b) => {
+                let mut marks = 0u8;
+                let len = rest
+                    .iter()
+                    .position(|&b| {
+                        let class = NAME_BYTES[usize::from(b)];
+                        marks |= class;
+                        class == 0
+                    })
+                    .unwrap_or(rest.len());
+                (from + len, marks & NAME_COLON != 0)
+            }
+            _ => (from, false),
+        }
+    }
+
     fn skip_ws(&self, mut at: usize) -> usize {
         while self.byte(at).is_some_and(is_ws) {
             at += 1;
@@ -203,30 +260,40 @@ impl<'a> Scanner<'a> {
     }
 
     /// End of the character data starting at `from` (the next `<` or `&`, or the end of
-    /// the document) and whether it holds a `\r`.
-    fn text_end(&self, from: usize) -> (usize, bool) {
+    /// the document), whether it holds a `\r`, and whether it is only whitespace (told
+    /// for text without a `\r` only: false with one).
+    #[inline(always)]
+    fn text_end(&self, from: usize) -> (usize, bool, bool) {
         let bytes = self.bytes();
         let rest = bytes.get(from..).unwrap_or_default();
         // Most text is short (indentation, a value): a plain loop finds its end before a
-        // vectorised search would have set up.
+        // vectorised search would have set up. It goes on through whitespace, so that
+        // deep indentation is still known to be blank.
         let head = rest.get(..SHORT_TEXT).unwrap_or(rest);
-        let found = match head.iter().position(|&b| ENDS_TEXT[usize::from(b)]) {
+        let mut marks = 0u8;
+        let found = match text_stop(head, &mut marks) {
             Some(i) => Some(i),
-            None => rest
-                .get(head.len()..)
-                .and_then(|tail| memchr3(b'<', b'&', b'\r', tail))
-                .map(|i| head.len() + i),
+            None => {
+                let tail = rest.get(head.len()..).unwrap_or_default();
+                if marks & NOT_SPACE == 0 {
+                    text_stop(tail, &mut marks)
+                } else {
+                    memchr3(b'<', b'&', b'\r', tail)
+                }
+                .map(|i| head.len() + i)
+            }
         };
+        let blank = marks & NOT_SPACE == 0;
         let Some(i) = found else {
-            return (bytes.len(), false);
+            return (bytes.len(), false, blank);
         };
         let at = from + i;
         if bytes.get(at) != Some(&b'\r') {
-            return (at, false);
+            return (at, false, blank);
         }
         let after = bytes.get(at + 1..).unwrap_or_default();
         let end = memchr2(b'<', b'&', after).map_or(bytes.len(), |j| at + 1 + j);
-        (end, true)
+        (end, true, false)
     }
 
     /// When the document continues with text free of references and markup and then
@@ -234,7 +301,7 @@ impl<'a> Scanner<'a> {
     /// a leaf element, the most common kind, read in one step. Otherwise consumes nothing.
     pub fn leaf_text(&mut self, name: &str) -> Option<(&'a str, bool)> {
         let start = self.pos;
-        let (end, cr) = self.text_end(start);
+        let (end, cr, _) = self.text_end(start);
         let closing = self.bytes().get(end..)?.strip_prefix(b"</")?;
         if closing.strip_prefix(name.as_bytes())?.first() != Some(&b'>') {
             return None;
@@ -250,11 +317,13 @@ impl<'a> Scanner<'a> {
             Some(b'<') => self.markup(start),
             Some(b'&') => self.reference(start),
             Some(_) => {
-                let (end, cr) = self.text_end(start);
+                let (end, cr, blank) = self.text_end(start);
                 self.pos = end;
-                Ok(Token::Text {
-                    text: self.slice(start, end),
-                    cr,
+                let text = self.slice(start, end);
+                Ok(if blank {
+                    Token::Space(text)
+                } else {
+                    Token::Text { text, cr }
                 })
             }
         }
@@ -360,7 +429,8 @@ impl<'a> Scanner<'a> {
 
     fn start_tag(&mut self, start: usize) -> Result<Token<'a>, ScanError> {
         let name_start = start + 1;
-        let name_end = self.name_end(name_start);
+        let (name_end, prefixed) = self.qname_end(name_start);
+        self.prefixed = prefixed;
         if name_end == name_start {
             return Self::malformed(start, "'<' must start a tag with a name");
         }
@@ -516,6 +586,15 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_is_noticed_in_the_element_name_only() {
+        let mut s = Scanner::new("<p:e><e a:b='1'><_:><x.y-z:/>", 8);
+        for (name, prefixed) in [("p:e", true), ("e", false), ("_:", true), ("x.y-z:", true)] {
+            assert!(matches!(s.next(), Ok(Token::Start { name: n, .. }) if n == name));
+            assert_eq!(s.prefixed(), prefixed, "{name}");
+        }
+    }
+
+    #[test]
     fn malformed_markup_is_reported_at_its_start() {
         let err = |text: &str| match tokens(text) {
             Err(ScanError::Malformed { at, .. }) => at,
@@ -600,6 +679,28 @@ mod tests {
                 let mut s = Scanner::new(&leaf, 8);
                 assert_eq!(s.leaf_text("a"), Some((text.as_str(), cr)));
             }
+        }
+    }
+
+    #[test]
+    fn whitespace_is_told_apart_from_other_text_short_or_long() {
+        let deep = format!("\n{}", " ".repeat(40));
+        for text in ["\n  ", " ", "\t\n", deep.as_str()] {
+            for end in ["<a/>", "&amp;", ""] {
+                let doc = format!("{text}{end}");
+                let mut s = Scanner::new(&doc, 8);
+                assert_eq!(s.next(), Ok(Token::Space(text)), "{doc:?}");
+                assert_eq!(s.position(), text.len());
+            }
+        }
+        let long_x = format!("{deep}x{deep}");
+        for text in [" x", "x ", "\u{a0}", long_x.as_str(), "\n\r"] {
+            let doc = format!("{text}<a/>");
+            let mut s = Scanner::new(&doc, 8);
+            assert!(
+                matches!(s.next(), Ok(Token::Text { text: t, .. }) if t == text),
+                "{doc:?}"
+            );
         }
     }
 
