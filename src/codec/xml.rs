@@ -1389,26 +1389,33 @@ pub fn encode_view(
         declarations_at = enc.write_element(name, v, member.element)?;
         enc.path.pop();
     }
+    let decls = declarations(namespace, &enc.prefixes, enc.uses_xsi);
+    enc.out.insert_str(declarations_at, &decls);
+    Ok(enc.out.into_bytes())
+}
+
+/// The root element's namespace declarations: the route's namespace as the default, the
+/// foreign ones with their prefixes in first-use order, and `xsi` when a nil was written.
+fn declarations(namespace: Option<&str>, prefixes: &[(String, String)], uses_xsi: bool) -> String {
     let mut decls = String::with_capacity(64);
     if let Some(ns) = namespace {
         decls.push_str(" xmlns=\"");
         escape_into(&mut decls, ns, true);
         decls.push('"');
     }
-    for (ns, prefix) in &enc.prefixes {
+    for (ns, prefix) in prefixes {
         decls.push_str(" xmlns:");
         decls.push_str(prefix);
         decls.push_str("=\"");
         escape_into(&mut decls, ns, true);
         decls.push('"');
     }
-    if enc.uses_xsi {
+    if uses_xsi {
         decls.push_str(" xmlns:xsi=\"");
         decls.push_str(XSI);
         decls.push('"');
     }
-    enc.out.insert_str(declarations_at, &decls);
-    Ok(enc.out.into_bytes())
+    decls
 }
 
 /// What the XML encoder needs of every node of one schema, worked out once.
@@ -1988,7 +1995,7 @@ mod tests {
         use serde_json::{Map, Number, Value};
 
         use super::super::{
-            EncodeError, NodeId, Shape, XSI, element_name, is_xml_char, is_xml_name, member_element,
+            EncodeError, NodeId, Shape, element_name, is_xml_char, is_xml_name, member_element,
         };
 
         /// Encodes a JSON view into an XML document (UTF-8, with declaration), children in the
@@ -2030,24 +2037,7 @@ mod tests {
                 declarations_at = enc.write_element(&name, v, element)?;
                 enc.path.pop();
             }
-            let mut decls = String::new();
-            if let Some(ns) = namespace {
-                decls.push_str(" xmlns=\"");
-                escape_into(&mut decls, ns, true);
-                decls.push('"');
-            }
-            for (ns, prefix) in &enc.prefixes {
-                decls.push_str(" xmlns:");
-                decls.push_str(prefix);
-                decls.push_str("=\"");
-                escape_into(&mut decls, ns, true);
-                decls.push('"');
-            }
-            if enc.uses_xsi {
-                decls.push_str(" xmlns:xsi=\"");
-                decls.push_str(XSI);
-                decls.push('"');
-            }
+            let decls = super::super::declarations(namespace, &enc.prefixes, enc.uses_xsi);
             enc.out.insert_str(declarations_at, &decls);
             Ok(enc.out.into_bytes())
         }
