@@ -227,15 +227,10 @@ fn finish_request(
     decoded: Value,
     mapped: Doc<'_>,
 ) -> Result<MappedRequest, Problem> {
-    let mapped = if stage.target.fast_valid(mapped.view()) == Some(true) {
-        mapped
-    } else {
-        let value = mapped.into_value();
-        if let Err(violations) = stage.target.validate(&value) {
-            return Err(internal_violation(route, "request", &violations));
-        }
-        Doc::Json(value)
-    };
+    let mapped = stage
+        .target
+        .check_doc(mapped)
+        .map_err(|v| internal_violation(route, "request", &v))?;
     // Sized from the partner's document, usually the larger of the two, so the buffer
     // rarely regrows (bounded by the body limit either way).
     let mut out = Vec::with_capacity(body.len());
@@ -249,10 +244,6 @@ fn finish_request(
 /// A mapped result that breaks the internal schema is the gateway's own bug: 500, with the
 /// route and pointers in the log only.
 fn internal_violation(route: &Route, direction: &str, violations: &[Violation]) -> Problem {
-    let list: Vec<String> = violations
-        .iter()
-        .map(|v| format!("{} {}", v.pointer, v.message))
-        .collect();
     Problem::new(
         ProblemKind::Internal,
         "the gateway produced an invalid document; the operators have been told",
@@ -260,7 +251,7 @@ fn internal_violation(route: &Route, direction: &str, violations: &[Violation]) 
     .with_log(format!(
         "route {} {direction} mapping produced an invalid document: {}",
         route.name,
-        list.join("; ")
+        violation_list(violations)
     ))
 }
 
@@ -280,16 +271,10 @@ pub fn transform_response(
         )
         .with_log(format!("route {}: upstream body: {e}", route.name))
     })?;
-    // The answer is read as a `Doc` (no key hashed) when the fast check passes it; any
-    // other outcome takes its `Value` to `jsonschema`, which gives the verdict and the
-    // violations.
-    let upstream = if stage.source.fast_valid(upstream.view()) == Some(true) {
-        upstream
-    } else {
-        let value = upstream.into_value();
-        check_upstream(route, stage, &value)?;
-        Doc::Json(value)
-    };
+    let upstream = stage
+        .source
+        .check_doc(upstream)
+        .map_err(|v| upstream_violation(route, stage, &v))?;
     let mapped = stage
         .map
         .apply_doc(upstream.view(), ctx)
@@ -304,39 +289,35 @@ pub fn transform_response(
                 e.input.as_deref().unwrap_or("-")
             ))
         })?;
-    // As in the request direction: the mapped `Doc` is checked and written as it is, and
-    // only a document the fast check does not pass becomes a `Value` for `jsonschema`,
-    // which gives the verdict and the violations.
-    if stage.target.fast_valid(mapped.view()) == Some(true) {
-        return encode_view(route, stage, mapped.view());
-    }
-    let mapped = mapped.into_value();
-    if let Err(violations) = stage.target.validate(&mapped) {
-        return Err(internal_violation(route, "response", &violations));
-    }
-    encode(route, stage, &mapped)
+    let mapped = stage
+        .target
+        .check_doc(mapped)
+        .map_err(|v| internal_violation(route, "response", &v))?;
+    encode_view(route, stage, mapped.view())
 }
 
-/// The upstream's answer against the internal response schema: 502 when it breaks it, with
-/// every violation in the log.
-fn check_upstream(route: &Route, stage: &Stage, upstream: &Value) -> Result<(), Problem> {
-    if let Err(violations) = stage.source.validate(upstream) {
-        let list: Vec<String> = violations
-            .iter()
-            .map(|v| format!("{} {}", v.pointer, v.message))
-            .collect();
-        return Err(Problem::new(
-            ProblemKind::InvalidUpstreamResponse,
-            "the service answered with an invalid document",
-        )
-        .with_log(format!(
-            "route {}: upstream response breaks {}: {}",
-            route.name,
-            stage.source.name,
-            list.join("; ")
-        )));
-    }
-    Ok(())
+/// Violations on one line for the operator's log: `pointer message; ...`.
+fn violation_list(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{} {}", v.pointer, v.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// An upstream answer that breaks the internal response schema: 502, with every violation
+/// in the log.
+fn upstream_violation(route: &Route, stage: &Stage, violations: &[Violation]) -> Problem {
+    Problem::new(
+        ProblemKind::InvalidUpstreamResponse,
+        "the service answered with an invalid document",
+    )
+    .with_log(format!(
+        "route {}: upstream response breaks {}: {}",
+        route.name,
+        stage.source.name,
+        violation_list(violations)
+    ))
 }
 
 /// Serialises a partner-side value in the route's format.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::codec::doc::View;
+use crate::codec::doc::{Doc, View};
 use crate::codec::xml::EncodePlan;
 use crate::diagnostic::Diagnostic;
 
@@ -102,6 +102,18 @@ impl Schema {
     /// Reads a [`View`], so a decoded `Doc` is checked without being turned into a `Value`.
     pub fn fast_valid(&self, view: View<'_>) -> Option<bool> {
         self.fast.as_ref()?.check(view)
+    }
+
+    /// Checks a decoded or mapped document: the fast check first, on the `Doc` as it is;
+    /// when it has no answer or says no, the document becomes a `Value` and `jsonschema`
+    /// gives the verdict and every violation. The document comes back as checked.
+    pub fn check_doc<'d>(&self, doc: Doc<'d>) -> Result<Doc<'d>, Vec<Violation>> {
+        if self.fast_valid(doc.view()) == Some(true) {
+            return Ok(doc);
+        }
+        let value = doc.into_value();
+        self.validate(&value)?;
+        Ok(Doc::Json(value))
     }
 
     /// The plan [`crate::codec::xml::encode_view`] follows to write this schema's documents.
