@@ -1,7 +1,7 @@
 //! JSON bodies under the same limits as XML.
 //!
 //! `serde_json` parses (its recursion limit of 128 keeps a hostile nesting off the stack);
-//! the [`Limits`] are then checked by an iterative walk. Limit errors carry line and column
+//! the [`Limits`] are then checked by a walk no deeper than `max_depth`. Limit errors carry line and column
 //! 0: the parsed value no longer knows where it came from, and the limit's name and maximum
 //! are what the client needs.
 //!
