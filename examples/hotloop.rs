@@ -17,7 +17,7 @@ mod acme;
 
 // The gateway's allocator, so allocation costs are the ones it pays.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: schemagate::alloc::Allocator = schemagate::alloc::Allocator;
 
 fn main() {
     let mut args = std::env::args().skip(1);

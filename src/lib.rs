@@ -18,7 +18,9 @@
 //! - [`problem`]: the error type clients see, rendered as RFC 9457 problem details.
 //! - [`telemetry`]: logging and Prometheus metrics.
 //! - [`demo`]: the built-in demo upstream of `serve --demo`.
+//! - [`alloc`]: the process allocator.
 
+pub mod alloc;
 pub mod app;
 pub mod check;
 pub mod codec;

@@ -91,7 +91,7 @@ enum SchemaKind {
 /// A request allocates a few hundred small objects (the decoded document, the mapped one,
 /// their keys); glibc's allocator spent a quarter of the gateway's CPU on them under load.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: schemagate::alloc::Allocator = schemagate::alloc::Allocator;
 
 /// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
 fn out(text: &str) {
