@@ -27,34 +27,43 @@ fn natural(size: usize, align: usize) -> bool {
     align <= MAX_NATURAL_ALIGN && align <= size
 }
 
+/// A new block for `layout` from `plain` where [`natural`] holds, from `aligned` otherwise.
+///
+/// # Safety
+///
+/// Both functions must be mimalloc's allocation functions of one kind (plain or zeroed).
+#[inline(always)]
+unsafe fn block(
+    layout: Layout,
+    plain: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    let (size, align) = (layout.size(), layout.align());
+    // SAFETY: the caller passes mimalloc's functions, which take any size and a power of two
+    // alignment (every `Layout`'s).
+    unsafe {
+        if natural(size, align) {
+            plain(size).cast()
+        } else {
+            aligned(size, align).cast()
+        }
+    }
+}
+
 // SAFETY: every block comes from mimalloc and goes back to it (`mi_free` takes blocks of
 // either kind), and a block is only asked for without alignment where `natural` holds, so
 // each block returned is aligned to its layout.
 unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
         // SAFETY: plain FFI calls; null (out of memory) is passed on as the trait allows.
-        unsafe {
-            if natural(size, align) {
-                ffi::mi_malloc(size).cast()
-            } else {
-                ffi::mi_malloc_aligned(size, align).cast()
-            }
-        }
+        unsafe { block(layout, ffi::mi_malloc, ffi::mi_malloc_aligned) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
         // SAFETY: as in `alloc`.
-        unsafe {
-            if natural(size, align) {
-                ffi::mi_zalloc(size).cast()
-            } else {
-                ffi::mi_zalloc_aligned(size, align).cast()
-            }
-        }
+        unsafe { block(layout, ffi::mi_zalloc, ffi::mi_zalloc_aligned) }
     }
 
     #[inline]
