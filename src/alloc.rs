@@ -5,10 +5,10 @@
 //! buffers). The `mimalloc` crate's allocator sends every one of them through
 //! `mi_malloc_aligned`, whose checks cost about 55 instructions a block and which takes a
 //! slow generic path for blocks over 1 KiB, where `mi_malloc`'s fast path costs about 15.
-//! mimalloc places every block at a multiple of its size class, so a block whose alignment
-//! is at most 16 bytes and at most its size is aligned without asking: the same rule
-//! mimalloc applies itself (`mi_malloc_is_naturally_aligned`) and that Rust's own system
-//! allocator applies to `malloc`. Other requests still go to the aligned functions.
+//! Every mimalloc block is 8-byte aligned, and 16-byte aligned from 16 bytes up, so a block
+//! whose alignment is at most 16 bytes and at most its size is aligned without asking: the
+//! rule mimalloc applies itself (`mi_malloc_is_naturally_aligned`) and that Rust's own
+//! system allocator applies to `malloc`. Other requests still go to the aligned functions.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
