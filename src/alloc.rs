@@ -88,6 +88,11 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+/// The unit tests run on the allocator the binary uses.
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: Allocator = Allocator;
+
 #[cfg(test)]
 mod tests {
     use super::*;

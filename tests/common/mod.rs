@@ -22,6 +22,11 @@ use schemagate::config::LoadOptions;
 use schemagate::server::{ServerOptions, serve};
 use tokio::sync::oneshot;
 
+/// The gateway binary's allocator: every in-process gateway of the tests allocates through
+/// it, as the binary does.
+#[global_allocator]
+static ALLOCATOR: schemagate::alloc::Allocator = schemagate::alloc::Allocator;
+
 /// The repository root (where gateway.toml, schemas/ and mappings/ live).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
