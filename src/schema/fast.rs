@@ -710,11 +710,7 @@ fn is_plain_pattern(pattern: &str) -> bool {
                 continue;
             }
             b'[' => {
-                let Some(close) = body
-                    .get(at..)
-                    .and_then(|rest| rest.iter().position(|&c| c == b']'))
-                    .map(|i| at + i)
-                else {
+                let Some(close) = position_from(body, at, b']') else {
                     return false;
                 };
                 if body.get(at..close).and_then(class).is_none() {
@@ -739,11 +735,7 @@ fn is_plain_pattern(pattern: &str) -> bool {
         match body.get(at) {
             Some(b'?' | b'*' | b'+') => at += 1,
             Some(b'{') => {
-                let Some(close) = body
-                    .get(at..)
-                    .and_then(|rest| rest.iter().position(|&c| c == b'}'))
-                    .map(|i| at + i)
-                else {
+                let Some(close) = position_from(body, at, b'}') else {
                     return false;
                 };
                 let Some(inner) = body
@@ -776,6 +768,14 @@ fn is_plain_pattern(pattern: &str) -> bool {
         }
     }
     !group_open
+}
+
+/// Offset of the first `byte` in `body` at or after `at`.
+fn position_from(body: &[u8], at: usize, byte: u8) -> Option<usize> {
+    body.get(at..)?
+        .iter()
+        .position(|&c| c == byte)
+        .map(|i| at + i)
 }
 
 /// The bytes a bracket class of the plain form (see [`Pattern`]) admits: ASCII letters and
