@@ -162,6 +162,15 @@ pub fn transform_request(
     }
     .map_err(|e| codec_problem(&e))?;
     if stage.source.fast_valid(doc.view()) == Some(true) {
+        if let Some(direct) = &stage.direct {
+            // Sized from the partner's document, usually the larger of the two, so the
+            // buffer rarely regrows (bounded by the body limit either way).
+            let mut out = Vec::with_capacity(body.len());
+            if direct.write(&stage.map, doc.view(), ctx, &mut out) {
+                let decoded = route.request_reads.extract(doc.view());
+                return Ok(MappedRequest { decoded, body: out });
+            }
+        }
         let mapped = stage
             .map
             .apply_doc(doc.view(), ctx)
@@ -275,6 +284,14 @@ pub fn transform_response(
         .source
         .check_doc(upstream)
         .map_err(|v| upstream_violation(route, stage, &v))?;
+    if route.format == Format::Json
+        && let Some(direct) = &stage.direct
+    {
+        let mut out = Vec::with_capacity(body.len());
+        if direct.write(&stage.map, upstream.view(), ctx, &mut out) {
+            return Ok(out);
+        }
+    }
     let mapped = stage
         .map
         .apply_doc(upstream.view(), ctx)

@@ -9,6 +9,7 @@ use http::Method;
 use super::GatewayConfig;
 use crate::codec::Format;
 use crate::diagnostic::Diagnostic;
+use crate::mapping::direct::DirectPlan;
 use crate::mapping::syntax::{DirectionSpec, Section};
 use crate::mapping::{self, CompiledMap, ContextDecl, Reads, RouteFile};
 use crate::schema::{Schema, SchemaRegistry};
@@ -19,6 +20,9 @@ pub struct Stage {
     pub source: Arc<Schema>,
     pub target: Arc<Schema>,
     pub map: CompiledMap,
+    /// The map joined to the target schema's compiled validator, when it has one: writes
+    /// JSON output directly (see [`DirectPlan`]).
+    pub direct: Option<DirectPlan>,
 }
 
 /// A piece of an upstream path template.
@@ -433,10 +437,12 @@ fn compile_stage(
         &target.shape,
         ctx,
     ));
+    let direct = DirectPlan::new(&map, &target);
     Some(Stage {
         source,
         target,
         map,
+        direct,
     })
 }
 

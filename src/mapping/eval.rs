@@ -21,7 +21,7 @@ use super::{EvalContext, MapError};
 use crate::codec::doc::{Doc, View};
 
 /// The item being mapped inside `each`, with what is needed to name it in errors.
-pub(crate) struct Scope<'a> {
+pub(super) struct Scope<'a> {
     item: View<'a>,
     /// Index in the source array.
     index: usize,
@@ -33,9 +33,29 @@ pub(crate) struct Scope<'a> {
     parent: Option<&'a Scope<'a>>,
 }
 
+impl<'a> Scope<'a> {
+    pub(super) fn new(
+        item: View<'a>,
+        index: usize,
+        out_index: usize,
+        each: &'a EachRule,
+        each_pointer: &'a str,
+        parent: Option<&'a Scope<'a>>,
+    ) -> Scope<'a> {
+        Scope {
+            item,
+            index,
+            out_index,
+            each,
+            each_pointer,
+            parent,
+        }
+    }
+}
+
 /// A resolved source value: borrowed from the document or the context.
 #[derive(Debug, Clone, Copy)]
-enum Got<'a> {
+pub(super) enum Got<'a> {
     Json(&'a Value),
     /// An object or array of a [`Doc`](crate::codec::doc::Doc) source, held as a member
     /// list (never a scalar: those are `Json`).
@@ -117,7 +137,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         Ok(Doc::Json(Value::Object(out)))
     }
 
-    fn node<'r: 'a>(
+    pub(super) fn node<'r: 'a>(
         &self,
         node: &'r Node,
         field: &'r Field,
@@ -134,7 +154,11 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
     }
 
     #[inline(always)]
-    fn resolve(&self, path: &'a SourcePath, scope: Option<&Scope<'a>>) -> Option<Got<'a>> {
+    pub(super) fn resolve(
+        &self,
+        path: &'a SourcePath,
+        scope: Option<&Scope<'a>>,
+    ) -> Option<Got<'a>> {
         let ctx = self.ctx;
         match &path.root {
             Root::Document => path.walk_view(self.source).map(Got::of),
@@ -163,7 +187,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         }
     }
 
-    fn cond(&self, c: &'a Cond, scope: Option<&Scope<'a>>) -> bool {
+    pub(super) fn cond(&self, c: &'a Cond, scope: Option<&Scope<'a>>) -> bool {
         match c {
             Cond::Exists(p) => self.resolve(p, scope).is_some(),
             Cond::Missing(p) => self.resolve(p, scope).is_none(),
@@ -184,7 +208,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
     }
 
     /// Missing or null source: the rule's absence handling.
-    fn absent(
+    pub(super) fn absent(
         &self,
         absence: &Absence,
         null: bool,
@@ -216,7 +240,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
     /// A value rule. The common rule, a path read without condition, is evaluated here
     /// inline; the others go through [`Eval::value_general`].
     #[inline(always)]
-    fn value(
+    pub(super) fn value(
         &self,
         rule: &'a ValueRule,
         field: &'a Field,
@@ -440,7 +464,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
     }
 
     /// The `item` rule of an `each`: its pointer is the item itself.
-    fn item_node<'r: 'a>(
+    pub(super) fn item_node<'r: 'a>(
         &self,
         node: &'r Node,
         scope: &Scope<'a>,
@@ -454,7 +478,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
 }
 
 /// The pseudo-field of an `item` rule: relative pointer "" (the item itself).
-static ITEM_FIELD: Field = Field {
+pub(super) static ITEM_FIELD: Field = Field {
     key: String::new(),
     pos: None,
     target: String::new(),

@@ -15,6 +15,7 @@
 
 pub mod check;
 pub mod compile;
+pub mod direct;
 mod eval;
 pub mod path;
 pub mod syntax;
@@ -386,6 +387,28 @@ pub(crate) mod test_support {
             on_value,
             "a Doc source maps as its value"
         );
+        // Written directly against a target schema that takes anything: the same bytes,
+        // and no write where the map fails.
+        let any = std::sync::Arc::new(
+            crate::schema::Schema::compile(
+                "b.json",
+                Path::new("b.json"),
+                serde_json::json!({}),
+                &std::collections::BTreeMap::new(),
+            )
+            .expect("the empty schema compiles"),
+        );
+        if let Some(plan) = super::direct::DirectPlan::new(&map, &any) {
+            let mut out = Vec::new();
+            let wrote = plan.write(&map, doc.view(), &ctx, &mut out);
+            match &on_value {
+                Ok(v) => {
+                    assert!(wrote, "the plan writes what the map maps");
+                    assert_eq!(String::from_utf8(out).ok(), serde_json::to_string(v).ok());
+                }
+                Err(_) => assert!(!wrote, "the plan writes nothing where the map fails"),
+            }
+        }
         let kept = map.request_reads().extract(View::Value(&request));
         let cut = EvalContext {
             request: Some(&kept),

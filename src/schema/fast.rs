@@ -29,7 +29,7 @@ use super::{Documents, shape};
 use crate::codec::doc::{Doc, View};
 
 /// Index of a node in [`FastValidator::nodes`].
-type Id = u32;
+pub(crate) type Id = u32;
 
 /// Instance nesting the validator follows before it gives the question back to
 /// `jsonschema`: far deeper than any document the codecs accept (64 levels by default), and
@@ -346,7 +346,7 @@ impl FastValidator {
     /// Compiles the fast validator of document `name`, or None when the schema uses
     /// anything the fast validator does not cover. `docs` are the documents its `$ref`s
     /// reach, as registered with `jsonschema`.
-    pub(crate) fn compile(name: &str, docs: &Documents) -> Option<FastValidator> {
+    pub(super) fn compile(name: &str, docs: &Documents) -> Option<FastValidator> {
         let (name, root_doc) = docs.by_name.get_key_value(name)?;
         let draft = Draft::default().detect(root_doc);
         if !matches!(draft, Draft::Draft7 | Draft::Draft202012) {
@@ -400,6 +400,85 @@ impl FastValidator {
         let mut walk = Walk { undecided: false };
         let valid = self.valid(self.root, view, 0, &mut walk);
         (!walk.undecided).then_some(valid)
+    }
+
+    /// The root node, where a plan of the documents this schema checks starts.
+    pub(crate) fn root(&self) -> Id {
+        self.root
+    }
+
+    /// Whether `view`, found `depth` levels into a document, meets node `id`: what
+    /// [`FastValidator::check`] says of it there, so a document checked piece by piece
+    /// gets the verdict it gets checked whole. None when undecided.
+    pub(crate) fn check_at_node(&self, id: Id, view: View<'_>, depth: u32) -> Option<bool> {
+        let mut walk = Walk { undecided: false };
+        let valid = self.valid(id, view, depth, &mut walk);
+        (!walk.undecided).then_some(valid)
+    }
+
+    /// The structure node `id` asks of an object when that is all it asks: a document
+    /// whose members are each found by [`FastValidator::member`] and checked there, and
+    /// whose present required bits add up to `required`, is valid at `id` exactly when
+    /// the check of the whole object would say so. None when the node asks more (another
+    /// type, `$ref` siblings, more required names than bits, rules on the whole object).
+    pub(crate) fn plain_object(&self, id: Id) -> Option<u64> {
+        match self.nodes.get(id as usize)? {
+            Node::Bool(true) => Some(0),
+            Node::Bool(false) => None,
+            Node::Check(c) => (c.admits & OBJECT != 0
+                && !c.container_rest
+                && c.also.is_none()
+                && c.required_overflow.is_empty())
+            .then_some(if c.object { c.required_mask } else { 0 }),
+        }
+    }
+
+    /// How a member `name` of an object at the plain object node `id` is checked:
+    /// `Some((node, bit))` with the node its value must meet (None: anything) and its bit
+    /// among the required names; None when the member is not allowed at all.
+    pub(crate) fn member(&self, id: Id, name: &str) -> Option<(Option<Id>, u64)> {
+        let c = match self.nodes.get(id as usize)? {
+            Node::Check(c) if c.object => c,
+            Node::Check(_) | Node::Bool(true) => return Some((None, 0)),
+            Node::Bool(false) => return None,
+        };
+        match c.table.find(name, 0) {
+            Some((
+                _,
+                Entry {
+                    node: Some(n), bit, ..
+                },
+            )) => Some((Some(*n), *bit)),
+            found => {
+                let bit = found.map_or(0, |(_, e)| e.bit);
+                match c.additional {
+                    Additional::Any => Some((None, bit)),
+                    Additional::Schema(n) => Some((Some(n), bit)),
+                    Additional::Forbidden => None,
+                }
+            }
+        }
+    }
+
+    /// Like [`FastValidator::plain_object`] for arrays: `(min_items, max_items, items)`
+    /// when the node asks nothing of an array but its type, its length and its items.
+    pub(crate) fn plain_array(&self, id: Id) -> Option<(u64, u64, Option<Id>)> {
+        match self.nodes.get(id as usize)? {
+            Node::Bool(true) => Some((0, u64::MAX, None)),
+            Node::Bool(false) => None,
+            Node::Check(c) => (c.admits & ARRAY != 0 && !c.container_rest && c.also.is_none())
+                .then(|| {
+                    if c.array {
+                        (
+                            c.min_items.unwrap_or(0),
+                            c.max_items.unwrap_or(u64::MAX),
+                            c.items,
+                        )
+                    } else {
+                        (0, u64::MAX, None)
+                    }
+                }),
+        }
     }
 
     /// Strings, numbers, booleans and null are checked here, in a small frame; containers

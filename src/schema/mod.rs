@@ -9,7 +9,7 @@
 //! CONTRACT NOTE: the public types and signatures in this file are shared by the codec,
 //! mapping and pipeline modules. Extend them; do not change their meaning.
 
-mod fast;
+pub(crate) mod fast;
 mod shape;
 
 use std::collections::BTreeMap;
@@ -93,6 +93,11 @@ impl Schema {
         }
         out.sort_by(|a, b| a.pointer.cmp(&b.pointer));
         Err(out)
+    }
+
+    /// The compiled validator, for plans that check a document while writing it.
+    pub(crate) fn fast(&self) -> Option<&fast::FastValidator> {
+        self.fast.as_ref()
     }
 
     /// Some(true): valid for sure (`jsonschema` would accept `view.to_value()`).
