@@ -123,6 +123,24 @@ fn bench(c: &mut Criterion) {
     g.bench_function("serialize", |b| {
         b.iter(|| serde_json::to_vec(std::hint::black_box(&mapped)).unwrap())
     });
+    // What the pipeline runs in place of the three phases above when the internal schema
+    // has a compiled validator: map, check and write in one pass.
+    let direct = req_stage
+        .direct
+        .as_ref()
+        .expect("the internal schema has a plan");
+    g.bench_function("map_check_write", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(order.len());
+            assert!(direct.write(
+                &req_stage.map,
+                std::hint::black_box(doc.view()),
+                &ctx,
+                &mut out
+            ));
+            out
+        })
+    });
     g.finish();
 
     let base = String::from_utf8(order.clone()).unwrap();
