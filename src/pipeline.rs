@@ -16,7 +16,7 @@
 
 use serde_json::Value;
 
-use crate::codec::doc::{Doc, View};
+use crate::codec::doc::View;
 use crate::codec::{self, CodecError, Format, Limits};
 use crate::config::{Route, Stage};
 use crate::mapping::{EvalContext, MapError};
@@ -144,7 +144,7 @@ fn plural(n: usize, what: &str) -> String {
 /// Request direction: decode, validate against the external schema, map, validate against
 /// the internal schema, serialise. Routes without a `request:` section never call this.
 ///
-/// The body is decoded into a [`Doc`]; when the external schema's fast check finds it
+/// The body is decoded into a [`Doc`](crate::codec::doc::Doc); when the external schema's fast check finds it
 /// valid, it is mapped as it is, and only what `$request` reads is kept as a value. Any
 /// other outcome takes the general path on the document's value, which finds and reports
 /// every violation.
@@ -162,21 +162,9 @@ pub fn transform_request(
     }
     .map_err(|e| codec_problem(&e))?;
     if stage.source.fast_valid(doc.view()) == Some(true) {
-        if let Some(direct) = &stage.direct {
-            // Sized from the partner's document, usually the larger of the two, so the
-            // buffer rarely regrows (bounded by the body limit either way).
-            let mut out = Vec::with_capacity(body.len());
-            if direct.write(&stage.map, doc.view(), ctx, &mut out) {
-                let decoded = route.request_reads.extract(doc.view());
-                return Ok(MappedRequest { decoded, body: out });
-            }
-        }
-        let mapped = stage
-            .map
-            .apply_doc(doc.view(), ctx)
-            .map_err(|e| map_problem(route, stage, body, &e))?;
+        let out = map_request(route, stage, body, doc.view(), ctx)?;
         let decoded = route.request_reads.extract(doc.view());
-        return finish_request(route, stage, body, decoded, mapped);
+        return Ok(MappedRequest { decoded, body: out });
     }
     let decoded = doc.into_value();
     if let Err(violations) = stage.source.validate(&decoded) {
@@ -195,11 +183,8 @@ pub fn transform_request(
         )
         .with_errors(violation_errors(violations, xml)));
     }
-    let mapped = stage
-        .map
-        .apply_doc(View::Value(&decoded), ctx)
-        .map_err(|e| map_problem(route, stage, body, &e))?;
-    finish_request(route, stage, body, decoded, mapped)
+    let out = map_request(route, stage, body, View::Value(&decoded), ctx)?;
+    Ok(MappedRequest { decoded, body: out })
 }
 
 /// A mapping failure on the partner's document: 422 naming the input, with its line and
@@ -228,26 +213,38 @@ fn map_problem(route: &Route, stage: &Stage, body: &[u8], e: &MapError) -> Probl
     }])
 }
 
-/// Validates the mapped document against the internal schema and serialises it.
-fn finish_request(
+/// Maps a valid partner document, checks the result against the internal schema and
+/// serialises it: written directly when the route has a plan and the plan writes it,
+/// otherwise built, checked and serialised, which also finds and reports any failure.
+fn map_request(
     route: &Route,
     stage: &Stage,
     body: &[u8],
-    decoded: Value,
-    mapped: Doc<'_>,
-) -> Result<MappedRequest, Problem> {
+    source: View<'_>,
+    ctx: &EvalContext<'_>,
+) -> Result<Vec<u8>, Problem> {
+    // Sized from the partner's document, usually the larger of the two, so the buffer
+    // rarely regrows (bounded by the body limit either way).
+    let mut out = Vec::with_capacity(body.len());
+    if let Some(direct) = &stage.direct {
+        if direct.write(&stage.map, source, ctx, &mut out) {
+            return Ok(out);
+        }
+        out.clear();
+    }
+    let mapped = stage
+        .map
+        .apply_doc(source, ctx)
+        .map_err(|e| map_problem(route, stage, body, &e))?;
     let mapped = stage
         .target
         .check_doc(mapped)
         .map_err(|v| internal_violation(route, "request", &v))?;
-    // Sized from the partner's document, usually the larger of the two, so the buffer
-    // rarely regrows (bounded by the body limit either way).
-    let mut out = Vec::with_capacity(body.len());
     serde_json::to_writer(&mut out, &mapped).map_err(|e| {
         Problem::new(ProblemKind::Internal, "the request could not be forwarded")
             .with_log(e.to_string())
     })?;
-    Ok(MappedRequest { decoded, body: out })
+    Ok(out)
 }
 
 /// A mapped result that breaks the internal schema is the gateway's own bug: 500, with the
