@@ -485,6 +485,47 @@ fn speed_echo() -> Responder {
     })
 }
 
+/// A mapping the checker cannot fault (a pattern is beyond static proof) that produces a
+/// document the internal schema refuses: the gateway's own error, 500, nothing forwarded,
+/// and the partner told nothing of the mapping.
+#[tokio::test]
+async fn a_mapping_that_breaks_the_internal_schema_is_500_and_not_forwarded() {
+    let up = Upstream::acme().await;
+    let mappings = acme_mappings();
+    let route = mappings.path().join("acme/orders.yaml");
+    let original = std::fs::read_to_string(&route).unwrap();
+    // The internal schema allows no capital letters in an email address.
+    let broken = original.replace("apply: [trim, lowercase]", "apply: [trim]");
+    assert_ne!(
+        original, broken,
+        "the acme route changed shape; update this test"
+    );
+    std::fs::write(&route, broken).unwrap();
+    let gw = Gateway::start_with(&up.url(), "", Some(mappings.path())).await;
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/xml"),
+            ("accept", "application/problem+json"),
+            ("x-correlation-id", "up-1"),
+        ],
+        fixture("acme/orders/valid/input.xml"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        reply.json(),
+        problem(
+            "internal-error",
+            "Internal gateway error",
+            500,
+            "the gateway produced an invalid document; the operators have been told"
+        )
+    );
+    assert!(up.requests().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_under_load_never_mixes_versions() {
     let up = Upstream::start(speed_echo()).await;
