@@ -162,7 +162,13 @@ fn responder(status: StatusCode, body: &'static str, delay: Duration) -> Respond
 async fn acme_against(respond: Responder) -> (Upstream, Reply) {
     let up = Upstream::start(respond).await;
     let gw = Gateway::start(&up.url()).await;
-    let reply = send(
+    let reply = post_acme_order(&gw).await;
+    (up, reply)
+}
+
+/// The valid acme order, asking for problems as JSON, with correlation id `up-1`.
+async fn post_acme_order(gw: &Gateway) -> Reply {
+    send(
         Method::POST,
         &gw.url(ACME),
         &[
@@ -172,8 +178,7 @@ async fn acme_against(respond: Responder) -> (Upstream, Reply) {
         ],
         fixture("acme/orders/valid/input.xml"),
     )
-    .await;
-    (up, reply)
+    .await
 }
 
 fn problem(slug: &str, title: &str, status: u16, detail: &str) -> Value {
@@ -502,17 +507,7 @@ async fn a_mapping_that_breaks_the_internal_schema_is_500_and_not_forwarded() {
     );
     std::fs::write(&route, broken).unwrap();
     let gw = Gateway::start_with(&up.url(), "", Some(mappings.path())).await;
-    let reply = send(
-        Method::POST,
-        &gw.url(ACME),
-        &[
-            ("content-type", "application/xml"),
-            ("accept", "application/problem+json"),
-            ("x-correlation-id", "up-1"),
-        ],
-        fixture("acme/orders/valid/input.xml"),
-    )
-    .await;
+    let reply = post_acme_order(&gw).await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
         reply.json(),
