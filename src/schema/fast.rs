@@ -132,18 +132,42 @@ enum Node {
 }
 
 /// One compiled subschema. Fields left at their default check nothing.
+///
+/// Laid out by hand, in the order a check reads its fields: a document's nodes are checked
+/// against schema nodes spread over the heap, so what a string or integer leaf reads (the
+/// flags, the lengths, `also`, `rest`, the integer range) sits in the first cache line or
+/// two, the object and array rules after them, and the bounds only compilation and the
+/// rare fractional number read at the end.
+#[repr(C)]
 struct Check {
     /// Admitted types as bits; [`ANY_TYPE`] when there is no `type` keyword, so one mask
     /// test decides the type without first asking whether there is a `type` at all.
     admits: u8,
+    /// Whether a string has `strings`, `email` or `pattern` to meet: one test on the path
+    /// of the strings that have none.
+    string_rules: bool,
+    /// Whether any of `bounds` is set.
+    bounded: bool,
+    /// Whether `rest` constrains strings and numbers only, so containers skip it.
+    rest_scalar_only: bool,
+    /// Whether an array or object needs a `jsonschema` validator beside the type test (an
+    /// `enum`, or `rest` holding more than string and number rules); see
+    /// [`FastValidator::container`].
+    container_rest: bool,
+    /// Whether any object keyword is present (otherwise members are not walked).
+    object: bool,
+    /// Whether any array keyword is present.
+    array: bool,
+    /// The target of a `$ref` with siblings (2020-12 applies both).
+    also: Option<Id>,
     /// `minLength` / `maxLength`, in code points as `jsonschema` counts them; 0 and
     /// `u64::MAX` when absent, which every length meets.
     min_length: u64,
     max_length: u64,
-    /// `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum` with integer limits.
-    bounds: [Option<Limit>; 4],
-    /// Whether any of `bounds` is set.
-    bounded: bool,
+    /// The other assertions (`pattern`, `format`, ...), compiled by `jsonschema`.
+    rest: Option<Box<jsonschema::Validator>>,
+    /// The string values of `enum`, when there is one (leaves only).
+    strings: Option<Box<[Box<str>]>>,
     /// `bounds` as the inclusive range of integers they admit (every limit is an integer,
     /// so `x > m` is `x >= m + 1`): an integer instance is decided by two comparisons.
     int_min: i128,
@@ -152,42 +176,25 @@ struct Check {
     /// `exclusiveMaximum` as floats, infinite when absent, so four comparisons decide;
     /// None when a limit has no exact float, which leaves the question to `whole`.
     float_bounds: Option<[f64; 4]>,
+    /// A `pattern` of the plain form [`Pattern`] matches natively (others stay in `rest`).
+    pattern: Option<Pattern>,
     /// `format: email`, checked natively for the plainest addresses (see [`plain_email`])
     /// and by this validator of the keyword alone for every other string.
     email: Option<Box<jsonschema::Validator>>,
-    /// A `pattern` of the plain form [`Pattern`] matches natively (others stay in `rest`).
-    pattern: Option<Pattern>,
-    /// Whether a string has `strings`, `email` or `pattern` to meet: one test on the path
-    /// of the strings that have none.
-    string_rules: bool,
-    /// The string values of `enum`, when there is one (leaves only).
-    strings: Option<Box<[Box<str>]>>,
-    /// The other assertions (`pattern`, `format`, ...), compiled by `jsonschema`.
-    rest: Option<Box<jsonschema::Validator>>,
-    /// Whether `rest` constrains strings and numbers only, so containers skip it.
-    rest_scalar_only: bool,
-    /// Whether an array or object needs a `jsonschema` validator beside the type test (an
-    /// `enum`, or `rest` holding more than string and number rules); see
-    /// [`FastValidator::container`].
-    container_rest: bool,
     /// Every assertion of the subschema but the structural ones, for the values the native
     /// rules cannot decide.
     whole: Option<Box<jsonschema::Validator>>,
-    /// Whether any object keyword is present (otherwise members are not walked).
-    object: bool,
     table: Table,
     /// Bits of every required name, when there are at most [`REQUIRED_BITS`].
     required_mask: u64,
     /// Every required name, looked up one by one when there are too many for the mask.
     required_overflow: Box<[Box<str>]>,
     additional: Additional,
-    /// Whether any array keyword is present.
-    array: bool,
     items: Option<Id>,
     min_items: Option<u64>,
     max_items: Option<u64>,
-    /// The target of a `$ref` with siblings (2020-12 applies both).
-    also: Option<Id>,
+    /// `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum` with integer limits.
+    bounds: [Option<Limit>; 4],
 }
 
 const MINIMUM: usize = 0;
