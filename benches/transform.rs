@@ -125,20 +125,11 @@ fn bench(c: &mut Criterion) {
     });
     // What the pipeline runs in place of the three phases above when the internal schema
     // has a compiled validator: map, check and write in one pass.
-    let direct = req_stage
-        .direct
-        .as_ref()
-        .expect("the internal schema has a plan");
     g.bench_function("map_check_write", |b| {
         b.iter(|| {
-            let mut out = Vec::with_capacity(order.len());
-            assert!(direct.write(
-                &req_stage.map,
-                std::hint::black_box(doc.view()),
-                &ctx,
-                &mut out
-            ));
-            out
+            req_stage
+                .write_direct(std::hint::black_box(doc.view()), &ctx, order.len())
+                .expect("the plan writes the order")
         })
     });
     g.finish();

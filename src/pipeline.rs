@@ -144,10 +144,10 @@ fn plural(n: usize, what: &str) -> String {
 /// Request direction: decode, validate against the external schema, map, validate against
 /// the internal schema, serialise. Routes without a `request:` section never call this.
 ///
-/// The body is decoded into a [`Doc`](crate::codec::doc::Doc); when the external schema's fast check finds it
-/// valid, it is mapped as it is, and only what `$request` reads is kept as a value. Any
-/// other outcome takes the general path on the document's value, which finds and reports
-/// every violation.
+/// The body is decoded into a [`Doc`](crate::codec::doc::Doc); when the external schema's
+/// fast check finds it valid, it is mapped as it is, and only what `$request` reads is kept
+/// as a value. Any other outcome takes the general path on the document's value, which
+/// finds and reports every violation.
 pub fn transform_request(
     route: &Route,
     stage: &Stage,
@@ -225,12 +225,8 @@ fn map_request(
 ) -> Result<Vec<u8>, Problem> {
     // Sized from the partner's document, usually the larger of the two, so the buffer
     // rarely regrows (bounded by the body limit either way).
-    let mut out = Vec::with_capacity(body.len());
-    if let Some(direct) = &stage.direct {
-        if direct.write(&stage.map, source, ctx, &mut out) {
-            return Ok(out);
-        }
-        out.clear();
+    if let Some(out) = stage.write_direct(source, ctx, body.len()) {
+        return Ok(out);
     }
     let mapped = stage
         .map
@@ -240,6 +236,7 @@ fn map_request(
         .target
         .check_doc(mapped)
         .map_err(|v| internal_violation(route, "request", &v))?;
+    let mut out = Vec::with_capacity(body.len());
     serde_json::to_writer(&mut out, &mapped).map_err(|e| {
         Problem::new(ProblemKind::Internal, "the request could not be forwarded")
             .with_log(e.to_string())
@@ -282,12 +279,9 @@ pub fn transform_response(
         .check_doc(upstream)
         .map_err(|v| upstream_violation(route, stage, &v))?;
     if route.format == Format::Json
-        && let Some(direct) = &stage.direct
+        && let Some(out) = stage.write_direct(upstream.view(), ctx, body.len())
     {
-        let mut out = Vec::with_capacity(body.len());
-        if direct.write(&stage.map, upstream.view(), ctx, &mut out) {
-            return Ok(out);
-        }
+        return Ok(out);
     }
     let mapped = stage
         .map

@@ -8,10 +8,11 @@ use http::Method;
 
 use super::GatewayConfig;
 use crate::codec::Format;
+use crate::codec::doc::View;
 use crate::diagnostic::Diagnostic;
 use crate::mapping::direct::DirectPlan;
 use crate::mapping::syntax::{DirectionSpec, Section};
-use crate::mapping::{self, CompiledMap, ContextDecl, Reads, RouteFile};
+use crate::mapping::{self, CompiledMap, ContextDecl, EvalContext, Reads, RouteFile};
 use crate::schema::{Schema, SchemaRegistry};
 
 /// One direction of a route: input schema, output schema, compiled mapping.
@@ -23,6 +24,24 @@ pub struct Stage {
     /// The map joined to the target schema's compiled validator, when it has one: writes
     /// JSON output directly (see [`DirectPlan`]).
     pub direct: Option<DirectPlan>,
+}
+
+impl Stage {
+    /// The stage's map applied to `source` and written as JSON by its [`DirectPlan`], or
+    /// None when the stage has no plan or the plan leaves the document to the general path
+    /// (which reports whatever made it stop). `capacity` sizes the output buffer.
+    pub fn write_direct(
+        &self,
+        source: View<'_>,
+        ctx: &EvalContext<'_>,
+        capacity: usize,
+    ) -> Option<Vec<u8>> {
+        let direct = self.direct.as_ref()?;
+        let mut out = Vec::with_capacity(capacity);
+        direct
+            .write(&self.map, source, ctx, &mut out)
+            .then_some(out)
+    }
 }
 
 /// A piece of an upstream path template.

@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use super::compile::{EachBody, EachRule, Field, Finish, Node, ObjectRule, Source, ValueRule};
 use super::eval::{Eval, Got, ITEM_FIELD, Scope};
-use super::{CompiledMap, EvalContext};
-use crate::codec::doc::View;
+use super::{CompiledMap, EvalContext, MapError};
+use crate::codec::doc::{Doc, View};
 use crate::schema::Schema;
 use crate::schema::fast::{FastValidator, Id};
 
@@ -249,11 +249,7 @@ impl<'a, 'c: 'a> Writer<'_, 'a, 'c> {
             (How::Value, Node::Value(value)) => self.value(rule, value, field, scope, depth),
             (How::Object(plan), Node::Object(object)) => self.object(plan, object, scope, depth),
             (How::Each(plan), Node::Each(each)) => self.each(rule, plan, each, field, scope, depth),
-            _ => match self.eval.node(node, field, scope) {
-                Ok(Some(doc)) => self.put(rule, doc.view(), depth).map(|()| true),
-                Ok(None) => Ok(false),
-                Err(_) => Err(Abandon),
-            },
+            _ => self.produced(rule, self.eval.node(node, field, scope), depth),
         }
     }
 
@@ -276,6 +272,8 @@ impl<'a, 'c: 'a> Writer<'_, 'a, 'c> {
                 _ => {}
             }
         }
+        // Matched here rather than through `produced`: converted values (numbers, lookups)
+        // come this way, and wrapping each in a `Doc` costs a few percent of the write.
         match self.eval.value(value, field, scope) {
             Ok(Some(v)) => self.put(rule, View::Value(&v), depth).map(|()| true),
             Ok(None) => Ok(false),
@@ -303,11 +301,7 @@ impl<'a, 'c: 'a> Writer<'_, 'a, 'c> {
                 let absent =
                     self.eval
                         .absent(&each.absence, found.is_some(), field, || None, scope);
-                return match absent {
-                    Ok(Some(v)) => self.put(rule, View::Value(&v), depth).map(|()| true),
-                    Ok(None) => Ok(false),
-                    Err(_) => Err(Abandon),
-                };
+                return self.produced(rule, absent.map(|v| v.map(Doc::Json)), depth);
             }
             Some(Got::Json(v @ Value::Array(_))) => View::Value(v).items(),
             Some(Got::Doc(v)) => v.items(),
@@ -350,38 +344,51 @@ impl<'a, 'c: 'a> Writer<'_, 'a, 'c> {
         scope: &Scope<'s>,
         depth: u32,
     ) -> Result<bool, Abandon> {
-        let always = |any: bool, object: &ObjectPlan| {
-            if any || object.required == 0 {
+        if let How::Object(object) = &plan.body {
+            let rule = match &each.body {
+                EachBody::Map(rule) => rule,
+                EachBody::Item(node) => match &**node {
+                    Node::Object(rule) => rule,
+                    _ => return Err(Abandon),
+                },
+            };
+            let any = self.object(object, rule, Some(scope), depth)?;
+            return if any || object.required == 0 {
                 Ok(true)
             } else {
                 Err(Abandon)
-            }
-        };
+            };
+        }
         match (&plan.body, &each.body) {
-            (How::Object(object), EachBody::Map(rule)) => {
-                let any = self.object(object, rule, Some(scope), depth)?;
-                always(any, object)
+            (How::Whole, EachBody::Map(rule)) => self.produced(
+                plan.item,
+                self.eval.object(rule, Some(scope)).map(Some),
+                depth,
+            ),
+            (How::Whole, EachBody::Item(node)) => {
+                self.produced(plan.item, self.eval.item_node(node, scope), depth)
             }
-            (How::Object(object), EachBody::Item(node)) => match &**node {
-                Node::Object(rule) => {
-                    let any = self.object(object, rule, Some(scope), depth)?;
-                    always(any, object)
-                }
-                _ => Err(Abandon),
-            },
-            (How::Whole, EachBody::Map(rule)) => match self.eval.object(rule, Some(scope)) {
-                Ok(doc) => self.put(plan.item, doc.view(), depth).map(|()| true),
-                Err(_) => Err(Abandon),
-            },
-            (How::Whole, EachBody::Item(node)) => match self.eval.item_node(node, scope) {
-                Ok(Some(doc)) => self.put(plan.item, doc.view(), depth).map(|()| true),
-                Ok(None) => Ok(false),
-                Err(_) => Err(Abandon),
-            },
-            (how @ (How::Value | How::Each(_)), EachBody::Item(node)) => {
+            (how, EachBody::Item(node)) => {
                 self.field(plan.item, how, node, &ITEM_FIELD, Some(scope), depth)
             }
-            (How::Value | How::Each(_), EachBody::Map(_)) => Err(Abandon),
+            (_, EachBody::Map(_)) => Err(Abandon),
+        }
+    }
+
+    /// What the general evaluation produced for a place: checked against `rule` and
+    /// written, left out when nothing, abandoned on a mapping error. For the places the
+    /// plan does not decide field by field; kept out of the value path (see `value`).
+    #[inline(never)]
+    fn produced(
+        &mut self,
+        rule: Rule,
+        produced: Result<Option<Doc<'_>>, MapError>,
+        depth: u32,
+    ) -> Result<bool, Abandon> {
+        match produced {
+            Ok(Some(doc)) => self.put(rule, doc.view(), depth).map(|()| true),
+            Ok(None) => Ok(false),
+            Err(_) => Err(Abandon),
         }
     }
 

@@ -436,14 +436,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         };
         let mut out = Vec::with_capacity(items.len());
         for (index, item) in items.enumerate() {
-            let inner = Scope {
-                item,
-                index,
-                out_index: out.len(),
-                each: rule,
-                each_pointer: &field.pointer,
-                parent: scope,
-            };
+            let inner = Scope::new(item, index, out.len(), rule, &field.pointer, scope);
             if let Some(f) = &rule.filter
                 && !self.cond(f, Some(&inner))
             {
