@@ -336,11 +336,7 @@ pub fn encode(route: &Route, stage: &Stage, value: &Value) -> Result<Vec<u8>, Pr
 /// [`encode`] of a value or a mapped [`Doc`]: both are written to the same bytes.
 fn encode_view(route: &Route, stage: &Stage, view: View<'_>) -> Result<Vec<u8>, Problem> {
     match route.format {
-        Format::Json => match view {
-            View::Value(v) => serde_json::to_vec(v),
-            View::Doc(d) => serde_json::to_vec(d),
-        }
-        .map_err(|e| e.to_string()),
+        Format::Json => serde_json::to_vec(&view).map_err(|e| e.to_string()),
         Format::Xml => codec::xml::encode_view(
             view,
             &stage.target.shape,

@@ -4,8 +4,11 @@
 //! index; the partner's document is read once by validation and once by the mapping and
 //! then dropped, so that work buys nothing. [`Doc`] keeps objects as member lists whose keys
 //! are borrowed from the schema (or from the body, for keys the schema does not name) and
-//! holds scalars, and any subtree already built as a value, as plain [`Value`]s. [`View`]
-//! reads a `Doc` and a `Value` alike, so validation and the mapping take either.
+//! holds scalars, and any subtree already built as a value, as plain [`Value`]s, except
+//! strings, which stay text borrowed from the body wherever the body holds them as they
+//! are: most of a partner's values are copied into the internal document or only checked,
+//! so owning each would buy an allocation, a copy and a free apiece. [`View`] reads a `Doc`
+//! and a `Value` alike, so validation and the mapping take either.
 //!
 //! A `Doc` becomes the `Value` the rest of the gateway knows with [`Doc::into_value`] (or
 //! [`View::to_value`]), identical member for member to what decoding into a `Value` gives.
@@ -21,6 +24,9 @@ pub enum Doc<'a> {
     /// A subtree held as a plain value: every scalar, and objects built as maps (objects
     /// too wide for a member list, see the decoder).
     Json(Value),
+    /// A string: exactly `Value::String` of the same text, without owning it when the
+    /// decoder found it whole in the body.
+    Text(Cow<'a, str>),
     /// An array.
     List(Vec<Doc<'a>>),
     /// An object's members in document order. Keys are unique.
@@ -56,6 +62,7 @@ impl<'a> Doc<'a> {
     pub fn into_value(self) -> Value {
         match self {
             Doc::Json(v) => v,
+            Doc::Text(s) => Value::String(s.into_owned()),
             Doc::List(items) => Value::Array(items.into_iter().map(Doc::into_value).collect()),
             Doc::Members(members) => {
                 let mut map = Map::with_capacity(members.len());
@@ -83,6 +90,7 @@ impl<'a> Doc<'a> {
                     .map(|(k, v)| (Cow::Borrowed(k.as_str()), Doc::deep(v)))
                     .collect(),
             ),
+            Value::String(s) => Doc::Text(Cow::Borrowed(s)),
             scalar => Doc::Json(scalar.clone()),
         }
     }
@@ -93,8 +101,20 @@ impl Serialize for Doc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Doc::Json(v) => v.serialize(s),
+            Doc::Text(t) => s.serialize_str(t),
             Doc::List(items) => s.collect_seq(items),
             Doc::Members(m) => s.collect_map(m.iter().map(|(k, v)| (k.as_ref(), v))),
+        }
+    }
+}
+
+/// Written exactly as the value it shows.
+impl Serialize for View<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            View::Value(v) => v.serialize(s),
+            View::Doc(d) => d.serialize(s),
+            View::Text(t) => s.serialize_str(t),
         }
     }
 }
@@ -104,6 +124,8 @@ impl Serialize for Doc<'_> {
 pub enum View<'v> {
     Value(&'v Value),
     Doc(&'v Doc<'v>),
+    /// A string held as text ([`Doc::Text`], or text from elsewhere read as a value).
+    Text(&'v str),
 }
 
 impl<'v> From<&'v Value> for View<'v> {
@@ -113,21 +135,35 @@ impl<'v> From<&'v Value> for View<'v> {
 }
 
 impl<'v> View<'v> {
-    /// Looks through `Doc::Json` so that a plain value is always seen as `View::Value`.
+    /// Looks through `Doc::Json` and `Doc::Text`, so that a plain value is always seen as
+    /// `View::Value` and text as `View::Text`: a `View::Doc` is then a member list or a
+    /// list.
     #[inline]
-    fn norm(self) -> View<'v> {
+    pub fn norm(self) -> View<'v> {
         match self {
             View::Doc(Doc::Json(v)) => View::Value(v),
+            View::Doc(Doc::Text(s)) => View::Text(s),
             other => other,
         }
     }
 
-    /// The value itself when it is held as one (scalars always are).
+    /// The value itself when it is held as one: every scalar but text (see
+    /// [`View::as_str`]).
     #[inline]
     pub fn as_value(self) -> Option<&'v Value> {
         match self.norm() {
             View::Value(v) => Some(v),
-            View::Doc(_) => None,
+            View::Doc(_) | View::Text(_) => None,
+        }
+    }
+
+    /// A string's text, however it is held.
+    #[inline]
+    pub fn as_str(self) -> Option<&'v str> {
+        match self.norm() {
+            View::Value(Value::String(s)) => Some(s),
+            View::Text(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -135,6 +171,7 @@ impl<'v> View<'v> {
     pub fn kind(self) -> Kind {
         match self.norm() {
             View::Value(v) => Kind::of(v),
+            View::Text(_) => Kind::String,
             View::Doc(Doc::List(_)) => Kind::Array,
             View::Doc(_) => Kind::Object,
         }
@@ -151,7 +188,7 @@ impl<'v> View<'v> {
         match self.norm() {
             View::Value(v) => v.as_object()?.get(key).map(View::Value),
             View::Doc(Doc::Members(m)) => m.iter().find(|(k, _)| k == key).map(|(_, d)| d.view()),
-            View::Doc(_) => None,
+            View::Doc(_) | View::Text(_) => None,
         }
     }
 
@@ -178,10 +215,10 @@ impl<'v> View<'v> {
         match self.norm() {
             View::Value(Value::Array(a)) => a.len(),
             View::Value(Value::Object(m)) => m.len(),
-            View::Value(_) => 0,
+            View::Value(_) | View::Text(_) => 0,
             View::Doc(Doc::List(a)) => a.len(),
             View::Doc(Doc::Members(m)) => m.len(),
-            View::Doc(Doc::Json(_)) => 0,
+            View::Doc(Doc::Json(_) | Doc::Text(_)) => 0,
         }
     }
 
@@ -193,6 +230,7 @@ impl<'v> View<'v> {
     pub fn to_value(self) -> Value {
         match self.norm() {
             View::Value(v) => v.clone(),
+            View::Text(s) => Value::String(s.to_owned()),
             View::Doc(d) => d.clone().into_value(),
         }
     }

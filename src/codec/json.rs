@@ -106,12 +106,16 @@ impl<'de> Visitor<'de> for DocVisitor {
         ))
     }
 
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Doc<'de>, E> {
+        Ok(Doc::Text(Cow::Borrowed(v)))
+    }
+
     fn visit_str<E>(self, v: &str) -> Result<Doc<'de>, E> {
-        Ok(Doc::Json(Value::String(v.to_owned())))
+        Ok(Doc::Text(Cow::Owned(v.to_owned())))
     }
 
     fn visit_string<E>(self, v: String) -> Result<Doc<'de>, E> {
-        Ok(Doc::Json(Value::String(v)))
+        Ok(Doc::Text(Cow::Owned(v)))
     }
 
     fn visit_none<E>(self) -> Result<Doc<'de>, E> {
@@ -243,7 +247,7 @@ fn check_at(
         for (_, item) in members.rev() {
             check_at(item, depth + 1, limits, count)?;
         }
-    } else if let Some(Value::String(s)) = v.as_value()
+    } else if let Some(s) = v.as_str()
         && s.len() > limits.max_text_bytes
     {
         return Err(limit("text", limits.max_text_bytes));

@@ -262,17 +262,17 @@ impl<'a> Objects<'a> {
 
     /// Sets an attribute (or `#text`) of `frame`: a second attribute with the same local
     /// name replaces the first's value, in the first's place.
-    fn set(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Value) {
+    fn set(&mut self, frame: &mut Frame<'a>, key: Cow<'a, str>, value: Doc<'a>) {
         if let Some(map) = frame.spilled.as_deref_mut() {
-            map.insert(key.into_owned(), value);
+            map.insert(key.into_owned(), value.into_value());
             return;
         }
         let own = self.members.get_mut(frame.members..).unwrap_or_default();
         if let Some((_, seen)) = own.iter_mut().rev().find(|(k, _)| same_key(k, &key)) {
-            *seen = Doc::Json(value);
+            *seen = value;
             return;
         }
-        self.push(frame, key, Doc::Json(value));
+        self.push(frame, key, value);
     }
 
     /// Adds a member whose key `frame` does not hold yet.
@@ -894,7 +894,7 @@ impl<'a> Decoder<'a> {
             return Err(self.limit(at, "text", self.limits.max_text_bytes));
         }
         let value = convert(self.types(element.element), text);
-        objects.add(parent, element.key, Doc::Json(value), element.array);
+        objects.add(parent, element.key, value, element.array);
         Ok(())
     }
 
@@ -911,7 +911,7 @@ impl<'a> Decoder<'a> {
             objects.discard(&frame);
             Doc::Json(Value::Null)
         } else if !frame.has_attributes && !frame.has_children {
-            Doc::Json(convert(self.types(frame.node), frame.segment.take()))
+            convert(self.types(frame.node), frame.segment.take())
         } else {
             let text = if frame.has_children {
                 flush_segment(&mut frame);
@@ -1156,41 +1156,42 @@ fn child_match<'s>(
 }
 
 /// Converts element text or an attribute value as the schema's types say (None: the
-/// schema does not describe it, so it stays text).
-fn convert(types: Option<TypeSet>, text: Cow<'_, str>) -> Value {
+/// schema does not describe it, so it stays text). Text stays borrowed from the body
+/// wherever it was found whole.
+fn convert(types: Option<TypeSet>, text: Cow<'_, str>) -> Doc<'_> {
     let Some(types) = types else {
-        return Value::String(text.into_owned());
+        return Doc::Text(text);
     };
     if types.is_any() || types.names(TypeSet::STRING) {
-        return Value::String(text.into_owned());
+        return Doc::Text(text);
     }
     let trimmed = trim_xml_ws(&text);
     if (types.names(TypeSet::INTEGER) || types.names(TypeSet::NUMBER))
         && let Some(n) = parse_integer(trimmed)
     {
-        return Value::Number(n);
+        return Doc::Json(Value::Number(n));
     }
     if types.names(TypeSet::NUMBER)
         && let Some(n) = parse_decimal(trimmed)
     {
-        return Value::Number(n);
+        return Doc::Json(Value::Number(n));
     }
     if types.names(TypeSet::BOOLEAN) {
         match trimmed {
-            "true" | "1" => return Value::Bool(true),
-            "false" | "0" => return Value::Bool(false),
+            "true" | "1" => return Doc::Json(Value::Bool(true)),
+            "false" | "0" => return Doc::Json(Value::Bool(false)),
             _ => {}
         }
     }
     if trimmed.is_empty() {
         if types.names(TypeSet::OBJECT) {
-            return Value::Object(Map::new());
+            return Doc::Json(Value::Object(Map::new()));
         }
         if types.names(TypeSet::NULL) {
-            return Value::Null;
+            return Doc::Json(Value::Null);
         }
     }
-    Value::String(text.into_owned())
+    Doc::Text(text)
 }
 
 /// An exponent-free integer literal (`-12`, `+7`, `007`) that fits i64 or u64.
@@ -1732,7 +1733,7 @@ impl<'s, 'v> Encoder<'s, 'v> {
             Kind::Object => self.write_object(name, value, node)?,
             Kind::Array => return Err(self.error("an array inside an array has no XML form")),
             _ => {
-                if matches!(value.as_value(), Some(Value::String(s)) if s.is_empty()) {
+                if value.as_str().is_some_and(str::is_empty) {
                     self.out.push_str("/>");
                 } else {
                     self.out.push('>');
@@ -1850,8 +1851,10 @@ impl<'s, 'v> Encoder<'s, 'v> {
 
     /// Writes a scalar's text, escaped (`null` writes nothing).
     fn write_text(&mut self, value: View<'_>, attribute: bool) -> Result<(), EncodeError> {
+        if let Some(s) = value.as_str() {
+            return self.escape_checked(s, attribute);
+        }
         match value.as_value() {
-            Some(Value::String(s)) => self.escape_checked(s, attribute),
             Some(Value::Bool(b)) => {
                 self.out.push_str(if *b { "true" } else { "false" });
                 Ok(())

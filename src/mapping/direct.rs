@@ -269,6 +269,7 @@ impl<'a, 'c: 'a> Writer<'_, 'a, 'c> {
                     return self.put(rule, View::Value(v), depth).map(|()| true);
                 }
                 Some(Got::Doc(v)) => return self.put(rule, v, depth).map(|()| true),
+                Some(Got::Text(s)) => return self.put(rule, View::Text(s), depth).map(|()| true),
                 _ => {}
             }
         }
@@ -402,11 +403,7 @@ impl<'a, 'c: 'a> Writer<'_, 'a, 'c> {
         if !ok {
             return Err(Abandon);
         }
-        let written = match view {
-            View::Value(v) => serde_json::to_writer(&mut *self.out, v),
-            View::Doc(d) => serde_json::to_writer(&mut *self.out, d),
-        };
-        written.map_err(|_| Abandon)
+        serde_json::to_writer(&mut *self.out, &view).map_err(|_| Abandon)
     }
 }
 

@@ -67,9 +67,10 @@ pub(super) enum Got<'a> {
 impl<'a> Got<'a> {
     #[inline(always)]
     fn of(view: View<'a>) -> Got<'a> {
-        match view.as_value() {
-            Some(v) => Got::Json(v),
-            None => Got::Doc(view),
+        match view.norm() {
+            View::Value(v) => Got::Json(v),
+            View::Text(s) => Got::Text(s),
+            container => Got::Doc(container),
         }
     }
     fn to_value(self) -> Value {
@@ -332,7 +333,9 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
         let fast = match (rule.finish, value) {
             (Finish::Copy, v) => return Ok(Some(v.to_value())),
             (Finish::Integer, Got::Json(v)) => fast_integer(v),
+            (Finish::Integer, Got::Text(s)) => fast_integer_text(s),
             (Finish::Decimal, Got::Json(v)) => fast_decimal(v),
+            (Finish::Decimal, Got::Text(s)) => fast_decimal_text(s),
             _ => None,
         };
         match fast {
@@ -880,9 +883,14 @@ fn short_float(mantissa: u64, scale: u32, negative: bool) -> Option<Number> {
 fn fast_integer(value: &Value) -> Option<Value> {
     match value {
         Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::Number(n.clone())),
-        Value::String(s) => short_integer(s).map(|i| Value::Number(Number::from(i))),
+        Value::String(s) => fast_integer_text(s),
         _ => None,
     }
+}
+
+/// [`fast_integer`] of a string.
+fn fast_integer_text(s: &str) -> Option<Value> {
+    short_integer(s).map(|i| Value::Number(Number::from(i)))
 }
 
 /// `-?digits` with at most [`SHORT_DECIMAL_DIGITS`] digits: always an `i64`, read as
@@ -912,10 +920,7 @@ fn short_integer(s: &str) -> Option<i64> {
 #[inline]
 fn fast_decimal(value: &Value) -> Option<Value> {
     let number = match value {
-        Value::String(s) => {
-            let d = short_decimal_parts(s)?;
-            short_float(d.mantissa.unsigned_abs(), d.scale, d.negative)?
-        }
+        Value::String(s) => return fast_decimal_text(s),
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
             (Some(u), _) => short_float(u, 0, false)?,
             (None, Some(i)) => short_float(i.unsigned_abs(), 0, i < 0)?,
@@ -924,6 +929,12 @@ fn fast_decimal(value: &Value) -> Option<Value> {
         _ => return None,
     };
     Some(Value::Number(number))
+}
+
+/// [`fast_decimal`] of a string.
+fn fast_decimal_text(s: &str) -> Option<Value> {
+    let d = short_decimal_parts(s)?;
+    short_float(d.mantissa.unsigned_abs(), d.scale, d.negative).map(Value::Number)
 }
 
 fn convert(c: &Convert, value: &Value) -> Result<Value, StepError> {

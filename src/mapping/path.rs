@@ -215,6 +215,8 @@ impl SourcePath {
                         .map(|(_, d)| d.view())?
                 }
                 View::Doc(Doc::List(items)) => items.get(step.index?)?.view(),
+                // A string has no members or items.
+                View::Text(_) | View::Doc(Doc::Text(_)) => return None,
             };
         }
         Some(cur)

@@ -18,6 +18,7 @@
 //! `$ref` this module cannot resolve exactly as the registry does) gets no fast validator at
 //! all, and its callers use `jsonschema` alone.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use jsonschema::Draft;
@@ -501,16 +502,20 @@ impl FastValidator {
                 return false;
             }
         };
-        if let View::Value(v) | View::Doc(Doc::Json(v)) = view
-            && !matches!(v, Value::Object(_) | Value::Array(_))
-        {
-            let ok = scalar_valid(c, v);
-            return match c.also {
-                Some(also) if ok => self.valid(also, view, depth + 1, walk),
-                _ => ok,
-            };
+        let ok = match view {
+            View::Value(v) | View::Doc(Doc::Json(v))
+                if !matches!(v, Value::Object(_) | Value::Array(_)) =>
+            {
+                scalar_valid(c, v)
+            }
+            View::Text(s) => string_valid(c, s, None),
+            View::Doc(Doc::Text(s)) => string_valid(c, s, None),
+            _ => return self.check_at(c, view, depth, walk),
+        };
+        match c.also {
+            Some(also) if ok => self.valid(also, view, depth + 1, walk),
+            _ => ok,
         }
-        self.check_at(c, view, depth, walk)
     }
 
     #[inline(never)]
@@ -545,6 +550,8 @@ impl FastValidator {
                 }
                 scalar => scalar_valid(c, scalar),
             },
+            View::Text(s) => string_valid(c, s, None),
+            View::Doc(Doc::Text(s)) => string_valid(c, s, None),
             View::Doc(Doc::Members(members)) => {
                 self.container(c, OBJECT, view)
                     && (!c.object
@@ -658,12 +665,7 @@ impl FastValidator {
 #[inline(always)]
 fn scalar_valid(c: &Check, v: &Value) -> bool {
     let native = match v {
-        Value::String(s) => {
-            if c.admits & STRING == 0 || !length_within(s, c.min_length, c.max_length) {
-                return false;
-            }
-            !c.string_rules || string_rules(c, s, v)
-        }
+        Value::String(s) => return string_valid(c, s, Some(v)),
         Value::Number(n) => {
             if !number_type(c.admits, n) {
                 return false;
@@ -697,17 +699,39 @@ fn scalar_valid(c: &Check, v: &Value) -> bool {
     native && c.rest.as_ref().is_none_or(|rest| rest.is_valid(v))
 }
 
-/// `enum`, a plain `pattern` and `format: email` on a string `s` (the value `v`); not
-/// `rest`.
+/// The rules of `c` on a string `s`. `v` is the same string as a value when the document
+/// holds it as one; the rules left to `jsonschema` get one made from `s` otherwise (text
+/// borrowed from a body is not a value until such a rule asks for it).
+#[inline(always)]
+fn string_valid(c: &Check, s: &str, v: Option<&Value>) -> bool {
+    if c.admits & STRING == 0 || !length_within(s, c.min_length, c.max_length) {
+        return false;
+    }
+    (!c.string_rules || string_rules(c, s, v))
+        && c.rest
+            .as_ref()
+            .is_none_or(|rest| rest.is_valid(&string_value(s, v)))
+}
+
+/// `s` as a value: `v` itself when there is one.
+fn string_value<'v>(s: &str, v: Option<&'v Value>) -> Cow<'v, Value> {
+    match v {
+        Some(v) => Cow::Borrowed(v),
+        None => Cow::Owned(Value::String(s.to_owned())),
+    }
+}
+
+/// `enum`, a plain `pattern` and `format: email` on a string `s` (see [`string_valid`]
+/// for `v`); not `rest`.
 #[inline(never)]
-fn string_rules(c: &Check, s: &str, v: &Value) -> bool {
+fn string_rules(c: &Check, s: &str, v: Option<&Value>) -> bool {
     c.strings
         .as_ref()
         .is_none_or(|strings| strings.iter().any(|e| **e == *s))
         && c.pattern.as_ref().is_none_or(|p| p.matches(s))
         && c.email
             .as_ref()
-            .is_none_or(|email| plain_email(s) || email.is_valid(v))
+            .is_none_or(|email| plain_email(s) || email.is_valid(&string_value(s, v)))
 }
 
 /// The bounds and `rest` on a number `n` (the value `v`) that is not an integer.
@@ -1462,8 +1486,8 @@ mod tests {
         compile_with(doc, &[])
     }
 
-    /// A `Doc` standing for `v`: containers as member lists and item lists, except where
-    /// `keep(depth)` says to hold a subtree as a plain value.
+    /// A `Doc` standing for `v`: containers as member lists and item lists, strings as
+    /// text, except where `keep(depth)` says to hold a subtree or string as a plain value.
     fn doc_of(v: &Value, keep: &mut dyn FnMut() -> bool) -> Doc<'static> {
         match v {
             Value::Array(items) if !keep() => {
@@ -1474,6 +1498,7 @@ mod tests {
                     .map(|(k, v)| (Cow::Owned(k.clone()), doc_of(v, keep)))
                     .collect(),
             ),
+            Value::String(s) if !keep() => Doc::Text(Cow::Owned(s.clone())),
             other => Doc::Json(other.clone()),
         }
     }
