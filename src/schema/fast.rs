@@ -502,14 +502,11 @@ impl FastValidator {
                 return false;
             }
         };
-        let ok = match view {
-            View::Value(v) | View::Doc(Doc::Json(v))
-                if !matches!(v, Value::Object(_) | Value::Array(_)) =>
-            {
+        let ok = match view.norm() {
+            View::Value(v) if !matches!(v, Value::Object(_) | Value::Array(_)) => {
                 scalar_valid(c, v)
             }
             View::Text(s) => string_valid(c, s, None),
-            View::Doc(Doc::Text(s)) => string_valid(c, s, None),
             _ => return self.check_at(c, view, depth, walk),
         };
         match c.also {
@@ -702,7 +699,6 @@ fn scalar_valid(c: &Check, v: &Value) -> bool {
 /// The rules of `c` on a string `s`. `v` is the same string as a value when the document
 /// holds it as one; the rules left to `jsonschema` get one made from `s` otherwise (text
 /// borrowed from a body is not a value until such a rule asks for it).
-#[inline(always)]
 fn string_valid(c: &Check, s: &str, v: Option<&Value>) -> bool {
     if c.admits & STRING == 0 || !length_within(s, c.min_length, c.max_length) {
         return false;
