@@ -263,15 +263,14 @@ impl<'a, 'c: 'a> Writer<'_, 'a, 'c> {
         scope: Option<&Scope<'s>>,
         depth: u32,
     ) -> Result<bool, Abandon> {
-        if let (None, Source::Path(p), Finish::Copy) = (&value.when, &value.source, value.finish) {
-            match self.eval.resolve(p, scope) {
-                Some(Got::Json(v)) if !v.is_null() => {
-                    return self.put(rule, View::Value(v), depth).map(|()| true);
-                }
-                Some(Got::Doc(v)) => return self.put(rule, v, depth).map(|()| true),
-                Some(Got::Text(s)) => return self.put(rule, View::Text(s), depth).map(|()| true),
-                _ => {}
-            }
+        if let (None, Source::Path(p), Finish::Copy) = (&value.when, &value.source, value.finish)
+            && let Some(view) = self
+                .eval
+                .resolve(p, scope)
+                .filter(|g| !g.is_null())
+                .and_then(Got::view)
+        {
+            return self.put(rule, view, depth).map(|()| true);
         }
         // Matched here rather than through `produced`: converted values (numbers, lookups)
         // come this way, and wrapping each in a `Doc` costs a few percent of the write.
@@ -304,9 +303,7 @@ impl<'a, 'c: 'a> Writer<'_, 'a, 'c> {
                         .absent(&each.absence, found.is_some(), field, || None, scope);
                 return self.produced(rule, absent.map(|v| v.map(Doc::Json)), depth);
             }
-            Some(Got::Json(v @ Value::Array(_))) => View::Value(v).items(),
-            Some(Got::Doc(v)) => v.items(),
-            Some(_) => None,
+            Some(g) => g.view().and_then(View::items),
         };
         let items = items.ok_or(Abandon)?;
         self.out.push(b'[');

@@ -81,8 +81,19 @@ impl<'a> Got<'a> {
             Got::Int(i) => Value::from(i),
         }
     }
-    fn is_null(self) -> bool {
+    pub(super) fn is_null(self) -> bool {
         matches!(self, Got::Json(Value::Null))
+    }
+    /// The source value as a [`View`], to be read or written as it is; None for an index,
+    /// which is only ever a number made on demand.
+    #[inline(always)]
+    pub(super) fn view(self) -> Option<View<'a>> {
+        match self {
+            Got::Json(v) => Some(View::Value(v)),
+            Got::Doc(v) => Some(v),
+            Got::Text(s) => Some(View::Text(s)),
+            Got::Int(_) => None,
+        }
     }
     fn equals(self, other: &Value) -> bool {
         match self {
@@ -426,9 +437,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                     .absent(&rule.absence, true, field, input, scope)?
                     .map(Doc::Json));
             }
-            Some(Got::Json(v @ Value::Array(_))) => View::Value(v).items(),
-            Some(Got::Doc(v)) => v.items(),
-            Some(_) => None,
+            Some(g) => g.view().and_then(View::items),
         };
         let Some(items) = items else {
             return Err(MapError {
