@@ -36,6 +36,14 @@ pub struct FieldError {
     pub column: Option<u32>,
 }
 
+/// Longest message a field error carries. Validation messages quote the offending value,
+/// and a hostile body can make that value megabytes long: the partner needs its start to
+/// recognise it, not an echo of its whole body.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Longest pointer a field error carries (a pointer holds the body's own member names).
+pub const MAX_POINTER_CHARS: usize = 600;
+
 impl FieldError {
     pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError {
@@ -43,6 +51,45 @@ impl FieldError {
             message: message.into(),
             line: None,
             column: None,
+        }
+    }
+
+    /// The error with its message and pointer cut to their limits, saying how much was cut.
+    fn bounded(mut self) -> Self {
+        cut(&mut self.message, MAX_MESSAGE_CHARS);
+        cut(&mut self.pointer, MAX_POINTER_CHARS);
+        self
+    }
+}
+
+/// Cuts `s` to `max` characters, ending it with how many were left out.
+fn cut(s: &mut String, max: usize) {
+    if let Some((at, _)) = s.char_indices().nth(max) {
+        let left_out = s[at..].chars().count();
+        s.truncate(at);
+        let _ = write!(s, "… ({left_out} more characters)");
+    }
+}
+
+/// Appends `text` as XML character data: markup characters escaped, `\r` as a reference
+/// so it survives line-end normalisation, and the characters XML 1.0 cannot carry at all
+/// (controls other than tab and line ends, U+FFFE, U+FFFF), which messages may quote from
+/// a partner's body, written as visible `\uXXXX` escapes so the document stays
+/// well-formed.
+fn push_xml_text(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(c),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
         }
     }
 }
@@ -188,7 +235,7 @@ impl Problem {
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = errors;
+        self.errors = errors.into_iter().map(FieldError::bounded).collect();
         self
     }
 
@@ -252,28 +299,25 @@ impl Problem {
     /// Renders `application/problem+xml` in the RFC's namespace, with the validation errors
     /// as `<errors><error>` elements.
     pub fn to_xml(&self, instance: &str) -> Vec<u8> {
-        use quick_xml::escape::escape;
         let mut s = String::with_capacity(256 + self.errors.len() * 128);
         s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         s.push_str("<problem xmlns=\"urn:ietf:rfc:7807\">");
-        let _ = write!(
-            s,
-            "<type>{}</type><title>{}</title><status>{}</status><detail>{}</detail><instance>{}</instance>",
-            escape(self.type_uri().as_str()),
-            escape(self.kind.title()),
-            self.status.as_u16(),
-            escape(self.detail.as_str()),
-            escape(instance)
-        );
+        let element = |s: &mut String, name: &str, text: &str| {
+            let _ = write!(s, "<{name}>");
+            push_xml_text(s, text);
+            let _ = write!(s, "</{name}>");
+        };
+        element(&mut s, "type", &self.type_uri());
+        element(&mut s, "title", self.kind.title());
+        let _ = write!(s, "<status>{}</status>", self.status.as_u16());
+        element(&mut s, "detail", &self.detail);
+        element(&mut s, "instance", instance);
         if !self.errors.is_empty() {
             s.push_str("<errors>");
             for e in &self.errors {
-                let _ = write!(
-                    s,
-                    "<error><pointer>{}</pointer><message>{}</message>",
-                    escape(e.pointer.as_str()),
-                    escape(e.message.as_str())
-                );
+                s.push_str("<error>");
+                element(&mut s, "pointer", &e.pointer);
+                element(&mut s, "message", &e.message);
                 if let Some(l) = e.line {
                     let _ = write!(s, "<line>{l}</line>");
                 }
@@ -335,6 +379,38 @@ mod tests {
             String::from_utf8(p.to_json("abc")).unwrap(),
             r#"{"type":"urn:schemagate:problem:schema-violation","title":"Request does not match the schema","status":422,"detail":"1 error","instance":"abc","errors":[{"pointer":"/Order/Qty","message":"not an integer","line":4,"column":5}]}"#
         );
+    }
+
+    #[test]
+    fn xml_rendering_keeps_the_document_well_formed_whatever_the_messages_quote() {
+        let p = Problem::new(ProblemKind::SchemaViolation, "1 error\r").with_errors(vec![
+            FieldError::new("/a\u{1b}b", "\"x\u{1}y\u{FFFE}\" is 'bad'\tok"),
+        ]);
+        assert_eq!(
+            String::from_utf8(p.to_xml("c")).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:schema-violation</type><title>Request does not match the schema</title><status>422</status><detail>1 error&#13;</detail><instance>c</instance><errors><error><pointer>/a\\u001Bb</pointer><message>&quot;x\\u0001y\\uFFFE&quot; is &apos;bad&apos;\tok</message></error></errors></problem>\n"
+        );
+    }
+
+    #[test]
+    fn field_errors_quote_at_most_the_start_of_a_huge_value() {
+        let huge = format!("\"{}\" is not of type \"integer\"", "é".repeat(10_000));
+        let p = Problem::new(ProblemKind::SchemaViolation, "1 error").with_errors(vec![
+            FieldError::new(format!("/{}", "k".repeat(1000)), huge),
+        ]);
+        let e = &p.errors[0];
+        assert_eq!(
+            e.message,
+            format!("\"{}… (9727 more characters)", "é".repeat(299))
+        );
+        assert_eq!(
+            e.pointer,
+            format!("/{}… (401 more characters)", "k".repeat(599))
+        );
+        let short = Problem::new(ProblemKind::SchemaViolation, "1 error").with_errors(vec![
+            FieldError::new("/a", "\"x\" is not of type \"integer\""),
+        ]);
+        assert_eq!(short.errors[0].message, "\"x\" is not of type \"integer\"");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! JSON bodies under the same limits as XML.
 //!
 //! `serde_json` parses (its recursion limit of 128 keeps a hostile nesting off the stack);
-//! the [`Limits`] are then checked by a walk no deeper than `max_depth`. Limit errors carry line and column
-//! 0: the parsed value no longer knows where it came from, and the limit's name and maximum
-//! are what the client needs.
+//! the [`Limits`] are then checked by a walk no deeper than `max_depth`. The parsed value no
+//! longer knows where it came from, so a limit error is placed afterwards, on the error path
+//! only, by a scan of the body for the first place in document order that exceeds the same
+//! limit. Nesting past `serde_json`'s own limit is the depth limit too (413), not a syntax
+//! error.
 //!
 //! [`decode`] gives a `Value`; [`decode_doc`] gives the same document as a [`Doc`], whose
 //! object keys are borrowed from the body (unless escaped) and never hashed, for a body that
@@ -22,9 +24,9 @@ const FORMAT: &str = "JSON";
 
 /// Parses a JSON body, enforcing depth and element limits, with line/column on errors.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, CodecError> {
-    check_utf8(input)?;
-    let value: Value = serde_json::from_slice(input).map_err(|e| malformed(&e))?;
-    check_limits(View::Value(&value), limits)?;
+    let text = check_utf8(input)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| malformed(&e, text, limits))?;
+    check_limits(View::Value(&value), limits).map_err(|e| placed(e, text, limits))?;
     Ok(value)
 }
 
@@ -37,8 +39,8 @@ pub fn decode_doc<'a>(input: &'a [u8], limits: &Limits) -> Result<Doc<'a>, Codec
     let doc = DocSeed
         .deserialize(&mut de)
         .and_then(|doc| de.end().map(|()| doc))
-        .map_err(|e| malformed(&e))?;
-    check_limits(doc.view(), limits)?;
+        .map_err(|e| malformed(&e, text, limits))?;
+    check_limits(doc.view(), limits).map_err(|e| placed(e, text, limits))?;
     Ok(doc)
 }
 
@@ -53,12 +55,139 @@ fn check_utf8(input: &[u8]) -> Result<&str, CodecError> {
     })
 }
 
-fn malformed(e: &serde_json::Error) -> CodecError {
+/// Containers `serde_json` nests before it refuses a document.
+const PARSER_MAX_DEPTH: usize = 128;
+
+fn malformed(e: &serde_json::Error, text: &str, limits: &Limits) -> CodecError {
+    let line = u32::try_from(e.line()).unwrap_or(u32::MAX);
+    let column = u32::try_from(e.column()).unwrap_or(u32::MAX);
+    // The parser's own nesting limit is the depth limit, met before the walk could: placed
+    // where the walk would have placed it.
+    if e.is_syntax() && e.to_string().starts_with("recursion limit exceeded") {
+        let max = limits.max_depth.min(PARSER_MAX_DEPTH);
+        let tighter = Limits {
+            max_depth: max,
+            ..*limits
+        };
+        let (line, column) = limit_offset(text.as_bytes(), "depth", &tighter)
+            .map_or((line, column), |at| line_col(text.as_bytes(), at));
+        return CodecError::Limit {
+            limit: "depth",
+            max,
+            line,
+            column,
+        };
+    }
     CodecError::Malformed {
         format: FORMAT,
-        line: u32::try_from(e.line()).unwrap_or(u32::MAX),
-        column: u32::try_from(e.column()).unwrap_or(u32::MAX),
+        line,
+        column,
         message: e.to_string(),
+    }
+}
+
+/// A limit error of the walk, given the line and column where the body first exceeds that
+/// limit in document order.
+fn placed(e: CodecError, text: &str, limits: &Limits) -> CodecError {
+    match e {
+        CodecError::Limit { limit, max, .. } => {
+            let (line, column) = limit_offset(text.as_bytes(), limit, limits)
+                .map_or((1, 1), |at| line_col(text.as_bytes(), at));
+            CodecError::Limit {
+                limit,
+                max,
+                line,
+                column,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Byte offset of the first value that exceeds `limit` (`depth`, `elements` or `text`,
+/// counted as [`check_limits`] counts them) in a document the parser accepted. Error path
+/// only.
+fn limit_offset(b: &[u8], limit: &str, limits: &Limits) -> Option<usize> {
+    let (mut depth, mut count, mut i) = (0usize, 0usize, 0usize);
+    while let Some(&c) = b.get(i) {
+        let start = i;
+        match c {
+            b'[' | b'{' => {
+                count += 1;
+                depth += 1;
+                i += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+                continue;
+            }
+            b'"' => {
+                let (end, len) = string_end(b, i + 1)?;
+                i = end;
+                let key = b.get(i..)?.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':');
+                if limit == "text" && len > limits.max_text_bytes {
+                    return Some(start);
+                }
+                if key {
+                    continue;
+                }
+                count += 1;
+            }
+            b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                count += 1;
+                i += b
+                    .get(i..)?
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+                    .count();
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        let over = match limit {
+            "depth" => depth > limits.max_depth,
+            "elements" => count > limits.max_elements,
+            _ => false,
+        };
+        if over {
+            return Some(start);
+        }
+    }
+    None
+}
+
+/// The offset after the closing quote of the string whose content starts at `i`, and the
+/// length of its decoded UTF-8.
+fn string_end(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
+    let mut len = 0usize;
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some((i + 1, len)),
+            b'\\' if b.get(i + 1) == Some(&b'u') => {
+                let hex = std::str::from_utf8(b.get(i + 2..i + 6)?).ok()?;
+                let unit = u32::from_str_radix(hex, 16).ok()?;
+                // A surrogate pair is four bytes, counted at its high half.
+                len += match unit {
+                    0..=0x7F => 1,
+                    0x80..=0x7FF => 2,
+                    0xD800..=0xDBFF => 4,
+                    0xDC00..=0xDFFF => 0,
+                    _ => 3,
+                };
+                i += 6;
+            }
+            b'\\' => {
+                len += 1;
+                i += 2;
+            }
+            _ => {
+                len += 1;
+                i += 1;
+            }
+        }
     }
 }
 
@@ -325,35 +454,57 @@ mod tests {
             decode(br#"{"a": [1]}"#, &limits).unwrap(),
             json!({"a": [1]})
         );
+        let at = |limit, max, line, column| CodecError::Limit {
+            limit,
+            max,
+            line,
+            column,
+        };
         assert_eq!(
-            decode(br#"{"a": [[1]]}"#, &limits).unwrap_err(),
-            limit("depth", 2)
+            decode(b"{\"a\":\n [[1]]}", &limits).unwrap_err(),
+            at("depth", 2, 2, 3)
         );
         assert_eq!(
-            decode(b"[1, 2, 3, 4]", &limits).unwrap_err(),
-            limit("elements", 4)
+            decode(b"[1, 2,\n 3, 4]", &limits).unwrap_err(),
+            at("elements", 4, 2, 5)
         );
         assert_eq!(
-            decode(br#"["abcd"]"#, &limits).unwrap_err(),
-            limit("text", 3)
+            decode(br#"["abc", "ab\u00e9"]"#, &limits).unwrap_err(),
+            at("text", 3, 1, 9)
         );
         assert_eq!(
-            decode(br#"{"abcd": 1}"#, &limits).unwrap_err(),
-            limit("text", 3)
+            decode(br#"{"ab": 1, "abcd": 1}"#, &limits).unwrap_err(),
+            at("text", 3, 1, 11)
+        );
+        // Escapes count as what they decode to: four bytes here, one character each.
+        assert_eq!(
+            decode(br#"["\n\t\"", "\ud83d\ude00"]"#, &limits).unwrap_err(),
+            at("text", 3, 1, 12)
         );
     }
 
     #[test]
     fn deep_nesting_is_refused_without_overflowing() {
+        // Past the parser's own nesting limit: the depth limit, where the parser stopped.
         let deep = "[".repeat(100_000);
-        assert!(matches!(
+        assert_eq!(
             decode(deep.as_bytes(), &Limits::default()).unwrap_err(),
-            CodecError::Malformed { .. }
-        ));
-        let nested = format!("{}{}", "[".repeat(100), "]".repeat(100));
+            CodecError::Limit {
+                limit: "depth",
+                max: 64,
+                line: 1,
+                column: 65
+            }
+        );
+        let nested = format!("{{\"a\":\n{}{}}}", "[".repeat(100), "]".repeat(100));
         assert_eq!(
             decode(nested.as_bytes(), &Limits::default()).unwrap_err(),
-            limit("depth", 64)
+            CodecError::Limit {
+                limit: "depth",
+                max: 64,
+                line: 2,
+                column: 64
+            }
         );
     }
 
@@ -440,12 +591,17 @@ mod tests {
         let deep = "[".repeat(100_000);
         assert!(matches!(
             same_as_decode(deep.as_bytes(), &Limits::default()).unwrap_err(),
-            CodecError::Malformed { .. }
+            CodecError::Limit { limit: "depth", .. }
         ));
         let nested = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert_eq!(
             same_as_decode(nested.as_bytes(), &Limits::default()).unwrap_err(),
-            limit("depth", 64)
+            CodecError::Limit {
+                limit: "depth",
+                max: 64,
+                line: 1,
+                column: 65
+            }
         );
     }
 

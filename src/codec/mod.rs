@@ -10,6 +10,7 @@ pub mod json;
 pub mod xml;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Number;
 
 /// The wire format a partner route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -143,6 +144,33 @@ pub(crate) fn line_col(input: &[u8], offset: usize) -> (u32, u32) {
         u32::try_from(line).unwrap_or(u32::MAX),
         u32::try_from(column).unwrap_or(u32::MAX),
     )
+}
+
+/// Writes the shortest text of a JSON number: a double with an integral value is written
+/// as the integer it is (`1000`, not `1000.0`; `-0.0` as `0`), everything else as
+/// `serde_json` writes it (`0.1`, `1e300`). Every place that turns a number into text (the
+/// XML encoder, `as: string`, templates, lookups) writes it this way, so one value always
+/// has one spelling.
+pub fn push_number(out: &mut String, n: &Number) {
+    use std::fmt::Write as _;
+    /// 2^53: below it every integral double is an exact `i64`.
+    const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+    // Writing into a `String` cannot fail.
+    let _ = match n.as_f64() {
+        Some(f) if !(n.is_i64() || n.is_u64()) && f.fract() == 0.0 && f.abs() < EXACT_INTEGERS => {
+            #[allow(clippy::cast_possible_truncation)]
+            let i = f as i64;
+            write!(out, "{i}")
+        }
+        _ => write!(out, "{n}"),
+    };
+}
+
+/// [`push_number`] into a new string.
+pub fn number_text(n: &Number) -> String {
+    let mut out = String::new();
+    push_number(&mut out, n);
+    out
 }
 
 #[cfg(test)]

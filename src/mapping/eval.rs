@@ -19,6 +19,7 @@ use super::path::{Root, SourcePath, push_index, push_pointer};
 use super::syntax::{Conversion, OnMissing, OnNull, Rounding, StringFn};
 use super::{EvalContext, MapError};
 use crate::codec::doc::{Doc, View};
+use crate::codec::{number_text, push_number};
 
 /// The item being mapped inside `each`, with what is needed to name it in errors.
 pub(super) struct Scope<'a> {
@@ -395,9 +396,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                     Some(Got::Int(i)) => {
                         let _ = write!(out, "{i}");
                     }
-                    Some(Got::Json(Value::Number(n))) => {
-                        let _ = write!(out, "{n}");
-                    }
+                    Some(Got::Json(Value::Number(n))) => push_number(&mut out, n),
                     Some(Got::Json(Value::Bool(b))) => {
                         let _ = write!(out, "{b}");
                     }
@@ -578,7 +577,7 @@ fn current<'v>(owned: &'v Option<Value>, got: Got<'v>) -> Cow<'v, Value> {
 fn scalar_text(value: Value) -> Result<String, StepError> {
     match value {
         Value::String(s) => Ok(s),
-        Value::Number(n) => Ok(n.to_string()),
+        Value::Number(n) => Ok(number_text(&n)),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Ok(String::new()),
         Value::Array(_) | Value::Object(_) => Err(StepError(
@@ -616,7 +615,7 @@ fn apply_fn<'s>(f: &StringFn, s: Cow<'s, str>) -> Cow<'s, str> {
 fn lookup(l: &Lookup, value: &Value) -> Result<Value, StepError> {
     let hit = match value {
         Value::String(s) => l.table.get(s.as_str()),
-        Value::Number(n) => l.table.get(n.to_string().as_str()),
+        Value::Number(n) => l.table.get(number_text(n).as_str()),
         Value::Bool(b) => l.table.get(if *b { "true" } else { "false" }),
         _ => None,
     };
@@ -1101,6 +1100,20 @@ mod tests {
                 json!({"e": "  Ann@X.COM ", "p": "a b c d", "first": "Jane", "last": "Doe", "n": 1.5, "b": true})
             ),
             json!({"e": "ann@x.com", "u": "ANN@X.COM ", "r": "a-b-c", "full": "Jane Doe ({x})", "num": "#1.5/true"})
+        );
+    }
+
+    #[test]
+    fn integral_doubles_are_written_as_integers_everywhere_text_is_made() {
+        // 1e3 decoded as a number is the double 1000.0: its text is "1000", as the XML
+        // encoder writes it, in `as: string`, templates, string functions and lookups.
+        let map = "s: { from: /n, as: string }\nt: { template: \"qty={/n}\" }\n\
+                   u: { from: /n, apply: [uppercase] }\n\
+                   l: { from: /c, lookup: { \"1\": OPEN }, fallback: UNKNOWN }\n\
+                   z: { from: /z, as: string }\nf: { from: /f, as: string }";
+        assert_eq!(
+            ok(map, json!({"n": 1e3, "c": 1.0, "z": -0.0, "f": 0.1})),
+            json!({"s": "1000", "t": "qty=1000", "u": "1000", "l": "OPEN", "z": "0", "f": "0.1"})
         );
     }
 
