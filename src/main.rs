@@ -102,12 +102,21 @@ fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// [`out`] for stderr: diagnostics piped into a closed pipe end quietly too.
+fn err(text: &str) {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr
+        .write_all(text.as_bytes())
+        .and_then(|()| stderr.write_all(b"\n"));
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            err(&format!("error: {e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -179,7 +188,7 @@ fn transform(
         Ok(gw) => gw,
         Err(diags) => {
             for d in &diags {
-                eprintln!("{d}\n");
+                err(&format!("{d}\n"));
             }
             bail!("the configuration does not load; run `schemagate check`");
         }
@@ -274,9 +283,9 @@ fn transform(
             Ok(ExitCode::SUCCESS)
         }
         Err(problem) => {
-            eprintln!("{problem}");
+            err(&problem.to_string());
             if let Some(log) = &problem.log_detail {
-                eprintln!("  cause: {log}");
+                err(&format!("  cause: {log}"));
             }
             Ok(ExitCode::FAILURE)
         }

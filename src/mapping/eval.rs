@@ -796,15 +796,39 @@ fn short_decimal_parts(s: &str) -> Option<ShortDecimal> {
     })
 }
 
+/// Most significant digits a JSON number with a fraction can be taken at exactly: any
+/// decimal of at most 15 digits survives the round trip through the double a JSON parser
+/// holds it in, and no longer one is sure to.
+const EXACT_FLOAT_DIGITS: u32 = 15;
+
 /// A value as an exact decimal. A JSON float is read via its shortest representation
-/// (0.1 is "0.1", not 0.1000000000000000055...).
+/// (0.1 is "0.1", not 0.1000000000000000055...), and only when that has at most
+/// [`EXACT_FLOAT_DIGITS`] significant digits: a longer one (90071992547409.93 reads back as
+/// ...409.94) may already have lost digits, and money is refused rather than rounded.
 fn to_decimal(value: &Value) -> Result<Decimal, StepError> {
     let parsed = match value {
         Value::String(s) => parse_decimal(s),
-        Value::Number(n) => parse_decimal(&n.to_string()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => parse_decimal(&n.to_string()),
+        Value::Number(n) => match parse_decimal(&n.to_string()) {
+            Some(d) if significant_digits(d) > EXACT_FLOAT_DIGITS => {
+                return Err(StepError(format!(
+                    "{n} has more significant digits than a JSON number carries exactly ({EXACT_FLOAT_DIGITS}); it may already be rounded: send it as a string"
+                )));
+            }
+            parsed => parsed,
+        },
         _ => None,
     };
     parsed.ok_or_else(|| StepError(format!("{value} is not a decimal number")))
+}
+
+/// Digits of `d` without its trailing zeros.
+fn significant_digits(d: Decimal) -> u32 {
+    let mut m = d.mantissa().unsigned_abs();
+    while m != 0 && m.is_multiple_of(10) {
+        m /= 10;
+    }
+    m.checked_ilog10().map_or(0, |l| l + 1)
 }
 
 /// Rounds to exactly `scale` decimals; a number too large to carry that many decimals
@@ -1189,6 +1213,33 @@ mod tests {
             )
             .message,
             "\"1_000\" is not a decimal number"
+        );
+    }
+
+    #[test]
+    fn json_numbers_with_more_digits_than_a_double_holds_are_not_taken_as_money() {
+        let map = "a: { from: /a, as: string, scale: 2 }\nb: { from: /b, as: string, scale: 2 }";
+        // 15 significant digits or fewer: exact; integers are exact as they are.
+        assert_eq!(
+            ok(
+                map,
+                json!({"a": 1234567890123.45, "b": 9007199254740993_u64})
+            ),
+            json!({"a": "1234567890123.45", "b": "9007199254740993.00"})
+        );
+        // 90071992547409.93 is held as the double nearest to it, which reads back as
+        // ...409.94: refused, not rounded.
+        assert_eq!(
+            err(map, json!({"a": 90071992547409.93, "b": 1})),
+            MapError {
+                target: "/a".into(),
+                input: Some("/a".into()),
+                message: "90071992547409.94 has more significant digits than a JSON number carries exactly (15); it may already be rounded: send it as a string".into()
+            }
+        );
+        assert_eq!(
+            err(map, json!({"a": "1", "b": 1.2345678901234568e20})).message,
+            "1.2345678901234568e+20 has more significant digits than a JSON number carries exactly (15); it may already be rounded: send it as a string"
         );
     }
 
