@@ -153,6 +153,18 @@ fn type_names(t: TypeSet) -> String {
         .join(" or ")
 }
 
+/// How a nested map fits a union target object (see `Checker::union_fit`).
+enum UnionFit {
+    /// The target is no union the checker judges.
+    NotUnion,
+    /// Exactly this alternative.
+    One(NodeId),
+    /// More than one alternative.
+    Several,
+    /// None: why, alternative by alternative.
+    None(Vec<String>),
+}
+
 fn without_null(t: TypeSet) -> TypeSet {
     if t.is_any() {
         t
@@ -236,6 +248,33 @@ impl<'a> Checker<'a> {
             );
             return;
         }
+        // A union target: the fields are checked against the one alternative they fit,
+        // so another alternative's rules do not count against them. When they fit none,
+        // that one error stands for the object: its fields are still walked, so their
+        // sources count as read, but what the walk would say against the merged
+        // alternatives is noise until the map picks one.
+        let mut quiet_from = None;
+        let node = match self.union_fit(fields, node) {
+            UnionFit::One(alt) => alt,
+            UnionFit::Several | UnionFit::NotUnion => node,
+            UnionFit::None(misfits) => {
+                let (pos, loc) = owner.map_or((self.map_pos, target_path.to_owned()), |(f, p)| {
+                    (p, f.target.clone())
+                });
+                let location = target.node(node).location.clone();
+                self.error(
+                    pos,
+                    &location,
+                    format!(
+                        "the nested map `{loc}` fits none of the alternatives (`anyOf`/`oneOf`) of its target: {}",
+                        misfits.join("; ")
+                    ),
+                    "produce exactly the properties one alternative allows and requires",
+                );
+                quiet_from = Some(self.diags.len());
+                node
+            }
+        };
         for f in fields {
             match target.property(node, &f.key) {
                 Some(child) => {
@@ -307,6 +346,75 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
+        }
+        if let Some(len) = quiet_from {
+            self.diags.truncate(len);
+        }
+    }
+
+    /// Which alternatives of a union target object the map's fields fit. Only what is
+    /// certain counts against an alternative: a type other than object, a property it
+    /// forbids, a required one never produced, a constant outside its enum. A node whose
+    /// alternatives are themselves unions, or that has properties of its own beside them,
+    /// is not judged at all.
+    fn union_fit(&self, fields: &[Field], node: NodeId) -> UnionFit {
+        let target = self.target;
+        let Some(n) = target.nodes.get(node as usize) else {
+            return UnionFit::NotUnion;
+        };
+        if n.union.is_empty() || !n.properties.is_empty() {
+            return UnionFit::NotUnion;
+        }
+        let (mut fit, mut misfits) = (Vec::new(), Vec::new());
+        for (i, &alt) in n.union.iter().enumerate() {
+            let Some(a) = target.nodes.get(alt as usize) else {
+                return UnionFit::NotUnion;
+            };
+            if !a.union.is_empty() {
+                return UnionFit::NotUnion;
+            }
+            let why = if !a.types.is_any() && !a.types.names(TypeSet::OBJECT) {
+                Some(format!("it says {}", type_names(a.types)))
+            } else if let Some(f) = fields.iter().find(|f| {
+                !a.properties.contains_key(&f.key) && a.additional == Additional::Forbidden
+            }) {
+                Some(format!("`{}` is not one of its properties", f.key))
+            } else if let Some(name) = a
+                .required
+                .iter()
+                .find(|name| !fields.iter().any(|f| &f.key == *name))
+            {
+                Some(format!("it requires `{name}`"))
+            } else {
+                fields.iter().find_map(|f| {
+                    let Node::Value(rule) = &f.node else {
+                        return None;
+                    };
+                    let Source::Const(v) = &rule.source else {
+                        return None;
+                    };
+                    let allowed = target
+                        .nodes
+                        .get(*a.properties.get(&f.key)? as usize)?
+                        .enum_values
+                        .as_ref()?;
+                    (!allowed.contains(v)
+                        && rule.convert.is_none()
+                        && rule.apply.is_empty()
+                        && rule.lookup.is_none()
+                        && rule.date.is_none())
+                    .then(|| format!("`{}` must be one of {}, not {v}", f.key, list(allowed)))
+                })
+            };
+            match why {
+                Some(why) => misfits.push(format!("alternative {} ({}): {why}", i + 1, a.location)),
+                None => fit.push(alt),
+            }
+        }
+        match fit.as_slice() {
+            [] => UnionFit::None(misfits),
+            [one] => UnionFit::One(*one),
+            _ => UnionFit::Several,
         }
     }
 
@@ -1732,6 +1840,77 @@ mod tests {
             diags(&format!(
                 "{OK_BASE}count: {{ from: /Order/Priority, lookup: {{ standard: \"1\", express: \"2\", overnight: \"3\" }}, as: integer }}"
             )),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_nested_map_must_fit_one_alternative_of_a_union_target() {
+        let source = shape(json!({
+            "type": "object",
+            "properties": {"Doc": {"type": "object", "required": ["@id", "Qty"], "properties": {
+                "@id": {"type": "string"}, "Qty": {"type": "integer"}}}}
+        }));
+        let target = shape(json!({
+            "type": "object",
+            "properties": {"v": {"oneOf": [
+                {"type": "object", "required": ["kind", "x"], "additionalProperties": false,
+                 "properties": {"kind": {"const": "X"}, "x": {"type": "string"}}},
+                {"type": "object", "required": ["kind", "y"], "additionalProperties": false,
+                 "properties": {"kind": {"const": "Y"}, "y": {"type": "integer"}}}]}}
+        }));
+        let run = |map: &str| {
+            let yaml = format!(
+                "route: {{ method: POST, path: /t, format: json }}\nupstream: {{ service: s, path: /t }}\nrequest:\n  schema: s.json\n  target: t.json\n  map:\n{map}"
+            );
+            let file = std::path::Path::new("t.yaml");
+            let route = crate::mapping::parse_route_yaml(&yaml, file).unwrap();
+            render(&crate::mapping::check(
+                &route,
+                Direction::Request,
+                file,
+                &source,
+                &target,
+                &ContextDecl::default(),
+            ))
+        };
+        let union_error = |alt1: &str, alt2: &str| {
+            format!(
+                "t.yaml:7:5: error: the nested map `/v` fits none of the alternatives (`anyOf`/`oneOf`) of its target: alternative 1 (t.schema.json#/properties/v/oneOf/0): {alt1}; alternative 2 (t.schema.json#/properties/v/oneOf/1): {alt2}\n  --> at t.schema.json#/properties/v\n  = hint: produce exactly the properties one alternative allows and requires"
+            )
+        };
+        assert_eq!(
+            run("    v:\n      kind: { const: X }\n      y: /Doc/Qty\n      x: /Doc/@id\n"),
+            vec![union_error(
+                "`y` is not one of its properties",
+                "`x` is not one of its properties"
+            )]
+        );
+        // A constant outside an alternative's enum rules it out.
+        assert_eq!(
+            run("    v:\n      kind: { const: \"Y\" }\n      x: /Doc/@id\n")
+                .into_iter()
+                .take(1)
+                .collect::<Vec<_>>(),
+            vec![union_error(
+                "`kind` must be one of \"X\", not \"Y\"",
+                "`x` is not one of its properties"
+            )]
+        );
+        // Fitting one alternative is enough, and its rules are the ones checked: `kind`
+        // may be "Y" in the second alternative, whatever the first one says.
+        let errors = |map: &str| -> Vec<String> {
+            run(map)
+                .into_iter()
+                .filter(|d| d.contains(": error:"))
+                .collect()
+        };
+        assert_eq!(
+            errors("    v:\n      kind: { const: X }\n      x: /Doc/@id\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            errors("    v:\n      kind: { const: \"Y\" }\n      y: /Doc/Qty\n"),
             Vec::<String>::new()
         );
     }
