@@ -123,15 +123,20 @@ pub struct EncodeError {
     pub message: String,
 }
 
-/// 1-based line and column (in characters, not bytes) of byte `offset` of `input`. Error
-/// path only: counting is linear in the offset.
+/// 1-based line and column (in characters, not bytes) of byte `offset` of `input`. A line
+/// ends at `\n`, `\r\n` or a lone `\r`, as XML's end-of-line handling and editors count
+/// them. Error path only: counting is linear in the offset.
 pub(crate) fn line_col(input: &[u8], offset: usize) -> (u32, u32) {
     let before = input.get(..offset.min(input.len())).unwrap_or_default();
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
+    let mut line = 1usize;
+    let mut start = 0usize;
+    for (i, &b) in before.iter().enumerate() {
+        let ends = b == b'\n' || (b == b'\r' && input.get(i + 1) != Some(&b'\n'));
+        if ends {
+            line += 1;
+            start = i + 1;
+        }
+    }
     // Characters are the bytes that do not continue a UTF-8 sequence.
     let column = before
         .get(start..)
@@ -176,6 +181,21 @@ pub fn number_text(n: &Number) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_end_at_lf_crlf_and_lone_cr() {
+        let text = "a\nb\r\nc\rdé\rx".as_bytes();
+        let at = |needle: u8| line_col(text, text.iter().position(|&b| b == needle).unwrap());
+        assert_eq!(at(b'a'), (1, 1));
+        assert_eq!(at(b'b'), (2, 1));
+        assert_eq!(at(b'c'), (3, 1));
+        assert_eq!(at(b'd'), (4, 1));
+        assert_eq!(at(b'x'), (5, 1));
+        // A column counts characters: `é` is two bytes, one column.
+        assert_eq!(line_col(text, text.len() - 2), (4, 3));
+        // The `\r` of a `\r\n` is still on its line.
+        assert_eq!(line_col(text, 3), (2, 2));
+    }
 
     #[test]
     fn line_col_counts_characters() {
