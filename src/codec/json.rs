@@ -44,7 +44,10 @@ pub fn decode_doc<'a>(input: &'a [u8], limits: &Limits) -> Result<Doc<'a>, Codec
     Ok(doc)
 }
 
+/// The body as text, without the UTF-8 byte order mark some Windows tools write first:
+/// RFC 8259 lets a parser ignore it, and the XML decoder does.
 fn check_utf8(input: &[u8]) -> Result<&str, CodecError> {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     std::str::from_utf8(input).map_err(|e| {
         let (line, column) = line_col(input, e.valid_up_to());
         CodecError::Encoding {
@@ -427,6 +430,25 @@ mod tests {
                 column: 4,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        assert_eq!(
+            decode(b"\xEF\xBB\xBF{\"a\": 1}", &Limits::default()).unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            decode_doc(b"\xEF\xBB\xBF[\"x\"]", &Limits::default())
+                .unwrap()
+                .into_value(),
+            json!(["x"])
+        );
+        // Positions count from after the mark, as an editor shows the text.
+        assert!(matches!(
+            decode(b"\xEF\xBB\xBF{,}", &Limits::default()).unwrap_err(),
+            CodecError::Malformed { line: 1, column: 2, .. }
         ));
     }
 
