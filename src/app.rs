@@ -35,7 +35,8 @@ use crate::config::{self, Gateway, LoadOptions, Route, RouteMatch};
 use crate::diagnostic::Diagnostic;
 use crate::edge::correlation::correlation_id;
 use crate::edge::headers::{
-    HeaderPolicy, client_response_headers, transform_request_headers, transform_response_headers,
+    HeaderPolicy, check_body_codings, check_host, client_response_headers,
+    transform_request_headers, transform_response_headers,
 };
 use crate::mapping::EvalContext;
 use crate::pipeline;
@@ -640,6 +641,10 @@ async fn forward(
         request: None,
     };
 
+    // RFC 9112 §3.2: a request without exactly one valid Host is refused, not forwarded.
+    check_host(parts.version, &parts.headers)
+        .map_err(|e| Problem::new(ProblemKind::MalformedBody, e.to_string()))?;
+
     // Request direction.
     let (decoded, upstream_body) = match &route.request {
         Some(stage) => {
@@ -648,6 +653,8 @@ async fn forward(
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
             pipeline::check_media_type(route.format, content_type)?;
+            check_body_codings(&parts.headers)
+                .map_err(|e| Problem::new(ProblemKind::UnsupportedMediaType, e.to_string()))?;
             let raw = read_body(
                 body,
                 &parts.headers,

@@ -271,3 +271,85 @@ async fn sigterm_drains_the_request_in_flight() {
     assert!(exit.success(), "{exit:?}");
     assert!(TcpStream::connect(&addr).is_err(), "the listener is closed");
 }
+
+const ACME_XML_400: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:malformed-body</type><title>Malformed request body</title><status>400</status><detail>an HTTP/1.1 request must carry a Host header</detail><instance>h-1</instance></problem>\n";
+
+/// A POST of the valid acme order in HTTP `version` with the given head lines (no Host
+/// unless listed).
+fn acme_order(version: &str, lines: &str) -> Vec<u8> {
+    let body = fixture("acme/orders/valid/input.xml");
+    let mut req = format!(
+        "POST /partners/acme/orders HTTP/{version}\r\n{lines}Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    req
+}
+
+async fn raw(addr: std::net::SocketAddr, req: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || raw_exchange(addr, &req, Duration::from_secs(10)).0)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_exactly_one_host_is_400_and_not_forwarded() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+
+    let none = raw(gw.addr, acme_order("1.1", "X-Correlation-Id: h-1\r\n")).await;
+    assert!(none.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{none}");
+    assert!(
+        none.contains("\r\ncontent-type: application/problem+xml\r\n"),
+        "{none}"
+    );
+    assert!(none.ends_with(&format!("\r\n\r\n{ACME_XML_400}")), "{none}");
+
+    let two = raw(
+        gw.addr,
+        acme_order(
+            "1.1",
+            "Host: a.example\r\nHost: b.example\r\nAccept: application/json\r\nX-Correlation-Id: h-2\r\n",
+        ),
+    )
+    .await;
+    assert!(two.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{two}");
+    assert!(
+        two.ends_with("\r\n\r\n{\"type\":\"urn:schemagate:problem:malformed-body\",\"title\":\"Malformed request body\",\"status\":400,\"detail\":\"the request carries 2 Host headers; exactly one is allowed\",\"instance\":\"h-2\"}"),
+        "{two}"
+    );
+    assert!(up.requests().is_empty());
+
+    // HTTP/1.0 predates Host: such a request is served.
+    let old = raw(gw.addr, acme_order("1.0", "")).await;
+    assert!(old.starts_with("HTTP/1.0 200 OK\r\n"), "{old}");
+    assert_eq!(up.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_coding_other_than_chunked_is_415_and_not_forwarded() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let body = fixture("acme/orders/valid/input.xml");
+    let mut req = b"POST /partners/acme/orders HTTP/1.1\r\nHost: gw\r\nContent-Type: application/xml\r\nAccept: application/json\r\nX-Correlation-Id: te-1\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n".to_vec();
+    req.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+    req.extend_from_slice(&body);
+    req.extend_from_slice(b"\r\n0\r\n\r\n");
+    let reply = raw(gw.addr, req).await;
+    assert!(
+        reply.starts_with("HTTP/1.1 415 Unsupported Media Type\r\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with("\r\n\r\n{\"type\":\"urn:schemagate:problem:unsupported-media-type\",\"title\":\"Unsupported media type\",\"status\":415,\"detail\":\"Transfer-Encoding `gzip, chunked` is not supported; send the body with Content-Length or with chunked alone\",\"instance\":\"te-1\"}"),
+        "{reply}"
+    );
+    // hyper itself refuses a last transfer coding other than chunked: the body's end is
+    // unknown.
+    let mut req = b"POST /partners/acme/orders HTTP/1.1\r\nHost: gw\r\nContent-Type: application/xml\r\nTransfer-Encoding: chunked, gzip\r\n\r\n".to_vec();
+    req.extend_from_slice(&body);
+    let reply = raw(gw.addr, req).await;
+    assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
+    assert!(up.requests().is_empty());
+}
