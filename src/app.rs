@@ -35,7 +35,8 @@ use crate::config::{self, Gateway, LoadOptions, Route, RouteMatch};
 use crate::diagnostic::Diagnostic;
 use crate::edge::correlation::correlation_id;
 use crate::edge::headers::{
-    HeaderPolicy, client_response_headers, transform_request_headers, transform_response_headers,
+    HeaderPolicy, check_body_codings, check_host, client_response_headers,
+    transform_request_headers, transform_response_headers,
 };
 use crate::mapping::EvalContext;
 use crate::pipeline;
@@ -220,6 +221,13 @@ impl AppState {
         self.current.load_full()
     }
 
+    /// The listener options of the configuration served now: what a newly accepted
+    /// connection uses, so a reload applies to connections accepted after it.
+    pub fn server_options(&self) -> crate::server::ServerOptions {
+        let cfg = &self.current.load().gateway.config;
+        crate::server::ServerOptions::from_config(&cfg.server, &cfg.limits)
+    }
+
     /// Loads everything again, as `check` does; swaps it in when it is good, keeps the old
     /// configuration serving when it is not. Blocking: call from a blocking thread.
     pub fn reload(&self) -> bool {
@@ -237,6 +245,16 @@ impl AppState {
                 }
                 let generation = runtime.generation;
                 let routes = runtime.gateway.routes.len();
+                let old = self.current.load();
+                for key in crate::server::read_at_start_changes(
+                    &old.gateway.config,
+                    &runtime.gateway.config,
+                ) {
+                    tracing::warn!(
+                        key,
+                        "`{key}` changed but is read at start only; restart the gateway to apply it"
+                    );
+                }
                 self.current.store(Arc::new(runtime));
                 self.generation.store(generation, Ordering::SeqCst);
                 self.metrics.reload("success");
@@ -640,6 +658,10 @@ async fn forward(
         request: None,
     };
 
+    // RFC 9112 §3.2: a request without exactly one valid Host is refused, not forwarded.
+    check_host(parts.version, &parts.headers)
+        .map_err(|e| Problem::new(ProblemKind::MalformedBody, e.to_string()))?;
+
     // Request direction.
     let (decoded, upstream_body) = match &route.request {
         Some(stage) => {
@@ -648,6 +670,8 @@ async fn forward(
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
             pipeline::check_media_type(route.format, content_type)?;
+            check_body_codings(&parts.headers)
+                .map_err(|e| Problem::new(ProblemKind::UnsupportedMediaType, e.to_string()))?;
             let raw = read_body(
                 body,
                 &parts.headers,
@@ -900,7 +924,6 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
             .await
             .with_context(|| format!("binding {listen}"))?;
         let local = listener.local_addr()?;
-        let opts_server = crate::server::ServerOptions::from_config(&cfg.server, &cfg.limits);
         tracing::info!(%local, routes = rt.gateway.routes.len(), "schemagate listening");
         if let Some(addr) = demo_addr {
             print_demo(local, addr, &rt.gateway);
@@ -943,7 +966,10 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
             shutdown_state.ready.store(false, Ordering::Relaxed);
             tracing::info!("shutdown requested; draining in-flight requests");
         };
-        crate::server::serve(listener, app(state), opts_server, shutdown).await?;
+        // Each new connection takes the options of the configuration served at that moment.
+        let options_state = Arc::clone(&state);
+        let options = move || options_state.server_options();
+        crate::server::serve(listener, app(state), options, shutdown).await?;
         tracing::info!("stopped");
         Ok(())
     })

@@ -13,6 +13,10 @@
 //!   is closed.
 //! - **Too many headers**: more than [`ServerOptions::max_headers`] header lines gets the same
 //!   `431` and close.
+//! - **Client that does not read** the response: a write that makes no progress for
+//!   [`ServerOptions::response_write_timeout`] (the client's receive window and the socket's
+//!   send buffer are full) fails, and the connection is closed, freeing its slot. A slow
+//!   reader that keeps taking bytes is not cut; one that stops is.
 //! - **Connection cap**: at [`ServerOptions::max_connections`] open connections the accept
 //!   loop stops accepting until one closes; new clients wait in the kernel's listen backlog
 //!   (and connect, but are not read from) rather than being refused, so a burst is absorbed
@@ -22,12 +26,21 @@
 //!   closed after the response) for up to [`ServerOptions::shutdown_grace`], then whatever is
 //!   left is aborted and [`serve`] returns.
 //!
+//! Options are read from an [`OptionsSource`]: a fixed [`ServerOptions`], or a function
+//! returning the options of the configuration snapshot of the moment. Each accepted
+//! connection reads them once, so a reload applies to the connections accepted after it
+//! (a connection keeps the options it was accepted with); `max_connections` is read when
+//! [`serve`] starts and `shutdown_grace` when the shutdown begins.
+//!
 //! Handlers see the peer address as a
 //! [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) request extension.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -36,12 +49,14 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Sleep;
 use tower::ServiceExt as _;
 
-use crate::config::file::{LimitsConfig, ServerConfig};
+use crate::config::file::{GatewayConfig, LimitsConfig, ServerConfig};
 
 /// Pause after an accept error that is not about one connection (EMFILE, ENFILE, ENOBUFS):
 /// retrying at once would spin a core while the process is out of descriptors; a short
@@ -68,6 +83,10 @@ pub struct ServerOptions {
     pub max_headers: usize,
     /// Largest request head in bytes, request line included (431 beyond).
     pub max_header_bytes: usize,
+    /// Longest a response write may make no progress before the connection is closed (a
+    /// client that stopped reading). Zero disables the timer, which lets such clients hold
+    /// their connection slots for ever.
+    pub response_write_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
 }
@@ -83,6 +102,7 @@ impl ServerOptions {
             max_connections: server.max_connections,
             max_headers: limits.max_headers,
             max_header_bytes: limits.max_header_bytes,
+            response_write_timeout: Duration::from_millis(server.response_write_timeout_ms),
             shutdown_grace: Duration::from_millis(server.shutdown_grace_ms),
         }
     }
@@ -109,6 +129,176 @@ impl Default for ServerOptions {
     }
 }
 
+/// Where [`serve`] reads its options (see the module documentation): a fixed
+/// [`ServerOptions`], or a function returning the current ones.
+pub trait OptionsSource: Send {
+    fn current(&self) -> ServerOptions;
+}
+
+impl OptionsSource for ServerOptions {
+    fn current(&self) -> ServerOptions {
+        self.clone()
+    }
+}
+
+impl<F: Fn() -> ServerOptions + Send> OptionsSource for F {
+    fn current(&self) -> ServerOptions {
+        self()
+    }
+}
+
+/// The configuration keys the process reads once, at start: the listener (`server.listen`,
+/// `server.max_connections`), the runtime (`server.workers`), the admin surface and file
+/// watcher (`admin.*`) and the log subscriber (`logging.format`, `logging.level`). Returns
+/// those whose value differs between `old` and `new`, so a reload can say that they wait for
+/// a restart instead of silently keeping the old values.
+pub fn read_at_start_changes(old: &GatewayConfig, new: &GatewayConfig) -> Vec<&'static str> {
+    let checks = [
+        ("server.listen", old.server.listen != new.server.listen),
+        ("server.workers", old.server.workers != new.server.workers),
+        (
+            "server.max_connections",
+            old.server.max_connections != new.server.max_connections,
+        ),
+        ("admin.enabled", old.admin.enabled != new.admin.enabled),
+        ("admin.watch", old.admin.watch != new.admin.watch),
+        (
+            "admin.watch_debounce_ms",
+            old.admin.watch_debounce_ms != new.admin.watch_debounce_ms,
+        ),
+        ("logging.format", old.logging.format != new.logging.format),
+        ("logging.level", old.logging.level != new.logging.level),
+    ];
+    checks
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+}
+
+/// A response write made no progress within the response write timeout: the client stopped
+/// reading. Carried in the [`io::Error`] that ends the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the client read nothing of the response for {} ms", .0.as_millis())]
+pub struct WriteStalled(pub Duration);
+
+/// An accepted connection whose writes must make progress: while a write is pending (the
+/// socket's send buffer is full because the client does not read) a timer runs, and when it
+/// expires the write fails with [`io::ErrorKind::TimedOut`], which ends the connection.
+/// Any progress disarms the timer, so a client that reads slowly but steadily is served.
+///
+/// It wraps the socket rather than the response body so that it covers every byte written
+/// on the connection: heads, bodies, error responses and admin endpoints alike.
+pub struct WriteDeadline<S> {
+    inner: S,
+    limit: Option<Duration>,
+    /// Allocated at the first stall and reused after, so a connection that never stalls
+    /// costs no timer.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Whether `timer` measures the current stall (false: it is left over from an earlier
+    /// one and must be reset before use).
+    armed: bool,
+}
+
+impl<S> WriteDeadline<S> {
+    /// `limit` of zero disables the timer.
+    pub fn new(inner: S, limit: Duration) -> Self {
+        WriteDeadline {
+            inner,
+            limit: (!limit.is_zero()).then_some(limit),
+            timer: None,
+            armed: false,
+        }
+    }
+
+    /// Passes a finished operation through (a finished write is progress and disarms the
+    /// timer; a finished flush or shutdown says nothing about the client); on a pending one,
+    /// runs the timer and turns its expiry into the error.
+    fn check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+        is_write: bool,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            if is_write {
+                self.armed = false;
+            }
+            return poll;
+        }
+        let Some(limit) = self.limit else {
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        let timer = match &mut self.timer {
+            Some(t) => {
+                if !self.armed {
+                    t.as_mut().reset(deadline);
+                }
+                t
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.armed = true;
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                WriteStalled(limit),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.check(cx, poll, true)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.check(cx, poll, true)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.check(cx, poll, false)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.check(cx, poll, false)
+    }
+}
+
 /// Serves HTTP/1.1 on `listener` with `service` (an [`axum::Router`] or any tower service
 /// that never fails) until `shutdown` completes, then drains as described in the module
 /// documentation. Returns `Ok` after a shutdown; accept errors are logged and retried, never
@@ -116,7 +306,7 @@ impl Default for ServerOptions {
 pub async fn serve<S, B>(
     listener: TcpListener,
     service: S,
-    opts: ServerOptions,
+    opts: impl OptionsSource,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()>
 where
@@ -129,8 +319,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let builder = opts.http1();
-    let permits = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    let permits = Arc::new(Semaphore::new(opts.current().max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -169,12 +358,17 @@ where
             tracing::debug!(error = %e, %peer, "cannot set TCP_NODELAY");
         }
 
+        // This connection's options: those of the configuration served right now.
+        let conn_opts = opts.current();
+        let io = WriteDeadline::new(stream, conn_opts.response_write_timeout);
         let svc = service.clone();
         let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
             svc.clone().oneshot(req)
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), hyper_svc);
+        let conn = conn_opts
+            .http1()
+            .serve_connection(TokioIo::new(io), hyper_svc);
         let conn = graceful.watch(conn);
         connections.spawn(async move {
             if let Err(e) = conn.await {
@@ -190,12 +384,13 @@ where
         in_flight = graceful.count(),
         "shutting down: no longer accepting connections"
     );
-    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+    let grace = opts.current().shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!(
-            grace_ms = opts.shutdown_grace.as_millis() as u64,
+            grace_ms = grace.as_millis() as u64,
             "shutdown grace period over; aborting the remaining connections"
         );
     }
@@ -220,7 +415,7 @@ mod tests {
     use std::net::SocketAddr;
     use std::time::Instant;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
+    use tokio::net::{TcpSocket, TcpStream};
     use tokio::sync::oneshot;
 
     fn opts() -> ServerOptions {
@@ -230,6 +425,7 @@ mod tests {
             max_connections: 100,
             max_headers: 10,
             max_header_bytes: 1024,
+            response_write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -458,5 +654,126 @@ mod tests {
         drop(first);
         let resp = read_to_close(&mut second).await;
         assert_eq!(status_line(&resp), "HTTP/1.1 200 OK");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_makes_no_progress_fails_after_the_limit() {
+        let (client, _server) = tokio::io::duplex(64);
+        let mut w = WriteDeadline::new(client, Duration::from_millis(100));
+        let started = Instant::now();
+        let res = tokio::time::timeout(Duration::from_secs(5), w.write_all(&[0; 128]))
+            .await
+            .expect("the write fails within 5 s");
+        let err = res.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            err.to_string(),
+            "the client read nothing of the response for 100 ms"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(90));
+    }
+
+    #[tokio::test]
+    async fn a_slow_but_steady_reader_is_served() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let reader = tokio::spawn(async move {
+            let mut got = 0;
+            let mut buf = [0u8; 64];
+            loop {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                match server.read(&mut buf).await {
+                    Ok(0) | Err(_) => return got,
+                    Ok(n) => got += n,
+                }
+            }
+        });
+        let mut w = WriteDeadline::new(client, Duration::from_millis(300));
+        let started = Instant::now();
+        // 16 buffers' worth: the whole write takes longer than the limit, no stall does.
+        w.write_all(&[7; 1024]).await.unwrap();
+        w.shutdown().await.unwrap();
+        drop(w);
+        assert!(started.elapsed() > Duration::from_millis(300));
+        assert_eq!(reader.await.unwrap(), 1024);
+    }
+
+    #[tokio::test]
+    async fn zero_disables_the_limit() {
+        let (client, _server) = tokio::io::duplex(64);
+        let mut w = WriteDeadline::new(client, Duration::ZERO);
+        let res = tokio::time::timeout(Duration::from_millis(300), w.write_all(&[0; 128])).await;
+        assert!(res.is_err(), "the write still waits: {res:?}");
+    }
+
+    /// A client that asks for a large answer and never reads it is disconnected once the
+    /// writes stall for `response_write_timeout`, and the next client gets its slot.
+    #[tokio::test]
+    async fn a_client_that_never_reads_loses_its_slot() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/", get(|| async { "hello" }))
+            // Larger than a loopback socket's largest send buffer (4 MiB) and the client's
+            // small receive buffer together, so a client that does not read stalls the writes.
+            .route("/big", get(|| async { vec![b'x'; 8 * 1024 * 1024] }));
+        let opts = ServerOptions {
+            header_read_timeout: Duration::from_secs(30),
+            keep_alive: true,
+            max_connections: 1,
+            max_headers: 10,
+            max_header_bytes: 1024,
+            response_write_timeout: Duration::from_millis(300),
+            shutdown_grace: Duration::from_secs(1),
+        };
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, app, opts, async move {
+            let _ = rx.await;
+        }));
+
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut hog = socket.connect(addr).await.unwrap();
+        hog.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+
+        let started = Instant::now();
+        let mut next = TcpStream::connect(addr).await.unwrap();
+        next.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), next.read_to_end(&mut out))
+            .await
+            .expect("the next client is served within 10 s")
+            .unwrap();
+        let resp = String::from_utf8(out).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+        assert!(resp.ends_with("\r\n\r\nhello"), "{resp}");
+        // It waited for the stalled writes to time out, not less.
+        assert!(started.elapsed() >= Duration::from_millis(250));
+
+        // The non-reading client's connection was closed mid-answer.
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), hog.read_to_end(&mut got)).await;
+        assert!(got.len() < 8 * 1024 * 1024, "{} bytes", got.len());
+        let _ = stop.send(());
+        task.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn start_only_keys_that_changed_are_named() {
+        let old = GatewayConfig::default();
+        let mut new = GatewayConfig::default();
+        assert_eq!(read_at_start_changes(&old, &new), Vec::<&str>::new());
+        new.server.max_connections = 3;
+        new.server.header_read_timeout_ms = 1;
+        new.limits.max_headers = 5;
+        new.logging.level = "debug".into();
+        new.admin.enabled = false;
+        assert_eq!(
+            read_at_start_changes(&old, &new),
+            vec!["server.max_connections", "admin.enabled", "logging.level"]
+        );
     }
 }

@@ -863,3 +863,78 @@ fn a_broken_configuration_names_the_key_and_line() {
         diags[0].message
     );
 }
+
+#[tokio::test]
+async fn a_content_coded_body_is_415_and_not_forwarded() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    for (coding, named) in [("gzip", "gzip"), ("identity, br, x-unknown", "br")] {
+        let reply = send(
+            Method::POST,
+            &gw.url("/partners/globex/orders"),
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", coding),
+                ("x-correlation-id", "ce-1"),
+            ],
+            fixture("globex/orders/valid/input.json"),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(reply.header("content-type"), "application/problem+json");
+        assert_eq!(
+            reply.json(),
+            json!({
+                "type": "urn:schemagate:problem:unsupported-media-type",
+                "title": "Unsupported media type",
+                "status": 415,
+                "detail": format!("Content-Encoding `{named}` is not supported: the gateway does not decompress request bodies; send the body uncompressed"),
+                "instance": "ce-1"
+            })
+        );
+    }
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn upstream_software_and_via_headers_do_not_reach_the_partner() {
+    use axum::response::IntoResponse as _;
+    let ack = fixture("acme/orders/valid/upstream.json");
+    let router = axum::Router::new().fallback(move || {
+        let ack = ack.clone();
+        async move {
+            (
+                [
+                    ("content-type", "application/json"),
+                    ("via", "1.1 orders-7f9c.svc.cluster.local:8080"),
+                    ("server", "orders.internal"),
+                    ("x-powered-by", "Express"),
+                    ("cache-control", "no-store"),
+                ],
+                ack,
+            )
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let gw = Gateway::start(&format!("http://{addr}")).await;
+    let reply = post_xml(&gw.url(ACME), fixture("acme/orders/valid/input.xml")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let mut names: Vec<&str> = reply.headers.keys().map(|k| k.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "cache-control",
+            "content-length",
+            "content-type",
+            "date",
+            "x-correlation-id"
+        ]
+    );
+    assert_eq!(reply.header("cache-control"), "no-store");
+}

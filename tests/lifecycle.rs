@@ -271,3 +271,293 @@ async fn sigterm_drains_the_request_in_flight() {
     assert!(exit.success(), "{exit:?}");
     assert!(TcpStream::connect(&addr).is_err(), "the listener is closed");
 }
+
+/// A mappings directory with one pass-through route, `GET /partners/big/report`, whose
+/// answer the gateway passes on as the upstream sent it.
+fn report_mappings() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("big")).unwrap();
+    std::fs::write(
+        dir.path().join("big/report.yaml"),
+        "route:\n  method: GET\n  path: /partners/big/report\n  format: json\nupstream:\n  service: orders\n  method: GET\n  path: /report\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_answer_is_disconnected_and_frees_its_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // More than a loopback socket's largest send buffer (4 MiB) and the client's receive
+    // buffer together: a client that reads nothing stalls the gateway's writes.
+    const ANSWER: usize = 6 * 1024 * 1024;
+    let up = Upstream::start(Arc::new(|_r: &Recorded| {
+        (
+            StatusCode::OK,
+            "application/json",
+            vec![b'7'; ANSWER],
+            Duration::ZERO,
+        )
+    }))
+    .await;
+    let mappings = report_mappings();
+    let gw = Gateway::start_with(
+        &up.url(),
+        "[server]\nmax_connections = 1\nresponse_write_timeout_ms = 300\n",
+        Some(mappings.path()),
+    )
+    .await;
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut hog = socket.connect(gw.addr).await.unwrap();
+    hog.write_all(b"GET /partners/big/report HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .unwrap();
+    // The answer is on its way once the upstream has been asked.
+    for _ in 0..250 {
+        if !up.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(up.requests().len(), 1);
+
+    // The only slot is taken: the next client waits until the stalled writes time out.
+    let started = Instant::now();
+    let mut next = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    next.write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), next.read_to_end(&mut out))
+        .await
+        .expect("the next client is served")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&out);
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\n{\"status\":\"ok\"}"), "{reply}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+
+    // The non-reading client got part of its answer, then the connection closed.
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), hog.read_to_end(&mut got)).await;
+    assert!(got.len() < ANSWER, "{} bytes", got.len());
+}
+
+/// A gateway whose connections take the options of the configuration served when they
+/// are accepted, as `schemagate serve` runs it.
+struct Reloadable {
+    addr: std::net::SocketAddr,
+    state: Arc<schemagate::app::AppState>,
+    dir: tempfile::TempDir,
+    upstream: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Reloadable {
+    async fn start(upstream: &str, extra: &str) -> Reloadable {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Reloadable::write(dir.path(), upstream, extra);
+        let opts = schemagate::config::LoadOptions {
+            config_path: Some(r),
+            ..Default::default()
+        };
+        let state = tokio::task::spawn_blocking(move || schemagate::app::AppState::new(opts))
+            .await
+            .unwrap()
+            .unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let service = schemagate::app::app(Arc::clone(&state));
+        let options_state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let _ = schemagate::server::serve(
+                listener,
+                service,
+                move || options_state.server_options(),
+                async {
+                    let _ = rx.await;
+                },
+            )
+            .await;
+        });
+        Reloadable {
+            addr,
+            state,
+            dir,
+            upstream: upstream.to_string(),
+            _stop: tx,
+        }
+    }
+
+    fn write(dir: &std::path::Path, upstream: &str, extra: &str) -> std::path::PathBuf {
+        write_config(
+            dir,
+            &repo().join("schemas"),
+            &repo().join("mappings"),
+            upstream,
+            extra,
+        )
+    }
+
+    async fn reload_with(&self, extra: &str) {
+        Reloadable::write(self.dir.path(), &self.upstream, extra);
+        let state = Arc::clone(&self.state);
+        let ok = tokio::task::spawn_blocking(move || state.reload())
+            .await
+            .unwrap();
+        assert!(ok, "the reload succeeds");
+    }
+}
+
+/// `GET /healthz` with ten extra headers.
+fn ten_headers(close: bool) -> Vec<u8> {
+    let mut req = String::from("GET /healthz HTTP/1.1\r\nHost: gw\r\n");
+    for i in 0..10 {
+        req.push_str(&format!("X-Filler-{i}: {i}\r\n"));
+    }
+    if close {
+        req.push_str("Connection: close\r\n");
+    }
+    req.push_str("\r\n");
+    req.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_header_limits_and_timeouts_to_new_connections() {
+    let up = Upstream::acme().await;
+    let gw = Reloadable::start(&up.url(), "").await;
+    let addr = gw.addr;
+    let (before, _) = tokio::task::spawn_blocking(move || {
+        raw_exchange(addr, &ten_headers(true), Duration::from_secs(10))
+    })
+    .await
+    .unwrap();
+    assert!(before.starts_with("HTTP/1.1 200 OK\r\n"), "{before}");
+
+    // A keep-alive connection opened before the reload keeps the options it was accepted
+    // with.
+    let mut kept = TcpStream::connect(addr).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = kept.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
+
+    gw.reload_with("[server]\nheader_read_timeout_ms = 300\n\n[limits]\nmax_headers = 5\n")
+        .await;
+
+    let (after, _) = tokio::task::spawn_blocking(move || {
+        raw_exchange(addr, &ten_headers(true), Duration::from_secs(10))
+    })
+    .await
+    .unwrap();
+    assert!(
+        after.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{after}"
+    );
+    // The new head timeout: a connection that sends nothing is closed after 300 ms, not
+    // the 10 s of the start-up configuration.
+    let (idle, took) =
+        tokio::task::spawn_blocking(move || raw_exchange(addr, b"", Duration::from_secs(8)))
+            .await
+            .unwrap();
+    assert_eq!(idle, "");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+
+    let (old, _) = tokio::task::spawn_blocking(move || {
+        kept.write_all(&ten_headers(true)).unwrap();
+        let mut out = Vec::new();
+        let _ = kept.read_to_end(&mut out);
+        (String::from_utf8_lossy(&out).into_owned(), ())
+    })
+    .await
+    .unwrap();
+    assert!(old.starts_with("HTTP/1.1 200 OK\r\n"), "{old}");
+}
+
+const ACME_XML_400: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:malformed-body</type><title>Malformed request body</title><status>400</status><detail>an HTTP/1.1 request must carry a Host header</detail><instance>h-1</instance></problem>\n";
+
+/// A POST of the valid acme order in HTTP `version` with the given head lines (no Host
+/// unless listed).
+fn acme_order(version: &str, lines: &str) -> Vec<u8> {
+    let body = fixture("acme/orders/valid/input.xml");
+    let mut req = format!(
+        "POST /partners/acme/orders HTTP/{version}\r\n{lines}Content-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    req
+}
+
+async fn raw(addr: std::net::SocketAddr, req: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || raw_exchange(addr, &req, Duration::from_secs(10)).0)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_exactly_one_host_is_400_and_not_forwarded() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+
+    let none = raw(gw.addr, acme_order("1.1", "X-Correlation-Id: h-1\r\n")).await;
+    assert!(none.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{none}");
+    assert!(
+        none.contains("\r\ncontent-type: application/problem+xml\r\n"),
+        "{none}"
+    );
+    assert!(none.ends_with(&format!("\r\n\r\n{ACME_XML_400}")), "{none}");
+
+    let two = raw(
+        gw.addr,
+        acme_order(
+            "1.1",
+            "Host: a.example\r\nHost: b.example\r\nAccept: application/json\r\nX-Correlation-Id: h-2\r\n",
+        ),
+    )
+    .await;
+    assert!(two.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{two}");
+    assert!(
+        two.ends_with("\r\n\r\n{\"type\":\"urn:schemagate:problem:malformed-body\",\"title\":\"Malformed request body\",\"status\":400,\"detail\":\"the request carries 2 Host headers; exactly one is allowed\",\"instance\":\"h-2\"}"),
+        "{two}"
+    );
+    assert!(up.requests().is_empty());
+
+    // HTTP/1.0 predates Host: such a request is served.
+    let old = raw(gw.addr, acme_order("1.0", "")).await;
+    assert!(old.starts_with("HTTP/1.0 200 OK\r\n"), "{old}");
+    assert_eq!(up.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_coding_other_than_chunked_is_415_and_not_forwarded() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let body = fixture("acme/orders/valid/input.xml");
+    let mut req = b"POST /partners/acme/orders HTTP/1.1\r\nHost: gw\r\nContent-Type: application/xml\r\nAccept: application/json\r\nX-Correlation-Id: te-1\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n".to_vec();
+    req.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+    req.extend_from_slice(&body);
+    req.extend_from_slice(b"\r\n0\r\n\r\n");
+    let reply = raw(gw.addr, req).await;
+    assert!(
+        reply.starts_with("HTTP/1.1 415 Unsupported Media Type\r\n"),
+        "{reply}"
+    );
+    assert!(
+        reply.ends_with("\r\n\r\n{\"type\":\"urn:schemagate:problem:unsupported-media-type\",\"title\":\"Unsupported media type\",\"status\":415,\"detail\":\"Transfer-Encoding `gzip, chunked` is not supported; send the body with Content-Length or with chunked alone\",\"instance\":\"te-1\"}"),
+        "{reply}"
+    );
+    // hyper itself refuses a last transfer coding other than chunked: the body's end is
+    // unknown.
+    let mut req = b"POST /partners/acme/orders HTTP/1.1\r\nHost: gw\r\nContent-Type: application/xml\r\nTransfer-Encoding: chunked, gzip\r\n\r\n".to_vec();
+    req.extend_from_slice(&body);
+    let reply = raw(gw.addr, req).await;
+    assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
+    assert!(up.requests().is_empty());
+}

@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub header_read_timeout_ms: u64,
     /// Time a client has to send the complete body once the head is read.
     pub body_read_timeout_ms: u64,
+    /// Longest a response write may make no progress (the client stopped reading) before
+    /// the connection is closed; 0 disables the limit.
+    pub response_write_timeout_ms: u64,
     /// Overall deadline for one request, upstream call included.
     pub request_timeout_ms: u64,
     /// How long SIGTERM waits for in-flight requests before exiting.
@@ -51,6 +54,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Slow-loris defence: an honest client sends its head in one round trip.
 pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
+/// A client that takes nothing of a response for this long has stopped reading: its
+/// connection slot is worth more to the next client.
+pub const DEFAULT_RESPONSE_WRITE_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 75_000;
@@ -63,6 +69,7 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout_ms: DEFAULT_HEADER_READ_TIMEOUT_MS,
             body_read_timeout_ms: DEFAULT_BODY_READ_TIMEOUT_MS,
+            response_write_timeout_ms: DEFAULT_RESPONSE_WRITE_TIMEOUT_MS,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS,
             keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,

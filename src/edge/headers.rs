@@ -24,6 +24,10 @@
 //! also drops the headers that describe the upstream's body ([`BODY_HEADERS`]), since the
 //! partner gets a different one. The correlation header is the caller's to set on the final
 //! response.
+//!
+//! Requests are also checked before anything is forwarded: [`check_host`] (exactly one
+//! valid `Host`, RFC 9112 §3.2) and [`check_body_codings`] (the gateway reads bodies as sent
+//! and decompresses nothing, so a coded body is refused rather than misread).
 
 use std::net::IpAddr;
 
@@ -41,9 +45,11 @@ pub const ALWAYS_FORWARDED: [HeaderName; 4] = [
     HeaderName::from_static("tracestate"),
 ];
 
-/// Response headers that only tell an attacker which software runs behind the gateway.
-pub const LEAKY_RESPONSE_HEADERS: [HeaderName; 4] = [
+/// Response headers that only tell an attacker which software (and, for `Via`, which
+/// internal hosts and proxies) runs behind the gateway.
+pub const LEAKY_RESPONSE_HEADERS: [HeaderName; 5] = [
     header::SERVER,
+    header::VIA,
     HeaderName::from_static("x-powered-by"),
     HeaderName::from_static("x-aspnet-version"),
     HeaderName::from_static("x-aspnetmvc-version"),
@@ -65,6 +71,116 @@ pub const BODY_HEADERS: [HeaderName; 9] = [
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Why a request's `Host` is refused: RFC 9112 §3.2 requires a 400 for each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("an HTTP/1.1 request must carry a Host header")]
+    Missing,
+    #[error("the request carries {0} Host headers; exactly one is allowed")]
+    Several(usize),
+    #[error("the Host header is not a valid host[:port]")]
+    Invalid,
+}
+
+/// Checks that a request names its host once, with a value that can be a host and port.
+/// HTTP/1.0 requests may omit `Host`. The value check is by character set (RFC 3986
+/// `reg-name`, IP literals and `:port`), enough to refuse spaces, user info, paths and
+/// bytes outside ASCII, which no well-formed `Host` holds.
+pub fn check_host(version: http::Version, headers: &HeaderMap) -> Result<(), HostError> {
+    let mut values = headers.get_all(header::HOST).iter();
+    let Some(first) = values.next() else {
+        return if version == http::Version::HTTP_10 || version == http::Version::HTTP_09 {
+            Ok(())
+        } else {
+            Err(HostError::Missing)
+        };
+    };
+    let more = values.count();
+    if more > 0 {
+        return Err(HostError::Several(more + 1));
+    }
+    let valid = first.as_bytes().iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            )
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(HostError::Invalid)
+    }
+}
+
+/// A request body coded in a way the gateway does not undo.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodingError {
+    #[error(
+        "Content-Encoding `{0}` is not supported: the gateway does not decompress request bodies; send the body uncompressed"
+    )]
+    Content(String),
+    #[error(
+        "Transfer-Encoding `{0}` is not supported; send the body with Content-Length or with chunked alone"
+    )]
+    Transfer(String),
+}
+
+/// Checks that a request body is sent as it is to be read: no content coding other than
+/// `identity`, and no transfer coding other than one `chunked`. hyper undoes `chunked`
+/// framing when it is the last transfer coding and ignores any coding before it, so without
+/// this check `gzip, chunked` would be read as if it were plain.
+pub fn check_body_codings(headers: &HeaderMap) -> Result<(), CodingError> {
+    if let Some(coding) =
+        tokens(headers, &header::CONTENT_ENCODING).find(|t| !t.eq_ignore_ascii_case("identity"))
+    {
+        return Err(CodingError::Content(coding));
+    }
+    let mut chunked = 0;
+    for t in tokens(headers, &header::TRANSFER_ENCODING) {
+        if t.eq_ignore_ascii_case("chunked") {
+            chunked += 1;
+        }
+        if chunked > 1 || !t.eq_ignore_ascii_case("chunked") {
+            let field: Vec<String> = headers
+                .get_all(header::TRANSFER_ENCODING)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+                .collect();
+            return Err(CodingError::Transfer(field.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+/// The comma-separated, non-empty tokens of every `name` field, trimmed.
+fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = String> + 'a {
+    headers.get_all(name).iter().flat_map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+    })
+}
 
 /// A header name in the `[headers]` configuration that is not a valid header name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -429,6 +545,7 @@ mod tests {
             ("set-cookie", "s=1"),
             ("server", "nginx/1.25"),
             ("x-powered-by", "Express"),
+            ("via", "1.1 orders-7f9c.svc.cluster.local:8080"),
             ("x-internal-host", "orders-7.internal"),
             ("connection", "close, X-Hop"),
             ("x-hop", "1"),
@@ -461,6 +578,89 @@ mod tests {
                 ("set-cookie", "s=1"),
                 ("x-correlation-id", "corr-1"),
             ])
+        );
+    }
+
+    #[test]
+    fn exactly_one_valid_host_is_required() {
+        use http::Version;
+        let ok = |v: Version, h: &[(&str, &str)]| check_host(v, &map(h));
+        assert_eq!(ok(Version::HTTP_11, &[("host", "api.example.com")]), Ok(()));
+        assert_eq!(ok(Version::HTTP_11, &[("host", "127.0.0.1:8080")]), Ok(()));
+        assert_eq!(ok(Version::HTTP_11, &[("host", "[::1]:8080")]), Ok(()));
+        // An empty Host is what a client sends for a target without an authority.
+        assert_eq!(ok(Version::HTTP_11, &[("host", "")]), Ok(()));
+        assert_eq!(ok(Version::HTTP_10, &[]), Ok(()));
+        assert_eq!(ok(Version::HTTP_11, &[]), Err(HostError::Missing));
+        assert_eq!(
+            ok(
+                Version::HTTP_11,
+                &[("host", "a.example"), ("host", "b.example")]
+            ),
+            Err(HostError::Several(2))
+        );
+        assert_eq!(
+            ok(
+                Version::HTTP_10,
+                &[("host", "a"), ("host", "a"), ("host", "a")]
+            ),
+            Err(HostError::Several(3))
+        );
+        assert_eq!(
+            ok(Version::HTTP_11, &[("host", "user@a.example")]),
+            Err(HostError::Invalid)
+        );
+        assert_eq!(
+            ok(Version::HTTP_11, &[("host", "a.example/path")]),
+            Err(HostError::Invalid)
+        );
+        assert_eq!(
+            ok(Version::HTTP_11, &[("host", "a example")]),
+            Err(HostError::Invalid)
+        );
+        assert_eq!(
+            HostError::Several(2).to_string(),
+            "the request carries 2 Host headers; exactly one is allowed"
+        );
+        assert_eq!(
+            HostError::Missing.to_string(),
+            "an HTTP/1.1 request must carry a Host header"
+        );
+    }
+
+    #[test]
+    fn only_identity_content_and_chunked_transfer_codings_pass() {
+        let check = |h: &[(&str, &str)]| check_body_codings(&map(h));
+        assert_eq!(check(&[]), Ok(()));
+        assert_eq!(check(&[("content-encoding", "identity")]), Ok(()));
+        assert_eq!(check(&[("content-encoding", "Identity, ")]), Ok(()));
+        assert_eq!(check(&[("transfer-encoding", "chunked")]), Ok(()));
+        assert_eq!(
+            check(&[("content-encoding", "gzip")]),
+            Err(CodingError::Content("gzip".into()))
+        );
+        assert_eq!(
+            check(&[("content-encoding", "identity, br, x-unknown")]),
+            Err(CodingError::Content("br".into()))
+        );
+        assert_eq!(
+            check(&[("transfer-encoding", "gzip, chunked")]),
+            Err(CodingError::Transfer("gzip, chunked".into()))
+        );
+        assert_eq!(
+            check(&[
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked")
+            ]),
+            Err(CodingError::Transfer("chunked, chunked".into()))
+        );
+        assert_eq!(
+            CodingError::Content("gzip".into()).to_string(),
+            "Content-Encoding `gzip` is not supported: the gateway does not decompress request bodies; send the body uncompressed"
+        );
+        assert_eq!(
+            CodingError::Transfer("gzip, chunked".into()).to_string(),
+            "Transfer-Encoding `gzip, chunked` is not supported; send the body with Content-Length or with chunked alone"
         );
     }
 
