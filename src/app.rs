@@ -660,7 +660,7 @@ async fn forward(
 
     // RFC 9112 §3.2: a request without exactly one valid Host is refused, not forwarded.
     check_host(parts.version, &parts.headers)
-        .map_err(|e| Problem::new(ProblemKind::MalformedBody, e.to_string()))?;
+        .map_err(|e| Problem::new(ProblemKind::MalformedRequest, e.to_string()))?;
 
     // Request direction.
     let (decoded, upstream_body) = match &route.request {

@@ -97,6 +97,8 @@ fn push_xml_text(out: &mut String, text: &str) {
 /// Kinds of problem: each has a stable `type` URI, a title and a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
+    /// The request itself, not its body, breaks HTTP (its `Host`, for one).
+    MalformedRequest,
     MalformedBody,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -122,6 +124,7 @@ impl ProblemKind {
     pub fn slug(self) -> &'static str {
         use ProblemKind::*;
         match self {
+            MalformedRequest => "malformed-request",
             MalformedBody => "malformed-body",
             PayloadTooLarge => "payload-too-large",
             UnsupportedMediaType => "unsupported-media-type",
@@ -147,6 +150,7 @@ impl ProblemKind {
     pub fn title(self) -> &'static str {
         use ProblemKind::*;
         match self {
+            MalformedRequest => "Malformed request",
             MalformedBody => "Malformed request body",
             PayloadTooLarge => "Request body too large",
             UnsupportedMediaType => "Unsupported media type",
@@ -172,7 +176,7 @@ impl ProblemKind {
     pub fn status(self) -> StatusCode {
         use ProblemKind::*;
         match self {
-            MalformedBody => StatusCode::BAD_REQUEST,
+            MalformedRequest | MalformedBody => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,

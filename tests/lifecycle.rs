@@ -480,7 +480,7 @@ async fn a_reload_applies_header_limits_and_timeouts_to_new_connections() {
     assert!(old.starts_with("HTTP/1.1 200 OK\r\n"), "{old}");
 }
 
-const ACME_XML_400: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:malformed-body</type><title>Malformed request body</title><status>400</status><detail>an HTTP/1.1 request must carry a Host header</detail><instance>h-1</instance></problem>\n";
+const ACME_XML_400: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:malformed-request</type><title>Malformed request</title><status>400</status><detail>an HTTP/1.1 request must carry a Host header</detail><instance>h-1</instance></problem>\n";
 
 /// A POST of the valid acme order in HTTP `version` with the given head lines (no Host
 /// unless listed).
@@ -524,7 +524,7 @@ async fn a_request_without_exactly_one_host_is_400_and_not_forwarded() {
     .await;
     assert!(two.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{two}");
     assert!(
-        two.ends_with("\r\n\r\n{\"type\":\"urn:schemagate:problem:malformed-body\",\"title\":\"Malformed request body\",\"status\":400,\"detail\":\"the request carries 2 Host headers; exactly one is allowed\",\"instance\":\"h-2\"}"),
+        two.ends_with("\r\n\r\n{\"type\":\"urn:schemagate:problem:malformed-request\",\"title\":\"Malformed request\",\"status\":400,\"detail\":\"the request carries 2 Host headers; exactly one is allowed\",\"instance\":\"h-2\"}"),
         "{two}"
     );
     assert!(up.requests().is_empty());
