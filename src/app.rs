@@ -533,14 +533,14 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 ///
 /// No tracing span is opened per request: a span costs an allocation and field formatting on
 /// every request, and the few events a request logs carry its correlation id themselves.
-async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request) -> Response {
+async fn handle(state: Arc<AppState>, peer: SocketAddr, mut req: Request) -> Response {
     let started = Instant::now();
     let rt = state.runtime();
-    let cid = correlation_id(req.headers(), &rt.correlation_header);
-    let (mut parts, body) = req.into_parts();
     // Internal-prefix headers belong to the gateway and its services: a partner's copies go
     // before anything, a mapping's `$header.NAME` included, can read them.
-    strip_internal_headers(&mut parts.headers, &rt.headers);
+    strip_internal_headers(req.headers_mut(), &rt.headers);
+    let cid = correlation_id(req.headers(), &rt.correlation_header);
+    let (parts, body) = req.into_parts();
 
     // Route first, outside the deadline, so even a timed-out request is answered in its
     // partner's format and counted under its route.
