@@ -370,6 +370,10 @@ where
         if let Some(admin) = &self.admin
             && ADMIN_PATHS.contains(&req.uri().path())
         {
+            if req.method() != Method::GET && req.method() != Method::HEAD {
+                let resp = admin_method_not_allowed(&self.state.runtime(), &req);
+                return Box::pin(std::future::ready(Ok(resp)));
+            }
             return Box::pin(admin.clone().oneshot(req));
         }
         let peer = req
@@ -379,6 +383,21 @@ where
         let state = Arc::clone(&self.state);
         Box::pin(async move { Ok(handle(state, peer, req).await) })
     }
+}
+
+/// The admin endpoints answer GET and HEAD only; any other method gets the same problem
+/// document and headers as a partner route's 405.
+fn admin_method_not_allowed(rt: &Runtime, req: &Request) -> Response {
+    let cid = correlation_id(req.headers(), &rt.correlation_header);
+    let p = Problem::new(
+        ProblemKind::MethodNotAllowed,
+        format!("{} is not allowed here; allowed: GET, HEAD", req.method()),
+    );
+    let format = problem_format(rt, None, req.headers());
+    let mut resp = problem_response(&p, format, &cid, &rt.correlation_header);
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    resp
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
@@ -453,18 +472,11 @@ fn problem_format(rt: &Runtime, route: Option<Format>, headers: &HeaderMap) -> F
         ProblemFormat::Xml => return Format::Xml,
         ProblemFormat::Partner => {}
     }
-    if let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
-        let a = accept.to_ascii_lowercase();
-        let json = a.contains("json");
-        let xml = a.contains("xml");
-        if json && !xml {
-            return Format::Json;
-        }
-        if xml && !json {
-            return Format::Xml;
-        }
-    }
-    route.unwrap_or(Format::Json)
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    crate::problem::negotiate_format(accept).unwrap_or(route.unwrap_or(Format::Json))
 }
 
 fn problem_response(p: &Problem, format: Format, cid: &str, cid_header: &HeaderName) -> Response {
@@ -539,15 +551,31 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 ///
 /// No tracing span is opened per request: a span costs an allocation and field formatting on
 /// every request, and the few events a request logs carry its correlation id themselves.
-async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request) -> Response {
+async fn handle(state: Arc<AppState>, peer: SocketAddr, mut req: Request) -> Response {
     let started = Instant::now();
     let rt = state.runtime();
+    // Internal-prefix headers belong to the gateway and its services: a partner's copies go
+    // before anything, a mapping's `$header.NAME` included, can read them.
+    strip_internal_headers(req.headers_mut(), &rt.headers);
     let cid = correlation_id(req.headers(), &rt.correlation_header);
     let (parts, body) = req.into_parts();
 
     // Route first, outside the deadline, so even a timed-out request is answered in its
     // partner's format and counted under its route.
-    let (found, outcome) = match rt.gateway.find(&parts.method, parts.uri.path()) {
+    let path = parts.uri.path();
+    let mut matched = rt.gateway.find(&parts.method, path);
+    // HEAD is served wherever GET is (RFC 9110 §9.3.2): the GET route runs, its upstream
+    // call included, and the server writes the head of its answer without the body.
+    if parts.method == Method::HEAD
+        && !matches!(matched, RouteMatch::Found { .. })
+        && let get @ RouteMatch::Found { .. } = rt.gateway.find(&Method::GET, path)
+    {
+        matched = get;
+    }
+    // The format of a 405, which has no route of its own: that of the route at the path.
+    let mut error_format = None;
+    let mut allow = None;
+    let (found, outcome) = match matched {
         RouteMatch::Found {
             index,
             route,
@@ -566,13 +594,24 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request) -> Respons
             };
             (Some((index, route)), outcome)
         }
-        RouteMatch::MethodNotAllowed(allowed) => {
-            let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-            let detail = format!(
-                "{} is not allowed here; allowed: {}",
-                parts.method,
-                list.join(", ")
-            );
+        RouteMatch::MethodNotAllowed(mut allowed) => {
+            error_format = allowed
+                .first()
+                .and_then(|m| match rt.gateway.find(m, path) {
+                    RouteMatch::Found { route, .. } => Some(route.format),
+                    _ => None,
+                });
+            if allowed.contains(&Method::GET) && !allowed.contains(&Method::HEAD) {
+                allowed.push(Method::HEAD);
+                allowed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            }
+            let list = allowed
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let detail = format!("{} is not allowed here; allowed: {list}", parts.method);
+            allow = HeaderValue::from_str(&list).ok();
             (
                 None,
                 Err(Problem::new(ProblemKind::MethodNotAllowed, detail)),
@@ -588,11 +627,16 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request) -> Respons
     let (response, problem) = match outcome {
         Ok(resp) => (resp, None),
         Err(p) => {
-            let f = problem_format(&rt, route.map(|r| r.format), &parts.headers);
-            (
-                problem_response(&p, f, &cid, &rt.correlation_header),
-                Some(p),
-            )
+            let f = problem_format(
+                &rt,
+                route.map(|r| r.format).or(error_format),
+                &parts.headers,
+            );
+            let mut resp = problem_response(&p, f, &cid, &rt.correlation_header);
+            if let Some(allow) = allow {
+                resp.headers_mut().insert(header::ALLOW, allow);
+            }
+            (resp, Some(p))
         }
     };
     let status = response.status().as_u16();
@@ -647,6 +691,9 @@ async fn forward(
     parts: &http::request::Parts,
     body: Body,
 ) -> Result<Response, Problem> {
+    let params = Route::decode_path_params(params)
+        .map_err(|e| Problem::new(ProblemKind::InvalidPath, e.to_string()))?;
+    let params = params.as_slice();
     let query = parse_query(parts.uri.query());
     let ctx = EvalContext {
         path_params: params,
@@ -768,7 +815,7 @@ async fn forward(
                 ),
             }
         }
-        return Err(Problem::new(
+        let problem = Problem::new(
             ProblemKind::UpstreamClientError,
             format!(
                 "the service rejected the request (HTTP {})",
@@ -781,7 +828,22 @@ async fn forward(
             route.name,
             resp.status,
             String::from_utf8_lossy(&resp.body[..resp.body.len().min(512)])
-        )));
+        ));
+        return Err(with_upstream_retry_after(problem, &resp.headers));
+    }
+    if resp.status == StatusCode::SERVICE_UNAVAILABLE {
+        // Unavailable for now rather than broken: the partner gets the 503, and the
+        // service's `Retry-After`, to know when to come back.
+        let problem = Problem::new(
+            ProblemKind::UpstreamError,
+            "the service is unavailable for now",
+        )
+        .with_status(resp.status)
+        .with_log(format!(
+            "route {}: upstream answered {}",
+            route.name, resp.status
+        ));
+        return Err(with_upstream_retry_after(problem, &resp.headers));
     }
     if !resp.status.is_success() {
         return Err(
@@ -828,6 +890,46 @@ async fn forward(
         content_type,
         mapped,
     ))
+}
+
+/// `problem` with the upstream's `Retry-After` (RFC 9110 §10.2.3), as seconds from now: a
+/// summarised answer keeps the one thing the partner needs to retry well. A value that is
+/// neither delta-seconds nor an HTTP-date is dropped.
+fn with_upstream_retry_after(problem: Problem, upstream: &HeaderMap) -> Problem {
+    let Some(value) = upstream
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    else {
+        return problem;
+    };
+    let secs = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value.parse::<u64>().ok()
+    } else {
+        chrono::DateTime::parse_from_rfc2822(value).ok().map(|at| {
+            let ahead = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+            u64::try_from(ahead.num_seconds()).unwrap_or(0)
+        })
+    };
+    match secs {
+        Some(s) => problem.retry_after(s),
+        None => problem,
+    }
+}
+
+/// Removes every header with an internal prefix from a partner's request.
+fn strip_internal_headers(headers: &mut HeaderMap, policy: &HeaderPolicy) {
+    if !headers.keys().any(|n| policy.is_internal(n)) {
+        return;
+    }
+    let internal: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| policy.is_internal(n))
+        .cloned()
+        .collect();
+    for name in internal {
+        headers.remove(&name);
+    }
 }
 
 /// The partner's answer: the upstream's status, its headers filtered (a mapped body keeps
@@ -1059,4 +1161,67 @@ fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
     );
     use std::io::Write as _;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::file::HeadersConfig;
+
+    fn retry_after_of(value: &str) -> Option<u64> {
+        let mut upstream = HeaderMap::new();
+        upstream.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        let p = Problem::new(ProblemKind::UpstreamClientError, "x");
+        with_upstream_retry_after(p, &upstream).retry_after
+    }
+
+    #[test]
+    fn upstream_retry_after_is_kept_as_seconds() {
+        assert_eq!(retry_after_of("30"), Some(30));
+        assert_eq!(retry_after_of(" 0 "), Some(0));
+        // A date in the past means "now".
+        assert_eq!(retry_after_of("Sun, 06 Nov 1994 08:49:37 GMT"), Some(0));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(120))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let secs = retry_after_of(&later).unwrap();
+        assert!((118..=120).contains(&secs), "{secs}");
+        for junk in ["soon", "-5", "1.5", "", "99999999999999999999999"] {
+            assert_eq!(retry_after_of(junk), None, "{junk}");
+        }
+        let p = Problem::new(ProblemKind::UpstreamClientError, "x");
+        assert_eq!(
+            with_upstream_retry_after(p, &HeaderMap::new()).retry_after,
+            None
+        );
+    }
+
+    #[test]
+    fn internal_headers_are_stripped_from_the_partner_request() {
+        let policy = HeaderPolicy::new(&HeadersConfig {
+            internal_prefixes: vec!["X-Internal-".into(), "X-Secret".into()],
+            ..HeadersConfig::default()
+        })
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        for (k, v) in [
+            ("x-internal-role", "admin"),
+            ("x-partner-ref", "p-1"),
+            ("x-secret-token", "t"),
+            ("x-internal-role", "root"),
+            ("accept", "application/json"),
+        ] {
+            headers.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        strip_internal_headers(&mut headers, &policy);
+        let mut left: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [("accept", "application/json"), ("x-partner-ref", "p-1")]
+        );
+    }
 }

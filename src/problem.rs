@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use http::StatusCode;
 use serde::Serialize;
 
+use crate::codec::Format;
+
 /// Who is responsible for a failure: decides the status family and what is logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +102,7 @@ pub enum ProblemKind {
     /// The request itself, not its body, breaks HTTP (its `Host`, for one).
     MalformedRequest,
     MalformedBody,
+    InvalidPath,
     PayloadTooLarge,
     UnsupportedMediaType,
     NotAcceptable,
@@ -126,6 +129,7 @@ impl ProblemKind {
         match self {
             MalformedRequest => "malformed-request",
             MalformedBody => "malformed-body",
+            InvalidPath => "invalid-path",
             PayloadTooLarge => "payload-too-large",
             UnsupportedMediaType => "unsupported-media-type",
             NotAcceptable => "not-acceptable",
@@ -152,6 +156,7 @@ impl ProblemKind {
         match self {
             MalformedRequest => "Malformed request",
             MalformedBody => "Malformed request body",
+            InvalidPath => "Invalid request path",
             PayloadTooLarge => "Request body too large",
             UnsupportedMediaType => "Unsupported media type",
             NotAcceptable => "Not acceptable",
@@ -176,7 +181,7 @@ impl ProblemKind {
     pub fn status(self) -> StatusCode {
         use ProblemKind::*;
         match self {
-            MalformedRequest | MalformedBody => StatusCode::BAD_REQUEST,
+            MalformedRequest | MalformedBody | InvalidPath => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -337,6 +342,99 @@ impl Problem {
     }
 }
 
+/// The problem format a client's `Accept` header values prefer, or None when they state no
+/// preference between JSON and XML (no header, only other types, or both equally).
+///
+/// Each media range counts for the format it names: `application/problem+json` and
+/// `application/problem+xml` most specifically, then any other `json`/`xml` type
+/// (`application/json`, `text/xml`, `…+xml`), then `application/*`, then `*/*`; the most
+/// specific range present gives the format's quality (RFC 9110 §12.5.1). A format with a
+/// positive quality beats one the client does not mention, which beats one it refuses with
+/// `q=0`; between two positive qualities the higher wins.
+///
+/// ```
+/// use schemagate::codec::Format;
+/// use schemagate::problem::negotiate_format;
+///
+/// assert_eq!(negotiate_format(["application/json;q=0, application/xml"]), Some(Format::Xml));
+/// assert_eq!(negotiate_format(["*/*"]), None);
+/// ```
+pub fn negotiate_format<'a>(accept: impl IntoIterator<Item = &'a str>) -> Option<Format> {
+    // Per format: (specificity, quality in thousandths) of the most specific range seen.
+    let mut json: Option<(u8, u16)> = None;
+    let mut xml: Option<(u8, u16)> = None;
+    let keep = |slot: &mut Option<(u8, u16)>, level: u8, q: u16| match slot {
+        Some((l, _)) if *l > level => {}
+        Some((l, old)) if *l == level => *old = (*old).max(q),
+        _ => *slot = Some((level, q)),
+    };
+    for value in accept {
+        for range in value.split(',') {
+            let mut pieces = range.split(';');
+            let media = pieces.next().unwrap_or_default().trim();
+            let Some(q) = pieces
+                .map(str::trim)
+                .find_map(|p| {
+                    p.split_once('=')
+                        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                        .map(|(_, v)| parse_qvalue(v.trim()))
+                })
+                .unwrap_or(Some(1000))
+            else {
+                continue;
+            };
+            let Some((ty, sub)) = media.split_once('/') else {
+                continue;
+            };
+            let (ty, sub) = (ty.to_ascii_lowercase(), sub.to_ascii_lowercase());
+            match (ty.as_str(), sub.as_str()) {
+                ("*", "*") => {
+                    keep(&mut json, 0, q);
+                    keep(&mut xml, 0, q);
+                }
+                ("application", "*") => {
+                    keep(&mut json, 1, q);
+                    keep(&mut xml, 1, q);
+                }
+                ("application", "problem+json") => keep(&mut json, 3, q),
+                ("application", "problem+xml") => keep(&mut xml, 3, q),
+                (_, s) if s == "json" || s.ends_with("+json") => keep(&mut json, 2, q),
+                (_, s) if s == "xml" || s.ends_with("+xml") => keep(&mut xml, 2, q),
+                _ => {}
+            }
+        }
+    }
+    // Refused (0) < not mentioned (1) < acceptable (1 + q).
+    let rank = |slot: Option<(u8, u16)>| match slot {
+        None => 1,
+        Some((_, 0)) => 0,
+        Some((_, q)) => 1 + u32::from(q),
+    };
+    match rank(json).cmp(&rank(xml)) {
+        std::cmp::Ordering::Greater => Some(Format::Json),
+        std::cmp::Ordering::Less => Some(Format::Xml),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// An RFC 9110 §12.4.2 qvalue in thousandths (`1`, `0.5`, `0.125`); None when malformed.
+fn parse_qvalue(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -415,6 +513,71 @@ mod tests {
             FieldError::new("/a", "\"x\" is not of type \"integer\""),
         ]);
         assert_eq!(short.errors[0].message, "\"x\" is not of type \"integer\"");
+    }
+
+    #[test]
+    fn accept_qualities_choose_the_problem_format() {
+        let cases: [(&[&str], Option<Format>); 20] = [
+            (&[], None),
+            (&["application/xml"], Some(Format::Xml)),
+            (&["application/json"], Some(Format::Json)),
+            (&["text/xml"], Some(Format::Xml)),
+            (&["application/problem+xml"], Some(Format::Xml)),
+            (
+                &["application/json;q=0, application/xml"],
+                Some(Format::Xml),
+            ),
+            (
+                &["application/json;q=0.1, application/xml"],
+                Some(Format::Xml),
+            ),
+            (
+                &["application/json; Q=0.9 , application/xml;q=0.8"],
+                Some(Format::Json),
+            ),
+            (&["application/json;q=0"], Some(Format::Xml)),
+            (&["application/xml;q=0"], Some(Format::Json)),
+            (&["application/json;q=0, application/xml;q=0"], None),
+            (&["*/*"], None),
+            (&["text/html"], None),
+            (&["application/json, */*;q=0.1"], Some(Format::Json)),
+            (&["*/*;q=0.5, application/xml;q=0"], Some(Format::Json)),
+            // The most specific range decides: problem+json refused despite application/json.
+            (
+                &["application/problem+json;q=0, application/json"],
+                Some(Format::Xml),
+            ),
+            (
+                &["application/json;q=0.5", "application/xml;q=0.6"],
+                Some(Format::Xml),
+            ),
+            (
+                &["application/json;charset=utf-8;q=1.000, application/xml;q=0.999"],
+                Some(Format::Json),
+            ),
+            // A malformed quality drops its range.
+            (&["application/json;q=2, application/xml;q=0.0001"], None),
+            (
+                &["application/json;q=, application/xml;q=0.01"],
+                Some(Format::Xml),
+            ),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(negotiate_format(accept.iter().copied()), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn qvalues_parse_per_the_grammar() {
+        assert_eq!(parse_qvalue("1"), Some(1000));
+        assert_eq!(parse_qvalue("1.000"), Some(1000));
+        assert_eq!(parse_qvalue("0"), Some(0));
+        assert_eq!(parse_qvalue("0.5"), Some(500));
+        assert_eq!(parse_qvalue("0.125"), Some(125));
+        assert_eq!(parse_qvalue("0.05"), Some(50));
+        for bad in ["", "1.5", "1.001", "0.1234", "2", "-0", "0.a", ".5", "00.5"] {
+            assert_eq!(parse_qvalue(bad), None, "{bad}");
+        }
     }
 
     #[test]

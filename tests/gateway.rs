@@ -896,6 +896,89 @@ async fn a_content_coded_body_is_415_and_not_forwarded() {
     assert!(up.requests().is_empty());
 }
 
+/// A mappings directory holding the globex status route with `edit` applied.
+fn globex_status_route(edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("globex")).unwrap();
+    let original =
+        std::fs::read_to_string(repo().join("mappings/globex/order-status.yaml")).unwrap();
+    let edited = edit(original.clone());
+    assert_ne!(
+        original, edited,
+        "the globex status route changed shape; update this test"
+    );
+    std::fs::write(dir.path().join("globex/order-status.yaml"), edited).unwrap();
+    dir
+}
+
+fn shipped_status() -> Responder {
+    Arc::new(|_r: &Recorded| {
+        (
+            StatusCode::OK,
+            "application/json",
+            fixture("globex/order-status/shipped/upstream.json"),
+            Duration::ZERO,
+        )
+    })
+}
+
+#[tokio::test]
+async fn path_parameters_are_decoded_for_mappings_and_encoded_once_upstream() {
+    let mappings = globex_status_route(|r| {
+        r.replace("    orderRef: /order_id\n", "    orderRef: $path.orderId\n")
+    });
+    let up = Upstream::start(shipped_status()).await;
+    let gw = Gateway::start_with(&up.url(), "", Some(mappings.path())).await;
+    let cases = [
+        ("GX%205501", "GX 5501", "/orders/GX%205501"),
+        ("M%C3%BCller", "Müller", "/orders/M%C3%BCller"),
+        ("a%2Fb", "a/b", "/orders/a%2Fb"),
+        ("50%25", "50%", "/orders/50%25"),
+        ("GX-5501", "GX-5501", "/orders/GX-5501"),
+    ];
+    for (sent, mapped, _) in cases {
+        let reply = get(&gw.url(&format!("/partners/globex/orders/{sent}"))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{sent}: {}", reply.text());
+        assert_eq!(reply.json()["orderRef"], mapped, "{sent}");
+    }
+    let paths: Vec<String> = up.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        cases.iter().map(|c| c.2.to_string()).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_path_parameter_that_does_not_decode_is_400_and_not_forwarded() {
+    let up = Upstream::start(shipped_status()).await;
+    let gw = Gateway::start(&up.url()).await;
+    for (sent, detail) in [
+        (
+            "%FF",
+            "path parameter `orderId` is not UTF-8 text once percent-decoded",
+        ),
+        (
+            "GX%2",
+            "path parameter `orderId` has a `%` that is not followed by two hexadecimal digits",
+        ),
+    ] {
+        let reply = send(
+            Method::GET,
+            &gw.url(&format!("/partners/globex/orders/{sent}")),
+            &[("x-correlation-id", "p-1")],
+            bytes::Bytes::new(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{sent}");
+        assert_eq!(reply.header("content-type"), "application/problem+json");
+        assert_eq!(
+            reply.json(),
+            json!({"type": "urn:schemagate:problem:invalid-path", "title": "Invalid request path", "status": 400, "detail": detail, "instance": "p-1"})
+        );
+    }
+    assert!(up.requests().is_empty());
+}
+
 #[tokio::test]
 async fn upstream_software_and_via_headers_do_not_reach_the_partner() {
     use axum::response::IntoResponse as _;
@@ -937,4 +1020,256 @@ async fn upstream_software_and_via_headers_do_not_reach_the_partner() {
         ]
     );
     assert_eq!(reply.header("cache-control"), "no-store");
+}
+
+#[test]
+fn a_route_declaring_an_internal_header_does_not_load() {
+    let mappings = globex_status_route(|r| {
+        r.replace(
+            "  format: json\n",
+            "  format: json\n  headers: [X-Partner-Ref, x-internal-role]\n",
+        )
+        .replace(
+            "    orderRef: /order_id\n",
+            "    orderRef: $header.x-internal-role\n",
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &repo().join("schemas"),
+        mappings.path(),
+        "http://127.0.0.1:1",
+        "",
+    );
+    let opts = schemagate::config::LoadOptions {
+        config_path: Some(config),
+        ..Default::default()
+    };
+    let diags = schemagate::config::load(&opts).unwrap_err();
+    let errors: Vec<String> = diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "{}:7:3: error: header `x-internal-role` starts with the internal prefix `X-Internal-`: the gateway removes such headers from every partner request, so a mapping can never read it\n  --> at route.headers\n  = hint: remove `x-internal-role` from route.headers, or change headers.internal_prefixes in gateway.toml",
+            mappings.path().join("globex/order-status.yaml").display()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn method_not_allowed_lists_the_methods_in_the_routes_format() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    // The XML route answers in XML, as its other errors do.
+    let reply = send(
+        Method::GET,
+        &gw.url(ACME),
+        &[("x-correlation-id", "m-1")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.header("allow"), "POST");
+    assert_eq!(reply.header("content-type"), "application/problem+xml");
+    assert_eq!(reply.header("x-correlation-id"), "m-1");
+    assert_eq!(
+        reply.text(),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:method-not-allowed</type><title>Method not allowed</title><status>405</status><detail>GET is not allowed here; allowed: POST</detail><instance>m-1</instance></problem>\n"
+    );
+    // A GET route allows HEAD too.
+    let reply = send(
+        Method::DELETE,
+        &gw.url("/partners/globex/orders/GX-5501"),
+        &[("x-correlation-id", "m-2")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.header("allow"), "GET, HEAD");
+    assert_eq!(reply.header("content-type"), "application/problem+json");
+    assert_eq!(
+        reply.json(),
+        json!({"type": "urn:schemagate:problem:method-not-allowed", "title": "Method not allowed", "status": 405, "detail": "DELETE is not allowed here; allowed: GET, HEAD", "instance": "m-2"})
+    );
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn head_is_answered_like_get_without_a_body() {
+    let up = Upstream::start(shipped_status()).await;
+    let gw = Gateway::start(&up.url()).await;
+    let url = gw.url("/partners/globex/orders/GX-5501");
+    let full = get(&url).await;
+    assert_eq!(full.status, StatusCode::OK);
+    let head = send(
+        Method::HEAD,
+        &url,
+        &[("x-correlation-id", "h-1")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.header("content-type"), "application/json");
+    assert_eq!(head.header("x-correlation-id"), "h-1");
+    assert_eq!(
+        head.header("content-length"),
+        full.body.len().to_string().as_str()
+    );
+    assert!(head.body.is_empty());
+    let calls: Vec<(String, String)> = up
+        .requests()
+        .into_iter()
+        .map(|r| (r.method.to_string(), r.path))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("GET".to_string(), "/orders/GX-5501".to_string()),
+            ("GET".to_string(), "/orders/GX-5501".to_string())
+        ]
+    );
+    // HEAD on a route without GET is still refused.
+    let reply = send(Method::HEAD, &gw.url(ACME), &[], bytes::Bytes::new()).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.header("allow"), "POST");
+}
+
+#[tokio::test]
+async fn admin_method_not_allowed_is_a_problem_document() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let reply = send(
+        Method::POST,
+        &gw.url("/metrics"),
+        &[("x-correlation-id", "adm-1")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.header("allow"), "GET, HEAD");
+    assert_eq!(reply.header("content-type"), "application/problem+json");
+    assert_eq!(reply.header("x-correlation-id"), "adm-1");
+    assert_eq!(
+        reply.json(),
+        json!({"type": "urn:schemagate:problem:method-not-allowed", "title": "Method not allowed", "status": 405, "detail": "POST is not allowed here; allowed: GET, HEAD", "instance": "adm-1"})
+    );
+    let head = send(Method::HEAD, &gw.url("/healthz"), &[], bytes::Bytes::new()).await;
+    assert_eq!(head.status, StatusCode::OK);
+}
+
+/// An upstream answering every request with `status`, a JSON body and `Retry-After: 30`.
+async fn upstream_asking_to_retry(
+    status: StatusCode,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let router = axum::Router::new().fallback(move || async move {
+        (
+            status,
+            [
+                (http::header::CONTENT_TYPE, "application/json"),
+                (http::header::RETRY_AFTER, "30"),
+            ],
+            "{\"error\":\"slow down\"}",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (url, tx)
+}
+
+#[tokio::test]
+async fn upstream_retry_after_reaches_the_partner_on_summarised_answers() {
+    for (status, slug, title, detail) in [
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "upstream-rejected",
+            "Upstream service rejected the request",
+            "the service rejected the request (HTTP 429)",
+        ),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream-error",
+            "Upstream service failed",
+            "the service is unavailable for now",
+        ),
+    ] {
+        let (url, _stop) = upstream_asking_to_retry(status).await;
+        let gw = Gateway::start(&url).await;
+        let reply = post_acme_order(&gw).await;
+        assert_eq!(reply.status, status);
+        assert_eq!(reply.header("retry-after"), "30", "{status}");
+        assert_eq!(reply.json(), problem(slug, title, status.as_u16(), detail));
+        // The route with an errors mapping keeps it as well.
+        let reply = send(
+            Method::POST,
+            &gw.url("/partners/globex/orders"),
+            &[("content-type", "application/json")],
+            fixture("globex/orders/valid/input.json"),
+        )
+        .await;
+        assert_eq!(reply.status, status);
+        assert_eq!(reply.header("retry-after"), "30", "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_format_is_not_chosen_for_a_problem() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    for (accept, media_type) in [
+        (
+            "application/json;q=0, application/xml",
+            "application/problem+xml",
+        ),
+        (
+            "application/json;q=0.1, application/xml",
+            "application/problem+xml",
+        ),
+        (
+            "application/xml;q=0.5, application/json",
+            "application/problem+json",
+        ),
+        ("*/*", "application/problem+json"),
+    ] {
+        let reply = send(
+            Method::POST,
+            &gw.url("/partners/globex/orders"),
+            &[
+                ("content-type", "text/plain"),
+                ("accept", accept),
+                ("x-correlation-id", "q-1"),
+            ],
+            &b"x"[..],
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(reply.header("content-type"), media_type, "{accept}");
+    }
+    let reply = send(
+        Method::POST,
+        &gw.url("/partners/globex/orders"),
+        &[
+            ("content-type", "text/plain"),
+            ("accept", "application/json;q=0, application/xml"),
+            ("x-correlation-id", "q-1"),
+        ],
+        &b"x"[..],
+    )
+    .await;
+    assert_eq!(
+        reply.text(),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:unsupported-media-type</type><title>Unsupported media type</title><status>415</status><detail>Content-Type `text/plain` is not accepted; this route accepts application/json</detail><instance>q-1</instance></problem>\n"
+    );
 }

@@ -448,7 +448,11 @@ mod tests {
         // Positions count from after the mark, as an editor shows the text.
         assert!(matches!(
             decode(b"\xEF\xBB\xBF{,}", &Limits::default()).unwrap_err(),
-            CodecError::Malformed { line: 1, column: 2, .. }
+            CodecError::Malformed {
+                line: 1,
+                column: 2,
+                ..
+            }
         ));
     }
 

@@ -77,7 +77,9 @@ pub struct Route {
 }
 
 impl Route {
-    /// The upstream path with the route's parameters filled in, percent-encoded.
+    /// The upstream path with the route's parameters (decoded, see
+    /// [`Route::decode_path_params`]) filled in, each percent-encoded as one segment: a `/`
+    /// in a value is sent as `%2F`.
     pub fn upstream_path(&self, params: &[(String, String)]) -> String {
         let mut out = String::new();
         for part in &self.upstream_path {
@@ -93,6 +95,27 @@ impl Route {
         out
     }
 
+    /// The path parameters as the router matched them (still percent-encoded, as they are on
+    /// the wire), decoded once: what mappings read as `$path.NAME` and what
+    /// [`Route::upstream_path`] encodes again, so a value is neither read encoded nor encoded
+    /// twice.
+    pub fn decode_path_params(
+        raw: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, PathParamError> {
+        raw.iter()
+            .map(|(name, value)| {
+                if !value.contains('%') {
+                    return Ok((name.clone(), value.clone()));
+                }
+                let bytes = percent_decode(value)
+                    .ok_or_else(|| PathParamError::BadEscape { name: name.clone() })?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| PathParamError::NotUtf8 { name: name.clone() })?;
+                Ok((name.clone(), text))
+            })
+            .collect()
+    }
+
     /// The upstream path and, per `upstream.query`, the partner's query string.
     pub fn upstream_target(&self, params: &[(String, String)], raw_query: Option<&str>) -> String {
         let mut out = self.upstream_path(params);
@@ -102,6 +125,37 @@ impl Route {
         }
         out
     }
+}
+
+/// A path parameter the gateway cannot use: what the partner sent is not a percent-encoded
+/// UTF-8 text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathParamError {
+    #[error("path parameter `{name}` has a `%` that is not followed by two hexadecimal digits")]
+    BadEscape { name: String },
+    #[error("path parameter `{name}` is not UTF-8 text once percent-decoded")]
+    NotUtf8 { name: String },
+}
+
+/// Decodes `%XX` escapes (RFC 3986 §2.1); None when a `%` is not followed by two hex digits.
+/// `+` is a plain character in a path, not a space.
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hi = hex(*bytes.get(i + 1)?)?;
+            let lo = hex(*bytes.get(i + 2)?)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
 }
 
 /// Percent-encodes one path segment (RFC 3986 unreserved characters pass through), so a
@@ -337,6 +391,21 @@ fn compile_route(
             }),
         );
     }
+    for h in &spec.route.headers {
+        if let Some(prefix) = internal_prefix(h, &config.headers.internal_prefixes) {
+            diags.push(
+                err(
+                    format!(
+                        "header `{h}` starts with the internal prefix `{prefix}`: the gateway removes such headers from every partner request, so a mapping can never read it"
+                    ),
+                    "route.headers",
+                )
+                .hint(format!(
+                    "remove `{h}` from route.headers, or change headers.internal_prefixes in gateway.toml"
+                )),
+            );
+        }
+    }
     if spec.route.format == Format::Xml && spec.request.is_none() && spec.response.is_none() {
         diags.push(err(
             "an XML route needs a request or response mapping".into(),
@@ -465,6 +534,20 @@ fn compile_stage(
     })
 }
 
+/// The first of `prefixes` that `header` starts with, compared case-insensitively as the
+/// request path compares them.
+fn internal_prefix<'p>(header: &str, prefixes: &'p [String]) -> Option<&'p str> {
+    prefixes
+        .iter()
+        .find(|p| {
+            !p.is_empty()
+                && header
+                    .get(..p.len())
+                    .is_some_and(|start| start.eq_ignore_ascii_case(p))
+        })
+        .map(String::as_str)
+}
+
 fn parse_method(m: &str) -> Result<Method, String> {
     match m.to_ascii_uppercase().as_str() {
         "GET" => Ok(Method::GET),
@@ -500,5 +583,96 @@ mod tests {
         encode_segment("a/b?c d", &mut s);
         assert_eq!(s, "a%2Fb%3Fc%20d");
         assert_eq!(path_shape("/a/{x}/b/{y}"), "/a/{}/b/{}");
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn path_parameters_are_decoded_once_and_encoded_once() {
+        let decoded = Route::decode_path_params(&params(&[
+            ("a", "GX%205501"),
+            ("b", "M%C3%BCller"),
+            ("c", "a%2Fb"),
+            ("d", "50%25"),
+            ("e", "a+b"),
+            ("f", "plain-1"),
+            ("g", "%e2%82%ac"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            decoded,
+            params(&[
+                ("a", "GX 5501"),
+                ("b", "Müller"),
+                ("c", "a/b"),
+                ("d", "50%"),
+                ("e", "a+b"),
+                ("f", "plain-1"),
+                ("g", "€"),
+            ])
+        );
+        let encoded: Vec<String> = decoded
+            .iter()
+            .map(|(_, v)| {
+                let mut s = String::new();
+                encode_segment(v, &mut s);
+                s
+            })
+            .collect();
+        assert_eq!(
+            encoded,
+            [
+                "GX%205501",
+                "M%C3%BCller",
+                "a%2Fb",
+                "50%25",
+                "a%2Bb",
+                "plain-1",
+                "%E2%82%AC"
+            ]
+        );
+    }
+
+    #[test]
+    fn undecodable_path_parameters_are_named() {
+        let err = |v: &str| {
+            Route::decode_path_params(&params(&[("ok", "x"), ("orderId", v)]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("%FF"),
+            "path parameter `orderId` is not UTF-8 text once percent-decoded"
+        );
+        assert_eq!(
+            err("M%C3"),
+            "path parameter `orderId` is not UTF-8 text once percent-decoded"
+        );
+        for bad in ["%", "a%4", "%G1", "%%41", "%\u{e9}1"] {
+            assert_eq!(
+                err(bad),
+                "path parameter `orderId` has a `%` that is not followed by two hexadecimal digits",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_prefixes_match_case_insensitively() {
+        let prefixes = vec!["X-Internal-".to_string(), "X-Secret".to_string()];
+        assert_eq!(
+            internal_prefix("x-internal-role", &prefixes),
+            Some("X-Internal-")
+        );
+        assert_eq!(internal_prefix("X-SECRETS", &prefixes), Some("X-Secret"));
+        assert_eq!(internal_prefix("X-Internal", &prefixes), None);
+        assert_eq!(internal_prefix("X-Partner-Ref", &prefixes), None);
+        // A multi-byte character where the prefix would end is no match, not a panic.
+        assert_eq!(internal_prefix("X-Secre\u{e9}t", &prefixes), None);
     }
 }
