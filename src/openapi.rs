@@ -226,15 +226,18 @@ impl<'g> Bundle<'g> {
                 continue;
             };
             let mut schema = copy(value, target.pointer.is_empty(), &mut |r, into| {
-                match self.docs.resolve(&target.file, r) {
-                    Some((t, rest)) if keys.contains_key(&t) => {
-                        let key = keys.get(&t).map_or("", String::as_str);
+                match self
+                    .docs
+                    .resolve(&target.file, r)
+                    .and_then(|(t, rest)| Some((keys.get(&t)?, rest)))
+                {
+                    Some((key, rest)) => {
                         into.insert(
                             "$ref".into(),
                             Value::String(format!("#/components/schemas/{key}{}", fragment(&rest))),
                         );
                     }
-                    _ => {
+                    None => {
                         // The loader refuses references it cannot follow, so this is a
                         // reference the bundle does not understand: say so rather than
                         // publish a dangling one.
