@@ -6,7 +6,14 @@
 //! shares. A partner request records through [`RouteMetrics`] and [`ServiceMetrics`]
 //! handles resolved once per configuration snapshot: atomic adds, no label set built or hashed
 //! per request. Rare series (errors, unmatched requests) go through the label families.
+//!
+//! Every label value comes from the configuration or from a fixed list, never from the
+//! request as sent: a client choosing its own method token must not be able to add series
+//! (each one is kept for the life of the process and rendered on every scrape). Methods are
+//! reduced by [`method_label`], route names outside the configuration become
+//! [`UNMATCHED_ROUTE`], and outcomes and failure kinds are `&'static str`, chosen by code.
 
+use std::collections::HashSet;
 use std::sync::RwLock;
 use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -114,10 +121,39 @@ struct OutcomeLabels {
     outcome: String,
 }
 
+/// Route label of a request no configured route takes.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Method label of every method outside the standard ones.
+pub const OTHER_METHOD: &str = "other";
+
+/// The method label of a request: the nine methods of RFC 9110 and RFC 5789 as themselves,
+/// anything else (extension methods, lower-case spellings, garbage a client sends) as
+/// [`OTHER_METHOD`], so the method label has at most ten values whatever clients send.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => OTHER_METHOD,
+    }
+}
+
 /// Upstream outcome label of an exchange that got an answer below 500.
 pub const OUTCOME_OK: &str = "ok";
 /// Upstream outcome label of an exchange answered with a 5xx.
 pub const OUTCOME_5XX: &str = "5xx";
+
+/// Reload outcome label of a configuration swapped in.
+pub const RELOAD_SUCCESS: &str = "success";
+/// Reload outcome label of a configuration refused (the previous one keeps serving).
+pub const RELOAD_FAILURE: &str = "failure";
 
 /// Status counters a route keeps at hand. A route answers with a handful of statuses; past
 /// this many distinct ones (an upstream passing through every code it has) the rest are
@@ -133,7 +169,7 @@ pub struct RouteMetrics {
     statuses: RwLock<Vec<(u16, Counter)>>,
     requests: Family<RequestLabels, Counter>,
     route: String,
-    method: String,
+    method: &'static str,
 }
 
 impl RouteMetrics {
@@ -150,7 +186,7 @@ impl RouteMetrics {
             .requests
             .get_or_create(&RequestLabels {
                 route: self.route.clone(),
-                method: self.method.clone(),
+                method: self.method.to_string(),
                 status,
             })
             .clone();
@@ -176,8 +212,8 @@ pub struct ServiceMetrics {
 
 impl ServiceMetrics {
     /// One upstream exchange; `outcome` is [`OUTCOME_OK`], [`OUTCOME_5XX`] or an error's
-    /// [`crate::proxy::UpstreamError::outcome`].
-    pub fn exchange(&self, outcome: &str, seconds: f64) {
+    /// [`crate::proxy::UpstreamError::outcome`]: a fixed word, never text from the exchange.
+    pub fn exchange(&self, outcome: &'static str, seconds: f64) {
         self.duration.observe(seconds);
         match outcome {
             OUTCOME_OK => {
@@ -217,6 +253,9 @@ pub struct Metrics {
     reloads: Family<OutcomeLabels, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
     config_generation: Gauge,
+    /// Route names handed out through [`Metrics::route`]: the only route labels
+    /// [`Metrics::request`] writes besides [`UNMATCHED_ROUTE`].
+    routes: RwLock<HashSet<String>>,
 }
 
 impl Default for Metrics {
@@ -236,6 +275,13 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let validation_failures = Family::<ValidationLabels, Counter>::default();
         let reloads = Family::<OutcomeLabels, Counter>::default();
+        // Both outcomes exist from the start, at zero: an alert on failures has a series
+        // to watch before the first reload.
+        for outcome in [RELOAD_SUCCESS, RELOAD_FAILURE] {
+            drop(reloads.get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            }));
+        }
         let last_reload_success = Gauge::<f64, AtomicU64>::default();
         let config_generation = Gauge::default();
 
@@ -261,17 +307,17 @@ impl Metrics {
         );
         registry.register(
             "validation_failures",
-            "Bodies refused, by route and kind (external, internal, mapping, decode)",
+            "Bodies refused, by route and kind (external, internal, upstream, decode)",
             validation_failures.clone(),
         );
         registry.register(
             "reloads",
-            "Configuration reloads, by outcome",
+            "Configuration reloads after the start-up load, by outcome",
             reloads.clone(),
         );
         registry.register(
             "last_reload_success_timestamp_seconds",
-            "Unix time of the last successful configuration load",
+            "Unix time of the last successful configuration load, the start-up load included",
             last_reload_success.clone(),
         );
         registry.register(
@@ -289,11 +335,19 @@ impl Metrics {
             reloads,
             last_reload_success,
             config_generation,
+            routes: RwLock::new(HashSet::new()),
         }
     }
 
-    /// The handles of one route's series (see [`RouteMetrics`]).
+    /// The handles of one route's series (see [`RouteMetrics`]). `route` is a configured
+    /// route's name and `method` its configured method.
     pub fn route(&self, route: &str, method: &str) -> RouteMetrics {
+        if let Ok(mut known) = self.routes.write()
+            && !known.contains(route)
+        {
+            known.insert(route.to_string());
+        }
+        let method = method_label(method);
         RouteMetrics {
             duration: self
                 .request_duration
@@ -305,7 +359,7 @@ impl Metrics {
             statuses: RwLock::new(Vec::new()),
             requests: self.requests.clone(),
             route: route.to_string(),
-            method: method.to_string(),
+            method,
         }
     }
 
@@ -333,9 +387,16 @@ impl Metrics {
         }
     }
 
-    /// One answered request. `route` is the route's name or pattern, never the raw path
-    /// (raw paths would make one series per order id).
+    /// One answered request, outside any route's handles (an unmatched request, mostly).
+    /// `route` is [`UNMATCHED_ROUTE`] or a route name handed to [`Metrics::route`]; any
+    /// other name is counted as unmatched. `method` is the request's method as sent and is
+    /// labelled through [`method_label`]. Raw paths never become labels: they would make
+    /// one series per order id.
     pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let configured =
+            route != UNMATCHED_ROUTE && self.routes.read().is_ok_and(|known| known.contains(route));
+        let route = if configured { route } else { UNMATCHED_ROUTE };
+        let method = method_label(method);
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_string(),
@@ -351,8 +412,9 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// One refused body; `kind` is `external`, `internal`, `mapping` or `decode`.
-    pub fn validation_failure(&self, route: &str, kind: &str) {
+    /// One refused body; `kind` is `external`, `internal`, `upstream` or `decode`, a fixed
+    /// word chosen by code.
+    pub fn validation_failure(&self, route: &str, kind: &'static str) {
         self.validation_failures
             .get_or_create(&ValidationLabels {
                 route: route.to_string(),
@@ -361,24 +423,24 @@ impl Metrics {
             .inc();
     }
 
-    /// One reload attempt; `outcome` is `success` or `failure`. A success also records the
-    /// current time as the last successful reload.
-    pub fn reload(&self, outcome: &str) {
+    /// One reload attempt; `outcome` is [`RELOAD_SUCCESS`] or [`RELOAD_FAILURE`]. The time
+    /// of a good load is recorded by [`Metrics::set_config_generation`], which every good
+    /// load (the start-up one too) calls.
+    pub fn reload(&self, outcome: &'static str) {
         self.reloads
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_string(),
             })
             .inc();
-        if outcome == "success" {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            self.last_reload_success.set(now);
-        }
     }
 
-    /// The generation of the configuration now served.
+    /// A configuration generation is now served, the first one at start-up or a reloaded
+    /// one: records its number and the current time as the last successful load.
     pub fn set_config_generation(&self, generation: u64) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.last_reload_success.set(now);
         self.config_generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
     }
@@ -407,6 +469,7 @@ mod tests {
     #[test]
     fn recorded_request_renders_exact_lines() {
         let m = Metrics::new();
+        let _handles = m.route("acme-orders", "POST");
         m.request("acme-orders", "POST", 200, 0.0003);
         m.request("acme-orders", "POST", 200, 0.002);
         let out = m.render();
@@ -436,8 +499,8 @@ mod tests {
         orders.exchange(OUTCOME_OK, 0.01);
         orders.exchange("timeout", 15.0);
         m.validation_failure("acme-orders", "external");
-        m.reload("success");
-        m.reload("failure");
+        m.reload(RELOAD_SUCCESS);
+        m.reload(RELOAD_FAILURE);
         m.set_config_generation(3);
         let out = m.render();
         let l = lines(&out);
@@ -454,13 +517,105 @@ mod tests {
         ] {
             assert!(l.contains(&expected), "missing `{expected}` in\n{out}");
         }
-        let ts = l
-            .iter()
-            .find_map(|x| x.strip_prefix("schemagate_last_reload_success_timestamp_seconds "))
+    }
+
+    /// The value of an unlabelled gauge line.
+    fn gauge(out: &str, name: &str) -> f64 {
+        out.lines()
+            .find_map(|x| x.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|v| v.parse::<f64>().ok())
-            .unwrap();
-        // After 2020-01-01: the gauge holds a real Unix time.
-        assert!(ts > 1_577_836_800.0, "{ts}");
+            .unwrap_or_else(|| panic!("no {name} in\n{out}"))
+    }
+
+    #[test]
+    fn the_start_up_load_is_a_successful_load() {
+        let m = Metrics::new();
+        let before = m.render();
+        assert_eq!(
+            gauge(&before, "schemagate_last_reload_success_timestamp_seconds"),
+            0.0
+        );
+        let start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        // What the gateway does once the first configuration is built.
+        m.set_config_generation(1);
+        let out = m.render();
+        let stamped = gauge(&out, "schemagate_last_reload_success_timestamp_seconds");
+        assert!(
+            stamped >= start && stamped < start + 60.0,
+            "{stamped} vs {start}"
+        );
+        let l = lines(&out);
+        for expected in [
+            "schemagate_config_generation 1",
+            r#"schemagate_reloads_total{outcome="success"} 0"#,
+            r#"schemagate_reloads_total{outcome="failure"} 0"#,
+        ] {
+            assert!(l.contains(&expected), "missing `{expected}` in\n{out}");
+        }
+        // A refused reload leaves the time of the last good load alone.
+        m.reload(RELOAD_FAILURE);
+        let after = m.render();
+        assert_eq!(
+            gauge(&after, "schemagate_last_reload_success_timestamp_seconds"),
+            stamped
+        );
+        assert!(lines(&after).contains(&r#"schemagate_reloads_total{outcome="failure"} 1"#));
+    }
+
+    #[test]
+    fn method_labels_are_the_standard_methods_or_other() {
+        for m in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        ] {
+            assert_eq!(method_label(m), m);
+        }
+        let long = "M".repeat(15_000);
+        for m in ["get", "Post", "M17X", "PROPFIND", "", long.as_str()] {
+            assert_eq!(method_label(m), "other", "{m:.20}");
+        }
+    }
+
+    #[test]
+    fn client_chosen_methods_and_unknown_routes_add_no_series() {
+        let m = Metrics::new();
+        let _handles = m.route("acme/orders", "POST");
+        for i in 0..500 {
+            m.request(UNMATCHED_ROUTE, &format!("M{i}X"), 404, 0.0001);
+        }
+        m.request(UNMATCHED_ROUTE, &"M".repeat(15_000), 404, 0.0001);
+        m.request(UNMATCHED_ROUTE, "get", 404, 0.0001);
+        m.request(UNMATCHED_ROUTE, "DELETE", 405, 0.0001);
+        // A name no configuration has is not a label either.
+        m.request("/partners/acme/orders/42", "GET", 404, 0.0001);
+        m.request("acme/orders", "M1X", 405, 0.0001);
+        let out = m.render();
+        // Families render in hash order: compare sorted.
+        let mut series: Vec<&str> = out
+            .lines()
+            .filter(|l| {
+                l.starts_with("schemagate_requests_total")
+                    || l.starts_with("schemagate_request_duration_seconds_count")
+            })
+            .collect();
+        series.sort_unstable();
+        assert_eq!(
+            series,
+            [
+                r#"schemagate_request_duration_seconds_count{route="acme/orders",method="POST"} 0"#,
+                r#"schemagate_request_duration_seconds_count{route="acme/orders",method="other"} 1"#,
+                r#"schemagate_request_duration_seconds_count{route="unmatched",method="DELETE"} 1"#,
+                r#"schemagate_request_duration_seconds_count{route="unmatched",method="GET"} 1"#,
+                r#"schemagate_request_duration_seconds_count{route="unmatched",method="other"} 502"#,
+                r#"schemagate_requests_total{route="acme/orders",method="other",status="405"} 1"#,
+                r#"schemagate_requests_total{route="unmatched",method="DELETE",status="405"} 1"#,
+                r#"schemagate_requests_total{route="unmatched",method="GET",status="404"} 1"#,
+                r#"schemagate_requests_total{route="unmatched",method="other",status="404"} 502"#,
+            ]
+        );
+        assert!(out.len() < 16_000, "{} bytes:\n{out}", out.len());
     }
 
     #[test]

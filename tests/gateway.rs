@@ -1224,6 +1224,103 @@ async fn upstream_retry_after_reaches_the_partner_on_summarised_answers() {
     }
 }
 
+/// The value of an unlabelled `/metrics` line.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[tokio::test]
+async fn the_start_up_load_counts_as_the_last_good_load() {
+    let before = unix_now().floor();
+    let up = Upstream::acme().await;
+    let mappings = acme_mappings();
+    let gw = Gateway::start_with(&up.url(), "", Some(mappings.path())).await;
+    let after = unix_now();
+    let text = get(&gw.url("/metrics")).await.text();
+    let started = metric(&text, "schemagate_last_reload_success_timestamp_seconds");
+    assert!(
+        (before..=after).contains(&started),
+        "{before} <= {started} <= {after}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    for expected in [
+        "schemagate_config_generation 1",
+        r#"schemagate_reloads_total{outcome="success"} 0"#,
+        r#"schemagate_reloads_total{outcome="failure"} 0"#,
+    ] {
+        assert!(lines.contains(&expected), "missing `{expected}` in\n{text}");
+    }
+    let status = get(&gw.url("/admin/status")).await.json();
+    assert_eq!(status["generation"], 1);
+    assert_eq!(status["last_reload"]["outcome"], "initial");
+    assert_eq!(status["last_reload"]["errors"], json!([]));
+    let loaded = status["loaded_at_unix"].as_f64().unwrap();
+    assert!((before..=after).contains(&loaded), "{status}");
+
+    // A refused reload keeps the time of the last good load; a good one moves it.
+    std::fs::write(
+        mappings.path().join("acme/orders.yaml"),
+        "route: [broken]\n",
+    )
+    .unwrap();
+    let state = Arc::clone(&gw.state);
+    assert!(
+        !tokio::task::spawn_blocking(move || state.reload())
+            .await
+            .unwrap()
+    );
+    let text = get(&gw.url("/metrics")).await.text();
+    assert_eq!(
+        metric(&text, "schemagate_last_reload_success_timestamp_seconds"),
+        started
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == r#"schemagate_reloads_total{outcome="failure"} 1"#)
+    );
+    std::fs::write(mappings.path().join("acme/orders.yaml"), acme_version_b()).unwrap();
+    let state = Arc::clone(&gw.state);
+    assert!(
+        tokio::task::spawn_blocking(move || state.reload())
+            .await
+            .unwrap()
+    );
+    let text = get(&gw.url("/metrics")).await.text();
+    assert!(metric(&text, "schemagate_last_reload_success_timestamp_seconds") >= started);
+    assert_eq!(metric(&text, "schemagate_config_generation"), 2.0);
+    assert!(
+        text.lines()
+            .any(|l| l == r#"schemagate_reloads_total{outcome="success"} 1"#)
+    );
+}
+
+/// Every `$ref` in `v`, outside the keywords holding data.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    ("enum" | "const" | "examples" | "default", _) => {}
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
 #[tokio::test]
 async fn a_refused_format_is_not_chosen_for_a_problem() {
     let up = Upstream::acme().await;
@@ -1272,4 +1369,61 @@ async fn a_refused_format_is_not_chosen_for_a_problem() {
         reply.text(),
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:unsupported-media-type</type><title>Unsupported media type</title><status>415</status><detail>Content-Type `text/plain` is not accepted; this route accepts application/json</detail><instance>q-1</instance></problem>\n"
     );
+}
+
+#[tokio::test]
+async fn openapi_json_is_self_contained() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let doc = get(&gw.url("/openapi.json")).await.json();
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    found.sort();
+    found.dedup();
+    assert_eq!(
+        found,
+        [
+            "#/components/schemas/Problem",
+            "#/components/schemas/acme_order",
+            "#/components/schemas/acme_order-ack",
+            "#/components/schemas/acme_order.Customer",
+            "#/components/schemas/acme_order.Item",
+            "#/components/schemas/acme_order.Order",
+            "#/components/schemas/acme_order.ShipTo",
+            "#/components/schemas/acme_order.text",
+            "#/components/schemas/globex_common.Country",
+            "#/components/schemas/globex_common.Currency",
+            "#/components/schemas/globex_common.Money",
+            "#/components/schemas/globex_order",
+            "#/components/schemas/globex_order-ack",
+            "#/components/schemas/globex_order-status",
+        ]
+    );
+    for r in &found {
+        let pointer = r.strip_prefix('#').unwrap();
+        assert!(doc.pointer(pointer).is_some(), "{r} resolves to nothing");
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["acme_order.Item"],
+        json!({
+            "type": "object",
+            "required": ["@line", "Sku", "Qty", "Price"],
+            "properties": {
+                "@line": {"type": "integer", "minimum": 1},
+                "Sku": {"$ref": "#/components/schemas/acme_order.text"},
+                "Qty": {"type": "integer", "minimum": 1},
+                "Price": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}
+            }
+        })
+    );
+    assert_eq!(
+        schemas["globex_common.Currency"],
+        json!({"type": "string", "pattern": "^[A-Z]{3}$"})
+    );
+    // No copy keeps what would move references elsewhere.
+    let text = serde_json::to_string(&doc).unwrap();
+    for word in ["\"$id\"", "\"$schema\"", "\"$defs\"", "common.schema.json"] {
+        assert!(!text.contains(word), "{word} in {text}");
+    }
 }

@@ -561,3 +561,66 @@ async fn a_transfer_coding_other_than_chunked_is_415_and_not_forwarded() {
     assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
     assert!(up.requests().is_empty());
 }
+
+/// The `/metrics` lines of requests and request durations, sorted (families render in hash
+/// order).
+async fn request_series(gw: &Gateway) -> Vec<String> {
+    let text = get(&gw.url("/metrics")).await.text();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("schemagate_requests_total")
+                || l.starts_with("schemagate_request_duration_seconds_count")
+        })
+        .map(str::to_string)
+        .collect();
+    lines.sort_unstable();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_chosen_methods_add_no_metric_series() {
+    let up = Upstream::acme().await;
+    let gw = Gateway::start(&up.url()).await;
+    let addr = gw.addr;
+    tokio::task::spawn_blocking(move || {
+        let long = "M".repeat(15_000);
+        let mut methods: Vec<String> = (0..200).map(|i| format!("M{i}X")).collect();
+        methods.extend(["get".to_string(), "PROPFIND".to_string(), long]);
+        for method in &methods {
+            for path in ["/x", ACME] {
+                let request =
+                    format!("{method} {path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n");
+                let (reply, _) = raw_exchange(addr, request.as_bytes(), Duration::from_secs(10));
+                let expected = if path == ACME {
+                    "HTTP/1.1 405 "
+                } else {
+                    "HTTP/1.1 404 "
+                };
+                assert!(reply.starts_with(expected), "{method:.20} {path}: {reply}");
+            }
+        }
+        // A standard method stays itself.
+        let (reply, _) = raw_exchange(
+            addr,
+            b"DELETE /x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        assert!(reply.starts_with("HTTP/1.1 404 "), "{reply}");
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        request_series(&gw).await,
+        [
+            r#"schemagate_request_duration_seconds_count{route="acme/orders",method="POST"} 0"#,
+            r#"schemagate_request_duration_seconds_count{route="globex/order-status",method="GET"} 0"#,
+            r#"schemagate_request_duration_seconds_count{route="globex/orders",method="POST"} 0"#,
+            r#"schemagate_request_duration_seconds_count{route="unmatched",method="DELETE"} 1"#,
+            r#"schemagate_request_duration_seconds_count{route="unmatched",method="other"} 406"#,
+            r#"schemagate_requests_total{route="unmatched",method="DELETE",status="404"} 1"#,
+            r#"schemagate_requests_total{route="unmatched",method="other",status="404"} 203"#,
+            r#"schemagate_requests_total{route="unmatched",method="other",status="405"} 203"#,
+        ]
+    );
+}
