@@ -575,9 +575,105 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Warns about `equals`, `not_equals` and `in` values whose JSON type the source can
+    /// never have (by the source schema): such a comparison is decided before any input
+    /// arrives, typically because YAML read a plain `false`, `null` or `12` where text was
+    /// meant. `at` names the condition inside the rule (`when`, `filter`, `when.all[1]`).
+    fn comparisons(&mut self, c: &Cond, at: &str, f: &Field, items: &[ItemScope<'a>]) {
+        let (p, values, form): (&SourcePath, &[Value], &str) = match c {
+            Cond::Equals(p, v) => (p, std::slice::from_ref(v), "equals"),
+            Cond::NotEquals(p, v) => (p, std::slice::from_ref(v), "not_equals"),
+            Cond::In(p, vs) => (p, vs.as_slice(), "in"),
+            Cond::Not(inner) => return self.comparisons(inner, &format!("{at}.not"), f, items),
+            Cond::All(cs) | Cond::Any(cs) => {
+                let list = if matches!(c, Cond::All(_)) { "all" } else { "any" };
+                for (i, inner) in cs.iter().enumerate() {
+                    self.comparisons(inner, &format!("{at}.{list}[{i}]"), f, items);
+                }
+                return;
+            }
+            Cond::Exists(_) | Cond::Missing(_) | Cond::Matches(..) => return,
+        };
+        let flow = match p.root {
+            Root::Index | Root::Position => Flow {
+                types: TypeSet::INTEGER,
+                ..Flow::string()
+            },
+            _ => match self.peek(p, items) {
+                Some(flow) => flow,
+                None => return,
+            },
+        };
+        if flow.unknown || flow.types.is_any() {
+            return;
+        }
+        for v in values {
+            let fits = if v.is_null() {
+                flow.nullable
+            } else {
+                flow.types.intersect(TypeSet::of(v)).is_some()
+            };
+            if fits {
+                continue;
+            }
+            let outcome = if form == "not_equals" {
+                "always holds"
+            } else {
+                "never holds"
+            };
+            let source = format!(
+                "{}{}",
+                type_names(flow.types),
+                if flow.nullable { " or null" } else { "" }
+            );
+            let hint = if flow.types.names(TypeSet::STRING) && !v.is_string() {
+                format!("to compare with the text, quote it: `{form}: \"{}\"`", text_of(v))
+            } else {
+                String::new()
+            };
+            self.warn(
+                f.pos,
+                &f.target,
+                format!(
+                    "`{at}` of `{}`: `{}` is {source} by the source schema, so `{form}` with {} ({}) {outcome}",
+                    f.target,
+                    p.text,
+                    v,
+                    type_names(TypeSet::of(v)),
+                ),
+                &hint,
+            );
+        }
+    }
+
+    /// A hint for a rule written where the target is an object with properties spelled
+    /// like the rule's keywords: the object was read as a rule because its first key is a
+    /// keyword, and the escaped spelling writes the properties instead.
+    fn keyword_hint(&self, node: NodeId, keys: &[&'static str]) -> Option<String> {
+        let target = self.target;
+        if !target.scalar_types(node).names(TypeSet::OBJECT) {
+            return None;
+        }
+        let clash: Vec<String> = target
+            .property_list(node)
+            .into_iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|(k, _)| format!("`\\{k}`"))
+            .collect();
+        (!clash.is_empty()).then(|| {
+            format!(
+                "the target object has properties spelled like this rule's keywords; an \
+                 object whose first key is a rule keyword is a rule: to write the target \
+                 properties, write {}",
+                clash.join(", ")
+            )
+        })
+    }
+
     fn value(&mut self, f: &Field, rule: &ValueRule, node: NodeId, items: &[ItemScope<'a>]) {
         if let Some(w) = &rule.when {
             self.cond_paths(w, f, items);
+            self.comparisons(w, "when", f, items);
         }
         let mut flow = match &rule.source {
             Source::Const(v) => Flow::of_value(v),
@@ -656,7 +752,7 @@ impl<'a> Checker<'a> {
         let Some(flow) = self.steps(f, rule, flow) else {
             return;
         };
-        self.fits(f, &flow, node, rule.convert.as_ref());
+        self.fits(f, &flow, node, rule.convert.as_ref(), &rule.keys);
         if let Some((shape, from)) = flow.origin
             && !rule.has_steps()
         {
@@ -833,7 +929,14 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that a flow fits the target node.
-    fn fits(&mut self, f: &Field, flow: &Flow<'a>, node: NodeId, convert: Option<&Convert>) {
+    fn fits(
+        &mut self,
+        f: &Field,
+        flow: &Flow<'a>,
+        node: NodeId,
+        convert: Option<&Convert>,
+        keys: &[&'static str],
+    ) {
         let target = self.target;
         let want = without_null(target.scalar_types(node));
         let loc = target.node(node).location.clone();
@@ -864,7 +967,7 @@ impl<'a> Checker<'a> {
             {
                 "convert with `as: string` (add `scale` for fixed decimals)".to_owned()
             } else {
-                String::new()
+                self.keyword_hint(node, keys).unwrap_or_default()
             };
             self.error(
                 f.pos,
@@ -961,6 +1064,7 @@ impl<'a> Checker<'a> {
     fn each(&mut self, f: &Field, rule: &EachRule, node: NodeId, items: &[ItemScope<'a>]) {
         if let Some(w) = &rule.when {
             self.cond_paths(w, f, items);
+            self.comparisons(w, "when", f, items);
         }
         let target = self.target;
         if !target.is_array(node) && !target.scalar_types(node).is_any() {
@@ -973,7 +1077,7 @@ impl<'a> Checker<'a> {
                     f.target,
                     type_names(target.scalar_types(node))
                 ),
-                "",
+                &self.keyword_hint(node, &rule.keys).unwrap_or_default(),
             );
             return;
         }
@@ -990,6 +1094,7 @@ impl<'a> Checker<'a> {
         inner.push(scope);
         if let Some(c) = &rule.filter {
             self.cond_paths(c, f, &inner);
+            self.comparisons(c, "filter", f, &inner);
         }
         match &rule.body {
             EachBody::Map(fields) => self.object(
@@ -1234,6 +1339,14 @@ fn converts(to: Conversion, v: &Value) -> bool {
         }
         (Conversion::Boolean, Value::Number(n)) => matches!(n.as_u64(), Some(0 | 1)),
         _ => false,
+    }
+}
+
+/// A scalar as it reads in a route file: strings without quotes.
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -198,9 +198,21 @@ pub fn load_route_file(path: &Path) -> Result<RouteFile, Vec<Diagnostic>> {
     }
 }
 
+/// How route files are read: YAML 1.2 core-schema scalars, so a plain `no`, `N`, `off` or
+/// `y` (a country code, an answer, a relative path) stays the string it looks like and only
+/// `true`/`false` are booleans. Numbers the core schema does not know (`007`, `0777`,
+/// `1_000`) stay strings too, so codes with leading zeros are never shortened.
+fn route_yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+    }
+}
+
 /// Parses route-file YAML text; `file` names it in diagnostics.
 pub fn parse_route_yaml(text: &str, file: &Path) -> Result<RouteFile, Vec<Diagnostic>> {
-    serde_saphyr::from_str::<RouteFile>(text).map_err(|e| {
+    serde_saphyr::from_str_with_options::<RouteFile>(text, route_yaml_options()).map_err(|e| {
         let pos = e.location().and_then(|l| {
             let line = u32::try_from(l.line()).ok()?;
             let col = u32::try_from(l.column()).ok()?;
