@@ -586,7 +586,11 @@ impl<'a> Checker<'a> {
             Cond::In(p, vs) => (p, vs.as_slice(), "in"),
             Cond::Not(inner) => return self.comparisons(inner, &format!("{at}.not"), f, items),
             Cond::All(cs) | Cond::Any(cs) => {
-                let list = if matches!(c, Cond::All(_)) { "all" } else { "any" };
+                let list = if matches!(c, Cond::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
                 for (i, inner) in cs.iter().enumerate() {
                     self.comparisons(inner, &format!("{at}.{list}[{i}]"), f, items);
                 }
@@ -627,7 +631,10 @@ impl<'a> Checker<'a> {
                 if flow.nullable { " or null" } else { "" }
             );
             let hint = if flow.types.names(TypeSet::STRING) && !v.is_string() {
-                format!("to compare with the text, quote it: `{form}: \"{}\"`", text_of(v))
+                format!(
+                    "to compare with the text, quote it: `{form}: \"{}\"`",
+                    text_of(v)
+                )
             } else {
                 String::new()
             };
@@ -1930,6 +1937,88 @@ mod tests {
                 "t.yaml: warning: schema keyword `not` is not understood by the checker; rules through this node are not proven\n  --> at t.schema.json#/properties/Order/properties/Odd\n  = hint: the gateway still validates with the full schema at runtime",
                 "t.yaml:7:3: error: ignored path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order`\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
                 "t.yaml:7:3: error: ignored path `$path.id` does not exist in the source schema: only source document paths (starting with `/`) can be ignored\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
+            ]
+        );
+    }
+
+    /// Checks a request map between two given schemas, without the unread-source warning.
+    fn diags_between(source: Value, target: Value, map: &str) -> Vec<String> {
+        let route = parse_route_yaml(&route_text(map), Path::new("t.yaml")).unwrap();
+        let ctx = ContextDecl {
+            path_params: vec!["id".to_owned()],
+            has_request: false,
+            request_shape: None,
+        };
+        render(&check(
+            &route,
+            Direction::Request,
+            Path::new("t.yaml"),
+            &shape(source),
+            &shape(target),
+            &ctx,
+        ))
+        .into_iter()
+        .filter(|d| !d.contains(": no rule of the"))
+        .collect()
+    }
+
+    #[test]
+    fn comparisons_the_source_type_can_never_meet_are_warnings() {
+        let source = json!({"type": "object", "properties": {
+            "answer": {"type": "string"},
+            "flag": {"type": "boolean"},
+            "n": {"type": ["integer", "null"]}
+        }});
+        let target = json!({"type": "object", "properties": {
+            "a": {"type": "boolean"}, "b": {"type": "boolean"}, "c": {"type": "boolean"},
+            "d": {"type": "boolean"}
+        }});
+        assert_eq!(
+            diags_between(
+                source,
+                target,
+                "a: { const: true, when: { path: /answer, equals: false } }\n\
+                 b: { const: true, when: { any: [{ path: /flag, in: [true, \"yes\"] }, { not: { path: /answer, not_equals: null } }] } }\n\
+                 c: { const: true, when: { all: [{ path: /n, equals: null }, { path: /n, not_equals: 1 }, { path: /answer, in: [\"no\", \"off\"] }] } }"
+            ),
+            [
+                "t.yaml:7:5: warning: `when` of `/a`: `/answer` is string by the source schema, so `equals` with false (boolean) never holds\n  --> at /a\n  = hint: to compare with the text, quote it: `equals: \"false\"`",
+                "t.yaml:8:5: warning: `when.any[0]` of `/b`: `/flag` is boolean by the source schema, so `in` with \"yes\" (string) never holds\n  --> at /b",
+                "t.yaml:8:5: warning: `when.any[1].not` of `/b`: `/answer` is string by the source schema, so `not_equals` with null (null) always holds\n  --> at /b\n  = hint: to compare with the text, quote it: `not_equals: \"null\"`",
+            ]
+        );
+        assert_eq!(
+            diags_between(
+                json!({"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {"q": {"type": "integer"}}}}}}),
+                json!({"type": "object", "properties": {"e": {"type": "array", "items": {"type": "integer"}}}}),
+                "e: { each: /items, filter: { any: [{ path: $position, equals: 1 }, { path: q, equals: \"1\" }] }, item: { from: q } }"
+            ),
+            [
+                "t.yaml:7:5: warning: `filter.any[1]` of `/e`: `q` is integer by the source schema, so `equals` with \"1\" (string) never holds\n  --> at /e",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rule_where_the_target_has_properties_named_like_its_keywords_gets_a_hint() {
+        let source = json!({"type": "object", "properties": {"Leg": {"type": "object", "properties": {
+            "Origin": {"type": "string"}, "Days": {"type": "array", "items": {"type": "string"}}
+        }}}});
+        let target = json!({"type": "object", "properties": {
+            "leg": {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"}}},
+            "plan": {"type": "object", "properties": {"each": {"type": "string"}, "item": {"type": "string"}}},
+            "other": {"type": "object", "properties": {"x": {"type": "string"}}}
+        }});
+        assert_eq!(
+            diags_between(
+                source,
+                target,
+                "leg: { from: /Leg/Origin }\nplan: { each: /Leg/Days, item: . }\nother: { from: /Leg/Origin }"
+            ),
+            [
+                "t.yaml:7:5: error: `/leg` expects object, but the rule produces string\n  --> at t.schema.json#/properties/leg\n  = hint: the target object has properties spelled like this rule's keywords; an object whose first key is a rule keyword is a rule: to write the target properties, write `\\from`",
+                "t.yaml:8:5: error: `each` produces an array, but `/plan` is object\n  --> at t.schema.json#/properties/plan\n  = hint: the target object has properties spelled like this rule's keywords; an object whose first key is a rule keyword is a rule: to write the target properties, write `\\each`, `\\item`",
+                "t.yaml:9:5: error: `/other` expects object, but the rule produces string\n  --> at t.schema.json#/properties/other",
             ]
         );
     }

@@ -1037,6 +1037,33 @@ mod tests {
     }
 
     #[test]
+    fn a_backslash_makes_the_next_character_part_of_the_name() {
+        let map = compile_map(
+            "\\from: /a\n\\\\x: /b\nversion\\.major: /c\nleg.\\to: /d\nleg:\n  \\date: /e\n  \\.x: /f",
+        )
+        .expect("map compiles");
+        let names = |fields: &[crate::mapping::compile::Field]| -> Vec<String> {
+            fields.iter().map(|f| f.key.clone()).collect()
+        };
+        assert_eq!(names(map.fields()), ["from", "\\x", "version.major", "leg"]);
+        let crate::mapping::compile::Node::Object(leg) = &map.fields()[3].node else {
+            panic!("leg is an object")
+        };
+        assert_eq!(names(leg), ["to", "date", ".x"]);
+        assert_eq!(
+            leg.iter().map(|f| f.target.as_str()).collect::<Vec<_>>(),
+            ["/leg/to", "/leg/date", "/leg/.x"]
+        );
+        assert_eq!(
+            errors("a\\: /x\nb:\n  c.\\: /y"),
+            vec![
+                "t.yaml:7:5: target key `a\\` ends with a backslash that escapes nothing; write `\\\\` for a backslash in a name @ ",
+                "t.yaml:9:7: target key `c.\\` ends with a backslash that escapes nothing; write `\\\\` for a backslash in a name @ /b",
+            ]
+        );
+    }
+
+    #[test]
     fn nested_rules_point_at_their_own_line() {
         assert_eq!(
             errors("lines:\n  each: /items\n  map:\n    qty: { from: Qty, as: integr }"),

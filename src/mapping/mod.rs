@@ -482,6 +482,48 @@ mod tests {
         );
     }
 
+    #[test]
+    fn properties_named_like_rule_keywords_are_written_with_a_backslash() {
+        let source = json!({"Leg": {"Origin": "OSL", "Dest": "ARN", "Day": "2026-12-01"}});
+        let out = test_support::run(
+            "to: /Leg/Dest\n\\from: /Leg/Origin\n\\date: /Leg/Day\n\
+             leg:\n  \\from: /Leg/Origin\n  \\item: { const: 1 }\n  \\\\x: /Leg/Day\n\
+             range.\\to: /Leg/Day",
+            &source,
+        );
+        assert_eq!(
+            serde_json::to_string(&out.unwrap()).unwrap(),
+            r#"{"to":"ARN","from":"OSL","date":"2026-12-01","leg":{"from":"OSL","item":1,"\\x":"2026-12-01"},"range":{"to":"2026-12-01"}}"#
+        );
+    }
+
+    #[test]
+    fn equals_null_means_present_and_null() {
+        let map = "is_null: { const: true, when: { path: /a, equals: null } }\n\
+                   not_null: { const: true, when: { path: /a, not_equals: null } }\n\
+                   in_null: { const: true, when: { path: /a, in: [null, 1] } }\n\
+                   written: { const: null }\n\
+                   defaulted: { from: /missing, default: null }";
+        let run = |source: Value| test_support::run(map, &source).unwrap();
+        assert_eq!(
+            run(json!({"a": null})),
+            json!({"is_null": true, "in_null": true, "written": null, "defaulted": null})
+        );
+        assert_eq!(
+            run(json!({"a": 1})),
+            json!({"not_null": true, "in_null": true, "written": null, "defaulted": null})
+        );
+        assert_eq!(
+            run(json!({"a": "null"})),
+            json!({"not_null": true, "written": null, "defaulted": null})
+        );
+        // Missing is not null: `equals: null` does not hold, `not_equals: null` does.
+        assert_eq!(
+            run(json!({})),
+            json!({"not_null": true, "written": null, "defaulted": null})
+        );
+    }
+
     fn repo(rel: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
     }

@@ -365,7 +365,11 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Condition>,
     /// Value written when the source is missing (and on null with `on_null: default`).
-    #[serde(default, deserialize_with = "given", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default: Option<Value>,
     /// What a missing source does when there is no `default` (default: omit).
     #[serde(
@@ -393,7 +397,11 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookup: Option<IndexMap<String, Value>>,
     /// Value used when the lookup has no entry; without it a miss is an error.
-    #[serde(default, deserialize_with = "given", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fallback: Option<Value>,
     /// Date/time reformatting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -541,10 +549,18 @@ pub struct Condition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// True when the value at `path` is present and equal to this one (`null` included).
-    #[serde(default, deserialize_with = "given", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub equals: Option<Value>,
     /// True when the value at `path` is missing or differs from this one.
-    #[serde(default, deserialize_with = "given", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub not_equals: Option<Value>,
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
     pub one_of: Option<Vec<Value>>,
@@ -726,11 +742,12 @@ impl<'de> Deserialize<'de> for Entry {
                     return Ok(Entry::Nested(MapSpec::default()));
                 };
                 if is_rule_key(&first.value) {
-                    let rule = Rule::deserialize(de::value::MapAccessDeserializer::new(RuleKeys {
-                        keyword: first.value.clone(),
-                        first: Some(first.value),
-                        tail: map,
-                    }))?;
+                    let rule =
+                        Rule::deserialize(de::value::MapAccessDeserializer::new(RuleKeys {
+                            keyword: first.value.clone(),
+                            first: Some(first.value),
+                            tail: map,
+                        }))?;
                     Ok(Entry::Rule(Box::new(rule)))
                 } else {
                     let within = Within::Nested(first.value.clone());
@@ -824,7 +841,7 @@ mod tests {
         );
         assert_eq!(
             yaml_error("leg: { from: /Leg/Origin, \\to: /Leg/Dest }"),
-            "t.yaml:7:37: error: `\\to` is not a rule keyword, but this object is a rule \
+            "t.yaml:7:36: error: `\\to` is not a rule keyword, but this object is a rule \
              because its first key `from` is one; to write a target property named `from`, \
              write `\\from`; rule keywords: from, const, template, each, map, item, filter, \
              default, on_missing, on_null, as, scale, rounding, apply, lookup, fallback, date, \
@@ -952,7 +969,10 @@ mod tests {
             );
             assert_eq!(rules[1].default, Some(Value::Null));
             assert_eq!(
-                rules[1].when.as_ref().map(|c| (c.equals.clone(), c.not_equals.clone())),
+                rules[1]
+                    .when
+                    .as_ref()
+                    .map(|c| (c.equals.clone(), c.not_equals.clone())),
                 Some((None, Some(Value::Null)))
             );
             assert_eq!(rules[2].fallback, Some(Value::Null));
