@@ -904,7 +904,7 @@ mod tests {
     fn plain_scalars_follow_the_yaml_1_2_core_schema() {
         let r = parse_route_yaml(
             &route_text(
-                "code: { from: /land, lookup: { norway: NO, sweden: SE, yes: y, off: Off, t: true, f: FALSE, zip: 01234, n: 1_000, hex: 0x1F, d: 12.50, z: ~ } }\n\
+                "code: { from: /land, lookup: { norway: NO, sweden: SE, yes: y, off: Off, t: true, f: FALSE, zip: 01234, n: 1_000, hex: 0x1F, bin: 0b101, time: 1:20, d: 12.50, z: ~ } }\n\
                  x: X\ny: N\nneg: { const: true, when: { path: /answer, equals: no } }",
             ),
             Path::new("t.yaml"),
@@ -917,7 +917,7 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&code.lookup).unwrap(),
             serde_json::json!({"norway": "NO", "sweden": "SE", "yes": "y", "off": "Off",
-                "t": true, "f": false, "zip": "01234", "n": "1_000", "hex": 31, "d": 12.5,
+                "t": true, "f": false, "zip": "01234", "n": "1_000", "hex": 31, "bin": 5, "time": "1:20", "d": 12.5,
                 "z": null})
         );
         assert_eq!(map.entries[1].value, Entry::Path("X".into()));
