@@ -786,7 +786,7 @@ impl JsonSchema for MapSpec {
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let entry = generator.subschema_for::<Entry>();
         json_schema!({
-            "description": "Target properties in output order. A key `a.b` is shorthand for a nested object `a` with property `b`.",
+            "description": "Target properties in output order. A key `a.b` is shorthand for a nested object `a` with property `b`. A backslash makes the next character part of the name: `version\\.major` writes `version.major`, and `\\from` writes `from` (a key starting with a backslash is never a rule keyword).",
             "type": "object",
             "additionalProperties": entry,
         })
