@@ -683,9 +683,112 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Warns about `equals`, `not_equals` and `in` values whose JSON type the source can
+    /// never have (by the source schema): such a comparison is decided before any input
+    /// arrives, typically because YAML read a plain `false`, `null` or `12` where text was
+    /// meant. `at` names the condition inside the rule (`when`, `filter`, `when.all[1]`).
+    fn comparisons(&mut self, c: &Cond, at: &str, f: &Field, items: &[ItemScope<'a>]) {
+        let (p, values, form): (&SourcePath, &[Value], &str) = match c {
+            Cond::Equals(p, v) => (p, std::slice::from_ref(v), "equals"),
+            Cond::NotEquals(p, v) => (p, std::slice::from_ref(v), "not_equals"),
+            Cond::In(p, vs) => (p, vs.as_slice(), "in"),
+            Cond::Not(inner) => return self.comparisons(inner, &format!("{at}.not"), f, items),
+            Cond::All(cs) | Cond::Any(cs) => {
+                let list = if matches!(c, Cond::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
+                for (i, inner) in cs.iter().enumerate() {
+                    self.comparisons(inner, &format!("{at}.{list}[{i}]"), f, items);
+                }
+                return;
+            }
+            Cond::Exists(_) | Cond::Missing(_) | Cond::Matches(..) => return,
+        };
+        let flow = match p.root {
+            Root::Index | Root::Position => Flow {
+                types: TypeSet::INTEGER,
+                ..Flow::string()
+            },
+            _ => match self.peek(p, items) {
+                Some(flow) => flow,
+                None => return,
+            },
+        };
+        if flow.unknown || flow.types.is_any() {
+            return;
+        }
+        for v in values {
+            let fits = if v.is_null() {
+                flow.nullable
+            } else {
+                flow.types.intersect(TypeSet::of(v)).is_some()
+            };
+            if fits {
+                continue;
+            }
+            let outcome = if form == "not_equals" {
+                "always holds"
+            } else {
+                "never holds"
+            };
+            let source = format!(
+                "{}{}",
+                type_names(flow.types),
+                if flow.nullable { " or null" } else { "" }
+            );
+            let hint = if flow.types.names(TypeSet::STRING) && !v.is_string() {
+                format!(
+                    "to compare with the text, quote it: `{form}: \"{}\"`",
+                    text_of(v)
+                )
+            } else {
+                String::new()
+            };
+            self.warn(
+                f.pos,
+                &f.target,
+                format!(
+                    "`{at}` of `{}`: `{}` is {source} by the source schema, so `{form}` with {} ({}) {outcome}",
+                    f.target,
+                    p.text,
+                    v,
+                    type_names(TypeSet::of(v)),
+                ),
+                &hint,
+            );
+        }
+    }
+
+    /// A hint for a rule written where the target is an object with properties spelled
+    /// like the rule's keywords: the object was read as a rule because its first key is a
+    /// keyword, and the escaped spelling writes the properties instead.
+    fn keyword_hint(&self, node: NodeId, keys: &[&'static str]) -> Option<String> {
+        let target = self.target;
+        if !target.scalar_types(node).names(TypeSet::OBJECT) {
+            return None;
+        }
+        let clash: Vec<String> = target
+            .property_list(node)
+            .into_iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|(k, _)| format!("`\\{k}`"))
+            .collect();
+        (!clash.is_empty()).then(|| {
+            format!(
+                "the target object has properties spelled like this rule's keywords; an \
+                 object whose first key is a rule keyword is a rule: to write the target \
+                 properties, write {}",
+                clash.join(", ")
+            )
+        })
+    }
+
     fn value(&mut self, f: &Field, rule: &ValueRule, node: NodeId, items: &[ItemScope<'a>]) {
         if let Some(w) = &rule.when {
             self.cond_paths(w, f, items);
+            self.comparisons(w, "when", f, items);
         }
         let mut flow = match &rule.source {
             Source::Const(v) => Flow::of_value(v),
@@ -764,7 +867,7 @@ impl<'a> Checker<'a> {
         let Some(flow) = self.steps(f, rule, flow) else {
             return;
         };
-        self.fits(f, &flow, node, rule.convert.as_ref());
+        self.fits(f, &flow, node, rule.convert.as_ref(), &rule.keys);
         if let Some((shape, from)) = flow.origin
             && !rule.has_steps()
         {
@@ -941,7 +1044,14 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that a flow fits the target node.
-    fn fits(&mut self, f: &Field, flow: &Flow<'a>, node: NodeId, convert: Option<&Convert>) {
+    fn fits(
+        &mut self,
+        f: &Field,
+        flow: &Flow<'a>,
+        node: NodeId,
+        convert: Option<&Convert>,
+        keys: &[&'static str],
+    ) {
         let target = self.target;
         let want = without_null(target.scalar_types(node));
         let loc = target.node(node).location.clone();
@@ -972,7 +1082,7 @@ impl<'a> Checker<'a> {
             {
                 "convert with `as: string` (add `scale` for fixed decimals)".to_owned()
             } else {
-                String::new()
+                self.keyword_hint(node, keys).unwrap_or_default()
             };
             self.error(
                 f.pos,
@@ -1069,6 +1179,7 @@ impl<'a> Checker<'a> {
     fn each(&mut self, f: &Field, rule: &EachRule, node: NodeId, items: &[ItemScope<'a>]) {
         if let Some(w) = &rule.when {
             self.cond_paths(w, f, items);
+            self.comparisons(w, "when", f, items);
         }
         let target = self.target;
         if !target.is_array(node) && !target.scalar_types(node).is_any() {
@@ -1081,7 +1192,7 @@ impl<'a> Checker<'a> {
                     f.target,
                     type_names(target.scalar_types(node))
                 ),
-                "",
+                &self.keyword_hint(node, &rule.keys).unwrap_or_default(),
             );
             return;
         }
@@ -1098,6 +1209,7 @@ impl<'a> Checker<'a> {
         inner.push(scope);
         if let Some(c) = &rule.filter {
             self.cond_paths(c, f, &inner);
+            self.comparisons(c, "filter", f, &inner);
         }
         match &rule.body {
             EachBody::Map(fields) => self.object(
@@ -1342,6 +1454,14 @@ fn converts(to: Conversion, v: &Value) -> bool {
         }
         (Conversion::Boolean, Value::Number(n)) => matches!(n.as_u64(), Some(0 | 1)),
         _ => false,
+    }
+}
+
+/// A scalar as it reads in a route file: strings without quotes.
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -1996,6 +2116,88 @@ mod tests {
                 "t.yaml: warning: schema keyword `not` is not understood by the checker; rules through this node are not proven\n  --> at t.schema.json#/properties/Order/properties/Odd\n  = hint: the gateway still validates with the full schema at runtime",
                 "t.yaml:7:3: error: ignored path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order`\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
                 "t.yaml:7:3: error: ignored path `$path.id` does not exist in the source schema: only source document paths (starting with `/`) can be ignored\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
+            ]
+        );
+    }
+
+    /// Checks a request map between two given schemas, without the unread-source warning.
+    fn diags_between(source: Value, target: Value, map: &str) -> Vec<String> {
+        let route = parse_route_yaml(&route_text(map), Path::new("t.yaml")).unwrap();
+        let ctx = ContextDecl {
+            path_params: vec!["id".to_owned()],
+            has_request: false,
+            request_shape: None,
+        };
+        render(&check(
+            &route,
+            Direction::Request,
+            Path::new("t.yaml"),
+            &shape(source),
+            &shape(target),
+            &ctx,
+        ))
+        .into_iter()
+        .filter(|d| !d.contains(": no rule of the"))
+        .collect()
+    }
+
+    #[test]
+    fn comparisons_the_source_type_can_never_meet_are_warnings() {
+        let source = json!({"type": "object", "properties": {
+            "answer": {"type": "string"},
+            "flag": {"type": "boolean"},
+            "n": {"type": ["integer", "null"]}
+        }});
+        let target = json!({"type": "object", "properties": {
+            "a": {"type": "boolean"}, "b": {"type": "boolean"}, "c": {"type": "boolean"},
+            "d": {"type": "boolean"}
+        }});
+        assert_eq!(
+            diags_between(
+                source,
+                target,
+                "a: { const: true, when: { path: /answer, equals: false } }\n\
+                 b: { const: true, when: { any: [{ path: /flag, in: [true, \"yes\"] }, { not: { path: /answer, not_equals: null } }] } }\n\
+                 c: { const: true, when: { all: [{ path: /n, equals: null }, { path: /n, not_equals: 1 }, { path: /answer, in: [\"no\", \"off\"] }] } }"
+            ),
+            [
+                "t.yaml:7:5: warning: `when` of `/a`: `/answer` is string by the source schema, so `equals` with false (boolean) never holds\n  --> at /a\n  = hint: to compare with the text, quote it: `equals: \"false\"`",
+                "t.yaml:8:5: warning: `when.any[0]` of `/b`: `/flag` is boolean by the source schema, so `in` with \"yes\" (string) never holds\n  --> at /b",
+                "t.yaml:8:5: warning: `when.any[1].not` of `/b`: `/answer` is string by the source schema, so `not_equals` with null (null) always holds\n  --> at /b\n  = hint: to compare with the text, quote it: `not_equals: \"null\"`",
+            ]
+        );
+        assert_eq!(
+            diags_between(
+                json!({"type": "object", "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {"q": {"type": "integer"}}}}}}),
+                json!({"type": "object", "properties": {"e": {"type": "array", "items": {"type": "integer"}}}}),
+                "e: { each: /items, filter: { any: [{ path: $position, equals: 1 }, { path: q, equals: \"1\" }] }, item: { from: q } }"
+            ),
+            [
+                "t.yaml:7:5: warning: `filter.any[1]` of `/e`: `q` is integer by the source schema, so `equals` with \"1\" (string) never holds\n  --> at /e",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rule_where_the_target_has_properties_named_like_its_keywords_gets_a_hint() {
+        let source = json!({"type": "object", "properties": {"Leg": {"type": "object", "properties": {
+            "Origin": {"type": "string"}, "Days": {"type": "array", "items": {"type": "string"}}
+        }}}});
+        let target = json!({"type": "object", "properties": {
+            "leg": {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"}}},
+            "plan": {"type": "object", "properties": {"each": {"type": "string"}, "item": {"type": "string"}}},
+            "other": {"type": "object", "properties": {"x": {"type": "string"}}}
+        }});
+        assert_eq!(
+            diags_between(
+                source,
+                target,
+                "leg: { from: /Leg/Origin }\nplan: { each: /Leg/Days, item: . }\nother: { from: /Leg/Origin }"
+            ),
+            [
+                "t.yaml:7:5: error: `/leg` expects object, but the rule produces string\n  --> at t.schema.json#/properties/leg\n  = hint: the target object has properties spelled like this rule's keywords; an object whose first key is a rule keyword is a rule: to write the target properties, write `\\from`",
+                "t.yaml:8:5: error: `each` produces an array, but `/plan` is object\n  --> at t.schema.json#/properties/plan\n  = hint: the target object has properties spelled like this rule's keywords; an object whose first key is a rule keyword is a rule: to write the target properties, write `\\each`, `\\item`",
+                "t.yaml:9:5: error: `/other` expects object, but the rule produces string\n  --> at t.schema.json#/properties/other",
             ]
         );
     }

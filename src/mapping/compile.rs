@@ -189,6 +189,9 @@ pub struct ValueRule {
     pub convert: Option<Convert>,
     /// What evaluation does with the resolved value, decided when the map is sealed.
     pub finish: Finish,
+    /// The rule keywords it is written with (none for a bare path), for the checker's
+    /// hint when the target object has properties spelled like them.
+    pub keys: Vec<&'static str>,
 }
 
 /// The steps of a value rule reduced to what a request needs to know: most rules copy
@@ -274,6 +277,8 @@ pub struct EachRule {
     pub filter: Option<Cond>,
     pub absence: Absence,
     pub body: EachBody,
+    /// The rule keywords it is written with, as [`ValueRule::keys`].
+    pub keys: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -359,7 +364,19 @@ impl<'f> Compiler<'f> {
     ) -> Vec<Field> {
         let mut fields: Vec<Field> = Vec::with_capacity(spec.entries.len());
         for entry in &spec.entries {
-            let owned = split_key(&entry.key);
+            let owned = match split_key(&entry.key) {
+                Ok(parts) => parts,
+                Err(message) => {
+                    let at = At {
+                        pos: entry.pos,
+                        target,
+                        pointer,
+                        depth,
+                    };
+                    self.err(at, message, None);
+                    continue;
+                }
+            };
             let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
             let full_target = format!("{target}{}", pointer_of(&parts));
             let full_pointer = format!("{pointer}{}", pointer_of(&parts));
@@ -410,6 +427,7 @@ impl<'f> Compiler<'f> {
                     date: None,
                     convert: None,
                     finish: Finish::Steps,
+                    keys: Vec::new(),
                 })))
             }
             Entry::Nested(m) => Some(Node::Object(ObjectRule::new(self.map(
@@ -526,6 +544,7 @@ impl<'f> Compiler<'f> {
                     date: None,
                     convert: None,
                     finish: Finish::Steps,
+                    keys: r.keywords(),
                 }))
             });
         }
@@ -579,6 +598,7 @@ impl<'f> Compiler<'f> {
                     filter,
                     absence,
                     body,
+                    keys: r.keywords(),
                 }))
             });
         }
@@ -608,6 +628,7 @@ impl<'f> Compiler<'f> {
                 date,
                 convert,
                 finish: Finish::Steps,
+                keys: r.keywords(),
             }))
         })
     }
@@ -790,27 +811,32 @@ impl<'f> Compiler<'f> {
     }
 }
 
-/// Splits a dotted target key; `\\.` is a literal dot inside a property name.
-fn split_key(key: &str) -> Vec<String> {
+/// Splits a dotted target key into property names. A backslash makes the next character
+/// part of the name, whatever it is: `\.` is a dot inside a name, `\\` a backslash, and
+/// `\from` the name `from` (the backslash also kept the key from being read as a rule
+/// keyword). A backslash at the very end escapes nothing and is an error.
+fn split_key(key: &str) -> Result<Vec<String>, String> {
     let mut parts = vec![String::new()];
-    let mut chars = key.chars().peekable();
+    let mut chars = key.chars();
     while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&'.') => {
-                chars.next();
-                if let Some(last) = parts.last_mut() {
-                    last.push('.');
-                }
+        let c = match c {
+            '\\' => chars.next().ok_or_else(|| {
+                format!(
+                    "target key `{key}` ends with a backslash that escapes nothing; \
+                     write `\\\\` for a backslash in a name"
+                )
+            })?,
+            '.' => {
+                parts.push(String::new());
+                continue;
             }
-            '.' => parts.push(String::new()),
-            c => {
-                if let Some(last) = parts.last_mut() {
-                    last.push(c);
-                }
-            }
+            c => c,
+        };
+        if let Some(last) = parts.last_mut() {
+            last.push(c);
         }
     }
-    parts
+    Ok(parts)
 }
 
 /// JSON Pointer of dotted key parts.
@@ -1006,6 +1032,33 @@ mod tests {
                 "t.yaml:8:5: target `/a` is already produced by a rule, so it cannot also be an object @ /a/b",
                 "t.yaml:10:5: target `/c/d` is produced twice @ /c",
                 "t.yaml:12:5: target key `e..f` has an empty part @ /e//f",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_backslash_makes_the_next_character_part_of_the_name() {
+        let map = compile_map(
+            "\\from: /a\n\\\\x: /b\nversion\\.major: /c\nleg.\\to: /d\nleg:\n  \\date: /e\n  \\.x: /f",
+        )
+        .expect("map compiles");
+        let names = |fields: &[crate::mapping::compile::Field]| -> Vec<String> {
+            fields.iter().map(|f| f.key.clone()).collect()
+        };
+        assert_eq!(names(map.fields()), ["from", "\\x", "version.major", "leg"]);
+        let crate::mapping::compile::Node::Object(leg) = &map.fields()[3].node else {
+            panic!("leg is an object")
+        };
+        assert_eq!(names(leg), ["to", "date", ".x"]);
+        assert_eq!(
+            leg.iter().map(|f| f.target.as_str()).collect::<Vec<_>>(),
+            ["/leg/to", "/leg/date", "/leg/.x"]
+        );
+        assert_eq!(
+            errors("a\\: /x\nb:\n  c.\\: /y"),
+            vec![
+                "t.yaml:7:5: target key `a\\` ends with a backslash that escapes nothing; write `\\\\` for a backslash in a name @ ",
+                "t.yaml:9:7: target key `c.\\` ends with a backslash that escapes nothing; write `\\\\` for a backslash in a name @ /b",
             ]
         );
     }

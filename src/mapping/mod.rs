@@ -198,9 +198,21 @@ pub fn load_route_file(path: &Path) -> Result<RouteFile, Vec<Diagnostic>> {
     }
 }
 
+/// How route files are read: YAML 1.2 core-schema scalars, so a plain `no`, `N`, `off` or
+/// `y` (a country code, an answer, a relative path) stays the string it looks like and only
+/// `true`/`false` are booleans. Numbers the core schema does not know (`007`, `0777`,
+/// `1_000`) stay strings too, so codes with leading zeros are never shortened.
+fn route_yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+    }
+}
+
 /// Parses route-file YAML text; `file` names it in diagnostics.
 pub fn parse_route_yaml(text: &str, file: &Path) -> Result<RouteFile, Vec<Diagnostic>> {
-    serde_saphyr::from_str::<RouteFile>(text).map_err(|e| {
+    serde_saphyr::from_str_with_options::<RouteFile>(text, route_yaml_options()).map_err(|e| {
         let pos = e.location().and_then(|l| {
             let line = u32::try_from(l.line()).ok()?;
             let col = u32::try_from(l.column()).ok()?;
@@ -467,6 +479,48 @@ mod tests {
         assert_eq!(
             none.request_reads().extract(View::Value(&request)),
             json!({})
+        );
+    }
+
+    #[test]
+    fn properties_named_like_rule_keywords_are_written_with_a_backslash() {
+        let source = json!({"Leg": {"Origin": "OSL", "Dest": "ARN", "Day": "2026-12-01"}});
+        let out = test_support::run(
+            "to: /Leg/Dest\n\\from: /Leg/Origin\n\\date: /Leg/Day\n\
+             leg:\n  \\from: /Leg/Origin\n  \\item: { const: 1 }\n  \\\\x: /Leg/Day\n\
+             range.\\to: /Leg/Day",
+            &source,
+        );
+        assert_eq!(
+            serde_json::to_string(&out.unwrap()).unwrap(),
+            r#"{"to":"ARN","from":"OSL","date":"2026-12-01","leg":{"from":"OSL","item":1,"\\x":"2026-12-01"},"range":{"to":"2026-12-01"}}"#
+        );
+    }
+
+    #[test]
+    fn equals_null_means_present_and_null() {
+        let map = "is_null: { const: true, when: { path: /a, equals: null } }\n\
+                   not_null: { const: true, when: { path: /a, not_equals: null } }\n\
+                   in_null: { const: true, when: { path: /a, in: [null, 1] } }\n\
+                   written: { const: null }\n\
+                   defaulted: { from: /missing, default: null }";
+        let run = |source: Value| test_support::run(map, &source).unwrap();
+        assert_eq!(
+            run(json!({"a": null})),
+            json!({"is_null": true, "in_null": true, "written": null, "defaulted": null})
+        );
+        assert_eq!(
+            run(json!({"a": 1})),
+            json!({"not_null": true, "in_null": true, "written": null, "defaulted": null})
+        );
+        assert_eq!(
+            run(json!({"a": "null"})),
+            json!({"not_null": true, "written": null, "defaulted": null})
+        );
+        // Missing is not null: `equals: null` does not hold, `not_equals: null` does.
+        assert_eq!(
+            run(json!({})),
+            json!({"not_null": true, "written": null, "defaulted": null})
         );
     }
 

@@ -4,7 +4,8 @@
 //! line and column (YAML files) so every later diagnostic can point at the rule a person
 //! has to edit. Whether a mapping value is a rule or a nested target object is decided by
 //! its first key: a rule keyword (`from`, `const`, ...) makes a rule, anything else a
-//! nested target object. Deciding on the first key lets the decoder stream the value
+//! nested target object. A key that starts with a backslash (`\from`) is never a rule
+//! keyword, so every target property name can be written. Deciding on the first key lets the decoder stream the value
 //! straight from the YAML parser, so positions inside nested maps survive.
 
 use std::borrow::Cow;
@@ -339,8 +340,13 @@ pub struct Rule {
     /// Source path: `/Order/@id`, `Qty` (inside `each`), `$path.id`, `$request/Order/@id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// A constant value, written as is.
-    #[serde(default, rename = "const", skip_serializing_if = "Option::is_none")]
+    /// A constant value, written as is (`const: null` writes null).
+    #[serde(
+        default,
+        rename = "const",
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub constant: Option<Value>,
     /// A string built from several sources: `"{/Order/First} {/Order/Last}"`; `{{` and
     /// `}}` are literal braces.
@@ -359,7 +365,11 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Condition>,
     /// Value written when the source is missing (and on null with `on_null: default`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default: Option<Value>,
     /// What a missing source does when there is no `default` (default: omit).
     #[serde(
@@ -387,7 +397,11 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookup: Option<IndexMap<String, Value>>,
     /// Value used when the lookup has no entry; without it a miss is an error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fallback: Option<Value>,
     /// Date/time reformatting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -395,6 +409,38 @@ pub struct Rule {
     /// Write the field only when this condition holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<Condition>,
+}
+
+impl Rule {
+    /// The rule keywords this rule is written with, in [`RULE_KEYS`] order: the checker
+    /// names them when the target object has properties spelled the same way.
+    pub fn keywords(&self) -> Vec<&'static str> {
+        let written = [
+            self.from.is_some(),
+            self.constant.is_some(),
+            self.template.is_some(),
+            self.each.is_some(),
+            self.map.is_some(),
+            self.item.is_some(),
+            self.filter.is_some(),
+            self.default.is_some(),
+            self.on_missing.is_some(),
+            self.on_null.is_some(),
+            self.convert.is_some(),
+            self.scale.is_some(),
+            self.rounding.is_some(),
+            !self.apply.is_empty(),
+            self.lookup.is_some(),
+            self.fallback.is_some(),
+            self.date.is_some(),
+            self.when.is_some(),
+        ];
+        RULE_KEYS
+            .iter()
+            .zip(written)
+            .filter_map(|(k, w)| w.then_some(*k))
+            .collect()
+    }
 }
 
 /// What a missing source produces.
@@ -414,6 +460,13 @@ fn on_missing_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OnMissin
     Ok(Some(
         Option::<OnMissing>::deserialize(d)?.unwrap_or(OnMissing::Null),
     ))
+}
+
+/// A value that was written, `null` included: without this, serde reads a written `null`
+/// into `None`, the same as an absent key, and `equals: null` or `default: null` would
+/// silently mean nothing. Absent keys still take `None` through `#[serde(default)]`.
+fn given<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// What a null source produces.
@@ -495,9 +548,19 @@ pub struct Condition {
     /// The path compared by `equals`, `not_equals`, `in`, `matches`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// True when the value at `path` is present and equal to this one (`null` included).
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub equals: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// True when the value at `path` is missing or differs from this one.
+    #[serde(
+        default,
+        deserialize_with = "given",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub not_equals: Option<Value>,
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
     pub one_of: Option<Vec<Value>>,
@@ -524,24 +587,59 @@ fn pos_of(loc: &serde_saphyr::Location) -> Pos {
     ))
 }
 
-/// Replays an already-read first key in front of the rest of a map, so a derived
-/// `Deserialize` can read the whole object while values still stream from the parser.
-struct PrependKey<A> {
+/// True when `key` is read as a rule keyword: spelled like one and not escaped. A key
+/// that starts with a backslash is always a target property (`\from` writes `from`).
+fn is_rule_key(key: &str) -> bool {
+    RULE_KEYS.contains(&key)
+}
+
+/// Fails with `message` while the value of the offending key is read, so the parser
+/// reports it on that key's line.
+struct Refuse(String);
+
+impl<'de> de::DeserializeSeed<'de> for Refuse {
+    type Value = std::convert::Infallible;
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<Self::Value, D::Error> {
+        Err(de::Error::custom(self.0))
+    }
+}
+
+/// Feeds a rule's keys to the derived `Rule` decoder: the first key, already read, then
+/// the rest of the map, refusing a key that is not a rule keyword with a message that
+/// says why the object is a rule. Values still stream from the parser.
+struct RuleKeys<A> {
     first: Option<String>,
+    /// The keyword that made the object a rule, for messages.
+    keyword: String,
     tail: A,
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for PrependKey<A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for RuleKeys<A> {
     type Error = A::Error;
 
     fn next_key_seed<K: de::DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
-        match self.first.take() {
-            Some(key) => seed.deserialize(key.into_deserializer()).map(Some),
-            None => self.tail.next_key_seed(seed),
+        let key = match self.first.take() {
+            Some(key) => key,
+            None => match self.tail.next_key::<String>()? {
+                Some(key) => key,
+                None => return Ok(None),
+            },
+        };
+        if !is_rule_key(&key) {
+            let first = &self.keyword;
+            let message = format!(
+                "`{key}` is not a rule keyword, but this object is a rule because its first key \
+                 `{first}` is one; to write a target property named `{first}`, write `\\{first}`; \
+                 rule keywords: {}",
+                RULE_KEYS.join(", ")
+            );
+            match self.tail.next_value_seed(Refuse(message))? {}
         }
+        seed.deserialize(key.into_deserializer()).map(Some)
     }
 
     fn next_value_seed<V: de::DeserializeSeed<'de>>(
@@ -552,10 +650,19 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for PrependKey<A> {
     }
 }
 
+/// What kind of object a target map is, for the message about a misplaced rule keyword.
+enum Within {
+    /// The value of a `map:` key: target properties only.
+    Map,
+    /// A nested target object, made one by this first key.
+    Nested(String),
+}
+
 /// Reads the remaining entries of a target map whose first key is already read.
 fn read_entries<'de, A: MapAccess<'de>>(
     mut map: A,
     first: Option<serde_saphyr::Spanned<String>>,
+    within: Within,
 ) -> Result<MapSpec, A::Error> {
     let mut entries = Vec::new();
     let mut next = first;
@@ -567,12 +674,22 @@ fn read_entries<'de, A: MapAccess<'de>>(
                 None => break,
             },
         };
-        if RULE_KEYS.contains(&key.value.as_str()) {
-            return Err(de::Error::custom(format!(
-                "`{}` is a rule keyword, but this object's first key is a target property; \
-                 write the rule keys first or move `{}` into a rule",
-                key.value, key.value
-            )));
+        if is_rule_key(&key.value) {
+            let name = &key.value;
+            let context = match &within {
+                Within::Map => "the keys of a `map:` are target properties".to_owned(),
+                Within::Nested(first) => {
+                    format!("this object's first key `{first}` is a target property")
+                }
+            };
+            let mut message = format!(
+                "`{name}` is a rule keyword, but {context}; to write a target property named \
+                 `{name}`, write `\\{name}`"
+            );
+            if matches!(within, Within::Nested(_)) {
+                message.push_str("; to make the object a rule, write its rule keys first");
+            }
+            match map.next_value_seed(Refuse(message))? {}
         }
         if entries.iter().any(|e: &MapEntry| e.key == key.value) {
             return Err(de::Error::custom(format!(
@@ -599,7 +716,7 @@ impl<'de> Deserialize<'de> for MapSpec {
                 f.write_str("a map of target properties")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MapSpec, A::Error> {
-                read_entries(map, None)
+                read_entries(map, None, Within::Map)
             }
         }
         deserializer.deserialize_map(MapVisitor)
@@ -624,15 +741,17 @@ impl<'de> Deserialize<'de> for Entry {
                 let Some(first) = map.next_key::<serde_saphyr::Spanned<String>>()? else {
                     return Ok(Entry::Nested(MapSpec::default()));
                 };
-                if RULE_KEYS.contains(&first.value.as_str()) {
+                if is_rule_key(&first.value) {
                     let rule =
-                        Rule::deserialize(de::value::MapAccessDeserializer::new(PrependKey {
+                        Rule::deserialize(de::value::MapAccessDeserializer::new(RuleKeys {
+                            keyword: first.value.clone(),
                             first: Some(first.value),
                             tail: map,
                         }))?;
                     Ok(Entry::Rule(Box::new(rule)))
                 } else {
-                    read_entries(map, Some(first)).map(Entry::Nested)
+                    let within = Within::Nested(first.value.clone());
+                    read_entries(map, Some(first), within).map(Entry::Nested)
                 }
             }
         }
@@ -667,7 +786,7 @@ impl JsonSchema for MapSpec {
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let entry = generator.subschema_for::<Entry>();
         json_schema!({
-            "description": "Target properties in output order. A key `a.b` is shorthand for a nested object `a` with property `b`.",
+            "description": "Target properties in output order. A key `a.b` is shorthand for a nested object `a` with property `b`. A backslash makes the next character part of the name: `version\\.major` writes `version.major`, and `\\from` writes `from` (a key starting with a backslash is never a rule keyword).",
             "type": "object",
             "additionalProperties": entry,
         })
@@ -715,18 +834,165 @@ mod tests {
     fn unknown_rule_key_is_reported_at_its_position() {
         assert_eq!(
             yaml_error("a: { from: /x, frm: 1 }"),
-            "t.yaml:7:20: error: unknown field `frm`, expected one of from, const, template, \
-             each, map, item, filter, default, on_missing, on_null, as, scale, rounding, apply, \
-             lookup, fallback, date, when"
+            "t.yaml:7:25: error: `frm` is not a rule keyword, but this object is a rule because \
+             its first key `from` is one; to write a target property named `from`, write \
+             `\\from`; rule keywords: from, const, template, each, map, item, filter, default, \
+             on_missing, on_null, as, scale, rounding, apply, lookup, fallback, date, when"
         );
+        assert_eq!(
+            yaml_error("leg: { from: /Leg/Origin, \\to: /Leg/Dest }"),
+            "t.yaml:7:36: error: `\\to` is not a rule keyword, but this object is a rule \
+             because its first key `from` is one; to write a target property named `from`, \
+             write `\\from`; rule keywords: from, const, template, each, map, item, filter, \
+             default, on_missing, on_null, as, scale, rounding, apply, lookup, fallback, date, \
+             when"
+        );
+    }
+
+    #[test]
+    fn rule_keyword_among_target_properties_names_the_escape() {
+        assert_eq!(
+            yaml_error("to: /Leg/Dest\n\"from\": /Leg/Origin"),
+            "t.yaml:8:13: error: `from` is a rule keyword, but the keys of a `map:` are target \
+             properties; to write a target property named `from`, write `\\from`"
+        );
+        // Alone at the top of a map, a keyword is no more a rule than after other keys.
+        assert_eq!(
+            yaml_error("date: /Leg/Day"),
+            "t.yaml:7:11: error: `date` is a rule keyword, but the keys of a `map:` are target \
+             properties; to write a target property named `date`, write `\\date`"
+        );
+        assert_eq!(
+            yaml_error("lines:\n  each: /items\n  map:\n    sku: Sku\n    item: Item"),
+            "t.yaml:11:15: error: `item` is a rule keyword, but the keys of a `map:` are target \
+             properties; to write a target property named `item`, write `\\item`"
+        );
+    }
+
+    #[test]
+    fn escaped_keys_are_always_target_properties() {
+        let r = parse_route_yaml(
+            &route_text(
+                "\\from: /Leg/Origin\nto: /Leg/Dest\nleg:\n  \\date: /Leg/Day\n  \\when: /Leg/Time\n\\map: { \\from: /a }",
+            ),
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        let map = r.request.unwrap().map;
+        let keys: Vec<&str> = map.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["\\from", "to", "leg", "\\map"]);
+        let Entry::Nested(leg) = &map.entries[2].value else {
+            panic!("leg is a nested map: {:?}", map.entries[2].value)
+        };
+        assert_eq!(
+            leg.entries
+                .iter()
+                .map(|e| (e.key.as_str(), e.value.clone()))
+                .collect::<Vec<_>>(),
+            [
+                ("\\date", Entry::Path("/Leg/Day".into())),
+                ("\\when", Entry::Path("/Leg/Time".into()))
+            ]
+        );
+        let Entry::Nested(inner) = &map.entries[3].value else {
+            panic!("`\\map` is a nested map")
+        };
+        assert_eq!(inner.entries[0].key, "\\from");
+    }
+
+    #[test]
+    fn plain_scalars_follow_the_yaml_1_2_core_schema() {
+        let r = parse_route_yaml(
+            &route_text(
+                "code: { from: /land, lookup: { norway: NO, sweden: SE, yes: y, off: Off, t: true, f: FALSE, zip: 01234, n: 1_000, hex: 0x1F, bin: 0b101, time: 1:20, d: 12.50, z: ~ } }\n\
+                 x: X\ny: N\nneg: { const: true, when: { path: /answer, equals: no } }",
+            ),
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        let map = r.request.unwrap().map;
+        let Entry::Rule(code) = &map.entries[0].value else {
+            panic!("code is a rule")
+        };
+        assert_eq!(
+            serde_json::to_value(&code.lookup).unwrap(),
+            serde_json::json!({"norway": "NO", "sweden": "SE", "yes": "y", "off": "Off",
+                "t": true, "f": false, "zip": "01234", "n": "1_000", "hex": 31, "bin": 5, "time": "1:20", "d": 12.5,
+                "z": null})
+        );
+        assert_eq!(map.entries[1].value, Entry::Path("X".into()));
+        assert_eq!(map.entries[2].value, Entry::Path("N".into()));
+        let Entry::Rule(neg) = &map.entries[3].value else {
+            panic!("neg is a rule")
+        };
+        assert_eq!(
+            neg.when.as_ref().and_then(|c| c.equals.clone()),
+            Some(Value::String("no".into()))
+        );
+    }
+
+    #[test]
+    fn a_written_null_is_a_value_not_an_absent_key() {
+        let yaml = "a: { const: null, when: { path: /x, equals: null } }\n\
+                    b: { from: /y, default: null, when: { path: /x, not_equals: null } }\n\
+                    c: { from: /y, lookup: { k: v }, fallback: null }";
+        let json = r#"{"route": {"method": "POST", "path": "/x", "format": "json"},
+            "upstream": {"service": "s", "path": "/u"},
+            "request": {"schema": "a", "target": "b", "map": {
+                "a": {"const": null, "when": {"path": "/x", "equals": null}},
+                "b": {"from": "/y", "default": null, "when": {"path": "/x", "not_equals": null}},
+                "c": {"from": "/y", "lookup": {"k": "v"}, "fallback": null}}}}"#;
+        for map in [
+            parse_route_yaml(&route_text(yaml), Path::new("t.yaml"))
+                .unwrap()
+                .request
+                .unwrap()
+                .map,
+            crate::mapping::parse_route_json(json, Path::new("t.json"))
+                .unwrap()
+                .request
+                .unwrap()
+                .map,
+        ] {
+            let rules: Vec<&Rule> = map
+                .entries
+                .iter()
+                .map(|e| match &e.value {
+                    Entry::Rule(r) => r.as_ref(),
+                    other => panic!("a rule: {other:?}"),
+                })
+                .collect();
+            assert_eq!(rules[0].constant, Some(Value::Null));
+            assert_eq!(
+                rules[0].when.as_ref().map(|c| c.equals.clone()),
+                Some(Some(Value::Null))
+            );
+            assert_eq!(rules[1].default, Some(Value::Null));
+            assert_eq!(
+                rules[1]
+                    .when
+                    .as_ref()
+                    .map(|c| (c.equals.clone(), c.not_equals.clone())),
+                Some((None, Some(Value::Null)))
+            );
+            assert_eq!(rules[2].fallback, Some(Value::Null));
+            assert_eq!(rules[2].constant, None);
+        }
     }
 
     #[test]
     fn rule_key_after_target_key_is_an_error() {
         assert_eq!(
             yaml_error("a:\n  b: /x\n  from: /y"),
-            "t.yaml:8:7: error: `from` is a rule keyword, but this object's first key is a \
-             target property; write the rule keys first or move `from` into a rule"
+            "t.yaml:9:13: error: `from` is a rule keyword, but this object's first key `b` is a \
+             target property; to write a target property named `from`, write `\\from`; to make \
+             the object a rule, write its rule keys first"
+        );
+        assert_eq!(
+            yaml_error("leg:\n  \\from: /Leg/Origin\n  to: /Leg/Dest\n  date: /Leg/Day"),
+            "t.yaml:10:13: error: `date` is a rule keyword, but this object's first key `\\from` \
+             is a target property; to write a target property named `date`, write `\\date`; to \
+             make the object a rule, write its rule keys first"
         );
     }
 
