@@ -617,6 +617,15 @@ impl<'f> Compiler<'f> {
         });
         let date = r.date.as_ref().and_then(|d| self.date(d, at));
         let convert = self.convert(r, at);
+        if r
+            .apply
+            .iter()
+            .any(|f| matches!(f, StringFn::Replace { from, .. } if from.is_empty()))
+        {
+            // An empty pattern matches everywhere or nowhere, depending on whom you ask:
+            // refused rather than silently doing nothing.
+            self.err(at, "`replace` needs a non-empty `from`", None);
+        }
         let source = source?;
         (self.errors.len() == errors_before).then(|| {
             Node::Value(Box::new(ValueRule {
@@ -989,7 +998,8 @@ mod tests {
                 "a: { const: 1, apply: [trim] }\nb: { from: /x, map: {} }\nc: { from: /x, fallback: 1 }\n\
                  d: { from: /x, scale: 2 }\ne: { from: /x, rounding: half_even, as: string }\n\
                  f: { from: /x, default: 1, on_missing: error }\ng: { from: /x, on_null: default }\n\
-                 h: { each: /x }\ni: { each: /x, item: ., as: string }"
+                 h: { each: /x }\ni: { each: /x, item: ., as: string }\n\
+                 j: { from: /x, apply: [{ replace: { from: \"\", to: \"-\" } }] }"
             ),
             vec![
                 "t.yaml:7:5: `const` takes no other keys than `when` @ /a",
@@ -1001,6 +1011,7 @@ mod tests {
                 "t.yaml:13:5: `on_null: default` needs a `default` value @ /g",
                 "t.yaml:14:5: `each` needs exactly one of `map` (object items) or `item` (one value per item) @ /h",
                 "t.yaml:15:5: `each` produces an array; value steps (`apply`, `lookup`, `date`, `as`) belong in its `item` or `map` rules @ /i",
+                "t.yaml:16:5: `replace` needs a non-empty `from` @ /j",
             ]
         );
     }
