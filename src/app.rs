@@ -370,11 +370,23 @@ where
         if let Some(admin) = &self.admin
             && ADMIN_PATHS.contains(&req.uri().path())
         {
+            let rt = self.state.runtime();
             if req.method() != Method::GET && req.method() != Method::HEAD {
-                let resp = admin_method_not_allowed(&self.state.runtime(), &req);
+                let resp = admin_method_not_allowed(&rt, &req);
                 return Box::pin(std::future::ready(Ok(resp)));
             }
-            return Box::pin(admin.clone().oneshot(req));
+            // Admin answers carry a correlation id like every other answer; they are not
+            // access-logged, so probes and scrapes do not flood the log.
+            let cid = correlation_id(req.headers(), &rt.correlation_header);
+            let header = rt.correlation_header.clone();
+            let answer = admin.clone().oneshot(req);
+            return Box::pin(async move {
+                let mut resp = answer.await?;
+                if let Ok(v) = HeaderValue::from_str(&cid) {
+                    resp.headers_mut().insert(header, v);
+                }
+                Ok(resp)
+            });
         }
         let peer = req
             .extensions()

@@ -374,6 +374,16 @@ async fn admin_endpoints() {
         (health.status, health.text()),
         (StatusCode::OK, "{\"status\":\"ok\"}".to_string())
     );
+    // Admin answers carry the caller's correlation id, or a new one.
+    let traced = send(
+        Method::GET,
+        &gw.url("/readyz"),
+        &[("x-correlation-id", "probe-7")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(traced.header("x-correlation-id"), "probe-7");
+    assert_eq!(health.header("x-correlation-id").len(), 36);
     let ok = post_xml(&gw.url(ACME), fixture("acme/orders/valid/input.xml")).await;
     assert_eq!(ok.status, StatusCode::OK);
     let bad = post_xml(&gw.url(ACME), fixture("acme/orders/invalid/input.xml")).await;

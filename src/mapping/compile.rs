@@ -617,8 +617,7 @@ impl<'f> Compiler<'f> {
         });
         let date = r.date.as_ref().and_then(|d| self.date(d, at));
         let convert = self.convert(r, at);
-        if r
-            .apply
+        if r.apply
             .iter()
             .any(|f| matches!(f, StringFn::Replace { from, .. } if from.is_empty()))
         {
