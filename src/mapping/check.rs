@@ -296,7 +296,12 @@ impl<'a> Checker<'a> {
                         "target `{}` is not a property of the target schema",
                         f.target
                     );
-                    let hint = format!("known properties: {}", known.join(", "));
+                    let hint = if known.is_empty() {
+                        "the target schema names no properties here".to_owned()
+                    } else {
+                        format!("known properties: {}", known.join(", "))
+                    };
+                    self.walk_for_reads(f, node, items);
                     if forbidden {
                         self.error(
                             f.pos,
@@ -1196,10 +1201,16 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        let Some(target_item) = target.items(node) else {
-            let loc = target.node(node).location.clone();
-            self.warn(f.pos, &loc, format!("the target schema does not describe the items of `{}`, so they are not checked", f.target), "");
-            return;
+        // Items the target does not describe are not checked, but their rules are still
+        // walked (against the array's own node, whatever that says dropped) so the sources
+        // they read count as read.
+        let (target_item, described) = match target.items(node) {
+            Some(item) => (item, true),
+            None => {
+                let loc = target.node(node).location.clone();
+                self.warn(f.pos, &loc, format!("the target schema does not describe the items of `{}`, so they are not checked", f.target), "");
+                (node, false)
+            }
         };
         self.unsupported(target, target_item);
         let Some(scope) = self.each_scope(&rule.source, f, items) else {
@@ -1211,6 +1222,7 @@ impl<'a> Checker<'a> {
             self.cond_paths(c, f, &inner);
             self.comparisons(c, "filter", f, &inner);
         }
+        let quiet_from = (!described).then_some(self.diags.len());
         match &rule.body {
             EachBody::Map(fields) => self.object(
                 fields,
@@ -1240,6 +1252,18 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        if let Some(len) = quiet_from {
+            self.diags.truncate(len);
+        }
+    }
+
+    /// Walks a field whose target the schema does not describe, only so the sources it
+    /// reads count as read: against the enclosing node, with whatever that walk says
+    /// dropped.
+    fn walk_for_reads(&mut self, f: &Field, node: NodeId, items: &[ItemScope<'a>]) {
+        let len = self.diags.len();
+        self.field(f, node, items);
+        self.diags.truncate(len);
     }
 
     /// The item scope of an `each` source: the array's item node.
@@ -1961,6 +1985,33 @@ mod tests {
                 "{OK_BASE}count: {{ from: /Order/Priority, lookup: {{ standard: \"1\", express: \"2\", overnight: \"3\" }}, as: integer }}"
             )),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn sources_read_into_undescribed_targets_count_as_read() {
+        let source = shape(json!({"type": "object", "properties": {
+            "arr": {"type": ["array", "null"], "items": {"type": "string"}},
+            "p": {"type": "string"}, "q": {"type": "string"}}}));
+        let target = shape(json!({"type": "object", "properties": {
+            "list": {}, "free": {},
+            "typed": {"type": "object", "properties": {"y": {"type": "string"}}}}}));
+        let yaml = "route: { method: POST, path: /t, format: json }\nupstream: { service: s, path: /t }\nrequest:\n  schema: s.json\n  target: t.json\n  map:\n    list: { each: /arr, item: . }\n    free:\n      y: /p\n    typed:\n      y: /q\n";
+        let file = std::path::Path::new("t.yaml");
+        let route = crate::mapping::parse_route_yaml(yaml, file).unwrap();
+        assert_eq!(
+            render(&crate::mapping::check(
+                &route,
+                Direction::Request,
+                file,
+                &source,
+                &target,
+                &ContextDecl::default(),
+            )),
+            vec![
+                "t.yaml:7:5: warning: the target schema does not describe the items of `/list`, so they are not checked\n  --> at t.schema.json#/properties/list".to_string(),
+                "t.yaml:9:7: warning: target `/free/y` is not a property of the target schema; it passes only as an additional property\n  --> at t.schema.json#/properties/free\n  = hint: the target schema names no properties here".to_string(),
+            ]
         );
     }
 
