@@ -96,8 +96,6 @@ struct Checker<'a> {
     diags: Vec<Diagnostic>,
     /// Source pointers read by some rule (`*` for array items).
     read: BTreeSet<String>,
-    /// Schema locations already warned about for unsupported keywords.
-    warned: BTreeSet<String>,
 }
 
 pub(crate) fn check_compiled(
@@ -120,11 +118,8 @@ pub(crate) fn check_compiled(
         ctx,
         diags: Vec::new(),
         read: BTreeSet::new(),
-        warned: BTreeSet::new(),
     };
-    let root = target.root();
-    c.unsupported(target, root);
-    c.object(map.fields(), root, "", &[], None);
+    c.object(map.fields(), target.root(), "", &[], None);
     if let Some(spec) = spec {
         c.ignored(&spec.ignore);
     }
@@ -194,34 +189,6 @@ impl<'a> Checker<'a> {
         self.diags.push(d);
     }
 
-    /// Warns once per schema node that uses keywords the checker does not model.
-    fn unsupported(&mut self, shape: &Shape, id: NodeId) {
-        let Some(node) = shape.nodes.get(id as usize) else {
-            return;
-        };
-        if node.unsupported.is_empty() || !self.warned.insert(node.location.clone()) {
-            return;
-        }
-        let message = format!(
-            "schema keyword{} {} {} not understood by the checker; rules through this node are not proven",
-            if node.unsupported.len() == 1 { "" } else { "s" },
-            node.unsupported
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if node.unsupported.len() == 1 {
-                "is"
-            } else {
-                "are"
-            },
-        );
-        let d = Diagnostic::warning(self.file, message)
-            .location(node.location.clone())
-            .hint("the gateway still validates with the full schema at runtime");
-        self.diags.push(d);
-    }
-
     /// Checks the fields of a target object node.
     fn object(
         &mut self,
@@ -278,7 +245,6 @@ impl<'a> Checker<'a> {
         for f in fields {
             match target.property(node, &f.key) {
                 Some(child) => {
-                    self.unsupported(target, child);
                     self.field(f, child, items);
                 }
                 None => {
@@ -643,7 +609,6 @@ impl<'a> Checker<'a> {
         };
         let mut pointer = base;
         let mut cur = start;
-        self.unsupported(shape, cur);
         for seg in &p.segments {
             match step(shape, cur, seg) {
                 Some((next, _)) => {
@@ -653,7 +618,6 @@ impl<'a> Checker<'a> {
                         push_pointer(&mut pointer, seg);
                     }
                     cur = next;
-                    self.unsupported(shape, cur);
                 }
                 None => {
                     let known: Vec<&str> = shape
@@ -1212,7 +1176,6 @@ impl<'a> Checker<'a> {
                 (node, false)
             }
         };
-        self.unsupported(target, target_item);
         let Some(scope) = self.each_scope(&rule.source, f, items) else {
             return;
         };
@@ -2144,12 +2107,11 @@ mod tests {
     }
 
     #[test]
-    fn unread_source_properties_and_unsupported_keywords_are_warnings() {
+    fn unread_source_properties_are_warnings() {
         let text = route_text(&format!("{OK_BASE}note: /Order/Odd"));
         assert_eq!(
             check_text(&text, &ContextDecl::default()),
             vec![
-                "t.yaml: warning: schema keyword `not` is not understood by the checker; rules through this node are not proven\n  --> at t.schema.json#/properties/Order/properties/Odd\n  = hint: the gateway still validates with the full schema at runtime",
                 "t.yaml:6:3: warning: no rule of the request mapping reads source properties `/Order/Note`, `/Order/Customer/Email`, `/Order/Items/*/Qty`\n  --> at t.schema.json#\n  = hint: map them, or list them under `ignore:` if dropping them is intended",
             ]
         );
@@ -2164,7 +2126,6 @@ mod tests {
         assert_eq!(
             check_text(&text, &ContextDecl::default()),
             vec![
-                "t.yaml: warning: schema keyword `not` is not understood by the checker; rules through this node are not proven\n  --> at t.schema.json#/properties/Order/properties/Odd\n  = hint: the gateway still validates with the full schema at runtime",
                 "t.yaml:7:3: error: ignored path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order`\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
                 "t.yaml:7:3: error: ignored path `$path.id` does not exist in the source schema: only source document paths (starting with `/`) can be ignored\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
             ]
