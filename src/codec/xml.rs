@@ -11,19 +11,27 @@
 //!
 //! Choices the design leaves open, made here:
 //! - An element the schema does not describe is kept with generic rules (text stays a
-//!   string, a repeated name becomes an array), so `additionalProperties` decides whether it
-//!   is welcome. An element whose local name the schema knows but whose namespace differs
-//!   from the expected one is treated the same way, keyed by its local name: the validator
-//!   then reports it (wrong type, or not allowed) at its pointer, rather than the decoder
-//!   guessing that the partner meant the known element.
+//!   string, a repeated name becomes an array), keyed by its local name, so
+//!   `additionalProperties` decides whether it is welcome. An element that would be taken
+//!   for one the schema names (the same local name in another namespace, or a local name
+//!   that is the key of a member written under another name) is a violation at that
+//!   member's pointer: it never stands in for the member, nor is it merged with it.
+//! - Attributes follow the Namespaces in XML rules: an unprefixed attribute is in no
+//!   namespace, whatever its element's; a schema attribute is in the namespace its own
+//!   `xml.namespace` gives (not an inherited one), else in none. An attribute that would
+//!   be taken for a schema attribute it is not is a violation, as for elements.
 //! - Text of numeric and boolean elements is converted after trimming XML whitespace, as
 //!   XML Schema's `collapse` rule for those types does; text kept as a string is verbatim.
+//!   Where a string is also admitted, only the canonical spelling of the other type
+//!   converts, untrimmed (see [`convert_canonical`]).
+//! - Errors about an attribute are reported where its name starts; a character XML does
+//!   not allow is reported where it stands.
 //! - An empty element whose schema admits `null` but not `string` decodes to `null`.
 //! - Line ends are normalised (`\r\n` to `\n`) as XML requires of every parser; a `\r`
 //!   written as `&#13;` survives.
-//! - Attributes are matched and written by local name (`@name`, or the property's
-//!   `xml.name`); their namespace is not checked. `xsi:nil` is the one namespaced attribute
-//!   with a meaning: it makes the element `null`.
+//! - Attributes are keyed by local name (`@name`, or the property's `xml.name`); one in a
+//!   namespace is written with a prefix. `xsi:nil` is the one namespaced attribute with a
+//!   meaning of its own: it makes the element `null`.
 //! - Encoding never writes an attribute whose value is `null` (an attribute cannot be nil).
 //! - Mixed content (`#text` beside child elements) is written text first, then children.
 
@@ -39,7 +47,7 @@ use serde_json::{Map, Number, Value};
 
 use super::doc::{Doc, Kind, View};
 use super::{CodecError, EncodeError, Limits, line_col};
-use crate::schema::{Additional, NodeId, Shape, TypeSet};
+use crate::schema::{Additional, NodeId, Shape, TypeSet, XmlAttribute, XmlChild, escape_pointer};
 use scan::{Attr, ScanError, Scanner, Token};
 
 /// The namespace of `xsi:nil`.
@@ -80,6 +88,7 @@ pub fn decode_doc<'a>(
     let (text, bom) = utf8_body(input)?;
     Decoder {
         input,
+        text,
         bom,
         shape,
         route_ns: namespace,
@@ -353,6 +362,8 @@ fn lookup<'a>(bindings: &[Binding<'a>], prefix: &str) -> Option<&'a str> {
 
 struct Decoder<'a> {
     input: &'a [u8],
+    /// `input` as text, without its byte-order mark: what every offset counts in.
+    text: &'a str,
     bom: usize,
     shape: &'a Shape,
     route_ns: Option<&'a str>,
@@ -379,7 +390,14 @@ struct ChildMatch<'s> {
     /// Schema node of one element's value.
     element: Option<NodeId>,
     array: bool,
+    /// Whether the schema names the element (a property), rather than taking it as
+    /// any element (`additionalProperties`) or not describing it.
+    named: bool,
 }
+
+/// A child element that is not the element the schema names with its local name or key:
+/// the decoder reports it rather than taking one for the other.
+struct Conflict;
 
 impl<'a> Decoder<'a> {
     fn pos(&self, offset: usize) -> (u32, u32) {
@@ -421,7 +439,21 @@ impl<'a> Decoder<'a> {
             ScanError::TooManyAttributes { at } => {
                 self.limit(at, "attributes", self.limits.max_attributes)
             }
+            ScanError::Char { at, c } => self.malformed(
+                at,
+                format!("character U+{:04X} is not allowed in XML", u32::from(c)),
+            ),
         }
+    }
+
+    /// The offset of `part`, a slice of the document, in it: where an attribute's name
+    /// starts, for the errors about that attribute. Error path only.
+    #[cold]
+    fn offset_of(&self, part: &str) -> usize {
+        (part.as_ptr() as usize)
+            .checked_sub(self.text.as_ptr() as usize)
+            .filter(|&at| at <= self.text.len())
+            .unwrap_or(0)
     }
 
     /// [`lookup`] of `prefix`, and whether that namespace is the route's.
@@ -454,15 +486,18 @@ impl<'a> Decoder<'a> {
         let mut objects = Objects::new();
         let mut root: Option<Doc<'a>> = None;
         let mut elements = 0usize;
-        let mut seen_markup = false;
 
         loop {
             let at = scanner.position();
             let token = scanner.next().map_err(|e| self.scan_error(e))?;
             match token {
                 Token::Decl => {
-                    if seen_markup {
-                        return Err(self.malformed(at, "XML declaration must come first"));
+                    // Only the byte-order mark, already set aside, may come before it.
+                    if at != 0 {
+                        return Err(self.malformed(
+                            at,
+                            "the XML declaration must be at the very start of the document",
+                        ));
                     }
                     self.declaration(scanner.attributes(), at)?;
                 }
@@ -524,9 +559,11 @@ impl<'a> Decoder<'a> {
                             parent.has_children = true;
                             self.match_child(parent.node, &mut parent.hint, &name)
                         }
-                        None => self.match_root(&name, at)?,
+                        None => Ok(self.match_root(&name, at)?),
                     };
-                    seen_markup = true;
+                    let Ok(matched) = matched else {
+                        return Err(self.element_conflict(&stack, &objects, &name, at));
+                    };
                     // A leaf without attributes, the most common element, is read in one
                     // step and never opened. (One whose attributes all declare namespaces
                     // is opened and closed instead, to the same value.)
@@ -558,7 +595,7 @@ impl<'a> Decoder<'a> {
                     };
                     if has_attrs {
                         let attrs = scanner.attributes();
-                        self.attributes(attrs, &bindings, &mut frame, &mut objects, at)?;
+                        self.attributes(attrs, &bindings, &mut frame, &mut objects, &stack)?;
                     }
                     if empty {
                         if bindings.len() != ns_mark {
@@ -631,7 +668,7 @@ impl<'a> Decoder<'a> {
                     }
                     self.text(&mut stack, resolved, at)?;
                 }
-                Token::Comment | Token::Pi => seen_markup = true,
+                Token::Comment | Token::Pi => {}
                 Token::Eof => {
                     if !stack.is_empty() {
                         return Err(self.malformed(at, "the document ends inside an element"));
@@ -641,9 +678,6 @@ impl<'a> Decoder<'a> {
                         None => Err(self.malformed(at, "the document has no root element")),
                     };
                 }
-            }
-            if !stack.is_empty() || root.is_some() {
-                seen_markup = true;
             }
         }
     }
@@ -746,33 +780,58 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Adds the attributes of the element of `frame` (whose parents are `stack`) to it:
+    /// each matched by namespace and local name, an unprefixed one being in no namespace.
     fn attributes(
         &self,
         attrs: &[Attr<'a>],
         bindings: &[Binding<'a>],
         frame: &mut Frame<'a>,
         objects: &mut Objects<'a>,
-        at: usize,
+        stack: &[Frame<'a>],
     ) -> Result<(), CodecError> {
         for attr in attrs {
             if attr.name == "xmlns" || attr.name.starts_with("xmlns:") {
                 continue;
             }
-            let value = self.attribute_value(attr.raw, at)?;
+            let value = if attr.plain {
+                Cow::Borrowed(attr.raw)
+            } else {
+                self.attribute_value(attr)?
+            };
             if value.len() > self.limits.max_text_bytes {
+                let at = self.offset_of(attr.name);
                 return Err(self.limit(at, "text", self.limits.max_text_bytes));
             }
-            let (prefix, local) = match split_qname(attr.name) {
-                Some((prefix, local)) => (Some(prefix), local),
+            let (ns, local) = match split_qname(attr.name) {
                 None => (None, attr.name),
+                Some((prefix, local)) => match lookup(bindings, prefix) {
+                    Some(ns) if !prefix.is_empty() => (Some(ns), local),
+                    _ => {
+                        return Err(self.malformed(
+                            self.offset_of(attr.name),
+                            format!("unknown namespace prefix \"{prefix}\""),
+                        ));
+                    }
+                },
             };
-            if local == "nil" && prefix.is_some_and(|p| lookup(bindings, p) == Some(XSI)) {
+            if local == "nil" && ns == Some(XSI) {
                 frame.nil = matches!(trim_xml_ws(&value), "true" | "1");
                 continue;
             }
             let shape: &'a Shape = self.shape;
-            let (key, node) = match frame.node.and_then(|n| shape.xml_attribute(n, local)) {
-                Some((k, p)) => (Cow::Borrowed(k), Some(p)),
+            let (key, node) = match frame.node {
+                Some(n) => match shape.xml_attribute(n, ns, local) {
+                    Some((k, p)) => (Cow::Borrowed(k), Some(p)),
+                    None => {
+                        if let Some(known) = conflicting_attribute(shape, n, local) {
+                            return Err(
+                                self.attribute_conflict(stack, frame, objects, known, attr, ns)
+                            );
+                        }
+                        (Cow::Owned(format!("@{local}")), None)
+                    }
+                },
                 None => (Cow::Owned(format!("@{local}")), None),
             };
             let v = convert(self.types(node), value);
@@ -782,15 +841,115 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
+    /// The JSON Pointer of member `member` of the element of `frames`' last entry, whose
+    /// ancestors are the entries before it: each element's key, and its index where it is,
+    /// or is about to become, an array. Error path only.
+    #[cold]
+    fn pointer(&self, frames: &[&Frame<'a>], objects: &Objects<'a>, member: &str) -> String {
+        let mut out = String::new();
+        let mut parent: Option<&Frame<'a>> = None;
+        for &frame in frames {
+            out.push('/');
+            out.push_str(&escape_pointer(&frame.key));
+            let index = match parent {
+                None => frame.array.then_some(0),
+                Some(parent) => {
+                    let own = objects
+                        .members
+                        .get(parent.members..frame.members)
+                        .unwrap_or_default();
+                    occurrence(parent, own, &frame.key, frame.array)
+                }
+            };
+            if let Some(i) = index {
+                out.push('/');
+                out.push_str(&i.to_string());
+            }
+            parent = Some(frame);
+        }
+        out.push('/');
+        out.push_str(&escape_pointer(member));
+        out
+    }
+
+    /// The violation of a child element `name` of the innermost open element that is
+    /// not the schema's element of the same local name or key (see
+    /// [`conflicting_elements`]). Error path only.
+    #[cold]
+    fn element_conflict(
+        &self,
+        stack: &[Frame<'a>],
+        objects: &Objects<'a>,
+        name: &ElementName<'_>,
+        at: usize,
+    ) -> CodecError {
+        let parent = stack.last().and_then(|f| f.node);
+        let known: Vec<&XmlChild> = parent
+            .map(|p| conflicting_elements(self.shape, p, name).collect())
+            .unwrap_or_default();
+        let mut expected: Vec<String> = Vec::new();
+        for child in &known {
+            let local = child.name.as_deref().unwrap_or(name.local);
+            let text = describe(local, child.namespace.as_deref().or(self.route_ns));
+            if !expected.contains(&text) {
+                expected.push(text);
+            }
+        }
+        let key = known
+            .first()
+            .and_then(|c| c.key.as_deref())
+            .unwrap_or(name.local);
+        let frames: Vec<&Frame<'a>> = stack.iter().collect();
+        let (line, column) = self.pos(at);
+        CodecError::Unexpected {
+            pointer: self.pointer(&frames, objects, key),
+            line,
+            column,
+            message: format!(
+                "expected {}, found {}",
+                expected.join(" or "),
+                describe(name.local, name.ns)
+            ),
+        }
+    }
+
+    /// The violation of attribute `attr` (in namespace `ns`) of the element of `frame`
+    /// that is not the schema's attribute `known` of the same local name or key. Error
+    /// path only.
+    #[cold]
+    fn attribute_conflict(
+        &self,
+        stack: &[Frame<'a>],
+        frame: &Frame<'a>,
+        objects: &Objects<'a>,
+        known: &XmlAttribute,
+        attr: &Attr<'a>,
+        ns: Option<&str>,
+    ) -> CodecError {
+        let local = split_qname(attr.name).map_or(attr.name, |(_, local)| local);
+        let frames: Vec<&Frame<'a>> = stack.iter().chain(std::iter::once(frame)).collect();
+        let (line, column) = self.pos(self.offset_of(attr.name));
+        CodecError::Unexpected {
+            pointer: self.pointer(&frames, objects, &known.key),
+            line,
+            column,
+            message: format!(
+                "expected {}, found {}",
+                describe_attribute(&known.name, known.namespace.as_deref()),
+                describe_attribute(local, ns)
+            ),
+        }
+    }
+
     /// An attribute value as XML normalises it: references resolved, each line end, tab
     /// and newline a space. Borrowed when there is nothing to change, as is usual.
-    fn attribute_value(&self, raw: &'a str, at: usize) -> Result<Cow<'a, str>, CodecError> {
-        if !raw
-            .bytes()
-            .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'))
-        {
+    /// Errors are reported where the attribute's name starts.
+    fn attribute_value(&self, attr: &Attr<'a>) -> Result<Cow<'a, str>, CodecError> {
+        let raw = attr.raw;
+        if attr.plain {
             return Ok(Cow::Borrowed(raw));
         }
+        let at = self.offset_of(attr.name);
         let mut out = String::with_capacity(raw.len());
         let mut rest = raw;
         while let Some(i) = rest.find(['&', '\t', '\n', '\r']) {
@@ -862,15 +1021,25 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// What the schema of element `parent` says of its child `name`; [`Conflict`] when
+    /// the child is not, but would be taken for, one the schema names (see
+    /// [`conflicting_elements`]).
     fn match_child(
         &self,
         parent: Option<NodeId>,
         hint: &mut usize,
         name: &ElementName<'_>,
-    ) -> ChildMatch<'a> {
-        parent
-            .and_then(|p| find_child(self.shape, p, name, hint))
-            .unwrap_or_else(|| generic(name.local))
+    ) -> Result<ChildMatch<'a>, Conflict> {
+        let Some(p) = parent else {
+            return Ok(generic(name.local));
+        };
+        match find_child(self.shape, p, name, hint) {
+            Some(m) if m.named => Ok(m),
+            found => match conflicting_elements(self.shape, p, name).next() {
+                Some(_) => Err(Conflict),
+                None => Ok(found.unwrap_or_else(|| generic(name.local))),
+            },
+        }
     }
 
     /// Adds a leaf element read in one step (text, then its closing tag) to its parent:
@@ -1006,11 +1175,19 @@ fn unknown_entity_message(name: &str) -> String {
     )
 }
 
-/// `<Name>` or `<Name> in namespace "urn"` for messages.
+/// `<Name> in namespace "urn"` or `<Name> in no namespace` for messages.
 fn describe(local: &str, ns: Option<&str>) -> String {
     match ns {
         Some(ns) => format!("<{local}> in namespace \"{ns}\""),
         None => format!("<{local}> in no namespace"),
+    }
+}
+
+/// `attribute "name" in namespace "urn"` or `... in no namespace` for messages.
+fn describe_attribute(local: &str, ns: Option<&str>) -> String {
+    match ns {
+        Some(ns) => format!("attribute \"{local}\" in namespace \"{ns}\""),
+        None => format!("attribute \"{local}\" in no namespace"),
     }
 }
 
@@ -1057,6 +1234,60 @@ fn generic<'s>(local: &str) -> ChildMatch<'s> {
         key: Cow::Owned(local.to_string()),
         element: None,
         array: false,
+        named: false,
+    }
+}
+
+/// The elements node `id` names that a child `name` matching none of them would be
+/// taken for: those with its local name (in another namespace), and those whose key is
+/// its local name, the key it would be given. None when an entry the node names matches
+/// `name` (after an `additionalProperties` entry that took it first).
+fn conflicting_elements<'s, 'n>(
+    shape: &'s Shape,
+    id: NodeId,
+    name: &'n ElementName<'n>,
+) -> impl Iterator<Item = &'s XmlChild> + use<'s, 'n> {
+    let elements = shape.xml_elements(id);
+    let matched = elements.iter().any(|child| {
+        child.name.is_some()
+            && child_matches(child.name.as_deref(), child.namespace.as_deref(), name)
+    });
+    elements.iter().filter(move |child| {
+        !matched
+            && (child.name.as_deref() == Some(name.local)
+                || child.key.as_deref() == Some(name.local))
+    })
+}
+
+/// The attribute node `id` describes that an attribute with local name `local` matching
+/// none of them would be taken for: one with that local name (in another namespace), or
+/// whose key is `@local`, the key it would be given.
+fn conflicting_attribute<'s>(
+    shape: &'s Shape,
+    id: NodeId,
+    local: &str,
+) -> Option<&'s XmlAttribute> {
+    shape
+        .xml_attributes(id)
+        .iter()
+        .find(|a| *a.name == *local || a.key.strip_prefix('@') == Some(local))
+}
+
+/// Where the next occurrence of child `key` of `parent` (whose listed members are `own`)
+/// goes in its array: past the occurrences so far, when the member is or becomes an
+/// array. Error path only.
+fn occurrence(parent: &Frame<'_>, own: &[Member<'_>], key: &str, array: bool) -> Option<usize> {
+    if let Some(map) = parent.spilled.as_deref() {
+        return match map.get(key) {
+            Some(Value::Array(items)) => Some(items.len()),
+            Some(_) => Some(1),
+            None => array.then_some(0),
+        };
+    }
+    match own.iter().rev().find(|(k, _)| k == key) {
+        Some((_, Doc::List(items))) => Some(items.len()),
+        Some(_) => Some(1),
+        None => array.then_some(0),
     }
 }
 
@@ -1152,17 +1383,33 @@ fn child_match<'s>(
         },
         element: child.element,
         array: child.array,
+        named: child.key.is_some(),
     })
 }
+
+/// The scalar types text may be converted to.
+const CONVERTIBLE: TypeSet = TypeSet(TypeSet::INTEGER.0 | TypeSet::NUMBER.0 | TypeSet::BOOLEAN.0);
 
 /// Converts element text or an attribute value as the schema's types say (None: the
 /// schema does not describe it, so it stays text). Text stays borrowed from the body
 /// wherever it was found whole.
+///
+/// Where the schema admits a string beside integer, number or boolean, text becomes the
+/// other type only when it is that type's canonical spelling (see [`convert_canonical`]);
+/// any other text is the string it is.
 fn convert(types: Option<TypeSet>, text: Cow<'_, str>) -> Doc<'_> {
     let Some(types) = types else {
         return Doc::Text(text);
     };
-    if types.is_any() || types.names(TypeSet::STRING) {
+    if types.is_any() {
+        return Doc::Text(text);
+    }
+    if types.names(TypeSet::STRING) {
+        if types.names(CONVERTIBLE)
+            && let Some(value) = convert_canonical(types, &text)
+        {
+            return Doc::Json(value);
+        }
         return Doc::Text(text);
     }
     let trimmed = trim_xml_ws(&text);
@@ -1192,6 +1439,43 @@ fn convert(types: Option<TypeSet>, text: Cow<'_, str>) -> Doc<'_> {
         }
     }
     Doc::Text(text)
+}
+
+/// `text` as the integer, number or boolean `types` admits when it is that type's
+/// canonical spelling, the one the gateway writes the value back in: an integer is an
+/// optional `-` and digits without leading zeros (`5`, `-12`, `0`; not `007`, `+5` or
+/// `-0`); a number is written as the shortest text that reads back as the same value
+/// (`0.5`, `-2.25`; not `5.0`, `1e3` or `.5`); a boolean is `true` or `false`. Nothing is
+/// trimmed: `" 5"` is not `5`.
+fn convert_canonical(types: TypeSet, text: &str) -> Option<Value> {
+    if types.names(TypeSet::INTEGER) || types.names(TypeSet::NUMBER) {
+        let digits = text.strip_prefix('-').unwrap_or(text).as_bytes();
+        let canonical = match digits {
+            [b'0'] => digits.len() == text.len(),
+            [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+            _ => false,
+        };
+        if canonical && let Some(n) = parse_integer(text) {
+            return Some(Value::Number(n));
+        }
+    }
+    if types.names(TypeSet::NUMBER)
+        && let Some(n) = parse_decimal(text)
+    {
+        let mut written = String::with_capacity(text.len());
+        push_number(&mut written, &n);
+        if written == text {
+            return Some(Value::Number(n));
+        }
+    }
+    if types.names(TypeSet::BOOLEAN) {
+        match text {
+            "true" => return Some(Value::Bool(true)),
+            "false" => return Some(Value::Bool(false)),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// An exponent-free integer literal (`-12`, `+7`, `007`) that fits i64 or u64.
@@ -1300,7 +1584,13 @@ pub fn locate(
                             next += if wanted.is_some() { 2 } else { 1 };
                             best = Some(at(offset));
                             let rest = tokens.get(next);
-                            if rest.is_none_or(|t| t.starts_with('@') || t == "#text") {
+                            if let Some(key) = rest.filter(|t| t.starts_with('@')) {
+                                // An attribute is located where its name starts.
+                                let found =
+                                    attribute_offset(text, &reader, shape, m.element, e, key);
+                                return found.map(|o| at(o as u64)).or(best);
+                            }
+                            if rest.is_none_or(|t| t == "#text") {
                                 return best;
                             }
                             if empty {
@@ -1327,6 +1617,47 @@ pub fn locate(
             _ => {}
         }
     }
+}
+
+/// The offset in `text` of the name of the attribute of start tag `tag` (just read by
+/// `reader`, whose schema node is `node`) that decodes to member `key`, matched as the
+/// decoder matches it.
+fn attribute_offset(
+    text: &str,
+    reader: &NsReader<&[u8]>,
+    shape: &Shape,
+    node: Option<NodeId>,
+    tag: &quick_xml::events::BytesStart<'_>,
+    key: &str,
+) -> Option<usize> {
+    for attr in tag.attributes().with_checks(false) {
+        let attr = attr.ok()?;
+        let qname: &str = attr.key.into_inner();
+        if qname == "xmlns" || qname.starts_with("xmlns:") {
+            continue;
+        }
+        let (resolved, local) = reader.resolver().resolve_attribute(attr.key);
+        let ns = match resolved {
+            ResolveResult::Bound(Namespace(n)) => Some(n),
+            _ => None,
+        };
+        let local = local.into_inner();
+        let matched = match node {
+            Some(n) => match shape.xml_attribute(n, ns, local) {
+                Some((k, _)) => k == key,
+                None => {
+                    conflicting_attribute(shape, n, local).is_none()
+                        && key.strip_prefix('@') == Some(local)
+                }
+            },
+            None => key.strip_prefix('@') == Some(local),
+        };
+        if matched {
+            let offset = (qname.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+            return (offset <= text.len()).then_some(offset);
+        }
+    }
+    None
 }
 
 /// Encodes a JSON view into an XML document (UTF-8, with declaration), children in the
@@ -1456,6 +1787,7 @@ struct PlannedMember {
     namespace: Option<Box<str>>,
     prefix: Option<Box<str>>,
     attribute: Box<str>,
+    attribute_namespace: Option<Box<str>>,
     name_ok: bool,
 }
 
@@ -1520,6 +1852,9 @@ struct Written<'x> {
     prefix: Option<&'x str>,
     /// Attribute name, for `@` keys (`xml.name`, else the key without its `@`).
     attribute: &'x str,
+    /// The attribute's namespace, for `@` keys: the `xml.namespace` its own schema gives,
+    /// else none (an unprefixed attribute is in no namespace).
+    attribute_namespace: Option<&'x str>,
     /// Whether the name this member is written under (attribute or element) is an XML name.
     name_ok: bool,
 }
@@ -1535,6 +1870,7 @@ impl<'x> Written<'x> {
             namespace: None,
             prefix: None,
             attribute: bare.unwrap_or(key),
+            attribute_namespace: None,
             name_ok: false,
         };
         if let Some(m) = node {
@@ -1545,6 +1881,9 @@ impl<'x> Written<'x> {
             member.prefix = meta.prefix.as_deref();
             if let Some(name) = meta.name.as_deref() {
                 member.attribute = name;
+            }
+            if meta.namespace_given {
+                member.attribute_namespace = meta.namespace.as_deref();
             }
         }
         member.name_ok = is_xml_name(if bare.is_some() {
@@ -1563,6 +1902,7 @@ impl<'x> Written<'x> {
             namespace: self.namespace.map(Into::into),
             prefix: self.prefix.map(Into::into),
             attribute: self.attribute.into(),
+            attribute_namespace: self.attribute_namespace.map(Into::into),
             name_ok: self.name_ok,
         }
     }
@@ -1576,6 +1916,7 @@ impl PlannedMember {
             namespace: self.namespace.as_deref(),
             prefix: self.prefix.as_deref(),
             attribute: &self.attribute,
+            attribute_namespace: self.attribute_namespace.as_deref(),
             name_ok: self.name_ok,
         }
     }
@@ -1790,6 +2131,15 @@ impl<'s, 'v> Encoder<'s, 'v> {
                 }
                 self.check_scalar(e.value)?;
                 self.out.push(' ');
+                if let Some(ns) = member.attribute_namespace {
+                    // Even the route's namespace needs a prefix: the default namespace
+                    // does not apply to attributes.
+                    let prefix = self.prefix_for(ns, member.prefix);
+                    self.push_name(QName {
+                        prefix: Some(prefix),
+                        local: "",
+                    });
+                }
                 self.out.push_str(member.attribute);
                 self.out.push_str("=\"");
                 self.write_text(e.value, true)?;
@@ -2204,6 +2554,14 @@ mod tests {
                         }
                         let text = self.scalar_text(v)?;
                         self.out.push(' ');
+                        let meta = prop.map(|p| &shape.node(p).xml);
+                        if let Some(meta) = meta.filter(|m| m.namespace_given)
+                            && let Some(ns) = meta.namespace.as_deref()
+                        {
+                            let prefix = self.prefix_for(ns, meta.prefix.as_deref());
+                            self.out.push_str(&prefix);
+                            self.out.push(':');
+                        }
                         self.out.push_str(name);
                         self.out.push_str("=\"");
                         self.escape_checked(&text, true)?;
@@ -2474,7 +2832,7 @@ mod tests {
             dec("<R a=\"&foo;\"/>", &s, None).unwrap_err(),
             CodecError::Forbidden {
                 line: 1,
-                column: 1,
+                column: 4,
                 ..
             }
         ));
@@ -2649,11 +3007,16 @@ mod tests {
         let a = dec(plain, &s, Some(ACME)).unwrap();
         assert_eq!(a, dec(prefixed, &s, Some(ACME)).unwrap());
         assert_eq!(a["Order"]["Items"]["Item"], json!([{"@line": 1, "Qty": 2}]));
-        // A known name in a foreign namespace is kept by local name with generic rules.
+        // A known name in a foreign namespace is not the known element.
         let foreign = r#"<Order xmlns="urn:acme:orders:v2" xmlns:f="urn:f" id="A" currency="EUR"><Items><f:Item line="1"/></Items></Order>"#;
         assert_eq!(
-            dec(foreign, &s, Some(ACME)).unwrap()["Order"]["Items"],
-            json!({"Item": {"@line": "1"}})
+            dec(foreign, &s, Some(ACME)).unwrap_err(),
+            CodecError::Unexpected {
+                pointer: "/Order/Items/Item".into(),
+                line: 1,
+                column: 80,
+                message: "expected <Item> in namespace \"urn:acme:orders:v2\", found <Item> in namespace \"urn:f\"".into()
+            }
         );
     }
 
@@ -2989,6 +3352,427 @@ mod tests {
         assert_eq!(encode(&doc.into_value(), &s, Some(ACME)).unwrap(), out);
     }
 
+    fn shop_shape() -> Shape {
+        shape(
+            json!({"type": "object", "required": ["Order"], "properties": {"Order": {
+                "type": "object", "required": ["@id", "Amount"],
+                "properties": {"@id": {"type": "string"}, "Amount": {"type": "string"}}
+            }}}),
+        )
+    }
+
+    const SHOP: &str = "urn:shop:v1";
+
+    fn unexpected(pointer: &str, line: u32, column: u32, message: &str) -> CodecError {
+        CodecError::Unexpected {
+            pointer: pointer.into(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn elements_below_the_root_are_matched_by_namespace_and_local_name() {
+        let s = shop_shape();
+        let ok = r#"<s:Order xmlns:s="urn:shop:v1" id="1"><s:Amount>5.00</s:Amount></s:Order>"#;
+        assert_eq!(
+            dec(ok, &s, Some(SHOP)).unwrap(),
+            json!({"Order": {"@id": "1", "Amount": "5.00"}})
+        );
+        let foreign = r#"<Order xmlns="urn:shop:v1" xmlns:evil="urn:evil" id="1"><evil:Amount>999.00</evil:Amount></Order>"#;
+        assert_eq!(
+            dec(foreign, &s, Some(SHOP)).unwrap_err(),
+            unexpected(
+                "/Order/Amount",
+                1,
+                57,
+                "expected <Amount> in namespace \"urn:shop:v1\", found <Amount> in namespace \"urn:evil\""
+            )
+        );
+        let no_namespace =
+            "<s:Order xmlns:s=\"urn:shop:v1\" id=\"1\">\n  <Amount>5.00</Amount></s:Order>";
+        assert_eq!(
+            dec(no_namespace, &s, Some(SHOP)).unwrap_err(),
+            unexpected(
+                "/Order/Amount",
+                2,
+                3,
+                "expected <Amount> in namespace \"urn:shop:v1\", found <Amount> in no namespace"
+            )
+        );
+        // An element the schema does not name is kept as any unknown element is.
+        let unknown = r#"<Order xmlns="urn:shop:v1" xmlns:x="urn:x" id="1"><Amount>5</Amount><x:Note>n</x:Note></Order>"#;
+        assert_eq!(
+            dec(unknown, &s, Some(SHOP)).unwrap(),
+            json!({"Order": {"@id": "1", "Amount": "5", "Note": "n"}})
+        );
+    }
+
+    #[test]
+    fn a_payload_in_the_wrong_namespace_inside_an_envelope_is_refused() {
+        let xml = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">\n  <s:Body>\n    <Ping xmlns=\"urn:other\"><Count>3</Count></Ping>\n  </s:Body>\n</s:Envelope>";
+        assert_eq!(
+            dec(xml, &soap_shape(), Some("urn:route")).unwrap_err(),
+            unexpected(
+                "/Envelope/Body/Ping",
+                3,
+                5,
+                "expected <Ping> in namespace \"urn:acme:ping\", found <Ping> in namespace \"urn:other\""
+            )
+        );
+    }
+
+    #[test]
+    fn the_pointer_of_an_element_conflict_counts_the_items_before_it() {
+        let xml = r#"<Order xmlns="urn:acme:orders:v2" xmlns:f="urn:f" id="A" currency="EUR"><Items><Item line="1"><Qty>1</Qty></Item><Item line="2"><f:Qty>2</f:Qty></Item></Items></Order>"#;
+        assert_eq!(
+            dec(xml, &order_shape(), Some(ACME)).unwrap_err(),
+            unexpected(
+                "/Order/Items/Item/1/Qty",
+                1,
+                129,
+                "expected <Qty> in namespace \"urn:acme:orders:v2\", found <Qty> in namespace \"urn:f\""
+            )
+        );
+    }
+
+    #[test]
+    fn an_element_never_stands_in_for_a_member_written_under_another_name() {
+        let s = root_with(json!({
+            "amount": {"type": "integer", "xml": {"name": "Amount"}},
+            "lines": {"type": "array", "items": {"type": "string", "xml": {"name": "Line"}}}
+        }));
+        assert_eq!(
+            dec(
+                "<R><Amount>1</Amount><Line>a</Line><Line>b</Line></R>",
+                &s,
+                None
+            )
+            .unwrap(),
+            json!({"R": {"amount": 1, "lines": ["a", "b"]}})
+        );
+        assert_eq!(
+            dec("<R><Amount>1</Amount><amount>2</amount></R>", &s, None).unwrap_err(),
+            unexpected(
+                "/R/amount",
+                1,
+                22,
+                "expected <Amount> in no namespace, found <amount> in no namespace"
+            )
+        );
+        assert_eq!(
+            dec("<R><lines>x</lines></R>", &s, None).unwrap_err(),
+            unexpected(
+                "/R/lines",
+                1,
+                4,
+                "expected <Line> in no namespace, found <lines> in no namespace"
+            )
+        );
+    }
+
+    #[test]
+    fn attributes_are_matched_by_namespace_an_unprefixed_one_being_in_none() {
+        let s = shop_shape();
+        let foreign = r#"<Order xmlns="urn:shop:v1" xmlns:evil="urn:evil" id="1" evil:id="2"><Amount>5.00</Amount></Order>"#;
+        let expected = unexpected(
+            "/Order/@id",
+            1,
+            57,
+            "expected attribute \"id\" in no namespace, found attribute \"id\" in namespace \"urn:evil\"",
+        );
+        assert_eq!(dec(foreign, &s, Some(SHOP)).unwrap_err(), expected);
+        let first = r#"<Order xmlns="urn:shop:v1" xmlns:evil="urn:evil" evil:id="2" id="1"><Amount>5.00</Amount></Order>"#;
+        let CodecError::Unexpected {
+            pointer, message, ..
+        } = expected
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            dec(first, &s, Some(SHOP)).unwrap_err(),
+            unexpected(&pointer, 1, 50, &message)
+        );
+        // The element's namespace is not the attribute's, even with the same prefix.
+        let prefixed =
+            r#"<s:Order xmlns:s="urn:shop:v1" s:id="1"><s:Amount>5</s:Amount></s:Order>"#;
+        assert_eq!(
+            dec(prefixed, &s, Some(SHOP)).unwrap_err(),
+            unexpected(
+                "/Order/@id",
+                1,
+                32,
+                "expected attribute \"id\" in no namespace, found attribute \"id\" in namespace \"urn:shop:v1\""
+            )
+        );
+        // A foreign attribute the schema does not name is kept as any unknown one is.
+        let other = r#"<Order xmlns="urn:shop:v1" xmlns:x="urn:x" id="1" x:note="n"><Amount>5</Amount></Order>"#;
+        assert_eq!(
+            dec(other, &s, Some(SHOP)).unwrap(),
+            json!({"Order": {"@id": "1", "@note": "n", "Amount": "5"}})
+        );
+        assert_eq!(
+            dec("<Order xmlns='urn:shop:v1' p:id='1'/>", &s, Some(SHOP)).unwrap_err(),
+            CodecError::Malformed {
+                format: "XML",
+                line: 1,
+                column: 28,
+                message: "unknown namespace prefix \"p\"".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_attribute_in_a_namespace_is_one_its_own_schema_names() {
+        let s = shape(json!({"properties": {"R": {
+            "type": "object", "xml": {"namespace": "urn:r"},
+            "properties": {
+                "@lang": {"type": "string", "xml": {"namespace": "urn:l", "prefix": "l"}},
+                "@id": {"type": "integer", "xml": {"name": "ident"}},
+                "@mode": {"$ref": "#/$defs/Mode"}
+            }
+        }}, "$defs": {"Mode": {"type": "string", "xml": {"namespace": "urn:r"}}}}));
+        let ns = Some("urn:r");
+        assert_eq!(
+            dec("<R xmlns='urn:r' xmlns:a='urn:l' xmlns:b='urn:r' a:lang='de' ident='7' b:mode='m'/>", &s, ns).unwrap(),
+            json!({"R": {"@lang": "de", "@id": 7, "@mode": "m"}})
+        );
+        assert_eq!(
+            dec("<R xmlns='urn:r' lang='de'/>", &s, ns).unwrap_err(),
+            unexpected(
+                "/R/@lang",
+                1,
+                18,
+                "expected attribute \"lang\" in namespace \"urn:l\", found attribute \"lang\" in no namespace"
+            )
+        );
+        assert_eq!(
+            dec("<R xmlns='urn:r' mode='m'/>", &s, ns).unwrap_err(),
+            unexpected(
+                "/R/@mode",
+                1,
+                18,
+                "expected attribute \"mode\" in namespace \"urn:r\", found attribute \"mode\" in no namespace"
+            )
+        );
+        // `id` is not `ident`, the attribute of member `@id`, and does not pass for it.
+        assert_eq!(
+            dec("<R xmlns='urn:r' id='7'/>", &s, ns).unwrap_err(),
+            unexpected(
+                "/R/@id",
+                1,
+                18,
+                "expected attribute \"ident\" in no namespace, found attribute \"id\" in no namespace"
+            )
+        );
+    }
+
+    #[test]
+    fn attributes_in_a_namespace_are_written_with_a_prefix_and_read_back() {
+        let s = shape(json!({"properties": {"R": {
+            "type": "object",
+            "properties": {
+                "@id": {"type": "string"},
+                "@lang": {"type": "string", "xml": {"namespace": "urn:l", "prefix": "l"}},
+                "@mode": {"type": "string", "xml": {"namespace": "urn:r"}},
+                "C": {"type": "string"}
+            }
+        }}}));
+        let v = json!({"R": {"@id": "1", "@lang": "de", "@mode": "m", "C": "c"}});
+        let xml = encode(&v, &s, Some("urn:r")).unwrap();
+        assert_eq!(
+            String::from_utf8(xml.clone()).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns=\"urn:r\" xmlns:l=\"urn:l\" xmlns:ns1=\"urn:r\" id=\"1\" l:lang=\"de\" ns1:mode=\"m\"><C>c</C></R>"
+        );
+        assert_eq!(reference::encode(&v, &s, Some("urn:r")).unwrap(), xml);
+        assert_eq!(
+            decode(&xml, &s, Some("urn:r"), &Limits::default()).unwrap(),
+            v
+        );
+    }
+
+    #[test]
+    fn characters_and_declarations_that_are_not_well_formed_are_refused() {
+        let s = shape(
+            json!({"properties": {"Doc": {"type": "object", "properties": {
+                "@a": {"type": "string"}, "Val": {"type": "string"}
+            }}}}),
+        );
+        let check = |xml: &str, line: u32, column: u32, message: &str| {
+            assert_eq!(
+                dec(xml, &s, None).unwrap_err(),
+                CodecError::Malformed {
+                    format: "XML",
+                    line,
+                    column,
+                    message: message.into()
+                },
+                "{xml:?}"
+            );
+        };
+        check(
+            "<Doc><Val>a\u{1}b</Val></Doc>",
+            1,
+            12,
+            "character U+0001 is not allowed in XML",
+        );
+        check(
+            "<Doc>\n  <Val>\u{ffff}</Val></Doc>",
+            2,
+            8,
+            "character U+FFFF is not allowed in XML",
+        );
+        check(
+            "<Doc a='\u{1b}'/>",
+            1,
+            9,
+            "character U+001B is not allowed in XML",
+        );
+        check(
+            "<Doc a=\"x<y\"/>",
+            1,
+            10,
+            "an attribute value cannot hold '<'",
+        );
+        let misplaced = "the XML declaration must be at the very start of the document";
+        check("  <?xml version=\"1.0\"?><Doc/>", 1, 3, misplaced);
+        check("\n<?xml version=\"1.0\"?><Doc/>", 2, 1, misplaced);
+        check(
+            "<?xml version=\"1.0\"?><?xml version=\"1.0\"?><Doc/>",
+            1,
+            22,
+            misplaced,
+        );
+        check("<Doc/><?xml version=\"1.0\"?>", 1, 7, misplaced);
+        check(
+            "<Doc><Val>&#1;</Val></Doc>",
+            1,
+            11,
+            "invalid character reference &#1;",
+        );
+        check(
+            "<Doc><Val>&#xFFFE;</Val></Doc>",
+            1,
+            11,
+            "invalid character reference &#xFFFE;",
+        );
+        check(
+            "<Doc><Val>&#xD800;</Val></Doc>",
+            1,
+            11,
+            "invalid character reference &#xD800;",
+        );
+        check(
+            "<Doc\n  a='&#x1;'/>",
+            2,
+            3,
+            "invalid character reference &#x1;",
+        );
+        assert_eq!(
+            decode(
+                b"\xEF\xBB\xBF<?xml version=\"1.0\"?><Doc a='\t\xEF\xBC\x81'/>",
+                &s,
+                None,
+                &Limits::default()
+            )
+            .unwrap(),
+            json!({"Doc": {"@a": " \u{ff01}"}})
+        );
+    }
+
+    #[test]
+    fn errors_about_an_attribute_are_located_at_its_name() {
+        let s = shape(
+            json!({"properties": {"Doc": {"type": "object", "properties": {
+                "@qty": {"type": "integer"}, "@id": {"type": "string"},
+                "@lang": {"type": "string", "xml": {"namespace": "urn:l"}}
+            }}}}),
+        );
+        let xml =
+            b"<Doc\n  id=\"a\"\n  qty=\"two\"\n  xmlns:l=\"urn:l\" lang=\"x\" l:lang=\"de\"/>";
+        assert_eq!(locate(xml, &s, None, "/Doc/@qty"), Some((3, 3)));
+        assert_eq!(locate(xml, &s, None, "/Doc/@id"), Some((2, 3)));
+        assert_eq!(locate(xml, &s, None, "/Doc/@lang"), Some((4, 28)));
+        assert_eq!(locate(xml, &s, None, "/Doc/@missing"), Some((1, 1)));
+        let limits = Limits {
+            max_text_bytes: 4,
+            ..Limits::default()
+        };
+        assert_eq!(
+            decode(b"<Doc\n  id='a'\n  qty='12345'/>", &s, None, &limits).unwrap_err(),
+            CodecError::Limit {
+                limit: "text",
+                max: 4,
+                line: 3,
+                column: 3
+            }
+        );
+    }
+
+    #[test]
+    fn text_converts_beside_a_string_only_when_spelled_canonically() {
+        let s = root_with(json!({
+            "limit": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "enum": ["unlimited"]}]},
+            "n": {"type": ["number", "string"]},
+            "b": {"oneOf": [{"type": "boolean"}, {"type": "string", "pattern": "^[a-z]+$"}]},
+            "e": {"enum": ["none", 5, true]},
+            "@q": {"type": ["integer", "string"]}
+        }));
+        let read = |field: &str, text: &str| {
+            let xml = format!("<R><{field}>{text}</{field}></R>");
+            dec(&xml, &s, None).unwrap()["R"][field].clone()
+        };
+        for (text, value) in [
+            ("5", json!(5)),
+            ("0", json!(0)),
+            ("-12", json!(-12)),
+            ("18446744073709551615", json!(18446744073709551615u64)),
+            ("unlimited", json!("unlimited")),
+            ("007", json!("007")),
+            ("+5", json!("+5")),
+            ("-0", json!("-0")),
+            (" 5", json!(" 5")),
+            ("5.0", json!("5.0")),
+            ("1e3", json!("1e3")),
+            ("99999999999999999999", json!("99999999999999999999")),
+        ] {
+            assert_eq!(read("limit", text), value, "limit {text:?}");
+        }
+        for (text, value) in [
+            ("5", json!(5)),
+            ("0.5", json!(0.5)),
+            ("-2.25", json!(-2.25)),
+            ("0.001", json!(0.001)),
+            ("1e21", json!("1e21")),
+            ("5.0", json!("5.0")),
+            ("1e3", json!("1e3")),
+            ("0.50", json!("0.50")),
+            (".5", json!(".5")),
+            ("1E21", json!("1E21")),
+            ("NaN", json!("NaN")),
+        ] {
+            assert_eq!(read("n", text), value, "n {text:?}");
+        }
+        for (text, value) in [
+            ("true", json!(true)),
+            ("false", json!(false)),
+            ("1", json!("1")),
+            ("True", json!("True")),
+            (" true", json!(" true")),
+        ] {
+            assert_eq!(read("b", text), value, "b {text:?}");
+        }
+        assert_eq!(read("e", "5"), json!(5));
+        assert_eq!(read("e", "true"), json!(true));
+        assert_eq!(read("e", "none"), json!("none"));
+        assert_eq!(read("e", ""), json!(""));
+        assert_eq!(
+            dec("<R q='42'/>", &s, None).unwrap(),
+            json!({"R": {"@q": 42}})
+        );
+    }
+
     #[test]
     fn locate_finds_start_tags() {
         let s = order_shape();
@@ -2997,7 +3781,7 @@ mod tests {
         assert_eq!(locate(xml, &s, Some(ACME), "/Order"), Some((2, 1)));
         assert_eq!(
             locate(xml, &s, Some(ACME), "/Order/@currency"),
-            Some((2, 1))
+            Some((2, 48))
         );
         assert_eq!(
             locate(xml, &s, Some(ACME), "/Order/Customer/Email"),
@@ -3013,7 +3797,7 @@ mod tests {
         );
         assert_eq!(
             locate(xml, &s, Some(ACME), "/Order/Items/Item/2/@line"),
-            Some((26, 5))
+            Some((26, 11))
         );
         assert_eq!(
             locate(xml, &s, Some(ACME), "/Order/Customer/Missing"),
@@ -3263,10 +4047,20 @@ mod tests {
                       "properties": {"c": {"type": "integer"}}}
             }}}}),
         );
-        let xml = "<R xmlns='urn:r'><a>1</a><b xmlns='urn:b'><c>2</c></b><a>3</a><p:a xmlns:p='urn:r'>4</p:a><a xmlns=''>5</a></R>";
+        let xml = "<R xmlns='urn:r'><a>1</a><b xmlns='urn:b'><c>2</c></b><a>3</a><p:a xmlns:p='urn:r'>4</p:a><d xmlns=''>5</d></R>";
         assert_eq!(
             dec(xml, &s, Some("urn:r")).unwrap(),
-            json!({"R": {"a": [1, 3, 4, "5"], "b": {"c": 2}}})
+            json!({"R": {"a": [1, 3, 4], "b": {"c": 2}, "d": "5"}})
+        );
+        let undeclared = "<R xmlns='urn:r'><a>1</a><a xmlns=''>5</a></R>";
+        assert_eq!(
+            dec(undeclared, &s, Some("urn:r")).unwrap_err(),
+            CodecError::Unexpected {
+                pointer: "/R/a".into(),
+                line: 1,
+                column: 26,
+                message: "expected <a> in namespace \"urn:r\", found <a> in no namespace".into()
+            }
         );
     }
 
@@ -3350,21 +4144,28 @@ mod tests {
         pub fn attribute(
             shape: &Shape,
             id: NodeId,
+            ns: Option<&str>,
             local: &str,
             depth: usize,
         ) -> Option<(String, NodeId)> {
             let node = shape.nodes.get(id as usize)?;
             for (k, &p) in &node.properties {
                 if let Some(bare) = k.strip_prefix('@') {
-                    let name = shape.node(p).xml.name.as_deref().unwrap_or(bare);
-                    if name == local {
+                    let meta = &shape.node(p).xml;
+                    let name = meta.name.as_deref().unwrap_or(bare);
+                    let own = if meta.namespace_given {
+                        meta.namespace.as_deref()
+                    } else {
+                        None
+                    };
+                    if name == local && own == ns {
                         return Some((k.clone(), p));
                     }
                 }
             }
             if depth < DEPTH {
                 for &alt in &node.union {
-                    if let Some(found) = attribute(shape, alt, local, depth + 1) {
+                    if let Some(found) = attribute(shape, alt, ns, local, depth + 1) {
                         return Some(found);
                     }
                 }
@@ -3400,6 +4201,8 @@ mod tests {
                         "other": {"type": "string", "xml": {"namespace": "urn:o", "name": "Other"}},
                         "@k": {"type": "boolean", "xml": {"name": "kk"}},
                         "@k2": {"type": "string", "xml": {"name": "kk"}},
+                        "@k3": {"type": "string", "xml": {"name": "kk", "namespace": "urn:i"}},
+                        "@k4": {"type": "string", "xml": {"namespace": "urn:r"}},
                         "#text": {"type": "number"}
                     },
                     "anyOf": [
@@ -3423,12 +4226,13 @@ mod tests {
             }
             for id in 0..s.nodes.len() as NodeId {
                 for local in &locals {
-                    assert_eq!(
-                        s.xml_attribute(id, local).map(|(k, p)| (k.to_string(), p)),
-                        walk::attribute(&s, id, local, 0),
-                        "attribute {local} of node {id}"
-                    );
                     for ns in &namespaces {
+                        assert_eq!(
+                            s.xml_attribute(id, ns.as_deref(), local)
+                                .map(|(k, p)| (k.to_string(), p)),
+                            walk::attribute(&s, id, ns.as_deref(), local, 0),
+                            "attribute {local} in {ns:?} of node {id}"
+                        );
                         for route in &namespaces {
                             let name = ElementName {
                                 ns: ns.as_deref(),

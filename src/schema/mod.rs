@@ -22,7 +22,9 @@ use crate::codec::doc::{Doc, View};
 use crate::codec::xml::EncodePlan;
 use crate::diagnostic::Diagnostic;
 
-pub use shape::{Additional, NodeId, Shape, ShapeNode, TypeSet, XmlMeta, escape_pointer};
+pub use shape::{
+    Additional, NodeId, Shape, ShapeNode, TypeSet, XmlAttribute, XmlChild, XmlMeta, escape_pointer,
+};
 
 /// One violation found by validation: where in the instance and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -130,6 +130,10 @@ pub struct XmlMeta {
     pub namespace: Option<String>,
     /// Prefix to use when encoding (`xml.prefix`).
     pub prefix: Option<String>,
+    /// Whether the schema gives `xml.namespace` itself (or through a `$ref` or `allOf`
+    /// part) rather than inheriting it. Only then is an attribute in a namespace: an
+    /// unprefixed attribute is in none, whatever its element's namespace.
+    pub namespace_given: bool,
 }
 
 /// One node of the resolved type tree.
@@ -240,6 +244,10 @@ pub struct XmlChild {
 pub struct XmlAttribute {
     /// The attribute's local name (`xml.name`, else the key without its `@`).
     pub name: Box<str>,
+    /// The attribute's namespace: the `xml.namespace` its own schema gives; None (no
+    /// namespace, an unprefixed attribute) when it gives none, since attributes do not
+    /// take their element's namespace.
+    pub namespace: Option<Box<str>>,
     /// The member's key in the JSON view (`@...`).
     pub key: Box<str>,
     pub node: NodeId,
@@ -442,10 +450,24 @@ impl Shape {
         self.xml.get(id as usize).map_or(&[], |v| &v.elements)
     }
 
-    /// The key and node of the attribute of `id` whose local name is `local`.
-    pub fn xml_attribute(&self, id: NodeId, local: &str) -> Option<(&str, NodeId)> {
-        let view = self.xml.get(id as usize)?;
-        let a = view.attributes.iter().find(|a| *a.name == *local)?;
+    /// The attributes `id` describes, in the order the XML decoder tries them (see the
+    /// `attributes` of the node's `XmlView`).
+    pub fn xml_attributes(&self, id: NodeId) -> &[XmlAttribute] {
+        self.xml.get(id as usize).map_or(&[], |v| &v.attributes)
+    }
+
+    /// The key and node of the attribute of `id` whose namespace is `ns` (None: no
+    /// namespace) and local name is `local`.
+    pub fn xml_attribute(
+        &self,
+        id: NodeId,
+        ns: Option<&str>,
+        local: &str,
+    ) -> Option<(&str, NodeId)> {
+        let a = self
+            .xml_attributes(id)
+            .iter()
+            .find(|a| *a.name == *local && a.namespace.as_deref() == ns)?;
         Some((&a.key, a.node))
     }
 
@@ -510,9 +532,12 @@ impl Shape {
         }
         for (k, &p) in &node.properties {
             if let Some(bare) = k.strip_prefix('@') {
-                let name = self.node(p).xml.name.as_deref().unwrap_or(bare);
+                let meta = &self.node(p).xml;
+                let name = meta.name.as_deref().unwrap_or(bare);
+                let namespace = meta.namespace.as_deref().filter(|_| meta.namespace_given);
                 attributes.push(XmlAttribute {
                     name: name.into(),
+                    namespace: namespace.map(Into::into),
                     key: k.as_str().into(),
                     node: p,
                 });
@@ -706,6 +731,7 @@ impl Builder<'_> {
             .and_then(|x| x.get("namespace"))
             .and_then(Value::as_str)
             .map(str::to_string);
+        node.xml.namespace_given = own_ns.is_some();
         let ns_here = own_ns.or_else(|| ns.clone());
         node.xml.namespace = ns_here.clone();
         if let Some(xml) = obj.get("xml").and_then(Value::as_object) {
@@ -949,6 +975,7 @@ impl Builder<'_> {
         if other.xml.namespace.is_some() {
             node.xml.namespace = other.xml.namespace;
         }
+        node.xml.namespace_given |= other.xml.namespace_given;
         for u in other.unsupported {
             if !node.unsupported.contains(&u) {
                 node.unsupported.push(u);
@@ -1352,7 +1379,8 @@ mod tests {
             XmlMeta {
                 name: None,
                 namespace: Some("urn:soap".into()),
-                prefix: Some("soap".into())
+                prefix: Some("soap".into()),
+                namespace_given: true
             }
         );
         assert_eq!(s.node(body).xml.namespace.as_deref(), Some("urn:soap"));
@@ -1361,7 +1389,8 @@ mod tests {
             XmlMeta {
                 name: Some("PurchaseOrder".into()),
                 namespace: Some("urn:acme".into()),
-                prefix: None
+                prefix: None,
+                namespace_given: true
             }
         );
         assert_eq!(s.node(line).xml.namespace.as_deref(), Some("urn:acme"));

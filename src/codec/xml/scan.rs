@@ -4,8 +4,8 @@
 //! A general-purpose reader re-checks UTF-8 for each piece, keeps a namespace resolver
 //! even for documents that declare one namespace, and copies attribute lists; the decoder
 //! needs none of that, and on a request it is most of the cost of decoding. Names,
-//! attribute syntax, duplicate attributes, references and the closing of comments, CDATA
-//! sections and processing instructions are checked here; matching end tags, namespaces
+//! attribute syntax, duplicate attributes, references, the characters XML allows and the
+//! closing of comments, CDATA sections and processing instructions are checked here; matching end tags, namespaces
 //! and what text may appear where are checked by the decoder, which knows the open
 //! elements.
 //!
@@ -20,6 +20,9 @@ use memchr::{memchr, memchr2, memchr3, memmem};
 pub(super) struct Attr<'a> {
     pub name: &'a str,
     pub raw: &'a str,
+    /// Whether `raw` holds no reference and no tab or line end, so it is the value as
+    /// it is, found by the same pass that checks its characters.
+    pub plain: bool,
 }
 
 /// One piece of the document. Positions are known to the caller: a token starts where
@@ -69,6 +72,20 @@ pub(super) enum ScanError {
     TooManyAttributes {
         at: usize,
     },
+    /// A character XML does not allow (a control other than tab and line ends, U+FFFE,
+    /// U+FFFF), at the character.
+    Char {
+        at: usize,
+        c: char,
+    },
+}
+
+/// What [`Scanner::text_end`] finds out about a run of character data.
+struct TextEnd {
+    end: usize,
+    cr: bool,
+    blank: bool,
+    suspect: bool,
 }
 
 /// A cursor over the document.
@@ -104,11 +121,28 @@ const ENDS_TEXT: u8 = 1;
 /// [`TEXT_BYTES`] flag of the bytes that are not XML whitespace (other than those ending
 /// text, which are not part of it).
 const NOT_SPACE: u8 = 2;
+/// [`TEXT_BYTES`] and [`VALUE_BYTES`] flag of the bytes that may belong to a character
+/// XML does not allow: the controls other than tab and line ends, and the lead byte of
+/// U+F000 to U+FFFF (among them U+FFFE and U+FFFF). Text holding one is checked
+/// character by character; other text never is.
+const SUSPECT: u8 = 4;
+
+/// Whether byte `b` gets [`SUSPECT`].
+const fn is_suspect(b: u8) -> bool {
+    (b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r') || b == 0xEF
+}
 
 /// The class of every byte of character data, looked up once per byte while searching
 /// for the end of the text.
 const TEXT_BYTES: [u8; 256] = {
     let mut table = [NOT_SPACE; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        if is_suspect(b as u8) {
+            table[b] = NOT_SPACE | SUSPECT;
+        }
+        b += 1;
+    }
     table[b'<' as usize] = ENDS_TEXT;
     table[b'&' as usize] = ENDS_TEXT;
     table[b'\r' as usize] = ENDS_TEXT;
@@ -117,6 +151,61 @@ const TEXT_BYTES: [u8; 256] = {
     table[b'\n' as usize] = 0;
     table
 };
+
+/// [`VALUE_BYTES`] flag of the bytes an attribute value is normalised at: references,
+/// tabs and line ends.
+const NORMALISE: u8 = 1;
+/// [`VALUE_BYTES`] flag of `<`, which an attribute value cannot hold.
+const LT: u8 = 2;
+
+/// The class of every byte of an attribute value, looked up once per byte.
+const VALUE_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        if is_suspect(b as u8) {
+            table[b] = SUSPECT;
+        }
+        b += 1;
+    }
+    table[b'&' as usize] = NORMALISE;
+    table[b'\t' as usize] = NORMALISE;
+    table[b'\n' as usize] = NORMALISE;
+    table[b'\r' as usize] = NORMALISE;
+    table[b'<' as usize] = LT;
+    table
+};
+
+/// Whether `bytes` may hold a character XML does not allow (a [`SUSPECT`] byte): for
+/// long runs of text, which a vectorised search skips over. Eight bytes are tested at
+/// once for a control or 0xEF, in a few word operations; only a word holding one (a tab
+/// or line end, mostly) is looked at byte by byte.
+fn may_hold_forbidden(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    const LOW7: u64 = ONES * 0x7F;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let w = <[u8; 8]>::try_from(word).map_or(0, u64::from_le_bytes);
+        // The high bit of each byte below 0x20: neither its low seven bits plus 0x60 nor
+        // the byte itself reach 0x80 (no sum carries into the next byte).
+        let control = !(((w & LOW7) + ONES * 0x60) | w) & HIGH;
+        // The high bit of each byte equal to 0xEF: the byte XOR 0xEF is zero.
+        let x = w ^ (ONES * 0xEF);
+        let lead = !(((x & LOW7) + LOW7) | x) & HIGH;
+        if control | lead != 0 && word.iter().any(|&b| is_suspect(b)) {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| is_suspect(b))
+}
+
+/// The offset and value of the first character of `text` XML does not allow. Only text
+/// holding a [`SUSPECT`] byte is looked at this way.
+#[cold]
+pub(super) fn forbidden_char(text: &str) -> Option<(usize, char)> {
+    text.char_indices().find(|&(_, c)| !super::is_xml_char(c))
+}
 
 /// [`NAME_BYTES`] flag of a byte that may start a name.
 const NAME_START: u8 = 1;
@@ -260,10 +349,11 @@ impl<'a> Scanner<'a> {
     }
 
     /// End of the character data starting at `from` (the next `<` or `&`, or the end of
-    /// the document), whether it holds a `\r`, and whether it is only whitespace (told
-    /// for text without a `\r` only: false with one).
+    /// the document), whether it holds a `\r`, whether it is only whitespace (told for
+    /// text without a `\r` only: false with one), and whether it may hold a character
+    /// XML does not allow (see [`SUSPECT`]).
     #[inline(always)]
-    fn text_end(&self, from: usize) -> (usize, bool, bool) {
+    fn text_end(&self, from: usize) -> TextEnd {
         let bytes = self.bytes();
         let rest = bytes.get(from..).unwrap_or_default();
         // Most text is short (indentation, a value): a plain loop finds its end before a
@@ -271,6 +361,9 @@ impl<'a> Scanner<'a> {
         // deep indentation is still known to be blank.
         let head = rest.get(..SHORT_TEXT).unwrap_or(rest);
         let mut marks = 0u8;
+        // Whether the part a vectorised search went over, which no table looked at, may
+        // hold a forbidden character.
+        let mut skipped_suspect = false;
         let found = match text_stop(head, &mut marks) {
             Some(i) => Some(i),
             None => {
@@ -278,22 +371,64 @@ impl<'a> Scanner<'a> {
                 if marks & NOT_SPACE == 0 {
                     text_stop(tail, &mut marks)
                 } else {
-                    memchr3(b'<', b'&', b'\r', tail)
+                    let found = memchr3(b'<', b'&', b'\r', tail);
+                    let skipped = tail.get(..found.unwrap_or(tail.len())).unwrap_or_default();
+                    skipped_suspect = may_hold_forbidden(skipped);
+                    found
                 }
                 .map(|i| head.len() + i)
             }
         };
         let blank = marks & NOT_SPACE == 0;
+        let suspect = marks & SUSPECT != 0 || skipped_suspect;
         let Some(i) = found else {
-            return (bytes.len(), false, blank);
+            return TextEnd {
+                end: bytes.len(),
+                cr: false,
+                blank,
+                suspect,
+            };
         };
         let at = from + i;
         if bytes.get(at) != Some(&b'\r') {
-            return (at, false, blank);
+            return TextEnd {
+                end: at,
+                cr: false,
+                blank,
+                suspect,
+            };
         }
         let after = bytes.get(at + 1..).unwrap_or_default();
-        let end = memchr2(b'<', b'&', after).map_or(bytes.len(), |j| at + 1 + j);
-        (end, true, false)
+        let len = memchr2(b'<', b'&', after).unwrap_or(after.len());
+        let suspect = suspect || may_hold_forbidden(after.get(..len).unwrap_or_default());
+        TextEnd {
+            end: at + 1 + len,
+            cr: true,
+            blank: false,
+            suspect,
+        }
+    }
+
+    /// The first character XML does not allow in `text[from..to]`, as the error to stop
+    /// at; called for text holding a [`SUSPECT`] byte, which is nearly always a
+    /// character XML allows.
+    #[cold]
+    fn check_chars(&self, from: usize, to: usize) -> Result<(), ScanError> {
+        match forbidden_char(self.slice(from, to)) {
+            Some((i, c)) => Err(ScanError::Char { at: from + i, c }),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Scanner::check_chars`] of `text[from..to]` when a [`SUSPECT`] byte is in it: for
+    /// markup whose content no table has looked at (comments, CDATA sections,
+    /// processing instructions).
+    fn check_content(&self, from: usize, to: usize) -> Result<(), ScanError> {
+        let content = self.bytes().get(from..to).unwrap_or_default();
+        if may_hold_forbidden(content) {
+            return self.check_chars(from, to);
+        }
+        Ok(())
     }
 
     /// When the document continues with text free of references and markup and then
@@ -301,9 +436,15 @@ impl<'a> Scanner<'a> {
     /// a leaf element, the most common kind, read in one step. Otherwise consumes nothing.
     pub fn leaf_text(&mut self, name: &str) -> Option<(&'a str, bool)> {
         let start = self.pos;
-        let (end, cr, _) = self.text_end(start);
+        let TextEnd {
+            end, cr, suspect, ..
+        } = self.text_end(start);
         let closing = self.bytes().get(end..)?.strip_prefix(b"</")?;
         if closing.strip_prefix(name.as_bytes())?.first() != Some(&b'>') {
+            return None;
+        }
+        if suspect && self.check_chars(start, end).is_err() {
+            // Left for [`Scanner::next`] to report.
             return None;
         }
         self.pos = end + 2 + name.len() + 1;
@@ -317,7 +458,15 @@ impl<'a> Scanner<'a> {
             Some(b'<') => self.markup(start),
             Some(b'&') => self.reference(start),
             Some(_) => {
-                let (end, cr, blank) = self.text_end(start);
+                let TextEnd {
+                    end,
+                    cr,
+                    blank,
+                    suspect,
+                } = self.text_end(start);
+                if suspect {
+                    self.check_chars(start, end)?;
+                }
                 self.pos = end;
                 let text = self.slice(start, end);
                 Ok(if blank {
@@ -388,8 +537,16 @@ impl<'a> Scanner<'a> {
         let Some(close) = self.find(target_end, b"?>") else {
             return Self::malformed(start, "the processing instruction is not closed by '?>'");
         };
+        self.check_content(target_end, close)?;
         self.pos = close + 2;
-        if self.slice(target_start, target_end) != "xml" {
+        let target = self.slice(target_start, target_end);
+        if target != "xml" {
+            if target.eq_ignore_ascii_case("xml") {
+                return Self::malformed(
+                    start,
+                    "the processing instruction target \"xml\" is reserved in any case",
+                );
+            }
             return Ok(Token::Pi);
         }
         // The declaration's pseudo-attributes have the syntax of attributes.
@@ -406,6 +563,7 @@ impl<'a> Scanner<'a> {
             let Some(close) = self.find(start + 4, b"-->") else {
                 return Self::malformed(start, "the comment is not closed by '-->'");
             };
+            self.check_content(start + 4, close)?;
             self.pos = close + 3;
             return Ok(Token::Comment);
         }
@@ -414,6 +572,7 @@ impl<'a> Scanner<'a> {
             let Some(close) = self.find(content, b"]]>") else {
                 return Self::malformed(start, "the CDATA section is not closed by ']]>'");
             };
+            self.check_content(content, close)?;
             self.pos = close + 3;
             return Ok(Token::CData(self.slice(content, close)));
         }
@@ -454,9 +613,25 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// The error of an attribute value `text[from..to]` holding a `<` or a character XML
+    /// does not allow, at that character.
+    #[cold]
+    fn check_value(&self, from: usize, to: usize) -> Result<(), ScanError> {
+        let value = self.slice(from, to);
+        let lt = value.find('<');
+        match forbidden_char(value) {
+            Some((i, c)) if lt.is_none_or(|lt| i < lt) => Err(ScanError::Char { at: from + i, c }),
+            _ => match lt {
+                Some(i) => Self::malformed(from + i, "an attribute value cannot hold '<'"),
+                None => Ok(()),
+            },
+        }
+    }
+
     /// Reads `name="value"` pairs from `from` into `attrs` until a byte that cannot start
-    /// one, or `limit`; returns that byte's offset (after any whitespace). Errors are
-    /// reported at `tag`, the start of the tag.
+    /// one, or `limit`; returns that byte's offset (after any whitespace). Syntax errors
+    /// are reported at `tag`, the start of the tag; a value holding `<` or a character
+    /// XML does not allow, at that character.
     fn attribute_list(
         &mut self,
         tag: usize,
@@ -488,9 +663,17 @@ impl<'a> Scanner<'a> {
                 return Self::malformed(tag, "an attribute value is not closed by its quote");
             };
             let close = open + 1 + len;
+            let value = rest.get(..len).unwrap_or_default();
+            let marks = value
+                .iter()
+                .fold(0u8, |marks, &b| marks | VALUE_BYTES[usize::from(b)]);
+            if marks & (LT | SUSPECT) != 0 {
+                self.check_value(open + 1, close)?;
+            }
             let attr = Attr {
                 name: self.slice(next, name_end),
                 raw: self.slice(open + 1, close),
+                plain: marks & NORMALISE == 0,
             };
             if self.attrs.iter().any(|a| a.name == attr.name) {
                 return Self::malformed(tag, "an attribute appears twice in one tag");
@@ -575,11 +758,13 @@ mod tests {
             [
                 Attr {
                     name: "a",
-                    raw: "1"
+                    raw: "1",
+                    plain: true
                 },
                 Attr {
                     name: "xmlns:p",
-                    raw: "u&amp;"
+                    raw: "u&amp;",
+                    plain: false
                 }
             ]
         );
@@ -712,6 +897,70 @@ mod tests {
             assert_eq!(is_name_start(b), start, "{b}");
             assert_eq!(is_name_byte(b), rest, "{b}");
         }
+    }
+
+    #[test]
+    fn characters_xml_does_not_allow_are_refused_where_they_stand() {
+        let long = "x".repeat(40);
+        let cases = [
+            ("<a>a\u{1}b</a>".to_string(), 4, '\u{1}'),
+            (format!("<a>{long}\u{1f}</a>"), 43, '\u{1f}'),
+            (format!("<a>{long}\r\n\u{0}</a>"), 45, '\u{0}'),
+            ("<a>\u{fffe}</a>".to_string(), 3, '\u{fffe}'),
+            (format!("<a>{long}\u{ffff}</a>"), 43, '\u{ffff}'),
+            ("<a>x\r\u{8}</a>".to_string(), 5, '\u{8}'),
+            ("<a b='1\u{b}'/>".to_string(), 7, '\u{b}'),
+            (format!("<a b='{long}\u{fffe}'/>"), 46, '\u{fffe}'),
+            ("<a><![CDATA[\u{1}]]></a>".to_string(), 12, '\u{1}'),
+            ("<a><!-- \u{2} --></a>".to_string(), 8, '\u{2}'),
+            ("<a><?p \u{3}?></a>".to_string(), 7, '\u{3}'),
+            ("<?xml version='1.0\u{c}'?><a/>".to_string(), 18, '\u{c}'),
+        ];
+        for (doc, at, c) in cases {
+            assert_eq!(tokens(&doc), Err(ScanError::Char { at, c }), "{doc:?}");
+        }
+        // Read in one step or not, a leaf's text is checked.
+        let mut s = Scanner::new("a\u{7f}\u{1}</a>", 8);
+        assert_eq!(s.leaf_text("a"), None);
+        assert_eq!(s.next(), Err(ScanError::Char { at: 2, c: '\u{1}' }));
+        // Tabs, line ends, DEL and other characters whose UTF-8 starts like U+FFFE's do.
+        let fine =
+            format!("<a b='\t\u{ff01}'>\t\u{7f}\u{ff01}\u{fffd}\u{feff}{long}\u{ff01}\r\n</a>");
+        assert!(tokens(&fine).is_ok());
+        let mut s = Scanner::new("\u{ff01}\u{efff}</a>", 8);
+        assert_eq!(s.leaf_text("a"), Some(("\u{ff01}\u{efff}", false)));
+    }
+
+    #[test]
+    fn an_attribute_value_cannot_hold_a_less_than_sign() {
+        let err = |doc: &str| match tokens(doc) {
+            Err(ScanError::Malformed { at, message }) => (at, message),
+            other => panic!("{doc:?}: {other:?}"),
+        };
+        let lt = "an attribute value cannot hold '<'";
+        assert_eq!(err("<Doc a=\"x<y\"/>"), (9, lt));
+        assert_eq!(err("<Doc a='ok' b='&lt;<'/>"), (19, lt));
+        assert_eq!(
+            tokens("<Doc a='<\u{1}'/>"),
+            Err(ScanError::Malformed { at: 8, message: lt })
+        );
+        assert_eq!(
+            tokens("<Doc a='\u{1}<'/>"),
+            Err(ScanError::Char { at: 8, c: '\u{1}' })
+        );
+        assert!(tokens("<Doc a='&lt;>'/>").is_ok());
+    }
+
+    #[test]
+    fn processing_instruction_targets_spelling_xml_are_reserved() {
+        assert_eq!(
+            tokens("<a><?XML x?></a>"),
+            Err(ScanError::Malformed {
+                at: 3,
+                message: "the processing instruction target \"xml\" is reserved in any case"
+            })
+        );
+        assert!(tokens("<a><?xml-stylesheet x?></a>").is_ok());
     }
 
     #[test]
