@@ -333,21 +333,32 @@ pub fn encode(route: &Route, stage: &Stage, value: &Value) -> Result<Vec<u8>, Pr
     encode_view(route, stage, View::Value(value))
 }
 
-/// [`encode`] of a value or a mapped [`Doc`]: both are written to the same bytes.
+/// [`encode`] of a value or a mapped [`Doc`]: both are written to the same bytes. A value
+/// the format cannot carry (a control character in an XML answer) came from the upstream's
+/// answer: 502, as any answer that cannot be mapped back. A shape the format has no form
+/// for is the route's own fault: 500.
 fn encode_view(route: &Route, stage: &Stage, view: View<'_>) -> Result<Vec<u8>, Problem> {
     match route.format {
-        Format::Json => serde_json::to_vec(&view).map_err(|e| e.to_string()),
+        Format::Json => serde_json::to_vec(&view).map_err(|e| (e.to_string(), false)),
         Format::Xml => codec::xml::encode_view(
             view,
             &stage.target.shape,
             stage.target.xml_plan(),
             route.namespace.as_deref(),
         )
-        .map_err(|e| e.to_string()),
+        .map_err(|e| (e.to_string(), e.by_value)),
     }
-    .map_err(|e| {
-        Problem::new(ProblemKind::Internal, "the answer could not be encoded")
-            .with_log(format!("route {}: encoding the response: {e}", route.name))
+    .map_err(|(e, by_value)| {
+        let log = format!("route {}: encoding the response: {e}", route.name);
+        if by_value {
+            Problem::new(
+                ProblemKind::InvalidUpstreamResponse,
+                "the service's answer cannot be converted",
+            )
+            .with_log(log)
+        } else {
+            Problem::new(ProblemKind::Internal, "the answer could not be encoded").with_log(log)
+        }
     })
 }
 

@@ -258,6 +258,34 @@ async fn invalid_upstream_body_is_502() {
 }
 
 #[tokio::test]
+async fn an_upstream_value_xml_cannot_carry_is_502() {
+    // Valid by the internal schema, but U+0001 has no form in XML 1.0.
+    let ack = std::str::from_utf8(&fixture("acme/orders/valid/upstream.json"))
+        .unwrap()
+        .replace("\"A-10001\"", "\"A-\\u000110001\"");
+    assert!(ack.contains("\\u0001"), "{ack}");
+    let answer: Responder = Arc::new(move |_r: &Recorded| {
+        (
+            StatusCode::OK,
+            "application/json",
+            ack.clone().into_bytes(),
+            Duration::ZERO,
+        )
+    });
+    let (_up, reply) = acme_against(answer).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.json(),
+        problem(
+            "invalid-upstream-response",
+            "Invalid upstream response",
+            502,
+            "the service's answer cannot be converted"
+        )
+    );
+}
+
+#[tokio::test]
 async fn upstream_timeout_is_504() {
     let (_up, reply) = acme_against(responder(StatusCode::OK, "{}", Duration::from_secs(5))).await;
     assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);

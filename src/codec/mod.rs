@@ -121,6 +121,11 @@ pub enum CodecError {
 pub struct EncodeError {
     pub pointer: String,
     pub message: String,
+    /// The document's own content cannot be written (a character XML cannot carry, a key
+    /// that is no XML name), as opposed to a shape the format has no form for: on the way
+    /// back to a partner, the former is the upstream's answer's fault, the latter the
+    /// route's.
+    pub by_value: bool,
 }
 
 /// 1-based line and column (in characters, not bytes) of byte `offset` of `input`. A line

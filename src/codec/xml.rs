@@ -1694,6 +1694,7 @@ pub fn encode_view(
                 pointer: String::new(),
                 message: "the XML view must be an object with exactly one member, the root element"
                     .to_string(),
+                by_value: false,
             });
         }
     };
@@ -1967,6 +1968,15 @@ struct Encoder<'s, 'v> {
 
 impl<'s, 'v> Encoder<'s, 'v> {
     fn error(&self, message: impl Into<String>) -> EncodeError {
+        self.error_of(message, false)
+    }
+
+    /// An error caused by the document's own content (see [`EncodeError::by_value`]).
+    fn value_error(&self, message: impl Into<String>) -> EncodeError {
+        self.error_of(message, true)
+    }
+
+    fn error_of(&self, message: impl Into<String>, by_value: bool) -> EncodeError {
         let mut pointer = String::new();
         for seg in &self.path {
             pointer.push('/');
@@ -1978,6 +1988,7 @@ impl<'s, 'v> Encoder<'s, 'v> {
         EncodeError {
             pointer,
             message: message.into(),
+            by_value,
         }
     }
 
@@ -2001,7 +2012,7 @@ impl<'s, 'v> Encoder<'s, 'v> {
     /// route's).
     fn name_of<'x>(&mut self, member: &Written<'x>) -> Result<QName<'x>, EncodeError> {
         if !member.name_ok {
-            return Err(self.error(format!(
+            return Err(self.value_error(format!(
                 "\"{}\" is not a valid XML element name",
                 member.local
             )));
@@ -2124,7 +2135,7 @@ impl<'s, 'v> Encoder<'s, 'v> {
             if !e.value.is_null() {
                 let member = self.member(node, e.slot, e.key);
                 if !member.name_ok {
-                    return Err(self.error(format!(
+                    return Err(self.value_error(format!(
                         "\"{}\" is not a valid XML attribute name",
                         member.attribute
                     )));
@@ -2223,7 +2234,7 @@ impl<'s, 'v> Encoder<'s, 'v> {
     }
 
     fn bad_char(&self, c: u32) -> EncodeError {
-        self.error(format!("character U+{c:04X} cannot appear in XML"))
+        self.value_error(format!("character U+{c:04X} cannot appear in XML"))
     }
 }
 
@@ -2365,6 +2376,7 @@ mod tests {
                         pointer: String::new(),
                         message: "the XML view must be an object with exactly one member, the root element"
                             .to_string(),
+                        by_value: false,
                     });
                 }
             };
@@ -2412,6 +2424,14 @@ mod tests {
 
         impl<'s, 'v> Encoder<'s, 'v> {
             fn error(&self, message: impl Into<String>) -> EncodeError {
+                self.error_of(message, false)
+            }
+
+            fn value_error(&self, message: impl Into<String>) -> EncodeError {
+                self.error_of(message, true)
+            }
+
+            fn error_of(&self, message: impl Into<String>, by_value: bool) -> EncodeError {
                 let mut pointer = String::new();
                 for seg in &self.path {
                     pointer.push('/');
@@ -2423,6 +2443,7 @@ mod tests {
                 EncodeError {
                     pointer,
                     message: message.into(),
+                    by_value,
                 }
             }
 
@@ -2442,7 +2463,9 @@ mod tests {
                     None => (key.to_string(), self.route_ns),
                 };
                 if !is_xml_name(&local) {
-                    return Err(self.error(format!("\"{local}\" is not a valid XML element name")));
+                    return Err(
+                        self.value_error(format!("\"{local}\" is not a valid XML element name"))
+                    );
                 }
                 match ns {
                     Some(ns) if Some(ns) != self.route_ns => {
@@ -2548,9 +2571,9 @@ mod tests {
                             .and_then(|p| shape.node(p).xml.name.as_deref())
                             .unwrap_or(bare);
                         if !is_xml_name(name) {
-                            return Err(
-                                self.error(format!("\"{name}\" is not a valid XML attribute name"))
-                            );
+                            return Err(self.value_error(format!(
+                                "\"{name}\" is not a valid XML attribute name"
+                            )));
                         }
                         let text = self.scalar_text(v)?;
                         self.out.push(' ');
@@ -2626,7 +2649,7 @@ mod tests {
 
             fn escape_checked(&mut self, text: &str, attribute: bool) -> Result<(), EncodeError> {
                 if let Some(c) = text.chars().find(|&c| !is_xml_char(c)) {
-                    return Err(self.error(format!(
+                    return Err(self.value_error(format!(
                         "character U+{:04X} cannot appear in XML",
                         u32::from(c)
                     )));
@@ -3131,21 +3154,24 @@ mod tests {
             encode(&json!({"R": {"a": [{"bad name": 1}]}}), &s, None).unwrap_err(),
             EncodeError {
                 pointer: "/R/a/0/bad name".into(),
-                message: "\"bad name\" is not a valid XML element name".into()
+                message: "\"bad name\" is not a valid XML element name".into(),
+                by_value: true
             }
         );
         assert_eq!(
             encode(&json!({"R": {"a": "\u{1}"}}), &s, None).unwrap_err(),
             EncodeError {
                 pointer: "/R/a".into(),
-                message: "character U+0001 cannot appear in XML".into()
+                message: "character U+0001 cannot appear in XML".into(),
+                by_value: true
             }
         );
         assert_eq!(
             encode(&json!({"R": {"a": [[1]]}}), &s, None).unwrap_err(),
             EncodeError {
                 pointer: "/R/a/0".into(),
-                message: "an array inside an array has no XML form".into()
+                message: "an array inside an array has no XML form".into(),
+                by_value: false
             }
         );
         assert_eq!(
@@ -3158,7 +3184,8 @@ mod tests {
             encode(&json!({"R": {"@a": {"x": 1}}}), &s, None).unwrap_err(),
             EncodeError {
                 pointer: "/R/@a".into(),
-                message: "an attribute or text must be a string, number or boolean".into()
+                message: "an attribute or text must be a string, number or boolean".into(),
+                by_value: false
             }
         );
     }
@@ -3295,7 +3322,8 @@ mod tests {
             enc_all(&json!({"R": {"a": "ok\u{FFFE}"}}), &s, None).unwrap_err(),
             EncodeError {
                 pointer: "/R/a".into(),
-                message: "character U+FFFE cannot appear in XML".into()
+                message: "character U+FFFE cannot appear in XML".into(),
+                by_value: true
             }
         );
         assert_eq!(
