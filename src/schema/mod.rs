@@ -369,13 +369,35 @@ fn unsupported_warnings(schema: &Schema) -> Vec<Diagnostic> {
     let mut seen: Vec<&str> = Vec::new();
     let mut out = Vec::new();
     for node in &schema.shape.nodes {
-        if node.unsupported.is_empty()
-            || !node.location.starts_with(&own)
-            || seen.contains(&node.location.as_str())
-        {
+        if !node.location.starts_with(&own) || seen.contains(&node.location.as_str()) {
             continue;
         }
         seen.push(&node.location);
+        if !node.unknown.is_empty() {
+            let names = node
+                .unknown
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push(
+                Diagnostic::warning(
+                    &schema.file,
+                    if node.unknown.len() == 1 {
+                        format!("{names} is no schema keyword: validation ignores it")
+                    } else {
+                        format!("{names} are no schema keywords: validation ignores them")
+                    },
+                )
+                .location(node.location.clone())
+                .hint(
+                    "check the spelling (`properties`, `required`, ...); name an extension `x-...`",
+                ),
+            );
+        }
+        if node.unsupported.is_empty() {
+            continue;
+        }
         let names = node
             .unsupported
             .iter()
@@ -781,7 +803,9 @@ mod tests {
             "w.json",
             r#"{
             "type": "object",
-            "properties": {"a": {"if": {"type": "string"}, "then": {"minLength": 1}}, "b": {"not": {"type": "null"}}}
+            "properties": {"a": {"if": {"type": "string"}, "then": {"minLength": 1}}, "b": {"not": {"type": "null"}},
+                "c": {"type": "object", "propertes": {"x": {}}, "x-owner": "team", "example": {}},
+                "d": {"type": "string", "minLenght": 1, "requried": true}}
         }"#,
         );
         let (_, warnings) = SchemaRegistry::load_dir(dir.path()).unwrap();
@@ -802,6 +826,17 @@ mod tests {
                     Severity::Warning,
                     "w.json#/properties/b".to_string(),
                     "static checking does not understand `not`: rules here are not proven"
+                        .to_string()
+                ),
+                (
+                    Severity::Warning,
+                    "w.json#/properties/c".to_string(),
+                    "`propertes` is no schema keyword: validation ignores it".to_string()
+                ),
+                (
+                    Severity::Warning,
+                    "w.json#/properties/d".to_string(),
+                    "`minLenght`, `requried` are no schema keywords: validation ignores them"
                         .to_string()
                 ),
             ]

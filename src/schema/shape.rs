@@ -161,6 +161,10 @@ pub struct ShapeNode {
     /// Keywords at this node the checker cannot reason about (`if`, `not`,
     /// `patternProperties`, ...): each becomes a warning, never a silent pass.
     pub unsupported: Vec<String>,
+    /// Keys of this schema object that are no keyword of JSON Schema or OpenAPI (nor an
+    /// `x-` extension): validation ignores them, so a misspelt `propertes` silently
+    /// allows anything.
+    pub unknown: Vec<String>,
 }
 
 impl ShapeNode {
@@ -180,6 +184,7 @@ impl ShapeNode {
             xml: XmlMeta::default(),
             location,
             unsupported: Vec::new(),
+            unknown: Vec::new(),
         }
     }
 
@@ -274,6 +279,78 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "contains",
     "$dynamicRef",
     "$recursiveRef",
+];
+
+/// Every keyword of JSON Schema (2020-12, 2019-09, draft 7) and of OpenAPI's Schema
+/// Object: a key outside this list (and outside `x-` extensions) is warned about.
+const KNOWN_KEYWORDS: &[&str] = &[
+    "$schema",
+    "$id",
+    "$ref",
+    "$anchor",
+    "$dynamicAnchor",
+    "$dynamicRef",
+    "$recursiveRef",
+    "$recursiveAnchor",
+    "$vocabulary",
+    "$comment",
+    "$defs",
+    "definitions",
+    "type",
+    "enum",
+    "const",
+    "properties",
+    "required",
+    "additionalProperties",
+    "patternProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "items",
+    "prefixItems",
+    "additionalItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "format",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "example",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
+    "xml",
+    "nullable",
+    "discriminator",
+    "externalDocs",
 ];
 
 impl Shape {
@@ -777,6 +854,11 @@ impl Builder<'_> {
                 node.unsupported.push((*kw).to_string());
             }
         }
+        node.unknown = obj
+            .keys()
+            .filter(|k| !k.starts_with("x-") && !KNOWN_KEYWORDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
 
         match obj.get("type") {
             Some(Value::String(t)) => {
