@@ -124,6 +124,9 @@ pub(crate) fn check_compiled(
         c.ignored(&spec.ignore);
     }
     c.unread();
+    if section != Section::Request && route.route.format == crate::codec::Format::Xml {
+        c.xml_forms();
+    }
     c.diags
 }
 
@@ -320,6 +323,27 @@ impl<'a> Checker<'a> {
         }
         if let Some(len) = quiet_from {
             self.diags.truncate(len);
+        }
+    }
+
+    /// For a target written as XML: every array whose items can only be arrays, which XML
+    /// has no form for (an element repeats; a repetition of repetitions has no name). The
+    /// encoder would refuse every such answer at run time.
+    fn xml_forms(&mut self) {
+        let target = self.target;
+        for node in &target.nodes {
+            let Some(item) = node.items else { continue };
+            let types = target.scalar_types(item);
+            if types == TypeSet::ARRAY {
+                let d = Diagnostic::error(
+                    self.file,
+                    "an array whose items are arrays has no XML form; the partner's answer cannot be written"
+                        .to_owned(),
+                )
+                .location(target.node(item).location.clone())
+                .hint("wrap each inner array in an object: `items: {type: object, properties: {Entry: {type: array, ...}}}`");
+                self.diags.push(d);
+            }
         }
     }
 
@@ -1949,6 +1973,36 @@ mod tests {
             )),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn an_xml_answer_cannot_hold_arrays_of_arrays() {
+        let source = shape(json!({"type": "object", "properties": {
+            "rows": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}}}));
+        let target = shape(
+            json!({"type": "object", "properties": {"R": {"type": "object", "properties": {
+            "Row": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}}}}}),
+        );
+        let run = |format: &str| {
+            let yaml = format!(
+                "route: {{ method: GET, path: /t, format: {format} }}\nupstream: {{ service: s, path: /t }}\nresponse:\n  schema: s.json\n  target: t.json\n  map:\n    R.Row: /rows\n"
+            );
+            let file = std::path::Path::new("t.yaml");
+            let route = crate::mapping::parse_route_yaml(&yaml, file).unwrap();
+            render(&crate::mapping::check(
+                &route,
+                Direction::Response,
+                file,
+                &source,
+                &target,
+                &ContextDecl::default(),
+            ))
+        };
+        assert_eq!(
+            run("xml"),
+            vec!["t.yaml: error: an array whose items are arrays has no XML form; the partner's answer cannot be written\n  --> at t.schema.json#/properties/R/properties/Row/items\n  = hint: wrap each inner array in an object: `items: {type: object, properties: {Entry: {type: array, ...}}}`".to_string()]
+        );
+        assert_eq!(run("json"), Vec::<String>::new());
     }
 
     #[test]
