@@ -1727,6 +1727,21 @@ mod tests {
         diags.iter().map(ToString::to_string).collect()
     }
 
+    /// Checks the route file `yaml` (its one section of `direction`) against the two
+    /// shapes, rendered.
+    fn check_yaml(yaml: &str, direction: Direction, source: &Shape, target: &Shape) -> Vec<String> {
+        let file = std::path::Path::new("t.yaml");
+        let route = crate::mapping::parse_route_yaml(yaml, file).unwrap();
+        render(&crate::mapping::check(
+            &route,
+            direction,
+            file,
+            source,
+            target,
+            &ContextDecl::default(),
+        ))
+    }
+
     fn shipped(route: &str, direction: Direction, params: &[&str]) -> Vec<String> {
         let file = repo(route);
         let r = load_route_file(&file).unwrap();
@@ -1987,16 +2002,7 @@ mod tests {
             let yaml = format!(
                 "route: {{ method: GET, path: /t, format: {format} }}\nupstream: {{ service: s, path: /t }}\nresponse:\n  schema: s.json\n  target: t.json\n  map:\n    R.Row: /rows\n"
             );
-            let file = std::path::Path::new("t.yaml");
-            let route = crate::mapping::parse_route_yaml(&yaml, file).unwrap();
-            render(&crate::mapping::check(
-                &route,
-                Direction::Response,
-                file,
-                &source,
-                &target,
-                &ContextDecl::default(),
-            ))
+            check_yaml(&yaml, Direction::Response, &source, &target)
         };
         assert_eq!(
             run("xml"),
@@ -2014,17 +2020,8 @@ mod tests {
             "list": {}, "free": {},
             "typed": {"type": "object", "properties": {"y": {"type": "string"}}}}}));
         let yaml = "route: { method: POST, path: /t, format: json }\nupstream: { service: s, path: /t }\nrequest:\n  schema: s.json\n  target: t.json\n  map:\n    list: { each: /arr, item: . }\n    free:\n      y: /p\n    typed:\n      y: /q\n";
-        let file = std::path::Path::new("t.yaml");
-        let route = crate::mapping::parse_route_yaml(yaml, file).unwrap();
         assert_eq!(
-            render(&crate::mapping::check(
-                &route,
-                Direction::Request,
-                file,
-                &source,
-                &target,
-                &ContextDecl::default(),
-            )),
+            check_yaml(yaml, Direction::Request, &source, &target),
             vec![
                 "t.yaml:7:5: warning: the target schema does not describe the items of `/list`, so they are not checked\n  --> at t.schema.json#/properties/list".to_string(),
                 "t.yaml:9:7: warning: target `/free/y` is not a property of the target schema; it passes only as an additional property\n  --> at t.schema.json#/properties/free\n  = hint: the target schema names no properties here".to_string(),
@@ -2051,16 +2048,7 @@ mod tests {
             let yaml = format!(
                 "route: {{ method: POST, path: /t, format: json }}\nupstream: {{ service: s, path: /t }}\nrequest:\n  schema: s.json\n  target: t.json\n  map:\n{map}"
             );
-            let file = std::path::Path::new("t.yaml");
-            let route = crate::mapping::parse_route_yaml(&yaml, file).unwrap();
-            render(&crate::mapping::check(
-                &route,
-                Direction::Request,
-                file,
-                &source,
-                &target,
-                &ContextDecl::default(),
-            ))
+            check_yaml(&yaml, Direction::Request, &source, &target)
         };
         let union_error = |alt1: &str, alt2: &str| {
             format!(
@@ -2121,29 +2109,11 @@ mod tests {
                 "Name": {"type": "string"}, "Tier": {"type": "string"}, "Age": {"type": "number"}}}}
         }));
         let yaml = "route: { method: POST, path: /t, format: json }\nupstream: { service: s, path: /t }\nrequest:\n  schema: s.json\n  target: t.json\n  map:\n    customer: /Customer\n";
-        let file = std::path::Path::new("t.yaml");
-        let route = crate::mapping::parse_route_yaml(yaml, file).unwrap();
-        let ctx = ContextDecl::default();
-        let found = render(&crate::mapping::check(
-            &route,
-            Direction::Request,
-            file,
-            &source,
-            &target,
-            &ctx,
-        ));
         assert_eq!(
-            found,
+            check_yaml(yaml, Direction::Request, &source, &target),
             vec!["t.yaml:7:5: error: `/customer` copies a whole object whose shape does not fit the target: required member `name` is not in the source (the source has `Name`); required member `Age` may be missing in the source; member `Name` is not allowed by the target; member `Tier` is not allowed by the target; at `/Age`: expects string, the source has integer\n  --> at t.schema.json#/properties/customer\n  = hint: map its members one by one (a nested map), renaming and converting as the target needs".to_string()]
         );
-        let fine = render(&crate::mapping::check(
-            &route,
-            Direction::Request,
-            file,
-            &source,
-            &same,
-            &ctx,
-        ));
+        let fine = check_yaml(yaml, Direction::Request, &source, &same);
         assert_eq!(fine, Vec::<String>::new());
     }
 

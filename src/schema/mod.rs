@@ -364,6 +364,15 @@ fn relative_name(root: &Path, path: &Path) -> String {
 
 /// One warning per node that uses keywords the checker cannot reason about. Only nodes
 /// written in this schema's own file: a shared file's nodes are reported once, by it.
+/// Keywords as a message lists them: `` `a`, `b` ``.
+fn backticked(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn unsupported_warnings(schema: &Schema) -> Vec<Diagnostic> {
     let own = format!("{}#", schema.name);
     let mut seen: Vec<&str> = Vec::new();
@@ -374,12 +383,7 @@ fn unsupported_warnings(schema: &Schema) -> Vec<Diagnostic> {
         }
         seen.push(&node.location);
         if !node.unknown.is_empty() {
-            let names = node
-                .unknown
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let names = backticked(&node.unknown);
             out.push(
                 Diagnostic::warning(
                     &schema.file,
@@ -398,12 +402,7 @@ fn unsupported_warnings(schema: &Schema) -> Vec<Diagnostic> {
         if node.unsupported.is_empty() {
             continue;
         }
-        let names = node
-            .unsupported
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let names = backticked(&node.unsupported);
         out.push(
             Diagnostic::warning(
                 &schema.file,
