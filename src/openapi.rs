@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::codec::Format;
 use crate::config::Gateway;
+use crate::schema::{find_anchor, join_relative, percent_decode};
 
 /// The dialect OpenAPI 3.1 assumes for its schemas.
 const DEFAULT_DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -388,68 +389,6 @@ fn fragment(pointer: &str) -> String {
         }
     }
     out
-}
-
-/// Decodes `%XX` escapes of a URI fragment; None when an escape is broken or not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return Some(s.to_string());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Resolves `rel` against the directory of `from` (both `/`-separated), normalising `.`
-/// and `..`; None when `..` climbs above the root.
-fn join_relative(from: &str, rel: &str) -> Option<String> {
-    let mut parts: Vec<&str> = from.split('/').collect();
-    parts.pop();
-    for seg in rel.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            s => parts.push(s),
-        }
-    }
-    Some(parts.join("/"))
-}
-
-/// The JSON pointer of the subschema declaring `$anchor: name`, searched depth-first
-/// outside the data keywords.
-fn find_anchor(value: &Value, name: &str, at: &str) -> Option<String> {
-    match value {
-        Value::Object(map) => {
-            if map.get("$anchor").and_then(Value::as_str) == Some(name) {
-                return Some(at.to_string());
-            }
-            map.iter().find_map(|(k, v)| {
-                if DATA_KEYWORDS.contains(&k.as_str()) {
-                    return None;
-                }
-                let token = k.replace('~', "~0").replace('/', "~1");
-                find_anchor(v, name, &format!("{at}/{token}"))
-            })
-        }
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| find_anchor(v, name, &format!("{at}/{i}"))),
-        _ => None,
-    }
 }
 
 /// The OpenAPI document of the gateway's partner routes.

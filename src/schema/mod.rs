@@ -12,6 +12,8 @@
 pub(crate) mod fast;
 mod shape;
 
+pub(crate) use shape::{find_anchor, join_relative, percent_decode};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

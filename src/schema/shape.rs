@@ -1156,7 +1156,7 @@ pub fn escape_pointer(token: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Decodes `%XX` escapes of a URI fragment; None when an escape is broken or not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     if !s.contains('%') {
         return Some(s.to_string());
     }
@@ -1194,8 +1194,9 @@ pub(crate) fn join_relative(from: &str, rel: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// The JSON pointer of the subschema declaring `$anchor: name`, searched depth-first.
-fn find_anchor(value: &Value, name: &str, at: &str) -> Option<String> {
+/// The JSON pointer of the subschema declaring `$anchor: name`, searched depth-first
+/// outside the keywords that hold data (`enum`, `const`, `examples`, `default`).
+pub(crate) fn find_anchor(value: &Value, name: &str, at: &str) -> Option<String> {
     match value {
         Value::Object(map) => {
             if map.get("$anchor").and_then(Value::as_str) == Some(name) {
