@@ -973,6 +973,9 @@ async fn path_parameters_are_decoded_for_mappings_and_encoded_once_upstream() {
         ("a%2Fb", "a/b", "/orders/a%2Fb"),
         ("50%25", "50%", "/orders/50%25"),
         ("GX-5501", "GX-5501", "/orders/GX-5501"),
+        // A dot-segment stays one opaque segment: no server on the way can climb with it.
+        ("%2e%2e", "..", "/orders/%2E%2E"),
+        ("%2E", ".", "/orders/%2E"),
     ];
     for (sent, mapped, _) in cases {
         let reply = get(&gw.url(&format!("/partners/globex/orders/{sent}"))).await;

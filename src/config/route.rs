@@ -159,8 +159,16 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Percent-encodes one path segment (RFC 3986 unreserved characters pass through), so a
-/// parameter can never add segments or a query to the upstream path.
+/// parameter can never add segments or a query to the upstream path. A value that is a
+/// dot-segment (`.` or `..`) has its dots encoded too: left as it is, any server or proxy
+/// that normalises paths (RFC 3986 §5.2.4) would climb out of the route's upstream path.
 fn encode_segment(value: &str, out: &mut String) {
+    if value == "." || value == ".." {
+        for _ in 0..value.len() {
+            out.push_str("%2E");
+        }
+        return;
+    }
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(b as char);
@@ -582,6 +590,18 @@ mod tests {
         let mut s = String::new();
         encode_segment("a/b?c d", &mut s);
         assert_eq!(s, "a%2Fb%3Fc%20d");
+        // Dot-segments cannot climb out of the upstream path; dots elsewhere stay.
+        for (value, encoded) in [
+            ("..", "%2E%2E"),
+            (".", "%2E"),
+            ("...", "..."),
+            ("a..b", "a..b"),
+            ("..a", "..a"),
+        ] {
+            let mut s = String::new();
+            encode_segment(value, &mut s);
+            assert_eq!(s, encoded, "{value}");
+        }
         assert_eq!(path_shape("/a/{x}/b/{y}"), "/a/{}/b/{}");
     }
 
