@@ -35,7 +35,7 @@ use crate::config::{self, Gateway, LoadOptions, Route, RouteMatch};
 use crate::diagnostic::Diagnostic;
 use crate::edge::correlation::correlation_id;
 use crate::edge::headers::{
-    HeaderPolicy, check_body_codings, check_host, client_response_headers,
+    HeaderPolicy, check_body_codings, check_host, client_response_headers, retry_after_seconds,
     transform_request_headers, transform_response_headers,
 };
 use crate::mapping::EvalContext;
@@ -908,22 +908,11 @@ async fn forward(
 /// summarised answer keeps the one thing the partner needs to retry well. A value that is
 /// neither delta-seconds nor an HTTP-date is dropped.
 fn with_upstream_retry_after(problem: Problem, upstream: &HeaderMap) -> Problem {
-    let Some(value) = upstream
+    match upstream
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-    else {
-        return problem;
-    };
-    let secs = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        value.parse::<u64>().ok()
-    } else {
-        chrono::DateTime::parse_from_rfc2822(value).ok().map(|at| {
-            let ahead = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-            u64::try_from(ahead.num_seconds()).unwrap_or(0)
-        })
-    };
-    match secs {
+        .and_then(retry_after_seconds)
+    {
         Some(s) => problem.retry_after(s),
         None => problem,
     }

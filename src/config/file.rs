@@ -198,6 +198,11 @@ pub struct HeadersConfig {
     pub forward: Vec<String>,
     /// The correlation-id header, read from clients and sent upstream and back.
     pub correlation_header: String,
+    /// Response headers of the service that a mapped answer passes on to the partner beyond
+    /// the standard few (`Cache-Control`, `Expires`, `Last-Modified`, `Content-Language`,
+    /// `Retry-After`): rate-limit headers, say. Every other header of the service stays
+    /// behind, since a mapped answer is the partner's contract, not the service's.
+    pub pass_back: Vec<String>,
 }
 
 impl Default for HeadersConfig {
@@ -206,6 +211,7 @@ impl Default for HeadersConfig {
             internal_prefixes: vec!["X-Internal-".into()],
             forward: Vec::new(),
             correlation_header: "X-Correlation-Id".into(),
+            pass_back: Vec::new(),
         }
     }
 }

@@ -55,6 +55,15 @@ pub const LEAKY_RESPONSE_HEADERS: [HeaderName; 5] = [
     HeaderName::from_static("x-aspnetmvc-version"),
 ];
 
+/// Upstream response headers a mapped answer passes on as they are: how long it may be
+/// cached and in which language it is, which stay true of the mapped body.
+pub const MAPPED_RESPONSE_HEADERS: [HeaderName; 4] = [
+    header::CACHE_CONTROL,
+    header::EXPIRES,
+    header::LAST_MODIFIED,
+    header::CONTENT_LANGUAGE,
+];
+
 /// Response headers that describe the upstream's body, wrong once the body is rewritten.
 pub const BODY_HEADERS: [HeaderName; 9] = [
     header::CONTENT_TYPE,
@@ -197,6 +206,7 @@ pub struct HeaderPolicy {
     internal_prefixes: Vec<String>,
     forward: Vec<HeaderName>,
     correlation: HeaderName,
+    pass_back: Vec<HeaderName>,
 }
 
 impl HeaderPolicy {
@@ -220,10 +230,16 @@ impl HeaderPolicy {
             .map(|s| name("forward", s))
             .collect::<Result<Vec<_>, _>>()?;
         let correlation = name("correlation_header", &cfg.correlation_header)?;
+        let pass_back = cfg
+            .pass_back
+            .iter()
+            .map(|s| name("pass_back", s))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(HeaderPolicy {
             internal_prefixes,
             forward,
             correlation,
+            pass_back,
         })
     }
 
@@ -312,10 +328,43 @@ pub fn client_response_headers(upstream: &HeaderMap, policy: &HeaderPolicy) -> H
     filter_response(upstream, policy, &[])
 }
 
-/// Upstream response headers for a transforming route: as [`client_response_headers`],
-/// minus [`BODY_HEADERS`]; the caller sets the headers of the body it renders.
+/// Upstream response headers for a transforming route: only [`MAPPED_RESPONSE_HEADERS`],
+/// `Retry-After` as seconds, and the configured `pass_back` names (never one with an
+/// internal prefix). A mapped answer is the partner's contract: the service's other headers
+/// (`Location` and `Set-Cookie` naming internal hosts, validators of a body the partner
+/// never sees) stay behind. The caller sets the headers of the body it renders.
 pub fn transform_response_headers(upstream: &HeaderMap, policy: &HeaderPolicy) -> HeaderMap {
-    filter_response(upstream, policy, &BODY_HEADERS)
+    let mut out = HeaderMap::new();
+    for name in MAPPED_RESPONSE_HEADERS.iter().chain(&policy.pass_back) {
+        if policy.is_internal(name) || out.contains_key(name) {
+            continue;
+        }
+        for value in upstream.get_all(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(secs) = upstream
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry_after_seconds)
+    {
+        out.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    out
+}
+
+/// A `Retry-After` value (RFC 9110 §10.2.3) as seconds from now: delta-seconds as they
+/// are, an HTTP-date as the seconds until it (0 when past); anything else is None.
+pub fn retry_after_seconds(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value.parse::<u64>().ok()
+    } else {
+        chrono::DateTime::parse_from_rfc2822(value).ok().map(|at| {
+            let ahead = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+            u64::try_from(ahead.num_seconds()).unwrap_or(0)
+        })
+    }
 }
 
 fn filter_response(upstream: &HeaderMap, policy: &HeaderPolicy, also: &[HeaderName]) -> HeaderMap {
@@ -402,6 +451,7 @@ mod tests {
             internal_prefixes: vec!["X-Internal-".into(), "X-Secret".into()],
             forward: vec!["X-Partner-Ref".into(), "Authorization".into()],
             correlation_header: "X-Correlation-Id".into(),
+            pass_back: Vec::new(),
         })
         .unwrap()
     }
@@ -515,6 +565,7 @@ mod tests {
             internal_prefixes: vec!["x-internal-".into()],
             forward: vec!["X-Internal-Role".into(), "Connection".into()],
             correlation_header: "X-Request-Id".into(),
+            pass_back: Vec::new(),
         })
         .unwrap();
         let out = transform_request_headers(
@@ -570,14 +621,51 @@ mod tests {
     }
 
     #[test]
-    fn transforming_response_also_drops_body_headers() {
+    fn a_mapped_answer_keeps_only_what_stays_true_of_it() {
         assert_eq!(
             transform_response_headers(&upstream_response(), &policy()),
+            map(&[("cache-control", "no-store")])
+        );
+        let mut upstream = upstream_response();
+        for (k, v) in [
+            (
+                "location",
+                "http://orders-7f9c.svc.cluster.local:8080/orders/42",
+            ),
+            ("retry-after", "120"),
+            ("x-ratelimit-remaining", "7"),
+            ("x-internal-quota", "1"),
+            ("content-language", "de"),
+        ] {
+            upstream.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let cfg = HeadersConfig {
+            pass_back: vec!["X-RateLimit-Remaining".into(), "X-Internal-Quota".into()],
+            ..HeadersConfig::default()
+        };
+        assert_eq!(
+            transform_response_headers(&upstream, &HeaderPolicy::new(&cfg).unwrap()),
             map(&[
                 ("cache-control", "no-store"),
-                ("set-cookie", "s=1"),
-                ("x-correlation-id", "corr-1"),
+                ("content-language", "de"),
+                ("x-ratelimit-remaining", "7"),
+                ("retry-after", "120"),
             ])
+        );
+        for junk in ["soon", "-5", "1.5"] {
+            upstream.insert(header::RETRY_AFTER, HeaderValue::from_static(junk));
+            assert!(
+                !transform_response_headers(&upstream, &policy()).contains_key(header::RETRY_AFTER),
+                "{junk}"
+            );
+        }
+        upstream.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(
+            transform_response_headers(&upstream, &policy())[header::RETRY_AFTER],
+            "0"
         );
     }
 
@@ -671,6 +759,7 @@ mod tests {
                 internal_prefixes: vec![prefix.into()],
                 forward: vec![forward.into()],
                 correlation_header: corr.into(),
+                pass_back: Vec::new(),
             })
             .unwrap_err()
         };
