@@ -151,6 +151,18 @@ fn type_names(t: TypeSet) -> String {
         .join(" or ")
 }
 
+/// A schema that admits anything: what a rule is checked against where the target schema
+/// does not describe the place it writes (a property an open object does not name, the
+/// items of an array without `items`).
+static UNDESCRIBED: std::sync::LazyLock<Option<Shape>> = std::sync::LazyLock::new(|| {
+    Shape::build(
+        "(undescribed)",
+        &Value::Object(serde_json::Map::new()),
+        &|_| None,
+    )
+    .ok()
+});
+
 /// How a nested map fits a union target object (see `Checker::union_fit`).
 enum UnionFit {
     /// The target is no union the checker judges.
@@ -270,7 +282,7 @@ impl<'a> Checker<'a> {
                     } else {
                         format!("known properties: {}", known.join(", "))
                     };
-                    self.walk_for_reads(f, node, items);
+                    self.walk_undescribed(f, items);
                     if forbidden {
                         self.error(
                             f.pos,
@@ -1189,9 +1201,6 @@ impl<'a> Checker<'a> {
             );
             return;
         }
-        // Items the target does not describe are not checked, but their rules are still
-        // walked (against the array's own node, whatever that says dropped) so the sources
-        // they read count as read.
         let (target_item, described) = match target.items(node) {
             Some(item) => (item, true),
             None => {
@@ -1209,7 +1218,16 @@ impl<'a> Checker<'a> {
             self.cond_paths(c, f, &inner);
             self.comparisons(c, "filter", f, &inner);
         }
-        let quiet_from = (!described).then_some(self.diags.len());
+        // Items the target does not describe: the body is checked against a schema that
+        // admits anything, so its sources are still checked and counted.
+        let described_target = self.target;
+        let target_item = match UNDESCRIBED.as_ref() {
+            Some(any) if !described => {
+                self.target = any;
+                any.root()
+            }
+            _ => target_item,
+        };
         match &rule.body {
             EachBody::Map(fields) => self.object(
                 fields,
@@ -1239,18 +1257,19 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        if let Some(len) = quiet_from {
-            self.diags.truncate(len);
-        }
+        self.target = described_target;
     }
 
-    /// Walks a field whose target the schema does not describe, only so the sources it
-    /// reads count as read: against the enclosing node, with whatever that walk says
-    /// dropped.
-    fn walk_for_reads(&mut self, f: &Field, node: NodeId, items: &[ItemScope<'a>]) {
-        let len = self.diags.len();
-        self.field(f, node, items);
-        self.diags.truncate(len);
+    /// Walks a field whose target the schema does not describe against [`UNDESCRIBED`]:
+    /// nothing is said about what it writes, but what it reads is checked (paths,
+    /// context sources, `each` over arrays) and counted as read.
+    fn walk_undescribed(&mut self, f: &Field, items: &[ItemScope<'a>]) {
+        let Some(any) = UNDESCRIBED.as_ref() else {
+            return;
+        };
+        let described = std::mem::replace(&mut self.target, any);
+        self.field(f, any.root(), items);
+        self.target = described;
     }
 
     /// The item scope of an `each` source: the array's item node.
@@ -2025,6 +2044,21 @@ mod tests {
             vec![
                 "t.yaml:7:5: warning: the target schema does not describe the items of `/list`, so they are not checked\n  --> at t.schema.json#/properties/list".to_string(),
                 "t.yaml:9:7: warning: target `/free/y` is not a property of the target schema; it passes only as an additional property\n  --> at t.schema.json#/properties/free\n  = hint: the target schema names no properties here".to_string(),
+            ]
+        );
+        // What such rules read is still checked: a path the source does not have, `each`
+        // over a string.
+        let wrong = yaml
+            .replace("y: /p\n", "y: /typo\n")
+            .replace("each: /arr", "each: /q");
+        assert_eq!(
+            check_yaml(&wrong, Direction::Request, &source, &target),
+            vec![
+                "t.yaml:7:5: warning: the target schema does not describe the items of `/list`, so they are not checked\n  --> at t.schema.json#/properties/list",
+                "t.yaml:7:5: error: `each: /q` is not an array in the source schema (string)\n  --> at t.schema.json#/properties/q",
+                "t.yaml:9:7: error: source path `/typo` does not exist in the source schema: no `typo` at `/`\n  --> at t.schema.json#\n  = hint: known here: arr, p, q",
+                "t.yaml:9:7: warning: target `/free/y` is not a property of the target schema; it passes only as an additional property\n  --> at t.schema.json#/properties/free\n  = hint: the target schema names no properties here",
+                "t.yaml:6:3: warning: no rule of the request mapping reads source properties `/arr/*`, `/p`\n  --> at t.schema.json#\n  = hint: map them, or list them under `ignore:` if dropping them is intended",
             ]
         );
     }
