@@ -648,15 +648,26 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, mut req: Request) -> Res
             if let Some(allow) = allow {
                 resp.headers_mut().insert(header::ALLOW, allow);
             }
+            // A body refused as too large or too slow is left unread, so the connection
+            // cannot carry another request: say so rather than let the client find out.
+            if matches!(
+                p.kind,
+                ProblemKind::PayloadTooLarge | ProblemKind::RequestTimeout
+            ) {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             (resp, Some(p))
         }
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     let route_label = route.map_or("unmatched", |r| r.name.as_str());
+    // A HEAD answered by a GET route counts under HEAD, through the labelled family: the
+    // route's series at hand are its own method's.
     match found.as_ref().and_then(|(i, _)| rt.routes.get(*i)) {
-        Some(r) => r.metrics.request(status, elapsed.as_secs_f64()),
-        None => state.metrics.request(
+        Some(r) if parts.method != Method::HEAD => r.metrics.request(status, elapsed.as_secs_f64()),
+        _ => state.metrics.request(
             route_label,
             parts.method.as_str(),
             status,

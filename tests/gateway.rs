@@ -142,6 +142,8 @@ async fn oversized_body_is_413_without_reading_it() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // The unread body leaves the connection unusable, and the client is told.
+    assert_eq!(reply.header("connection"), "close");
     assert_eq!(
         reply.json(),
         json!({
@@ -1178,6 +1180,20 @@ async fn head_is_answered_like_get_without_a_body() {
     let reply = send(Method::HEAD, &gw.url(ACME), &[], bytes::Bytes::new()).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.header("allow"), "POST");
+    // Each request counts under its own method.
+    let metrics = get(&gw.url("/metrics")).await.text();
+    let mut counts: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("schemagate_requests_total{route=\"globex/order-status\""))
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        [
+            "schemagate_requests_total{route=\"globex/order-status\",method=\"GET\",status=\"200\"} 1",
+            "schemagate_requests_total{route=\"globex/order-status\",method=\"HEAD\",status=\"200\"} 1",
+        ]
+    );
 }
 
 #[tokio::test]

@@ -109,29 +109,20 @@ pub fn check_host(version: http::Version, headers: &HeaderMap) -> Result<(), Hos
     if more > 0 {
         return Err(HostError::Several(more + 1));
     }
-    let valid = first.as_bytes().iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-            )
+    // An empty Host is what a client sends for a target without an authority.
+    if first.is_empty() {
+        return Ok(());
+    }
+    // `host[:port]` as RFC 3986 writes an authority, without user information, the port a
+    // real one.
+    let valid = first.to_str().ok().is_some_and(|text| {
+        let port = text
+            .rsplit_once(':')
+            .map(|(_, p)| p)
+            .filter(|p| !p.contains(']'));
+        !text.contains('@')
+            && text.parse::<http::uri::Authority>().is_ok()
+            && port.is_none_or(|p| p.parse::<u16>().is_ok())
     });
     if valid {
         Ok(())
@@ -676,6 +667,13 @@ mod tests {
         assert_eq!(ok(Version::HTTP_11, &[("host", "api.example.com")]), Ok(()));
         assert_eq!(ok(Version::HTTP_11, &[("host", "127.0.0.1:8080")]), Ok(()));
         assert_eq!(ok(Version::HTTP_11, &[("host", "[::1]:8080")]), Ok(()));
+        for bad in ["a:1:2", "x:99999", "user@host", "a b", "x:", "[::1"] {
+            assert_eq!(
+                ok(Version::HTTP_11, &[("host", bad)]),
+                Err(HostError::Invalid),
+                "{bad}"
+            );
+        }
         // An empty Host is what a client sends for a target without an authority.
         assert_eq!(ok(Version::HTTP_11, &[("host", "")]), Ok(()));
         assert_eq!(ok(Version::HTTP_10, &[]), Ok(()));
