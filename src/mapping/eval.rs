@@ -96,13 +96,37 @@ impl<'a> Got<'a> {
             Got::Int(_) => None,
         }
     }
+    /// JSON equality: numbers by value (`1` equals `1.0`), the rest as written.
     fn equals(self, other: &Value) -> bool {
         match self {
-            Got::Json(v) => v == other,
-            Got::Doc(v) => v.to_value() == *other,
+            Got::Json(v) => json_eq(v, other),
+            Got::Doc(v) => json_eq(&v.to_value(), other),
             Got::Text(s) => other.as_str() == Some(s),
-            Got::Int(i) => other.as_u64() == u64::try_from(i).ok() && other.is_u64(),
+            Got::Int(i) => u64::try_from(i).is_ok_and(|i| json_eq(&Value::from(i), other)),
         }
+    }
+}
+
+/// Whether two JSON values are equal as JSON means it: numbers by value, whatever their
+/// spelling (`1`, `1.0`), recursively in arrays and objects.
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y), _, _) => x == y,
+                (_, _, Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
     }
 }
 
@@ -1340,6 +1364,17 @@ mod tests {
         assert_eq!(
             ok(map, json!({"x": null, "p": "express", "n": 3})),
             json!({"a": 1, "c": 3, "d": 4, "e": 5, "g": 7, "i": "express"})
+        );
+        // Numbers compare by value, as JSON means them: 3.0 is 3.
+        assert_eq!(
+            ok(map, json!({"p": "x", "n": 3.0})),
+            json!({"b": 2, "g": 7})
+        );
+        let list = "k: { const: 1, when: { path: /n, in: [1.0, 2] } }\n\
+                    l: { const: 2, when: { path: /v, equals: [1, {\"a\": 2.0}] } }";
+        assert_eq!(
+            ok(list, json!({"n": 1, "v": [1.0, {"a": 2}]})),
+            json!({"k": 1, "l": 2})
         );
     }
 }
