@@ -1736,7 +1736,8 @@ fn declarations(namespace: Option<&str>, prefixes: &[(String, String)], uses_xsi
         escape_into(&mut decls, ns, true);
         decls.push('"');
     }
-    for (ns, prefix) in prefixes {
+    // The `xml` prefix is bound by definition and may not be declared.
+    for (ns, prefix) in prefixes.iter().filter(|(ns, _)| ns != XML_NS) {
         decls.push_str(" xmlns:");
         decls.push_str(prefix);
         decls.push_str("=\"");
@@ -2031,6 +2032,11 @@ impl<'s, 'v> Encoder<'s, 'v> {
     fn prefix_for(&mut self, ns: &str, preferred: Option<&str>) -> usize {
         if let Some(i) = self.prefixes.iter().position(|(n, _)| n == ns) {
             return i;
+        }
+        // The XML namespace (`xml:lang`, `xml:space`) has its one prefix, never declared.
+        if ns == XML_NS {
+            self.prefixes.push((ns.to_string(), "xml".to_string()));
+            return self.prefixes.len() - 1;
         }
         let taken = |p: &str, list: &[(String, String)]| {
             p == "xsi" || p.starts_with("xml") || list.iter().any(|(_, q)| q == p)
@@ -2480,6 +2486,10 @@ mod tests {
             fn prefix_for(&mut self, ns: &str, preferred: Option<&str>) -> String {
                 if let Some((_, p)) = self.prefixes.iter().find(|(n, _)| n == ns) {
                     return p.clone();
+                }
+                if ns == super::super::XML_NS {
+                    self.prefixes.push((ns.to_string(), "xml".to_string()));
+                    return "xml".to_string();
                 }
                 let taken = |p: &str, list: &[(String, String)]| {
                     p == "xsi" || p.starts_with("xml") || list.iter().any(|(_, q)| q == p)
@@ -3612,6 +3622,28 @@ mod tests {
         assert_eq!(
             String::from_utf8(xml.clone()).unwrap(),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns=\"urn:r\" xmlns:l=\"urn:l\" xmlns:ns1=\"urn:r\" id=\"1\" l:lang=\"de\" ns1:mode=\"m\"><C>c</C></R>"
+        );
+        assert_eq!(reference::encode(&v, &s, Some("urn:r")).unwrap(), xml);
+        assert_eq!(
+            decode(&xml, &s, Some("urn:r"), &Limits::default()).unwrap(),
+            v
+        );
+    }
+
+    #[test]
+    fn attributes_of_the_xml_namespace_keep_their_reserved_prefix() {
+        let s = shape(json!({"properties": {"R": {
+            "type": "object",
+            "properties": {
+                "@lang": {"type": "string", "xml": {"namespace": XML_NS, "prefix": "lang"}},
+                "C": {"type": "string"}
+            }
+        }}}));
+        let v = json!({"R": {"@lang": "en", "C": "c"}});
+        let xml = encode(&v, &s, Some("urn:r")).unwrap();
+        assert_eq!(
+            String::from_utf8(xml.clone()).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns=\"urn:r\" xml:lang=\"en\"><C>c</C></R>"
         );
         assert_eq!(reference::encode(&v, &s, Some("urn:r")).unwrap(), xml);
         assert_eq!(
