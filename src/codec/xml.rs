@@ -790,7 +790,7 @@ impl<'a> Decoder<'a> {
         objects: &mut Objects<'a>,
         stack: &[Frame<'a>],
     ) -> Result<(), CodecError> {
-        for attr in attrs {
+        for (i, attr) in attrs.iter().enumerate() {
             if attr.name == "xmlns" || attr.name.starts_with("xmlns:") {
                 continue;
             }
@@ -815,6 +815,22 @@ impl<'a> Decoder<'a> {
                     }
                 },
             };
+            // Two prefixes bound to one namespace make two spellings of one attribute, which
+            // Namespaces in XML forbids (§6.3): which value would count is anyone's guess.
+            if let Some(uri) = ns
+                && attrs.get(..i).unwrap_or_default().iter().any(|other| {
+                    split_qname(other.name).is_some_and(|(p, l)| {
+                        l == local && !p.is_empty() && lookup(bindings, p) == Some(uri)
+                    })
+                })
+            {
+                return Err(self.malformed(
+                    self.offset_of(attr.name),
+                    format!(
+                        "attribute \"{local}\" in namespace \"{uri}\" appears twice in one tag"
+                    ),
+                ));
+            }
             if local == "nil" && ns == Some(XSI) {
                 frame.nil = matches!(trim_xml_ws(&value), "true" | "1");
                 continue;
@@ -3627,6 +3643,34 @@ mod tests {
         assert_eq!(
             decode(&xml, &s, Some("urn:r"), &Limits::default()).unwrap(),
             v
+        );
+    }
+
+    #[test]
+    fn one_attribute_spelt_twice_through_two_prefixes_is_refused() {
+        let s = shape(
+            json!({"properties": {"Doc": {"type": "object", "properties": {
+                "@amt": {"type": "string", "xml": {"namespace": "urn:q"}}
+            }}}}),
+        );
+        assert_eq!(
+            dec(
+                r#"<Doc xmlns:p="urn:q" xmlns:q="urn:q" p:amt="1.00" q:amt="999.00"/>"#,
+                &s,
+                None
+            )
+            .unwrap_err(),
+            CodecError::Malformed {
+                format: "XML",
+                line: 1,
+                column: 51,
+                message: "attribute \"amt\" in namespace \"urn:q\" appears twice in one tag".into()
+            }
+        );
+        // One spelling is the attribute.
+        assert_eq!(
+            dec(r#"<Doc xmlns:p="urn:q" p:amt="1.00"/>"#, &s, None).unwrap(),
+            json!({"Doc": {"@amt": "1.00"}})
         );
     }
 
