@@ -719,6 +719,11 @@ impl<'a> Decoder<'a> {
             };
             let uri = attr.raw;
             let refused = match prefix {
+                // A namespace name is compared as written; one spelt with a reference
+                // would have to be decoded first, which no real namespace needs.
+                _ if uri.contains('&') => Some(
+                    "a namespace name written with a character or entity reference is not accepted",
+                ),
                 "" if attr.name != "xmlns" => Some("a namespace prefix cannot be empty"),
                 "" => None,
                 "xml" if uri == XML_NS => continue,
@@ -727,6 +732,8 @@ impl<'a> Decoder<'a> {
                 _ if uri == XML_NS || uri == XMLNS_NS => {
                     Some("a reserved namespace cannot be bound to another prefix")
                 }
+                // Namespaces in XML 1.0 cannot undeclare a prefix.
+                _ if uri.is_empty() => Some("a namespace prefix cannot be bound to an empty name"),
                 _ => None,
             };
             if let Some(message) = refused {
@@ -3644,6 +3651,45 @@ mod tests {
             decode(&xml, &s, Some("urn:r"), &Limits::default()).unwrap(),
             v
         );
+    }
+
+    #[test]
+    fn namespace_declarations_are_taken_as_written_or_refused() {
+        let s = shape(json!({"properties": {"Doc": {"type": "object"}}}));
+        for (xml, column, message) in [
+            (
+                r#"<Doc xmlns="urn&#58;a"/>"#,
+                1,
+                "a namespace name written with a character or entity reference is not accepted",
+            ),
+            (
+                r#"<Doc xmlns:e="urn:&#1;"/>"#,
+                1,
+                "a namespace name written with a character or entity reference is not accepted",
+            ),
+            (
+                r#"<Doc xmlns:e="a&amp;b"/>"#,
+                1,
+                "a namespace name written with a character or entity reference is not accepted",
+            ),
+            (
+                r#"<Doc xmlns:p=""/>"#,
+                1,
+                "a namespace prefix cannot be bound to an empty name",
+            ),
+        ] {
+            assert_eq!(
+                dec(xml, &s, None).unwrap_err(),
+                CodecError::Malformed {
+                    format: "XML",
+                    line: 1,
+                    column,
+                    message: message.into()
+                },
+                "{xml}"
+            );
+        }
+        assert!(dec(r#"<Doc xmlns=""/>"#, &s, None).is_ok());
     }
 
     #[test]
