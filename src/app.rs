@@ -1131,6 +1131,19 @@ fn example_body(gw: &Gateway, route: &Route) -> Option<std::path::PathBuf> {
     })
 }
 
+/// `word` as one shell word: as it is when it holds nothing a shell would read, otherwise
+/// in single quotes (a quote inside written `'\''`), so a printed command works pasted.
+fn shell_word(word: &str) -> String {
+    if word
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// What `serve --demo` prints: a `curl` command per route that works as printed (paths are
 /// relative to the working directory, where the fixtures are).
 fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
@@ -1148,10 +1161,10 @@ fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
             (true, Some(body)) => {
                 let _ = writeln!(
                     text,
-                    "  curl -s -X {} -H 'Content-Type: {}' --data-binary @{} {url}",
+                    "  curl -s -X {} -H 'Content-Type: {}' --data-binary {} {url}",
                     r.method,
                     r.format.media_type(),
-                    body.display()
+                    shell_word(&format!("@{}", body.display()))
                 );
             }
             (true, None) => {
@@ -1185,6 +1198,15 @@ mod tests {
         upstream.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
         let p = Problem::new(ProblemKind::UpstreamClientError, "x");
         with_upstream_retry_after(p, &upstream).retry_after
+    }
+
+    #[test]
+    fn printed_paths_are_one_shell_word() {
+        assert_eq!(shell_word("@./tests/a.xml"), "@./tests/a.xml");
+        assert_eq!(
+            shell_word("@/tmp/my demo's/a.xml"),
+            "'@/tmp/my demo'\\''s/a.xml'"
+        );
     }
 
     #[test]

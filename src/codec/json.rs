@@ -1,6 +1,6 @@
 //! JSON bodies under the same limits as XML.
 //!
-//! `serde_json` parses (its recursion limit of 128 keeps a hostile nesting off the stack);
+//! `serde_json` parses (its recursion limit, 127 nested containers, keeps a hostile nesting off the stack);
 //! the [`Limits`] are then checked by a walk no deeper than `max_depth`. The parsed value no
 //! longer knows where it came from, so a limit error is placed afterwards, on the error path
 //! only, by a scan of the body for the first place in document order that exceeds the same
@@ -58,8 +58,9 @@ fn check_utf8(input: &[u8]) -> Result<&str, CodecError> {
     })
 }
 
-/// Containers `serde_json` nests before it refuses a document.
-const PARSER_MAX_DEPTH: usize = 128;
+/// Containers `serde_json` nests before it refuses a document (its recursion budget of
+/// 128 runs out at the 128th).
+const PARSER_MAX_DEPTH: usize = 127;
 
 fn malformed(e: &serde_json::Error, text: &str, limits: &Limits) -> CodecError {
     let line = u32::try_from(e.line()).unwrap_or(u32::MAX);
@@ -431,6 +432,25 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_parsers_own_nesting_limit_is_reported_as_it_is() {
+        let loose = Limits {
+            max_depth: 1000,
+            ..Limits::default()
+        };
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(decode(nested(PARSER_MAX_DEPTH).as_bytes(), &loose).is_ok());
+        assert_eq!(
+            decode(nested(PARSER_MAX_DEPTH + 1).as_bytes(), &loose).unwrap_err(),
+            CodecError::Limit {
+                limit: "depth",
+                max: PARSER_MAX_DEPTH,
+                line: 1,
+                column: u32::try_from(PARSER_MAX_DEPTH + 1).unwrap()
+            }
+        );
     }
 
     #[test]

@@ -835,7 +835,8 @@ impl<'a> Checker<'a> {
         if let Some(d) = &rule.absence.default {
             self.fits_value(f, d, node, "default");
         }
-        if flow.nullable {
+        // A rule that only ever writes null is judged by `fits`, as an error.
+        if flow.nullable && flow.types != TypeSet::NULL {
             match rule.absence.on_null {
                 OnNull::Keep => {
                     if !self.target.allows_null(node) {
@@ -1076,8 +1077,24 @@ impl<'a> Checker<'a> {
             return;
         }
         let got = flow.types;
+        // Only null (`const: null`, a null default): fine wherever the target allows null.
+        if got == TypeSet::NULL {
+            let all = target.scalar_types(node);
+            if !all.is_any() && !all.names(TypeSet::NULL) {
+                self.error(
+                    f.pos,
+                    &loc,
+                    format!(
+                        "`{}` expects {}, but the rule produces null",
+                        f.target,
+                        type_names(all)
+                    ),
+                    "allow null in the target schema (`type: [..., \"null\"]`), or write a value",
+                );
+            }
+            return;
+        }
         if !got.is_any() && !want.is_any() && !want.contains(got) {
-            // `as: decimal` and `as: number` produce integers too when exact; accept for integer targets? no.
             let hint = if want.names(TypeSet::INTEGER) && got.names(TypeSet::STRING) {
                 "convert with `as: integer`".to_owned()
             } else if want.names(TypeSet::NUMBER) && got.names(TypeSet::STRING) {
@@ -1917,6 +1934,19 @@ mod tests {
                 "t.yaml:10:5: error: `/note` expects string, but the rule produces integer\n  --> at t.schema.json#/properties/note\n  = hint: convert with `as: string` (add `scale` for fixed decimals)",
                 "t.yaml:14:9: error: `/lines/*/qty` expects integer, but the rule produces string\n  --> at t.schema.json#/properties/lines/items/properties/qty\n  = hint: convert with `as: integer`",
             ]
+        );
+    }
+
+    #[test]
+    fn null_constants_fit_targets_that_allow_null() {
+        let source = shape(json!({"type": "object", "properties": {"a": {"type": "string"}}}));
+        let target = shape(json!({"type": "object", "properties": {
+            "n1": {"type": ["string", "null"]}, "n2": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            "s": {"type": "string"}}}));
+        let yaml = "route: { method: POST, path: /t, format: json }\nupstream: { service: s, path: /t }\nrequest:\n  schema: s.json\n  target: t.json\n  ignore: [/a]\n  map:\n    n1: { const: null }\n    n2: { const: null }\n    s: { const: null }\n";
+        assert_eq!(
+            check_yaml(yaml, Direction::Request, &source, &target),
+            vec!["t.yaml:10:5: error: `/s` expects string, but the rule produces null\n  --> at t.schema.json#/properties/s\n  = hint: allow null in the target schema (`type: [..., \"null\"]`), or write a value".to_string()]
         );
     }
 
