@@ -115,13 +115,13 @@ async fn wrong_media_type_is_415() {
     assert_eq!(reply.header("content-type"), "application/problem+json");
     assert_eq!(
         reply.json(),
-        json!({
-            "type": "urn:schemagate:problem:unsupported-media-type",
-            "title": "Unsupported media type",
-            "status": 415,
-            "detail": "Content-Type `application/json` is not accepted; this route accepts application/xml or text/xml",
-            "instance": "c-415"
-        })
+        problem_of(
+            "c-415",
+            "unsupported-media-type",
+            "Unsupported media type",
+            415,
+            "Content-Type `application/json` is not accepted; this route accepts application/xml or text/xml"
+        )
     );
     assert!(up.requests().is_empty());
 }
@@ -146,13 +146,13 @@ async fn oversized_body_is_413_without_reading_it() {
     assert_eq!(reply.header("connection"), "close");
     assert_eq!(
         reply.json(),
-        json!({
-            "type": "urn:schemagate:problem:payload-too-large",
-            "title": "Request body too large",
-            "status": 413,
-            "detail": "the body exceeds the limit of 1000 bytes",
-            "instance": "big"
-        })
+        problem_of(
+            "big",
+            "payload-too-large",
+            "Request body too large",
+            413,
+            "the body exceeds the limit of 1000 bytes"
+        )
     );
     assert!(up.requests().is_empty());
 }
@@ -184,7 +184,12 @@ async fn post_acme_order(gw: &Gateway) -> Reply {
 }
 
 fn problem(slug: &str, title: &str, status: u16, detail: &str) -> Value {
-    json!({"type": format!("urn:schemagate:problem:{slug}"), "title": title, "status": status, "detail": detail, "instance": "up-1"})
+    problem_of("up-1", slug, title, status, detail)
+}
+
+/// The problem document of a request whose correlation id is `instance`.
+fn problem_of(instance: &str, slug: &str, title: &str, status: u16, detail: &str) -> Value {
+    json!({"type": format!("urn:schemagate:problem:{slug}"), "title": title, "status": status, "detail": detail, "instance": instance})
 }
 
 #[tokio::test]
@@ -343,7 +348,13 @@ async fn unknown_route_and_method() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(
         reply.json(),
-        json!({"type": "urn:schemagate:problem:not-found", "title": "Not found", "status": 404, "detail": "no route for GET /nowhere", "instance": "nf"})
+        problem_of(
+            "nf",
+            "not-found",
+            "Not found",
+            404,
+            "no route for GET /nowhere"
+        )
     );
     let reply = send(
         Method::DELETE,
@@ -475,7 +486,13 @@ async fn admin_endpoints_can_be_turned_off() {
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(
             reply.json(),
-            json!({"type": "urn:schemagate:problem:not-found", "title": "Not found", "status": 404, "detail": format!("no route for GET {path}"), "instance": "off"})
+            problem_of(
+                "off",
+                "not-found",
+                "Not found",
+                404,
+                &format!("no route for GET {path}")
+            )
         );
     }
     // Partner routes are served as before.
@@ -924,13 +941,15 @@ async fn a_content_coded_body_is_415_and_not_forwarded() {
         assert_eq!(reply.header("content-type"), "application/problem+json");
         assert_eq!(
             reply.json(),
-            json!({
-                "type": "urn:schemagate:problem:unsupported-media-type",
-                "title": "Unsupported media type",
-                "status": 415,
-                "detail": format!("Content-Encoding `{named}` is not supported: the gateway does not decompress request bodies; send the body uncompressed"),
-                "instance": "ce-1"
-            })
+            problem_of(
+                "ce-1",
+                "unsupported-media-type",
+                "Unsupported media type",
+                415,
+                &format!(
+                    "Content-Encoding `{named}` is not supported: the gateway does not decompress request bodies; send the body uncompressed"
+                )
+            )
         );
     }
     assert!(up.requests().is_empty());
@@ -1016,7 +1035,7 @@ async fn a_path_parameter_that_does_not_decode_is_400_and_not_forwarded() {
         assert_eq!(reply.header("content-type"), "application/problem+json");
         assert_eq!(
             reply.json(),
-            json!({"type": "urn:schemagate:problem:invalid-path", "title": "Invalid request path", "status": 400, "detail": detail, "instance": "p-1"})
+            problem_of("p-1", "invalid-path", "Invalid request path", 400, detail)
         );
     }
     assert!(up.requests().is_empty());
@@ -1137,7 +1156,13 @@ async fn method_not_allowed_lists_the_methods_in_the_routes_format() {
     assert_eq!(reply.header("content-type"), "application/problem+json");
     assert_eq!(
         reply.json(),
-        json!({"type": "urn:schemagate:problem:method-not-allowed", "title": "Method not allowed", "status": 405, "detail": "DELETE is not allowed here; allowed: GET, HEAD", "instance": "m-2"})
+        problem_of(
+            "m-2",
+            "method-not-allowed",
+            "Method not allowed",
+            405,
+            "DELETE is not allowed here; allowed: GET, HEAD"
+        )
     );
     assert!(up.requests().is_empty());
 }
@@ -1213,7 +1238,13 @@ async fn admin_method_not_allowed_is_a_problem_document() {
     assert_eq!(reply.header("x-correlation-id"), "adm-1");
     assert_eq!(
         reply.json(),
-        json!({"type": "urn:schemagate:problem:method-not-allowed", "title": "Method not allowed", "status": 405, "detail": "POST is not allowed here; allowed: GET, HEAD", "instance": "adm-1"})
+        problem_of(
+            "adm-1",
+            "method-not-allowed",
+            "Method not allowed",
+            405,
+            "POST is not allowed here; allowed: GET, HEAD"
+        )
     );
     let head = send(Method::HEAD, &gw.url("/healthz"), &[], bytes::Bytes::new()).await;
     assert_eq!(head.status, StatusCode::OK);

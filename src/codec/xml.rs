@@ -46,7 +46,7 @@ use quick_xml::name::{Namespace, ResolveResult};
 use serde_json::{Map, Number, Value};
 
 use super::doc::{Doc, Kind, View};
-use super::{CodecError, EncodeError, Limits, line_col};
+use super::{CodecError, EncodeError, Limits, line_col, push_number};
 use crate::schema::{Additional, NodeId, Shape, TypeSet, XmlAttribute, XmlChild, escape_pointer};
 use scan::{Attr, ScanError, Scanner, Token};
 
@@ -2267,25 +2267,6 @@ impl<'s, 'v> Encoder<'s, 'v> {
     }
 }
 
-/// Writes the shortest text of a JSON number: integers without a fraction (`5`, not `5.0`).
-fn push_number(out: &mut String, n: &Number) {
-    use std::fmt::Write as _;
-    // Writing into a `String` cannot fail.
-    let _ = match n.as_f64() {
-        Some(f)
-            if !(n.is_i64() || n.is_u64())
-                && f.fract() == 0.0
-                && f.abs() < 9_007_199_254_740_992.0 =>
-        {
-            // Integral and exactly representable: print it as the integer it is.
-            #[allow(clippy::cast_possible_truncation)]
-            let i = f as i64;
-            write!(out, "{i}")
-        }
-        _ => write!(out, "{n}"),
-    };
-}
-
 /// Escapes markup characters; in attributes also quotes and the whitespace a parser would
 /// otherwise normalise to spaces. `\r` is escaped everywhere so it survives line-end
 /// normalisation.
@@ -2385,7 +2366,7 @@ mod tests {
     mod reference {
         use std::borrow::Cow;
 
-        use serde_json::{Map, Number, Value};
+        use serde_json::{Map, Value};
 
         use super::super::{
             EncodeError, NodeId, Shape, element_name, is_xml_char, is_xml_name, member_element,
@@ -2672,7 +2653,7 @@ mod tests {
                 match v {
                     Value::String(s) => Ok(Cow::Borrowed(s)),
                     Value::Bool(b) => Ok(Cow::Borrowed(if *b { "true" } else { "false" })),
-                    Value::Number(n) => Ok(Cow::Owned(number_text(n))),
+                    Value::Number(n) => Ok(Cow::Owned(crate::codec::number_text(n))),
                     Value::Null => Ok(Cow::Borrowed("")),
                     Value::Array(_) | Value::Object(_) => {
                         Err(self.error("an attribute or text must be a string, number or boolean"))
@@ -2706,18 +2687,6 @@ mod tests {
                     c => out.push(c),
                 }
             }
-        }
-
-        fn number_text(n: &Number) -> String {
-            if let Some(f) = n.as_f64()
-                && !(n.is_i64() || n.is_u64())
-                && f.fract() == 0.0
-                && f.abs() < 9_007_199_254_740_992.0
-            {
-                #[allow(clippy::cast_possible_truncation)]
-                return (f as i64).to_string();
-            }
-            n.to_string()
         }
     }
 
