@@ -5,5 +5,8 @@
 //!   otherwise mint one.
 //! - [`headers`]: which headers cross the gateway in each direction.
 
+pub mod cache;
+pub mod config_key;
 pub mod correlation;
 pub mod headers;
+pub mod ratelimit;

@@ -13,6 +13,9 @@
 //!
 //! Only `http://` upstreams are supported; redirects are never followed (hyper does not).
 
+pub mod breaker;
+pub mod retry;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

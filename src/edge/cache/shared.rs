@@ -1,0 +1,171 @@
+//! Sharing cached answers between gateway instances through Redis: one instance's
+//! upstream call serves the others' misses. Entries are stored under
+//! `prefix:cache:<key>` with Redis expiring them when their freshness ends. Redis is a
+//! second level only: when it fails or answers nonsense the request goes upstream as on
+//! any miss, and failures are counted, never fatal.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use redis::AsyncCommands as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::CachedResponse;
+use crate::edge::ratelimit::{RedisSettings, RedisStoreError};
+
+/// The shared second level.
+#[derive(Clone)]
+pub struct SharedCache {
+    conn: ConnectionManager,
+    prefix: String,
+    deadline: Duration,
+    errors: std::sync::Arc<AtomicU64>,
+}
+
+impl SharedCache {
+    /// Connects lazily (see [`crate::edge::ratelimit::RedisStore::new`]).
+    pub fn new(settings: &RedisSettings) -> Result<Self, RedisStoreError> {
+        let client = redis::Client::open(settings.url.as_str()).map_err(RedisStoreError::Url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(settings.response_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(settings.connect_timeout);
+        Ok(SharedCache {
+            conn: ConnectionManager::new_lazy_with_config(client, config)?,
+            prefix: format!("{}:cache:", settings.prefix),
+            deadline: settings.connect_timeout + settings.response_timeout,
+            errors: Default::default(),
+        })
+    }
+
+    /// Failed Redis calls, for telemetry.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    pub async fn get(&self, key: &str) -> Option<CachedResponse> {
+        let mut conn = self.conn.clone();
+        let got = tokio::time::timeout(
+            self.deadline,
+            conn.get::<_, Option<Vec<u8>>>(format!("{}{key}", self.prefix)),
+        )
+        .await;
+        match got {
+            Ok(Ok(bytes)) => decode(&bytes?),
+            _ => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    pub async fn put(&self, key: &str, resp: &CachedResponse) {
+        let mut conn = self.conn.clone();
+        let ms = u64::try_from(resp.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let set = conn.pset_ex::<_, _, ()>(format!("{}{key}", self.prefix), encode(resp), ms);
+        if !matches!(tokio::time::timeout(self.deadline, set).await, Ok(Ok(()))) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Layout: status u16, stored_at_ms u64, age u64, ttl_ms u64, header count u32, then per
+/// header a u16-length name and a u32-length value, then the body. Big-endian.
+pub fn encode(r: &CachedResponse) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + r.body.len());
+    out.extend_from_slice(&r.status.as_u16().to_be_bytes());
+    out.extend_from_slice(&r.stored_at_ms.to_be_bytes());
+    out.extend_from_slice(&r.age_at_store.to_be_bytes());
+    out.extend_from_slice(
+        &u64::try_from(r.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(&u32::try_from(r.headers.len()).unwrap_or(0).to_be_bytes());
+    for (k, v) in &r.headers {
+        out.extend_from_slice(&u16::try_from(k.as_str().len()).unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(k.as_str().as_bytes());
+        out.extend_from_slice(&u32::try_from(v.len()).unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(v.as_bytes());
+    }
+    out.extend_from_slice(&r.body);
+    out
+}
+
+/// The inverse of [`encode`]; None for anything malformed (a foreign value under our key).
+pub fn decode(bytes: &[u8]) -> Option<CachedResponse> {
+    struct Reader<'a>(&'a [u8]);
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (a, b) = self.0.split_at(n);
+            self.0 = b;
+            Some(a)
+        }
+        fn u16(&mut self) -> Option<u16> {
+            Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+        }
+        fn u32(&mut self) -> Option<u32> {
+            Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+        }
+        fn u64(&mut self) -> Option<u64> {
+            Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+        }
+    }
+    let mut r = Reader(bytes);
+    let status = StatusCode::from_u16(r.u16()?).ok()?;
+    let stored_at_ms = r.u64()?;
+    let age_at_store = r.u64()?;
+    let ttl = Duration::from_millis(r.u64()?);
+    let count = r.u32()?;
+    let mut headers = HeaderMap::new();
+    for _ in 0..count {
+        let n = usize::from(r.u16()?);
+        let name = HeaderName::from_bytes(r.take(n)?).ok()?;
+        let n = usize::try_from(r.u32()?).ok()?;
+        let value = HeaderValue::from_bytes(r.take(n)?).ok()?;
+        headers.append(name, value);
+    }
+    Some(CachedResponse {
+        status,
+        headers,
+        body: Bytes::copy_from_slice(r.0),
+        stored_at_ms,
+        age_at_store,
+        ttl,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_survive_the_round_trip_and_garbage_is_refused() {
+        let mut headers = HeaderMap::new();
+        headers.append("content-type", HeaderValue::from_static("application/json"));
+        headers.append("vary", HeaderValue::from_static("accept"));
+        headers.append("vary", HeaderValue::from_static("accept-language"));
+        let r = CachedResponse {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from_static(b"{\"a\":1}"),
+            stored_at_ms: 1_700_000_000_000,
+            age_at_store: 3,
+            ttl: Duration::from_millis(60_500),
+        };
+        let bytes = encode(&r);
+        assert_eq!(decode(&bytes), Some(r));
+        for cut in 0..40 {
+            assert_eq!(decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(decode(b"\x00\x63garbage"), None);
+    }
+}
