@@ -59,7 +59,6 @@ pub fn request_key(by: KeyBy, ext: &Extensions, consumer: ConsumerOf) -> String 
 }
 
 /// Limits one route.
-#[derive(Clone)]
 pub struct RateLimitLayer<RB> {
     limiter: Arc<Limiter>,
     route: Arc<str>,
@@ -86,19 +85,25 @@ impl<RB> RateLimitLayer<RB> {
     }
 }
 
+impl<RB> Clone for RateLimitLayer<RB> {
+    fn clone(&self) -> Self {
+        RateLimitLayer {
+            limiter: Arc::clone(&self.limiter),
+            route: Arc::clone(&self.route),
+            rules: Arc::clone(&self.rules),
+            consumer: self.consumer,
+            render: Arc::clone(&self.render),
+        }
+    }
+}
+
 impl<S, RB> Layer<S> for RateLimitLayer<RB> {
     type Service = RateLimitService<S, RB>;
 
     fn layer(&self, inner: S) -> Self::Service {
         RateLimitService {
             inner,
-            layer: RateLimitLayer {
-                limiter: Arc::clone(&self.limiter),
-                route: Arc::clone(&self.route),
-                rules: Arc::clone(&self.rules),
-                consumer: self.consumer,
-                render: Arc::clone(&self.render),
-            },
+            layer: self.clone(),
         }
     }
 }
@@ -112,13 +117,7 @@ impl<S: Clone, RB> Clone for RateLimitService<S, RB> {
     fn clone(&self) -> Self {
         RateLimitService {
             inner: self.inner.clone(),
-            layer: RateLimitLayer {
-                limiter: Arc::clone(&self.layer.limiter),
-                route: Arc::clone(&self.layer.route),
-                rules: Arc::clone(&self.layer.rules),
-                consumer: self.layer.consumer,
-                render: Arc::clone(&self.layer.render),
-            },
+            layer: self.layer.clone(),
         }
     }
 }
