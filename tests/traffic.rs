@@ -264,6 +264,10 @@ impl PrivateRedis {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server installed (apt-get install redis-server)");
+        let server = PrivateRedis {
+            port,
+            child: Some(child),
+        };
         let url = format!("redis://127.0.0.1:{port}");
         for _ in 0..100 {
             if let Ok(c) = redis::Client::open(url.as_str())
@@ -272,10 +276,7 @@ impl PrivateRedis {
                 .await
             {
                 drop(c);
-                return PrivateRedis {
-                    port,
-                    child: Some(child),
-                };
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
