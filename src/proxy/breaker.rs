@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::{UpstreamError, UpstreamResponse};
 use crate::edge::config_key::{InvalidKey, Problems};
 use crate::edge::ratelimit::ceil_secs;
 use crate::problem::{Problem, ProblemKind};
@@ -398,6 +399,21 @@ impl Breaker {
     }
 }
 
+/// Does an upstream exchange count against the upstream's health? A 5xx, and a
+/// connection that failed, broke or timed out do; a body over the gateway's limit or a
+/// request the gateway could not build say nothing about the upstream.
+pub fn is_failure(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
+    match outcome {
+        Ok(r) => r.status.is_server_error(),
+        Err(
+            UpstreamError::Connect { .. }
+            | UpstreamError::Timeout { .. }
+            | UpstreamError::Io { .. },
+        ) => true,
+        Err(UpstreamError::TooLarge { .. } | UpstreamError::InvalidRequest { .. }) => false,
+    }
+}
+
 /// Every upstream's breaker, by name; lives as long as the process.
 #[derive(Debug, Default, Clone)]
 pub struct Breakers {
@@ -496,6 +512,60 @@ mod tests {
         p3.record(false);
         assert_eq!(b.state(), BreakerState::Open);
         assert_eq!(b.transitions(), 3);
+    }
+
+    #[test]
+    fn failures_older_than_the_window_are_forgotten() {
+        let b = Breaker::new(
+            "orders",
+            BreakerSettings {
+                window: Duration::from_millis(100),
+                ..settings()
+            },
+        );
+        for _ in 0..3 {
+            b.acquire().unwrap().record(false);
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        b.acquire().unwrap().record(false);
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "only 1 call is in the window"
+        );
+        for _ in 0..3 {
+            b.acquire().unwrap().record(false);
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn only_upstream_faults_count_as_failures() {
+        let status = |s: u16| {
+            Ok(UpstreamResponse {
+                status: http::StatusCode::from_u16(s).unwrap(),
+                headers: http::HeaderMap::new(),
+                body: bytes::Bytes::new(),
+            })
+        };
+        let got: Vec<bool> = [
+            status(200),
+            status(404),
+            status(500),
+            status(503),
+            Err(UpstreamError::Timeout {
+                upstream: "o".into(),
+                timeout: Duration::from_secs(1),
+            }),
+            Err(UpstreamError::TooLarge {
+                upstream: "o".into(),
+                limit: 1,
+            }),
+        ]
+        .iter()
+        .map(is_failure)
+        .collect();
+        assert_eq!(got, [false, false, true, true, true, false]);
     }
 
     #[test]

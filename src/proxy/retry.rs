@@ -13,6 +13,7 @@ use http::Method;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::{UpstreamError, UpstreamResponse};
 use crate::edge::config_key::{InvalidKey, Problems};
 
 /// One first try and one retry: most transient failures (a reset pooled connection, one
@@ -171,6 +172,21 @@ impl RetryBudget {
     }
 }
 
+/// Is an upstream exchange's outcome worth another attempt? A connection that never
+/// formed, broke, or timed out, and the statuses that say "not now" (502, 503, 504).
+/// A body over the limit or a request the gateway could not build would fail alike again.
+pub fn should_retry(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
+    match outcome {
+        Ok(r) => matches!(r.status.as_u16(), 502..=504),
+        Err(
+            UpstreamError::Connect { .. }
+            | UpstreamError::Timeout { .. }
+            | UpstreamError::Io { .. },
+        ) => true,
+        Err(UpstreamError::TooLarge { .. } | UpstreamError::InvalidRequest { .. }) => false,
+    }
+}
+
 /// May a request with `method` be repeated under `policy`? (RFC 9110 §9.2.2.)
 pub fn may_retry(method: &Method, policy: &RetryPolicy) -> bool {
     policy.idempotent
@@ -202,6 +218,17 @@ pub fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
 /// Calls `attempt` until it gives an answer `retryable` does not want repeated, the
 /// attempts are spent, or the budget refuses; returns the last answer. The first attempt
 /// is always made and always deposits into the budget.
+///
+/// Around an upstream call, with its breaker inside so each attempt counts:
+///
+/// ```ignore
+/// let outcome = retry::run(&method, &policy, &budget, || async {
+///     match breaker.call(upstream.send(method.clone(), &path, headers.clone(), body.clone()), breaker::is_failure).await {
+///         Ok(outcome) => outcome.map_err(|e| e.to_problem()),
+///         Err(open) => Err(open.to_problem()),
+///     }
+/// }, |o| o.as_ref().is_ok_and(|r| matches!(r.status.as_u16(), 502..=504))).await;
+/// ```
 pub async fn run<T, F, Fut>(
     method: &Method,
     policy: &RetryPolicy,
@@ -284,6 +311,56 @@ mod tests {
         )
         .await;
         assert_eq!(out, Ok(2));
+    }
+
+    #[test]
+    fn transient_failures_are_retried_and_lasting_ones_are_not() {
+        let status = |s: u16| {
+            Ok(UpstreamResponse {
+                status: http::StatusCode::from_u16(s).unwrap(),
+                headers: http::HeaderMap::new(),
+                body: bytes::Bytes::new(),
+            })
+        };
+        let up = || "orders".to_owned();
+        let got: Vec<bool> = [
+            status(200),
+            status(500),
+            status(502),
+            status(503),
+            status(504),
+            status(429),
+            Err(UpstreamError::Connect {
+                upstream: up(),
+                authority: "a".into(),
+                reason: "refused".into(),
+            }),
+            Err(UpstreamError::Timeout {
+                upstream: up(),
+                timeout: Duration::from_secs(1),
+            }),
+            Err(UpstreamError::Io {
+                upstream: up(),
+                reason: "reset".into(),
+            }),
+            Err(UpstreamError::TooLarge {
+                upstream: up(),
+                limit: 1,
+            }),
+            Err(UpstreamError::InvalidRequest {
+                upstream: up(),
+                reason: "bad".into(),
+            }),
+        ]
+        .iter()
+        .map(should_retry)
+        .collect();
+        assert_eq!(
+            got,
+            [
+                false, false, true, true, true, false, true, true, true, false, false
+            ]
+        );
     }
 
     #[test]
