@@ -850,3 +850,142 @@ async fn two_instances_share_entries_through_redis() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn two_gateways_limiting_through_one_redis_admit_the_burst_between_them() {
+    let url = redis_url();
+    redis_conn(&url).await;
+    let prefix = fresh_prefix("gateways");
+    let rules = CompiledRateLimit {
+        key: KeyBy::Consumer,
+        rate: Some(Gcra::new(1, Duration::from_secs(3600), 5)),
+        quota: None,
+    };
+    let calls = Arc::new(AtomicU64::new(0));
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let limiter = Arc::new(Limiter::new(
+            Backend::Redis(RedisStore::new(&settings(&url, &prefix)).unwrap()),
+            FailureMode::Closed,
+            Duration::from_secs(1),
+        ));
+        let addr = limited_app(limiter, rules.clone(), Arc::clone(&calls)).await;
+        urls.push(format!("http://{addr}/partners/acme/orders"));
+    }
+    let mut seen = Vec::new();
+    for i in 0..8 {
+        let r = get_with(&urls[i % 2], &[("x-consumer", "acme")]).await;
+        seen.push(format!(
+            "{} {}",
+            r.status.as_u16(),
+            r.header("ratelimit-remaining")
+        ));
+    }
+    assert_eq!(
+        seen,
+        [
+            "200 4", "200 3", "200 2", "200 1", "200 0", "429 0", "429 0", "429 0"
+        ]
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn answers_the_cache_must_not_key_or_hold_pass_through() {
+    let calls = Arc::new(AtomicU64::new(0));
+    async fn wide_vary(State(calls): State<Arc<AtomicU64>>) -> Response {
+        let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let names = (0..9)
+            .map(|i| format!("x-h{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (
+            [("cache-control", "max-age=60".to_owned()), ("vary", names)],
+            format!("wide {n}"),
+        )
+            .into_response()
+    }
+    async fn big(State(calls): State<Arc<AtomicU64>>) -> Response {
+        let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        (
+            [("cache-control", "max-age=60")],
+            format!("{n}{}", "x".repeat(2000)),
+        )
+            .into_response()
+    }
+    let router = Router::new()
+        .route("/wide", get(wide_vary))
+        .route("/big", get(big))
+        .merge(counting_upstream(Arc::clone(&calls)).with_state(()))
+        .with_state(Arc::clone(&calls))
+        .layer(CacheLayer::new(
+            Arc::new(ResponseCache::new(1 << 20, None)),
+            store_policy(),
+            consumer,
+        ));
+    let base = format!("http://{}", serve(router).await);
+    // More than 8 varied headers: passed on, never stored.
+    assert_eq!(
+        get_with(&format!("{base}/wide"), &[]).await.text(),
+        "wide 1"
+    );
+    assert_eq!(
+        get_with(&format!("{base}/wide"), &[]).await.text(),
+        "wide 2"
+    );
+    // Over max_entry_bytes (1024 here): passed on whole, not stored.
+    let a = get_with(&format!("{base}/big"), &[]).await;
+    let b = get_with(&format!("{base}/big"), &[]).await;
+    assert_eq!(
+        (a.body.len(), &a.text()[..1], &b.text()[..1]),
+        (2001, "3", "4")
+    );
+    // Range requests and HEAD go straight to the route.
+    let fresh = format!("{base}/fresh");
+    assert_eq!(get_with(&fresh, &[]).await.text(), "fresh 5");
+    assert_eq!(
+        get_with(&fresh, &[("range", "bytes=0-3")]).await.text(),
+        "fresh 6"
+    );
+    assert_eq!(
+        send(Method::HEAD, &fresh, &[], Bytes::new()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 7);
+    assert_eq!(get_with(&fresh, &[]).await.text(), "fresh 5");
+}
+
+#[tokio::test]
+async fn the_shared_level_failing_costs_a_miss_nothing_but_the_upstream_call() {
+    let port = PrivateRedis::free_port();
+    let mut redis = PrivateRedis::start(port).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let shared = SharedCache::new(&settings(&url, "c")).unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let base = cached_app(
+        Arc::new(ResponseCache::new(1 << 20, Some(shared.clone()))),
+        Arc::clone(&calls),
+        CacheControlPolicy::Keep,
+    )
+    .await;
+    assert_eq!(
+        get_with(&format!("{base}/fresh?1"), &[]).await.text(),
+        "fresh 1"
+    );
+    redis.kill();
+    assert_eq!(
+        get_with(&format!("{base}/fresh?2"), &[]).await.text(),
+        "fresh 2"
+    );
+    assert_eq!(
+        get_with(&format!("{base}/fresh?3"), &[]).await.text(),
+        "fresh 3"
+    );
+    assert_eq!(
+        get_with(&format!("{base}/fresh?1"), &[]).await.text(),
+        "fresh 1",
+        "memory still serves"
+    );
+    // The first miss found Redis gone; the next one did not ask it again.
+    assert_eq!(shared.errors(), 1);
+}

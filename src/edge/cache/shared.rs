@@ -2,7 +2,8 @@
 //! upstream call serves the others' misses. Entries are stored under
 //! `prefix:cache:<key>` with Redis expiring them when their freshness ends. Redis is a
 //! second level only: when it fails or answers nonsense the request goes upstream as on
-//! any miss, and failures are counted, never fatal.
+//! any miss, and failures are counted, never fatal. After a failure Redis is left alone
+//! for [`REST_AFTER_FAILURE`], so an outage does not add its timeout to every miss.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,6 +16,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::CachedResponse;
 use crate::edge::ratelimit::{RedisSettings, RedisStoreError};
 
+/// How long the shared level is skipped after a failed call.
+pub const REST_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
 /// The shared second level.
 #[derive(Clone)]
 pub struct SharedCache {
@@ -22,6 +26,8 @@ pub struct SharedCache {
     prefix: String,
     deadline: Duration,
     errors: std::sync::Arc<AtomicU64>,
+    /// Unix milliseconds before which Redis is not asked.
+    rest_until_ms: std::sync::Arc<AtomicU64>,
 }
 
 impl SharedCache {
@@ -38,6 +44,7 @@ impl SharedCache {
             prefix: format!("{}:cache:", settings.prefix),
             deadline: settings.connect_timeout + settings.response_timeout,
             errors: Default::default(),
+            rest_until_ms: Default::default(),
         })
     }
 
@@ -46,7 +53,20 @@ impl SharedCache {
         self.errors.load(Ordering::Relaxed)
     }
 
+    fn resting(&self) -> bool {
+        super::now_ms() < self.rest_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let until = super::now_ms() + u64::try_from(REST_AFTER_FAILURE.as_millis()).unwrap_or(0);
+        self.rest_until_ms.store(until, Ordering::Relaxed);
+    }
+
     pub async fn get(&self, key: &str) -> Option<CachedResponse> {
+        if self.resting() {
+            return None;
+        }
         let mut conn = self.conn.clone();
         let got = tokio::time::timeout(
             self.deadline,
@@ -56,20 +76,23 @@ impl SharedCache {
         match got {
             Ok(Ok(bytes)) => decode(&bytes?),
             _ => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
+                self.failed();
                 None
             }
         }
     }
 
     pub async fn put(&self, key: &str, resp: &CachedResponse) {
+        if self.resting() {
+            return;
+        }
         let mut conn = self.conn.clone();
         let ms = u64::try_from(resp.ttl.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
         let set = conn.pset_ex::<_, _, ()>(format!("{}{key}", self.prefix), encode(resp), ms);
         if !matches!(tokio::time::timeout(self.deadline, set).await, Ok(Ok(()))) {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+            self.failed();
         }
     }
 }
