@@ -989,3 +989,83 @@ async fn the_shared_level_failing_costs_a_miss_nothing_but_the_upstream_call() {
     // The first miss found Redis gone; the next one did not ask it again.
     assert_eq!(shared.errors(), 1);
 }
+
+// ---------------------------------------------------------------- documentation
+
+/// The traffic-control sections of a gateway.toml, as the documentation shows them.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficFile {
+    redis: Option<schemagate::edge::ratelimit::config::RedisConfig>,
+    #[serde(default)]
+    rate_limit: schemagate::edge::ratelimit::RateLimitConfig,
+    #[serde(default)]
+    circuit_breaker: schemagate::proxy::breaker::BreakerConfig,
+    #[serde(default)]
+    retries: schemagate::proxy::retry::RetryConfig,
+    #[serde(default)]
+    cache: schemagate::edge::cache::CacheConfig,
+    #[serde(default)]
+    routes: std::collections::BTreeMap<String, TrafficRoute>,
+    #[serde(default)]
+    upstreams: std::collections::BTreeMap<String, TrafficUpstream>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficRoute {
+    rate_limit: Option<schemagate::edge::ratelimit::RateLimitOverride>,
+    retries: Option<schemagate::proxy::retry::RetryOverride>,
+    cache: Option<schemagate::edge::cache::CacheOverride>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficUpstream {
+    circuit_breaker: Option<schemagate::proxy::breaker::BreakerOverride>,
+}
+
+/// Every `toml` block of docs/configuration.md from "## Traffic control" on parses and
+/// compiles (environment variables replaced by their defaults).
+#[test]
+fn the_documented_traffic_examples_compile() {
+    let doc = std::fs::read_to_string(common::repo().join("docs/configuration.md")).unwrap();
+    let section = &doc[doc
+        .find("## Traffic control")
+        .expect("a Traffic control section")..];
+    let defaults = regex::Regex::new(r"\$\{[A-Z_]+:-([^}]*)\}").unwrap();
+    let blocks: Vec<&str> = section
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    for block in blocks {
+        let text = defaults.replace_all(block, "$1");
+        let f: TrafficFile = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        f.rate_limit.compile_backend(f.redis.as_ref()).unwrap();
+        f.cache.check(f.redis.is_some()).unwrap();
+        f.retries.budget().unwrap();
+        f.circuit_breaker.compile(None, "circuit_breaker").unwrap();
+        for (name, r) in &f.routes {
+            let at = format!("routes.\"{name}\"");
+            f.rate_limit
+                .compile_route(r.rate_limit.as_ref(), &format!("{at}.rate_limit"))
+                .unwrap();
+            f.retries
+                .compile(r.retries.as_ref(), &format!("{at}.retries"))
+                .unwrap();
+            f.cache
+                .compile_route(r.cache.as_ref(), &format!("{at}.cache"), true)
+                .unwrap();
+        }
+        for (name, u) in &f.upstreams {
+            f.circuit_breaker
+                .compile(
+                    u.circuit_breaker.as_ref(),
+                    &format!("upstreams.{name}.circuit_breaker"),
+                )
+                .unwrap();
+        }
+    }
+}

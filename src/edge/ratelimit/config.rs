@@ -35,6 +35,9 @@ pub enum BackendKind {
     #[default]
     Local,
     Redis,
+    /// `redis` when `[redis] url` is set (non-empty), `local` otherwise: one file serves a
+    /// single instance and a fleet, with `url = "${REDIS_URL:-}"`.
+    Auto,
 }
 
 /// Whose requests share one allowance.
@@ -184,8 +187,13 @@ impl RateLimitConfig {
         let mut p = Problems::default();
         p.positive("rate_limit", "retry_interval_ms", self.retry_interval_ms);
         p.positive("rate_limit", "max_keys", self.max_keys);
-        let settings = match (self.backend, redis) {
-            (BackendKind::Local, _) => None,
+        let backend = match (self.backend, redis) {
+            (BackendKind::Auto, Some(r)) if !r.url.trim().is_empty() => BackendKind::Redis,
+            (BackendKind::Auto, _) => BackendKind::Local,
+            (kind, _) => kind,
+        };
+        let settings = match (backend, redis) {
+            (BackendKind::Local | BackendKind::Auto, _) => None,
             (BackendKind::Redis, None) => {
                 p.push(
                     "rate_limit",
@@ -399,6 +407,28 @@ mod tests {
                 "\"redis\" needs a [redis] section with its url"
             )]
         );
+    }
+
+    #[test]
+    fn auto_uses_redis_only_when_its_url_is_set() {
+        let f = parse("[redis]\nurl = \"\"\n[rate_limit]\nbackend = \"auto\"\n");
+        assert_eq!(
+            f.rate_limit
+                .compile_backend(f.redis.as_ref())
+                .unwrap()
+                .redis,
+            None
+        );
+        assert_eq!(f.rate_limit.compile_backend(None).unwrap().redis, None);
+        let f =
+            parse("[redis]\nurl = \"redis://10.0.0.5:6379\"\n[rate_limit]\nbackend = \"auto\"\n");
+        let redis = f
+            .rate_limit
+            .compile_backend(f.redis.as_ref())
+            .unwrap()
+            .redis
+            .unwrap();
+        assert_eq!(redis.url, "redis://10.0.0.5:6379");
     }
 
     #[test]
