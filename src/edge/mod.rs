@@ -4,6 +4,9 @@
 //! - [`correlation`]: accept the client's correlation id when it is safe to log and echo,
 //!   otherwise mint one.
 //! - [`headers`]: which headers cross the gateway in each direction.
+//! - [`ratelimit`]: rate limits and quotas, in process or shared through Redis.
+//! - [`cache`]: the response cache of GET routes and the `Cache-Control` policy.
+//! - [`config_key`]: the error naming a bad traffic-control key.
 
 pub mod cache;
 pub mod config_key;

@@ -87,10 +87,14 @@ impl Expiry<String, Arc<CachedResponse>> for TtlOfEntry {
     }
 }
 
-/// The base key: everything but the varied headers.
+/// The base key: everything but the varied headers. Anonymous requests share `*`; a
+/// consumer is written `@name`, so no name can pass for anonymous.
 pub fn base_key(method: &Method, uri: &Uri, consumer: Option<&str>) -> String {
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    format!("{method} {target} {}", consumer.unwrap_or("-"))
+    match consumer {
+        Some(c) => format!("{method} {target} @{c}"),
+        None => format!("{method} {target} *"),
+    }
 }
 
 /// The full key: the base plus each varied header's values, in the order `Vary` named
@@ -274,4 +278,69 @@ impl ResponseCache {
 /// An `Age` header value.
 pub fn age_value(secs: u64) -> HeaderValue {
     HeaderValue::from(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_separate_consumers_queries_and_varied_values() {
+        let uri: Uri = "/orders/1?view=full".parse().unwrap();
+        assert_eq!(
+            base_key(&Method::GET, &uri, None),
+            "GET /orders/1?view=full *"
+        );
+        assert_eq!(
+            base_key(&Method::GET, &uri, Some("*")),
+            "GET /orders/1?view=full @*"
+        );
+        let mut request = HeaderMap::new();
+        request.append("accept-language", HeaderValue::from_static("fr"));
+        request.append("accept-language", HeaderValue::from_static("de"));
+        let vary = [
+            HeaderName::from_static("accept"),
+            HeaderName::from_static("accept-language"),
+        ];
+        assert_eq!(
+            full_key("B", &vary, &request),
+            "B\naccept:\naccept-language:fr,de"
+        );
+    }
+
+    #[test]
+    fn vary_names_are_normalised_and_bounded() {
+        let mut h = HeaderMap::new();
+        h.append(VARY, HeaderValue::from_static("Accept-Language, accept"));
+        h.append(VARY, HeaderValue::from_static("ACCEPT,"));
+        let names: Vec<_> = vary_names(&h)
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().to_owned())
+            .collect();
+        assert_eq!(names, ["accept", "accept-language"]);
+        h.insert(VARY, HeaderValue::from_static("a,b,c,d,e,f,g,h,i"));
+        assert_eq!(vary_names(&h), None);
+        h.insert(VARY, HeaderValue::from_static("bad header"));
+        assert_eq!(vary_names(&h), None);
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_evicts_entries() {
+        let cache = ResponseCache::new(10_000, None);
+        for i in 0..100 {
+            let entry = CachedResponse {
+                status: StatusCode::OK,
+                headers: HeaderMap::new(),
+                body: Bytes::from(vec![b'x'; 500]),
+                stored_at_ms: now_ms(),
+                age_at_store: 0,
+                ttl: Duration::from_secs(60),
+            };
+            cache
+                .put(&format!("GET /{i} *"), &HeaderMap::new(), entry)
+                .await;
+        }
+        assert!(cache.weighted_size() <= 10_000, "{}", cache.weighted_size());
+    }
 }
