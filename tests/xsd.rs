@@ -1,0 +1,156 @@
+//! `import xsd` and `export xsd` on published standards: the imported JSON Schema and the
+//! JSON view of a real instance decoded with it are compared with golden files; the
+//! exported XSD must validate the same instance with libxml2's `xmllint --schema`.
+//! Set `SCHEMAGATE_BLESS=1` to rewrite the golden files after a deliberate change.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use schemagate::codec::{Limits, xml};
+use schemagate::schema::Schema;
+use schemagate::xsd;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xsd")
+}
+
+/// Compares `actual` with the golden file `name` (rewriting it when blessing).
+fn golden(name: &Path, actual: &str) {
+    if std::env::var_os("SCHEMAGATE_BLESS").is_some() {
+        std::fs::write(name, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(name)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with SCHEMAGATE_BLESS=1)", name.display()));
+    assert!(
+        expected == actual,
+        "{} differs:\n{}",
+        name.display(),
+        similar::TextDiff::from_lines(expected.as_str(), actual).unified_diff()
+    );
+}
+
+fn xmllint(schema: &Path, instance: &Path) -> (bool, String) {
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(schema)
+        .arg(instance)
+        .output()
+        .expect("xmllint (Debian package libxml2-utils) must be installed");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Import, compare, decode the example through the gateway's decoder, validate, compare
+/// the view, export, validate the example against the export with xmllint.
+fn round_trip(dir: &str, xsd_file: &str, example: &str, expected_warnings: &[&str]) {
+    let base = fixtures().join(dir);
+    let imported = xsd::import(&base.join(xsd_file), None).unwrap();
+    let warnings: Vec<String> = imported
+        .warnings
+        .iter()
+        .map(|w| w.to_string().replace(&format!("{}/", base.display()), ""))
+        .collect();
+    assert_eq!(warnings, expected_warnings);
+    let text = serde_json::to_string_pretty(&imported.schema).unwrap() + "\n";
+    golden(&base.join("imported.schema.json"), &text);
+
+    let schema = Schema::compile(
+        "imported.schema.json",
+        &base.join("imported.schema.json"),
+        imported.schema.clone(),
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(base.join(example)).unwrap();
+    let view = xml::decode(&bytes, &schema.shape, None, &Limits::default()).unwrap();
+    assert_eq!(schema.validate(&view), Ok(()));
+    golden(
+        &base.join("view.json"),
+        &(serde_json::to_string_pretty(&view).unwrap() + "\n"),
+    );
+
+    let exported = xsd::export(&imported.schema, None).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for f in &exported.files {
+        std::fs::write(out.path().join(&f.file_name), &f.text).unwrap();
+    }
+    let main = out.path().join(&exported.files[0].file_name);
+    let (ok, log) = xmllint(&main, &base.join(example));
+    assert!(
+        ok,
+        "xmllint refused the example against the exported XSD:\n{log}\n{}",
+        exported.files[0].text
+    );
+}
+
+#[test]
+fn sepa_pain_001_imports_decodes_and_round_trips() {
+    round_trip(
+        "sepa",
+        "pain.001.001.03.xsd",
+        "pain.001.001.03.example.xml",
+        &[],
+    );
+}
+
+#[test]
+fn factur_x_extended_imports_decodes_and_round_trips() {
+    round_trip(
+        "factur-x",
+        "Factur-X_EXTENDED.xsd",
+        "Factur-X_EXTENDED.example.xml",
+        &[],
+    );
+}
+
+#[test]
+fn exported_xsd_refuses_what_the_schema_refuses() {
+    let base = fixtures().join("sepa");
+    let imported = xsd::import(&base.join("pain.001.001.03.xsd"), None).unwrap();
+    let exported = xsd::export(&imported.schema, None).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let main = out.path().join(&exported.files[0].file_name);
+    std::fs::write(&main, &exported.files[0].text).unwrap();
+    let bad = std::fs::read_to_string(base.join("pain.001.001.03.example.xml"))
+        .unwrap()
+        .replace("<PmtMtd>TRF</PmtMtd>", "<PmtMtd>XXX</PmtMtd>");
+    let instance = out.path().join("bad.xml");
+    std::fs::write(&instance, bad).unwrap();
+    let (ok, log) = xmllint(&main, &instance);
+    assert!(!ok);
+    assert!(log.contains("PmtMtd"), "{log}");
+}
+
+#[test]
+fn constructs_the_view_cannot_carry_are_warned_with_their_position() {
+    let imported = xsd::import(&fixtures().join("local/constructs.xsd"), Some("Root")).unwrap();
+    let warnings: Vec<String> = imported
+        .warnings
+        .iter()
+        .map(|w| {
+            w.to_string()
+                .replace(&format!("{}/", fixtures().join("local").display()), "")
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&imported.schema).unwrap() + "\n";
+    golden(&fixtures().join("local/constructs.schema.json"), &text);
+    golden(
+        &fixtures().join("local/constructs.warnings.txt"),
+        &(warnings.join("\n") + "\n"),
+    );
+}
+
+#[test]
+fn an_unknown_element_and_a_missing_type_are_typed_errors() {
+    let e = xsd::import(&fixtures().join("sepa/pain.001.001.03.xsd"), Some("Nope")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "no global element `Nope`; global elements: {urn:iso:std:iso:20022:tech:xsd:pain.001.001.03}Document"
+    );
+    let e = xsd::import(&fixtures().join("local/missing-type.xsd"), None).unwrap_err();
+    assert!(matches!(e, xsd::XsdError::Unresolved { .. }), "{e}");
+}
