@@ -32,6 +32,7 @@ fn golden(name: &Path, actual: &str) {
 
 fn xmllint(schema: &Path, instance: &Path) -> (bool, String) {
     let out = Command::new("xmllint")
+        .arg("--nonet")
         .arg("--noout")
         .arg("--schema")
         .arg(schema)
@@ -45,22 +46,25 @@ fn xmllint(schema: &Path, instance: &Path) -> (bool, String) {
 }
 
 /// Import, compare, decode the example through the gateway's decoder, validate, compare
-/// the view, export, validate the example against the export with xmllint.
-fn round_trip(dir: &str, xsd_file: &str, example: &str, expected_warnings: &[&str]) {
+/// the view, export, validate the example against the export with xmllint. Golden files
+/// are `STEM.schema.json`, `STEM.warnings.txt` and `STEM.view.json` beside the XSD.
+fn round_trip(dir: &str, xsd_file: &str, element: Option<&str>, example: &str) {
     let base = fixtures().join(dir);
-    let imported = xsd::import(&base.join(xsd_file), None).unwrap();
-    let warnings: Vec<String> = imported
+    let stem = xsd_file.trim_end_matches(".xsd");
+    let imported = xsd::import(&base.join(xsd_file), element).unwrap();
+    let warnings: String = imported
         .warnings
         .iter()
-        .map(|w| w.to_string().replace(&format!("{}/", base.display()), ""))
+        .map(|w| w.to_string().replace(&format!("{}/", base.display()), "") + "\n")
         .collect();
-    assert_eq!(warnings, expected_warnings);
+    golden(&base.join(format!("{stem}.warnings.txt")), &warnings);
     let text = serde_json::to_string_pretty(&imported.schema).unwrap() + "\n";
-    golden(&base.join("imported.schema.json"), &text);
+    let schema_file = base.join(format!("{stem}.schema.json"));
+    golden(&schema_file, &text);
 
     let schema = Schema::compile(
         "imported.schema.json",
-        &base.join("imported.schema.json"),
+        &schema_file,
         imported.schema.clone(),
         &BTreeMap::new(),
     )
@@ -69,7 +73,7 @@ fn round_trip(dir: &str, xsd_file: &str, example: &str, expected_warnings: &[&st
     let view = xml::decode(&bytes, &schema.shape, None, &Limits::default()).unwrap();
     assert_eq!(schema.validate(&view), Ok(()));
     golden(
-        &base.join("view.json"),
+        &base.join(format!("{stem}.view.json")),
         &(serde_json::to_string_pretty(&view).unwrap() + "\n"),
     );
 
@@ -92,8 +96,8 @@ fn sepa_pain_001_imports_decodes_and_round_trips() {
     round_trip(
         "sepa",
         "pain.001.001.03.xsd",
+        None,
         "pain.001.001.03.example.xml",
-        &[],
     );
 }
 
@@ -102,8 +106,18 @@ fn factur_x_extended_imports_decodes_and_round_trips() {
     round_trip(
         "factur-x",
         "Factur-X_EXTENDED.xsd",
+        None,
         "Factur-X_EXTENDED.example.xml",
-        &[],
+    );
+}
+
+#[test]
+fn every_construct_imports_decodes_and_round_trips() {
+    round_trip(
+        "local",
+        "constructs.xsd",
+        Some("Root"),
+        "constructs.example.xml",
     );
 }
 
@@ -126,25 +140,6 @@ fn exported_xsd_refuses_what_the_schema_refuses() {
 }
 
 #[test]
-fn constructs_the_view_cannot_carry_are_warned_with_their_position() {
-    let imported = xsd::import(&fixtures().join("local/constructs.xsd"), Some("Root")).unwrap();
-    let warnings: Vec<String> = imported
-        .warnings
-        .iter()
-        .map(|w| {
-            w.to_string()
-                .replace(&format!("{}/", fixtures().join("local").display()), "")
-        })
-        .collect();
-    let text = serde_json::to_string_pretty(&imported.schema).unwrap() + "\n";
-    golden(&fixtures().join("local/constructs.schema.json"), &text);
-    golden(
-        &fixtures().join("local/constructs.warnings.txt"),
-        &(warnings.join("\n") + "\n"),
-    );
-}
-
-#[test]
 fn an_unknown_element_and_a_missing_type_are_typed_errors() {
     let e = xsd::import(&fixtures().join("sepa/pain.001.001.03.xsd"), Some("Nope")).unwrap_err();
     assert_eq!(
@@ -153,4 +148,77 @@ fn an_unknown_element_and_a_missing_type_are_typed_errors() {
     );
     let e = xsd::import(&fixtures().join("local/missing-type.xsd"), None).unwrap_err();
     assert!(matches!(e, xsd::XsdError::Unresolved { .. }), "{e}");
+}
+
+#[test]
+fn wsdl_embeds_the_exported_xsd_and_binds_both_soap_versions() {
+    use xsd::export::{Locations, export_with};
+    use xsd::wsdl::{ServiceDescription, SoapOperation, SoapVersion, wsdl};
+    let base = fixtures().join("sepa");
+    let imported = xsd::import(&base.join("pain.001.001.03.xsd"), None).unwrap();
+    let exported = export_with(&imported.schema, None, Locations::Embedded).unwrap();
+    let desc = ServiceDescription {
+        name: "Payments".into(),
+        target_namespace: "urn:example:payments:wsdl".into(),
+        address: "https://gateway.example/soap/payments?a=1&b=2".into(),
+        versions: vec![SoapVersion::V12, SoapVersion::V11],
+        operations: vec![SoapOperation {
+            name: "InitiateTransfer".into(),
+            action: "urn:example:payments:initiate".into(),
+            input: exported.root.clone(),
+            output: Some(exported.root.clone()),
+        }],
+        schemas: exported.files.clone(),
+    };
+    let text = wsdl(&desc).unwrap();
+    golden(&base.join("payments.wsdl"), &text);
+
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("payments.wsdl");
+    std::fs::write(&file, &text).unwrap();
+    let lint = |args: &[&str]| {
+        let o = Command::new("xmllint")
+            .args(args)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    lint(&["--noout"]);
+    assert_eq!(
+        lint(&[
+            "--xpath",
+            "count(//*[local-name()='operation'][@soapAction='urn:example:payments:initiate'])"
+        ])
+        .trim(),
+        "2"
+    );
+    assert_eq!(
+        lint(&[
+            "--xpath",
+            "count(//*[local-name()='address'][@location='https://gateway.example/soap/payments?a=1&b=2'])"
+        ])
+        .trim(),
+        "2"
+    );
+    // The embedded schema, taken out of the WSDL, validates the example body element.
+    let embedded = lint(&["--xpath", "//*[local-name()='schema']"]);
+    let schema = out.path().join("embedded.xsd");
+    std::fs::write(&schema, embedded).unwrap();
+    let (ok, log) = xmllint(&schema, &base.join("pain.001.001.03.example.xml"));
+    assert!(ok, "{log}");
+
+    let mut none = desc.clone();
+    none.operations.clear();
+    assert_eq!(
+        wsdl(&none).unwrap_err().to_string(),
+        "#: a WSDL needs at least one operation"
+    );
+    let mut twice = desc;
+    twice.operations.push(twice.operations[0].clone());
+    assert_eq!(
+        wsdl(&twice).unwrap_err().to_string(),
+        "#: operation name \"InitiateTransfer\" is not an XML name or is used twice"
+    );
 }

@@ -573,7 +573,11 @@ impl<'a> Exporter<'a> {
                 "<xs:simpleContent><xs:extension base=\"{base}\">{attributes}</xs:extension></xs:simpleContent>"
             )));
         }
-        let seq = if elements.is_empty() {
+        let all =
+            schema.get("x-xsd-all") == Some(&Value::Bool(true)) && !elements.contains("maxOccurs=");
+        let seq = if all && !elements.is_empty() {
+            format!("<xs:all>{elements}</xs:all>")
+        } else if elements.is_empty() {
             String::new()
         } else {
             format!("<xs:sequence>{elements}</xs:sequence>")

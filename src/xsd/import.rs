@@ -73,6 +73,7 @@ pub fn import(file: &Path, element: Option<&str>) -> Result<Imported, XsdError> 
         used: HashSet::new(),
         warnings,
         warned: HashSet::new(),
+        heads: substitution_heads(&set),
     };
     let (key, item, _, _) = importer.element(global.doc, set.node(global), true)?;
     let file_name = file
@@ -111,10 +112,34 @@ struct Importer<'s> {
     set: &'s SchemaSet,
     defs: Map<String, Value>,
     /// `$defs` name of each named type (and of each global element's anonymous type).
-    names: HashMap<(Global, bool), String>,
+    /// A complex type's entry is per namespace of the elements using it: the entry carries
+    /// that namespace itself, so the elements' schemas stay bare `$ref`s (a `$ref` with a
+    /// sibling keyword is a schema node of its own, which a recursive type cannot close
+    /// its loop through).
+    names: HashMap<(Global, bool, String), String>,
     used: HashSet<String>,
     warnings: Vec<Warning>,
     warned: HashSet<(usize, usize, String)>,
+    /// The heads of substitution groups, with their members' names.
+    heads: HashMap<QName, Vec<String>>,
+}
+
+/// Every substitution group head of the set, with the names of its members.
+fn substitution_heads(set: &SchemaSet) -> HashMap<QName, Vec<String>> {
+    let mut heads: HashMap<QName, Vec<String>> = HashMap::new();
+    for d in &set.docs {
+        for e in d.root.children_of("element") {
+            if let (Some(head), Some(name)) = (e.qref("substitutionGroup"), e.attr("name")) {
+                let head = if head.ns.is_empty() {
+                    QName::new(d.target_ns.clone(), head.local.clone())
+                } else {
+                    head.clone()
+                };
+                heads.entry(head).or_default().push(name.to_string());
+            }
+        }
+    }
+    heads
 }
 
 /// A simple type being derived: its schema, plus the facets of a decimal, whose pattern is
@@ -142,6 +167,8 @@ struct Obj {
     /// `oneOf` constraints of choices, each a list of `required` sets.
     choices: Vec<Value>,
     open: bool,
+    /// The content is an `xs:all` group: children in any order.
+    any_order: bool,
 }
 
 /// How a particle's ancestors constrain it: whether all are required and whether one
@@ -240,6 +267,23 @@ impl<'s> Importer<'s> {
         } else {
             String::new()
         };
+        if ns.is_empty() && !d.target_ns.is_empty() {
+            self.warn(
+                doc,
+                node,
+                format!(
+                    "unqualified local element {name} is in no namespace, which the view cannot say under a namespaced parent (xml.namespace is inherited): documents with it do not decode"
+                ),
+            );
+        }
+        if global && let Some(members) = self.heads.get(&QName::new(d.target_ns.clone(), name)) {
+            let members = members.join(", ");
+            self.warn(
+                doc,
+                node,
+                format!("{name} heads a substitution group ({members}): substitution groups are not supported, so only {name} itself is described"),
+            );
+        }
         if node.attr("abstract") == Some("true") {
             self.warn(doc, node, format!("abstract element {name}: substitution groups are not supported, so it is described as itself"));
         }
@@ -255,12 +299,16 @@ impl<'s> Importer<'s> {
                 );
             }
         }
+        let mut carries_ns = false;
         let mut schema = if let Some(t) = node.qref("type") {
-            self.type_ref(doc, node, t)?
+            let (schema, carries) = self.type_ref(doc, node, t, &ns)?;
+            carries_ns = carries;
+            schema
         } else if let Some(ct) = node.child("complexType") {
             if global {
                 let g = self.global_of(doc, node);
-                self.named(g, true, doc, ct, name)?
+                carries_ns = true;
+                self.named(g, true, doc, ct, name, &ns)?
             } else {
                 let obj = self.complex(doc, ct, 0)?;
                 self.finish(obj)
@@ -289,8 +337,9 @@ impl<'s> Importer<'s> {
         }
         if node.attr("nillable") == Some("true") {
             schema = json!({ "anyOf": [schema, { "type": "null" }] });
+            carries_ns = false;
         }
-        if !ns.is_empty() {
+        if !ns.is_empty() && !carries_ns {
             annotate_ns(&mut schema, &ns);
         }
         Ok((name.to_string(), schema, min, max))
@@ -315,23 +364,35 @@ impl<'s> Importer<'s> {
         doc: usize,
         ct: &Node,
         local: &str,
+        ns: &str,
     ) -> Result<Value, XsdError> {
-        if let Some(name) = self.names.get(&(g, anonymous)) {
+        let key = (g, anonymous, ns.to_string());
+        if let Some(name) = self.names.get(&key) {
             return Ok(json!({ "$ref": format!("#/$defs/{name}") }));
         }
         let name = self.fresh_name(local);
-        self.names.insert((g, anonymous), name.clone());
+        self.names.insert(key, name.clone());
         let obj = self.complex(doc, ct, 0)?;
-        let schema = self.finish(obj);
+        let mut schema = self.finish(obj);
+        if !ns.is_empty() {
+            annotate_ns(&mut schema, ns);
+        }
         self.defs.insert(name.clone(), schema);
         Ok(json!({ "$ref": format!("#/$defs/{name}") }))
     }
 
-    /// The schema of the type named `t` where `node` refers to it.
-    fn type_ref(&mut self, doc: usize, node: &Node, t: &QName) -> Result<Value, XsdError> {
+    /// The schema of the type named `t` where `node` (an element in namespace `ns`, or an
+    /// attribute) refers to it, and whether that schema carries the namespace itself.
+    fn type_ref(
+        &mut self,
+        doc: usize,
+        node: &Node,
+        t: &QName,
+        ns: &str,
+    ) -> Result<(Value, bool), XsdError> {
         if t.ns == XS {
             return match builtin(&t.local) {
-                Some(s) => Ok(finish_simple(s)),
+                Some(s) => Ok((finish_simple(s), false)),
                 None => {
                     self.warn(
                         doc,
@@ -341,23 +402,25 @@ impl<'s> Importer<'s> {
                             t.local
                         ),
                     );
-                    Ok(json!({}))
+                    Ok((json!({}), false))
                 }
             };
         }
         let g = self.resolve(doc, node, Space::Type, t)?;
         let target = self.set.node(g);
         if target.kind == "simpleType" {
-            if let Some(name) = self.names.get(&(g, false)) {
-                return Ok(json!({ "$ref": format!("#/$defs/{name}") }));
+            let key = (g, false, String::new());
+            if let Some(name) = self.names.get(&key) {
+                return Ok((json!({ "$ref": format!("#/$defs/{name}") }), false));
             }
             let name = self.fresh_name(&t.local);
-            self.names.insert((g, false), name.clone());
+            self.names.insert(key, name.clone());
             let s = self.simple_type(g.doc, target, 0)?;
             self.defs.insert(name.clone(), finish_simple(s));
-            return Ok(json!({ "$ref": format!("#/$defs/{name}") }));
+            return Ok((json!({ "$ref": format!("#/$defs/{name}") }), false));
         }
-        self.named(g, false, g.doc, target, &t.local)
+        let schema = self.named(g, false, g.doc, target, &t.local, ns)?;
+        Ok((schema, !ns.is_empty()))
     }
 
     /// The derivation of simple type `t`, as a base to restrict further.
@@ -549,7 +612,11 @@ impl<'s> Importer<'s> {
                     } else if let Some(c) = convert(&ty, v).filter(|c| c.is_number()) {
                         tighten(&mut s.schema, key, c, key.contains("max"));
                     } else {
-                        s.schema.insert(format!("x-xsd-{}", facet.kind), json!(v));
+                        let message = format!(
+                            "{}={v} is not checked: the value is a string in the view",
+                            facet.kind
+                        );
+                        self.warn(doc, facet, message);
                     }
                 }
                 "assertion" | "assert" | "explicitTimezone" => {
@@ -735,6 +802,9 @@ impl<'s> Importer<'s> {
                 obj.props.insert(key, schema);
             }
             "sequence" | "all" => {
+                if p.kind == "all" {
+                    obj.any_order = true;
+                }
                 for c in &p.children {
                     self.particle(doc, c, obj, here, depth + 1)?;
                 }
@@ -864,7 +934,7 @@ impl<'s> Importer<'s> {
             return Ok(());
         }
         let mut schema = if let Some(t) = decl.qref("type") {
-            self.type_ref(decl_doc, decl, t)?
+            self.type_ref(decl_doc, decl, t, "")?.0
         } else if let Some(st) = decl.child("simpleType") {
             finish_simple(self.simple_type(decl_doc, st, 0)?)
         } else {
@@ -920,6 +990,10 @@ impl<'s> Importer<'s> {
         m.insert("properties".into(), Value::Object(props));
         if !obj.open {
             m.insert("additionalProperties".into(), json!(false));
+        }
+        if obj.any_order {
+            // For `export xsd`, which writes `xs:all` again instead of a sequence.
+            m.insert("x-xsd-all".into(), json!(true));
         }
         match obj.choices.len() {
             0 => {}

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 
 pub use export::{ExportedXsd, XsdFile, export};
 pub use import::{Imported, import};
+pub use wsdl::{ServiceDescription, SoapOperation, SoapVersion, wsdl};
 
 /// The XML Schema namespace.
 pub const XS: &str = "http://www.w3.org/2001/XMLSchema";
@@ -63,11 +64,10 @@ impl fmt::Display for Warning {
 /// Why an XSD could not be read or a JSON Schema could not be exported.
 #[derive(Debug, thiserror::Error)]
 pub enum XsdError {
-    #[error("cannot read {file}: {source}")]
+    #[error("cannot read {file}: {error}")]
     Io {
         file: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{location}: malformed XML: {message}")]
     Malformed { location: Location, message: String },

@@ -35,17 +35,17 @@ pub fn load(root: &Path) -> Result<(SchemaSet, Vec<Warning>), XsdError> {
     let mut queue: VecDeque<(PathBuf, Option<String>, Option<Location>)> = VecDeque::new();
     queue.push_back((root.to_path_buf(), None, None));
     while let Some((file, chameleon, from)) = queue.pop_front() {
-        let canonical = std::fs::canonicalize(&file).map_err(|source| XsdError::Io {
+        let canonical = std::fs::canonicalize(&file).map_err(|error| XsdError::Io {
             file: file.clone(),
-            source,
+            error,
         });
         let canonical = match (canonical, &from) {
             (Ok(c), _) => c,
             (Err(e), None) => return Err(e),
-            (Err(XsdError::Io { source, .. }), Some(at)) => {
+            (Err(XsdError::Io { error, .. }), Some(at)) => {
                 return Err(XsdError::Invalid {
                     location: at.clone(),
-                    message: format!("schemaLocation {} cannot be read: {source}", file.display()),
+                    message: format!("schemaLocation {} cannot be read: {error}", file.display()),
                 });
             }
             (Err(e), Some(_)) => return Err(e),
@@ -118,9 +118,9 @@ pub fn load(root: &Path) -> Result<(SchemaSet, Vec<Warning>), XsdError> {
 }
 
 fn read_text(file: &Path) -> Result<String, XsdError> {
-    let meta = std::fs::metadata(file).map_err(|source| XsdError::Io {
+    let meta = std::fs::metadata(file).map_err(|error| XsdError::Io {
         file: file.to_path_buf(),
-        source,
+        error,
     })?;
     if meta.len() > MAX_FILE_BYTES as u64 {
         return Err(XsdError::Limit {
@@ -128,9 +128,9 @@ fn read_text(file: &Path) -> Result<String, XsdError> {
             max: MAX_FILE_BYTES,
         });
     }
-    let bytes = std::fs::read(file).map_err(|source| XsdError::Io {
+    let bytes = std::fs::read(file).map_err(|error| XsdError::Io {
         file: file.to_path_buf(),
-        source,
+        error,
     })?;
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     String::from_utf8(body.to_vec()).map_err(|e| XsdError::Malformed {
