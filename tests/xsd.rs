@@ -112,6 +112,16 @@ fn factur_x_extended_imports_decodes_and_round_trips() {
 }
 
 #[test]
+fn cii_d22b_set_of_65_files_imports_decodes_and_round_trips() {
+    round_trip(
+        "cii-d22b",
+        "CrossIndustryInvoice_100pD22B.xsd",
+        None,
+        "CrossIndustryInvoice_100pD22B.example.xml",
+    );
+}
+
+#[test]
 fn every_construct_imports_decodes_and_round_trips() {
     round_trip(
         "local",
@@ -137,6 +147,107 @@ fn exported_xsd_refuses_what_the_schema_refuses() {
     let (ok, log) = xmllint(&main, &instance);
     assert!(!ok);
     assert!(log.contains("PmtMtd"), "{log}");
+}
+
+/// Writes `files` into a new directory and imports the first.
+fn import_files(files: &[(&str, &str)]) -> Result<xsd::Imported, xsd::XsdError> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    xsd::import(&dir.path().join(files[0].0), None).map_err(|e| {
+        // Messages name the file: make them independent of the temporary directory.
+        let text = e
+            .to_string()
+            .replace(&format!("{}/", dir.path().display()), "");
+        xsd::XsdError::Export {
+            pointer: String::new(),
+            message: text,
+        }
+    })
+}
+
+const HEAD: &str = r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns="urn:t" targetNamespace="urn:t" elementFormDefault="qualified">"#;
+
+fn message(r: Result<xsd::Imported, xsd::XsdError>) -> String {
+    match r {
+        Err(xsd::XsdError::Export { message, .. }) => message,
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(i) => panic!("imported: {}", i.schema),
+    }
+}
+
+#[test]
+fn hostile_and_broken_schema_sets_are_typed_errors() {
+    // Files that import each other are each read once.
+    let a = format!(
+        r#"{HEAD}<xs:import namespace="urn:b" schemaLocation="b.xsd"/><xs:element name="A" type="xs:int"/></xs:schema>"#
+    );
+    let b = r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:b"><xs:import namespace="urn:t" schemaLocation="a.xsd"/></xs:schema>"#;
+    let imported = import_files(&[("a.xsd", &a), ("b.xsd", b)]).unwrap();
+    assert_eq!(imported.files, 2);
+    assert_eq!(
+        imported.schema["properties"]["A"],
+        serde_json::json!({"type": "integer", "minimum": -2147483648i64, "maximum": 2147483647, "xml": {"namespace": "urn:t"}})
+    );
+    // A type restricting itself.
+    let looped = format!(
+        r#"{HEAD}<xs:element name="A" type="L"/><xs:simpleType name="L"><xs:restriction base="L"/></xs:simpleType></xs:schema>"#
+    );
+    assert_eq!(
+        message(import_files(&[("a.xsd", &looped)])),
+        "a.xsd:1:180: the derivation of {urn:t}L does not end"
+    );
+    // Types extending each other.
+    let cycle = format!(
+        r#"{HEAD}<xs:element name="A" type="X"/><xs:complexType name="X"><xs:complexContent><xs:extension base="Y"/></xs:complexContent></xs:complexType><xs:complexType name="Y"><xs:complexContent><xs:extension base="X"/></xs:complexContent></xs:complexType></xs:schema>"#
+    );
+    assert!(
+        message(import_files(&[("a.xsd", &cycle)]))
+            .ends_with("the derivation of this type does not end")
+    );
+    // A DTD is refused, never expanded.
+    let dtd = format!(r#"<!DOCTYPE xs:schema [<!ENTITY e "boom">]>{HEAD}</xs:schema>"#);
+    assert_eq!(
+        message(import_files(&[("a.xsd", &dtd)])),
+        "a.xsd:1:1: malformed XML: a DTD is refused in a schema file"
+    );
+    // Not well-formed.
+    let broken = format!(r#"{HEAD}<xs:element name="A">"#);
+    assert!(message(import_files(&[("a.xsd", &broken)])).starts_with("a.xsd:1:"));
+    // Not a schema.
+    assert_eq!(
+        message(import_files(&[("a.xsd", "<html/>")])),
+        "a.xsd: not an XML Schema (the root element is html, not xs:schema)"
+    );
+    // An include that is not there.
+    let missing = format!(r#"{HEAD}<xs:include schemaLocation="gone.xsd"/></xs:schema>"#);
+    assert_eq!(
+        message(import_files(&[("a.xsd", &missing)])),
+        "a.xsd:1:125: schemaLocation gone.xsd cannot be read: No such file or directory (os error 2)"
+    );
+    // An undeclared prefix.
+    let prefix = format!(r#"{HEAD}<xs:element name="A" type="q:T"/></xs:schema>"#);
+    assert_eq!(
+        message(import_files(&[("a.xsd", &prefix)])),
+        "a.xsd:1:125: malformed XML: the prefix `q` of `q:T` is not declared"
+    );
+    // Nesting past the limit.
+    let deep = format!(
+        "{HEAD}{}{}</xs:schema>",
+        "<xs:annotation>".repeat(0) + &"<xs:group name=\"g\"><xs:sequence>".repeat(70),
+        "</xs:sequence></xs:group>".repeat(70)
+    );
+    assert_eq!(
+        message(import_files(&[("a.xsd", &deep)])),
+        "the schema set is larger than the limit of 128 levels of nesting"
+    );
+    // No global element.
+    let none = format!("{HEAD}</xs:schema>");
+    assert_eq!(
+        message(import_files(&[("a.xsd", &none)])),
+        "a.xsd declares 0 global elements; choose one with --element: "
+    );
 }
 
 #[test]

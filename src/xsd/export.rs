@@ -233,7 +233,9 @@ impl<'a> Exporter<'a> {
         Err(fail(pointer, "references never reach a schema"))
     }
 
-    /// The element name and namespace of member `key` whose schema is `member`.
+    /// The element name and namespace of member `key` whose schema is `member`: the
+    /// first `xml.name` and `xml.namespace` found on the member, its `$ref` target, its
+    /// items or their target (an array element takes its items' name).
     fn element_name(&self, key: &str, member: &'a Value, inherited: &str) -> (String, String) {
         let xml_of = |v: &Value, k: &str| {
             v.get("xml")
@@ -241,14 +243,19 @@ impl<'a> Exporter<'a> {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
-        let (target, _) = self.deref(member, "").unwrap_or((member, None));
-        let item = member.get("items").or_else(|| target.get("items"));
-        let name = xml_of(member, "name")
-            .or_else(|| item.and_then(|i| xml_of(i, "name")))
+        let target = self.deref(member, "").map_or(member, |(t, _)| t);
+        let mut chain = vec![member, target];
+        if let Some(items) = member.get("items").or_else(|| target.get("items")) {
+            chain.push(items);
+            chain.push(self.deref(items, "").map_or(items, |(t, _)| t));
+        }
+        let name = chain
+            .iter()
+            .find_map(|v| xml_of(v, "name"))
             .unwrap_or_else(|| key.to_string());
-        let ns = xml_of(member, "namespace")
-            .or_else(|| item.and_then(|i| xml_of(i, "namespace")))
-            .or_else(|| xml_of(target, "namespace"))
+        let ns = chain
+            .iter()
+            .find_map(|v| xml_of(v, "namespace"))
             .unwrap_or_else(|| inherited.to_string());
         (name, ns)
     }
