@@ -451,6 +451,10 @@ impl<'a> Exporter<'a> {
                         self.simple_body(target, ans.unwrap_or(doc_ns), &ptr, depth + 1)?
                     )),
                 };
+                if ans == Some(super::XSI) {
+                    // Validators admit `xsi:` attributes everywhere; no schema declares them.
+                    continue;
+                }
                 let use_ = if required.contains(k.as_str()) {
                     " use=\"required\""
                 } else {

@@ -75,7 +75,8 @@ pub fn import(file: &Path, element: Option<&str>) -> Result<Imported, XsdError> 
         warned: HashSet::new(),
         heads: substitution_heads(&set),
     };
-    let (key, item, _, _) = importer.element(global.doc, set.node(global), true)?;
+    let (key, mut item, _, _) = importer.element(global.doc, set.node(global), true)?;
+    importer.admit_schema_location(&mut item);
     let file_name = file
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -343,6 +344,45 @@ impl<'s> Importer<'s> {
             annotate_ns(&mut schema, &ns);
         }
         Ok((name.to_string(), schema, min, max))
+    }
+
+    /// Lets the root element carry `xsi:schemaLocation` and `xsi:noNamespaceSchemaLocation`,
+    /// which documents validated against the XSD often do and which a closed object would
+    /// refuse. The root's type gets an entry of its own for this, so other elements of the
+    /// type stay as the XSD says.
+    fn admit_schema_location(&mut self, root: &mut Value) {
+        let target = match root.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                let name = r.trim_start_matches("#/$defs/").to_string();
+                let Some(def) = self.defs.get(&name).cloned() else {
+                    return;
+                };
+                let own = self.fresh_name(&format!("{name}Root"));
+                self.defs.insert(own.clone(), def);
+                *root = json!({ "$ref": format!("#/$defs/{own}") });
+                self.defs.get_mut(&own)
+            }
+            None => Some(root),
+        };
+        let Some(target) = target else { return };
+        let object = match target.get("anyOf").and_then(Value::as_array).map(Vec::len) {
+            Some(_) => target
+                .get_mut("anyOf")
+                .and_then(Value::as_array_mut)
+                .and_then(|alts| alts.iter_mut().find(|a| a.get("properties").is_some())),
+            None => Some(target),
+        };
+        let Some(props) = object
+            .and_then(|o| o.get_mut("properties"))
+            .and_then(Value::as_object_mut)
+        else {
+            return;
+        };
+        for name in ["schemaLocation", "noNamespaceSchemaLocation"] {
+            props
+                .entry(format!("@{name}"))
+                .or_insert_with(|| json!({ "type": "string", "xml": { "namespace": super::XSI } }));
+        }
     }
 
     /// The global component `node` is (a top-level child of file `doc`).
