@@ -13,6 +13,7 @@ pub mod import;
 pub mod model;
 pub mod parse;
 pub mod pattern;
+mod simple;
 pub mod wsdl;
 
 use std::fmt;
