@@ -307,3 +307,81 @@ pub(super) fn decimal_pattern(d: &Decimal) -> String {
     };
     format!("^{sign}{body}$")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(d: &Decimal, text: &str) -> bool {
+        regex::Regex::new(&decimal_pattern(d))
+            .unwrap()
+            .is_match(text)
+    }
+
+    #[test]
+    fn decimal_patterns_follow_the_digit_facets() {
+        let money = Decimal {
+            total: Some(6),
+            fraction: Some(2),
+            unsigned: true,
+        };
+        for ok in [
+            "0", "1234.56", "9999.99", "123456", "12345.6", ".5", "007.50", "+1.5",
+        ] {
+            assert!(matches(&money, ok), "{ok}");
+        }
+        for bad in ["-1", "1234567", "1.234", "12345.67", "1e3", " 1", "", "."] {
+            assert!(!matches(&money, bad), "{bad}");
+        }
+        let any = Decimal::default();
+        for ok in ["-12.5", "+3", "4.", ".25", "0.000001"] {
+            assert!(matches(&any, ok), "{ok}");
+        }
+        for bad in ["1,5", "--1", "1.2.3", "NaN"] {
+            assert!(!matches(&any, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn built_in_integers_carry_their_bounds() {
+        let bounds = |t: &str| {
+            let s = finish_simple(builtin(t).unwrap());
+            (
+                s["type"].clone(),
+                s.get("minimum").cloned(),
+                s.get("maximum").cloned(),
+            )
+        };
+        assert_eq!(
+            bounds("unsignedLong"),
+            (json!("integer"), Some(json!(0)), Some(json!(u64::MAX)))
+        );
+        assert_eq!(
+            bounds("byte"),
+            (json!("integer"), Some(json!(-128)), Some(json!(127)))
+        );
+        assert_eq!(
+            bounds("positiveInteger"),
+            (json!("integer"), Some(json!(1)), None)
+        );
+        assert_eq!(bounds("integer"), (json!("integer"), None, None));
+        assert_eq!(
+            finish_simple(builtin("boolean").unwrap()),
+            json!({"type": "boolean"})
+        );
+        assert!(builtin("anyType").is_none());
+    }
+
+    #[test]
+    fn facet_values_convert_to_the_type() {
+        assert_eq!(convert("integer", " +42 "), Some(json!(42)));
+        assert_eq!(
+            convert("integer", "18446744073709551615"),
+            Some(json!(u64::MAX))
+        );
+        assert_eq!(convert("integer", "4.5"), None);
+        assert_eq!(convert("number", "INF"), None);
+        assert_eq!(convert("boolean", "1"), Some(json!(true)));
+        assert_eq!(convert("string", " a "), Some(json!(" a ")));
+    }
+}
