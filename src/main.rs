@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use schemagate::config::{self, LoadOptions};
 use schemagate::fixtures::CaseContext;
 use schemagate::mapping::syntax::Direction;
-use schemagate::{check, mapping, pipeline};
+use schemagate::{check, mapping, pipeline, xsd};
 
 #[derive(Parser)]
 #[command(
@@ -61,10 +61,52 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Write a partner schema from another schema language.
+    Import {
+        #[command(subcommand)]
+        what: ImportKind,
+    },
+    /// Write a route's partner schema in another schema language.
+    Export {
+        #[command(subcommand)]
+        what: ExportKind,
+    },
     /// Print the JSON Schema of a file format, for editors.
     Schema {
         #[arg(value_enum)]
         which: SchemaKind,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportKind {
+    /// The JSON Schema of an XSD element's XML view (follows xs:import and xs:include).
+    Xsd {
+        file: PathBuf,
+        /// The global element (local name or `{namespace}name`); needed when the file
+        /// declares several.
+        #[arg(long)]
+        element: Option<String>,
+        /// Write the schema here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportKind {
+    /// The XSD of an XML route's partner document (one file per namespace).
+    Xsd {
+        /// The route: `partner/route`.
+        route: String,
+        #[arg(long, value_enum, default_value_t = DirectionArg::Request)]
+        direction: DirectionArg,
+        /// A directory to write every file to; without it the document goes to stdout
+        /// (which needs a single namespace).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -160,6 +202,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             context,
             config,
         } => transform(&route, direction, file, request, context, config),
+        Command::Import {
+            what: ImportKind::Xsd { file, element, out },
+        } => import_xsd(&file, element.as_deref(), out),
+        Command::Export {
+            what:
+                ExportKind::Xsd {
+                    route,
+                    direction,
+                    out,
+                    config,
+                },
+        } => export_xsd(&route, direction, out, config),
         Command::Schema { which } => {
             let schema = match which {
                 SchemaKind::Mapping => mapping::json_schema(),
@@ -171,6 +225,79 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn import_xsd(
+    file: &std::path::Path,
+    element: Option<&str>,
+    out_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let imported = xsd::import(file, element)?;
+    for w in &imported.warnings {
+        err(&w.to_string());
+    }
+    let text = format!("{}\n", serde_json::to_string_pretty(&imported.schema)?);
+    match out_file {
+        Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+        None => out(&text),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_xsd(
+    route_name: &str,
+    direction: DirectionArg,
+    out_dir: Option<PathBuf>,
+    config_path: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let gw = match config::load(&LoadOptions {
+        config_path,
+        ..Default::default()
+    }) {
+        Ok(gw) => gw,
+        Err(diags) => {
+            for d in &diags {
+                err(&format!("{d}\n"));
+            }
+            bail!("the configuration does not load; run `schemagate check`");
+        }
+    };
+    let Some(route) = gw.route(route_name) else {
+        let names: Vec<&str> = gw.routes.iter().map(|r| r.name.as_str()).collect();
+        bail!("no route `{route_name}`; routes: {}", names.join(", "));
+    };
+    if route.format != schemagate::codec::Format::Xml {
+        bail!("route `{route_name}` is not an XML route");
+    }
+    let schema = match direction {
+        DirectionArg::Request => route.request.as_ref().map(|s| &s.source),
+        DirectionArg::Response => route.response.as_ref().map(|s| &s.target),
+    };
+    let Some(schema) = schema else {
+        bail!("route `{route_name}` has no partner document in that direction");
+    };
+    let exported = xsd::export(&schema.document, route.namespace.as_deref())?;
+    for w in &exported.warnings {
+        err(&w.to_string());
+    }
+    match out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for f in &exported.files {
+                let p = dir.join(&f.file_name);
+                std::fs::write(&p, &f.text).with_context(|| format!("writing {}", p.display()))?;
+                out(&format!("{}\n", p.display()));
+            }
+        }
+        None => match exported.files.as_slice() {
+            [one] => out(&one.text),
+            files => bail!(
+                "the document spans {} namespaces, one XSD file each: write them with --out DIR",
+                files.len()
+            ),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn transform(
