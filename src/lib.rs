@@ -32,6 +32,7 @@ pub mod fixtures;
 pub mod mapping;
 pub mod openapi;
 pub mod pipeline;
+pub mod probe;
 pub mod problem;
 pub mod proxy;
 pub mod reload;

@@ -61,6 +61,16 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Probe a running gateway: GET the URL, exit status 0 for a 2xx answer and 1 otherwise.
+    /// For container health checks, where images have no curl.
+    Health {
+        /// The URL to probe.
+        #[arg(default_value = schemagate::probe::DEFAULT_HEALTH_URL)]
+        url: String,
+        /// Milliseconds to wait for the answer, connection included.
+        #[arg(long, default_value_t = schemagate::probe::DEFAULT_HEALTH_TIMEOUT_MS)]
+        timeout_ms: u64,
+    },
     /// Print the JSON Schema of a file format, for editors.
     Schema {
         #[arg(value_enum)]
@@ -160,6 +170,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             context,
             config,
         } => transform(&route, direction, file, request, context, config),
+        Command::Health { url, timeout_ms } => {
+            match schemagate::probe::probe(&url, std::time::Duration::from_millis(timeout_ms)) {
+                Ok(status) => {
+                    out(&format!("{url}: {status}\n"));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    err(&format!("unhealthy: {e}"));
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Schema { which } => {
             let schema = match which {
                 SchemaKind::Mapping => mapping::json_schema(),
