@@ -21,7 +21,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin schemagate \
-    && install -D -m 0755 target/release/schemagate /out/schemagate
+    && install -D -s -m 0755 target/release/schemagate /out/schemagate
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/schemagate /usr/local/bin/schemagate
