@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use schemagate::config::{self, LoadOptions};
 use schemagate::fixtures::CaseContext;
 use schemagate::mapping::syntax::Direction;
-use schemagate::{check, mapping, pipeline, xsd};
+use schemagate::{check, pipeline, xsd};
 
 #[derive(Parser)]
 #[command(
@@ -39,8 +39,10 @@ enum Command {
     /// Load everything as `serve` would, check every mapping against its schemas, run the
     /// golden fixtures. Exit status 0 only when all is well.
     Check {
+        /// Configuration file (default: ./gateway.toml when it exists).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Report format: text for people, json for tools.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
@@ -48,6 +50,7 @@ enum Command {
     Transform {
         /// The route: `partner/route` (its file under mappings/ without extension).
         route: String,
+        /// Which mapping to run: the partner's request, or the upstream's answer.
         #[arg(long, value_enum, default_value_t = DirectionArg::Request)]
         direction: DirectionArg,
         /// The input file; stdin when omitted.
@@ -58,6 +61,7 @@ enum Command {
         /// A context document: {"path": {..}, "query": {..}, "headers": {..}, "claims": {..}}.
         #[arg(long)]
         context: Option<PathBuf>,
+        /// Configuration file (default: ./gateway.toml when it exists).
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -71,10 +75,34 @@ enum Command {
         #[command(subcommand)]
         what: ExportKind,
     },
+    /// Probe a running gateway: GET the URL, exit status 0 for a 2xx answer and 1 otherwise.
+    /// For container health checks, where images have no curl.
+    Health {
+        /// The URL to probe.
+        #[arg(default_value = schemagate::probe::DEFAULT_HEALTH_URL)]
+        url: String,
+        /// Milliseconds to wait for the answer, connection included.
+        #[arg(long, default_value_t = schemagate::probe::DEFAULT_HEALTH_TIMEOUT_MS)]
+        timeout_ms: u64,
+    },
     /// Print the JSON Schema of a file format, for editors.
     Schema {
+        /// The format: route files or gateway.toml.
         #[arg(value_enum)]
         which: SchemaKind,
+    },
+    /// Print a shell completion script: `schemagate completions bash > /etc/bash_completion.d/schemagate`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `schemagate man | man -l -`.
+    Man {
+        /// Write the pages of the command and of every subcommand (schemagate-serve.1, ...)
+        /// into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -112,13 +140,17 @@ enum ExportKind {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum OutputFormat {
+    /// Diagnostics one per line, for people.
     Text,
+    /// One JSON report, for tools.
     Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum DirectionArg {
+    /// The partner's request, mapped to the service's JSON.
     Request,
+    /// The service's answer, mapped back to the partner's format.
     Response,
 }
 
@@ -214,12 +246,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config,
                 },
         } => export_xsd(&route, direction, out, config),
+        Command::Health { url, timeout_ms } => {
+            match schemagate::probe::probe(&url, std::time::Duration::from_millis(timeout_ms)) {
+                Ok(status) => {
+                    out(&format!("{url}: {status}\n"));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    err(&format!("unhealthy: {e}"));
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "schemagate", &mut buf);
+            out(&String::from_utf8_lossy(&buf));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir: Some(dir) } => {
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir: None } => {
+            let mut buf = Vec::new();
+            // As `generate_to` renders it: the pages document no `help` subcommand.
+            clap_mangen::Man::new(Cli::command().disable_help_subcommand(true))
+                .render(&mut buf)
+                .context("rendering the manual page")?;
+            out(&String::from_utf8_lossy(&buf));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema { which } => {
             let schema = match which {
-                SchemaKind::Mapping => mapping::json_schema(),
-                SchemaKind::Config => {
-                    serde_json::to_value(schemars::schema_for!(config::GatewayConfig))?
-                }
+                SchemaKind::Mapping => schemagate::file_schema::mapping_schema(),
+                SchemaKind::Config => schemagate::file_schema::config_schema(),
             };
             out(&format!("{}\n", serde_json::to_string_pretty(&schema)?));
             Ok(ExitCode::SUCCESS)
@@ -366,10 +428,7 @@ fn transform(
                 &ctx.eval(&route.partner, None),
                 &limits,
             )
-            .map(|m| {
-                let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap_or_default();
-                serde_json::to_vec_pretty(&v).unwrap_or(m.body)
-            })
+            .map(|m| m.body)
         }
         Direction::Response => {
             let Some(stage) = &route.response else {
@@ -406,7 +465,7 @@ fn transform(
     };
     match result {
         Ok(bytes) => {
-            out(&format!("{}\n", String::from_utf8_lossy(&bytes)));
+            out(&printable(&bytes));
             Ok(ExitCode::SUCCESS)
         }
         Err(problem) => {
@@ -417,4 +476,12 @@ fn transform(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// A mapped document as `transform` prints it, the same for both directions: JSON indented
+/// (its text otherwise untouched), anything else (XML) as the gateway sends it; one newline at the end.
+fn printable(bytes: &[u8]) -> String {
+    let text = schemagate::pretty::indent_json(bytes)
+        .unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned());
+    format!("{}\n", text.trim_end_matches('\n'))
 }

@@ -1,5 +1,8 @@
 //! Logging and metrics.
 //!
+//! Submodules: [`process`] reads the process's own resources at scrape time and
+//! [`exposition`] picks and writes the text format a scraper asked for.
+//!
 //! Logging is `tracing` with one global subscriber: human-readable text or JSON lines (one
 //! object per event) on stderr, so stdout stays free for commands that print results.
 //! Metrics are Prometheus counters and histograms kept in a [`Metrics`] value the server
@@ -18,11 +21,17 @@ use std::sync::RwLock;
 use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod exposition;
+pub mod process;
+
+pub use exposition::Format;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
@@ -114,6 +123,13 @@ struct ServiceLabels {
 struct ValidationLabels {
     route: String,
     kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    os: String,
+    arch: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -245,6 +261,8 @@ fn latency_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// The `process_*` series, unprefixed as every client library writes them.
+    process: Registry,
     requests: Family<RequestLabels, Counter>,
     request_duration: HistogramFamily<RouteMethodLabels>,
     upstream_requests: Family<UpstreamLabels, Counter>,
@@ -325,8 +343,20 @@ impl Metrics {
             "Generation of the configuration being served (1 = the first load)",
             config_generation.clone(),
         );
+        registry.register(
+            "build",
+            "The running build: version and target; the value is always 1",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                os: std::env::consts::OS.to_string(),
+                arch: std::env::consts::ARCH.to_string(),
+            }),
+        );
+        let mut process = Registry::default();
+        process.register_collector(Box::new(process::ProcessCollector));
         Metrics {
             registry,
+            process,
             requests,
             request_duration,
             upstream_requests,
@@ -446,15 +476,28 @@ impl Metrics {
     }
 
     /// The OpenMetrics text exposition (serve it as
-    /// `application/openmetrics-text; version=1.0.0; charset=utf-8`).
+    /// [`exposition::OPENMETRICS_CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
+        let mut out = String::with_capacity(8192);
         // Writing into a String cannot fail; an encoder error would only mean a bug in a
         // label encoder, and an incomplete page is better than none.
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+        if encode_registry(&mut out, &self.registry)
+            .and_then(|()| encode_registry(&mut out, &self.process))
+            .and_then(|()| encode_eof(&mut out))
+            .is_err()
+        {
             tracing::error!("metrics encoding failed");
         }
         out
+    }
+
+    /// The page in `format`; serve it with [`Format::content_type`].
+    pub fn render_as(&self, format: Format) -> String {
+        match format {
+            Format::OpenMetrics => self.render(),
+            Format::Text004 => exposition::to_text_004(&self.render()),
+        }
     }
 }
 
