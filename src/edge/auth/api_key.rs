@@ -15,13 +15,29 @@ pub const MAX_API_KEY_LEN: usize = 512;
 /// The keys of one gateway, each naming a consumer.
 #[derive(Debug, Clone)]
 pub struct ApiKeys {
-    pub(crate) header: http::HeaderName,
+    header: http::HeaderName,
+    /// The header as configured, for challenges.
+    spelling: String,
     entries: Vec<([u8; 32], String)>,
 }
 
 impl ApiKeys {
     pub fn new(header: http::HeaderName, entries: Vec<([u8; 32], String)>) -> Self {
-        ApiKeys { header, entries }
+        ApiKeys {
+            spelling: header.to_string(),
+            header,
+            entries,
+        }
+    }
+
+    /// Keeps the operator's spelling of the header for challenges.
+    pub fn spelled(mut self, spelling: &str) -> Self {
+        self.spelling = spelling.to_string();
+        self
+    }
+
+    pub fn header_spelling(&self) -> &str {
+        &self.spelling
     }
 
     pub fn header(&self) -> &http::HeaderName {

@@ -166,7 +166,7 @@ pub fn compile(
                 errs.push(format!("{key}.consumer"), "must not be empty");
             }
         }
-        Arc::new(ApiKeys::new(h, entries))
+        Arc::new(ApiKeys::new(h, entries).spelled(&c.header))
     });
 
     let mtls = auth.mtls.as_ref().map(|c| {

@@ -98,7 +98,9 @@ impl Provider {
                 v.leeway = leeway_secs;
                 v.validate_nbf = true;
                 v.validate_exp = true;
-                v.set_required_spec_claims(&["exp", "iss", "aud"]);
+                // `exp` is required too, but checked after decoding: listed here, a string
+                // `exp` would be reported as missing rather than malformed.
+                v.set_required_spec_claims(&["iss", "aud"]);
                 v
             });
         }
@@ -179,6 +181,9 @@ impl Provider {
     }
 
     fn identity(&self, claims: Map<String, Value>) -> Result<Identity, AuthError> {
+        if !claims.contains_key("exp") {
+            return Err(AuthError::MissingClaim("exp".into()));
+        }
         let consumer = claim_string(&claims, &self.consumer_claim)
             .ok_or_else(|| AuthError::MissingClaim(self.consumer_claim.clone()))?;
         let user_id = match &self.user_id_claim {

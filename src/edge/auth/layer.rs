@@ -302,7 +302,7 @@ fn refusal<RB: From<Bytes>>(
     let api_key_header = policy
         .methods
         .contains(&MethodName::ApiKey)
-        .then(|| policy.api_keys.as_ref().map(|k| k.header().as_str()))
+        .then(|| policy.api_keys.as_ref().map(|k| k.header_spelling()))
         .flatten();
     for v in e.challenges(&policy.realm, policy.accepts_jwt(), api_key_header) {
         h.append(WWW_AUTHENTICATE, v);
