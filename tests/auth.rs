@@ -1126,3 +1126,39 @@ async fn end_to_end_through_a_real_server() {
         problem(403, "the token lacks the scope orders:write")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_refresh_loads_keys_before_any_token() {
+    let set = json!({"keys": [public_jwk(&rsa().enc, Algorithm::RS256, "a", true)]});
+    let count = Arc::new(AtomicUsize::new(0));
+    let (addr, _) = jwks_server(set, count.clone()).await;
+    let c = jwks_policy(addr, 3600);
+    let tasks = c.start();
+    assert_eq!(tasks.len(), 1);
+    // Wait for the first fetch, however long the loaded machine takes.
+    while !c.jwks[0].loaded() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(c.jwks[0].keys().len(), 1);
+    // A token without kid finds the key without another fetch.
+    let token = sign(Algorithm::RS256, &rsa().enc, None, &claims());
+    assert_eq!(call(&c, bearer(&token)).await.status, 200);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_token_without_kid_waits_for_a_jwks_never_fetched() {
+    let set = json!({"keys": [public_jwk(&rsa().enc, Algorithm::RS256, "a", true)]});
+    let count = Arc::new(AtomicUsize::new(0));
+    let (addr, _) = jwks_server(set, count.clone()).await;
+    let c = jwks_policy(addr, 3600);
+    let token = sign(Algorithm::RS256, &rsa().enc, None, &claims());
+    assert_eq!(call(&c, bearer(&token)).await.status, 200);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    // An ES256 token finds no ES256 key in the loaded set: its algorithm, not the keys, is
+    // at fault, and nothing is fetched again.
+    let (es, _) = ec(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let a = call(&c, bearer(&sign(Algorithm::ES256, &es, None, &claims()))).await;
+    assert_invalid_token(&a, "the token's algorithm is not accepted");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}

@@ -8,7 +8,7 @@
 //! the first pinned algorithm that fits its type (an EC key's curve decides between ES256
 //! and ES384).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,9 @@ pub struct Jwks {
     /// When the last fetch started; guards the rate limit and makes waiters single-flight.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
+    /// Whether a fetch ever succeeded: until one has, a missing key is the gateway's
+    /// trouble, not the token's.
+    loaded: AtomicBool,
 }
 
 impl Jwks {
@@ -74,6 +77,7 @@ impl Jwks {
             keys: ArcSwap::from_pointee(Vec::new()),
             last_fetch: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
+            loaded: AtomicBool::new(false),
         })
     }
 
@@ -88,6 +92,11 @@ impl Jwks {
     /// The keys held now.
     pub fn keys(&self) -> Arc<Vec<VerifyKey>> {
         self.keys.load_full()
+    }
+
+    /// Whether a fetch ever succeeded.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
     }
 
     /// How many fetches were started (for metrics and tests).
@@ -131,6 +140,7 @@ impl Jwks {
         let keys = self.fetch().await?;
         let n = keys.len();
         self.keys.store(Arc::new(keys));
+        self.loaded.store(true, Ordering::Release);
         Ok(n)
     }
 

@@ -147,19 +147,19 @@ impl Provider {
     /// Verifies a token whose header was already checked.
     async fn verify(&self, token: &str, header: &TokenHeader) -> Result<Identity, AuthError> {
         let kid = header.kid.as_deref();
-        let keys = match self.candidates(header.alg, kid) {
-            Err(AuthError::UnknownKid) if self.jwks.is_some() => {
-                let jwks = self.jwks.as_ref().expect("checked");
+        let keys = match (self.candidates(header.alg, kid), &self.jwks) {
+            // A key id not seen yet, or a set never fetched: fetch, within the rate limit.
+            (Err(e), Some(jwks)) if e == AuthError::UnknownKid || !jwks.loaded() => {
                 if !jwks.refresh_for_unknown_kid().await {
-                    return Err(if jwks.keys().is_empty() && self.keys.is_empty() {
-                        AuthError::KeysUnavailable
+                    return Err(if jwks.loaded() || !self.keys.is_empty() {
+                        e
                     } else {
-                        AuthError::UnknownKid
+                        AuthError::KeysUnavailable
                     });
                 }
                 self.candidates(header.alg, kid)?
             }
-            other => other?,
+            (other, _) => other?,
         };
         let validation = self
             .validations
