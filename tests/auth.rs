@@ -575,6 +575,42 @@ async fn malformed_tokens() {
 }
 
 #[tokio::test]
+async fn a_consumer_claim_that_cannot_be_a_header() {
+    for bad in [
+        json!("acme\r\nx-admin: 1"),
+        json!("é"),
+        json!("a".repeat(257)),
+        json!(true),
+    ] {
+        let a = call(
+            &hs_policy(""),
+            bearer(&hs256(&with(claims(), "sub", bad.clone()))),
+        )
+        .await;
+        assert_eq!(
+            a.body,
+            problem(401, "the token's sub claim is malformed"),
+            "{bad}"
+        );
+        assert_invalid_token(&a, "the token's sub claim is malformed");
+    }
+    // A `sub` that is an object already fails the verifier's reading of the claims.
+    let a = call(
+        &hs_policy(""),
+        bearer(&hs256(&with(claims(), "sub", json!({"id": 1})))),
+    )
+    .await;
+    assert_invalid_token(&a, "the bearer token is malformed");
+    // A numeric subject is its decimal text.
+    let a = call(
+        &hs_policy(""),
+        bearer(&hs256(&with(claims(), "sub", json!(1042)))),
+    )
+    .await;
+    assert_eq!(a.json()["x-consumer-id"], "1042");
+}
+
+#[tokio::test]
 async fn a_consumer_claim_that_is_missing() {
     let mut cl = claims();
     cl.as_object_mut().unwrap().remove("sub");
@@ -910,11 +946,11 @@ async fn mtls_names_the_consumer_from_the_verified_chain() {
         problem(403, "the client certificate names no known consumer")
     );
 
-    // No certificate at all.
+    // No certificate at all: no 401 challenge can ask for one, so 403.
     let a = call(&c, request().body(Body::empty()).unwrap()).await;
-    assert_eq!(a.status, 401);
+    assert_eq!(a.status, 403);
     assert!(a.www().is_empty());
-    assert_eq!(a.body, problem(401, "no credentials"));
+    assert_eq!(a.body, problem(403, "a client certificate is required"));
 }
 
 // ---------------------------------------------------------------- JWKS

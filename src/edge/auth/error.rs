@@ -46,6 +46,10 @@ pub enum AuthError {
     InvalidApiKey,
     #[error("the client certificate names no known consumer")]
     UnknownCertificate,
+    /// No credential on a route that accepts client certificates only: 403, since no
+    /// `WWW-Authenticate` scheme could ask for a certificate as a 401 must.
+    #[error("a client certificate is required")]
+    CertificateRequired,
     #[error("the consumer is not allowed on this route")]
     ConsumerNotAllowed,
     #[error("the client address is not allowed")]
@@ -71,8 +75,8 @@ impl AuthError {
     fn problem_kind(&self) -> ProblemKind {
         use AuthError::*;
         match self {
-            InsufficientScope(_) | ClaimMismatch(_) | UnknownCertificate | ConsumerNotAllowed
-            | IpNotAllowed => ProblemKind::Forbidden,
+            InsufficientScope(_) | ClaimMismatch(_) | UnknownCertificate | CertificateRequired
+            | ConsumerNotAllowed | IpNotAllowed => ProblemKind::Forbidden,
             KeysUnavailable => ProblemKind::Unavailable,
             _ => ProblemKind::Unauthorized,
         }
@@ -92,8 +96,8 @@ impl AuthError {
     pub(crate) fn scheme(&self) -> Option<Scheme> {
         use AuthError::*;
         match self {
-            MissingCredentials | KeysUnavailable | UnknownCertificate | ConsumerNotAllowed
-            | IpNotAllowed | ClaimMismatch(_) => None,
+            MissingCredentials | KeysUnavailable | UnknownCertificate | CertificateRequired
+            | ConsumerNotAllowed | IpNotAllowed | ClaimMismatch(_) => None,
             InvalidApiKey => Some(Scheme::ApiKey),
             _ => Some(Scheme::Bearer),
         }

@@ -59,6 +59,8 @@ pub struct Jwks {
     /// When the last fetch started; guards the rate limit and makes waiters single-flight.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
+    /// Fetches finished, successful or not: tells a waiter that one ran while it waited.
+    finished: AtomicU64,
     /// Whether a fetch ever succeeded: until one has, a missing key is the gateway's
     /// trouble, not the token's.
     loaded: AtomicBool,
@@ -77,6 +79,7 @@ impl Jwks {
             keys: ArcSwap::from_pointee(Vec::new()),
             last_fetch: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
             loaded: AtomicBool::new(false),
         })
     }
@@ -115,9 +118,9 @@ impl Jwks {
     /// `min_refresh` ago. Callers that waited on a concurrent fetch see its result without
     /// fetching again. True when the key set may have changed since the caller looked.
     pub async fn refresh_for_unknown_kid(&self) -> bool {
-        let before = self.fetch_count();
+        let before = self.finished.load(Ordering::Acquire);
         let mut last = self.last_fetch.lock().await;
-        if self.fetch_count() != before {
+        if self.finished.load(Ordering::Acquire) != before {
             return true;
         }
         if let Some(at) = *last
@@ -137,11 +140,14 @@ impl Jwks {
 
     async fn fetch_and_swap(&self) -> Result<usize, JwksError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let keys = self.fetch().await?;
-        let n = keys.len();
-        self.keys.store(Arc::new(keys));
-        self.loaded.store(true, Ordering::Release);
-        Ok(n)
+        let fetched = self.fetch().await.map(|keys| {
+            let n = keys.len();
+            self.keys.store(Arc::new(keys));
+            self.loaded.store(true, Ordering::Release);
+            n
+        });
+        self.finished.fetch_add(1, Ordering::Release);
+        fetched
     }
 
     async fn fetch(&self) -> Result<Vec<VerifyKey>, JwksError> {

@@ -150,14 +150,14 @@ impl Provider {
         let keys = match (self.candidates(header.alg, kid), &self.jwks) {
             // A key id not seen yet, or a set never fetched: fetch, within the rate limit.
             (Err(e), Some(jwks)) if e == AuthError::UnknownKid || !jwks.loaded() => {
-                if !jwks.refresh_for_unknown_kid().await {
-                    return Err(if jwks.loaded() || !self.keys.is_empty() {
-                        e
-                    } else {
-                        AuthError::KeysUnavailable
-                    });
+                // Looked up again even when this call did not fetch: another request's
+                // fetch may have brought the key meanwhile.
+                jwks.refresh_for_unknown_kid().await;
+                match self.candidates(header.alg, kid) {
+                    Ok(keys) => keys,
+                    Err(e) if jwks.loaded() || !self.keys.is_empty() => return Err(e),
+                    Err(_) => return Err(AuthError::KeysUnavailable),
                 }
-                self.candidates(header.alg, kid)?
             }
             (other, _) => other?,
         };
@@ -184,12 +184,9 @@ impl Provider {
         if !claims.contains_key("exp") {
             return Err(AuthError::MissingClaim("exp".into()));
         }
-        let consumer = claim_string(&claims, &self.consumer_claim)
-            .ok_or_else(|| AuthError::MissingClaim(self.consumer_claim.clone()))?;
+        let consumer = claim_string(&claims, &self.consumer_claim)?;
         let user_id = match &self.user_id_claim {
-            Some(c) => {
-                Some(claim_string(&claims, c).ok_or_else(|| AuthError::MissingClaim(c.clone()))?)
-            }
+            Some(c) => Some(claim_string(&claims, c)?),
             None => None,
         };
         Ok(Identity {
@@ -210,13 +207,22 @@ impl Provider {
     }
 }
 
-/// A string claim; a number is accepted as its decimal text (numeric subject ids).
-fn claim_string(claims: &Map<String, Value>, name: &str) -> Option<String> {
-    match claims.get(name)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// Longest consumer or user id taken from a token: it travels in a header and every log line.
+pub const MAX_ID_LEN: usize = 256;
+
+/// A string claim; a number is accepted as its decimal text (numeric subject ids). The
+/// value goes upstream in a header, so it must be one: visible ASCII and spaces, bounded.
+fn claim_string(claims: &Map<String, Value>, name: &str) -> Result<String, AuthError> {
+    let s = match claims.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        None | Some(Value::Null) => return Err(AuthError::MissingClaim(name.to_string())),
+        Some(_) => return Err(AuthError::InvalidClaim(name.to_string())),
+    };
+    if s.len() > MAX_ID_LEN || !s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(AuthError::InvalidClaim(name.to_string()));
     }
+    Ok(s)
 }
 
 fn map_error(kind: &ErrorKind) -> AuthError {

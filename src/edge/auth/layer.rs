@@ -217,6 +217,9 @@ async fn identify(policy: &RoutePolicy, req: &http::request::Parts) -> Result<Id
             }
         }
     }
+    if policy.methods.iter().all(|m| *m == MethodName::Mtls) {
+        return Err(AuthError::CertificateRequired);
+    }
     Err(AuthError::MissingCredentials)
 }
 
