@@ -364,7 +364,7 @@ fn compile_provider(
     let mut keys = Vec::new();
     for (i, k) in p.keys.iter().enumerate() {
         if let Some(vk) = load_key(errs, &format!("{key}.keys[{i}]"), k, base_dir) {
-            keys.push(vk);
+            keys.push(Arc::new(vk));
         }
     }
     let jwks = p.jwks.as_ref().and_then(|j| {

@@ -55,7 +55,7 @@ pub struct JwksSettings {
 pub struct Jwks {
     settings: JwksSettings,
     client: reqwest::Client,
-    keys: ArcSwap<Vec<VerifyKey>>,
+    keys: ArcSwap<Vec<Arc<VerifyKey>>>,
     /// When the last fetch started; guards the rate limit and makes waiters single-flight.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
@@ -93,7 +93,7 @@ impl Jwks {
     }
 
     /// The keys held now.
-    pub fn keys(&self) -> Arc<Vec<VerifyKey>> {
+    pub fn keys(&self) -> Arc<Vec<Arc<VerifyKey>>> {
         self.keys.load_full()
     }
 
@@ -142,7 +142,8 @@ impl Jwks {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let fetched = self.fetch().await.map(|keys| {
             let n = keys.len();
-            self.keys.store(Arc::new(keys));
+            self.keys
+                .store(Arc::new(keys.into_iter().map(Arc::new).collect()));
             self.loaded.store(true, Ordering::Release);
             n
         });

@@ -70,7 +70,7 @@ pub struct Provider {
     pub consumer_claim: String,
     pub user_id_claim: Option<String>,
     pub scopes_claim: String,
-    pub(crate) keys: Vec<VerifyKey>,
+    pub(crate) keys: Vec<Arc<VerifyKey>>,
     pub(crate) jwks: Option<Arc<Jwks>>,
     validations: HashMap<Algorithm, Validation>,
 }
@@ -82,7 +82,7 @@ impl Provider {
         audiences: &[String],
         leeway_secs: u64,
         claims: (String, Option<String>, String),
-        keys: Vec<VerifyKey>,
+        keys: Vec<Arc<VerifyKey>>,
         jwks: Option<Arc<Jwks>>,
     ) -> Self {
         let mut validations = HashMap::new();
@@ -118,7 +118,11 @@ impl Provider {
 
     /// Keys for a token's algorithm and key id: `Err(UnknownKid)` when no key has the id,
     /// `Err(AlgorithmNotAllowed)` when none fits the algorithm.
-    fn candidates(&self, alg: Algorithm, kid: Option<&str>) -> Result<Vec<VerifyKey>, AuthError> {
+    fn candidates(
+        &self,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<Vec<Arc<VerifyKey>>, AuthError> {
         let fetched = self.jwks.as_ref().map(|j| j.keys());
         let all = self
             .keys

@@ -122,11 +122,12 @@ where
 }
 
 /// Authenticates a request in place: strips and sets the identity headers, inserts
-/// [`ClientAddr`] and, when a credential was verified, the [`Identity`].
+/// [`ClientAddr`] and, when a credential was verified, the [`Identity`] (and returns how it
+/// was verified; None on an open route).
 pub async fn authenticate(
     policy: &RoutePolicy,
     req: &mut http::request::Parts,
-) -> Result<Option<Identity>, AuthError> {
+) -> Result<Option<super::AuthMethod>, AuthError> {
     let headers = policy.identity_headers();
     req.headers.remove(&headers.consumer);
     req.headers.remove(&headers.user_id);
@@ -173,8 +174,9 @@ pub async fn authenticate(
     if let Some(v) = identity.user_id.as_deref().and_then(value) {
         req.headers.insert(headers.user_id.clone(), v);
     }
-    req.extensions.insert(identity.clone());
-    Ok(Some(identity))
+    let method = identity.method;
+    req.extensions.insert(identity);
+    Ok(Some(method))
 }
 
 /// Verifies the first credential presented among the route's methods.
