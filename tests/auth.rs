@@ -1198,3 +1198,34 @@ async fn a_token_without_kid_waits_for_a_jwks_never_fetched() {
     assert_invalid_token(&a, "the token's algorithm is not accepted");
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn an_oversized_or_broken_jwks_keeps_the_keys_held() {
+    let good = json!({"keys": [public_jwk(&rsa().enc, Algorithm::RS256, "a", true)]});
+    let (addr, served) = jwks_server(good, Arc::new(AtomicUsize::new(0))).await;
+    let c = jwks_policy(addr, 0);
+    let jwks = &c.jwks[0];
+    assert_eq!(jwks.refresh().await.unwrap(), 1);
+
+    let padding: Vec<Value> = (0..3000)
+        .map(|i| json!({"kty": "oct", "kid": format!("{i:0>100}")}))
+        .collect();
+    *served.0.lock().unwrap() = json!({ "keys": padding });
+    let e = jwks.refresh().await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("http://{addr}/jwks answered more than 262144 bytes")
+    );
+    *served.0.lock().unwrap() = json!({"no": "keys"});
+    let e = jwks.refresh().await.unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!(
+            "http://{addr}/jwks answered no JWKS: missing field `keys`"
+        )),
+        "{e}"
+    );
+    // The key fetched before still verifies.
+    assert_eq!(jwks.keys().len(), 1);
+    let token = sign(Algorithm::RS256, &rsa().enc, Some("a"), &claims());
+    assert_eq!(call(&c, bearer(&token)).await.status, 200);
+}
