@@ -7,7 +7,9 @@
 //! - [`ratelimit`]: rate limits and quotas, in process or shared through Redis.
 //! - [`cache`]: the response cache of GET routes and the `Cache-Control` policy.
 //! - [`config_key`]: the error naming a bad traffic-control key.
+//! - [`auth`]: partner authentication (mTLS, JWT, API keys) and IP allow lists.
 
+pub mod auth;
 pub mod cache;
 pub mod config_key;
 pub mod correlation;
