@@ -38,3 +38,4 @@ pub mod reload;
 pub mod schema;
 pub mod server;
 pub mod telemetry;
+pub mod view;

@@ -18,8 +18,8 @@ use super::compile::{
 use super::path::{Root, SourcePath, push_index, push_pointer};
 use super::syntax::{Conversion, OnMissing, OnNull, Rounding, StringFn};
 use super::{EvalContext, MapError};
-use crate::codec::doc::{Doc, View};
 use crate::codec::{number_text, push_number};
+use crate::view::{Doc, View};
 
 /// The item being mapped inside `each`, with what is needed to name it in errors.
 pub(super) struct Scope<'a> {
@@ -58,7 +58,7 @@ impl<'a> Scope<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Got<'a> {
     Json(&'a Value),
-    /// An object or array of a [`Doc`](crate::codec::doc::Doc) source, held as a member
+    /// An object or array of a [`Doc`](crate::view::Doc) source, held as a member
     /// list (never a scalar: those are `Json`).
     Doc(View<'a>),
     Text(&'a str),

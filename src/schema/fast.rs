@@ -1,6 +1,6 @@
 //! A compiled structural validator: answers "valid" for the common shape of a schema
 //! (objects, arrays, `$ref`s, simple scalar rules) without the `jsonschema` crate's
-//! per-keyword machinery, and reads a [`View`], so a decoded [`crate::codec::doc::Doc`] is
+//! per-keyword machinery, and reads a [`View`], so a decoded [`crate::view::Doc`] is
 //! validated without first being turned into a `Value`.
 //!
 //! Soundness comes first. Structural keywords are checked here, and so are the scalar rules
@@ -27,7 +27,7 @@ use regex_automata::{Anchored, Input};
 use serde_json::{Map, Number, Value};
 
 use super::{Documents, shape};
-use crate::codec::doc::{Doc, View};
+use crate::view::{Doc, View};
 
 /// Index of a node in [`FastValidator::nodes`].
 pub(crate) type Id = u32;
@@ -1462,7 +1462,7 @@ mod tests {
 
     use super::super::{Schema, SchemaRegistry};
     use super::*;
-    use crate::codec::doc::Doc;
+    use crate::view::Doc;
 
     fn compile_with(doc: Value, others: &[(&str, Value)]) -> Schema {
         let others: BTreeMap<String, Arc<Value>> = others

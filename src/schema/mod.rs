@@ -11,8 +11,10 @@
 
 pub(crate) mod fast;
 mod shape;
+pub(crate) mod xml_plan;
 
 pub(crate) use shape::{find_anchor, join_relative, percent_decode};
+pub use xml_plan::EncodePlan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,9 +22,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::codec::doc::{Doc, View};
-use crate::codec::xml::EncodePlan;
 use crate::diagnostic::Diagnostic;
+use crate::view::{Doc, View};
 
 pub use shape::{
     Additional, NodeId, Shape, ShapeNode, TypeSet, XmlAttribute, XmlChild, XmlMeta, escape_pointer,
@@ -125,7 +126,7 @@ impl Schema {
         Ok(Doc::Json(value))
     }
 
-    /// The plan [`crate::codec::xml::encode_view`] follows to write this schema's documents.
+    /// The plan the XML encoder follows to write this schema's documents.
     pub fn xml_plan(&self) -> &EncodePlan {
         &self.xml_plan
     }
