@@ -6,8 +6,9 @@
 //! as a [`Doc`], whose member keys are borrowed from the schema, so no key is allocated or
 //! hashed; [`decode`] turns it into a `Value` for callers that want one. Positions are
 //! byte offsets until an error needs a line and column. The tokenizer (`scan`) is this
-//! module's own: the text is checked to be UTF-8 once and every name, text and attribute
-//! value is a slice of it, borrowed until the view needs an owned string.
+//! module's own and its only one: the text is checked to be UTF-8 once and every name,
+//! text and attribute value is a slice of it, borrowed until the view needs an owned
+//! string; [`locate`] reads a document again with it to place validation errors.
 //!
 //! Choices the design leaves open, made here:
 //! - An element the schema does not describe is kept with generic rules (text stays a
@@ -45,10 +46,8 @@ mod scan;
 
 use std::borrow::Cow;
 
-use quick_xml::NsReader;
-use quick_xml::events::Event;
-use quick_xml::name::{Namespace, ResolveResult};
 use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
 
 use super::{CodecError, EncodeError, Limits, line_col, push_number};
 pub use crate::schema::EncodePlan;

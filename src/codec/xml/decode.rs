@@ -95,7 +95,11 @@ impl<'a> Decoder<'a> {
     }
 
     /// [`lookup`] of `prefix`, and whether that namespace is the route's.
-    fn resolve(&self, bindings: &[Binding<'a>], prefix: &str) -> (Option<&'a str>, bool) {
+    pub(super) fn resolve(
+        &self,
+        bindings: &[Binding<'a>],
+        prefix: &str,
+    ) -> (Option<&'a str>, bool) {
         match prefix {
             "xml" | "xmlns" => {
                 let ns = lookup(bindings, prefix);
@@ -340,7 +344,7 @@ impl<'a> Decoder<'a> {
 
     /// Adds the namespace declarations among `attrs` to the scope, refusing those the
     /// Namespaces in XML recommendation forbids.
-    fn bind(
+    pub(super) fn bind(
         &self,
         attrs: &[Attr<'a>],
         bindings: &mut Vec<Binding<'a>>,

@@ -1,5 +1,7 @@
 //! Line and column of the XML node behind a pointer into the decoded view, for the
-//! errors validation reports. Error path only: the document is read again.
+//! errors validation reports. Error path only: the document is read again, by the same
+//! scanner and with the same namespace and name matching as decoding, so a position
+//! always names the node the decoder took the value from.
 
 use super::*;
 
@@ -21,13 +23,23 @@ pub fn locate(
             .map(|t| t.replace("~1", "/").replace("~0", "~"))
             .collect()
     };
-    let at = |offset: u64| {
-        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-        line_col(input, offset.saturating_add(bom))
-    };
+    let at = |offset: usize| line_col(input, offset.saturating_add(bom));
 
-    let mut reader = NsReader::from_str(text);
-    reader.config_mut().expand_empty_elements = false;
+    // The document decoded under the route's limits before it came here; these only
+    // give the decoder's namespace rules something to stand on.
+    let limits = Limits::default();
+    let decoder = Decoder {
+        input,
+        text,
+        bom,
+        shape,
+        route_ns: namespace,
+        limits: &limits,
+    };
+    let mut scanner = Scanner::new(text, usize::MAX);
+    let mut bindings: Vec<Binding<'_>> = Vec::new();
+    // `bindings.len()` when each open element started, to drop its declarations at its end.
+    let mut marks: Vec<usize> = Vec::new();
     // The element on the pointer's path that is open, its depth and node, and how many
     // tokens it accounts for; `best` is the deepest match so far.
     let mut depth = 0usize;
@@ -35,22 +47,33 @@ pub fn locate(
     let mut target_node: Option<NodeId> = None;
     let mut next = 0usize;
     let mut best: Option<(u32, u32)> = None;
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
 
     loop {
-        let offset = reader.buffer_position();
-        let (resolved, event) = reader.read_resolved_event().ok()?;
-        match event {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(event, Event::Empty(_));
-                let ns = match resolved {
-                    ResolveResult::Bound(Namespace(n)) => Some(n),
-                    _ => None,
-                };
-                let name = ElementName {
-                    ns,
-                    local: e.local_name().into_inner(),
-                    route: ns == namespace,
+        let offset = scanner.position();
+        match scanner.next().ok()? {
+            Token::Start { name: qname, empty } => {
+                let mark = bindings.len();
+                decoder
+                    .bind(scanner.attributes(), &mut bindings, offset)
+                    .ok()?;
+                let name = match split_qname(qname) {
+                    None => {
+                        let (ns, route) = decoder.resolve(&bindings, "");
+                        ElementName {
+                            ns,
+                            local: qname,
+                            route,
+                        }
+                    }
+                    Some((prefix, local)) => {
+                        let (ns, route) = decoder.resolve(&bindings, prefix);
+                        ElementName {
+                            ns: Some(ns?),
+                            local,
+                            route,
+                        }
+                    }
                 };
                 if depth == target_depth {
                     // A child of the element on the path (or the root).
@@ -81,9 +104,15 @@ pub fn locate(
                             let rest = tokens.get(next);
                             if let Some(key) = rest.filter(|t| t.starts_with('@')) {
                                 // An attribute is located where its name starts.
-                                let found =
-                                    attribute_offset(text, &reader, shape, m.element, e, key);
-                                return found.map(|o| at(o as u64)).or(best);
+                                let found = attribute_offset(
+                                    text,
+                                    scanner.attributes(),
+                                    &bindings,
+                                    shape,
+                                    m.element,
+                                    key,
+                                );
+                                return found.map(at).or(best);
                             }
                             if rest.is_none_or(|t| t == "#text") {
                                 return best;
@@ -97,46 +126,50 @@ pub fn locate(
                         }
                     }
                 }
-                if !empty {
+                if empty {
+                    bindings.truncate(mark);
+                } else {
                     depth += 1;
+                    marks.push(mark);
                 }
             }
-            Event::End(_) => {
+            Token::End { .. } => {
                 depth = depth.saturating_sub(1);
+                if let Some(mark) = marks.pop() {
+                    bindings.truncate(mark);
+                }
                 if depth < target_depth {
                     // The element on the path closed without the rest of the pointer.
                     return best;
                 }
             }
-            Event::Eof => return best,
+            Token::Eof => return best,
             _ => {}
         }
     }
 }
 
-/// The offset in `text` of the name of the attribute of start tag `tag` (just read by
-/// `reader`, whose schema node is `node`) that decodes to member `key`, matched as the
-/// decoder matches it.
-pub(super) fn attribute_offset(
+/// The offset in `text` of the name of the attribute among `attrs` (those of the start
+/// tag just read, whose schema node is `node`, with `bindings` in scope) that decodes to
+/// member `key`, matched as the decoder matches it.
+fn attribute_offset(
     text: &str,
-    reader: &NsReader<&[u8]>,
+    attrs: &[Attr<'_>],
+    bindings: &[Binding<'_>],
     shape: &Shape,
     node: Option<NodeId>,
-    tag: &quick_xml::events::BytesStart<'_>,
     key: &str,
 ) -> Option<usize> {
-    for attr in tag.attributes().with_checks(false) {
-        let attr = attr.ok()?;
-        let qname: &str = attr.key.into_inner();
+    for attr in attrs {
+        let qname = attr.name;
         if qname == "xmlns" || qname.starts_with("xmlns:") {
             continue;
         }
-        let (resolved, local) = reader.resolver().resolve_attribute(attr.key);
-        let ns = match resolved {
-            ResolveResult::Bound(Namespace(n)) => Some(n),
-            _ => None,
+        // An unprefixed attribute is in no namespace, whatever its element's.
+        let (ns, local) = match split_qname(qname) {
+            Some((prefix, local)) => (lookup(bindings, prefix), local),
+            None => (None, qname),
         };
-        let local = local.into_inner();
         let matched = match node {
             Some(n) => match shape.xml_attribute(n, ns, local) {
                 Some((k, _)) => k == key,

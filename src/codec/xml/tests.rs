@@ -1468,6 +1468,32 @@ fn errors_about_an_attribute_are_located_at_its_name() {
 }
 
 #[test]
+fn locate_keeps_namespace_declarations_to_their_element() {
+    // `a` is written `<A>` in no namespace; a default namespace declared on an earlier
+    // sibling (empty or not) must not reach it, and a prefix declared on an element
+    // names the namespace of its own attributes only there.
+    let s = root_with(json!({
+        "a": {"type": "string", "xml": {"name": "A"}},
+        "B": {"type": "object", "properties": {
+            "@lang": {"type": "string", "xml": {"namespace": "urn:l"}}
+        }}
+    }));
+    let xml = b"<R>\n<x xmlns=\"urn:p\"/>\n<y xmlns=\"urn:p\"></y>\n<A>1</A>\n\
+                <B xmlns:l=\"urn:other\"><i xmlns:l=\"urn:l\"/></B>\n\
+                <B xmlns:l=\"urn:l\" l:lang=\"de\"/></R>";
+    assert_eq!(
+        decode(xml, &s, None, &Limits::default()).unwrap(),
+        json!({"R": {"x": "", "y": "", "a": "1", "B": [{"i": ""}, {"@lang": "de"}]}})
+    );
+    assert_eq!(locate(xml, &s, None, "/R/a"), Some((4, 1)));
+    assert_eq!(locate(xml, &s, None, "/R/B/1/@lang"), Some((6, 20)));
+    // The first `B` has no attribute that decodes to `@lang`: its element is the answer.
+    assert_eq!(locate(xml, &s, None, "/R/B/0/@lang"), Some((5, 1)));
+    // A document the scanner cannot read has no position to give.
+    assert_eq!(locate(b"<R><A>1</A", &s, None, "/R/B"), None);
+}
+
+#[test]
 fn text_converts_beside_a_string_only_when_spelled_canonically() {
     let s = root_with(json!({
         "limit": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "enum": ["unlimited"]}]},
