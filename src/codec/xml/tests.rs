@@ -1467,6 +1467,22 @@ fn errors_about_an_attribute_are_located_at_its_name() {
     );
 }
 
+/// The shipped acme order, decoded into a `Value` or into the decoder's own `Doc`, is
+/// judged valid by the compiled validator without falling back to `jsonschema`.
+#[test]
+fn shipped_acme_order_decodes_to_what_the_compiled_validator_accepts() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (registry, _) = crate::schema::SchemaRegistry::load_dir(&root.join("schemas")).unwrap();
+    let external = registry.get("acme/order.schema.json").unwrap();
+    let body = std::fs::read(root.join("tests/fixtures/acme/orders/valid/input.xml")).unwrap();
+    let limits = Limits::default();
+    let decoded = decode(&body, &external.shape, Some(ACME), &limits).unwrap();
+    assert_eq!(external.fast_valid(View::Value(&decoded)), Some(true));
+    let doc = decode_doc(&body, &external.shape, Some(ACME), &limits).unwrap();
+    assert_eq!(doc.view().to_value(), decoded);
+    assert_eq!(external.fast_valid(doc.view()), Some(true));
+}
+
 #[test]
 fn locate_keeps_namespace_declarations_to_their_element() {
     // `a` is written `<A>` in no namespace; a default namespace declared on an earlier
