@@ -699,68 +699,6 @@ pub fn escape_pointer(token: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Decodes `%XX` escapes of a URI fragment; None when an escape is broken or not UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return Some(s.to_string());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Resolves `rel` against the directory of `from` (both `/`-separated), normalising `.`
-/// and `..`. None when `..` climbs above the root.
-pub(crate) fn join_relative(from: &str, rel: &str) -> Option<String> {
-    let mut parts: Vec<&str> = from.split('/').collect();
-    parts.pop();
-    for seg in rel.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            s => parts.push(s),
-        }
-    }
-    Some(parts.join("/"))
-}
-
-/// The JSON pointer of the subschema declaring `$anchor: name`, searched depth-first
-/// outside the keywords that hold data (`enum`, `const`, `examples`, `default`).
-pub(crate) fn find_anchor(value: &Value, name: &str, at: &str) -> Option<String> {
-    match value {
-        Value::Object(map) => {
-            if map.get("$anchor").and_then(Value::as_str) == Some(name) {
-                return Some(at.to_string());
-            }
-            map.iter().find_map(|(k, v)| {
-                if k == "enum" || k == "const" || k == "examples" || k == "default" {
-                    return None;
-                }
-                find_anchor(v, name, &format!("{at}/{}", escape_pointer(k)))
-            })
-        }
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| find_anchor(v, name, &format!("{at}/{i}"))),
-        _ => None,
-    }
-}
-
 mod build;
 use build::*;
 

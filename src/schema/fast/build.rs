@@ -3,6 +3,7 @@
 //! judge exactly is left to `jsonschema` whole.
 
 use super::*;
+use crate::schema::refs;
 
 pub(super) struct Builder<'d> {
     pub(super) docs: &'d Documents,
@@ -92,45 +93,60 @@ impl<'d> Builder<'d> {
 
     /// The document a non-empty `$ref` base written in `from` names.
     pub(super) fn doc_of(&self, from: &'d str, base: &str) -> Option<&'d str> {
-        let own_id = self
-            .doc(from)?
-            .get("$id")
-            .and_then(Value::as_str)
-            .map(|id| id.trim_end_matches('#'));
-        if base.contains(':') {
-            if own_id == Some(base) {
-                return Some(from);
-            }
-            if self.docs.by_name.contains_key(base) {
+        let from_doc = self.docs.by_name.get(from)?;
+        let own_id = from_doc.get("$id").and_then(Value::as_str);
+        let absolute = base.contains(':');
+        if absolute {
+            // A base that is a relative name too is read as a URI by the registry and
+            // as the name by a lookup: left to `jsonschema`.
+            if own_id.map(|id| id.trim_end_matches('#')) != Some(base)
+                && self.docs.by_name.contains_key(base)
+            {
                 return None;
             }
-            let name = self.docs.by_id.get(base)?;
-            return self
-                .docs
-                .by_name
-                .get_key_value(name)
-                .map(|(n, _)| n.as_str());
+        } else {
+            // Relative to the document's own URI: `file:///schemas/<name>`, unless an
+            // `$id` replaces it. Only plain paths, where joining names is what RFC 3986
+            // does.
+            let plain = |s: &str| {
+                !s.is_empty()
+                    && s.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/')
+                    })
+            };
+            if own_id.is_some()
+                || !plain(base)
+                || !plain(from)
+                || base.starts_with('/')
+                || base.contains("//")
+                || matches!(base.rsplit('/').next(), Some("." | ".." | ""))
+            {
+                return None;
+            }
         }
-        // Relative to the document's own URI: `file:///schemas/<name>`, unless an `$id`
-        // replaces it. Only plain paths, where joining names is what RFC 3986 does.
-        let plain = |s: &str| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        // Of the documents the shared resolution would try, only those the registry is
+        // certain to agree on: an absolute base by `$id`, a relative one joined to the
+        // document's name (never looked up as written).
+        let joined = if absolute {
+            None
+        } else {
+            refs::join_relative(from, base)
         };
-        if own_id.is_some()
-            || !plain(base)
-            || !plain(from)
-            || base.starts_with('/')
-            || base.contains("//")
-            || matches!(base.rsplit('/').next(), Some("." | ".." | ""))
-        {
-            return None;
-        }
-        let joined = shape::join_relative(from, base)?;
+        let certain = |name: &str| {
+            let name = if absolute {
+                self.docs.by_id.get(name)?.as_str()
+            } else if joined.as_deref() == Some(name) {
+                name
+            } else {
+                return None;
+            };
+            let (name, doc) = self.docs.by_name.get_key_value(name)?;
+            Some((name.clone(), doc.clone()))
+        };
+        let (name, _) = refs::document(from, from_doc, base, certain)?;
         self.docs
             .by_name
-            .get_key_value(&joined)
+            .get_key_value(&name)
             .map(|(n, _)| n.as_str())
     }
 

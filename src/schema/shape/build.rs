@@ -2,6 +2,7 @@
 //! `allOf`, flattens unions and records the XML names of every member.
 
 use super::*;
+use crate::schema::refs::{self, RefError};
 
 /// A memo key: the same subschema reached with a different inherited namespace is a
 /// different node (its elements live elsewhere).
@@ -387,74 +388,28 @@ impl Builder<'_> {
         reference: &str,
         location: &str,
     ) -> Result<(String, Arc<Value>, String), String> {
-        let (base, fragment) = match reference.split_once('#') {
-            Some((b, f)) => (b, f),
-            None => (reference, ""),
+        let find = |name: &str| {
+            if let Some(d) = self.docs.get(name) {
+                return Some((name.to_string(), d.clone()));
+            }
+            let d = (self.resolve)(name)?;
+            self.docs.insert(name.to_string(), d.clone());
+            Some((name.to_string(), d))
         };
-        let fragment = percent_decode(fragment).ok_or_else(|| {
-            format!("{location}: $ref \"{reference}\" has invalid percent-encoding")
-        })?;
-
-        let (tname, tdoc) = if base.is_empty() {
-            (doc_name.to_string(), doc.clone())
-        } else {
-            self.load_doc(doc_name, doc, base).ok_or_else(|| {
-                format!("{location}: $ref \"{reference}\" does not resolve to a known schema")
-            })?
-        };
-
-        let pointer = if fragment.is_empty() || fragment.starts_with('/') {
-            fragment
-        } else {
-            find_anchor(&tdoc, &fragment, "").ok_or_else(|| {
-                format!("{location}: $ref \"{reference}\": no $anchor \"{fragment}\"")
-            })?
-        };
-        if tdoc.pointer(&pointer).is_none() {
-            return Err(format!(
-                "{location}: $ref \"{reference}\" points at nothing (no {pointer} in {tname})"
-            ));
+        match refs::resolve(doc_name, doc, reference, find) {
+            Ok(r) => Ok((r.name, r.doc, r.pointer)),
+            Err(RefError::Escape) => Err(format!(
+                "{location}: $ref \"{reference}\" has invalid percent-encoding"
+            )),
+            Err(RefError::UnknownDocument) => Err(format!(
+                "{location}: $ref \"{reference}\" does not resolve to a known schema"
+            )),
+            Err(RefError::NoAnchor(fragment)) => Err(format!(
+                "{location}: $ref \"{reference}\": no $anchor \"{fragment}\""
+            )),
+            Err(RefError::NothingAt { pointer, document }) => Err(format!(
+                "{location}: $ref \"{reference}\" points at nothing (no {pointer} in {document})"
+            )),
         }
-        Ok((tname, tdoc, pointer))
-    }
-
-    pub(super) fn load_doc(
-        &mut self,
-        doc_name: &str,
-        doc: &Arc<Value>,
-        base: &str,
-    ) -> Option<(String, Arc<Value>)> {
-        let own_id = doc
-            .get("$id")
-            .and_then(Value::as_str)
-            .map(|s| s.trim_end_matches('#'));
-        if own_id == Some(base) {
-            return Some((doc_name.to_string(), doc.clone()));
-        }
-        // A document with an `$id` resolves relative refs against it, as the validator
-        // does; its file name comes second, so a document without one still finds its
-        // neighbours.
-        let mut candidates: Vec<String> = Vec::new();
-        if !base.contains(':') {
-            if let Some(id) = own_id
-                && let Some(n) = join_relative(id, base)
-            {
-                candidates.push(n);
-            }
-            if let Some(n) = join_relative(doc_name, base) {
-                candidates.push(n);
-            }
-        }
-        candidates.push(base.to_string());
-        for name in candidates {
-            if let Some(d) = self.docs.get(&name) {
-                return Some((name, d.clone()));
-            }
-            if let Some(d) = (self.resolve)(&name) {
-                self.docs.insert(name.clone(), d.clone());
-                return Some((name, d));
-            }
-        }
-        None
     }
 }
