@@ -367,8 +367,8 @@ mod robustness {
         /// The short decimal parser agrees with the general one, digit for digit.
         #[test]
         fn short_decimals_parse_like_the_general_parser(s in "-?[0-9]{1,20}(\\.[0-9]{0,20})?") {
-            if let Some(short) = super::super::parse_short_decimal(&s) {
-                let general = super::super::parse_any_decimal(&s);
+            if let Some(short) = super::super::number::parse_short_decimal(&s) {
+                let general = super::super::number::parse_any_decimal(&s);
                 prop_assert_eq!(Some((short.mantissa(), short.scale(), short.is_sign_negative())),
                     general.map(|g| (g.mantissa(), g.scale(), g.is_sign_negative())));
             }
@@ -378,8 +378,8 @@ mod robustness {
         #[test]
         fn short_numbers_convert_like_the_text_round_trip(m in -999_999_999_999_999i64..=999_999_999_999_999, scale in 0u32..=22) {
             let d = rust_decimal::Decimal::new(m, scale);
-            let fast = super::super::short_number(d).map(Value::Number);
-            let slow = super::super::exact_number_by_text(d).ok();
+            let fast = super::super::number::short_number(d).map(Value::Number);
+            let slow = super::super::number::exact_number_by_text(d).ok();
             prop_assert!(fast.is_some());
             prop_assert_eq!(fast, slow);
         }
@@ -398,13 +398,13 @@ mod robustness {
             use crate::mapping::compile::Convert;
             use crate::mapping::syntax::{Conversion, Rounding};
             let cases = [
-                (Conversion::Integer, super::super::fast_integer(&v)),
-                (Conversion::Decimal, super::super::fast_decimal(&v)),
+                (Conversion::Integer, super::super::number::fast_integer(&v)),
+                (Conversion::Decimal, super::super::number::fast_decimal(&v)),
             ];
             for (to, fast) in cases {
                 if let Some(f) = fast {
                     let c = Convert { to, scale: None, rounding: Rounding::HalfUp };
-                    let general = super::super::convert(&c, &v).map_err(|e| e.0);
+                    let general = super::super::number::convert(&c, &v).map_err(|e| e.0);
                     prop_assert_eq!(Ok(f.to_string()), general.map(|g| g.to_string()));
                 }
             }
