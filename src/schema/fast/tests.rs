@@ -645,6 +645,28 @@ fn cross_file_and_id_refs() {
 }
 
 #[test]
+fn refs_are_followed_only_where_the_registry_certainly_agrees() {
+    // A document naming itself by its own `$id` is covered.
+    let s = compile(json!({
+        "$id": "urn:t:main",
+        "properties": {"a": {"$ref": "urn:t:main#/$defs/S"}},
+        "$defs": {"S": {"type": "string"}}
+    }));
+    assert_eq!(verdict(&s, json!({"a": "x"})), Some(true));
+    assert_eq!(verdict(&s, json!({"a": 1})), Some(false));
+    // A relative reference in a document with an `$id` resolves against that `$id`: the
+    // shared resolution finds it, but the compiled validator leaves it to `jsonschema`.
+    let other = json!({"$id": "https://example.com/t/other.json", "type": "string"});
+    let s = compile_with(
+        json!({"$id": "https://example.com/t/main.json", "properties": {"a": {"$ref": "other.json"}}}),
+        &[("t/other.json", other)],
+    );
+    assert_eq!(s.fast_valid(View::Value(&json!({"a": "x"}))), None);
+    assert!(s.validate(&json!({"a": "x"})).is_ok());
+    assert!(s.validate(&json!({"a": 1})).is_err());
+}
+
+#[test]
 fn uncovered_schemas_get_no_verdict() {
     for doc in [
         json!({"properties": {"a": {}}, "anyOf": [{"required": ["a"]}]}),
