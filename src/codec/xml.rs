@@ -45,15 +45,21 @@ mod names;
 mod scan;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
-use std::collections::HashMap;
 
 use super::{CodecError, EncodeError, Limits, line_col, push_number};
 pub use crate::schema::EncodePlan;
 use crate::schema::xml_plan::{Written, is_xml_name};
 use crate::schema::{Additional, NodeId, Shape, TypeSet, XmlAttribute, XmlChild, escape_pointer};
 use crate::view::{Doc, Kind, View};
+use convert::*;
+use decode::*;
+pub use encode::{encode, encode_view};
+use frame::*;
+pub use locate::locate;
+use names::*;
 use scan::{Attr, ScanError, Scanner, Token};
 
 // The parts of the codec, each in its own file: `scan` tokenizes, `decode` walks the
@@ -152,13 +158,6 @@ fn trim_xml_ws(s: &str) -> &str {
         .map_or(start, |i| i + 1);
     s.get(start..end).unwrap_or_default()
 }
-
-use convert::*;
-use decode::*;
-pub use encode::{encode, encode_view};
-use frame::*;
-pub use locate::locate;
-use names::*;
 
 #[cfg(test)]
 mod tests;

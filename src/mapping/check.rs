@@ -5,6 +5,9 @@
 //! enum values, whether it may be missing or null) through the rule's steps. What it
 //! cannot prove it reports as a warning; it never passes an unproven rule silently.
 
+mod structure;
+mod value;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -18,6 +21,9 @@ use super::syntax::{Conversion, OnMissing, OnNull, Pos, RouteFile, Section, Stri
 use super::{CompiledMap, ContextDecl};
 use crate::diagnostic::Diagnostic;
 use crate::schema::{Additional, NodeId, Shape, TypeSet};
+
+use structure::*;
+use value::*;
 
 /// Deepest source-schema nesting walked when listing unread properties; recursive
 /// schemas are cut there (a mapping cannot read deeper than it is written anyway).
@@ -790,11 +796,6 @@ impl<'a> Checker<'a> {
         })
     }
 }
-
-mod value;
-use value::*;
-mod structure;
-use structure::*;
 
 #[cfg(test)]
 mod tests;

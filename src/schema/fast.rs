@@ -18,6 +18,10 @@
 //! `$ref` this module cannot resolve exactly as the registry does) gets no fast validator at
 //! all, and its callers use `jsonschema` alone.
 
+mod build;
+mod pattern;
+mod scalar;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -28,6 +32,10 @@ use serde_json::{Map, Number, Value};
 
 use super::{Documents, shape};
 use crate::view::{Doc, View};
+
+use build::*;
+use pattern::*;
+use scalar::*;
 
 /// Index of a node in [`FastValidator::nodes`].
 pub(crate) type Id = u32;
@@ -655,13 +663,6 @@ impl FastValidator {
         }
     }
 }
-
-mod scalar;
-use scalar::*;
-mod pattern;
-use pattern::*;
-mod build;
-use build::*;
 
 #[cfg(test)]
 mod tests;

@@ -8,11 +8,15 @@
 //!
 //! CONTRACT NOTE: shared by the XML codec and the mapping checker.
 
+mod build;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
+
+use build::*;
 
 /// Index of a node in its [`Shape`]'s arena.
 pub type NodeId = u32;
@@ -698,9 +702,6 @@ pub fn escape_pointer(token: &str) -> std::borrow::Cow<'_, str> {
         token.into()
     }
 }
-
-mod build;
-use build::*;
 
 #[cfg(test)]
 mod tests;
