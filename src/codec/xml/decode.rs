@@ -344,6 +344,8 @@ impl<'a> Decoder<'a> {
 
     /// Adds the namespace declarations among `attrs` to the scope, refusing those the
     /// Namespaces in XML recommendation forbids.
+    // Inlined into the decoding loop for the same reason as `Scanner::next`.
+    #[inline(always)]
     pub(super) fn bind(
         &self,
         attrs: &[Attr<'a>],
