@@ -41,4 +41,5 @@ pub mod reload;
 pub mod schema;
 pub mod server;
 pub mod telemetry;
+pub mod view;
 pub mod xsd;
