@@ -1,9 +1,13 @@
-//! Correlation ids and header hygiene: what the gateway does to every request and response
-//! at its edge, whatever the route.
+//! What the gateway does to every request and response at its edge, whatever the route:
+//! one concern per module, in the order a request meets them (see [`crate::gateway`] for
+//! the whole stack).
 //!
+//! - [`context`]: the per-request context the phases hand on in request extensions.
+//! - [`headers`]: internal-prefix stripping, `Host` and body-coding checks, and which
+//!   headers cross the gateway in each direction.
 //! - [`correlation`]: accept the client's correlation id when it is safe to log and echo,
 //!   otherwise mint one.
-//! - [`headers`]: which headers cross the gateway in each direction.
 
+pub mod context;
 pub mod correlation;
 pub mod headers;

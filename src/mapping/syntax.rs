@@ -121,6 +121,9 @@ impl RouteFile {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
+    /// What the gateway does with the route's requests: `transform` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// HTTP method (GET, POST, PUT, PATCH, DELETE).
     pub method: String,
     /// Path with `{name}` parameters: `/partners/acme/orders/{id}`.
@@ -1022,7 +1025,7 @@ mod tests {
         assert_eq!((err[0].line, err[0].column), (Some(1), Some(47)));
         assert_eq!(
             err[0].message,
-            "unknown field `verb`, expected one of method, path, format, namespace, headers, query"
+            "unknown field `verb`, expected one of kind, method, path, format, namespace, headers, query"
         );
     }
 
