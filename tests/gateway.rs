@@ -448,6 +448,16 @@ async fn admin_endpoints() {
     }
     let status = get(&gw.url("/admin/status")).await.json();
     assert_eq!(status["generation"], 1);
+    let acme = status["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "acme/orders")
+        .unwrap();
+    assert_eq!(
+        acme,
+        &json!({"name": "acme/orders", "kind": "transform", "method": "POST", "path": ACME, "format": "xml", "upstream": "orders"})
+    );
     let openapi = get(&gw.url("/openapi.json")).await.json();
     assert_eq!(openapi["openapi"], "3.1.0");
     assert!(

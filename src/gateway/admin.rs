@@ -102,7 +102,7 @@ async fn status(State(state): State<Arc<AppState>>) -> Response {
         .gateway
         .routes
         .iter()
-        .map(|r| json!({"name": r.name, "method": r.method.as_str(), "path": r.path, "format": r.format, "upstream": r.upstream}))
+        .map(|r| json!({"name": r.name, "kind": r.kind.as_str(), "method": r.method.as_str(), "path": r.path, "format": r.format, "upstream": r.upstream}))
         .collect();
     let loaded = rt
         .loaded_at
