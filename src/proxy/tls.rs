@@ -257,3 +257,69 @@ impl TlsFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn failures_are_found_inside_nested_io_errors() {
+        let wrapped =
+            |e: rustls::Error| io::Error::other(io::Error::new(io::ErrorKind::InvalidData, e));
+        let cases = [
+            (
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+                TlsFailure::UnknownAuthority,
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::NotValidForName),
+                TlsFailure::WrongHost,
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::Expired),
+                TlsFailure::Expired,
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::BadSignature),
+                TlsFailure::Handshake,
+            ),
+            (rustls::Error::NoApplicationProtocol, TlsFailure::Handshake),
+        ];
+        for (error, failure) in cases {
+            assert_eq!(TlsFailure::of(&wrapped(error)), Some(failure));
+        }
+        assert_eq!(
+            TlsFailure::of(&io::Error::other("connection refused")),
+            None
+        );
+    }
+
+    #[test]
+    fn unreadable_or_empty_files_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "# nothing here\n").unwrap();
+        let load = |cfg: UpstreamTlsConfig| TlsMaterial::load(&cfg).unwrap_err();
+        let e = load(UpstreamTlsConfig {
+            ca_file: Some(empty.clone()),
+            ..Default::default()
+        });
+        assert_eq!(
+            (e.key(), e.to_string()),
+            (
+                "ca_file",
+                format!(
+                    "tls.ca_file: `{}` holds no PEM certificate",
+                    empty.display()
+                )
+            )
+        );
+        let e = load(UpstreamTlsConfig {
+            client_key_file: Some(empty.clone()),
+            ..Default::default()
+        });
+        assert_eq!(e.key(), "client_key_file");
+        assert!(TlsMaterial::load(&UpstreamTlsConfig::default()).is_ok());
+    }
+}
