@@ -30,10 +30,11 @@ USER 65532:65532
 WORKDIR /etc/schemagate
 VOLUME ["/etc/schemagate"]
 EXPOSE 8080
+# The admin listener ([admin] listen, 127.0.0.1:9901 by default).
 # SIGTERM drains: in-flight requests finish within server.shutdown_grace_ms (30 s by default).
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-    CMD ["/usr/local/bin/schemagate", "health", "http://127.0.0.1:8080/healthz"]
+    CMD ["/usr/local/bin/schemagate", "health", "http://127.0.0.1:9901/healthz"]
 ENTRYPOINT ["/usr/local/bin/schemagate"]
 # Listen on every interface of the container; `server.listen` in the mounted gateway.toml is
 # overridden by --listen (drop it from the command to use the file's value).

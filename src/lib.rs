@@ -17,7 +17,9 @@
 //! - [`pipeline`]: the transformation phases of one partner request.
 //! - [`proxy`]: the pooled upstream client, `http://` and `https://`.
 //! - [`edge`]: the per-request context, correlation ids and header hygiene.
-//! - [`server`]: the HTTP listener with its timeouts and limits, graceful shutdown.
+//! - [`server`]: the HTTP listener (HTTP/1.1 and HTTP/2) with its timeouts and limits,
+//!   graceful shutdown.
+//! - [`tls`]: TLS termination on the partner listener, certificates reloaded in place.
 //! - [`reload`]: file watching and `SIGHUP`, which trigger reloads.
 //! - [`problem`]: the error type clients see, rendered as RFC 9457 problem details.
 //! - [`diagnostic`]: the findings of loading and checking, in one shape.
@@ -49,5 +51,6 @@ pub mod reload;
 pub mod schema;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod view;
 pub mod xsd;

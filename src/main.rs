@@ -32,6 +32,10 @@ enum Command {
         /// Listen address, overriding `server.listen`.
         #[arg(long)]
         listen: Option<String>,
+        /// Admin listen address, overriding `admin.listen` (`partner` shares the partner
+        /// listener).
+        #[arg(long)]
+        admin_listen: Option<String>,
         /// Also start the built-in demo upstream and point every upstream at it.
         #[arg(long)]
         demo: bool,
@@ -201,11 +205,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             config,
             listen,
+            admin_listen,
             demo,
         } => {
             let opts = LoadOptions {
                 config_path: config,
                 listen,
+                admin_listen,
                 upstream_override: None,
             };
             schemagate::gateway::run_server(opts, demo)?;

@@ -11,8 +11,8 @@ use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-/// The URL probed when none is given: the liveness endpoint on the default listener.
-pub const DEFAULT_HEALTH_URL: &str = "http://127.0.0.1:8080/healthz";
+/// The URL probed when none is given: the liveness endpoint on the default admin listener.
+pub const DEFAULT_HEALTH_URL: &str = "http://127.0.0.1:9901/healthz";
 /// How long the probe waits for the answer head, connection included.
 pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 2_000;
 

@@ -43,20 +43,26 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
 use axum::extract::ConnectInfo;
 use http::{Request, Response};
+use http_body_util::{Either, Empty};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
 use tower::ServiceExt as _;
 
 use crate::config::file::{GatewayConfig, LimitsConfig, ServerConfig};
+use crate::config::listener::Http2Config;
+use crate::edge::auth::{PeerAddr, PeerCertificates};
 
 /// Pause after an accept error that is not about one connection (EMFILE, ENFILE, ENOBUFS):
 /// retrying at once would spin a core while the process is out of descriptors; a short
@@ -89,6 +95,13 @@ pub struct ServerOptions {
     pub response_write_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// An HTTP/2 connection with no stream open for this long is closed with GOAWAY
+    /// (`server.keep_alive_timeout_ms`); zero keeps it open.
+    pub idle_timeout: Duration,
+    /// HTTP/2 without TLS on a plaintext listener (`server.h2c`).
+    pub h2c: bool,
+    /// The HTTP/2 limits (`[server.http2]`).
+    pub http2: Http2Config,
 }
 
 impl ServerOptions {
@@ -104,6 +117,9 @@ impl ServerOptions {
             max_header_bytes: limits.max_header_bytes,
             response_write_timeout: Duration::from_millis(server.response_write_timeout_ms),
             shutdown_grace: Duration::from_millis(server.shutdown_grace_ms),
+            idle_timeout: Duration::from_millis(server.keep_alive_timeout_ms),
+            h2c: server.h2c,
+            http2: server.http2.clone(),
         }
     }
 
@@ -119,6 +135,51 @@ impl ServerOptions {
         if self.max_header_bytes > HYPER_DEFAULT_MAX_BUF {
             b.max_buf_size(self.max_header_bytes);
         }
+        b
+    }
+
+    /// HTTP/2 with the head limit of HTTP/1.1 as its header list size, and the stream limits.
+    fn http2(&self) -> http2::Builder<TokioExecutor> {
+        let mut b = http2::Builder::new(TokioExecutor::new());
+        let h2 = &self.http2;
+        b.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.max_header_bytes.max(1)).unwrap_or(u32::MAX))
+            .max_concurrent_streams(h2.max_concurrent_streams)
+            .max_pending_accept_reset_streams(h2.max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(h2.max_local_error_reset_streams)
+            .keep_alive_interval(
+                (h2.keep_alive_interval_ms > 0)
+                    .then(|| Duration::from_millis(h2.keep_alive_interval_ms)),
+            )
+            .keep_alive_timeout(Duration::from_millis(h2.keep_alive_timeout_ms.max(1)));
+        b
+    }
+
+    /// HTTP/1.1 or HTTP/2 by the client's preface (`server.h2c`). hyper-util's HTTP/1.1
+    /// side has no head-size setting: its read buffer bounds the head instead (at least
+    /// 8 KiB, hyper's smallest).
+    fn auto(&self) -> auto::Builder<TokioExecutor> {
+        let mut b = auto::Builder::new(TokioExecutor::new());
+        b.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(
+                (!self.header_read_timeout.is_zero()).then_some(self.header_read_timeout),
+            )
+            .keep_alive(self.keep_alive)
+            .max_headers(self.max_headers.max(1))
+            .max_buf_size(self.max_header_bytes.max(8192));
+        let h2 = &self.http2;
+        b.http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.max_header_bytes.max(1)).unwrap_or(u32::MAX))
+            .max_concurrent_streams(h2.max_concurrent_streams)
+            .max_pending_accept_reset_streams(h2.max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(h2.max_local_error_reset_streams)
+            .keep_alive_interval(
+                (h2.keep_alive_interval_ms > 0)
+                    .then(|| Duration::from_millis(h2.keep_alive_interval_ms)),
+            )
+            .keep_alive_timeout(Duration::from_millis(h2.keep_alive_timeout_ms.max(1)));
         b
     }
 }
@@ -148,7 +209,8 @@ impl<F: Fn() -> ServerOptions + Send> OptionsSource for F {
 }
 
 /// The configuration keys the process reads once, at start: the listener (`server.listen`,
-/// `server.max_connections`), the runtime (`server.workers`), the admin surface and file
+/// `server.max_connections`, `server.h2c`, `[tls]`; the certificate files' contents are
+/// reloaded on their own), the runtime (`server.workers`), the admin surface and file
 /// watcher (`admin.*`) and the log subscriber (`logging.format`, `logging.level`). Returns
 /// those whose value differs between `old` and `new`, so a reload can say that they wait for
 /// a restart instead of silently keeping the old values.
@@ -160,7 +222,10 @@ pub fn read_at_start_changes(old: &GatewayConfig, new: &GatewayConfig) -> Vec<&'
             "server.max_connections",
             old.server.max_connections != new.server.max_connections,
         ),
+        ("server.h2c", old.server.h2c != new.server.h2c),
         ("admin.enabled", old.admin.enabled != new.admin.enabled),
+        ("admin.listen", old.admin.listen != new.admin.listen),
+        ("tls", old.tls != new.tls),
         ("admin.watch", old.admin.watch != new.admin.watch),
         (
             "admin.watch_debounce_ms",
@@ -319,8 +384,32 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_with(listener, service, opts, None, shutdown).await
+}
+
+/// [`serve`], with TLS termination when `tls` is given: each connection's handshake (bounded
+/// by the header read timeout) comes first, ALPN picks HTTP/2 or HTTP/1.1, and the client
+/// certificate chain the handshake verified goes into every request's extensions as
+/// [`PeerCertificates`].
+pub async fn serve_with<S, B>(
+    listener: TcpListener,
+    service: S,
+    opts: impl OptionsSource,
+    tls: Option<crate::tls::Terminator>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let permits = Arc::new(Semaphore::new(opts.current().max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
 
@@ -362,33 +451,68 @@ where
         let conn_opts = opts.current();
         let io = WriteDeadline::new(stream, conn_opts.response_write_timeout);
         let svc = service.clone();
-        let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            svc.clone().oneshot(req)
-        });
-        let conn = conn_opts
-            .http1()
-            .serve_connection(TokioIo::new(io), hyper_svc);
-        let conn = graceful.watch(conn);
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            if let Err(e) = conn.await {
-                // Timeouts and clients going away are routine at an edge: debug, not warn.
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-            drop(permit);
+            let _permit = permit;
+            let Some(tls) = tls else {
+                let protocol = if conn_opts.h2c {
+                    Protocol::Auto
+                } else {
+                    Protocol::Http1
+                };
+                let peer = PeerInfo {
+                    addr: peer,
+                    certs: None,
+                };
+                return drive(io, svc, &conn_opts, protocol, peer, stop).await;
+            };
+            let handshake = tls.acceptor().accept(io);
+            let stream = match conn_opts.header_read_timeout {
+                d if d.is_zero() => handshake.await,
+                d => match tokio::time::timeout(d, handshake).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake not completed in time");
+                        return;
+                    }
+                },
+            };
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    // A refused client certificate, a client speaking plain HTTP: routine.
+                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                    return;
+                }
+            };
+            let (_, session) = stream.get_ref();
+            let protocol = if session.alpn_protocol() == Some(b"h2") {
+                Protocol::Http2
+            } else {
+                Protocol::Http1
+            };
+            let certs = session
+                .peer_certificates()
+                .filter(|c| !c.is_empty())
+                .map(|c| PeerCertificates(c.iter().map(|d| d.to_vec()).collect()));
+            let peer = PeerInfo { addr: peer, certs };
+            drive(stream, svc, &conn_opts, protocol, peer, stop).await;
         });
     }
 
     drop(listener);
     tracing::info!(
-        in_flight = graceful.count(),
+        in_flight = connections.len(),
         "shutting down: no longer accepting connections"
     );
+    let _ = stop_tx.send(true);
     let grace = opts.current().shutdown_grace;
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
         tracing::warn!(
             grace_ms = grace.as_millis() as u64,
             "shutdown grace period over; aborting the remaining connections"
@@ -396,6 +520,228 @@ where
     }
     connections.shutdown().await;
     Ok(())
+}
+
+/// Which HTTP versions a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+    /// Either, told apart by the HTTP/2 preface (`server.h2c`).
+    Auto,
+}
+
+/// What the listener knows of a connection's client, put into each request's extensions.
+#[derive(Clone)]
+struct PeerInfo {
+    addr: SocketAddr,
+    certs: Option<PeerCertificates>,
+}
+
+/// When a connection last had no request in flight, for the HTTP/2 idle timeout (hyper
+/// keeps an HTTP/2 connection open as long as the client does).
+#[derive(Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    /// Milliseconds since the connection started, at the last request's end.
+    last_ms: AtomicU64,
+}
+
+/// Serves one connection until it ends; on shutdown (and on HTTP/2 idleness) it is closed
+/// gracefully: HTTP/1.1 after the response in flight, HTTP/2 with GOAWAY after the open
+/// streams.
+async fn drive<I, S, B>(
+    io: I,
+    service: S,
+    opts: &ServerOptions,
+    protocol: Protocol,
+    peer: PeerInfo,
+    stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let started = tokio::time::Instant::now();
+    let activity = Arc::new(Activity::default());
+    let track = Arc::clone(&activity);
+    let max_headers = opts.max_headers;
+    let addr = peer.addr;
+    let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let ext = req.extensions_mut();
+        ext.insert(ConnectInfo(peer.addr));
+        ext.insert(PeerAddr(peer.addr));
+        if let Some(certs) = &peer.certs {
+            ext.insert(certs.clone());
+        }
+        let over_limit =
+            req.version() == http::Version::HTTP_2 && req.headers().len() > max_headers;
+        let answer = (!over_limit).then(|| service.clone().oneshot(req));
+        let track = Arc::clone(&track);
+        track.in_flight.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let resp = match answer {
+                Some(answer) => answer.await.map(|r| r.map(Either::Left)),
+                // HTTP/1.1's answer to too many headers (hyper gives it there), with an empty body.
+                None => {
+                    let mut resp = Response::new(Either::Right(Empty::new()));
+                    *resp.status_mut() = http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+                    Ok(resp)
+                }
+            };
+            track
+                .last_ms
+                .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            track.in_flight.fetch_sub(1, Ordering::Relaxed);
+            resp
+        }
+    });
+    // Only HTTP/2 needs the idle timer: HTTP/1.1's head timer already closes idle connections.
+    let idle = (protocol != Protocol::Http1)
+        .then_some(opts.idle_timeout)
+        .filter(|d| !d.is_zero());
+    let watch = Watch {
+        stop,
+        idle,
+        activity,
+        started,
+        addr,
+    };
+    let io = TokioIo::new(io);
+    match protocol {
+        Protocol::Http1 => {
+            watch
+                .run(opts.http1().serve_connection(io, hyper_svc))
+                .await
+        }
+        Protocol::Http2 => {
+            watch
+                .run(opts.http2().serve_connection(io, hyper_svc))
+                .await
+        }
+        Protocol::Auto => {
+            let builder = opts.auto();
+            watch.run(builder.serve_connection(io, hyper_svc)).await;
+        }
+    }
+}
+
+/// A hyper connection that can be closed gracefully.
+trait Graceful: Future<Output = Result<(), Self::Error>> {
+    type Error: std::fmt::Display;
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Graceful for http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Error = hyper::Error;
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http1::Connection::graceful_shutdown(self);
+    }
+}
+
+impl<I, S, B> Graceful for http2::Connection<I, S, TokioExecutor>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    type Error = hyper::Error;
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http2::Connection::graceful_shutdown(self);
+    }
+}
+
+impl<I, S, B> Graceful for auto::Connection<'_, I, S, TokioExecutor>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        auto::Connection::graceful_shutdown(self);
+    }
+}
+
+/// What ends a connection besides the client: shutdown, and HTTP/2 idleness.
+struct Watch {
+    stop: watch::Receiver<bool>,
+    idle: Option<Duration>,
+    activity: Arc<Activity>,
+    started: tokio::time::Instant,
+    addr: SocketAddr,
+}
+
+impl Watch {
+    async fn run<C: Graceful>(self, conn: C) {
+        let Watch {
+            mut stop,
+            idle,
+            activity,
+            started,
+            addr,
+        } = self;
+        let is_idle = || {
+            let Some(limit) = idle else {
+                return false;
+            };
+            let last = Duration::from_millis(activity.last_ms.load(Ordering::Relaxed));
+            activity.in_flight.load(Ordering::Relaxed) == 0
+                && started.elapsed().saturating_sub(last) >= limit
+        };
+        tokio::pin!(conn);
+        let mut closing = false;
+        // The idle check runs a few times per idle period, so a connection closes at most
+        // a quarter period late.
+        let tick = idle.map(|d| (d / 4).max(Duration::from_millis(10)));
+        loop {
+            let idle_check = async {
+                match tick {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        // Timeouts and clients going away are routine at an edge: debug.
+                        tracing::debug!(error = %e, peer = %addr, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = stop.wait_for(|&v| v), if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                () = idle_check, if !closing => {
+                    if is_idle() {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Errors that concern only the connection being accepted: the next accept can proceed.
@@ -427,6 +773,7 @@ mod tests {
             max_header_bytes: 1024,
             response_write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            ..ServerOptions::default()
         }
     }
 
@@ -724,6 +1071,7 @@ mod tests {
             max_header_bytes: 1024,
             response_write_timeout: Duration::from_millis(300),
             shutdown_grace: Duration::from_secs(1),
+            ..ServerOptions::default()
         };
         let (stop, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, app, opts, async move {

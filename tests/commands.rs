@@ -40,7 +40,7 @@ async fn health_exits_zero_only_for_a_2xx_answer() {
     let up = Upstream::acme().await;
     let gw = Gateway::start(&up.url()).await;
 
-    let url = gw.url("/healthz");
+    let url = gw.admin_url("/healthz");
     let ok = health(&[&url]).await;
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
     assert_eq!(text(&ok.stdout), format!("{url}: 200\n"));

@@ -160,7 +160,7 @@ async fn dashboard_queries_parse_and_read_served_series() {
     )
     .await;
     assert_eq!(refused.status, http::StatusCode::UNPROCESSABLE_ENTITY);
-    let page = get(&gw.url("/metrics")).await.text();
+    let page = get(&gw.admin_url("/metrics")).await.text();
     // Sample names, and family names (in text 0.0.4 a counter's family is its `_total` name)
     // for the families with no sample yet.
     let served: BTreeSet<String> = page
@@ -470,10 +470,11 @@ async fn container_root_filesystem_runs_the_gateway() {
     copy_tree(&repo().join("mappings"), &etc.join("mappings"));
     copy_tree(&repo().join("tests/fixtures"), &etc.join("fixtures"));
     let port = free_port();
+    let admin_port = free_port();
     std::fs::write(
         etc.join("gateway.toml"),
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[paths]\nschemas = \"schemas\"\nmappings = \"mappings\"\nfixtures = \"fixtures\"\n[upstreams.orders]\nurl = \"{}\"\n[admin]\nwatch = false\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[paths]\nschemas = \"schemas\"\nmappings = \"mappings\"\nfixtures = \"fixtures\"\n[upstreams.orders]\nurl = \"{}\"\n[admin]\nwatch = false\nlisten = \"127.0.0.1:{admin_port}\"\n",
             up.url()
         ),
     )
@@ -501,7 +502,7 @@ async fn container_root_filesystem_runs_the_gateway() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let health_url = format!("http://127.0.0.1:{port}/healthz");
+    let health_url = format!("http://127.0.0.1:{admin_port}/healthz");
     let mut healthy = None;
     for _ in 0..100 {
         let probe = chroot(&["health", &health_url]).output().unwrap();
@@ -517,7 +518,7 @@ async fn container_root_filesystem_runs_the_gateway() {
         fixture("acme/orders/valid/input.xml"),
     )
     .await;
-    let health = get(&format!("{base}/healthz")).await;
+    let health = get(&format!("http://127.0.0.1:{admin_port}/healthz")).await;
     server.kill().unwrap();
     server.wait().unwrap();
     assert_eq!(

@@ -410,7 +410,7 @@ async fn correlation_ids_and_internal_headers() {
 async fn admin_endpoints() {
     let up = Upstream::acme().await;
     let gw = Gateway::start(&up.url()).await;
-    let health = get(&gw.url("/healthz")).await;
+    let health = get(&gw.admin_url("/healthz")).await;
     assert_eq!(
         (health.status, health.text()),
         (StatusCode::OK, "{\"status\":\"ok\"}".to_string())
@@ -418,7 +418,7 @@ async fn admin_endpoints() {
     // Admin answers carry the caller's correlation id, or a new one.
     let traced = send(
         Method::GET,
-        &gw.url("/readyz"),
+        &gw.admin_url("/readyz"),
         &[("x-correlation-id", "probe-7")],
         bytes::Bytes::new(),
     )
@@ -430,7 +430,7 @@ async fn admin_endpoints() {
     let bad = post_xml(&gw.url(ACME), fixture("acme/orders/invalid/input.xml")).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(get(&gw.url("/nowhere")).await.status, StatusCode::NOT_FOUND);
-    let metrics = get(&gw.url("/metrics")).await;
+    let metrics = get(&gw.admin_url("/metrics")).await;
     assert_eq!(metrics.status, StatusCode::OK);
     let text = metrics.text();
     let lines: Vec<&str> = text.lines().collect();
@@ -446,7 +446,7 @@ async fn admin_endpoints() {
     ] {
         assert!(lines.contains(&expected), "missing `{expected}` in\n{text}");
     }
-    let status = get(&gw.url("/admin/status")).await.json();
+    let status = get(&gw.admin_url("/admin/status")).await.json();
     assert_eq!(status["generation"], 1);
     let acme = status["routes"]
         .as_array()
@@ -458,7 +458,7 @@ async fn admin_endpoints() {
         acme,
         &json!({"name": "acme/orders", "kind": "transform", "method": "POST", "path": ACME, "format": "xml", "upstream": "orders"})
     );
-    let openapi = get(&gw.url("/openapi.json")).await.json();
+    let openapi = get(&gw.admin_url("/openapi.json")).await.json();
     assert_eq!(openapi["openapi"], "3.1.0");
     assert!(
         openapi["paths"][ACME]["post"]["requestBody"]["content"]["application/xml"].is_object()
@@ -649,7 +649,10 @@ async fn reload_under_load_never_mixes_versions() {
         speeds.into_iter().collect::<Vec<_>>(),
         vec!["EXPRESS".to_string(), "STANDARD".to_string()]
     );
-    assert_eq!(get(&gw.url("/admin/status")).await.json()["generation"], 21);
+    assert_eq!(
+        get(&gw.admin_url("/admin/status")).await.json()["generation"],
+        21
+    );
 }
 
 #[tokio::test]
@@ -670,7 +673,7 @@ async fn a_broken_reload_keeps_the_old_configuration_serving() {
     );
     let reply = post_xml(&gw.url(ACME), fixture("acme/orders/valid/input.xml")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let status = get(&gw.url("/admin/status")).await.json();
+    let status = get(&gw.admin_url("/admin/status")).await.json();
     assert_eq!(status["generation"], 1);
     assert_eq!(status["last_reload"]["outcome"], "failure");
     assert!(
@@ -1216,7 +1219,7 @@ async fn head_is_answered_like_get_without_a_body() {
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.header("allow"), "POST");
     // Each request counts under its own method.
-    let metrics = get(&gw.url("/metrics")).await.text();
+    let metrics = get(&gw.admin_url("/metrics")).await.text();
     let mut counts: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("schemagate_requests_total{route=\"globex/order-status\""))
@@ -1237,7 +1240,7 @@ async fn admin_method_not_allowed_is_a_problem_document() {
     let gw = Gateway::start(&up.url()).await;
     let reply = send(
         Method::POST,
-        &gw.url("/metrics"),
+        &gw.admin_url("/metrics"),
         &[("x-correlation-id", "adm-1")],
         bytes::Bytes::new(),
     )
@@ -1256,7 +1259,13 @@ async fn admin_method_not_allowed_is_a_problem_document() {
             "POST is not allowed here; allowed: GET, HEAD"
         )
     );
-    let head = send(Method::HEAD, &gw.url("/healthz"), &[], bytes::Bytes::new()).await;
+    let head = send(
+        Method::HEAD,
+        &gw.admin_url("/healthz"),
+        &[],
+        bytes::Bytes::new(),
+    )
+    .await;
     assert_eq!(head.status, StatusCode::OK);
 }
 
@@ -1344,7 +1353,7 @@ async fn the_start_up_load_counts_as_the_last_good_load() {
     let mappings = acme_mappings();
     let gw = Gateway::start_with(&up.url(), "", Some(mappings.path())).await;
     let after = unix_now();
-    let text = get(&gw.url("/metrics")).await.text();
+    let text = get(&gw.admin_url("/metrics")).await.text();
     let started = metric(&text, "schemagate_last_reload_success_timestamp_seconds");
     assert!(
         (before..=after).contains(&started),
@@ -1358,7 +1367,7 @@ async fn the_start_up_load_counts_as_the_last_good_load() {
     ] {
         assert!(lines.contains(&expected), "missing `{expected}` in\n{text}");
     }
-    let status = get(&gw.url("/admin/status")).await.json();
+    let status = get(&gw.admin_url("/admin/status")).await.json();
     assert_eq!(status["generation"], 1);
     assert_eq!(status["last_reload"]["outcome"], "initial");
     assert_eq!(status["last_reload"]["errors"], json!([]));
@@ -1377,7 +1386,7 @@ async fn the_start_up_load_counts_as_the_last_good_load() {
             .await
             .unwrap()
     );
-    let text = get(&gw.url("/metrics")).await.text();
+    let text = get(&gw.admin_url("/metrics")).await.text();
     assert_eq!(
         metric(&text, "schemagate_last_reload_success_timestamp_seconds"),
         started
@@ -1393,7 +1402,7 @@ async fn the_start_up_load_counts_as_the_last_good_load() {
             .await
             .unwrap()
     );
-    let text = get(&gw.url("/metrics")).await.text();
+    let text = get(&gw.admin_url("/metrics")).await.text();
     assert!(metric(&text, "schemagate_last_reload_success_timestamp_seconds") >= started);
     assert_eq!(metric(&text, "schemagate_config_generation"), 2.0);
     assert!(
@@ -1473,7 +1482,7 @@ async fn a_refused_format_is_not_chosen_for_a_problem() {
 async fn openapi_json_is_self_contained() {
     let up = Upstream::acme().await;
     let gw = Gateway::start(&up.url()).await;
-    let doc = get(&gw.url("/openapi.json")).await.json();
+    let doc = get(&gw.admin_url("/openapi.json")).await.json();
     let mut found = Vec::new();
     refs(&doc, &mut found);
     found.sort();

@@ -74,7 +74,7 @@ fn helps(page: &str) -> Vec<String> {
 #[tokio::test]
 async fn text_004_is_clean_for_promtool() {
     let (_up, gw) = gateway_with_traffic().await;
-    let reply = get(&gw.url("/metrics")).await;
+    let reply = get(&gw.admin_url("/metrics")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply.header("content-type"),
@@ -170,7 +170,7 @@ async fn openmetrics_for_prometheus_parses_with_the_reference_parser() {
     let (_up, gw) = gateway_with_traffic().await;
     let reply = send(
         Method::GET,
-        &gw.url("/metrics"),
+        &gw.admin_url("/metrics"),
         &[("accept", PROMETHEUS_ACCEPT)],
         bytes::Bytes::new(),
     )

@@ -22,6 +22,9 @@ pub struct GatewayConfig {
     pub errors: ErrorsConfig,
     pub logging: LoggingConfig,
     pub admin: AdminConfig,
+    /// TLS termination on the partner listener.
+    #[serde(skip_serializing_if = "super::listener::TlsConfig::is_default")]
+    pub tls: super::listener::TlsConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -48,6 +51,9 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// Idle keep-alive connections are closed after this long.
     pub keep_alive_timeout_ms: u64,
+    /// Serve HTTP/2 without TLS (prior knowledge) on a plaintext listener.
+    pub h2c: bool,
+    pub http2: super::listener::Http2Config,
 }
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -73,6 +79,8 @@ impl Default for ServerConfig {
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS,
             keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+            h2c: false,
+            http2: super::listener::Http2Config::default(),
         }
     }
 }
@@ -294,6 +302,9 @@ impl Default for LoggingConfig {
 pub struct AdminConfig {
     /// Serve `/healthz`, `/readyz`, `/metrics`, `/admin/status`, `/openapi.json`.
     pub enabled: bool,
+    /// Address of the admin listener, or `"partner"` to serve the admin endpoints on the
+    /// partner listener (a risk: partners then see route and upstream names).
+    pub listen: String,
     /// Watch the configuration, schemas and mappings and reload on change.
     pub watch: bool,
     /// Quiet period after a file change before reloading, so an editor's several writes
@@ -305,6 +316,7 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             enabled: true,
+            listen: super::listener::DEFAULT_ADMIN_LISTEN.to_string(),
             watch: true,
             watch_debounce_ms: 250,
         }

@@ -7,6 +7,7 @@
 
 pub mod env;
 pub mod file;
+pub mod listener;
 mod locate;
 mod route;
 
@@ -33,6 +34,8 @@ pub struct LoadOptions {
     pub config_path: Option<PathBuf>,
     /// `--listen`: overrides `server.listen`.
     pub listen: Option<String>,
+    /// `--admin-listen`: overrides `admin.listen`.
+    pub admin_listen: Option<String>,
     /// `--demo`: every upstream points at the built-in demo upstream.
     pub upstream_override: Option<String>,
 }
@@ -42,6 +45,9 @@ impl LoadOptions {
     pub fn apply(&self, config: &mut GatewayConfig) {
         if let Some(listen) = &self.listen {
             config.server.listen = listen.clone();
+        }
+        if let Some(listen) = &self.admin_listen {
+            config.admin.listen = listen.clone();
         }
         if let Some(url) = &self.upstream_override {
             for up in config.upstreams.values_mut() {
@@ -174,6 +180,16 @@ pub fn load_with_env(
             *file = base_dir.join(&*file);
         }
     }
+    for file in [
+        &mut config.tls.cert_file,
+        &mut config.tls.key_file,
+        &mut config.tls.client_ca_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *file = base_dir.join(&*file);
+    }
     let cfg_name = config_file
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
@@ -285,6 +301,7 @@ fn validate_config(cfg: &GatewayConfig, file: &Path, diags: &mut Vec<Diagnostic>
             .hint("write host:port with a numeric IP, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\""),
         );
     }
+    listener::validate(&cfg.tls, &cfg.server.http2, &cfg.admin.listen, file, diags);
     let positive: [(&str, u64); 5] = [
         (
             "server.header_read_timeout_ms",

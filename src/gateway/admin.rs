@@ -63,6 +63,17 @@ pub(super) fn method_not_allowed(rt: &Runtime, req: &Request) -> Response {
     resp
 }
 
+/// A path the admin listener does not serve: a problem document like any other 404.
+pub(super) fn not_found(rt: &Runtime, req: &Request) -> Response {
+    let cid = correlation_id(req.headers(), &rt.correlation_header);
+    let p = Problem::new(
+        ProblemKind::NotFound,
+        format!("no admin endpoint at {}", req.uri().path()),
+    );
+    let format = problem_format(rt, None, req.headers());
+    problem_response(&p, format, &cid, &rt.correlation_header)
+}
+
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.ready.load(Ordering::Relaxed) {
         (

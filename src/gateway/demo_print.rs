@@ -40,11 +40,12 @@ fn shell_word(word: &str) -> String {
 }
 
 /// What `serve --demo` prints: a `curl` command per route that works as printed (paths are
-/// relative to the working directory, where the fixtures are).
-pub(super) fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
+/// relative to the working directory, where the fixtures are). `admin` is where the admin
+/// endpoints answer (their own listener, or `local` when shared).
+pub(super) fn print_demo(local: SocketAddr, admin: SocketAddr, demo: SocketAddr, gw: &Gateway) {
     use std::fmt::Write as _;
     let mut text = format!(
-        "schemagate is serving the example partners on http://{local} (demo upstream on http://{demo})\n\nTry:\n"
+        "schemagate is serving the example partners on http://{local} (demo upstream on http://{demo}; admin endpoints on http://{admin})\n\nTry:\n"
     );
     for r in &gw.routes {
         let mut path = r.path.clone();
@@ -77,7 +78,7 @@ pub(super) fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
     }
     let _ = writeln!(
         text,
-        "  curl -s http://{local}/openapi.json\n  curl -s http://{local}/metrics\n"
+        "  curl -s http://{admin}/openapi.json\n  curl -s http://{admin}/metrics\n"
     );
     use std::io::Write as _;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());

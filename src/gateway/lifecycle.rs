@@ -1,6 +1,7 @@
 //! The process lifecycle of `serve`: load once to read logging and the worker count, start
-//! the async runtime (and the demo upstream when asked), the file watcher and the SIGHUP
-//! handler, serve until SIGTERM or SIGINT, then drain.
+//! the async runtime (and the demo upstream when asked), the partner listener (with TLS
+//! when `[tls]` says so) and the admin listener, the file watchers and the SIGHUP handlers
+//! (configuration, certificate), serve until SIGTERM or SIGINT, then drain.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-use super::service::app;
+use super::service::{admin_app, app};
 use super::state::AppState;
+use crate::config::listener::AdminListen;
 use crate::config::{self, LoadOptions};
 
 /// Runs `serve` until SIGTERM/SIGINT: builds the runtime, starts the demo upstream when
@@ -71,10 +73,49 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
             .await
             .with_context(|| format!("binding {listen}"))?;
         let local = listener.local_addr()?;
-        tracing::info!(%local, routes = rt.gateway.routes.len(), "schemagate listening");
+        let tls = crate::tls::Terminator::from_config(&cfg.tls).context("[tls]")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(%local, scheme, routes = rt.gateway.routes.len(), "schemagate listening");
+        // The admin endpoints' own listener, unless they share the partner one.
+        let admin_listener = match crate::config::listener::admin_listen(&cfg.admin.listen) {
+            Some(AdminListen::Own(addr)) if cfg.admin.enabled => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the admin listener {addr}"))?;
+                tracing::info!(local = %l.local_addr()?, "admin listening");
+                Some(l)
+            }
+            Some(AdminListen::Partner) if cfg.admin.enabled => {
+                tracing::warn!("the admin endpoints answer on the partner listener ([admin] listen = \"partner\")");
+                None
+            }
+            _ => None,
+        };
+        let admin_local = match &admin_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         if let Some(addr) = demo_addr {
-            super::demo_print::print_demo(local, addr, &rt.gateway);
+            super::demo_print::print_demo(local, admin_local.unwrap_or(local), addr, &rt.gateway);
         }
+        let _tls_watch = match &tls {
+            Some(t) => {
+                let cert = std::sync::Arc::clone(t.cert());
+                if let Err(e) = crate::reload::on_sighup(move || {
+                    let _ = cert.reload();
+                }) {
+                    tracing::warn!(error = %e, "SIGHUP certificate reload unavailable");
+                }
+                match t.watch(Duration::from_millis(cfg.admin.watch_debounce_ms)) {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "certificate files not watched; reload them with SIGHUP");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
 
         let _watch = if cfg.admin.watch {
             let s = Arc::clone(&state);
@@ -116,7 +157,25 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
         // Each new connection takes the options of the configuration served at that moment.
         let options_state = Arc::clone(&state);
         let options = move || options_state.server_options();
-        crate::server::serve(listener, app(state), options, shutdown).await?;
+        let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
+        let admin_task = admin_listener.map(|l| {
+            let admin_state = Arc::clone(&state);
+            let options_state = Arc::clone(&state);
+            let mut stopped = admin_stopped.clone();
+            tokio::spawn(crate::server::serve(
+                l,
+                admin_app(admin_state),
+                move || options_state.server_options(),
+                async move {
+                    let _ = stopped.wait_for(|&v| v).await;
+                },
+            ))
+        });
+        crate::server::serve_with(listener, app(state), options, tls, shutdown).await?;
+        let _ = stop_admin.send(true);
+        if let Some(task) = admin_task {
+            let _ = task.await;
+        }
         tracing::info!("stopped");
         Ok(())
     })

@@ -7,9 +7,12 @@
 //! where the coming features plug in; each is one new module and one line in the stack.
 //!
 //! ```text
-//!  TCP accept, connection limit, header/idle timeouts, HTTP/1.1      server.rs
-//!  [planned] TLS termination (rustls acceptor on the listener)       server.rs
-//!  GatewayService: admin paths -> admin.rs, the rest -> partner       service.rs
+//!  TCP accept, connection limit, header/idle timeouts                server.rs
+//!  TLS termination (rustls, certificate reloaded in place), ALPN;    tls/
+//!    client chain -> PeerCertificates, peer -> PeerAddr/ConnectInfo
+//!  HTTP/1.1 or HTTP/2 (stream and reset limits)                      server.rs
+//!  GatewayService: partner routes only; the admin endpoints have     service.rs
+//!    their own listener (`[admin] listen`) unless shared by opt-in
 //!  ── partner stack ─────────────────────────────────────────────────────────────────
 //!  header hygiene: internal-prefix headers removed                    edge/headers.rs
 //!  correlation id (the partner's or a new one) -> RequestContext      edge/correlation.rs
@@ -49,7 +52,7 @@ mod transform;
 
 pub use lifecycle::run_server;
 pub use route_service::{RouteCall, RouteService};
-pub use service::{GatewayService, app};
+pub use service::{GatewayService, admin_app, app};
 pub use snapshot::{Runtime, build, compile};
 pub use state::{AppState, ReloadStatus};
 pub use transform::TransformService;

@@ -32,18 +32,31 @@ use crate::edge::correlation::correlation_id;
 pub struct GatewayService {
     state: Arc<AppState>,
     admin: Option<Router>,
+    /// Partner routes served (false on the admin listener: other paths are 404).
+    partner: bool,
 }
 
-/// The gateway's HTTP service (see [`GatewayService`]).
+/// The partner listener's service (see [`GatewayService`]): partner routes only, unless
+/// `[admin] listen = "partner"` puts the admin endpoints there too.
 pub fn app(state: Arc<AppState>) -> GatewayService {
-    let admin = state
-        .runtime()
-        .gateway
-        .config
-        .admin
-        .enabled
-        .then(|| admin::router(Arc::clone(&state)));
-    GatewayService { state, admin }
+    let cfg = &state.runtime().gateway.config.admin;
+    let shared = crate::config::listener::admin_listen(&cfg.listen)
+        == Some(crate::config::listener::AdminListen::Partner);
+    let admin = (cfg.enabled && shared).then(|| admin::router(Arc::clone(&state)));
+    GatewayService {
+        state,
+        admin,
+        partner: true,
+    }
+}
+
+/// The admin listener's service: the admin endpoints only; any other path is 404.
+pub fn admin_app(state: Arc<AppState>) -> GatewayService {
+    GatewayService {
+        admin: Some(admin::router(Arc::clone(&state))),
+        state,
+        partner: false,
+    }
 }
 
 /// Where a request's peer address is unknown (a service driven without [`crate::server`]).
@@ -84,6 +97,10 @@ where
                 }
                 Ok(resp)
             });
+        }
+        if !self.partner {
+            let resp = admin::not_found(&self.state.runtime(), &req);
+            return Box::pin(std::future::ready(Ok(resp)));
         }
         let peer = req
             .extensions()

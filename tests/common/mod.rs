@@ -20,8 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use schemagate::config::LoadOptions;
-use schemagate::gateway::{AppState, app};
-use schemagate::server::{ServerOptions, serve};
+use schemagate::gateway::{AppState, admin_app, app};
+use schemagate::server::{ServerOptions, serve, serve_with};
 use tokio::sync::oneshot;
 
 /// The gateway binary's allocator: every in-process gateway of the tests allocates through
@@ -144,12 +144,17 @@ pub(crate) async fn record(State(state): State<UpstreamState>, req: Request) -> 
     (status, [(http::header::CONTENT_TYPE, ct)], body).into_response()
 }
 
-/// A gateway serving the repository's schemas and mappings on an ephemeral port.
+/// A gateway serving the repository's schemas and mappings on an ephemeral port, with its
+/// admin endpoints on a second one (or on the first when `[admin] listen = "partner"`).
 pub struct Gateway {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    /// The partner listener's TLS side, when `[tls]` is configured.
+    pub tls: Option<schemagate::tls::Terminator>,
     pub state: Arc<AppState>,
     pub dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
+    _admin_stop: Option<oneshot::Sender<()>>,
 }
 
 /// Writes a gateway.toml in a temp dir pointing at `schemas`/`mappings` and `upstream`. `extra`
@@ -202,24 +207,59 @@ impl Gateway {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let router = app(Arc::clone(&state));
-        let cfg = &state.runtime().gateway.config;
+        let rt = state.runtime();
+        let cfg = &rt.gateway.config;
         let opts = ServerOptions::from_config(&cfg.server, &cfg.limits);
+        let tls = schemagate::tls::Terminator::from_config(&cfg.tls).unwrap();
+        let shared = cfg.admin.listen == "partner";
+        let mut admin_stop = None;
+        let admin_addr = if shared || !cfg.admin.enabled {
+            addr
+        } else {
+            let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let admin_addr = admin.local_addr().unwrap();
+            let admin_router = admin_app(Arc::clone(&state));
+            let admin_opts = opts.clone();
+            let (admin_tx, admin_rx) = oneshot::channel::<()>();
+            tokio::spawn(async move {
+                let _ = serve(admin, admin_router, admin_opts, async {
+                    let _ = admin_rx.await;
+                })
+                .await;
+            });
+            admin_stop = Some(admin_tx);
+            admin_addr
+        };
+        let served_tls = tls.clone();
         tokio::spawn(async move {
-            let _ = serve(listener, router, opts, async {
+            let _ = serve_with(listener, router, opts, served_tls, async {
                 let _ = rx.await;
             })
             .await;
         });
         Gateway {
             addr,
+            admin_addr,
+            tls,
             state,
             dir,
             _stop: tx,
+            _admin_stop: admin_stop,
         }
     }
 
+    /// A partner URL (`http://`; see [`Gateway::https_url`] for a TLS listener).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// An admin endpoint's URL, on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
     }
 }
 
