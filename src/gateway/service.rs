@@ -2,65 +2,62 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::response::Response;
 use bytes::Bytes;
 use http::Method;
 use http::header::HeaderValue;
 use tower::ServiceExt as _;
 
+use super::admin;
+use super::stack::{PartnerStack, partner_stack};
 use super::state::AppState;
-use super::{admin, partner};
+use crate::config::listener;
 use crate::edge::correlation::correlation_id;
 
 /// The gateway as one HTTP service: the admin endpoints through an axum router, and every
-/// other request straight to the partner-route handler, which does its own routing and so
-/// has no use for the router's per-request work on the hot path.
+/// other request down the partner stack ([`super::stack`]), which does its own routing and
+/// so has no use for the router's per-request work on the hot path.
 ///
 /// `[admin] enabled` is read here, once: the admin surface is part of the listener, not of
 /// a reloadable snapshot. The peer address comes from the
-/// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) request extension that
+/// `ConnectInfo<SocketAddr>` request extension that
 /// [`crate::server::serve`] adds.
 #[derive(Clone)]
 pub struct GatewayService {
     state: Arc<AppState>,
     admin: Option<Router>,
-    /// Partner routes served (false on the admin listener: other paths are 404).
-    partner: bool,
+    /// None on the admin listener: paths other than the admin ones are 404 there.
+    partner: Option<PartnerStack>,
 }
 
 /// The partner listener's service (see [`GatewayService`]): partner routes only, unless
 /// `[admin] listen = "partner"` puts the admin endpoints there too.
 pub fn app(state: Arc<AppState>) -> GatewayService {
     let cfg = &state.runtime().gateway.config.admin;
-    let shared = crate::config::listener::admin_listen(&cfg.listen)
-        == Some(crate::config::listener::AdminListen::Partner);
+    let shared = listener::admin_listen(&cfg.listen) == Some(listener::AdminListen::Partner);
     let admin = (cfg.enabled && shared).then(|| admin::router(Arc::clone(&state)));
+    let partner = Some(partner_stack(Arc::clone(&state)));
     GatewayService {
         state,
         admin,
-        partner: true,
+        partner,
     }
 }
 
-/// The admin listener's service: the admin endpoints only; any other path is 404.
+/// The admin listener's service (`[admin] listen`): the admin endpoints only.
 pub fn admin_app(state: Arc<AppState>) -> GatewayService {
     GatewayService {
         admin: Some(admin::router(Arc::clone(&state))),
         state,
-        partner: false,
+        partner: None,
     }
 }
-
-/// Where a request's peer address is unknown (a service driven without [`crate::server`]).
-const UNKNOWN_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 impl<B> tower::Service<http::Request<B>> for GatewayService
 where
@@ -98,15 +95,12 @@ where
                 Ok(resp)
             });
         }
-        if !self.partner {
-            let resp = admin::not_found(&self.state.runtime(), &req);
-            return Box::pin(std::future::ready(Ok(resp)));
+        match &self.partner {
+            Some(partner) => Box::pin(partner.clone().oneshot(req)),
+            None => {
+                let resp = admin::not_found(&self.state.runtime(), &req);
+                Box::pin(std::future::ready(Ok(resp)))
+            }
         }
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(UNKNOWN_PEER, |c| c.0);
-        let state = Arc::clone(&self.state);
-        Box::pin(async move { Ok(partner::handle(state, peer, req).await) })
     }
 }
