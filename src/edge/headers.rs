@@ -93,13 +93,21 @@ pub enum HostError {
 }
 
 /// Checks that a request names its host once, with a value that can be a host and port.
-/// HTTP/1.0 requests may omit `Host`. The value check is by character set (RFC 3986
+/// HTTP/1.0 requests may omit `Host`, and so may HTTP/2 ones, which name their host in the
+/// `:authority` pseudo-header (RFC 9113 §8.3.1) that hyper has already parsed into the
+/// URI. The value check is by character set (RFC 3986
 /// `reg-name`, IP literals and `:port`), enough to refuse spaces, user info, paths and
 /// bytes outside ASCII, which no well-formed `Host` holds.
 pub fn check_host(version: http::Version, headers: &HeaderMap) -> Result<(), HostError> {
     let mut values = headers.get_all(header::HOST).iter();
     let Some(first) = values.next() else {
-        return if version == http::Version::HTTP_10 || version == http::Version::HTTP_09 {
+        return if matches!(
+            version,
+            http::Version::HTTP_09
+                | http::Version::HTTP_10
+                | http::Version::HTTP_2
+                | http::Version::HTTP_3
+        ) {
             Ok(())
         } else {
             Err(HostError::Missing)
@@ -711,6 +719,12 @@ mod tests {
         // An empty Host is what a client sends for a target without an authority.
         assert_eq!(ok(Version::HTTP_11, &[("host", "")]), Ok(()));
         assert_eq!(ok(Version::HTTP_10, &[]), Ok(()));
+        // HTTP/2 names the host in `:authority`.
+        assert_eq!(ok(Version::HTTP_2, &[]), Ok(()));
+        assert_eq!(
+            ok(Version::HTTP_2, &[("host", "a"), ("host", "b")]),
+            Err(HostError::Several(2))
+        );
         assert_eq!(ok(Version::HTTP_11, &[]), Err(HostError::Missing));
         assert_eq!(
             ok(

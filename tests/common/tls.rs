@@ -60,13 +60,24 @@ impl Ca {
         path
     }
 
+    /// The authority's own certificate (DER), for a client's or server's trust store.
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.issuer.der().clone()
+    }
+
     /// A certificate for `names` (host names or IP addresses); expired since 2021 when
     /// `expired`, otherwise valid from 1975 to 4096 (rcgen's defaults).
     pub fn issue(&self, names: &[&str], expired: bool) -> Issued {
+        self.issue_serial(names, expired, None)
+    }
+
+    /// [`Ca::issue`] with a chosen serial number, so a test can tell certificates apart.
+    pub fn issue_serial(&self, names: &[&str], expired: bool, serial: Option<u64>) -> Issued {
         let key = KeyPair::generate().unwrap();
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .unwrap();
+        params.serial_number = serial.map(rcgen::SerialNumber::from);
         params.distinguished_name.push(DnType::CommonName, names[0]);
         if expired {
             params.not_before = date_time_ymd(2020, 1, 1);
