@@ -11,7 +11,7 @@
 
 mod certs;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,7 +172,7 @@ pub(crate) fn read_certs(
     Ok(certs)
 }
 
-fn read_roots(file: &PathBuf) -> Result<RootCertStore, TlsError> {
+fn read_roots(file: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for der in read_certs("client_ca_file", file)? {
         roots.add(der).map_err(|e| TlsError::Invalid {
