@@ -1123,5 +1123,20 @@ mod tests {
             read_at_start_changes(&old, &new),
             vec!["server.max_connections", "admin.enabled", "logging.level"]
         );
+        new.server.h2c = true;
+        new.admin.listen = "partner".into();
+        new.tls.cert_file = Some("cert.pem".into());
+        new.server.http2.max_concurrent_streams = 7;
+        assert_eq!(
+            read_at_start_changes(&old, &new),
+            vec![
+                "server.max_connections",
+                "server.h2c",
+                "admin.enabled",
+                "admin.listen",
+                "tls",
+                "logging.level"
+            ]
+        );
     }
 }

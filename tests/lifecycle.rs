@@ -165,7 +165,17 @@ fn curl_like(addr: &str, method: &str, path: &str, ctype: &str, body: &[u8]) -> 
 
 #[test]
 fn serve_demo_answers_the_example_partners() {
-    let (mut child, addr) = spawn_binary(&["serve", "--demo", "--listen", "127.0.0.1:0"], &[]);
+    let (mut child, addr) = spawn_binary(
+        &[
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
     let (status, body) = curl_like(
         &addr,
         "POST",
@@ -227,6 +237,8 @@ async fn sigterm_drains_the_request_in_flight() {
             config.to_str().unwrap(),
             "--listen",
             &addr,
+            "--admin-listen",
+            "127.0.0.1:0",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
