@@ -22,7 +22,8 @@
 //!  RouteService, built per route by compile from `route.kind`:        route_service.rs
 //!    transform: Host, media type, body limit and read deadline,       transform.rs
 //!               decode, validate, map (pipeline.rs), forward
-//!    [planned] proxy, aggregate: new variants beside transform
+//!    proxy: path checks, headers, bodies streamed both ways        proxy.rs
+//!    [planned] aggregate: a new variant beside transform
 //!  upstream exchange through the pooled client                        proxy/
 //!    [planned] circuit breaker, retries (around Upstream::send)       proxy/
 //!  ── on the way back ────────────────────────────────────────────────────────────────
@@ -40,6 +41,7 @@ mod admin;
 mod demo_print;
 mod lifecycle;
 mod partner;
+mod proxy;
 mod respond;
 mod route_service;
 mod service;
