@@ -155,6 +155,19 @@ impl ProxyService {
         self.metrics.exchange(outcome, elapsed.as_secs_f64());
 
         let (up_parts, up_body) = resp.into_parts();
+        if up_parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > self.max_response_bytes && parts.method != http::Method::HEAD)
+        {
+            return Err(crate::proxy::UpstreamError::TooLarge {
+                upstream: self.upstream.name().to_string(),
+                limit: usize::try_from(self.max_response_bytes).unwrap_or(usize::MAX),
+            }
+            .to_problem());
+        }
         let mut out_headers = client_response_headers(&up_parts.headers, &rt.headers);
         pass_end_to_end(&up_parts.headers, &mut out_headers);
         if let Ok(v) = HeaderValue::from_str(cid) {
