@@ -48,7 +48,6 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -320,7 +319,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let permits = Arc::new(Semaphore::new(opts.current().max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    // Tells every connection task to drain (hyper-util's GracefulShutdown does not take
+    // connections that may upgrade).
+    let (drain, _) = tokio::sync::watch::channel(());
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
 
@@ -366,12 +367,24 @@ where
             req.extensions_mut().insert(ConnectInfo(peer));
             svc.clone().oneshot(req)
         });
+        // Upgrades (WebSocket on proxy routes) hand the connection to a tunnel once the
+        // 101 is written.
         let conn = conn_opts
             .http1()
-            .serve_connection(TokioIo::new(io), hyper_svc);
-        let conn = graceful.watch(conn);
+            .serve_connection(TokioIo::new(io), hyper_svc)
+            .with_upgrades();
+        let mut draining = drain.subscribe();
         connections.spawn(async move {
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = draining.changed() => {
+                    // Finish the request in flight, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 // Timeouts and clients going away are routine at an edge: debug, not warn.
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
@@ -380,15 +393,15 @@ where
     }
 
     drop(listener);
+    while connections.try_join_next().is_some() {}
     tracing::info!(
-        in_flight = graceful.count(),
+        in_flight = connections.len(),
         "shutting down: no longer accepting connections"
     );
     let grace = opts.current().shutdown_grace;
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = drain.send(());
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, drained).await.is_err() {
         tracing::warn!(
             grace_ms = grace.as_millis() as u64,
             "shutdown grace period over; aborting the remaining connections"

@@ -592,3 +592,62 @@ async fn proxy_route_files_are_checked() {
         ]
     );
 }
+
+/// A WebSocket echo service: every message comes back as it was sent.
+async fn websocket_echo() -> SocketAddr {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn websocket_echo_through_the_gateway_with_an_idle_timeout() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let addr = websocket_echo().await;
+    let maps = proxy_mappings("orders", "proxy:\n  websocket_idle_timeout_ms: 300\n");
+    let gw = gateway(&format!("http://{addr}"), "", maps.path()).await;
+    let stream = TcpStream::connect(gw.addr).await.unwrap();
+    let (mut ws, resp) =
+        tokio_tungstenite::client_async(format!("ws://{}/api/chat", gw.addr), stream)
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert!(resp.headers().get("x-correlation-id").is_some());
+    ws.send(Message::text("hello")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
+    let big = vec![7u8; 200_000];
+    ws.send(Message::binary(big.clone())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(big));
+    // Silent in both directions past the idle timeout: the tunnel is closed.
+    let end = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("the gateway closed the idle tunnel");
+    assert!(
+        !matches!(end, Some(Ok(Message::Text(_) | Message::Binary(_)))),
+        "{end:?}"
+    );
+
+    // With websockets off, the upgrade is not asked of the service.
+    let maps = proxy_mappings("orders", "proxy:\n  websocket: false\n");
+    let gw = gateway(&format!("http://{addr}"), "", maps.path()).await;
+    let stream = TcpStream::connect(gw.addr).await.unwrap();
+    let refused =
+        tokio_tungstenite::client_async(format!("ws://{}/api/chat", gw.addr), stream).await;
+    assert!(refused.is_err());
+}

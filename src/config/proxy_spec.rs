@@ -9,6 +9,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// WebSocket tunnels with no byte in either direction for this long are closed: a
+/// forgotten tab must not hold a connection slot forever.
+pub const DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS: u64 = 60_000;
+
 /// `proxy:` in a route file of `route.kind: proxy`. Every key is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +26,18 @@ pub struct ProxySpec {
     /// sees the connection end before the body does). Default: `[limits] max_response_bytes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<u64>,
+    /// Whether `Upgrade: websocket` requests are tunnelled to the service (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<bool>,
+    /// A WebSocket tunnel silent in both directions for this long is closed (default
+    /// 60000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket_idle_timeout_ms: Option<u64>,
+    /// Most bytes a WebSocket tunnel carries in each direction over its life; no limit by
+    /// default. The tunnel copies bytes and parses no frames, so this, not a frame size,
+    /// bounds what one connection moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket_max_bytes: Option<u64>,
 }
 
 /// The method table entry of a proxy route that serves every method.
@@ -93,6 +109,11 @@ pub(super) fn check_proxy_route(
         for (key, value) in [
             ("proxy.max_request_bytes", p.max_request_bytes),
             ("proxy.max_response_bytes", p.max_response_bytes),
+            (
+                "proxy.websocket_idle_timeout_ms",
+                p.websocket_idle_timeout_ms,
+            ),
+            ("proxy.websocket_max_bytes", p.websocket_max_bytes),
         ] {
             if value == Some(0) {
                 diags.push(err(format!("{key} must be greater than 0"), key));

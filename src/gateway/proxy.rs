@@ -17,14 +17,14 @@ use axum::body::Body;
 use axum::response::Response;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, HeaderName, StatusCode};
-use http_body_util::BodyExt as _;
+use http_body_util::{BodyExt as _, Either};
 
 use super::route_service::RouteCall;
 use crate::config::{PathPart, Route};
 use crate::edge::context::RequestContext;
 use crate::edge::headers::{check_host, client_response_headers, upstream_request_headers};
 use crate::problem::{Problem, ProblemKind};
-use crate::proxy::stream::Metered;
+use crate::proxy::stream::{Metered, Outcome};
 use crate::proxy::{StreamBody, Upstream};
 use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
 use std::sync::Arc;
@@ -38,6 +38,9 @@ pub struct ProxyService {
     metrics: Arc<ServiceMetrics>,
     max_request_bytes: u64,
     max_response_bytes: u64,
+    websocket: bool,
+    websocket_idle: std::time::Duration,
+    websocket_max_bytes: Option<u64>,
 }
 
 impl ProxyService {
@@ -56,6 +59,12 @@ impl ProxyService {
             max_response_bytes: spec
                 .max_response_bytes
                 .unwrap_or(upstream.max_response_bytes() as u64),
+            websocket: spec.websocket.unwrap_or(true),
+            websocket_idle: std::time::Duration::from_millis(
+                spec.websocket_idle_timeout_ms
+                    .unwrap_or(crate::config::proxy_spec::DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS),
+            ),
+            websocket_max_bytes: spec.websocket_max_bytes,
             upstream,
             metrics,
         }
@@ -119,10 +128,23 @@ impl ProxyService {
             headers.insert(header::TE, HeaderValue::from_static("trailers"));
         }
         append_via(&parts.headers, &mut headers);
+        let upgrade = self.websocket && websocket_upgrade(&parts.headers);
+        if upgrade {
+            // The hop-by-hop pair the rules above dropped: this hop asks for it again.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        }
 
-        let request_body = Metered::new(body, self.max_request_bytes, rt.body_read_timeout, None);
-        let sent = request_body.outcome();
-        let request_body: StreamBody = request_body.map_err(axum::BoxError::from).boxed_unsync();
+        // A request without a body (most GETs) needs no stream.
+        let (request_body, sent) = if http_body::Body::is_end_stream(&body) {
+            let empty = http_body_util::Full::new(bytes::Bytes::new());
+            (Either::Left(empty), Outcome::default())
+        } else {
+            let metered = Metered::new(body, self.max_request_bytes, rt.body_read_timeout, None);
+            let sent = metered.outcome();
+            let stream: StreamBody = metered.map_err(axum::BoxError::from).boxed_unsync();
+            (Either::Right(stream), sent)
+        };
 
         let started = Instant::now();
         let result = self
@@ -131,7 +153,7 @@ impl ProxyService {
             .await;
         let elapsed = started.elapsed();
         timings.upstream = Some(elapsed);
-        let (resp, pick) = match result {
+        let (mut resp, pick) = match result {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.exchange(e.outcome(), elapsed.as_secs_f64());
@@ -154,6 +176,8 @@ impl ProxyService {
         };
         self.metrics.exchange(outcome, elapsed.as_secs_f64());
 
+        let service_upgrade = (upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS)
+            .then(|| hyper::upgrade::on(&mut resp));
         let (up_parts, up_body) = resp.into_parts();
         if up_parts
             .headers
@@ -174,11 +198,29 @@ impl ProxyService {
             out_headers.insert(rt.correlation_header.clone(), v);
         }
         if up_parts.status == StatusCode::SWITCHING_PROTOCOLS {
-            // The gateway sends no `Upgrade`, so a 101 is the service misbehaving.
-            return Err(Problem::new(
-                ProblemKind::UpstreamError,
-                "the service switched protocols, which this route does not pass through",
-            ));
+            drop(pick);
+            let (Some(service), Some(client)) = (
+                service_upgrade,
+                parts.extensions.get::<hyper::upgrade::OnUpgrade>().cloned(),
+            ) else {
+                // A 101 to a request that asked for no upgrade is the service misbehaving.
+                return Err(Problem::new(
+                    ProblemKind::UpstreamError,
+                    "the service switched protocols, which this route does not pass through",
+                ));
+            };
+            out_headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            out_headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            let (idle, max) = (self.websocket_idle, self.websocket_max_bytes);
+            let (cid, route) = (cid.to_string(), route.name.clone());
+            tokio::spawn(async move {
+                let end = crate::proxy::tunnel::run(client, service, idle, max).await;
+                tracing::debug!(correlation_id = %cid, route = %route, ?end, "tunnel ended");
+            });
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            *response.headers_mut() = out_headers;
+            return Ok(response);
         }
         let body = Metered::new(
             up_body,
@@ -191,6 +233,20 @@ impl ProxyService {
         *response.headers_mut() = out_headers;
         Ok(response)
     }
+}
+
+/// Whether the request asks to become a WebSocket (RFC 6455 §4.1: `Connection: upgrade`
+/// and `Upgrade: websocket`, in any letter case).
+fn websocket_upgrade(headers: &HeaderMap) -> bool {
+    let has = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "websocket")
 }
 
 /// `Trailer` names end-to-end fields (RFC 9110 §6.6.2) that the header rules drop with

@@ -20,6 +20,7 @@ pub mod balance;
 pub mod breaker;
 pub mod retry;
 pub mod stream;
+pub mod tunnel;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -636,14 +637,14 @@ impl Upstream {
         method: Method,
         path_and_query: &str,
         mut headers: HeaderMap,
-        body: StreamBody,
+        body: UpstreamBody,
     ) -> Result<(http::Response<Incoming>, Pick), UpstreamError> {
         let pick = self.balancer.pick();
         let uri = self.uri_at(pick.authority(), path_and_query)?;
         headers.remove(CONTENT_LENGTH);
         headers.remove(TRANSFER_ENCODING);
         headers.insert(HOST, self.host.clone());
-        let mut req = http::Request::new(Either::Right(body));
+        let mut req = http::Request::new(body);
         *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
@@ -1165,5 +1166,50 @@ mod tests {
         other.connect_timeout_ms = 100;
         Upstream::new("c", &other, &l, &c).unwrap();
         assert_eq!(c.pools.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn target_state_survives_a_reload_that_keeps_the_targets() {
+        let client = HttpClient::new();
+        let limits = LimitsConfig::default();
+        let mut c = cfg("http://orders.internal:8080");
+        c.targets = vec!["10.0.0.1:8080".into(), "10.0.0.2:8080".into()];
+        let first = Upstream::new("orders", &c, &limits, &client).unwrap();
+        first.balancer().record(1, false);
+        let again = Upstream::new("orders", &c, &limits, &client).unwrap();
+        assert!(Arc::ptr_eq(first.balancer(), again.balancer()));
+        c.targets.push("10.0.0.3:8080".into());
+        let changed = Upstream::new("orders", &c, &limits, &client).unwrap();
+        assert!(!Arc::ptr_eq(first.balancer(), changed.balancer()));
+        let authorities: Vec<&str> = changed
+            .balancer()
+            .targets()
+            .iter()
+            .map(|t| t.authority.as_str())
+            .collect();
+        assert_eq!(
+            authorities,
+            ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"]
+        );
+    }
+
+    #[test]
+    fn targets_must_be_host_and_port() {
+        let base = BaseUrl::parse("o", "http://orders.internal").unwrap();
+        let mut c = cfg("http://orders.internal");
+        assert_eq!(
+            upstream_targets("o", &base, &c).unwrap(),
+            vec![Authority::from_static("orders.internal")]
+        );
+        for bad in ["10.0.0.1", "a b:80", "user@h:80", "h:0", "h:99999", ""] {
+            c.targets = vec![bad.into()];
+            assert!(
+                matches!(
+                    upstream_targets("o", &base, &c),
+                    Err(UpstreamConfigError::InvalidTarget { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 }
