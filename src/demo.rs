@@ -261,6 +261,8 @@ mod tests {
             pool_max_idle: 4,
             pool_idle_timeout_ms: 10_000,
             tls: Default::default(),
+            targets: Vec::new(),
+            balance: Default::default(),
         };
         let up = Upstream::new("demo", &cfg, &LimitsConfig::default(), &HttpClient::new()).unwrap();
         (up, task)

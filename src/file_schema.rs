@@ -133,6 +133,8 @@ pub fn mapping_schema() -> Value {
             "anyOf": [
                 { "enum": ROUTE_METHODS },
                 { "type": "string", "pattern": case_insensitive(&ROUTE_METHODS) },
+                // Every method, on a `proxy` route.
+                { "const": "*" },
             ],
         });
         if let Some(d) = description {

@@ -385,7 +385,12 @@ pub fn document(gw: &Gateway) -> Value {
     };
 
     let mut paths: Map<String, Value> = Map::new();
-    for r in &gw.routes {
+    // A proxy route's contract is its service's, not the gateway's to publish.
+    for r in gw
+        .routes
+        .iter()
+        .filter(|r| r.kind != crate::config::RouteKind::Proxy)
+    {
         let media = match r.format {
             Format::Xml => "application/xml",
             Format::Json => "application/json",

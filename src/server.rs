@@ -502,6 +502,7 @@ where
     }
 
     drop(listener);
+    while connections.try_join_next().is_some() {}
     tracing::info!(
         in_flight = connections.len(),
         "shutting down: no longer accepting connections"
@@ -617,7 +618,9 @@ async fn drive<I, S, B>(
     match protocol {
         Protocol::Http1 => {
             watch
-                .run(opts.http1().serve_connection(io, hyper_svc))
+                // Upgrades (WebSocket on proxy routes) hand the connection to a tunnel
+                // once the 101 is written.
+                .run(opts.http1().serve_connection(io, hyper_svc).with_upgrades())
                 .await
         }
         Protocol::Http2 => {
@@ -627,7 +630,9 @@ async fn drive<I, S, B>(
         }
         Protocol::Auto => {
             let builder = opts.auto();
-            watch.run(builder.serve_connection(io, hyper_svc)).await;
+            watch
+                .run(builder.serve_connection_with_upgrades(io, hyper_svc))
+                .await;
         }
     }
 }
@@ -649,6 +654,36 @@ where
     type Error = hyper::Error;
     fn graceful_shutdown(self: Pin<&mut Self>) {
         http1::Connection::graceful_shutdown(self);
+    }
+}
+
+impl<I, S, B> Graceful for http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Error = hyper::Error;
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http1::UpgradeableConnection::graceful_shutdown(self);
+    }
+}
+
+impl<I, S, B> Graceful for auto::UpgradeableConnection<'_, I, S, TokioExecutor>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        auto::UpgradeableConnection::graceful_shutdown(self);
     }
 }
 

@@ -179,6 +179,17 @@ pub struct UpstreamConfig {
     /// TLS to an `https://` upstream (`[upstreams.NAME.tls]`).
     #[serde(default, skip_serializing_if = "UpstreamTlsConfig::is_default")]
     pub tls: UpstreamTlsConfig,
+    /// The addresses (`host:port`) that serve this upstream; `url` still gives the scheme,
+    /// the `Host` header and the base path. Empty: `url`'s own host and port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// How requests are spread over `targets` and when one is left out
+    /// (`[upstreams.NAME.balance]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::proxy::balance::BalanceConfig::is_default"
+    )]
+    pub balance: crate::proxy::balance::BalanceConfig,
 }
 
 /// How the gateway verifies an `https://` upstream and proves itself to it. Certificate

@@ -9,6 +9,7 @@ pub mod env;
 pub mod file;
 pub mod listener;
 mod locate;
+pub mod proxy_spec;
 mod route;
 
 use std::collections::HashMap;
@@ -97,13 +98,20 @@ pub enum RouteMatch<'a> {
 #[derive(Default)]
 struct RouteTable {
     by_method: HashMap<Method, matchit::Router<usize>>,
+    /// Proxy routes serving every method, consulted after `by_method`.
+    any: matchit::Router<usize>,
 }
 
 impl Gateway {
     /// Finds the partner route for a request. Lock-free: the table is immutable.
     pub fn find(&self, method: &Method, path: &str) -> RouteMatch<'_> {
-        if let Some(router) = self.table.by_method.get(method)
-            && let Ok(m) = router.at(path)
+        let hit = self
+            .table
+            .by_method
+            .get(method)
+            .and_then(|router| router.at(path).ok())
+            .or_else(|| self.table.any.at(path).ok());
+        if let Some(m) = hit
             && let Some(route) = self.routes.get(*m.value)
         {
             let index = *m.value;
@@ -345,7 +353,20 @@ fn validate_config(cfg: &GatewayConfig, file: &Path, diags: &mut Vec<Diagnostic>
                             .location(format!("upstreams.{name}.{}", key_path(key))),
                     );
                 }
+                if let Err(e) = crate::proxy::upstream_targets(name, &base, up) {
+                    diags.push(
+                        Diagnostic::error(file, e.to_string())
+                            .location(format!("upstreams.{name}.targets"))
+                            .hint("write each target as host:port, e.g. \"10.0.0.5:8080\""),
+                    );
+                }
             }
+        }
+        for (key, msg) in up.balance.problems() {
+            diags.push(
+                Diagnostic::error(file, format!("upstreams.{name}.balance.{key}: {msg}"))
+                    .location(format!("upstreams.{name}.balance.{key}")),
+            );
         }
         for (k, v) in [
             ("connect_timeout_ms", up.connect_timeout_ms),
@@ -391,7 +412,21 @@ fn build_table(routes: &[Arc<Route>], diags: &mut Vec<Diagnostic>) -> RouteTable
             );
             continue;
         }
-        let router = table.by_method.entry(r.method.clone()).or_default();
+        let router = if r.method.as_str() == proxy_spec::ANY_METHOD {
+            &mut table.any
+        } else {
+            table.by_method.entry(r.method.clone()).or_default()
+        };
+        // A proxy prefix `/api/{*rest}` also answers for `/api` and `/api/` themselves
+        // (the rest is then empty), unless another route has those paths.
+        if let Some(prefix) = r.path.strip_suffix('}').and_then(|p| p.rsplit_once("/{*"))
+            && r.kind == RouteKind::Proxy
+        {
+            let _ = router.insert(format!("{}/", prefix.0), i);
+            if !prefix.0.is_empty() {
+                let _ = router.insert(prefix.0.to_string(), i);
+            }
+        }
         if let Err(e) = router.insert(r.path.clone(), i) {
             diags.push(
                 Diagnostic::error(

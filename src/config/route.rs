@@ -59,15 +59,19 @@ pub enum RouteKind {
     /// Decode, validate, map, forward, map back: the route's mapping sections do the work.
     #[default]
     Transform,
+    /// Pass-through: method, path rest, query, headers and streamed bodies go to the
+    /// upstream as they are (see `gateway/proxy.rs`).
+    Proxy,
 }
 
 impl RouteKind {
     /// Every kind, as written in route files.
-    pub const NAMES: [&str; 1] = ["transform"];
+    pub const NAMES: [&str; 2] = ["transform", "proxy"];
 
     pub fn parse(name: &str) -> Option<RouteKind> {
         match name {
             "transform" => Some(RouteKind::Transform),
+            "proxy" => Some(RouteKind::Proxy),
             _ => None,
         }
     }
@@ -75,6 +79,7 @@ impl RouteKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RouteKind::Transform => "transform",
+            RouteKind::Proxy => "proxy",
         }
     }
 }
@@ -378,9 +383,28 @@ fn compile_route(
             None
         }),
     };
-    let method = parse_method(&spec.route.method)
-        .map_err(|m| diags.push(err(m, "route.method")))
-        .ok();
+    let method = if kind == Some(RouteKind::Proxy) {
+        super::proxy_spec::check_proxy_route(&spec, &file, diags)
+    } else if spec.route.method.is_empty() {
+        diags.push(err(
+            "route.method is required (GET, POST, PUT, PATCH, DELETE or HEAD)".into(),
+            "route.method",
+        ));
+        None
+    } else {
+        parse_method(&spec.route.method)
+            .map_err(|m| diags.push(err(m, "route.method")))
+            .ok()
+    };
+    if kind != Some(RouteKind::Proxy) && spec.proxy.is_some() {
+        diags.push(
+            err(
+                "`proxy:` applies to `route.kind: proxy` routes only".into(),
+                "proxy",
+            )
+            .hint("remove `proxy:`, or set `route.kind: proxy`"),
+        );
+    }
     let parts = parse_template(&spec.route.path)
         .map_err(|m| diags.push(err(m, "route.path")))
         .ok();
@@ -453,7 +477,11 @@ fn compile_route(
             );
         }
     }
-    if spec.route.format == Format::Xml && spec.request.is_none() && spec.response.is_none() {
+    if spec.route.format == Format::Xml
+        && kind != Some(RouteKind::Proxy)
+        && spec.request.is_none()
+        && spec.response.is_none()
+    {
         diags.push(err(
             "an XML route needs a request or response mapping".into(),
             "route",

@@ -27,7 +27,8 @@
 //!  route dispatch -> RouteService, built per route from `route.kind`  dispatch.rs
 //!    transform: Host, media type, body limit and read deadline,       transform.rs
 //!               decode, validate, map (pipeline.rs), forward
-//!    [planned] proxy, aggregate: new variants beside transform        route_service.rs
+//!    proxy: path checks, headers, bodies streamed both ways          proxy.rs
+//!    [planned] aggregate: a new variant beside transform              route_service.rs
 //!  upstream exchange through the pooled client                        proxy/
 //!    [planned] circuit breaker, retries (around Upstream::send)       proxy/
 //!  ── on the way back ────────────────────────────────────────────────────────────────
@@ -53,6 +54,7 @@ mod demo_print;
 mod dispatch;
 mod lifecycle;
 mod observe;
+mod proxy;
 mod respond;
 mod route_service;
 mod routing;

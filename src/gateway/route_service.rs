@@ -9,8 +9,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::response::Response;
 
+use super::proxy::ProxyService;
 use super::snapshot::Runtime;
 use super::transform::TransformService;
+use crate::config::file::LimitsConfig;
 use crate::config::{Route, RouteKind};
 use crate::diagnostic::Diagnostic;
 use crate::edge::context::RequestContext;
@@ -21,6 +23,7 @@ use crate::telemetry::{Metrics, ServiceMetrics};
 /// A route's service, by kind.
 pub enum RouteService {
     Transform(TransformService),
+    Proxy(ProxyService),
 }
 
 /// What a route service gets for one request.
@@ -40,30 +43,31 @@ impl RouteService {
     /// by name.
     pub fn build(
         route: &Route,
+        limits: &LimitsConfig,
         upstream: impl Fn(&str) -> Option<(Upstream, Arc<ServiceMetrics>)>,
     ) -> Result<RouteService, Diagnostic> {
-        match route.kind {
-            RouteKind::Transform => {
-                let (client, metrics) = upstream(&route.upstream).ok_or_else(|| {
-                    Diagnostic::error(
-                        &route.file,
-                        format!(
-                            "upstream service `{}` is not usable: see gateway.toml",
-                            route.upstream
-                        ),
-                    )
-                    .location("upstream.service")
-                })?;
-                Ok(RouteService::Transform(TransformService::new(
-                    client, metrics,
-                )))
+        let (client, metrics) = upstream(&route.upstream).ok_or_else(|| {
+            Diagnostic::error(
+                &route.file,
+                format!(
+                    "upstream service `{}` is not usable: see gateway.toml",
+                    route.upstream
+                ),
+            )
+            .location("upstream.service")
+        })?;
+        Ok(match route.kind {
+            RouteKind::Transform => RouteService::Transform(TransformService::new(client, metrics)),
+            RouteKind::Proxy => {
+                RouteService::Proxy(ProxyService::new(route, client, metrics, limits))
             }
-        }
+        })
     }
 
     pub async fn call(&self, call: RouteCall<'_>) -> Result<Response, Problem> {
         match self {
             RouteService::Transform(s) => s.call(call).await,
+            RouteService::Proxy(s) => s.call(call).await,
         }
     }
 }

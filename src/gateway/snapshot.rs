@@ -98,7 +98,7 @@ pub fn build(
     };
     let mut routes = Vec::with_capacity(gateway.routes.len());
     for r in &gateway.routes {
-        match RouteService::build(r, |name| {
+        match RouteService::build(r, &cfg.limits, |name| {
             upstreams.get(name).map(|(u, m)| (u.clone(), Arc::clone(m)))
         }) {
             Ok(service) => routes.push(RouteRuntime {

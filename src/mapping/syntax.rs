@@ -96,6 +96,9 @@ pub struct RouteFile {
     /// it, upstream errors reach the partner as a problem summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<DirectionSpec>,
+    /// Settings of a `proxy` route (its body limits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<crate::config::proxy_spec::ProxySpec>,
 }
 
 impl RouteFile {
@@ -121,10 +124,13 @@ impl RouteFile {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
-    /// What the gateway does with the route's requests: `transform` (the default).
+    /// What the gateway does with the route's requests: `transform` (the default) or
+    /// `proxy` (pass-through to the upstream, see `proxy:`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    /// HTTP method (GET, POST, PUT, PATCH, DELETE).
+    /// HTTP method (GET, POST, PUT, PATCH, DELETE). Required for `transform` routes; a
+    /// `proxy` route without it (or with `*`) serves every method.
+    #[serde(default)]
     pub method: String,
     /// Path with `{name}` parameters: `/partners/acme/orders/{id}`.
     pub path: String,

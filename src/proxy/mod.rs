@@ -16,8 +16,11 @@
 
 pub mod tls;
 
+pub mod balance;
 pub mod breaker;
 pub mod retry;
+pub mod stream;
+pub mod tunnel;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +30,9 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Either, Full};
+use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -35,7 +40,15 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::file::{LimitsConfig, UpstreamConfig};
 use crate::problem::{Problem, ProblemKind};
+use balance::{Balancer, Pick};
 use tls::{TlsConfigError, TlsFailure, TlsMaterial};
+
+/// A request body streamed to an upstream (a `proxy` route's, read as it arrives).
+pub type StreamBody = UnsyncBoxBody<Bytes, axum::BoxError>;
+
+/// What the pooled client sends: a whole body (transform) or a stream (proxy), over the
+/// same pools.
+pub type UpstreamBody = Either<Full<Bytes>, StreamBody>;
 
 /// TCP keepalive probes on pooled connections: an idle connection whose peer vanished
 /// (host rebooted, NAT entry expired) is found and dropped instead of failing the next
@@ -58,13 +71,15 @@ struct PoolKey {
     tls: Option<TlsMaterial>,
 }
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HyperClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
-/// The shared upstream connection pools. Cheap to clone; create one per process and pass it
-/// to every configuration load so pools survive reloads.
+/// The shared upstream connection pools and target state. Cheap to clone; create one per
+/// process and pass it to every configuration load so pools and what is known about each
+/// target survive reloads.
 #[derive(Clone, Default)]
 pub struct HttpClient {
     pools: Arc<Mutex<HashMap<PoolKey, HyperClient>>>,
+    balancers: Arc<Mutex<HashMap<String, Arc<Balancer>>>>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -120,6 +135,59 @@ impl HttpClient {
             })
             .clone()
     }
+
+    /// The balancer of upstream `name`: the one of the previous configuration when its
+    /// targets and settings are unchanged (keeping their health), a new one otherwise.
+    /// `fresh` is true for a new one.
+    fn balancer(
+        &self,
+        name: &str,
+        targets: Vec<Authority>,
+        cfg: &balance::BalanceConfig,
+    ) -> (Arc<Balancer>, bool) {
+        let mut map = match self.balancers.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(b) = map.get(name)
+            && b.same(&targets, cfg)
+        {
+            return (Arc::clone(b), false);
+        }
+        let b = Arc::new(Balancer::new(targets, cfg.clone()));
+        map.insert(name.to_string(), Arc::clone(&b));
+        (b, true)
+    }
+}
+
+/// The targets of upstream `name`: `targets` parsed as `host:port`, or `base`'s own
+/// authority when there are none.
+pub fn upstream_targets(
+    name: &str,
+    base: &BaseUrl,
+    cfg: &UpstreamConfig,
+) -> Result<Vec<Authority>, UpstreamConfigError> {
+    if cfg.targets.is_empty() {
+        return Ok(vec![base.authority.clone()]);
+    }
+    cfg.targets
+        .iter()
+        .map(|t| {
+            let bad = |reason: &str| UpstreamConfigError::InvalidTarget {
+                upstream: name.to_string(),
+                target: t.clone(),
+                reason: reason.to_string(),
+            };
+            let a: Authority = t.parse().map_err(|_| bad("it is not host:port"))?;
+            if a.as_str().contains('@') || a.host().is_empty() {
+                return Err(bad("it is not host:port"));
+            }
+            match a.port_u16() {
+                Some(1..) => Ok(a),
+                _ => Err(bad("it needs a port number (1 to 65535)")),
+            }
+        })
+        .collect()
 }
 
 /// A configured upstream URL that cannot be used.
@@ -142,6 +210,12 @@ pub enum UpstreamConfigError {
     },
     #[error("upstream `{upstream}`: `{url}` must not carry a query or fragment")]
     QueryInBase { upstream: String, url: String },
+    #[error("upstream `{upstream}`: target `{target}` cannot be used: {reason}")]
+    InvalidTarget {
+        upstream: String,
+        target: String,
+        reason: String,
+    },
 }
 
 /// One upstream service, ready to send to.
@@ -157,6 +231,7 @@ pub struct Upstream {
     request_timeout: Duration,
     max_response_bytes: usize,
     client: HyperClient,
+    balancer: Arc<Balancer>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -224,6 +299,18 @@ impl UpstreamError {
             | UpstreamError::TooLarge { upstream, .. }
             | UpstreamError::InvalidRequest { upstream, .. } => upstream,
         }
+    }
+
+    /// Whether the target, not the request, is to blame (for passive health): no
+    /// connection, a broken exchange, no answer in time.
+    pub fn is_target_failure(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Connect { .. }
+                | UpstreamError::Tls { .. }
+                | UpstreamError::Timeout { .. }
+                | UpstreamError::Io { .. }
+        )
     }
 
     /// A short label for metrics (`upstream(service, outcome, ..)`).
@@ -390,13 +477,15 @@ impl Upstream {
     ) -> Result<Upstream, UpstreamConfigError> {
         let base = BaseUrl::parse(name, &cfg.url)?;
         let tls = upstream_tls(name, &base, cfg)?;
+        let targets = upstream_targets(name, &base, cfg)?;
         let key = PoolKey {
             connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
             pool_max_idle: cfg.pool_max_idle,
             pool_idle_timeout: Duration::from_millis(cfg.pool_idle_timeout_ms),
             tls,
         };
-        Ok(Upstream {
+        let (balancer, fresh) = client.balancer(name, targets, &cfg.balance);
+        let upstream = Upstream {
             name: Arc::from(name),
             base_path: Arc::from(base.path.as_str()),
             base: base.uri,
@@ -406,7 +495,61 @@ impl Upstream {
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
             max_response_bytes: limits.max_response_bytes,
             client: client.pool(key),
-        })
+            balancer,
+        };
+        if fresh {
+            upstream.start_health_checks();
+        }
+        Ok(upstream)
+    }
+
+    /// Starts the active health checks of a new balancer, when configured and when there
+    /// is a runtime to run them (`check` has none and needs none). They stop when the
+    /// balancer is dropped.
+    fn start_health_checks(&self) {
+        let cfg = self.balancer.config();
+        let (Some(path), Ok(handle)) = (
+            cfg.health_check_path.clone(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        let interval = Duration::from_millis(cfg.health_check_interval_ms);
+        let timeout = Duration::from_millis(cfg.health_check_timeout_ms);
+        let weak = Arc::downgrade(&self.balancer);
+        let this = self.clone();
+        handle.spawn(async move {
+            let probe = |authority: Authority| {
+                let this = this.clone();
+                let path = path.clone();
+                async move { this.probe(&authority, &path, timeout).await }
+            };
+            balance::health_checks(weak, interval, probe).await;
+        });
+    }
+
+    /// One active health check: GET `path` on `authority`, healthy on any 2xx in time.
+    async fn probe(&self, authority: &Authority, path: &str, timeout: Duration) -> bool {
+        let Ok(uri) = self.uri_at(authority, path) else {
+            return false;
+        };
+        let mut req = http::Request::new(Either::Left(Full::new(Bytes::new())));
+        *req.uri_mut() = uri;
+        req.headers_mut().insert(HOST, self.host.clone());
+        match tokio::time::timeout(timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => {
+                let ok = resp.status().is_success();
+                // Read the (small) body so the connection goes back to the pool.
+                let _ = tokio::time::timeout(timeout, resp.into_body().collect()).await;
+                ok
+            }
+            _ => false,
+        }
+    }
+
+    /// The upstream's targets and their state (for tests and the admin status).
+    pub fn balancer(&self) -> &Arc<Balancer> {
+        &self.balancer
     }
 
     pub fn name(&self) -> &str {
@@ -426,14 +569,20 @@ impl Upstream {
         self.max_response_bytes
     }
 
-    /// The URI a request for `path_and_query` goes to: the base path joined with it.
+    /// The URI a request for `path_and_query` goes to on the URL's own host: the base path
+    /// joined with it.
     pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, UpstreamError> {
+        self.uri_at(&self.authority, path_and_query)
+    }
+
+    /// [`Upstream::uri_for`] on target `authority`.
+    fn uri_at(&self, authority: &Authority, path_and_query: &str) -> Result<Uri, UpstreamError> {
         let rel = path_and_query.strip_prefix('/').unwrap_or(path_and_query);
         let joined = format!("{}/{}", self.base_path, rel);
         let pq = PathAndQuery::try_from(joined).map_err(|e| self.invalid_request(e.to_string()))?;
         Uri::builder()
             .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
+            .authority(authority.clone())
             .path_and_query(pq)
             .build()
             .map_err(|e| self.invalid_request(e.to_string()))
@@ -450,29 +599,78 @@ impl Upstream {
         mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let uri = self.uri_for(path_and_query)?;
+        let pick = self.balancer.pick();
+        let uri = self.uri_at(pick.authority(), path_and_query)?;
         headers.remove(CONTENT_LENGTH);
         headers.remove(TRANSFER_ENCODING);
         headers.insert(HOST, self.host.clone());
         // A HEAD response announces the length of a body it does not carry.
         let expects_body = method != Method::HEAD;
-        let mut req = http::Request::new(Full::new(body));
+        let mut req = http::Request::new(Either::Left(Full::new(body)));
         *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
 
-        match tokio::time::timeout(self.request_timeout, self.exchange(req, expects_body)).await {
+        let result = match tokio::time::timeout(
+            self.request_timeout,
+            self.exchange(req, expects_body),
+        )
+        .await
+        {
             Ok(result) => result,
-            Err(_) => Err(UpstreamError::Timeout {
-                upstream: self.name.to_string(),
-                timeout: self.request_timeout,
-            }),
+            Err(_) => Err(self.timeout()),
+        };
+        pick.record(match &result {
+            Ok(r) => !target_failed(r.status),
+            Err(e) => !e.is_target_failure(),
+        });
+        result
+    }
+
+    /// Sends one request whose body streams, and returns the response as soon as its head
+    /// arrives, its body unread, with the target it came from (held until the body is done,
+    /// for least-requests). The deadline covers connecting and the response head; the
+    /// caller bounds the body. `headers` should already be cleaned; `Host` is set here,
+    /// `Content-Length` and `Transfer-Encoding` follow from the body.
+    pub async fn send_stream(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        mut headers: HeaderMap,
+        body: UpstreamBody,
+    ) -> Result<(http::Response<Incoming>, Pick), UpstreamError> {
+        let pick = self.balancer.pick();
+        let uri = self.uri_at(pick.authority(), path_and_query)?;
+        headers.remove(CONTENT_LENGTH);
+        headers.remove(TRANSFER_ENCODING);
+        headers.insert(HOST, self.host.clone());
+        let mut req = http::Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        let result =
+            match tokio::time::timeout(self.request_timeout, self.client.request(req)).await {
+                Ok(Ok(resp)) => Ok(resp),
+                Ok(Err(e)) => Err(self.classify(&e)),
+                Err(_) => Err(self.timeout()),
+            };
+        pick.record(match &result {
+            Ok(r) => !target_failed(r.status()),
+            Err(e) => !e.is_target_failure(),
+        });
+        result.map(|r| (r, pick))
+    }
+
+    fn timeout(&self) -> UpstreamError {
+        UpstreamError::Timeout {
+            upstream: self.name.to_string(),
+            timeout: self.request_timeout,
         }
     }
 
     async fn exchange(
         &self,
-        req: http::Request<Full<Bytes>>,
+        req: http::Request<UpstreamBody>,
         expects_body: bool,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let resp = self
@@ -549,8 +747,14 @@ impl Upstream {
     }
 }
 
+/// Whether an answer counts against its target's health: the gateway statuses that say
+/// the target could not serve (RFC 9110 §15.6.3-15.6.5).
+fn target_failed(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 502..=504)
+}
+
 /// An error and its causes on one line, for the operator's log.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -580,6 +784,8 @@ mod tests {
             pool_max_idle: 8,
             pool_idle_timeout_ms: 60_000,
             tls: Default::default(),
+            targets: Vec::new(),
+            balance: Default::default(),
         }
     }
 
@@ -960,5 +1166,50 @@ mod tests {
         other.connect_timeout_ms = 100;
         Upstream::new("c", &other, &l, &c).unwrap();
         assert_eq!(c.pools.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn target_state_survives_a_reload_that_keeps_the_targets() {
+        let client = HttpClient::new();
+        let limits = LimitsConfig::default();
+        let mut c = cfg("http://orders.internal:8080");
+        c.targets = vec!["10.0.0.1:8080".into(), "10.0.0.2:8080".into()];
+        let first = Upstream::new("orders", &c, &limits, &client).unwrap();
+        first.balancer().record(1, false);
+        let again = Upstream::new("orders", &c, &limits, &client).unwrap();
+        assert!(Arc::ptr_eq(first.balancer(), again.balancer()));
+        c.targets.push("10.0.0.3:8080".into());
+        let changed = Upstream::new("orders", &c, &limits, &client).unwrap();
+        assert!(!Arc::ptr_eq(first.balancer(), changed.balancer()));
+        let authorities: Vec<&str> = changed
+            .balancer()
+            .targets()
+            .iter()
+            .map(|t| t.authority.as_str())
+            .collect();
+        assert_eq!(
+            authorities,
+            ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"]
+        );
+    }
+
+    #[test]
+    fn targets_must_be_host_and_port() {
+        let base = BaseUrl::parse("o", "http://orders.internal").unwrap();
+        let mut c = cfg("http://orders.internal");
+        assert_eq!(
+            upstream_targets("o", &base, &c).unwrap(),
+            vec![Authority::from_static("orders.internal")]
+        );
+        for bad in ["10.0.0.1", "a b:80", "user@h:80", "h:0", "h:99999", ""] {
+            c.targets = vec![bad.into()];
+            assert!(
+                matches!(
+                    upstream_targets("o", &base, &c),
+                    Err(UpstreamConfigError::InvalidTarget { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 }
