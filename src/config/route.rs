@@ -59,15 +59,19 @@ pub enum RouteKind {
     /// Decode, validate, map, forward, map back: the route's mapping sections do the work.
     #[default]
     Transform,
+    /// Several upstream calls, concurrent where they can be, merged and mapped into one
+    /// answer (`aggregate:` in the route file).
+    Aggregate,
 }
 
 impl RouteKind {
     /// Every kind, as written in route files.
-    pub const NAMES: [&str; 1] = ["transform"];
+    pub const NAMES: [&str; 2] = ["transform", "aggregate"];
 
     pub fn parse(name: &str) -> Option<RouteKind> {
         match name {
             "transform" => Some(RouteKind::Transform),
+            "aggregate" => Some(RouteKind::Aggregate),
             _ => None,
         }
     }
@@ -75,6 +79,7 @@ impl RouteKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RouteKind::Transform => "transform",
+            RouteKind::Aggregate => "aggregate",
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct Route {
     /// What the response and error maps read of the partner's request (`$request`): the
     /// request direction keeps that much of the decoded document for them.
     pub request_reads: Reads,
+    /// The compiled calls and answers of an `aggregate` route.
+    pub aggregate: Option<Arc<crate::aggregate::AggregatePlan>>,
     pub spec: RouteFile,
 }
 
@@ -148,7 +155,8 @@ impl Route {
     /// The upstream path and, per `upstream.query`, the partner's query string.
     pub fn upstream_target(&self, params: &[(String, String)], raw_query: Option<&str>) -> String {
         let mut out = self.upstream_path(params);
-        if let Some(q) = self.spec.upstream.query.select(raw_query) {
+        let forward = self.spec.upstream.as_ref().map(|u| &u.query);
+        if let Some(q) = forward.and_then(|f| f.select(raw_query)) {
             out.push('?');
             out.push_str(&q);
         }
@@ -191,7 +199,7 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
 /// parameter can never add segments or a query to the upstream path. A value that is a
 /// dot-segment (`.` or `..`) has its dots encoded too: left as it is, any server or proxy
 /// that normalises paths (RFC 3986 §5.2.4) would climb out of the route's upstream path.
-fn encode_segment(value: &str, out: &mut String) {
+pub(crate) fn encode_segment(value: &str, out: &mut String) {
     if value == "." || value == ".." {
         for _ in 0..value.len() {
             out.push_str("%2E");
@@ -229,7 +237,7 @@ pub(super) fn path_shape(path: &str) -> String {
 }
 
 /// Splits a path template into parts, checking the parameter syntax.
-fn parse_template(path: &str) -> Result<Vec<PathPart>, String> {
+pub(crate) fn parse_template(path: &str) -> Result<Vec<PathPart>, String> {
     if !path.starts_with('/') {
         return Err(format!("`{path}` must start with `/`"));
     }
@@ -378,6 +386,28 @@ fn compile_route(
             None
         }),
     };
+    if kind == Some(RouteKind::Aggregate) {
+        return crate::aggregate::compile_route(name, partner, file, spec, config, schemas, diags);
+    }
+    if spec.aggregate.is_some() {
+        diags.push(
+            err(
+                "`aggregate:` applies to `route.kind: aggregate` routes only".into(),
+                "aggregate",
+            )
+            .hint("set `kind: aggregate` under `route:`, or remove `aggregate:`"),
+        );
+    }
+    let Some(upstream_spec) = spec.upstream.clone() else {
+        diags.push(
+            err(
+                "a transform route needs an `upstream:` section".into(),
+                "route",
+            )
+            .hint("add `upstream: { service: NAME, path: /... }`"),
+        );
+        return None;
+    };
     let method = parse_method(&spec.route.method)
         .map_err(|m| diags.push(err(m, "route.method")))
         .ok();
@@ -392,13 +422,13 @@ fn compile_route(
             PathPart::Literal(_) => None,
         })
         .collect();
-    let upstream_method = match &spec.upstream.method {
+    let upstream_method = match &upstream_spec.method {
         Some(m) => parse_method(m)
             .map_err(|m| diags.push(err(m, "upstream.method")))
             .ok(),
         None => method.clone(),
     };
-    let upstream_path = parse_template(&spec.upstream.path)
+    let upstream_path = parse_template(&upstream_spec.path)
         .map_err(|m| diags.push(err(m, "upstream.path")))
         .ok();
     if let Some(up) = &upstream_path {
@@ -421,13 +451,13 @@ fn compile_route(
             }
         }
     }
-    if !config.upstreams.contains_key(&spec.upstream.service) {
+    if !config.upstreams.contains_key(&upstream_spec.service) {
         let known: Vec<&str> = config.upstreams.keys().map(String::as_str).collect();
         diags.push(
             err(
                 format!(
                     "upstream service `{}` is not defined in gateway.toml",
-                    spec.upstream.service
+                    upstream_spec.service
                 ),
                 "upstream.service",
             )
@@ -523,7 +553,8 @@ fn compile_route(
         path_params,
         format: spec.route.format,
         namespace: spec.route.namespace.clone(),
-        upstream: spec.upstream.service.clone(),
+        upstream: upstream_spec.service.clone(),
+        aggregate: None,
         upstream_method: upstream_method?,
         upstream_path: upstream_path?,
         request,
@@ -596,7 +627,7 @@ fn internal_prefix<'p>(header: &str, prefixes: &'p [String]) -> Option<&'p str> 
         .map(String::as_str)
 }
 
-fn parse_method(m: &str) -> Result<Method, String> {
+pub(crate) fn parse_method(m: &str) -> Result<Method, String> {
     match m.to_ascii_uppercase().as_str() {
         "GET" => Ok(Method::GET),
         "POST" => Ok(Method::POST),

@@ -22,7 +22,8 @@
 //!  RouteService, built per route by compile from `route.kind`:        route_service.rs
 //!    transform: Host, media type, body limit and read deadline,       transform.rs
 //!               decode, validate, map (pipeline.rs), forward
-//!    [planned] proxy, aggregate: new variants beside transform
+//!    aggregate: concurrent upstream calls, merged, mapped per profile   aggregate.rs
+//!    [planned] proxy: a new variant beside these
 //!  upstream exchange through the pooled client                        proxy/
 //!    [planned] circuit breaker, retries (around Upstream::send)       proxy/
 //!  ── on the way back ────────────────────────────────────────────────────────────────
@@ -37,6 +38,7 @@
 //! moment through an `ArcSwap` in [`AppState`]; a reload swaps in a new one.
 
 mod admin;
+mod aggregate;
 mod demo_print;
 mod lifecycle;
 mod partner;

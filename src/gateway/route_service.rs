@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::response::Response;
 
+use super::aggregate::AggregateService;
 use super::snapshot::Runtime;
 use super::transform::TransformService;
 use crate::config::{Route, RouteKind};
@@ -21,6 +22,7 @@ use crate::telemetry::{Metrics, ServiceMetrics};
 /// A route's service, by kind.
 pub enum RouteService {
     Transform(TransformService),
+    Aggregate(AggregateService),
 }
 
 /// What a route service gets for one request.
@@ -58,12 +60,16 @@ impl RouteService {
                     client, metrics,
                 )))
             }
+            RouteKind::Aggregate => {
+                AggregateService::build(route, upstream).map(RouteService::Aggregate)
+            }
         }
     }
 
     pub async fn call(&self, call: RouteCall<'_>) -> Result<Response, Problem> {
         match self {
             RouteService::Transform(s) => s.call(call).await,
+            RouteService::Aggregate(s) => s.call(call).await,
         }
     }
 }

@@ -84,7 +84,10 @@ impl From<Direction> for Section {
 #[serde(deny_unknown_fields)]
 pub struct RouteFile {
     pub route: RouteSpec,
-    pub upstream: UpstreamSpec,
+    /// Where a `transform` route forwards to (required there; `aggregate` routes name
+    /// their services per call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamSpec>,
     /// Mapping of the partner's body to the upstream body. Absent for routes without a
     /// request body (GET, DELETE).
     #[serde(default)]
@@ -96,6 +99,9 @@ pub struct RouteFile {
     /// it, upstream errors reach the partner as a problem summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<DirectionSpec>,
+    /// The calls and answer mappings of an `aggregate` route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<crate::aggregate::AggregateSpec>,
 }
 
 impl RouteFile {
@@ -121,7 +127,8 @@ impl RouteFile {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
-    /// What the gateway does with the route's requests: `transform` (the default).
+    /// What the gateway does with the route's requests: `transform` (the default) or
+    /// `aggregate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// HTTP method (GET, POST, PUT, PATCH, DELETE).
