@@ -80,6 +80,37 @@ pub fn compile_route(
     schemas: &SchemaRegistry,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Route> {
+    let first_new = diags.len();
+    let route = compile_aggregate(name, partner, file.clone(), spec, config, schemas, diags);
+    place_keys(&file, &mut diags[first_new..]);
+    route
+}
+
+/// Gives the diagnostics about `aggregate.…` keys the line and column of that key.
+fn place_keys(file: &Path, diags: &mut [Diagnostic]) {
+    let mut text = None;
+    for d in diags.iter_mut().filter(|d| d.line.is_none()) {
+        let Some(loc) = d.location.as_deref().filter(|l| l.starts_with("aggregate")) else {
+            continue;
+        };
+        let text = text.get_or_insert_with(|| std::fs::read_to_string(file).unwrap_or_default());
+        let path: Vec<&str> = loc.split('.').collect();
+        if let Some((line, column)) = super::locate::key_position(text, &path) {
+            d.line = Some(line);
+            d.column = Some(column);
+        }
+    }
+}
+
+fn compile_aggregate(
+    name: String,
+    partner: String,
+    file: PathBuf,
+    spec: RouteFile,
+    config: &GatewayConfig,
+    schemas: &SchemaRegistry,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Route> {
     let before = diags.iter().filter(|d| d.is_error()).count();
     let err = |msg: String, loc: &str| Diagnostic::error(&file, msg).location(loc.to_string());
     for (present, key) in [
@@ -457,7 +488,7 @@ fn merged_document(members: &[(&str, Option<&str>, bool)], missing: bool) -> Val
         }
         let s = match schema {
             Some(s) => json!({ "$ref": s }),
-            None => json!({}),
+            None => any_document(ANY_DEPTH),
         };
         props.insert((*name).to_owned(), s);
     }
@@ -470,7 +501,26 @@ fn merged_document(members: &[(&str, Option<&str>, bool)], missing: bool) -> Val
     if missing {
         required.push(Value::String(MISSING_MEMBER.to_owned()));
     }
-    json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
+    json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false
+    })
+}
+
+/// How deep the checker follows paths into the answer of a call without a schema.
+const ANY_DEPTH: usize = 8;
+
+/// A schema taking any document, written out `depth` levels deep, so
+/// the checker resolves every path of up to that many steps into it.
+fn any_document(depth: usize) -> Value {
+    if depth == 0 {
+        return json!({});
+    }
+    // No `items`: the checker would then read every step as an array index. A numeric
+    // step is taken as a member name here, which resolves all the same.
+    json!({ "additionalProperties": any_document(depth - 1) })
 }
 
 /// Compiles a schema the route file implies (never written to disk): named at the root
