@@ -30,6 +30,7 @@
 //! - [`demo`]: the built-in demo upstream of `serve --demo`.
 //! - [`alloc`]: the process allocator.
 
+pub mod aggregate;
 pub mod alloc;
 pub mod check;
 pub mod codec;

@@ -23,6 +23,7 @@ use crate::schema::SchemaRegistry;
 
 pub use file::GatewayConfig;
 pub use route::{PathPart, Route, RouteKind, Stage};
+pub(crate) use route::{encode_segment, parse_method, parse_template};
 
 /// The configuration file used when `--config` is not given and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "gateway.toml";

@@ -67,7 +67,7 @@ pub(super) fn check_proxy_route(
             );
         }
     }
-    if spec.upstream.method.is_some() {
+    if spec.upstream.as_ref().is_some_and(|u| u.method.is_some()) {
         diags.push(
             err(
                 "a proxy route sends the client's method: `upstream.method` cannot apply".into(),
@@ -76,7 +76,7 @@ pub(super) fn check_proxy_route(
             .hint("remove `upstream.method`"),
         );
     }
-    if !spec.upstream.query.is_none() {
+    if spec.upstream.as_ref().is_some_and(|u| !u.query.is_none()) {
         diags.push(
             err(
                 "a proxy route passes the query string as sent: `upstream.query` cannot apply"

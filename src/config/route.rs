@@ -62,16 +62,20 @@ pub enum RouteKind {
     /// Pass-through: method, path rest, query, headers and streamed bodies go to the
     /// upstream as they are (see `gateway/proxy.rs`).
     Proxy,
+    /// Several upstream calls, concurrent where they can be, merged and mapped into one
+    /// answer (`aggregate:` in the route file).
+    Aggregate,
 }
 
 impl RouteKind {
     /// Every kind, as written in route files.
-    pub const NAMES: [&str; 2] = ["transform", "proxy"];
+    pub const NAMES: [&str; 3] = ["transform", "proxy", "aggregate"];
 
     pub fn parse(name: &str) -> Option<RouteKind> {
         match name {
             "transform" => Some(RouteKind::Transform),
             "proxy" => Some(RouteKind::Proxy),
+            "aggregate" => Some(RouteKind::Aggregate),
             _ => None,
         }
     }
@@ -80,6 +84,7 @@ impl RouteKind {
         match self {
             RouteKind::Transform => "transform",
             RouteKind::Proxy => "proxy",
+            RouteKind::Aggregate => "aggregate",
         }
     }
 }
@@ -107,6 +112,8 @@ pub struct Route {
     /// What the response and error maps read of the partner's request (`$request`): the
     /// request direction keeps that much of the decoded document for them.
     pub request_reads: Reads,
+    /// The compiled calls and answers of an `aggregate` route.
+    pub aggregate: Option<Arc<crate::aggregate::AggregatePlan>>,
     pub spec: RouteFile,
 }
 
@@ -153,7 +160,8 @@ impl Route {
     /// The upstream path and, per `upstream.query`, the partner's query string.
     pub fn upstream_target(&self, params: &[(String, String)], raw_query: Option<&str>) -> String {
         let mut out = self.upstream_path(params);
-        if let Some(q) = self.spec.upstream.query.select(raw_query) {
+        let forward = self.spec.upstream.as_ref().map(|u| &u.query);
+        if let Some(q) = forward.and_then(|f| f.select(raw_query)) {
             out.push('?');
             out.push_str(&q);
         }
@@ -196,7 +204,7 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
 /// parameter can never add segments or a query to the upstream path. A value that is a
 /// dot-segment (`.` or `..`) has its dots encoded too: left as it is, any server or proxy
 /// that normalises paths (RFC 3986 §5.2.4) would climb out of the route's upstream path.
-fn encode_segment(value: &str, out: &mut String) {
+pub(crate) fn encode_segment(value: &str, out: &mut String) {
     if value == "." || value == ".." {
         for _ in 0..value.len() {
             out.push_str("%2E");
@@ -234,7 +242,7 @@ pub(super) fn path_shape(path: &str) -> String {
 }
 
 /// Splits a path template into parts, checking the parameter syntax.
-fn parse_template(path: &str) -> Result<Vec<PathPart>, String> {
+pub(crate) fn parse_template(path: &str) -> Result<Vec<PathPart>, String> {
     if !path.starts_with('/') {
         return Err(format!("`{path}` must start with `/`"));
     }
@@ -383,6 +391,18 @@ fn compile_route(
             None
         }),
     };
+    if kind == Some(RouteKind::Aggregate) {
+        return crate::aggregate::compile_route(name, partner, file, spec, config, schemas, diags);
+    }
+    if spec.aggregate.is_some() {
+        diags.push(
+            err(
+                "`aggregate:` applies to `route.kind: aggregate` routes only".into(),
+                "aggregate",
+            )
+            .hint("set `kind: aggregate` under `route:`, or remove `aggregate:`"),
+        );
+    }
     let method = if kind == Some(RouteKind::Proxy) {
         super::proxy_spec::check_proxy_route(&spec, &file, diags)
     } else if spec.route.method.is_empty() {
@@ -405,6 +425,16 @@ fn compile_route(
             .hint("remove `proxy:`, or set `route.kind: proxy`"),
         );
     }
+    let Some(upstream_spec) = spec.upstream.clone() else {
+        diags.push(
+            err(
+                "a transform route needs an `upstream:` section".into(),
+                "route",
+            )
+            .hint("add `upstream: { service: NAME, path: /... }`"),
+        );
+        return None;
+    };
     let parts = parse_template(&spec.route.path)
         .map_err(|m| diags.push(err(m, "route.path")))
         .ok();
@@ -416,13 +446,13 @@ fn compile_route(
             PathPart::Literal(_) => None,
         })
         .collect();
-    let upstream_method = match &spec.upstream.method {
+    let upstream_method = match &upstream_spec.method {
         Some(m) => parse_method(m)
             .map_err(|m| diags.push(err(m, "upstream.method")))
             .ok(),
         None => method.clone(),
     };
-    let upstream_path = parse_template(&spec.upstream.path)
+    let upstream_path = parse_template(&upstream_spec.path)
         .map_err(|m| diags.push(err(m, "upstream.path")))
         .ok();
     if let Some(up) = &upstream_path {
@@ -445,13 +475,13 @@ fn compile_route(
             }
         }
     }
-    if !config.upstreams.contains_key(&spec.upstream.service) {
+    if !config.upstreams.contains_key(&upstream_spec.service) {
         let known: Vec<&str> = config.upstreams.keys().map(String::as_str).collect();
         diags.push(
             err(
                 format!(
                     "upstream service `{}` is not defined in gateway.toml",
-                    spec.upstream.service
+                    upstream_spec.service
                 ),
                 "upstream.service",
             )
@@ -551,7 +581,8 @@ fn compile_route(
         path_params,
         format: spec.route.format,
         namespace: spec.route.namespace.clone(),
-        upstream: spec.upstream.service.clone(),
+        upstream: upstream_spec.service.clone(),
+        aggregate: None,
         upstream_method: upstream_method?,
         upstream_path: upstream_path?,
         request,
@@ -624,7 +655,7 @@ fn internal_prefix<'p>(header: &str, prefixes: &'p [String]) -> Option<&'p str> 
         .map(String::as_str)
 }
 
-fn parse_method(m: &str) -> Result<Method, String> {
+pub(crate) fn parse_method(m: &str) -> Result<Method, String> {
     match m.to_ascii_uppercase().as_str() {
         "GET" => Ok(Method::GET),
         "POST" => Ok(Method::POST),

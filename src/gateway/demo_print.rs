@@ -52,7 +52,18 @@ pub(super) fn print_demo(local: SocketAddr, admin: SocketAddr, demo: SocketAddr,
         for p in &r.path_params {
             path = path.replace(&format!("{{{p}}}"), "A-10001");
         }
-        let url = format!("http://{local}{path}");
+        // The demo upstream knows numeric ids: `1` for every query parameter the route reads.
+        let query: Vec<String> = r
+            .spec
+            .route
+            .query
+            .iter()
+            .map(|q| format!("{q}=1"))
+            .collect();
+        if !query.is_empty() {
+            path = format!("{path}?{}", query.join("&"));
+        }
+        let url = shell_word(&format!("http://{local}{path}"));
         match (r.spec.request.is_some(), example_body(gw, r)) {
             (true, Some(body)) => {
                 let _ = writeln!(
@@ -73,6 +84,21 @@ pub(super) fn print_demo(local: SocketAddr, admin: SocketAddr, demo: SocketAddr,
             }
             (false, _) => {
                 let _ = writeln!(text, "  curl -s {url}");
+                if let Some(plan) = &r.aggregate {
+                    for (name, _) in &plan.profiles {
+                        let choice = match &plan.selector {
+                            Some(crate::aggregate::Selector::Header(h)) => {
+                                format!("-H {} {url}", shell_word(&format!("{h}: {name}")))
+                            }
+                            Some(crate::aggregate::Selector::Query(q)) => {
+                                let sep = if path.contains('?') { '&' } else { '?' };
+                                shell_word(&format!("http://{local}{path}{sep}{q}={name}"))
+                            }
+                            None => continue,
+                        };
+                        let _ = writeln!(text, "  curl -s {choice}");
+                    }
+                }
             }
         }
     }

@@ -28,7 +28,7 @@
 //!    transform: Host, media type, body limit and read deadline,       transform.rs
 //!               decode, validate, map (pipeline.rs), forward
 //!    proxy: path checks, headers, bodies streamed both ways          proxy.rs
-//!    [planned] aggregate: a new variant beside transform              route_service.rs
+//!    aggregate: concurrent upstream calls, merged, mapped per profile aggregate.rs
 //!  upstream exchange through the pooled client                        proxy/
 //!    [planned] circuit breaker, retries (around Upstream::send)       proxy/
 //!  ── on the way back ────────────────────────────────────────────────────────────────
@@ -49,6 +49,7 @@
 //! moment through an `ArcSwap` in [`AppState`]; a reload swaps in a new one.
 
 mod admin;
+mod aggregate;
 mod deadline;
 mod demo_print;
 mod dispatch;

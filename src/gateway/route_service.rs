@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::response::Response;
 
+use super::aggregate::AggregateService;
 use super::proxy::ProxyService;
 use super::snapshot::Runtime;
 use super::transform::TransformService;
@@ -21,9 +22,11 @@ use crate::proxy::Upstream;
 use crate::telemetry::{Metrics, ServiceMetrics};
 
 /// A route's service, by kind.
+#[allow(clippy::large_enum_variant)] // one per route, built once and never moved on the request path
 pub enum RouteService {
     Transform(TransformService),
     Proxy(ProxyService),
+    Aggregate(AggregateService),
 }
 
 /// What a route service gets for one request.
@@ -46,6 +49,10 @@ impl RouteService {
         limits: &LimitsConfig,
         upstream: impl Fn(&str) -> Option<(Upstream, Arc<ServiceMetrics>)>,
     ) -> Result<RouteService, Diagnostic> {
+        if route.kind == RouteKind::Aggregate {
+            // An aggregate names its services per call, not one for the route.
+            return AggregateService::build(route, upstream).map(RouteService::Aggregate);
+        }
         let (client, metrics) = upstream(&route.upstream).ok_or_else(|| {
             Diagnostic::error(
                 &route.file,
@@ -56,11 +63,10 @@ impl RouteService {
             )
             .location("upstream.service")
         })?;
-        Ok(match route.kind {
-            RouteKind::Transform => RouteService::Transform(TransformService::new(client, metrics)),
-            RouteKind::Proxy => {
-                RouteService::Proxy(ProxyService::new(route, client, metrics, limits))
-            }
+        Ok(if route.kind == RouteKind::Proxy {
+            RouteService::Proxy(ProxyService::new(route, client, metrics, limits))
+        } else {
+            RouteService::Transform(TransformService::new(client, metrics))
         })
     }
 
@@ -68,6 +74,7 @@ impl RouteService {
         match self {
             RouteService::Transform(s) => s.call(call).await,
             RouteService::Proxy(s) => s.call(call).await,
+            RouteService::Aggregate(s) => s.call(call).await,
         }
     }
 }

@@ -84,7 +84,10 @@ impl From<Direction> for Section {
 #[serde(deny_unknown_fields)]
 pub struct RouteFile {
     pub route: RouteSpec,
-    pub upstream: UpstreamSpec,
+    /// Where a `transform` route forwards to (required there; `aggregate` routes name
+    /// their services per call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamSpec>,
     /// Mapping of the partner's body to the upstream body. Absent for routes without a
     /// request body (GET, DELETE).
     #[serde(default)]
@@ -99,6 +102,9 @@ pub struct RouteFile {
     /// Settings of a `proxy` route (its body limits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<crate::config::proxy_spec::ProxySpec>,
+    /// The calls and answer mappings of an `aggregate` route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<crate::aggregate::AggregateSpec>,
 }
 
 impl RouteFile {
@@ -125,7 +131,8 @@ impl RouteFile {
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     /// What the gateway does with the route's requests: `transform` (the default) or
-    /// `proxy` (pass-through to the upstream, see `proxy:`).
+    /// `proxy` (pass-through to the upstream, see `proxy:`), `aggregate` (several upstream
+    /// calls, see `aggregate:`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// HTTP method (GET, POST, PUT, PATCH, DELETE). Required for `transform` routes; a
