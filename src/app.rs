@@ -325,6 +325,8 @@ const ADMIN_PATHS: [&str; 5] = [
 pub struct GatewayService {
     state: Arc<AppState>,
     admin: Option<Router>,
+    /// `[admin] playground`: the mapping playground's page and API.
+    playground: Option<Router>,
 }
 
 /// The gateway's HTTP service (see [`GatewayService`]).
@@ -346,7 +348,18 @@ pub fn app(state: Arc<AppState>) -> GatewayService {
             .route("/openapi.json", get(openapi))
             .with_state(Arc::clone(&state))
     });
-    GatewayService { state, admin }
+    let playground = {
+        let admin = &state.runtime().gateway.config.admin;
+        (admin.enabled && admin.playground).then(|| {
+            let state = Arc::clone(&state);
+            crate::playground::router(Arc::new(move || Arc::clone(&state.runtime().gateway)))
+        })
+    };
+    GatewayService {
+        state,
+        admin,
+        playground,
+    }
 }
 
 /// Where a request's peer address is unknown (a service driven without [`crate::server`]).
@@ -367,6 +380,12 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let req = req.map(Body::new);
+        if let Some(playground) = &self.playground
+            && crate::playground::is_playground_path(req.uri().path())
+        {
+            let answer = playground.clone().oneshot(req);
+            return Box::pin(answer);
+        }
         if let Some(admin) = &self.admin
             && ADMIN_PATHS.contains(&req.uri().path())
         {

@@ -33,6 +33,7 @@ pub mod fixtures;
 pub mod mapping;
 pub mod openapi;
 pub mod pipeline;
+pub mod playground;
 pub mod pretty;
 pub mod probe;
 pub mod problem;

@@ -22,6 +22,8 @@ pub struct GatewayConfig {
     pub errors: ErrorsConfig,
     pub logging: LoggingConfig,
     pub admin: AdminConfig,
+    /// OpenTelemetry traces over OTLP; off by default.
+    pub tracing: super::tracing::TracingConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -273,6 +275,9 @@ pub struct AdminConfig {
     /// Quiet period after a file change before reloading, so an editor's several writes
     /// become one reload.
     pub watch_debounce_ms: u64,
+    /// Serve the mapping playground at `/playground`: a page and a JSON API that run any
+    /// route's mappings on pasted documents. Off by default: it shows every route's files.
+    pub playground: bool,
 }
 
 impl Default for AdminConfig {
@@ -281,6 +286,7 @@ impl Default for AdminConfig {
             enabled: true,
             watch: true,
             watch_debounce_ms: 250,
+            playground: false,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod env;
 pub mod file;
 mod locate;
 mod route;
+pub mod tracing;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use crate::diagnostic::{Diagnostic, has_errors};
 use crate::schema::SchemaRegistry;
 
 pub use file::GatewayConfig;
-pub use route::{PathPart, Route, Stage};
+pub use route::{PathPart, Route, Stage, compile_route_text};
 
 /// The configuration file used when `--config` is not given and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "gateway.toml";
@@ -264,6 +265,9 @@ fn validate_config(cfg: &GatewayConfig, file: &Path, diags: &mut Vec<Diagnostic>
             .location("server.listen")
             .hint("write host:port with a numeric IP, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\""),
         );
+    }
+    for (key, message) in cfg.tracing.problems() {
+        diags.push(Diagnostic::error(file, format!("{key}: {message}")).location(key));
     }
     let positive: [(&str, u64); 5] = [
         (
