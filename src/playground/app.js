@@ -63,6 +63,7 @@ function showErrors(out) {
       if (e.line) {
         lines.add(e.line);
         item.setAttribute("data-line", String(e.line));
+        item.addEventListener("click", () => goToLine(e.line));
         item.append(el("span", { class: "where" }, `line ${e.line}, column ${e.column}: `));
       }
       item.append(el("code", { class: "pointer" }, e.pointer || "/"), " ", e.message);
@@ -76,6 +77,16 @@ function showErrors(out) {
   }
   if (out.ok) list.append(el("li", { class: "none" }, "no errors"));
   paintLines(lines);
+}
+
+// Scrolls the document to a line and puts the cursor at its start.
+function goToLine(line) {
+  const doc = $("document");
+  const lines = doc.value.split("\n");
+  const offset = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+  doc.focus();
+  doc.setSelectionRange(offset, offset);
+  doc.scrollTop = Math.max(0, (line - 3) * 20);
 }
 
 async function run() {
@@ -174,7 +185,10 @@ async function start() {
     input.addEventListener("change", directionChanged);
   }
   $("document").addEventListener("input", soon);
-  $("document").addEventListener("scroll", () => { $("doc-lines").scrollTop = $("document").scrollTop; });
+  $("document").addEventListener("scroll", () => {
+    $("doc-lines").scrollTop = $("document").scrollTop;
+    $("doc-lines").scrollLeft = $("document").scrollLeft;
+  });
   $("original").addEventListener("input", soon);
   $("route-file").addEventListener("input", () => { if ($("use-edited").checked) { soon(); checkSoon(); } });
   $("use-edited").addEventListener("change", () => { soon(); check(); });
