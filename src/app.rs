@@ -42,7 +42,9 @@ use crate::mapping::EvalContext;
 use crate::pipeline;
 use crate::problem::{Problem, ProblemKind};
 use crate::proxy::{HttpClient, Upstream};
+use crate::telemetry::traces::{self, Phase};
 use crate::telemetry::{Metrics, OUTCOME_5XX, OUTCOME_OK, RouteMetrics, ServiceMetrics};
+use tracing::Instrument as _;
 
 /// Everything one request reads: built from a [`Gateway`] at load and at each reload.
 pub struct Runtime {
@@ -412,7 +414,24 @@ where
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(UNKNOWN_PEER, |c| c.0);
         let state = Arc::clone(&self.state);
-        Box::pin(async move { Ok(handle(state, peer, req).await) })
+        if !traces::enabled() {
+            return Box::pin(async move { Ok(handle(state, peer, req).await) });
+        }
+        // The span is named after the route before the request runs: routing once more
+        // here costs a table lookup, only while traces are on.
+        let span = {
+            let rt = state.runtime();
+            let template = match rt.gateway.find(req.method(), req.uri().path()) {
+                RouteMatch::Found { route, .. } => Some(route.path.as_str()),
+                _ => None,
+            };
+            traces::request_span(req.headers(), req.method(), req.uri().path(), template)
+        };
+        Box::pin(async move {
+            let resp = handle(state, peer, req).instrument(span.clone()).await;
+            traces::record_status(&span, resp.status().as_u16());
+            Ok(resp)
+        })
     }
 }
 
@@ -807,8 +826,11 @@ async fn forward(
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     let path = route.upstream_target(params, parts.uri.query());
     let up_started = Instant::now();
+    let call = traces::phase(Phase::UpstreamCall);
+    traces::inject(&call, &mut headers);
     let result = upstream
         .send(route.upstream_method.clone(), &path, headers, upstream_body)
+        .instrument(call)
         .await;
     let up_secs = up_started.elapsed().as_secs_f64();
     let resp = match result {
@@ -1014,7 +1036,16 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
             );
         }
     };
-    crate::telemetry::init_logging(&gateway.config.logging);
+    // Traces are the process's: started once, before the runtime, from the first load.
+    let tracer = if gateway.config.tracing.enabled {
+        let tracer = traces::Tracer::start(&gateway.config.tracing)?;
+        crate::telemetry::init_subscriber(&gateway.config.logging, Some(&tracer));
+        tracer.activate();
+        Some(tracer)
+    } else {
+        crate::telemetry::init_logging(&gateway.config.logging);
+        None
+    };
     let workers = gateway.config.server.workers;
     let mut builder = if workers == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -1029,7 +1060,7 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let mut demo_addr = None;
         if demo {
             let (addr, _task) = crate::demo::start("127.0.0.1:0".parse()?)
@@ -1103,8 +1134,13 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
         let options = move || options_state.server_options();
         crate::server::serve(listener, app(state), options, shutdown).await?;
         tracing::info!("stopped");
-        Ok(())
-    })
+        Ok::<_, anyhow::Error>(())
+    });
+    // The batch's last spans go out after the last request, before the process ends.
+    if let Some(tracer) = tracer {
+        tracer.shutdown();
+    }
+    served
 }
 
 async fn shutdown_signal() {

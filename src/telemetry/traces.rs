@@ -120,34 +120,43 @@ impl Tracer {
 }
 
 /// The span of one partner request, continuing the partner's trace when its `traceparent`
-/// is valid; [`Span::none`] while tracing is off.
-pub fn request_span(headers: &HeaderMap, method: &http::Method, path: &str) -> Span {
+/// is valid; [`Span::none`] while tracing is off. It is named `METHOD /template` after the
+/// route the request matched (OpenTelemetry's HTTP server span name), or the bare method
+/// when none did: a raw path would give every order number a span name of its own.
+pub fn request_span(
+    headers: &HeaderMap,
+    method: &http::Method,
+    path: &str,
+    route: Option<&str>,
+) -> Span {
     if !enabled() {
         return Span::none();
     }
-    let span = tracing::info_span!(
-        target: TARGET,
-        "request",
-        otel.name = %format_args!("{method} {path}"),
-        otel.kind = "server",
-        http.request.method = %method,
-        url.path = %path,
-        http.route = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-    );
+    let span = match route {
+        Some(template) => tracing::info_span!(
+            target: TARGET,
+            "request",
+            otel.name = %format_args!("{method} {template}"),
+            otel.kind = "server",
+            http.request.method = %method,
+            http.route = template,
+            url.path = path,
+            http.response.status_code = tracing::field::Empty,
+        ),
+        None => tracing::info_span!(
+            target: TARGET,
+            "request",
+            otel.name = %method,
+            otel.kind = "server",
+            http.request.method = %method,
+            url.path = path,
+            http.response.status_code = tracing::field::Empty,
+        ),
+    };
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     // A partner's malformed traceparent extracts to an empty context: a new trace starts.
     let _ = span.set_parent(parent);
     span
-}
-
-/// Names the matched route on the request span (the span is named `METHOD /template`).
-pub fn record_route(span: &Span, method: &http::Method, template: &str) {
-    if span.is_none() {
-        return;
-    }
-    span.record("otel.name", format_args!("{method} {template}"));
-    span.record("http.route", template);
 }
 
 /// Records the status answered to the partner.
