@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::codec::Format;
 use crate::config::Gateway;
-use crate::schema::{find_anchor, join_relative, percent_decode};
+use crate::schema::refs;
 
 /// The dialect OpenAPI 3.1 assumes for its schemas.
 const DEFAULT_DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -95,47 +95,17 @@ impl<'g> Documents<'g> {
             .pointer(&target.pointer)
     }
 
-    /// The document a `$ref` base written in `from` names, looked up as the schema
-    /// registry does: against `from`'s `$id`, then against its file name, then as written.
-    fn locate(&self, from: &str, base: &str) -> Option<(&'g str, &'g Value)> {
-        let (from_name, from_doc) = self.get(from)?;
-        let own_id = from_doc
-            .get("$id")
-            .and_then(Value::as_str)
-            .map(|s| s.trim_end_matches('#'));
-        if own_id == Some(base) {
-            return Some((from_name, from_doc));
-        }
-        let mut candidates = Vec::with_capacity(3);
-        if !base.contains(':') {
-            if let Some(joined) = own_id.and_then(|id| join_relative(id, base)) {
-                candidates.push(joined);
-            }
-            if let Some(joined) = join_relative(from_name, base) {
-                candidates.push(joined);
-            }
-        }
-        candidates.push(base.to_string());
-        candidates.iter().find_map(|c| self.get(c))
-    }
-
     /// The component a `$ref` written in file `from` lands in, and the JSON pointer from
     /// that component's root to the referenced schema (empty for the component itself).
     /// None when the reference names nothing known.
     fn resolve(&self, from: &str, reference: &str) -> Option<(Target, String)> {
-        let (base, fragment) = reference.split_once('#').unwrap_or((reference, ""));
-        let fragment = percent_decode(fragment)?;
-        let (file, doc) = if base.is_empty() {
-            self.get(from)?
-        } else {
-            self.locate(from, base)?
-        };
-        let pointer = if fragment.is_empty() || fragment.starts_with('/') {
-            fragment
-        } else {
-            find_anchor(doc, &fragment, "")?
-        };
-        doc.pointer(&pointer)?;
+        let (from_name, from_doc) = self.get(from)?;
+        let found = |name: &str| self.get(name).map(|(n, d)| (n.to_string(), d));
+        let refs::Resolved {
+            name: file,
+            pointer,
+            ..
+        } = refs::resolve(from_name, &from_doc, reference, found).ok()?;
         for container in ["$defs", "definitions"] {
             let Some(entry) = pointer
                 .strip_prefix('/')
@@ -160,7 +130,7 @@ impl<'g> Documents<'g> {
             };
             return Some((target, rest));
         }
-        Some((Target::root(file), pointer))
+        Some((Target::root(&file), pointer))
     }
 
     /// The dialect a file declares, when it is not the one OpenAPI assumes.
@@ -495,6 +465,7 @@ pub fn document(gw: &Gateway) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::refs::{join_relative, percent_decode};
 
     /// The components bundled from `docs` for routes using `roots`.
     fn bundle(docs: &[(&str, Value)], roots: &[&str]) -> Value {

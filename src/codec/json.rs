@@ -17,8 +17,8 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use super::doc::{Doc, View};
 use super::{CodecError, Limits, line_col};
+use crate::view::{Doc, View};
 
 const FORMAT: &str = "JSON";
 

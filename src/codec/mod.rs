@@ -5,7 +5,8 @@
 //!
 //! CONTRACT NOTE: `Limits`, `Format` and `CodecError` are shared with the pipeline.
 
-pub mod doc;
+/// The document view moved to [`crate::view`]; kept here so older paths still name it.
+pub use crate::view as doc;
 pub mod json;
 pub mod xml;
 

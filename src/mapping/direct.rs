@@ -23,9 +23,9 @@ use serde_json::Value;
 use super::compile::{EachBody, EachRule, Field, Finish, Node, ObjectRule, Source, ValueRule};
 use super::eval::{Eval, Got, ITEM_FIELD, Scope};
 use super::{CompiledMap, EvalContext, MapError};
-use crate::codec::doc::{Doc, View};
 use crate::schema::Schema;
 use crate::schema::fast::{FastValidator, Id};
+use crate::view::{Doc, View};
 
 /// A compiled map joined to the compiled validator of its target schema.
 pub struct DirectPlan {
@@ -414,10 +414,10 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::DirectPlan;
-    use crate::codec::doc::Doc;
     use crate::mapping::test_support::compile_map;
     use crate::mapping::{CompiledMap, EvalContext};
     use crate::schema::Schema;
+    use crate::view::Doc;
 
     /// A target that asks something of every kind of place a plan knows: required names
     /// at the root, in a nested object and in array items, a forbidden key, bounds, array

@@ -24,9 +24,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::codec::doc::{Doc, View};
 use crate::diagnostic::Diagnostic;
 use crate::schema::Shape;
+use crate::view::{Doc, View};
 
 pub use syntax::RouteFile;
 
@@ -122,7 +122,7 @@ impl Reads {
     /// same result on it as on the whole document. Objects on the way are built with the
     /// members read only; a value read whole, or an array or scalar on the way, is copied.
     pub fn extract(&self, view: View<'_>) -> Value {
-        if self.whole || view.kind() != crate::codec::doc::Kind::Object {
+        if self.whole || view.kind() != crate::view::Kind::Object {
             return view.to_value();
         }
         let mut out = serde_json::Map::with_capacity(self.children.len());
@@ -331,7 +331,7 @@ pub(crate) mod test_support {
 
     use serde_json::Value;
 
-    use crate::codec::doc::{Doc, View};
+    use crate::view::{Doc, View};
 
     use super::syntax::Direction;
     use super::{CompiledMap, EvalContext, MapError, compile, parse_route_yaml};
@@ -462,7 +462,7 @@ mod tests {
             "Ship": {"Street": "Main 1", "City": "Oslo"},
             "Notes": "private"
         }});
-        let doc = crate::codec::doc::Doc::deep(&request);
+        let doc = crate::view::Doc::deep(&request);
         for view in [View::Value(&request), doc.view()] {
             assert_eq!(
                 map.request_reads().extract(view),

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::codec::doc::{Doc, View};
+use crate::view::{Doc, View};
 
 /// Where a path starts.
 #[derive(Debug, Clone, PartialEq, Eq)]

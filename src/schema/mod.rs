@@ -10,9 +10,11 @@
 //! mapping and pipeline modules. Extend them; do not change their meaning.
 
 pub(crate) mod fast;
+pub(crate) mod refs;
 mod shape;
+pub(crate) mod xml_plan;
 
-pub(crate) use shape::{find_anchor, join_relative, percent_decode};
+pub use xml_plan::EncodePlan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,9 +22,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::codec::doc::{Doc, View};
-use crate::codec::xml::EncodePlan;
 use crate::diagnostic::Diagnostic;
+use crate::view::{Doc, View};
 
 pub use shape::{
     Additional, NodeId, Shape, ShapeNode, TypeSet, XmlAttribute, XmlChild, XmlMeta, escape_pointer,
@@ -125,7 +126,7 @@ impl Schema {
         Ok(Doc::Json(value))
     }
 
-    /// The plan [`crate::codec::xml::encode_view`] follows to write this schema's documents.
+    /// The plan the XML encoder follows to write this schema's documents.
     pub fn xml_plan(&self) -> &EncodePlan {
         &self.xml_plan
     }
@@ -179,30 +180,22 @@ impl Documents {
             .cloned()
     }
 
+    /// The document named `name`, by relative name or by `$id`, with its relative name.
+    fn find(&self, name: &str) -> Option<(String, Arc<Value>)> {
+        let (name, doc) = self.by_name.get_key_value(name).or_else(|| {
+            let name = self.by_id.get(name)?;
+            self.by_name.get_key_value(name)
+        })?;
+        Some((name.clone(), doc.clone()))
+    }
+
     /// The relative name of the document a `$ref` base written in `from` names.
     fn name_of_ref(&self, from: &str, base: &str) -> Option<&str> {
-        // A relative ref resolves against the document's `$id` when it has one, as the
-        // validator resolves it.
-        if !base.contains(':')
-            && let Some(id) = self
-                .by_name
-                .get(from)
-                .and_then(|doc| doc.get("$id")?.as_str())
-            && let Some(joined) = shape::join_relative(id.trim_end_matches('#'), base)
-            && let Some(name) = self.by_id.get(&joined)
-        {
-            return Some(name);
-        }
-        if !base.contains(':')
-            && let Some(joined) = shape::join_relative(from, base)
-            && let Some((name, _)) = self.by_name.get_key_value(&joined)
-        {
-            return Some(name);
-        }
-        if let Some((name, _)) = self.by_name.get_key_value(base) {
-            return Some(name);
-        }
-        self.by_id.get(base).map(String::as_str)
+        let from_doc = self.by_name.get(from)?;
+        let (name, _) = refs::document(from, from_doc, base, |n| self.find(n))?;
+        self.by_name
+            .get_key_value(&name)
+            .map(|(name, _)| name.as_str())
     }
 
     /// `name` and every document its `$ref`s reach, transitively: what the validator
