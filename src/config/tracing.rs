@@ -27,6 +27,7 @@ pub struct TracingConfig {
     pub endpoint: String,
     /// The share of new traces that are recorded, 0.0 to 1.0. A partner's `traceparent`
     /// decides for its own trace (parent-based sampling).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub sampling_ratio: f64,
     /// `service.name` on every span.
     pub service_name: String,
