@@ -499,3 +499,25 @@ async fn the_playground_is_off_unless_enabled() {
     }
     let _ = Duration::ZERO;
 }
+
+#[tokio::test]
+async fn violations_in_a_json_document_get_their_lines_too() {
+    let (gw, _up) = playground().await;
+    let doc = String::from_utf8(common::fixture("globex/orders/invalid/input.json")).unwrap();
+    let (status, body) = post(
+        &gw,
+        "/playground/api/transform",
+        &json!({"route": "globex/orders", "document": doc}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["ok"], json!(false));
+    assert_eq!(
+        body["problem"]["errors"],
+        json!([
+            {"pointer": "/buyer", "message": "missing required property \"phoneNumber\"", "line": 5, "column": 12},
+            {"pointer": "/delivery/service", "message": "\"overnight\" is not one of \"economy\", \"standard\" or \"express\"", "line": 16, "column": 16},
+            {"pointer": "/items/1/quantity", "message": "0 is less than the minimum of 1", "line": 26, "column": 19}
+        ])
+    );
+}

@@ -307,6 +307,19 @@ pub fn transform(gw: &Gateway, input: &TransformInput) -> Result<TransformOutput
             (decoded, result)
         }
     };
+    // The JSON decoder reports pointers only; the page marks lines, so find them.
+    let json_document = input.direction == Direction::Response || route.format == Format::Json;
+    let result = result.map_err(|mut p| {
+        if json_document && decoded.is_some() {
+            for e in p.errors.iter_mut().filter(|e| e.line.is_none()) {
+                if let Some((line, column)) = super::locate::locate(&input.document, &e.pointer) {
+                    e.line = Some(line);
+                    e.column = Some(column);
+                }
+            }
+        }
+        p
+    });
     Ok(match result {
         Ok(bytes) => TransformOutput {
             ok: true,

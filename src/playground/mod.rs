@@ -6,6 +6,7 @@
 //! is true, and reads the gateway snapshot current at each call.
 
 pub mod api;
+mod locate;
 
 use std::sync::Arc;
 
