@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::config::Gateway;
+use crate::config::{Gateway, Route};
 use crate::diagnostic::Diagnostic;
 use crate::mapping::EvalContext;
 use crate::pipeline;
@@ -180,6 +180,27 @@ pub fn run_case(gw: &Gateway, dir: &Path) -> Result<(), Diagnostic> {
             format!("no route `{name}` (mappings/{name}.yaml) for this fixture"),
         ));
     };
+    run_case_for(gw, route, case, dir)
+}
+
+/// The case folders of one route, `<fixtures>/<partner>/<route>/<case>/`, sorted by name.
+pub fn cases_of(gw: &Gateway, route_name: &str) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(gw.fixtures_dir.join(route_name)) else {
+        return Vec::new();
+    };
+    let mut cases: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// Runs the case folder `dir` (named `case`) against `route`, which may be a route that is
+/// not part of `gw` (an edited one being tried out).
+pub fn run_case_for(gw: &Gateway, route: &Route, case: &str, dir: &Path) -> Result<(), Diagnostic> {
+    let name = &route.name;
     let fail = |msg: String| Diagnostic::error(dir, msg).location(format!("{name} case `{case}`"));
     let ctx = match read_json(&dir.join("context.json"))? {
         Some(v) => CaseContext::from_value(&v)

@@ -44,6 +44,7 @@ pub mod gateway;
 pub mod mapping;
 pub mod openapi;
 pub mod pipeline;
+pub mod playground;
 pub mod pretty;
 pub mod probe;
 pub mod problem;

@@ -22,6 +22,7 @@ use crate::config::{Route, Stage};
 use crate::mapping::{EvalContext, MapError};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::schema::Violation;
+use crate::telemetry::traces::{self, Phase};
 
 /// The result of the request direction.
 #[derive(Debug)]
@@ -156,18 +157,27 @@ pub fn transform_request(
     limits: &Limits,
 ) -> Result<MappedRequest, Problem> {
     let ns = route.namespace.as_deref();
-    let doc = match route.format {
-        Format::Xml => codec::xml::decode_doc(body, &stage.source.shape, ns, limits),
-        Format::Json => codec::json::decode_doc(body, limits),
-    }
-    .map_err(|e| codec_problem(&e))?;
-    if stage.source.fast_valid(doc.view()) == Some(true) {
+    let doc = {
+        let _span = traces::phase(Phase::Decode).entered();
+        match route.format {
+            Format::Xml => codec::xml::decode_doc(body, &stage.source.shape, ns, limits),
+            Format::Json => codec::json::decode_doc(body, limits),
+        }
+        .map_err(|e| codec_problem(&e))?
+    };
+    let validate = traces::phase(Phase::Validate);
+    if validate.in_scope(|| stage.source.fast_valid(doc.view())) == Some(true) {
+        drop(validate);
+        let _span = traces::phase(Phase::Map).entered();
         let out = map_request(route, stage, body, doc.view(), ctx)?;
         let decoded = route.request_reads.extract(doc.view());
         return Ok(MappedRequest { decoded, body: out });
     }
+    let validating = validate.entered();
     let decoded = doc.into_value();
-    if let Err(violations) = stage.source.validate(&decoded) {
+    let validated = stage.source.validate(&decoded);
+    drop(validating);
+    if let Err(violations) = validated {
         let n = violations.len();
         let xml = (route.format == Format::Xml).then_some((body, stage, ns));
         return Err(Problem::new(
@@ -183,6 +193,7 @@ pub fn transform_request(
         )
         .with_errors(violation_errors(violations, xml)));
     }
+    let _span = traces::phase(Phase::Map).entered();
     let out = map_request(route, stage, body, View::Value(&decoded), ctx)?;
     Ok(MappedRequest { decoded, body: out })
 }
@@ -267,6 +278,7 @@ pub fn transform_response(
     ctx: &EvalContext<'_>,
     limits: &Limits,
 ) -> Result<Vec<u8>, Problem> {
+    let map_back = traces::phase(Phase::MapBack).entered();
     let upstream = codec::json::decode_doc(body, limits).map_err(|e| {
         Problem::new(
             ProblemKind::InvalidUpstreamResponse,
@@ -301,6 +313,8 @@ pub fn transform_response(
         .target
         .check_doc(mapped)
         .map_err(|v| internal_violation(route, "response", &v))?;
+    drop(map_back);
+    let _span = traces::phase(Phase::Encode).entered();
     encode_view(route, stage, mapped.view())
 }
 

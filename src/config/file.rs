@@ -25,6 +25,8 @@ pub struct GatewayConfig {
     /// TLS termination on the partner listener.
     #[serde(skip_serializing_if = "super::listener::TlsConfig::is_default")]
     pub tls: super::listener::TlsConfig,
+    /// OpenTelemetry traces over OTLP; off by default.
+    pub tracing: super::tracing::TracingConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -321,6 +323,9 @@ pub struct AdminConfig {
     /// Quiet period after a file change before reloading, so an editor's several writes
     /// become one reload.
     pub watch_debounce_ms: u64,
+    /// Serve the mapping playground at `/playground`: a page and a JSON API that run any
+    /// route's mappings on pasted documents. Off by default: it shows every route's files.
+    pub playground: bool,
 }
 
 impl Default for AdminConfig {
@@ -330,6 +335,7 @@ impl Default for AdminConfig {
             listen: super::listener::DEFAULT_ADMIN_LISTEN.to_string(),
             watch: true,
             watch_debounce_ms: 250,
+            playground: false,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod listener;
 mod locate;
 pub mod proxy_spec;
 mod route;
+pub mod tracing;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use crate::diagnostic::{Diagnostic, has_errors};
 use crate::schema::SchemaRegistry;
 
 pub use file::GatewayConfig;
-pub use route::{PathPart, Route, RouteKind, Stage};
+pub use route::{PathPart, Route, RouteKind, Stage, compile_route_text};
 pub(crate) use route::{encode_segment, parse_method, parse_template};
 
 /// The configuration file used when `--config` is not given and it exists.
@@ -311,6 +312,9 @@ fn validate_config(cfg: &GatewayConfig, file: &Path, diags: &mut Vec<Diagnostic>
         );
     }
     listener::validate(&cfg.tls, &cfg.server.http2, &cfg.admin.listen, file, diags);
+    for (key, message) in cfg.tracing.problems() {
+        diags.push(Diagnostic::error(file, format!("{key}: {message}")).location(key));
+    }
     let positive: [(&str, u64); 5] = [
         (
             "server.header_read_timeout_ms",

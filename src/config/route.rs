@@ -343,6 +343,57 @@ pub(super) fn load_routes(
     routes
 }
 
+/// Compiles one route from the text of its file against a loaded gateway's configuration
+/// and schemas, as [`load_routes`] compiles the file `file` (whose name gives the route's
+/// name and partner), without installing it anywhere. The diagnostics come with the route
+/// when it compiles (warnings) and instead of it when it does not.
+pub fn compile_route_text(
+    gw: &super::Gateway,
+    name: &str,
+    file: &Path,
+    text: &str,
+) -> Result<(Route, Vec<Diagnostic>), Vec<Diagnostic>> {
+    if text.len() as u64 > mapping::MAX_ROUTE_FILE_BYTES {
+        return Err(vec![Diagnostic::error(
+            file,
+            format!(
+                "route file is {} bytes; the limit is {}",
+                text.len(),
+                mapping::MAX_ROUTE_FILE_BYTES
+            ),
+        )]);
+    }
+    let Some((partner, _)) = name.split_once('/') else {
+        return Err(vec![Diagnostic::error(
+            file,
+            format!("route name `{name}` is not <partner>/<route>"),
+        )]);
+    };
+    let is_json = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let spec = if is_json {
+        mapping::parse_route_json(text, file)
+    } else {
+        mapping::parse_route_yaml(text, file)
+    }?;
+    let mut diags = Vec::new();
+    let route = compile_route(
+        name.to_string(),
+        partner.to_string(),
+        file.to_path_buf(),
+        spec,
+        &gw.config,
+        &gw.schemas,
+        &mut diags,
+    );
+    place_keys_in_text(text, file, &mut diags);
+    match route {
+        Some(route) if !diags.iter().any(Diagnostic::is_error) => Ok((route, diags)),
+        _ => Err(diags),
+    }
+}
+
 /// Gives diagnostics about route-level keys (`location` = `upstream.service`) the line of
 /// that key in the file.
 fn place_route_keys(file: &Path, diags: &mut [Diagnostic]) {
@@ -355,13 +406,18 @@ fn place_route_keys(file: &Path, diags: &mut [Diagnostic]) {
     let Ok(text) = std::fs::read_to_string(file) else {
         return;
     };
+    place_keys_in_text(&text, file, diags);
+}
+
+/// [`place_route_keys`] on the file's text.
+fn place_keys_in_text(text: &str, file: &Path, diags: &mut [Diagnostic]) {
     for d in diags
         .iter_mut()
         .filter(|d| d.line.is_none() && d.file == file)
     {
         if let Some(loc) = &d.location {
             let path: Vec<&str> = loc.split('.').collect();
-            if let Some((line, column)) = super::locate::key_position(&text, &path) {
+            if let Some((line, column)) = super::locate::key_position(text, &path) {
                 d.line = Some(line);
                 d.column = Some(column);
             }

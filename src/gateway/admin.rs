@@ -48,6 +48,16 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The mapping playground's page and API (`[admin] playground`), beside the admin
+/// endpoints; each call runs on the snapshot of its moment, so a reload shows at once.
+pub(super) fn playground(state: &Arc<AppState>) -> Option<Router> {
+    let admin = &state.runtime().gateway.config.admin;
+    (admin.enabled && admin.playground).then(|| {
+        let state = Arc::clone(state);
+        crate::playground::router(Arc::new(move || Arc::clone(&state.runtime().gateway)))
+    })
+}
+
 /// The admin endpoints answer GET and HEAD only; any other method gets the same problem
 /// document and headers as a partner route's 405.
 pub(super) fn method_not_allowed(rt: &Runtime, req: &Request) -> Response {

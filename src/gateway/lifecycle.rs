@@ -31,7 +31,17 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
             );
         }
     };
-    crate::telemetry::init_logging(&gateway.config.logging);
+    // Traces are the process's, like logging: started once, before the runtime, from the
+    // first load; a reload does not restart the exporter.
+    let tracer = if gateway.config.tracing.enabled {
+        let tracer = crate::telemetry::traces::Tracer::start(&gateway.config.tracing)?;
+        crate::telemetry::init_subscriber(&gateway.config.logging, Some(&tracer));
+        tracer.activate();
+        Some(tracer)
+    } else {
+        crate::telemetry::init_logging(&gateway.config.logging);
+        None
+    };
     let workers = gateway.config.server.workers;
     let mut builder = if workers == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -46,7 +56,7 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let mut demo_addr = None;
         if demo {
             let (addr, _task) = crate::demo::start("127.0.0.1:0".parse()?)
@@ -177,8 +187,13 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
             let _ = task.await;
         }
         tracing::info!("stopped");
-        Ok(())
-    })
+        Ok::<_, anyhow::Error>(())
+    });
+    // The batch's last spans go out after the last request, before the process ends.
+    if let Some(tracer) = tracer {
+        tracer.shutdown();
+    }
+    served
 }
 
 async fn shutdown_signal() {

@@ -17,6 +17,7 @@
 //!  snapshot of the moment -> request extensions                       stack.rs
 //!  header hygiene: internal-prefix headers removed                    edge/headers.rs
 //!  correlation id (the partner's or a new one) -> RequestContext      edge/correlation.rs
+//!  traces: the request span, continuing the partner's traceparent     trace.rs
 //!  observe: metrics and access log of every answer below              observe.rs
 //!  [planned] CORS (tower-http CorsLayer; preflights answered here)
 //!  routing: 404 / 405 / HEAD served by GET -> RequestContext.route    routing.rs
@@ -63,6 +64,7 @@ mod service;
 mod snapshot;
 pub mod stack;
 mod state;
+mod trace;
 mod transform;
 
 pub use lifecycle::run_server;

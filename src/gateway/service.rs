@@ -32,6 +32,9 @@ use crate::edge::correlation::correlation_id;
 pub struct GatewayService {
     state: Arc<AppState>,
     admin: Option<Router>,
+    /// `[admin] playground`: its page and API answer GET and POST under `/playground`,
+    /// wherever the admin endpoints are served.
+    playground: Option<Router>,
     /// None on the admin listener: paths other than the admin ones are 404 there.
     partner: Option<PartnerStack>,
 }
@@ -42,10 +45,16 @@ pub fn app(state: Arc<AppState>) -> GatewayService {
     let cfg = &state.runtime().gateway.config.admin;
     let shared = listener::admin_listen(&cfg.listen) == Some(listener::AdminListen::Partner);
     let admin = (cfg.enabled && shared).then(|| admin::router(Arc::clone(&state)));
+    let playground = if shared {
+        admin::playground(&state)
+    } else {
+        None
+    };
     let partner = Some(partner_stack(Arc::clone(&state)));
     GatewayService {
         state,
         admin,
+        playground,
         partner,
     }
 }
@@ -54,6 +63,7 @@ pub fn app(state: Arc<AppState>) -> GatewayService {
 pub fn admin_app(state: Arc<AppState>) -> GatewayService {
     GatewayService {
         admin: Some(admin::router(Arc::clone(&state))),
+        playground: admin::playground(&state),
         state,
         partner: None,
     }
@@ -74,6 +84,11 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let req = req.map(Body::new);
+        if let Some(playground) = &self.playground
+            && crate::playground::is_playground_path(req.uri().path())
+        {
+            return Box::pin(playground.clone().oneshot(req));
+        }
         if let Some(admin) = &self.admin
             && admin::PATHS.contains(&req.uri().path())
         {

@@ -28,6 +28,7 @@ use super::observe::ObserveLayer;
 use super::routing::RoutingLayer;
 use super::snapshot::Runtime;
 use super::state::AppState;
+use super::trace::TraceLayer;
 use crate::edge::context::RequestContext;
 use crate::edge::correlation::correlation_id;
 use crate::edge::headers::strip_internal;
@@ -59,6 +60,9 @@ pub fn partner_stack(state: Arc<AppState>) -> PartnerStack {
         .layer(MapRequestLayer::new(strip_partner_internal))
         // The correlation id and the context every phase below hands on.
         .layer(MapRequestLayer::new(attach_context))
+        // The request span (while `[tracing]` is on) around all the work below, so every
+        // phase span is its child; a refusal from routing still ends the span.
+        .layer(TraceLayer)
         // Outermost observer: every answer from below, refusal or not, is counted and
         // access-logged exactly once.
         .layer(ObserveLayer::new(Arc::clone(&state)))

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument as _;
 
 use axum::response::Response;
 use bytes::Bytes;
@@ -21,6 +22,7 @@ use crate::mapping::EvalContext;
 use crate::pipeline;
 use crate::problem::{Problem, ProblemKind};
 use crate::proxy::Upstream;
+use crate::telemetry::traces::{self, Phase};
 use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
 
 /// A `transform` route's service: its upstream and that upstream's metric handles.
@@ -118,8 +120,11 @@ impl TransformService {
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         let path = route.upstream_target(params, parts.uri.query());
         let up_started = Instant::now();
+        let call = traces::phase(Phase::UpstreamCall);
+        traces::inject(&call, &mut headers);
         let result = upstream
             .send(route.upstream_method.clone(), &path, headers, upstream_body)
+            .instrument(call)
             .await;
         let up_elapsed = up_started.elapsed();
         timings.upstream = Some(up_elapsed);

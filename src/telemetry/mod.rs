@@ -23,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod exposition;
 pub mod process;
+pub mod traces;
 
 pub use exposition::Format;
 
@@ -60,6 +61,17 @@ pub fn log_filter(level: &str) -> Result<EnvFilter, tracing_subscriber::filter::
 /// Calling it again is a no-op (the first subscriber stays), so tests and the CLI may both
 /// call it.
 pub fn init_logging(cfg: &LoggingConfig) {
+    init_subscriber(cfg, None);
+}
+
+/// [`init_logging`] plus, when given, the layer exporting [`traces`]' spans. The log
+/// layer never sees those spans, so log lines are the same with traces on or off.
+/// Returns whether this call installed the subscriber.
+pub fn init_subscriber(cfg: &LoggingConfig, tracer: Option<&traces::Tracer>) -> bool {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let from_env = std::env::var("RUST_LOG")
         .ok()
         .filter(|s| !s.trim().is_empty())
@@ -73,19 +85,23 @@ pub fn init_logging(cfg: &LoggingConfig) {
     };
     // Colour only for a person at a terminal: escape codes in files break log shippers.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let installed = match cfg.format {
-        LogFormat::Text => builder.try_init().is_ok(),
-        LogFormat::Json => builder
+    let fmt = match cfg.format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init()
-            .is_ok(),
+            .boxed(),
     };
+    let not_traces = tracing_subscriber::filter::filter_fn(|m| m.target() != traces::TARGET);
+    let installed = tracing_subscriber::registry()
+        .with(fmt.with_filter(not_traces).with_filter(filter))
+        .with(tracer.map(|t| t.layer()))
+        .try_init()
+        .is_ok();
     if installed && bad_level {
         tracing::warn!(
             level = %cfg.level,
@@ -93,6 +109,7 @@ pub fn init_logging(cfg: &LoggingConfig) {
             "logging.level is not a valid filter"
         );
     }
+    installed
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
