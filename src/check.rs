@@ -1,9 +1,10 @@
-//! `schemagate check`: load everything exactly as `serve` would, run the golden fixtures,
-//! and report a checklist with every diagnostic.
+//! `schemagate check`: compile everything through the same [`crate::gateway::compile`] as
+//! `serve` and reload, run the golden fixtures, and report a checklist with every
+//! diagnostic.
 
 use serde::Serialize;
 
-use crate::config::{self, LoadOptions};
+use crate::config::LoadOptions;
 use crate::diagnostic::{Diagnostic, has_errors};
 use crate::fixtures;
 
@@ -21,12 +22,21 @@ pub struct CheckReport {
 /// Runs the whole check. Never panics on bad input: every problem is a diagnostic.
 pub fn run(opts: &LoadOptions) -> CheckReport {
     let mut report = CheckReport::default();
-    match config::load(opts) {
-        Ok(gw) => {
+    // The snapshot is built in full, upstream clients included (no connection is opened),
+    // then dropped: what it would refuse, `check` refuses.
+    let compiled = crate::gateway::compile(
+        opts,
+        &crate::proxy::HttpClient::new(),
+        &crate::telemetry::Metrics::new(),
+        0,
+    );
+    match compiled {
+        Ok(rt) => {
+            let gw = &rt.gateway;
             report.schemas = gw.schemas.iter().count();
             report.routes = gw.routes.len();
             report.diagnostics.extend(gw.warnings.iter().cloned());
-            let fx = fixtures::run_all(&gw);
+            let fx = fixtures::run_all(gw);
             report.fixtures_passed = fx.passed;
             report.fixtures_failed = fx.failed.len();
             report.diagnostics.extend(fx.failed);

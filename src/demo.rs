@@ -260,6 +260,7 @@ mod tests {
             request_timeout_ms: 5_000,
             pool_max_idle: 4,
             pool_idle_timeout_ms: 10_000,
+            tls: Default::default(),
         };
         let up = Upstream::new("demo", &cfg, &LimitsConfig::default(), &HttpClient::new()).unwrap();
         (up, task)

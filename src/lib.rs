@@ -6,22 +6,29 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: `gateway.toml` and the route files, loaded and compiled into one immutable
-//!   [`config::Gateway`] snapshot; hot reload swaps snapshots atomically.
+//! - [`config`]: `gateway.toml` and the route files, loaded and checked into one
+//!   [`config::Gateway`] with every diagnostic found.
+//! - [`gateway`]: the compile step (files to the immutable runtime snapshot `check`, `serve`
+//!   and reload share), the HTTP stack of a partner request (its order is drawn there), the
+//!   admin endpoints and the process lifecycle.
 //! - [`schema`]: the schema registry: validators and resolved type trees ([`schema::Shape`]).
 //! - [`codec`]: schema-guided XML <-> JSON view, JSON with limits.
 //! - [`mapping`]: the mapping language: syntax, compile, evaluate, static check.
-//! - [`pipeline`]: one partner request, phase by phase.
-//! - [`proxy`]: the pooled upstream client.
-//! - [`edge`]: correlation ids and header hygiene.
+//! - [`pipeline`]: the transformation phases of one partner request.
+//! - [`proxy`]: the pooled upstream client, `http://` and `https://`.
+//! - [`edge`]: the per-request context, correlation ids and header hygiene.
 //! - [`server`]: the HTTP listener with its timeouts and limits, graceful shutdown.
+//! - [`reload`]: file watching and `SIGHUP`, which trigger reloads.
 //! - [`problem`]: the error type clients see, rendered as RFC 9457 problem details.
+//! - [`diagnostic`]: the findings of loading and checking, in one shape.
+//! - [`check`]: `schemagate check`: compile, golden fixtures, the checklist.
+//! - [`fixtures`]: the golden fixtures `check` runs.
+//! - [`openapi`]: the OpenAPI document of the partner routes.
 //! - [`telemetry`]: logging and Prometheus metrics.
 //! - [`demo`]: the built-in demo upstream of `serve --demo`.
 //! - [`alloc`]: the process allocator.
 
 pub mod alloc;
-pub mod app;
 pub mod check;
 pub mod codec;
 pub mod config;
@@ -30,6 +37,7 @@ pub mod diagnostic;
 pub mod edge;
 pub mod file_schema;
 pub mod fixtures;
+pub mod gateway;
 pub mod mapping;
 pub mod openapi;
 pub mod pipeline;

@@ -208,7 +208,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 listen,
                 upstream_override: None,
             };
-            schemagate::app::run_server(opts, demo)?;
+            schemagate::gateway::run_server(opts, demo)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, format } => {

@@ -12,7 +12,7 @@
 //! The transformation phases are plain functions over bytes and values
 //! ([`transform_request`], [`transform_response`]) shared by `serve`, `check`'s golden
 //! fixtures and `transform`, so all three run exactly the same code. The HTTP phases
-//! (reading the body, forwarding) live in [`crate::app`].
+//! (reading the body, forwarding) live in [`crate::gateway`].
 
 use serde_json::Value;
 

@@ -243,3 +243,142 @@ fn check_passes_when_no_schema_has_a_compiled_validator() {
         "{stdout}"
     );
 }
+
+/// `check` and `serve` both refuse `gateway_toml`: `check` prints exactly `diagnostic` (with
+/// its line, column and key) and fails; `serve` prints the same diagnostic and does not start.
+fn refused_by_check_and_serve(gateway_toml: &str, diagnostic: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.toml"), gateway_toml).unwrap();
+    let out = run(dir.path(), &["check"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{diagnostic}\n\nFAIL configuration did not load\ncheck failed: 1 error, 0 warnings\n"
+        )
+    );
+    let out = run(dir.path(), &["serve", "--listen", "127.0.0.1:0"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with(&format!("{diagnostic}\n\n")), "{stderr}");
+}
+
+#[test]
+fn check_refuses_credentials_in_an_upstream_url_without_printing_them() {
+    refused_by_check_and_serve(
+        "[upstreams.orders]\nurl = \"http://u:secret@orders:8080\"\n",
+        "gateway.toml:2:7: error: upstream `orders`: `http://…@orders:8080` is not a valid URL: credentials in the URL are not supported (send them as a header)\n  --> at upstreams.orders.url\n  = hint: write it as http://host:port or https://host:port/base-path",
+    );
+}
+
+#[test]
+fn check_refuses_a_query_in_an_upstream_url() {
+    refused_by_check_and_serve(
+        "# the orders service\n[upstreams.orders]\nconnect_timeout_ms = 100\nurl = \"http://orders/?v=2\"\n",
+        "gateway.toml:4:7: error: upstream `orders`: `http://orders/?v=2` must not carry a query or fragment\n  --> at upstreams.orders.url\n  = hint: write it as http://host:port or https://host:port/base-path",
+    );
+}
+
+#[test]
+fn check_refuses_a_port_out_of_range_in_an_upstream_url() {
+    refused_by_check_and_serve(
+        "[upstreams.orders]\nurl = \"http://127.0.0.1:84837\"\n",
+        "gateway.toml:2:7: error: upstream `orders`: `http://127.0.0.1:84837` is not a valid URL: port `84837` is not a port number (1 to 65535)\n  --> at upstreams.orders.url\n  = hint: write it as http://host:port or https://host:port/base-path",
+    );
+}
+
+#[test]
+fn check_refuses_a_bad_header_name_in_headers_forward() {
+    refused_by_check_and_serve(
+        "[headers]\nforward = [\"X-Partner-Ref\", \"bad header\"]\n",
+        "gateway.toml:2:11: error: headers.forward: `bad header` is not a valid header name\n  --> at headers.forward",
+    );
+}
+
+#[test]
+fn check_refuses_a_bad_correlation_header() {
+    refused_by_check_and_serve(
+        "[headers]\ncorrelation_header = \"x y\"\n",
+        "gateway.toml:2:22: error: headers.correlation_header: `x y` is not a valid header name\n  --> at headers.correlation_header",
+    );
+}
+
+#[test]
+fn check_refuses_an_empty_internal_prefix() {
+    refused_by_check_and_serve(
+        "[headers]\ninternal_prefixes = [\"x-internal-\", \"\"]\n",
+        "gateway.toml:2:21: error: headers.internal_prefixes: an empty prefix would remove every header\n  --> at headers.internal_prefixes",
+    );
+}
+
+#[test]
+fn check_refuses_a_missing_ca_file_of_an_https_upstream() {
+    refused_by_check_and_serve(
+        "[upstreams.orders]\nurl = \"https://orders.internal:8443\"\n\n[upstreams.orders.tls]\nca_file = \"certs/none.pem\"\n",
+        "gateway.toml:5:11: error: upstream `orders`: tls.ca_file: cannot read `./certs/none.pem`: No such file or directory (os error 2)\n  --> at upstreams.orders.tls.ca_file",
+    );
+}
+
+#[test]
+fn check_refuses_tls_settings_on_an_http_upstream() {
+    refused_by_check_and_serve(
+        "[upstreams.orders]\nurl = \"http://orders.internal:8080\"\ntls = { ca_file = \"ca.pem\" }\n",
+        "gateway.toml:3:7: error: upstream `orders`: tls settings apply to https:// upstreams only\n  --> at upstreams.orders.tls",
+    );
+}
+
+#[test]
+fn check_refuses_a_client_certificate_without_its_key() {
+    refused_by_check_and_serve(
+        "[upstreams.orders]\nurl = \"https://orders.internal:8443\"\ntls.client_cert_file = \"client.pem\"\n",
+        "gateway.toml:3:24: error: upstream `orders`: tls.client_cert_file: the certificate needs its private key in client_key_file\n  --> at upstreams.orders.tls.client_cert_file",
+    );
+}
+
+#[test]
+fn check_accepts_an_https_upstream_with_the_built_in_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gateway.toml"),
+        "[upstreams.orders]\nurl = \"https://orders.internal:8443/v1\"\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).ends_with("check passed: 0 errors, 0 warnings\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_refuses_an_unknown_route_kind_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gateway.toml"),
+        "[upstreams.things]\nurl = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("schemas")).unwrap();
+    std::fs::create_dir_all(dir.path().join("mappings/p")).unwrap();
+    std::fs::write(
+        dir.path().join("mappings/p/things.yaml"),
+        "route:\n  kind: teleport\n  method: GET\n  path: /partners/p/things/{id}\n  format: json\nupstream:\n  service: things\n  path: /things/{id}\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        "./mappings/p/things.yaml:2:3: error: route kind `teleport` is not known\n  --> at route.kind\n  = hint: known kinds: transform\n\nFAIL configuration did not load\ncheck failed: 1 error, 0 warnings\n"
+    );
+    // Stated as the default, the route loads.
+    std::fs::write(
+        dir.path().join("mappings/p/things.yaml"),
+        "route:\n  kind: transform\n  method: GET\n  path: /partners/p/things/{id}\n  format: json\nupstream:\n  service: things\n  path: /things/{id}\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

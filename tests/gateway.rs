@@ -448,6 +448,16 @@ async fn admin_endpoints() {
     }
     let status = get(&gw.url("/admin/status")).await.json();
     assert_eq!(status["generation"], 1);
+    let acme = status["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "acme/orders")
+        .unwrap();
+    assert_eq!(
+        acme,
+        &json!({"name": "acme/orders", "kind": "transform", "method": "POST", "path": ACME, "format": "xml", "upstream": "orders"})
+    );
     let openapi = get(&gw.url("/openapi.json")).await.json();
     assert_eq!(openapi["openapi"], "3.1.0");
     assert!(
@@ -1514,4 +1524,164 @@ async fn openapi_json_is_self_contained() {
     for word in ["\"$id\"", "\"$schema\"", "\"$defs\"", "common.schema.json"] {
         assert!(!text.contains(word), "{word} in {text}");
     }
+}
+
+/// The acme upstream's answers, for an upstream served over TLS.
+fn acme_responder() -> Responder {
+    Arc::new(|r: &Recorded| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/orders") => (
+            StatusCode::OK,
+            "application/json",
+            fixture("acme/orders/valid/upstream.json"),
+            Duration::ZERO,
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "application/json",
+            b"{}".to_vec(),
+            Duration::ZERO,
+        ),
+    })
+}
+
+/// A gateway whose `orders` upstream is `https://localhost:PORT` of `up`, trusting the CA
+/// file `ca` and, with `identity`, presenting that client certificate.
+async fn gateway_over_tls(
+    up: &Upstream,
+    ca: &tls::Ca,
+    identity: Option<&tls::Issued>,
+) -> (Gateway, tempfile::TempDir) {
+    let files = tempfile::tempdir().unwrap();
+    let ca_file = ca.write(files.path(), "ca.pem");
+    let mut extra = format!(
+        "[upstreams.orders.tls]\nca_file = \"{}\"\n",
+        ca_file.display()
+    );
+    if let Some(id) = identity {
+        let cert = files.path().join("client.pem");
+        let key = files.path().join("client.key");
+        std::fs::write(&cert, &id.pem).unwrap();
+        std::fs::write(&key, &id.key_pem).unwrap();
+        extra.push_str(&format!(
+            "client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ));
+    }
+    let url = format!("https://localhost:{}", up.addr.port());
+    (Gateway::start_with(&url, &extra, None).await, files)
+}
+
+#[tokio::test]
+async fn an_https_upstream_with_a_trusted_certificate_works_end_to_end_over_http2() {
+    let ca = tls::Ca::new("orders CA");
+    let up = Upstream::start_tls(acme_responder(), &ca.issue(&["localhost"], false), None).await;
+    let (gw, _files) = gateway_over_tls(&up, &ca, None).await;
+    let reply = send(
+        Method::POST,
+        &gw.url(ACME),
+        &[
+            ("content-type", "application/xml"),
+            ("x-correlation-id", "tls-1"),
+        ],
+        fixture("acme/orders/valid/input.xml"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(
+        trim(&reply.body),
+        trim(&fixture("acme/orders/valid/expected-response.xml"))
+    );
+    let reqs = up.requests();
+    assert_eq!(reqs.len(), 1);
+    // ALPN chose HTTP/2; the authority rides as :authority, the path and body as over h1.
+    assert_eq!(reqs[0].version, http::Version::HTTP_2);
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("POST", "/orders")
+    );
+    assert_eq!(reqs[0].headers.get("x-correlation-id").unwrap(), "tls-1");
+    let sent: Value = serde_json::from_slice(&reqs[0].body).unwrap();
+    assert_eq!(sent, expected_json("acme/orders/valid/expected.json"));
+}
+
+/// The problem a partner gets when the TLS handshake with the upstream fails: 502, saying
+/// which check failed, naming no host.
+async fn tls_refusal(cert: tls::Issued, trusted: &tls::Ca) -> (Upstream, Reply) {
+    let up = Upstream::start_tls(acme_responder(), &cert, None).await;
+    let (gw, _files) = gateway_over_tls(&up, trusted, None).await;
+    let reply = post_acme_order(&gw).await;
+    (up, reply)
+}
+
+fn tls_problem(detail: &str) -> Value {
+    problem("upstream-error", "Upstream service failed", 502, detail)
+}
+
+#[tokio::test]
+async fn an_https_upstream_signed_by_an_untrusted_ca_is_502() {
+    let other = tls::Ca::new("someone else's CA");
+    let trusted = tls::Ca::new("orders CA");
+    let (up, reply) = tls_refusal(other.issue(&["localhost"], false), &trusted).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.json(),
+        tls_problem(
+            "The service behind this API presented a TLS certificate from an authority the gateway does not trust."
+        )
+    );
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_https_upstream_with_a_certificate_for_another_host_is_502() {
+    let ca = tls::Ca::new("orders CA");
+    let (up, reply) = tls_refusal(ca.issue(&["billing.internal"], false), &ca).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.json(),
+        tls_problem(
+            "The service behind this API presented a TLS certificate for another host name."
+        )
+    );
+    assert!(!reply.text().contains("localhost") && !reply.text().contains("billing"));
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_https_upstream_with_an_expired_certificate_is_502() {
+    let ca = tls::Ca::new("orders CA");
+    let (up, reply) = tls_refusal(ca.issue(&["localhost"], true), &ca).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.json(),
+        tls_problem("The service behind this API presented an expired TLS certificate.")
+    );
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_https_upstream_requiring_a_client_certificate_gets_the_configured_one() {
+    let ca = tls::Ca::new("orders CA");
+    let clients = tls::Ca::new("gateway clients CA");
+    let server_cert = ca.issue(&["localhost"], false);
+    let up = Upstream::start_tls(acme_responder(), &server_cert, Some(&clients)).await;
+
+    // Without a client certificate the upstream refuses the connection. In TLS 1.3 the
+    // server judges the client's certificate after the client has finished its side of the
+    // handshake, so the gateway sees its first exchange on the connection fail.
+    let (gw, _files) = gateway_over_tls(&up, &ca, None).await;
+    let reply = post_acme_order(&gw).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        reply.json(),
+        tls_problem("The connection to the service behind this API failed.")
+    );
+    assert!(up.requests().is_empty());
+
+    let identity = clients.issue(&["schemagate"], false);
+    let (gw, _files) = gateway_over_tls(&up, &ca, Some(&identity)).await;
+    let reply = post_acme_order(&gw).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(up.requests().len(), 1);
 }

@@ -349,7 +349,7 @@ async fn a_client_that_never_reads_its_answer_is_disconnected_and_frees_its_slot
 /// are accepted, as `schemagate serve` runs it.
 struct Reloadable {
     addr: std::net::SocketAddr,
-    state: Arc<schemagate::app::AppState>,
+    state: Arc<schemagate::gateway::AppState>,
     dir: tempfile::TempDir,
     upstream: String,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -363,14 +363,14 @@ impl Reloadable {
             config_path: Some(r),
             ..Default::default()
         };
-        let state = tokio::task::spawn_blocking(move || schemagate::app::AppState::new(opts))
+        let state = tokio::task::spawn_blocking(move || schemagate::gateway::AppState::new(opts))
             .await
             .unwrap()
             .unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let service = schemagate::app::app(Arc::clone(&state));
+        let service = schemagate::gateway::app(Arc::clone(&state));
         let options_state = Arc::clone(&state);
         tokio::spawn(async move {
             let _ = schemagate::server::serve(

@@ -168,6 +168,32 @@ pub struct UpstreamConfig {
     /// Idle connections are closed after this long.
     #[serde(default = "default_pool_idle_timeout_ms")]
     pub pool_idle_timeout_ms: u64,
+    /// TLS to an `https://` upstream (`[upstreams.NAME.tls]`).
+    #[serde(default, skip_serializing_if = "UpstreamTlsConfig::is_default")]
+    pub tls: UpstreamTlsConfig,
+}
+
+/// How the gateway verifies an `https://` upstream and proves itself to it. Certificate
+/// verification cannot be turned off: a service with a private CA gets `ca_file`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsConfig {
+    /// PEM file of the certificate authorities to trust for this upstream, instead of the
+    /// built-in Mozilla roots. Relative to the configuration file's directory.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// PEM certificate chain the gateway presents (mutual TLS); needs `client_key_file`.
+    #[serde(default)]
+    pub client_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of `client_cert_file` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub client_key_file: Option<std::path::PathBuf>,
+}
+
+impl UpstreamTlsConfig {
+    pub fn is_default(&self) -> bool {
+        *self == UpstreamTlsConfig::default()
+    }
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;

@@ -20,7 +20,7 @@ use crate::diagnostic::{Diagnostic, has_errors};
 use crate::schema::SchemaRegistry;
 
 pub use file::GatewayConfig;
-pub use route::{PathPart, Route, Stage};
+pub use route::{PathPart, Route, RouteKind, Stage};
 
 /// The configuration file used when `--config` is not given and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "gateway.toml";
@@ -153,18 +153,34 @@ pub fn load_with_env(
         }
         None => (None, PathBuf::from(".")),
     };
-    let mut config = match &config_file {
+    let (mut config, config_text) = match &config_file {
         Some(path) => match read_config(path, lookup) {
-            Ok(c) => c,
+            Ok((c, text)) => (c, Some(text)),
             Err(d) => return Err(vec![d]),
         },
-        None => GatewayConfig::default(),
+        None => (GatewayConfig::default(), None),
     };
     opts.apply(&mut config);
+    // TLS files are named relative to the configuration file, like the directories.
+    for up in config.upstreams.values_mut() {
+        for file in [
+            &mut up.tls.ca_file,
+            &mut up.tls.client_cert_file,
+            &mut up.tls.client_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *file = base_dir.join(&*file);
+        }
+    }
     let cfg_name = config_file
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
     validate_config(&config, &cfg_name, &mut diags);
+    if let Some(text) = &config_text {
+        locate::place_config_keys(text, &mut diags);
+    }
 
     let schemas_dir = base_dir.join(&config.paths.schemas);
     let mappings_dir = base_dir.join(&config.paths.mappings);
@@ -216,10 +232,11 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// The configuration and its text after `${VAR}` substitution (for locating keys).
 fn read_config(
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<GatewayConfig, Diagnostic> {
+) -> Result<(GatewayConfig, String), Diagnostic> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Diagnostic::error(path, format!("cannot read configuration: {e}")))?;
     let text = env::substitute(&text, lookup).map_err(|e| {
@@ -230,12 +247,15 @@ fn read_config(
         };
         Diagnostic::error(path, e.to_string()).at(line, 1)
     })?;
-    toml::from_str::<GatewayConfig>(&text).map_err(|e| {
-        let pos = e.span().map(|s| line_col(&text, s.start));
-        Diagnostic::error(path, e.message().to_string())
-            .at_opt(pos)
-            .hint("see docs/configuration.md for every key and its default")
-    })
+    match toml::from_str::<GatewayConfig>(&text) {
+        Ok(config) => Ok((config, text)),
+        Err(e) => {
+            let pos = e.span().map(|s| line_col(&text, s.start));
+            Err(Diagnostic::error(path, e.message().to_string())
+                .at_opt(pos)
+                .hint("see docs/configuration.md for every key and its default"))
+        }
+    }
 }
 
 /// 1-based line and column of a byte offset.
@@ -285,26 +305,30 @@ fn validate_config(cfg: &GatewayConfig, file: &Path, diags: &mut Vec<Diagnostic>
             );
         }
     }
+    if let Err(errors) = crate::edge::headers::HeaderPolicy::new(&cfg.headers) {
+        for e in errors {
+            diags.push(Diagnostic::error(file, e.to_string()).location(e.key()));
+        }
+    }
     for (name, up) in &cfg.upstreams {
-        let key = format!("upstreams.{name}.url");
-        match up.url.parse::<http::Uri>() {
-            Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => {}
-            Ok(uri) if uri.scheme_str() == Some("https") => diags.push(
-                Diagnostic::error(
-                    file,
-                    format!("upstream `{name}`: https upstreams are not supported yet"),
-                )
-                .location(key)
-                .hint("terminate TLS in a sidecar or use an http:// URL on a trusted network"),
+        match crate::proxy::BaseUrl::parse(name, &up.url) {
+            Err(e) => diags.push(
+                Diagnostic::error(file, e.to_string())
+                    .location(format!("upstreams.{name}.url"))
+                    .hint("write it as http://host:port or https://host:port/base-path"),
             ),
-            _ => diags.push(
-                Diagnostic::error(
-                    file,
-                    format!("upstream `{name}`: `{}` is not an http:// URL", up.url),
-                )
-                .location(key)
-                .hint("write it as http://host:port or http://host:port/base-path"),
-            ),
+            Ok(base) => {
+                if let Err(e) = crate::proxy::upstream_tls(name, &base, up) {
+                    let key = match &e {
+                        crate::proxy::UpstreamConfigError::Tls { error, .. } => error.key(),
+                        _ => "tls",
+                    };
+                    diags.push(
+                        Diagnostic::error(file, e.to_string())
+                            .location(format!("upstreams.{name}.{}", key_path(key))),
+                    );
+                }
+            }
         }
         for (k, v) in [
             ("connect_timeout_ms", up.connect_timeout_ms),
@@ -317,6 +341,15 @@ fn validate_config(cfg: &GatewayConfig, file: &Path, diags: &mut Vec<Diagnostic>
                 );
             }
         }
+    }
+}
+
+/// `tls` or `tls.ca_file`: where a TLS key sits under `[upstreams.NAME]`.
+fn key_path(key: &str) -> String {
+    if key == "tls" {
+        key.to_string()
+    } else {
+        format!("tls.{key}")
     }
 }
 

@@ -51,6 +51,34 @@ pub enum PathPart {
     Param(String),
 }
 
+/// What the gateway does with a route's requests (`route.kind` in the route file). The
+/// runtime builds one service per route from it
+/// ([`crate::gateway`]'s `RouteService`), so a new kind is a new variant here and there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteKind {
+    /// Decode, validate, map, forward, map back: the route's mapping sections do the work.
+    #[default]
+    Transform,
+}
+
+impl RouteKind {
+    /// Every kind, as written in route files.
+    pub const NAMES: [&str; 1] = ["transform"];
+
+    pub fn parse(name: &str) -> Option<RouteKind> {
+        match name {
+            "transform" => Some(RouteKind::Transform),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Transform => "transform",
+        }
+    }
+}
+
 /// One partner route, compiled.
 #[derive(Debug)]
 pub struct Route {
@@ -58,6 +86,7 @@ pub struct Route {
     pub name: String,
     pub partner: String,
     pub file: PathBuf,
+    pub kind: RouteKind,
     pub method: Method,
     pub path: String,
     pub path_params: Vec<String>,
@@ -339,6 +368,16 @@ fn compile_route(
     let before = diags.iter().filter(|d| d.is_error()).count();
     let err = |msg: String, loc: &str| Diagnostic::error(&file, msg).location(loc.to_string());
 
+    let kind = match spec.route.kind.as_deref() {
+        None => Some(RouteKind::default()),
+        Some(k) => RouteKind::parse(k).or_else(|| {
+            diags.push(
+                err(format!("route kind `{k}` is not known"), "route.kind")
+                    .hint(format!("known kinds: {}", RouteKind::NAMES.join(", "))),
+            );
+            None
+        }),
+    };
     let method = parse_method(&spec.route.method)
         .map_err(|m| diags.push(err(m, "route.method")))
         .ok();
@@ -478,6 +517,7 @@ fn compile_route(
         name,
         request_reads,
         partner,
+        kind: kind?,
         method: method?,
         path: spec.route.path.clone(),
         path_params,

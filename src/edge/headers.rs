@@ -182,13 +182,23 @@ fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item =
     })
 }
 
-/// A header name in the `[headers]` configuration that is not a valid header name.
+/// A `[headers]` setting the gateway cannot apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderPolicyError {
     #[error("headers.{field}: `{name}` is not a valid header name")]
     InvalidName { field: &'static str, name: String },
     #[error("headers.internal_prefixes: an empty prefix would remove every header")]
     EmptyPrefix,
+}
+
+impl HeaderPolicyError {
+    /// The configuration key the error is about.
+    pub fn key(&self) -> String {
+        match self {
+            HeaderPolicyError::InvalidName { field, .. } => format!("headers.{field}"),
+            HeaderPolicyError::EmptyPrefix => "headers.internal_prefixes".into(),
+        }
+    }
 }
 
 /// `[headers]` compiled for the request path.
@@ -201,37 +211,46 @@ pub struct HeaderPolicy {
 }
 
 impl HeaderPolicy {
-    pub fn new(cfg: &HeadersConfig) -> Result<HeaderPolicy, HeaderPolicyError> {
+    /// Compiles `[headers]`, or every setting in it that cannot be applied.
+    pub fn new(cfg: &HeadersConfig) -> Result<HeaderPolicy, Vec<HeaderPolicyError>> {
+        let mut errors = Vec::new();
         let mut internal_prefixes = Vec::with_capacity(cfg.internal_prefixes.len());
         for p in &cfg.internal_prefixes {
             if p.is_empty() {
-                return Err(HeaderPolicyError::EmptyPrefix);
+                errors.push(HeaderPolicyError::EmptyPrefix);
             }
             internal_prefixes.push(p.to_ascii_lowercase());
         }
-        let name = |field: &'static str, s: &str| {
-            HeaderName::from_bytes(s.as_bytes()).map_err(|_| HeaderPolicyError::InvalidName {
-                field,
-                name: s.to_string(),
-            })
+        let mut names = |field: &'static str, list: &[String]| -> Vec<HeaderName> {
+            list.iter()
+                .filter_map(|s| match HeaderName::from_bytes(s.as_bytes()) {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        errors.push(HeaderPolicyError::InvalidName {
+                            field,
+                            name: s.to_string(),
+                        });
+                        None
+                    }
+                })
+                .collect()
         };
-        let forward = cfg
-            .forward
-            .iter()
-            .map(|s| name("forward", s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let correlation = name("correlation_header", &cfg.correlation_header)?;
-        let pass_back = cfg
-            .pass_back
-            .iter()
-            .map(|s| name("pass_back", s))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(HeaderPolicy {
-            internal_prefixes,
-            forward,
-            correlation,
-            pass_back,
-        })
+        let forward = names("forward", &cfg.forward);
+        let correlation = names(
+            "correlation_header",
+            std::slice::from_ref(&cfg.correlation_header),
+        )
+        .pop();
+        let pass_back = names("pass_back", &cfg.pass_back);
+        match correlation {
+            Some(correlation) if errors.is_empty() => Ok(HeaderPolicy {
+                internal_prefixes,
+                forward,
+                correlation,
+                pass_back,
+            }),
+            _ => Err(errors),
+        }
     }
 
     pub fn correlation_header(&self) -> &HeaderName {
@@ -250,6 +269,21 @@ impl HeaderPolicy {
         self.internal_prefixes
             .iter()
             .any(|p| n.starts_with(p.as_str()))
+    }
+}
+
+/// Removes every header with an internal prefix from a partner's request.
+pub fn strip_internal(headers: &mut HeaderMap, policy: &HeaderPolicy) {
+    if !headers.keys().any(|n| policy.is_internal(n)) {
+        return;
+    }
+    let internal: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| policy.is_internal(n))
+        .cloned()
+        .collect();
+    for name in internal {
+        headers.remove(&name);
     }
 }
 
@@ -763,15 +797,62 @@ mod tests {
         };
         assert_eq!(
             bad("X Bad", "X-Correlation-Id", "x-"),
-            HeaderPolicyError::InvalidName {
+            vec![HeaderPolicyError::InvalidName {
                 field: "forward",
                 name: "X Bad".into()
-            }
+            }]
         );
         assert_eq!(
-            bad("X-Ok", "", "x-").to_string(),
-            "headers.correlation_header: `` is not a valid header name"
+            bad("X-Ok", "", "x-")
+                .iter()
+                .map(|e| (e.key(), e.to_string()))
+                .collect::<Vec<_>>(),
+            vec![(
+                "headers.correlation_header".to_string(),
+                "headers.correlation_header: `` is not a valid header name".to_string()
+            )]
         );
-        assert_eq!(bad("X-Ok", "X-C", ""), HeaderPolicyError::EmptyPrefix);
+        // Every bad setting is reported, not only the first.
+        assert_eq!(
+            bad("a b", "x y", "")
+                .iter()
+                .map(HeaderPolicyError::key)
+                .collect::<Vec<_>>(),
+            [
+                "headers.internal_prefixes",
+                "headers.forward",
+                "headers.correlation_header"
+            ]
+        );
+        assert_eq!(bad("X-Ok", "X-C", ""), vec![HeaderPolicyError::EmptyPrefix]);
+    }
+
+    #[test]
+    fn internal_headers_are_stripped_from_the_partner_request() {
+        let policy = HeaderPolicy::new(&HeadersConfig {
+            internal_prefixes: vec!["X-Internal-".into(), "X-Secret".into()],
+            ..HeadersConfig::default()
+        })
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        for (k, v) in [
+            ("x-internal-role", "admin"),
+            ("x-partner-ref", "p-1"),
+            ("x-secret-token", "t"),
+            ("x-internal-role", "root"),
+            ("accept", "application/json"),
+        ] {
+            headers.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        strip_internal(&mut headers, &policy);
+        let mut left: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [("accept", "application/json"), ("x-partner-ref", "p-1")]
+        );
     }
 }

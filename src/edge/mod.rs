@@ -1,9 +1,12 @@
-//! Correlation ids and header hygiene: what the gateway does to every request and response
-//! at its edge, whatever the route.
+//! What the gateway does to every request and response at its edge, whatever the route:
+//! one concern per module, in the order a request meets them (see [`crate::gateway`] for
+//! the whole stack).
 //!
+//! - [`context`]: the per-request context the phases hand on in request extensions.
+//! - [`headers`]: internal-prefix stripping, `Host` and body-coding checks, and which
+//!   headers cross the gateway in each direction.
 //! - [`correlation`]: accept the client's correlation id when it is safe to log and echo,
 //!   otherwise mint one.
-//! - [`headers`]: which headers cross the gateway in each direction.
 //! - [`ratelimit`]: rate limits and quotas, in process or shared through Redis.
 //! - [`cache`]: the response cache of GET routes and the `Cache-Control` policy.
 //! - [`config_key`]: the error naming a bad traffic-control key.
@@ -12,6 +15,7 @@
 pub mod auth;
 pub mod cache;
 pub mod config_key;
+pub mod context;
 pub mod correlation;
 pub mod headers;
 pub mod ratelimit;

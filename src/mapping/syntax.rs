@@ -121,6 +121,9 @@ impl RouteFile {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
+    /// What the gateway does with the route's requests: `transform` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// HTTP method (GET, POST, PUT, PATCH, DELETE).
     pub method: String,
     /// Path with `{name}` parameters: `/partners/acme/orders/{id}`.

@@ -400,13 +400,14 @@ impl Breaker {
 }
 
 /// Does an upstream exchange count against the upstream's health? A 5xx, and a
-/// connection that failed, broke or timed out do; a body over the gateway's limit or a
+/// connection that failed, broke, timed out or failed its TLS handshake do; a body over the gateway's limit or a
 /// request the gateway could not build say nothing about the upstream.
 pub fn is_failure(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
     match outcome {
         Ok(r) => r.status.is_server_error(),
         Err(
             UpstreamError::Connect { .. }
+            | UpstreamError::Tls { .. }
             | UpstreamError::Timeout { .. }
             | UpstreamError::Io { .. },
         ) => true,

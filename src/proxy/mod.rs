@@ -11,7 +11,10 @@
 //! typed ([`UpstreamError`]) and become a partner-facing [`Problem`] in
 //! [`UpstreamError::to_problem`], which never names internal hosts.
 //!
-//! Only `http://` upstreams are supported; redirects are never followed (hyper does not).
+//! Upstreams are `http://` or `https://` ([`tls`]: rustls, verification always on, HTTP/2
+//! where the upstream's ALPN offers it). Redirects are never followed (hyper does not).
+
+pub mod tls;
 
 pub mod breaker;
 pub mod retry;
@@ -25,12 +28,14 @@ use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::file::{LimitsConfig, UpstreamConfig};
 use crate::problem::{Problem, ProblemKind};
+use tls::{TlsConfigError, TlsFailure, TlsMaterial};
 
 /// TCP keepalive probes on pooled connections: an idle connection whose peer vanished
 /// (host rebooted, NAT entry expired) is found and dropped instead of failing the next
@@ -44,14 +49,16 @@ pub const MAX_INITIAL_BODY_CAPACITY: usize = 64 * 1024;
 
 /// The pool settings that require a separate hyper client (they are per client, not per
 /// request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PoolKey {
     connect_timeout: Duration,
     pool_max_idle: usize,
     pool_idle_timeout: Duration,
+    /// The TLS material of `https://` upstreams; `None` for `http://` ones.
+    tls: Option<TlsMaterial>,
 }
 
-type HyperClient = Client<HttpConnector, Full<Bytes>>;
+type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The shared upstream connection pools. Cheap to clone; create one per process and pass it
 /// to every configuration load so pools survive reloads.
@@ -81,12 +88,29 @@ impl HttpClient {
             Err(poisoned) => poisoned.into_inner(),
         };
         pools
-            .entry(key)
+            .entry(key.clone())
             .or_insert_with(|| {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
                 connector.set_connect_timeout(Some(key.connect_timeout));
                 connector.set_keepalive(Some(TCP_KEEPALIVE));
+                connector.enforce_http(false);
+                // The material was checked when the upstream was compiled; the fallback
+                // (Mozilla roots) is never used for an upstream whose material failed.
+                let tls = key
+                    .tls
+                    .as_ref()
+                    .and_then(|m| m.client_config().ok())
+                    .unwrap_or_else(|| {
+                        TlsMaterial::default()
+                            .client_config()
+                            .expect("the built-in roots make a client configuration")
+                    });
+                let connector = HttpsConnectorBuilder::new()
+                    .with_tls_config(tls)
+                    .https_or_http()
+                    .enable_all_versions()
+                    .wrap_connector(connector);
                 Client::builder(TokioExecutor::new())
                     .pool_timer(TokioTimer::new())
                     .timer(TokioTimer::new())
@@ -108,9 +132,14 @@ pub enum UpstreamConfigError {
         reason: String,
     },
     #[error(
-        "upstream `{upstream}`: scheme of `{url}` is not supported (only http:// upstreams are)"
+        "upstream `{upstream}`: scheme of `{url}` is not supported (only http:// and https:// upstreams are)"
     )]
     UnsupportedScheme { upstream: String, url: String },
+    #[error("upstream `{upstream}`: {error}")]
+    Tls {
+        upstream: String,
+        error: TlsConfigError,
+    },
     #[error("upstream `{upstream}`: `{url}` must not carry a query or fragment")]
     QueryInBase { upstream: String, url: String },
 }
@@ -160,6 +189,14 @@ pub enum UpstreamError {
         authority: String,
         reason: String,
     },
+    /// The TLS handshake failed: the upstream's certificate or the handshake itself.
+    #[error("upstream `{upstream}`: TLS handshake with {authority} failed: {reason}")]
+    Tls {
+        upstream: String,
+        authority: String,
+        failure: TlsFailure,
+        reason: String,
+    },
     /// No complete response (head and body) within the request deadline.
     #[error("upstream `{upstream}`: no complete response within {} ms", timeout.as_millis())]
     Timeout { upstream: String, timeout: Duration },
@@ -181,6 +218,7 @@ impl UpstreamError {
     pub fn upstream(&self) -> &str {
         match self {
             UpstreamError::Connect { upstream, .. }
+            | UpstreamError::Tls { upstream, .. }
             | UpstreamError::Timeout { upstream, .. }
             | UpstreamError::Io { upstream, .. }
             | UpstreamError::TooLarge { upstream, .. }
@@ -192,6 +230,7 @@ impl UpstreamError {
     pub fn outcome(&self) -> &'static str {
         match self {
             UpstreamError::Connect { .. } => "connect_error",
+            UpstreamError::Tls { .. } => "tls_error",
             UpstreamError::Timeout { .. } => "timeout",
             UpstreamError::Io { .. } => "io_error",
             UpstreamError::TooLarge { .. } => "too_large",
@@ -212,6 +251,7 @@ impl UpstreamError {
                 ProblemKind::UpstreamError,
                 "The service behind this API is not reachable.",
             ),
+            UpstreamError::Tls { failure, .. } => (ProblemKind::UpstreamError, failure.detail()),
             UpstreamError::Io { .. } => (
                 ProblemKind::UpstreamError,
                 "The connection to the service behind this API failed.",
@@ -229,6 +269,117 @@ impl UpstreamError {
     }
 }
 
+/// An upstream's base URL, checked: the one set of URL rules `check`, `serve` and reload
+/// apply (through [`crate::config::load`] and [`Upstream::new`]).
+#[derive(Debug, Clone)]
+pub struct BaseUrl {
+    pub uri: Uri,
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// The `Host` header upstream requests carry.
+    pub host: HeaderValue,
+    /// The base path without its trailing slash (`""` for the root).
+    pub path: String,
+}
+
+impl BaseUrl {
+    /// Checks `url`, the base URL of upstream `name`: http or https, a host, a port that
+    /// fits 16 bits, no credentials, no query or fragment.
+    pub fn parse(name: &str, url: &str) -> Result<BaseUrl, UpstreamConfigError> {
+        // Errors show the URL without its credentials: they go to logs and terminals.
+        let shown = without_userinfo(url);
+        let invalid = |reason: &str| UpstreamConfigError::InvalidUrl {
+            upstream: name.to_string(),
+            url: shown.clone(),
+            reason: reason.to_string(),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| invalid("it has no scheme (write http://host:port)"))?;
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(UpstreamConfigError::UnsupportedScheme {
+                upstream: name.to_string(),
+                url: shown.clone(),
+            });
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| invalid("it has no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(invalid(
+                "credentials in the URL are not supported (send them as a header)",
+            ));
+        }
+        if authority.host().is_empty() {
+            return Err(invalid("it has no host"));
+        }
+        // `http` keeps a port it cannot read as 16 bits in the text only; the connector
+        // would then fail on every request.
+        let port = &authority.as_str()[authority.host().len()..];
+        if let Some(port) = port.strip_prefix(':')
+            && !port.is_empty()
+            && !matches!(port.parse::<u16>(), Ok(1..))
+        {
+            return Err(invalid(&format!(
+                "port `{port}` is not a port number (1 to 65535)"
+            )));
+        }
+        if uri.query().is_some() || url.contains('#') {
+            return Err(UpstreamConfigError::QueryInBase {
+                upstream: name.to_string(),
+                url: shown.clone(),
+            });
+        }
+        let host =
+            HeaderValue::from_str(authority.as_str()).map_err(|e| invalid(&e.to_string()))?;
+        let path = uri.path().trim_end_matches('/').to_string();
+        Ok(BaseUrl {
+            uri,
+            scheme,
+            authority,
+            host,
+            path,
+        })
+    }
+}
+
+/// The TLS material of an upstream: read for `https://`, refused for `http://` (where it
+/// would silently not apply).
+pub fn upstream_tls(
+    name: &str,
+    base: &BaseUrl,
+    cfg: &UpstreamConfig,
+) -> Result<Option<TlsMaterial>, UpstreamConfigError> {
+    let tls_error = |error| UpstreamConfigError::Tls {
+        upstream: name.to_string(),
+        error,
+    };
+    if base.scheme == Scheme::HTTPS {
+        TlsMaterial::load(&cfg.tls).map(Some).map_err(tls_error)
+    } else if cfg.tls.is_default() {
+        Ok(None)
+    } else {
+        Err(tls_error(TlsConfigError::NotHttps))
+    }
+}
+
+/// `url` with the user information of its authority (`user:password@`) written `…@`.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://…{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 impl Upstream {
     /// Compiles one `[upstreams.NAME]` entry. The response-size limit comes from `limits`.
     pub fn new(
@@ -237,52 +388,21 @@ impl Upstream {
         limits: &LimitsConfig,
         client: &HttpClient,
     ) -> Result<Upstream, UpstreamConfigError> {
-        let invalid = |reason: String| UpstreamConfigError::InvalidUrl {
-            upstream: name.to_string(),
-            url: cfg.url.clone(),
-            reason,
-        };
-        let base: Uri = cfg
-            .url
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
-        let scheme = base
-            .scheme()
-            .cloned()
-            .ok_or_else(|| invalid("it has no scheme (write http://host:port)".into()))?;
-        if scheme != Scheme::HTTP {
-            return Err(UpstreamConfigError::UnsupportedScheme {
-                upstream: name.to_string(),
-                url: cfg.url.clone(),
-            });
-        }
-        let authority = base
-            .authority()
-            .cloned()
-            .ok_or_else(|| invalid("it has no host".into()))?;
-        if authority.as_str().contains('@') {
-            return Err(invalid("credentials in the URL are not supported".into()));
-        }
-        if base.query().is_some() || cfg.url.contains('#') {
-            return Err(UpstreamConfigError::QueryInBase {
-                upstream: name.to_string(),
-                url: cfg.url.clone(),
-            });
-        }
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| invalid(e.to_string()))?;
-        let base_path = base.path().trim_end_matches('/');
+        let base = BaseUrl::parse(name, &cfg.url)?;
+        let tls = upstream_tls(name, &base, cfg)?;
         let key = PoolKey {
             connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
             pool_max_idle: cfg.pool_max_idle,
             pool_idle_timeout: Duration::from_millis(cfg.pool_idle_timeout_ms),
+            tls,
         };
         Ok(Upstream {
             name: Arc::from(name),
-            base_path: Arc::from(base_path),
-            base,
-            scheme,
-            authority,
-            host,
+            base_path: Arc::from(base.path.as_str()),
+            base: base.uri,
+            scheme: base.scheme,
+            authority: base.authority,
+            host: base.host,
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
             max_response_bytes: limits.max_response_bytes,
             client: client.pool(key),
@@ -393,7 +513,14 @@ impl Upstream {
     }
 
     fn classify(&self, e: &hyper_util::client::legacy::Error) -> UpstreamError {
-        if e.is_connect() {
+        if let Some(failure) = TlsFailure::of(e) {
+            UpstreamError::Tls {
+                upstream: self.name.to_string(),
+                authority: self.authority.to_string(),
+                failure,
+                reason: error_chain(e),
+            }
+        } else if e.is_connect() {
             UpstreamError::Connect {
                 upstream: self.name.to_string(),
                 authority: self.authority.to_string(),
@@ -452,6 +579,7 @@ mod tests {
             request_timeout_ms: 5_000,
             pool_max_idle: 8,
             pool_idle_timeout_ms: 60_000,
+            tls: Default::default(),
         }
     }
 
@@ -757,10 +885,10 @@ mod tests {
         let c = HttpClient::new();
         let l = LimitsConfig::default();
         assert_eq!(
-            Upstream::new("pay", &cfg("https://pay.internal"), &l, &c).unwrap_err(),
+            Upstream::new("pay", &cfg("ftp://pay.internal"), &l, &c).unwrap_err(),
             UpstreamConfigError::UnsupportedScheme {
                 upstream: "pay".into(),
-                url: "https://pay.internal".into()
+                url: "ftp://pay.internal".into()
             }
         );
         assert_eq!(
@@ -778,6 +906,30 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "upstream `pay`: `/just/a/path` is not a valid URL: it has no scheme (write http://host:port)"
+        );
+        let refused = |url: &str| BaseUrl::parse("pay", url).unwrap_err().to_string();
+        assert_eq!(
+            refused("http://127.0.0.1:84837"),
+            "upstream `pay`: `http://127.0.0.1:84837` is not a valid URL: port `84837` is not a port number (1 to 65535)"
+        );
+        assert_eq!(
+            refused("http://[::1]:0/x"),
+            "upstream `pay`: `http://[::1]:0/x` is not a valid URL: port `0` is not a port number (1 to 65535)"
+        );
+        assert_eq!(
+            refused("http://admin:hunter2@pay:80/v1"),
+            "upstream `pay`: `http://…@pay:80/v1` is not a valid URL: credentials in the URL are not supported (send them as a header)"
+        );
+        assert_eq!(
+            refused("http://pay/v1#top"),
+            "upstream `pay`: `http://pay/v1#top` must not carry a query or fragment"
+        );
+        for good in ["http://pay", "http://pay:65535/", "http://[::1]:8080/v1/"] {
+            assert!(BaseUrl::parse("pay", good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            BaseUrl::parse("pay", "http://[::1]:8080/v1/").unwrap().path,
+            "/v1"
         );
     }
 

@@ -183,7 +183,12 @@ pub fn should_retry(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
             | UpstreamError::Timeout { .. }
             | UpstreamError::Io { .. },
         ) => true,
-        Err(UpstreamError::TooLarge { .. } | UpstreamError::InvalidRequest { .. }) => false,
+        // A certificate the gateway refused is refused again on the next attempt.
+        Err(
+            UpstreamError::Tls { .. }
+            | UpstreamError::TooLarge { .. }
+            | UpstreamError::InvalidRequest { .. },
+        ) => false,
     }
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,8 +19,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use schemagate::app::{AppState, app};
 use schemagate::config::LoadOptions;
+use schemagate::gateway::{AppState, app};
 use schemagate::server::{ServerOptions, serve};
 use tokio::sync::oneshot;
 
@@ -39,6 +41,7 @@ pub fn fixture(rel: &str) -> Vec<u8> {
 /// One request the upstream received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub version: http::Version,
     pub method: Method,
     pub path: String,
     pub query: Option<String>,
@@ -51,16 +54,16 @@ pub type Responder =
     Arc<dyn Fn(&Recorded) -> (StatusCode, &'static str, Vec<u8>, Duration) + Send + Sync>;
 
 #[derive(Clone)]
-struct UpstreamState {
-    log: Arc<Mutex<Vec<Recorded>>>,
-    respond: Responder,
+pub(crate) struct UpstreamState {
+    pub(crate) log: Arc<Mutex<Vec<Recorded>>>,
+    pub(crate) respond: Responder,
 }
 
 /// A real HTTP server on loopback that records every request.
 pub struct Upstream {
     pub addr: SocketAddr,
-    log: Arc<Mutex<Vec<Recorded>>>,
-    _stop: oneshot::Sender<()>,
+    pub(crate) log: Arc<Mutex<Vec<Recorded>>>,
+    pub(crate) _stop: oneshot::Sender<()>,
 }
 
 impl Upstream {
@@ -118,7 +121,7 @@ impl Upstream {
     }
 }
 
-async fn record(State(state): State<UpstreamState>, req: Request) -> Response {
+pub(crate) async fn record(State(state): State<UpstreamState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -126,6 +129,7 @@ async fn record(State(state): State<UpstreamState>, req: Request) -> Response {
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     let rec = Recorded {
+        version: parts.version,
         method: parts.method,
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),

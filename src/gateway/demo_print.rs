@@ -1,0 +1,98 @@
+//! What `serve --demo` prints: a `curl` command per route that works pasted as printed.
+
+use std::net::SocketAddr;
+
+use crate::codec::Format;
+use crate::config::{Gateway, Route};
+
+/// The first golden input of a route, as an example body a person can send.
+fn example_body(gw: &Gateway, route: &Route) -> Option<std::path::PathBuf> {
+    let dir = gw.fixtures_dir.join(&route.name);
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    cases.sort();
+    // Prefer a case named `valid`, then any case whose input maps without error.
+    cases.sort_by_key(|c| c.file_name().is_none_or(|n| n != "valid"));
+    let file = match route.format {
+        Format::Xml => "input.xml",
+        Format::Json => "input.json",
+    };
+    cases.into_iter().map(|c| c.join(file)).find(|f| {
+        f.is_file()
+            && f.parent()
+                .is_some_and(|d| d.join("expected.json").is_file())
+    })
+}
+
+/// `word` as one shell word: as it is when it holds nothing a shell would read, otherwise
+/// in single quotes (a quote inside written `'\''`), so a printed command works pasted.
+fn shell_word(word: &str) -> String {
+    if word
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// What `serve --demo` prints: a `curl` command per route that works as printed (paths are
+/// relative to the working directory, where the fixtures are).
+pub(super) fn print_demo(local: SocketAddr, demo: SocketAddr, gw: &Gateway) {
+    use std::fmt::Write as _;
+    let mut text = format!(
+        "schemagate is serving the example partners on http://{local} (demo upstream on http://{demo})\n\nTry:\n"
+    );
+    for r in &gw.routes {
+        let mut path = r.path.clone();
+        for p in &r.path_params {
+            path = path.replace(&format!("{{{p}}}"), "A-10001");
+        }
+        let url = format!("http://{local}{path}");
+        match (r.spec.request.is_some(), example_body(gw, r)) {
+            (true, Some(body)) => {
+                let _ = writeln!(
+                    text,
+                    "  curl -s -X {} -H 'Content-Type: {}' --data-binary {} {url}",
+                    r.method,
+                    r.format.media_type(),
+                    shell_word(&format!("@{}", body.display()))
+                );
+            }
+            (true, None) => {
+                let _ = writeln!(
+                    text,
+                    "  curl -s -X {} -H 'Content-Type: {}' --data-binary @BODY {url}",
+                    r.method,
+                    r.format.media_type()
+                );
+            }
+            (false, _) => {
+                let _ = writeln!(text, "  curl -s {url}");
+            }
+        }
+    }
+    let _ = writeln!(
+        text,
+        "  curl -s http://{local}/openapi.json\n  curl -s http://{local}/metrics\n"
+    );
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_paths_are_one_shell_word() {
+        assert_eq!(shell_word("@./tests/a.xml"), "@./tests/a.xml");
+        assert_eq!(
+            shell_word("@/tmp/my demo's/a.xml"),
+            "'@/tmp/my demo'\\''s/a.xml'"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! How answers are written: problem documents in the format the partner reads, mapped and
+//! passed-through answers with the headers that may cross, and the bounded body read
+//! every body-carrying route starts with.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::HeaderMap;
+use http::header::{self, HeaderName, HeaderValue};
+use http_body_util::BodyExt as _;
+
+use super::snapshot::Runtime;
+use crate::codec::Format;
+use crate::config::file::ProblemFormat;
+use crate::edge::headers::{client_response_headers, transform_response_headers};
+use crate::problem::{Problem, ProblemKind};
+
+/// Chooses the format of an error body: configuration first, then the client's `Accept`,
+/// then the route's format (JSON where there is no route).
+pub(super) fn problem_format(rt: &Runtime, route: Option<Format>, headers: &HeaderMap) -> Format {
+    match rt.problem_format {
+        ProblemFormat::Json => return Format::Json,
+        ProblemFormat::Xml => return Format::Xml,
+        ProblemFormat::Partner => {}
+    }
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    crate::problem::negotiate_format(accept).unwrap_or(route.unwrap_or(Format::Json))
+}
+
+pub(super) fn problem_response(
+    p: &Problem,
+    format: Format,
+    cid: &str,
+    cid_header: &HeaderName,
+) -> Response {
+    let body = match format {
+        Format::Json => p.to_json(cid),
+        Format::Xml => p.to_xml(cid),
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = p.status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.problem_media_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(cid) {
+        h.insert(cid_header.clone(), v);
+    }
+    if let Some(secs) = p.retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// Reads the whole body within the size limit and the body-read deadline, refusing at once
+/// when the declared length is already too large.
+pub(super) async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, Problem> {
+    let too_large = || {
+        Problem::new(
+            ProblemKind::PayloadTooLarge,
+            format!("the body exceeds the limit of {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(body, limit);
+    match tokio::time::timeout(deadline, limited.collect()).await {
+        Err(_) => Err(Problem::new(
+            ProblemKind::RequestTimeout,
+            "the body was not received in time",
+        )),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(
+            Problem::new(ProblemKind::MalformedBody, "the body could not be read")
+                .with_log(e.to_string()),
+        ),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+pub(super) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The partner's answer: the upstream's status, its headers filtered (a mapped body keeps
+/// none of the upstream's representation headers), the body and its media type.
+pub(super) fn partner_response(
+    rt: &Runtime,
+    cid: &str,
+    status: http::StatusCode,
+    upstream_headers: &http::HeaderMap,
+    body: Bytes,
+    content_type: HeaderValue,
+    mapped: bool,
+) -> Response {
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = status;
+    let h = out.headers_mut();
+    *h = if mapped {
+        transform_response_headers(upstream_headers, &rt.headers)
+    } else {
+        client_response_headers(upstream_headers, &rt.headers)
+    };
+    h.remove(header::CONTENT_LENGTH);
+    h.insert(header::CONTENT_TYPE, content_type);
+    if let Ok(v) = HeaderValue::from_str(cid) {
+        h.insert(rt.correlation_header.clone(), v);
+    }
+    out
+}
+
+/// The `kind` label of a validation failure's metric.
+pub(super) fn failure_kind(p: &Problem) -> &'static str {
+    match p.kind {
+        ProblemKind::SchemaViolation => "external",
+        ProblemKind::Internal => "internal",
+        ProblemKind::InvalidUpstreamResponse => "upstream",
+        _ => "decode",
+    }
+}

@@ -1,0 +1,95 @@
+//! The gateway as one HTTP service: the admin endpoints beside the partner stack.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use bytes::Bytes;
+use http::Method;
+use http::header::HeaderValue;
+use tower::ServiceExt as _;
+
+use super::state::AppState;
+use super::{admin, partner};
+use crate::edge::correlation::correlation_id;
+
+/// The gateway as one HTTP service: the admin endpoints through an axum router, and every
+/// other request straight to the partner-route handler, which does its own routing and so
+/// has no use for the router's per-request work on the hot path.
+///
+/// `[admin] enabled` is read here, once: the admin surface is part of the listener, not of
+/// a reloadable snapshot. The peer address comes from the
+/// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) request extension that
+/// [`crate::server::serve`] adds.
+#[derive(Clone)]
+pub struct GatewayService {
+    state: Arc<AppState>,
+    admin: Option<Router>,
+}
+
+/// The gateway's HTTP service (see [`GatewayService`]).
+pub fn app(state: Arc<AppState>) -> GatewayService {
+    let admin = state
+        .runtime()
+        .gateway
+        .config
+        .admin
+        .enabled
+        .then(|| admin::router(Arc::clone(&state)));
+    GatewayService { state, admin }
+}
+
+/// Where a request's peer address is unknown (a service driven without [`crate::server`]).
+const UNKNOWN_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+impl<B> tower::Service<http::Request<B>> for GatewayService
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let req = req.map(Body::new);
+        if let Some(admin) = &self.admin
+            && admin::PATHS.contains(&req.uri().path())
+        {
+            let rt = self.state.runtime();
+            if req.method() != Method::GET && req.method() != Method::HEAD {
+                let resp = admin::method_not_allowed(&rt, &req);
+                return Box::pin(std::future::ready(Ok(resp)));
+            }
+            // Admin answers carry a correlation id like every other answer; they are not
+            // access-logged, so probes and scrapes do not flood the log.
+            let cid = correlation_id(req.headers(), &rt.correlation_header);
+            let header = rt.correlation_header.clone();
+            let answer = admin.clone().oneshot(req);
+            return Box::pin(async move {
+                let mut resp = answer.await?;
+                if let Ok(v) = HeaderValue::from_str(&cid) {
+                    resp.headers_mut().insert(header, v);
+                }
+                Ok(resp)
+            });
+        }
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(UNKNOWN_PEER, |c| c.0);
+        let state = Arc::clone(&self.state);
+        Box::pin(async move { Ok(partner::handle(state, peer, req).await) })
+    }
+}

@@ -1,0 +1,132 @@
+//! The compile step: files in, one immutable [`Runtime`] snapshot out, or every diagnostic
+//! with its file and line.
+//!
+//! [`compile`] is the only way a snapshot comes to be: `check` calls it and throws the
+//! snapshot away, `serve` starts on it, a reload swaps to it. So whatever `serve` or a
+//! reload would refuse, `check` refuses first, with the same diagnostic.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::HeaderName;
+
+use super::route_service::RouteService;
+use crate::codec::Limits;
+use crate::config::file::ProblemFormat;
+use crate::config::{self, Gateway, LoadOptions};
+use crate::diagnostic::Diagnostic;
+use crate::edge::headers::HeaderPolicy;
+use crate::proxy::{HttpClient, Upstream};
+use crate::telemetry::{Metrics, RouteMetrics, ServiceMetrics};
+
+/// Everything one request reads: compiled from the files at start and at each reload.
+pub struct Runtime {
+    pub gateway: Arc<Gateway>,
+    /// Each route's service and metric handles: index `i` belongs to `gateway.routes[i]`.
+    pub(super) routes: Vec<RouteRuntime>,
+    pub headers: HeaderPolicy,
+    pub correlation_header: HeaderName,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub body_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub problem_format: ProblemFormat,
+    pub access_log: bool,
+    pub generation: u64,
+    pub loaded_at: SystemTime,
+    /// The OpenAPI document of the partner routes, rendered once per snapshot.
+    pub openapi: Bytes,
+}
+
+/// A route's built service and metric handles, so a request looks nothing up by name.
+pub(super) struct RouteRuntime {
+    pub service: RouteService,
+    pub metrics: RouteMetrics,
+}
+
+/// Loads and compiles everything `opts` names into a snapshot. `client` holds the
+/// connection pools (they outlive snapshots), `metrics` the process's registry.
+pub fn compile(
+    opts: &LoadOptions,
+    client: &HttpClient,
+    metrics: &Metrics,
+    generation: u64,
+) -> Result<Runtime, Vec<Diagnostic>> {
+    let gateway = config::load(opts)?;
+    build(gateway, client, metrics, generation)
+}
+
+/// The second half of [`compile`], for a configuration already loaded (`serve` loads once
+/// before its async runtime exists, to read the worker count and logging).
+pub fn build(
+    gateway: Gateway,
+    client: &HttpClient,
+    metrics: &Metrics,
+    generation: u64,
+) -> Result<Runtime, Vec<Diagnostic>> {
+    let cfg = &gateway.config;
+    let file = gateway
+        .config_file
+        .clone()
+        .unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into());
+    let mut diags = Vec::new();
+    // Each service's client and metric handles, shared by the routes that use it. The
+    // settings were checked at load; a failure here is reported the same way all the same.
+    let mut upstreams: HashMap<&str, (Upstream, Arc<ServiceMetrics>)> = HashMap::new();
+    for (name, up) in &cfg.upstreams {
+        match Upstream::new(name, up, &cfg.limits, client) {
+            Ok(u) => {
+                upstreams.insert(name, (u, Arc::new(metrics.service(name))));
+            }
+            Err(e) => diags.push(
+                Diagnostic::error(&file, e.to_string()).location(format!("upstreams.{name}.url")),
+            ),
+        }
+    }
+    let headers = match HeaderPolicy::new(&cfg.headers) {
+        Ok(h) => Some(h),
+        Err(errors) => {
+            diags.extend(
+                errors
+                    .iter()
+                    .map(|e| Diagnostic::error(&file, e.to_string()).location(e.key())),
+            );
+            None
+        }
+    };
+    let mut routes = Vec::with_capacity(gateway.routes.len());
+    for r in &gateway.routes {
+        match RouteService::build(r, |name| {
+            upstreams.get(name).map(|(u, m)| (u.clone(), Arc::clone(m)))
+        }) {
+            Ok(service) => routes.push(RouteRuntime {
+                service,
+                metrics: metrics.route(&r.name, r.method.as_str()),
+            }),
+            Err(d) => diags.push(d),
+        }
+    }
+    let (Some(headers), true) = (headers, diags.is_empty()) else {
+        return Err(diags);
+    };
+    let openapi = Bytes::from(
+        serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
+    );
+    Ok(Runtime {
+        routes,
+        correlation_header: headers.correlation_header().clone(),
+        headers,
+        limits: cfg.limits.codec(),
+        max_body_bytes: cfg.limits.max_body_bytes,
+        body_read_timeout: Duration::from_millis(cfg.server.body_read_timeout_ms),
+        request_timeout: Duration::from_millis(cfg.server.request_timeout_ms),
+        problem_format: cfg.errors.format,
+        access_log: cfg.logging.access_log,
+        generation,
+        loaded_at: SystemTime::now(),
+        openapi,
+        gateway: Arc::new(gateway),
+    })
+}

@@ -1,0 +1,294 @@
+//! The `transform` route kind: read the partner's body, decode, validate, map, forward,
+//! then map the upstream's answer (or its 4xx error body) back into the partner's format.
+//! The transformation phases themselves are [`crate::pipeline`]'s; this is their HTTP side.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, StatusCode};
+
+use super::respond::{failure_kind, parse_query, partner_response, read_body};
+use super::route_service::RouteCall;
+use crate::config::Route;
+use crate::edge::context::RequestContext;
+use crate::edge::headers::{
+    check_body_codings, check_host, retry_after_seconds, transform_request_headers,
+};
+use crate::mapping::EvalContext;
+use crate::pipeline;
+use crate::problem::{Problem, ProblemKind};
+use crate::proxy::Upstream;
+use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
+
+/// A `transform` route's service: its upstream and that upstream's metric handles.
+pub struct TransformService {
+    upstream: Upstream,
+    metrics: Arc<ServiceMetrics>,
+}
+
+impl TransformService {
+    pub fn new(upstream: Upstream, metrics: Arc<ServiceMetrics>) -> Self {
+        TransformService { upstream, metrics }
+    }
+}
+
+impl TransformService {
+    /// Runs one request through the route: its upstream exchange and both mappings.
+    pub async fn call(&self, call: RouteCall<'_>) -> Result<Response, Problem> {
+        let RouteCall {
+            rt,
+            metrics,
+            ctx: request,
+            route,
+            params,
+            parts,
+            body,
+        } = call;
+        // Disjoint borrows: the id is read throughout, the timings written once.
+        let RequestContext {
+            correlation_id,
+            peer,
+            timings,
+            ..
+        } = request;
+        let (cid, peer) = (correlation_id.as_str(), *peer);
+        let params = Route::decode_path_params(params)
+            .map_err(|e| Problem::new(ProblemKind::InvalidPath, e.to_string()))?;
+        let params = params.as_slice();
+        let query = parse_query(parts.uri.query());
+        let ctx = EvalContext {
+            path_params: params,
+            query: &query,
+            headers: &parts.headers,
+            claims: None,
+            partner: &route.partner,
+            correlation_id: cid,
+            request: None,
+        };
+
+        // RFC 9112 §3.2: a request without exactly one valid Host is refused, not forwarded.
+        check_host(parts.version, &parts.headers)
+            .map_err(|e| Problem::new(ProblemKind::MalformedRequest, e.to_string()))?;
+
+        // Request direction.
+        let (decoded, upstream_body) = match &route.request {
+            Some(stage) => {
+                let content_type = parts
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                pipeline::check_media_type(route.format, content_type)?;
+                check_body_codings(&parts.headers)
+                    .map_err(|e| Problem::new(ProblemKind::UnsupportedMediaType, e.to_string()))?;
+                let raw = read_body(
+                    body,
+                    &parts.headers,
+                    rt.max_body_bytes,
+                    rt.body_read_timeout,
+                )
+                .await?;
+                match pipeline::transform_request(route, stage, &raw, &ctx, &rt.limits) {
+                    Ok(m) => (Some(m.decoded), Bytes::from(m.body)),
+                    Err(p) => {
+                        metrics.validation_failure(&route.name, failure_kind(&p));
+                        return Err(p);
+                    }
+                }
+            }
+            None => (None, Bytes::new()),
+        };
+
+        // Forward.
+        let (upstream, service_metrics) = (&self.upstream, &self.metrics);
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok());
+        let mut headers =
+            transform_request_headers(&parts.headers, &rt.headers, peer.ip(), "http", host, cid);
+        if route.request.is_some() {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let path = route.upstream_target(params, parts.uri.query());
+        let up_started = Instant::now();
+        let result = upstream
+            .send(route.upstream_method.clone(), &path, headers, upstream_body)
+            .await;
+        let up_elapsed = up_started.elapsed();
+        timings.upstream = Some(up_elapsed);
+        let up_secs = up_elapsed.as_secs_f64();
+        let resp = match result {
+            Ok(r) => {
+                let outcome = if r.status.is_server_error() {
+                    OUTCOME_5XX
+                } else {
+                    OUTCOME_OK
+                };
+                service_metrics.exchange(outcome, up_secs);
+                r
+            }
+            Err(e) => {
+                service_metrics.exchange(e.outcome(), up_secs);
+                return Err(e.to_problem());
+            }
+        };
+
+        if resp.status.is_client_error() {
+            if let Some(stage) = &route.errors {
+                // The upstream's own words, in the partner's error document; anything that
+                // does not fit falls through to the summary below.
+                let ctx = EvalContext {
+                    request: decoded.as_ref(),
+                    ..ctx
+                };
+                match pipeline::transform_response(route, stage, &resp.body, &ctx, &rt.limits) {
+                    Ok(bytes) => {
+                        return Ok(partner_response(
+                            rt,
+                            cid,
+                            resp.status,
+                            &resp.headers,
+                            Bytes::from(bytes),
+                            HeaderValue::from_static(route.format.media_type()),
+                            true,
+                        ));
+                    }
+                    Err(p) => tracing::warn!(
+                        correlation_id = %cid,
+                        route = %route.name,
+                        status = resp.status.as_u16(),
+                        "upstream error body not mapped, answering with a summary: {}",
+                        p.log_detail.as_deref().unwrap_or(&p.detail)
+                    ),
+                }
+            }
+            let problem = Problem::new(
+                ProblemKind::UpstreamClientError,
+                format!(
+                    "the service rejected the request (HTTP {})",
+                    resp.status.as_u16()
+                ),
+            )
+            .with_status(resp.status)
+            .with_log(format!(
+                "route {}: upstream answered {}: {}",
+                route.name,
+                resp.status,
+                String::from_utf8_lossy(&resp.body[..resp.body.len().min(512)])
+            ));
+            return Err(with_upstream_retry_after(problem, &resp.headers));
+        }
+        if resp.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Unavailable for now rather than broken: the partner gets the 503, and the
+            // service's `Retry-After`, to know when to come back.
+            let problem = Problem::new(
+                ProblemKind::UpstreamError,
+                "the service is unavailable for now",
+            )
+            .with_status(resp.status)
+            .with_log(format!(
+                "route {}: upstream answered {}",
+                route.name, resp.status
+            ));
+            return Err(with_upstream_retry_after(problem, &resp.headers));
+        }
+        if !resp.status.is_success() {
+            return Err(
+                Problem::new(ProblemKind::UpstreamError, "the service failed to answer").with_log(
+                    format!("route {}: upstream answered {}", route.name, resp.status),
+                ),
+            );
+        }
+
+        // Response direction.
+        let mapped = route.response.is_some();
+        let (body, content_type) = match &route.response {
+            Some(stage) => {
+                let ctx = EvalContext {
+                    request: decoded.as_ref(),
+                    ..ctx
+                };
+                let bytes =
+                    pipeline::transform_response(route, stage, &resp.body, &ctx, &rt.limits)
+                        .inspect_err(|p| {
+                            metrics.validation_failure(&route.name, failure_kind(p));
+                        })?;
+                (
+                    Bytes::from(bytes),
+                    HeaderValue::from_static(route.format.media_type()),
+                )
+            }
+            None => {
+                let ct = resp
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .cloned()
+                    .unwrap_or(HeaderValue::from_static("application/json"));
+                (resp.body.clone(), ct)
+            }
+        };
+        Ok(partner_response(
+            rt,
+            cid,
+            resp.status,
+            &resp.headers,
+            body,
+            content_type,
+            mapped,
+        ))
+    }
+}
+
+/// `problem` with the upstream's `Retry-After` (RFC 9110 §10.2.3), as seconds from now: a
+/// summarised answer keeps the one thing the partner needs to retry well. A value that is
+/// neither delta-seconds nor an HTTP-date is dropped.
+fn with_upstream_retry_after(problem: Problem, upstream: &HeaderMap) -> Problem {
+    match upstream
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry_after_seconds)
+    {
+        Some(s) => problem.retry_after(s),
+        None => problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry_after_of(value: &str) -> Option<u64> {
+        let mut upstream = HeaderMap::new();
+        upstream.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        let p = Problem::new(ProblemKind::UpstreamClientError, "x");
+        with_upstream_retry_after(p, &upstream).retry_after
+    }
+
+    #[test]
+    fn upstream_retry_after_is_kept_as_seconds() {
+        assert_eq!(retry_after_of("30"), Some(30));
+        assert_eq!(retry_after_of(" 0 "), Some(0));
+        // A date in the past means "now".
+        assert_eq!(retry_after_of("Sun, 06 Nov 1994 08:49:37 GMT"), Some(0));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(120))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let secs = retry_after_of(&later).unwrap();
+        assert!((118..=120).contains(&secs), "{secs}");
+        for junk in ["soon", "-5", "1.5", "", "99999999999999999999999"] {
+            assert_eq!(retry_after_of(junk), None, "{junk}");
+        }
+        let p = Problem::new(ProblemKind::UpstreamClientError, "x");
+        assert_eq!(
+            with_upstream_retry_after(p, &HeaderMap::new()).retry_after,
+            None
+        );
+    }
+}
