@@ -14,6 +14,7 @@
 //! Upstreams are `http://` or `https://` ([`tls`]: rustls, verification always on, HTTP/2
 //! where the upstream's ALPN offers it). Redirects are never followed (hyper does not).
 
+pub mod guard;
 pub mod tls;
 
 pub mod breaker;
@@ -35,6 +36,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::file::{LimitsConfig, UpstreamConfig};
 use crate::problem::{Problem, ProblemKind};
+use guard::{GuardedConnector, NotSent};
 use tls::{TlsConfigError, TlsFailure, TlsMaterial};
 
 /// TCP keepalive probes on pooled connections: an idle connection whose peer vanished
@@ -58,13 +60,13 @@ struct PoolKey {
     tls: Option<TlsMaterial>,
 }
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HyperClient = Client<HttpsConnector<GuardedConnector>, Full<Bytes>>;
 
 /// The shared upstream connection pools. Cheap to clone; create one per process and pass it
 /// to every configuration load so pools survive reloads.
 #[derive(Clone, Default)]
 pub struct HttpClient {
-    pools: Arc<Mutex<HashMap<PoolKey, HyperClient>>>,
+    pools: Arc<Mutex<HashMap<PoolKey, Clients>>>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -79,9 +81,9 @@ impl HttpClient {
         HttpClient::default()
     }
 
-    /// The client for these settings, created on first use. Called at configuration load,
+    /// The clients for these settings, created on first use. Called at configuration load,
     /// never on the request path.
-    fn pool(&self, key: PoolKey) -> HyperClient {
+    fn pool(&self, key: PoolKey) -> Clients {
         let mut pools = match self.pools.lock() {
             Ok(p) => p,
             // A panic while holding this lock cannot leave the map half-updated.
@@ -89,37 +91,52 @@ impl HttpClient {
         };
         pools
             .entry(key.clone())
-            .or_insert_with(|| {
-                let mut connector = HttpConnector::new();
-                connector.set_nodelay(true);
-                connector.set_connect_timeout(Some(key.connect_timeout));
-                connector.set_keepalive(Some(TCP_KEEPALIVE));
-                connector.enforce_http(false);
-                // The material was checked when the upstream was compiled; the fallback
-                // (Mozilla roots) is never used for an upstream whose material failed.
-                let tls = key
-                    .tls
-                    .as_ref()
-                    .and_then(|m| m.client_config().ok())
-                    .unwrap_or_else(|| {
-                        TlsMaterial::default()
-                            .client_config()
-                            .expect("the built-in roots make a client configuration")
-                    });
-                let connector = HttpsConnectorBuilder::new()
-                    .with_tls_config(tls)
-                    .https_or_http()
-                    .enable_all_versions()
-                    .wrap_connector(connector);
-                Client::builder(TokioExecutor::new())
-                    .pool_timer(TokioTimer::new())
-                    .timer(TokioTimer::new())
-                    .pool_idle_timeout(key.pool_idle_timeout)
-                    .pool_max_idle_per_host(key.pool_max_idle)
-                    .build(connector)
+            .or_insert_with(|| Clients {
+                pooled: client(&key, key.pool_max_idle),
+                fresh: client(&key, 0),
             })
             .clone()
     }
+}
+
+/// The two clients of one pool key: the pooled one every request uses, and one that keeps
+/// no idle connection, for the second attempt of a request whose pooled connection the
+/// upstream had closed ([`guard`]): it always opens a new connection.
+#[derive(Clone)]
+struct Clients {
+    pooled: HyperClient,
+    fresh: HyperClient,
+}
+
+/// A hyper client for `key` keeping at most `max_idle` idle connections per host.
+fn client(key: &PoolKey, max_idle: usize) -> HyperClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(key.connect_timeout));
+    connector.set_keepalive(Some(TCP_KEEPALIVE));
+    connector.enforce_http(false);
+    // The material was checked when the upstream was compiled; the fallback (Mozilla
+    // roots) is never used for an upstream whose material failed.
+    let tls = key
+        .tls
+        .as_ref()
+        .and_then(|m| m.client_config().ok())
+        .unwrap_or_else(|| {
+            TlsMaterial::default()
+                .client_config()
+                .expect("the built-in roots make a client configuration")
+        });
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(GuardedConnector(connector));
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(key.pool_idle_timeout)
+        .pool_max_idle_per_host(max_idle)
+        .build(connector)
 }
 
 /// A configured upstream URL that cannot be used.
@@ -156,7 +173,7 @@ pub struct Upstream {
     base_path: Arc<str>,
     request_timeout: Duration,
     max_response_bytes: usize,
-    client: HyperClient,
+    client: Clients,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -456,12 +473,34 @@ impl Upstream {
         headers.insert(HOST, self.host.clone());
         // A HEAD response announces the length of a body it does not carry.
         let expects_body = method != Method::HEAD;
-        let mut req = http::Request::new(Full::new(body));
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        *req.headers_mut() = headers;
-
-        match tokio::time::timeout(self.request_timeout, self.exchange(req, expects_body)).await {
+        let request = |method, uri, headers, body| {
+            let mut req = http::Request::new(Full::new(body));
+            *req.method_mut() = method;
+            *req.uri_mut() = uri;
+            *req.headers_mut() = headers;
+            req
+        };
+        let first = request(method.clone(), uri.clone(), headers.clone(), body.clone());
+        let exchanges = async {
+            match self
+                .exchange(&self.client.pooled, first, expects_body)
+                .await
+            {
+                // The upstream had closed the pooled connection before any byte of the
+                // request was written: it never saw it, so it goes once more, whatever its
+                // method, on a new connection.
+                Err(Attempt::NotSent(_)) => self
+                    .exchange(
+                        &self.client.fresh,
+                        request(method, uri, headers, body),
+                        expects_body,
+                    )
+                    .await
+                    .map_err(Attempt::into_error),
+                other => other.map_err(Attempt::into_error),
+            }
+        };
+        match tokio::time::timeout(self.request_timeout, exchanges).await {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::Timeout {
                 upstream: self.name.to_string(),
@@ -472,14 +511,18 @@ impl Upstream {
 
     async fn exchange(
         &self,
+        client: &HyperClient,
         req: http::Request<Full<Bytes>>,
         expects_body: bool,
-    ) -> Result<UpstreamResponse, UpstreamError> {
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| self.classify(&e))?;
+    ) -> Result<UpstreamResponse, Attempt> {
+        let resp = client.request(req).await.map_err(|e| {
+            let error = self.classify(&e);
+            if NotSent::caused(&e) {
+                Attempt::NotSent(error)
+            } else {
+                Attempt::Failed(error)
+            }
+        })?;
         let (parts, mut body) = resp.into_parts();
 
         let declared = parts
@@ -489,18 +532,20 @@ impl Upstream {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_response_bytes as u64) {
-            return Err(self.too_large());
+            return Err(Attempt::Failed(self.too_large()));
         }
         let initial = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
         let mut buf = BytesMut::with_capacity(initial.min(MAX_INITIAL_BODY_CAPACITY));
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| UpstreamError::Io {
-                upstream: self.name.to_string(),
-                reason: error_chain(&e),
+            let frame = frame.map_err(|e| {
+                Attempt::Failed(UpstreamError::Io {
+                    upstream: self.name.to_string(),
+                    reason: error_chain(&e),
+                })
             })?;
             if let Ok(data) = frame.into_data() {
                 if buf.len().saturating_add(data.len()) > self.max_response_bytes {
-                    return Err(self.too_large());
+                    return Err(Attempt::Failed(self.too_large()));
                 }
                 buf.extend_from_slice(&data);
             }
@@ -545,6 +590,21 @@ impl Upstream {
         UpstreamError::InvalidRequest {
             upstream: self.name.to_string(),
             reason,
+        }
+    }
+}
+
+/// How one exchange failed: before any byte of the request left the gateway (so it may be
+/// sent again), or otherwise.
+enum Attempt {
+    NotSent(UpstreamError),
+    Failed(UpstreamError),
+}
+
+impl Attempt {
+    fn into_error(self) -> UpstreamError {
+        match self {
+            Attempt::NotSent(e) | Attempt::Failed(e) => e,
         }
     }
 }
