@@ -110,7 +110,11 @@ pub(super) async fn handle(state: Arc<AppState>, peer: SocketAddr, mut req: Requ
             )
         }
         RouteMatch::NotFound => {
-            let detail = format!("no route for {} {}", parts.method, parts.uri.path());
+            let detail = format!(
+                "no route for {} {}",
+                parts.method,
+                crate::problem::echoed(parts.uri.path())
+            );
             (None, Err(Problem::new(ProblemKind::NotFound, detail)))
         }
     };
