@@ -9,25 +9,33 @@
 //! ```text
 //!  TCP accept, connection limit, header/idle timeouts, HTTP/1.1      server.rs
 //!  [planned] TLS termination (rustls acceptor on the listener)       server.rs
-//!  GatewayService: admin paths -> admin.rs, the rest -> partner       service.rs
-//!  ── partner stack ─────────────────────────────────────────────────────────────────
+//!  GatewayService: admin paths -> admin.rs, the rest -> partner stack service.rs
+//!  ── partner stack: tower layers, one ServiceBuilder ─────────────── stack.rs
+//!  snapshot of the moment -> request extensions                       stack.rs
 //!  header hygiene: internal-prefix headers removed                    edge/headers.rs
 //!  correlation id (the partner's or a new one) -> RequestContext      edge/correlation.rs
+//!  observe: metrics and access log of every answer below              observe.rs
 //!  [planned] CORS (tower-http CorsLayer; preflights answered here)
-//!  routing: 404 / 405 / HEAD served by GET -> RequestContext.route    partner.rs
-//!  [planned] authentication: names the consumer -> .consumer          edge/
-//!  [planned] rate limit (per route, per consumer)                     edge/
-//!  request deadline (server.request_timeout_ms) around what follows   partner.rs
-//!  [planned] cache (GET answers, per route)                           edge/
-//!  RouteService, built per route by compile from `route.kind`:        route_service.rs
+//!  routing: 404 / 405 / HEAD served by GET -> RequestContext.route    routing.rs
+//!  [planned] authentication: names the consumer -> .consumer          edge/auth/
+//!  [planned] rate limit (per route, per consumer)                     edge/ratelimit/
+//!  request deadline (server.request_timeout_ms) around what follows   deadline.rs
+//!  [planned] cache (GET answers, per route)                           edge/cache/
+//!  route dispatch -> RouteService, built per route from `route.kind`  dispatch.rs
 //!    transform: Host, media type, body limit and read deadline,       transform.rs
 //!               decode, validate, map (pipeline.rs), forward
-//!    [planned] proxy, aggregate: new variants beside transform
+//!    [planned] proxy, aggregate: new variants beside transform        route_service.rs
 //!  upstream exchange through the pooled client                        proxy/
 //!    [planned] circuit breaker, retries (around Upstream::send)       proxy/
 //!  ── on the way back ────────────────────────────────────────────────────────────────
-//!  problems rendered in the partner's format; metrics; access log     partner.rs, respond.rs
+//!  refusals below routing rendered in the route's format              respond.rs
+//!  (respond::refuse), carried up to observe in the answer's extensions
 //! ```
+//!
+//! A layer is one file and one `.layer(...)` line in [`stack::partner_stack`], with a
+//! comment on why it sits where it does. The request carries the snapshot
+//! ([`stack::Snapshot`]) and the [`crate::edge::context::RequestContext`] in its
+//! extensions; a layer that refuses answers through `respond::refuse`.
 //!
 //! # Snapshots
 //!
@@ -37,13 +45,17 @@
 //! moment through an `ArcSwap` in [`AppState`]; a reload swaps in a new one.
 
 mod admin;
+mod deadline;
 mod demo_print;
+mod dispatch;
 mod lifecycle;
-mod partner;
+mod observe;
 mod respond;
 mod route_service;
+mod routing;
 mod service;
 mod snapshot;
+pub mod stack;
 mod state;
 mod transform;
 

@@ -11,9 +11,11 @@ use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 use http_body_util::BodyExt as _;
 
+use super::observe::Refusal;
 use super::snapshot::Runtime;
 use crate::codec::Format;
 use crate::config::file::ProblemFormat;
+use crate::edge::context::RequestContext;
 use crate::edge::headers::{client_response_headers, transform_response_headers};
 use crate::problem::{Problem, ProblemKind};
 
@@ -30,6 +32,34 @@ pub(super) fn problem_format(rt: &Runtime, route: Option<Format>, headers: &Head
         .iter()
         .filter_map(|v| v.to_str().ok());
     crate::problem::negotiate_format(accept).unwrap_or(route.unwrap_or(Format::Json))
+}
+
+/// A refusal by any layer under routing: the problem in the format the partner reads
+/// (`format` stands in for the route's where there is none, as for a 405), with the
+/// context and the problem riding in the answer's extensions for the observing layer.
+pub(super) fn refuse(
+    rt: &Runtime,
+    ctx: RequestContext,
+    headers: &HeaderMap,
+    format: Option<Format>,
+    problem: Problem,
+) -> Response {
+    let route_format = ctx.route.as_ref().map(|m| m.route.format).or(format);
+    let f = problem_format(rt, route_format, headers);
+    let mut resp = problem_response(&problem, f, &ctx.correlation_id, &rt.correlation_header);
+    // A body refused as too large or too slow is left unread, so the connection cannot
+    // carry another request: say so rather than let the client find out.
+    if matches!(
+        problem.kind,
+        ProblemKind::PayloadTooLarge | ProblemKind::RequestTimeout
+    ) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let ext = resp.extensions_mut();
+    ext.insert(ctx);
+    ext.insert(Refusal(problem));
+    resp
 }
 
 pub(super) fn problem_response(

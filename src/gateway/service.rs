@@ -2,36 +2,36 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::response::Response;
 use bytes::Bytes;
 use http::Method;
 use http::header::HeaderValue;
 use tower::ServiceExt as _;
 
+use super::admin;
+use super::stack::{PartnerStack, partner_stack};
 use super::state::AppState;
-use super::{admin, partner};
 use crate::edge::correlation::correlation_id;
 
 /// The gateway as one HTTP service: the admin endpoints through an axum router, and every
-/// other request straight to the partner-route handler, which does its own routing and so
-/// has no use for the router's per-request work on the hot path.
+/// other request down the partner stack ([`super::stack`]), which does its own routing and
+/// so has no use for the router's per-request work on the hot path.
 ///
 /// `[admin] enabled` is read here, once: the admin surface is part of the listener, not of
 /// a reloadable snapshot. The peer address comes from the
-/// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) request extension that
+/// `ConnectInfo<SocketAddr>` request extension that
 /// [`crate::server::serve`] adds.
 #[derive(Clone)]
 pub struct GatewayService {
     state: Arc<AppState>,
     admin: Option<Router>,
+    partner: PartnerStack,
 }
 
 /// The gateway's HTTP service (see [`GatewayService`]).
@@ -43,11 +43,13 @@ pub fn app(state: Arc<AppState>) -> GatewayService {
         .admin
         .enabled
         .then(|| admin::router(Arc::clone(&state)));
-    GatewayService { state, admin }
+    let partner = partner_stack(Arc::clone(&state));
+    GatewayService {
+        state,
+        admin,
+        partner,
+    }
 }
-
-/// Where a request's peer address is unknown (a service driven without [`crate::server`]).
-const UNKNOWN_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 impl<B> tower::Service<http::Request<B>> for GatewayService
 where
@@ -85,11 +87,6 @@ where
                 Ok(resp)
             });
         }
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(UNKNOWN_PEER, |c| c.0);
-        let state = Arc::clone(&self.state);
-        Box::pin(async move { Ok(partner::handle(state, peer, req).await) })
+        Box::pin(self.partner.clone().oneshot(req))
     }
 }
