@@ -465,6 +465,23 @@ impl std::fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
+/// Bytes of a request's own text (its path) a problem's `detail` repeats: enough to
+/// recognise the request, not a way to make the gateway echo kilobytes of an attacker's
+/// choosing into answers and logs.
+pub const MAX_ECHOED_BYTES: usize = 128;
+
+/// `text` cut to [`MAX_ECHOED_BYTES`] on a character boundary, `…` marking the cut.
+pub fn echoed(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_ECHOED_BYTES {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = MAX_ECHOED_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &text[..end]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

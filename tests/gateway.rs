@@ -356,6 +356,26 @@ async fn unknown_route_and_method() {
             "no route for GET /nowhere"
         )
     );
+    // A long path is echoed as its first 128 bytes, the cut marked.
+    let long = format!("/{}", "a".repeat(16_000));
+    let reply = send(
+        Method::GET,
+        &gw.url(&long),
+        &[("x-correlation-id", "nf")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        reply.json(),
+        problem_of(
+            "nf",
+            "not-found",
+            "Not found",
+            404,
+            &format!("no route for GET /{}\u{2026}", "a".repeat(127))
+        )
+    );
     let reply = send(
         Method::DELETE,
         &gw.url(ACME),

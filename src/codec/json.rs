@@ -1,47 +1,64 @@
-//! JSON bodies under the same limits as XML.
+//! JSON bodies under the same limits as XML, enforced while the body is read.
 //!
-//! `serde_json` parses (its recursion limit, 127 nested containers, keeps a hostile nesting off the stack);
-//! the [`Limits`] are then checked by a walk no deeper than `max_depth`. The parsed value no
-//! longer knows where it came from, so a limit error is placed afterwards, on the error path
-//! only, by a scan of the body for the first place in document order that exceeds the same
-//! limit. Nesting past `serde_json`'s own limit is the depth limit too (413), not a syntax
-//! error.
+//! `serde_json` tokenizes; the values are built by the seeds of this module, which count
+//! every value, the nesting of every array and object and the length of every string and
+//! key as the parser hands them over, and stop the parse at the first one past a [`Limits`]
+//! bound. So a hostile body never builds more than `max_elements` values: the memory a
+//! document can make the gateway hold is bounded by the limits, not by how many values the
+//! body packs (docs/operations.md gives the bound). The parser's error does not say where
+//! the limit was met, so a limit error is placed afterwards, on the error path only, by a
+//! scan of the body for the first place in document order that exceeds the same limit,
+//! counted as the seeds count. Nesting past `serde_json`'s own limit (127 containers) is
+//! the depth limit too (413), not a syntax error.
+//!
+//! Numbers are parsed into eight bytes whatever their length (`serde_json` keeps no digits),
+//! so a long number costs time linear in the body, not memory.
 //!
 //! [`decode`] gives a `Value`; [`decode_doc`] gives the same document as a [`Doc`], whose
 //! object keys are borrowed from the body (unless escaped) and never hashed, for a body that
 //! is read once and dropped.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use super::{CodecError, Limits, line_col};
-use crate::view::{Doc, View};
+use crate::view::Doc;
 
 const FORMAT: &str = "JSON";
 
-/// Parses a JSON body, enforcing depth and element limits, with line/column on errors.
+/// Parses a JSON body, enforcing depth, element and text limits as it reads, with line/column
+/// on errors.
 pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, CodecError> {
     let text = check_utf8(input)?;
-    let value: Value = serde_json::from_str(text).map_err(|e| malformed(&e, text, limits))?;
-    check_limits(View::Value(&value), limits).map_err(|e| placed(e, text, limits))?;
-    Ok(value)
+    let budget = Budget::new(limits);
+    let mut de = serde_json::Deserializer::from_str(text);
+    ValueSeed {
+        budget: &budget,
+        depth: 0,
+    }
+    .deserialize(&mut de)
+    .and_then(|value| de.end().map(|()| value))
+    .map_err(|e| failed(&e, &budget, text, limits))
 }
 
 /// [`decode`] into a [`Doc`]: the same document (`into_value` gives exactly `decode`'s
 /// value, member order included) and the same errors.
 pub fn decode_doc<'a>(input: &'a [u8], limits: &Limits) -> Result<Doc<'a>, CodecError> {
     let text = check_utf8(input)?;
+    let budget = Budget::new(limits);
     // Checked once: the parser reads it as text and does not check its strings again.
     let mut de = serde_json::Deserializer::from_str(text);
-    let doc = DocSeed
-        .deserialize(&mut de)
-        .and_then(|doc| de.end().map(|()| doc))
-        .map_err(|e| malformed(&e, text, limits))?;
-    check_limits(doc.view(), limits).map_err(|e| placed(e, text, limits))?;
-    Ok(doc)
+    DocSeed {
+        budget: &budget,
+        depth: 0,
+    }
+    .deserialize(&mut de)
+    .and_then(|doc| de.end().map(|()| doc))
+    .map_err(|e| failed(&e, &budget, text, limits))
 }
 
 /// The body as text, without the UTF-8 byte order mark some Windows tools write first:
@@ -58,15 +75,83 @@ fn check_utf8(input: &[u8]) -> Result<&str, CodecError> {
     })
 }
 
+/// What one parse may still build: the values counted so far, and the limit that stopped
+/// the parse, if one did (the parser's error only carries a message).
+struct Budget {
+    limits: Limits,
+    values: Cell<usize>,
+    exceeded: Cell<Option<(&'static str, usize)>>,
+}
+
+impl Budget {
+    fn new(limits: &Limits) -> Budget {
+        Budget {
+            limits: *limits,
+            values: Cell::new(0),
+            exceeded: Cell::new(None),
+        }
+    }
+
+    fn stop<E: serde::de::Error>(&self, limit: &'static str, max: usize) -> E {
+        self.exceeded.set(Some((limit, max)));
+        E::custom(format_args!("the {limit} limit of {max}"))
+    }
+
+    /// One more value, at nesting `depth` (0 for the document itself).
+    fn value<E: serde::de::Error>(&self) -> Result<(), E> {
+        let n = self.values.get() + 1;
+        self.values.set(n);
+        if n > self.limits.max_elements {
+            return Err(self.stop("elements", self.limits.max_elements));
+        }
+        Ok(())
+    }
+
+    /// An array or object opened at `depth`: a value, and one level of nesting.
+    fn container<E: serde::de::Error>(&self, depth: usize) -> Result<(), E> {
+        self.value()?;
+        if depth >= self.limits.max_depth {
+            return Err(self.stop("depth", self.limits.max_depth));
+        }
+        Ok(())
+    }
+
+    /// A string value or an object key.
+    fn text<E: serde::de::Error>(&self, s: &str) -> Result<(), E> {
+        if s.len() > self.limits.max_text_bytes {
+            return Err(self.stop("text", self.limits.max_text_bytes));
+        }
+        Ok(())
+    }
+}
+
 /// Containers `serde_json` nests before it refuses a document (its recursion budget of
 /// 128 runs out at the 128th).
 const PARSER_MAX_DEPTH: usize = 127;
 
+/// The error of a parse that failed: a limit the seeds met, placed where the body first
+/// exceeds it, or the parser's own error.
+fn failed(e: &serde_json::Error, budget: &Budget, text: &str, limits: &Limits) -> CodecError {
+    if let Some((limit, max)) = budget.exceeded.get() {
+        let (line, column) = limit_offset(text.as_bytes(), limit, limits).map_or_else(
+            || (u32::try_from(e.line()).unwrap_or(u32::MAX), 1),
+            |at| line_col(text.as_bytes(), at),
+        );
+        return CodecError::Limit {
+            limit,
+            max,
+            line,
+            column,
+        };
+    }
+    malformed(e, text, limits)
+}
+
 fn malformed(e: &serde_json::Error, text: &str, limits: &Limits) -> CodecError {
     let line = u32::try_from(e.line()).unwrap_or(u32::MAX);
     let column = u32::try_from(e.column()).unwrap_or(u32::MAX);
-    // The parser's own nesting limit is the depth limit, met before the walk could: placed
-    // where the walk would have placed it.
+    // The parser's own nesting limit is the depth limit, met before the seeds could: placed
+    // where the seeds would have placed it.
     if e.is_syntax() && e.to_string().starts_with("recursion limit exceeded") {
         let max = limits.max_depth.min(PARSER_MAX_DEPTH);
         let tighter = Limits {
@@ -90,27 +175,9 @@ fn malformed(e: &serde_json::Error, text: &str, limits: &Limits) -> CodecError {
     }
 }
 
-/// A limit error of the walk, given the line and column where the body first exceeds that
-/// limit in document order.
-fn placed(e: CodecError, text: &str, limits: &Limits) -> CodecError {
-    match e {
-        CodecError::Limit { limit, max, .. } => {
-            let (line, column) = limit_offset(text.as_bytes(), limit, limits)
-                .map_or((1, 1), |at| line_col(text.as_bytes(), at));
-            CodecError::Limit {
-                limit,
-                max,
-                line,
-                column,
-            }
-        }
-        other => other,
-    }
-}
-
 /// Byte offset of the first value that exceeds `limit` (`depth`, `elements` or `text`,
-/// counted as [`check_limits`] counts them) in a document the parser accepted. Error path
-/// only.
+/// counted as the seeds count them) in a body whose parse the seeds stopped at that limit
+/// (the body up to there is well-formed). Error path only.
 fn limit_offset(b: &[u8], limit: &str, limits: &Limits) -> Option<usize> {
     let (mut depth, mut count, mut i) = (0usize, 0usize, 0usize);
     while let Some(&c) = b.get(i) {
@@ -201,191 +268,266 @@ fn string_end(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
 const MAX_LISTED_MEMBERS: usize = 32;
 
 /// Builds a [`Doc`] as `serde_json` builds a `Value`: the same scalars, and objects whose
-/// repeated keys keep their first place and their last value.
-struct DocSeed;
+/// repeated keys keep their first place and their last value, within the [`Budget`].
+#[derive(Clone, Copy)]
+struct DocSeed<'b> {
+    budget: &'b Budget,
+    depth: usize,
+}
 
-impl<'de> DeserializeSeed<'de> for DocSeed {
+impl<'de> DeserializeSeed<'de> for DocSeed<'_> {
     type Value = Doc<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Doc<'de>, D::Error> {
-        de.deserialize_any(DocVisitor)
+        de.deserialize_any(self)
     }
 }
 
-struct DocVisitor;
-
-impl<'de> Visitor<'de> for DocVisitor {
+impl<'de> Visitor<'de> for DocSeed<'_> {
     type Value = Doc<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any valid JSON value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Doc<'de>, E> {
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Doc<'de>, E> {
+        self.budget.value()?;
         Ok(Doc::Json(Value::Bool(v)))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Doc<'de>, E> {
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Doc<'de>, E> {
+        self.budget.value()?;
         Ok(Doc::Json(Value::Number(v.into())))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Doc<'de>, E> {
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Doc<'de>, E> {
+        self.budget.value()?;
         Ok(Doc::Json(Value::Number(v.into())))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Doc<'de>, E> {
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Doc<'de>, E> {
+        self.budget.value()?;
         Ok(Doc::Json(
             Number::from_f64(v).map_or(Value::Null, Value::Number),
         ))
     }
 
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Doc<'de>, E> {
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Doc<'de>, E> {
+        self.budget.value()?;
+        self.budget.text(v)?;
         Ok(Doc::Text(Cow::Borrowed(v)))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Doc<'de>, E> {
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Doc<'de>, E> {
+        self.budget.value()?;
+        self.budget.text(v)?;
         Ok(Doc::Text(Cow::Owned(v.to_owned())))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Doc<'de>, E> {
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Doc<'de>, E> {
+        self.budget.value()?;
+        self.budget.text(&v)?;
         Ok(Doc::Text(Cow::Owned(v)))
     }
 
-    fn visit_none<E>(self) -> Result<Doc<'de>, E> {
+    fn visit_none<E: serde::de::Error>(self) -> Result<Doc<'de>, E> {
+        self.budget.value()?;
         Ok(Doc::Json(Value::Null))
     }
 
-    fn visit_unit<E>(self) -> Result<Doc<'de>, E> {
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Doc<'de>, E> {
+        self.budget.value()?;
         Ok(Doc::Json(Value::Null))
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Doc<'de>, D::Error> {
-        DocSeed.deserialize(de)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(item) = seq.next_element_seed(DocSeed)? {
-            items.push(item);
+        self.budget.container(self.depth)?;
+        let item = DocSeed {
+            budget: self.budget,
+            depth: self.depth + 1,
+        };
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(item)? {
+            items.push(v);
         }
+        // The parser gives no count, so the list grew by doubling: its slack is given back,
+        // or a body of many short arrays would hold several slots for every value it has.
+        items.shrink_to_fit();
         Ok(Doc::List(items))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
+        self.budget.container(self.depth)?;
+        let key_seed = KeySeed(self.budget);
+        let member = DocSeed {
+            budget: self.budget,
+            depth: self.depth + 1,
+        };
         let mut members: Vec<(Cow<'de, str>, Doc<'de>)> = Vec::new();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
+        while let Some(key) = map.next_key_seed(key_seed)? {
             if members.len() >= MAX_LISTED_MEMBERS {
                 // Too wide to scan for repeated keys: the rest goes to a map, as `Value`.
                 let mut object = Map::with_capacity(members.len() + 1);
                 for (k, v) in members {
                     object.insert(k.into_owned(), v.into_value());
                 }
-                object.insert(key.into_owned(), map.next_value::<Value>()?);
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    object.insert(k, v);
-                }
+                let member = ValueSeed {
+                    budget: self.budget,
+                    depth: self.depth + 1,
+                };
+                object.insert(key.into_owned(), map.next_value_seed(member)?);
+                fill_object(&mut object, &mut map, self.budget, member)?;
                 return Ok(Doc::Json(Value::Object(object)));
             }
-            let value = map.next_value_seed(DocSeed)?;
+            let value = map.next_value_seed(member)?;
             match members.iter_mut().find(|(k, _)| *k == key) {
                 Some(seen) => seen.1 = value,
                 None => members.push((key, value)),
             }
         }
+        members.shrink_to_fit();
         Ok(Doc::Members(members))
     }
 }
 
-/// An object key, borrowed from the body when it holds no escape.
-struct KeySeed;
+/// The rest of an object's members, into `object`.
+fn fill_object<'de, A: MapAccess<'de>>(
+    object: &mut Map<String, Value>,
+    map: &mut A,
+    budget: &Budget,
+    member: ValueSeed<'_>,
+) -> Result<(), A::Error> {
+    while let Some(key) = map.next_key_seed(KeySeed(budget))? {
+        let value = map.next_value_seed(member)?;
+        object.insert(key.into_owned(), value);
+    }
+    Ok(())
+}
 
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
+/// Builds a `Value` exactly as `serde_json` does, within the [`Budget`].
+#[derive(Clone, Copy)]
+struct ValueSeed<'b> {
+    budget: &'b Budget,
+    depth: usize,
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Cow<'de, str>, D::Error> {
-        de.deserialize_str(KeySeed)
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
+        de.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed {
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.budget.value()?;
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.budget.value()?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.budget.value()?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.budget.value()?;
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.budget.value()?;
+        self.budget.text(v)?;
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.budget.value()?;
+        self.budget.text(&v)?;
+        Ok(Value::String(v))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.budget.value()?;
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.budget.value()?;
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.budget.container(self.depth)?;
+        let item = ValueSeed {
+            budget: self.budget,
+            depth: self.depth + 1,
+        };
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(item)? {
+            items.push(v);
+        }
+        items.shrink_to_fit();
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.budget.container(self.depth)?;
+        let member = ValueSeed {
+            budget: self.budget,
+            depth: self.depth + 1,
+        };
+        let mut object = Map::new();
+        fill_object(&mut object, &mut map, self.budget, member)?;
+        Ok(Value::Object(object))
+    }
+}
+
+/// An object key, borrowed from the body when it holds no escape, and held to the text
+/// limit before it is kept.
+#[derive(Clone, Copy)]
+struct KeySeed<'b>(&'b Budget);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Cow<'de, str>, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
     type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string key")
     }
 
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        self.0.text(v)?;
         Ok(Cow::Borrowed(v))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        self.0.text(v)?;
         Ok(Cow::Owned(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Cow<'de, str>, E> {
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
+        self.0.text(&v)?;
         Ok(Cow::Owned(v))
     }
-}
-
-fn limit(limit: &'static str, max: usize) -> CodecError {
-    CodecError::Limit {
-        limit,
-        max,
-        line: 0,
-        column: 0,
-    }
-}
-
-/// Checks every limit, visiting values in the order a stack of the members still to see
-/// would (a value, then its children last to first), so the first limit met, and so the
-/// error, is always the same. Depth counts arrays and objects, as XML depth counts
-/// elements; object keys count as text.
-///
-/// Reads a [`View`], so a `Value` and a `Doc` of the same document meet the same limit
-/// first. The walk recurses, without a stack to allocate: no deeper than `max_depth`
-/// containers, and `serde_json` refuses a document nested past 128 before this runs.
-fn check_limits(value: View<'_>, limits: &Limits) -> Result<(), CodecError> {
-    let mut count = 0usize;
-    check_at(value, 0, limits, &mut count)
-}
-
-fn check_at(
-    v: View<'_>,
-    depth: usize,
-    limits: &Limits,
-    count: &mut usize,
-) -> Result<(), CodecError> {
-    *count += 1;
-    if *count > limits.max_elements {
-        return Err(limit("elements", limits.max_elements));
-    }
-    if let Some(items) = v.items() {
-        if depth >= limits.max_depth {
-            return Err(limit("depth", limits.max_depth));
-        }
-        for item in items.rev() {
-            check_at(item, depth + 1, limits, count)?;
-        }
-    } else if let Some(members) = v.members() {
-        if depth >= limits.max_depth {
-            return Err(limit("depth", limits.max_depth));
-        }
-        if let Some(members) = v.members()
-            && members
-                .into_iter()
-                .any(|(k, _)| k.len() > limits.max_text_bytes)
-        {
-            return Err(limit("text", limits.max_text_bytes));
-        }
-        for (_, item) in members.rev() {
-            check_at(item, depth + 1, limits, count)?;
-        }
-    } else if let Some(s) = v.as_str()
-        && s.len() > limits.max_text_bytes
-    {
-        return Err(limit("text", limits.max_text_bytes));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -651,40 +793,32 @@ mod tests {
         );
     }
 
-    /// The limit walk as it was, with an explicit stack: the order the recursive walk keeps.
-    fn check_limits_with_a_stack(value: &Value, limits: &Limits) -> Result<(), CodecError> {
-        let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
-        let mut count = 0usize;
-        while let Some((v, depth)) = stack.pop() {
-            count += 1;
-            if count > limits.max_elements {
-                return Err(limit("elements", limits.max_elements));
-            }
-            match v {
-                Value::String(s) if s.len() > limits.max_text_bytes => {
-                    return Err(limit("text", limits.max_text_bytes));
-                }
-                Value::Array(items) => {
-                    if depth >= limits.max_depth {
-                        return Err(limit("depth", limits.max_depth));
-                    }
-                    stack.extend(items.iter().map(|i| (i, depth + 1)));
-                }
-                Value::Object(map) => {
-                    if depth >= limits.max_depth {
-                        return Err(limit("depth", limits.max_depth));
-                    }
-                    for (k, item) in map {
-                        if k.len() > limits.max_text_bytes {
-                            return Err(limit("text", limits.max_text_bytes));
-                        }
-                        stack.push((item, depth + 1));
-                    }
-                }
-                _ => {}
-            }
+    /// The limits checked on a parsed value, in document order, as the seeds meet them:
+    /// the name of the first limit exceeded.
+    fn first_limit(
+        v: &Value,
+        depth: usize,
+        limits: &Limits,
+        count: &mut usize,
+    ) -> Option<&'static str> {
+        *count += 1;
+        if *count > limits.max_elements {
+            return Some("elements");
         }
-        Ok(())
+        match v {
+            Value::String(s) if s.len() > limits.max_text_bytes => Some("text"),
+            Value::Array(_) | Value::Object(_) if depth >= limits.max_depth => Some("depth"),
+            Value::Array(items) => items
+                .iter()
+                .find_map(|item| first_limit(item, depth + 1, limits, count)),
+            Value::Object(map) => map.iter().find_map(|(k, item)| {
+                if k.len() > limits.max_text_bytes {
+                    return Some("text");
+                }
+                first_limit(item, depth + 1, limits, count)
+            }),
+            _ => None,
+        }
     }
 
     mod props {
@@ -730,11 +864,12 @@ mod tests {
             fn decode_doc_is_decode_on_values(v in any_json()) {
                 let text = serde_json::to_string(&v).unwrap();
                 let tight = Limits { max_depth: 3, max_elements: 12, max_attributes: 1, max_text_bytes: 4 };
-                prop_assert_eq!(
-                    check_limits(View::Value(&v), &tight),
-                    check_limits_with_a_stack(&v, &tight)
-                );
-                let _ = same_as_decode(text.as_bytes(), &tight);
+                let met = match same_as_decode(text.as_bytes(), &tight) {
+                    Err(CodecError::Limit { limit, .. }) => Some(limit),
+                    Err(e) => panic!("{e}"),
+                    Ok(_) => None,
+                };
+                prop_assert_eq!(met, first_limit(&v, 0, &tight, &mut 0));
                 prop_assert!(same_as_decode(text.as_bytes(), &Limits::default()).is_ok());
             }
         }

@@ -175,7 +175,8 @@ pub struct UpstreamConfig {
     /// Idle keep-alive connections kept per upstream host.
     #[serde(default = "default_pool_max_idle")]
     pub pool_max_idle: usize,
-    /// Idle connections are closed after this long.
+    /// Idle connections are closed after this long: keep it below the upstream's own
+    /// keep-alive timeout.
     #[serde(default = "default_pool_idle_timeout_ms")]
     pub pool_idle_timeout_ms: u64,
     /// TLS to an `https://` upstream (`[upstreams.NAME.tls]`).
@@ -220,7 +221,10 @@ impl UpstreamTlsConfig {
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 15_000;
 pub const DEFAULT_POOL_MAX_IDLE: usize = 256;
-pub const DEFAULT_POOL_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// Below the keep-alive timeout of common servers (Node.js 5 s, nginx
+/// 75 s, AWS ALB 60 s), so the gateway closes an idle connection before the upstream
+/// does and never writes a request onto one the upstream is closing.
+pub const DEFAULT_POOL_IDLE_TIMEOUT_MS: u64 = 4_000;
 
 fn default_connect_timeout_ms() -> u64 {
     DEFAULT_CONNECT_TIMEOUT_MS

@@ -10,6 +10,7 @@ pub mod file;
 pub mod listener;
 mod locate;
 pub mod proxy_spec;
+pub mod redact;
 mod route;
 pub mod tracing;
 
@@ -156,8 +157,39 @@ pub fn load(opts: &LoadOptions) -> Result<Gateway, Vec<Diagnostic>> {
     load_with_env(opts, &|name| std::env::var(name).ok())
 }
 
-/// [`load`] with an explicit environment, for tests.
+/// [`load`] with an explicit environment, for tests. Every diagnostic comes out with the
+/// secrets it could quote hidden ([`redact`]).
 pub fn load_with_env(
+    opts: &LoadOptions,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Gateway, Vec<Diagnostic>> {
+    let secrets = redact::Secrets::default();
+    let recording = |name: &str| {
+        let value = lookup(name);
+        if let Some(v) = &value {
+            secrets.record(name, v);
+        }
+        value
+    };
+    let shown = |mut d: Diagnostic| {
+        d.message = secrets.redact(&d.message);
+        d.location = d.location.map(|l| secrets.redact(&l));
+        d.hint = d.hint.map(|h| secrets.redact(&h));
+        d
+    };
+    match load_recorded(opts, &recording) {
+        Ok(mut gw) => {
+            gw.warnings = std::mem::take(&mut gw.warnings)
+                .into_iter()
+                .map(shown)
+                .collect();
+            Ok(gw)
+        }
+        Err(diags) => Err(diags.into_iter().map(shown).collect()),
+    }
+}
+
+fn load_recorded(
     opts: &LoadOptions,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Gateway, Vec<Diagnostic>> {

@@ -101,7 +101,7 @@ where
                 (problem, format, HeaderValue::from_str(&list).ok())
             }
             RouteMatch::NotFound => {
-                let detail = format!("no route for {method} {path}");
+                let detail = format!("no route for {method} {}", crate::problem::echoed(path));
                 (Problem::new(ProblemKind::NotFound, detail), None, None)
             }
         };

@@ -81,7 +81,8 @@ pub fn build(
                 upstreams.insert(name, (u, Arc::new(metrics.service(name))));
             }
             Err(e) => diags.push(
-                Diagnostic::error(&file, e.to_string()).location(format!("upstreams.{name}.url")),
+                Diagnostic::error(&file, crate::config::redact::urls(&e.to_string()))
+                    .location(format!("upstreams.{name}.url")),
             ),
         }
     }
