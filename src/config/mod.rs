@@ -8,6 +8,7 @@
 pub mod env;
 pub mod file;
 mod locate;
+pub mod overrides;
 mod route;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use crate::diagnostic::{Diagnostic, has_errors};
 use crate::schema::SchemaRegistry;
 
 pub use file::GatewayConfig;
+pub use locate::place_config_keys;
 pub use route::{PathPart, Route, RouteKind, Stage};
 
 /// The configuration file used when `--config` is not given and it exists.

@@ -70,6 +70,8 @@ pub struct Provider {
     pub consumer_claim: String,
     pub user_id_claim: Option<String>,
     pub scopes_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
     pub(crate) keys: Vec<Arc<VerifyKey>>,
     pub(crate) jwks: Option<Arc<Jwks>>,
     validations: HashMap<Algorithm, Validation>,
@@ -110,6 +112,7 @@ impl Provider {
             consumer_claim: claims.0,
             user_id_claim: claims.1,
             scopes_claim: claims.2,
+            leeway_secs,
             keys,
             jwks,
             validations,
@@ -196,13 +199,13 @@ impl Provider {
         Ok(Identity {
             consumer,
             user_id,
-            claims,
+            claims: Arc::new(Value::Object(claims)),
             method: AuthMethod::Jwt,
         })
     }
 
     /// The scopes a verified token carries: a space-separated string or an array.
-    pub fn scopes<'a>(&self, claims: &'a Map<String, Value>) -> Vec<&'a str> {
+    pub fn scopes<'a>(&self, claims: &'a Value) -> Vec<&'a str> {
         match claims.get(&self.scopes_claim) {
             Some(Value::String(s)) => s.split_ascii_whitespace().collect(),
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
