@@ -5,7 +5,9 @@
 //!
 //! Keyed by the token's SHA-256, so no token is held in memory. Only successes are kept;
 //! an entry lives at most until the token's `exp` (with the provider's leeway) and at most
-//! `token_cache_ttl_secs`, and `exp`/`nbf` are checked again at every use. What the route
+//! `token_cache_ttl_secs`, and `exp`/`nbf` are checked again at every use, as is that the
+//! key which verified the token is still held (a key withdrawn from a JWKS ends its
+//! tokens' entries at the next refresh). What the route
 //! requires (scopes, claims, consumers) is not part of the entry: the layer checks it on
 //! every request. The cache belongs to one snapshot, so a reload (new keys, new providers)
 //! starts empty.
@@ -16,13 +18,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::jwt::{self, MAX_TOKEN_LEN, Provider};
+use super::jwt::{self, MAX_TOKEN_LEN, Provider, VerifyKey};
 use super::{AuthError, Identity};
 
 /// What a verification established, for as long as it holds.
 struct Entry {
     identity: Identity,
     provider: Arc<Provider>,
+    /// The key that verified the token: the entry holds only while the provider does.
+    key: Arc<VerifyKey>,
     exp: u64,
     nbf: Option<u64>,
     ttl: Duration,
@@ -90,6 +94,7 @@ impl TokenCache {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(e) = self.entries.get(&key)
             && let Some(p) = providers.iter().find(|p| Arc::ptr_eq(p, &e.provider))
+            && p.holds(&e.key)
         {
             // The same comparisons as the verifier's (jsonwebtoken's), with its leeway.
             let now = unix_now();
@@ -103,7 +108,7 @@ impl TokenCache {
             }
             return Ok((e.identity.clone(), p));
         }
-        let (identity, provider) = jwt::verify(token, providers).await?;
+        let (identity, provider, verified_by) = jwt::verify_with_key(token, providers).await?;
         let shared = providers
             .iter()
             .find(|p| std::ptr::eq(p.as_ref(), provider));
@@ -114,6 +119,7 @@ impl TokenCache {
                 let entry = Entry {
                     identity: identity.clone(),
                     provider: Arc::clone(shared),
+                    key: verified_by,
                     exp,
                     nbf: numeric(&identity.claims, "nbf"),
                     ttl,
