@@ -21,8 +21,8 @@ use http::header::WWW_AUTHENTICATE;
 use super::respond::refuse;
 use super::stack::{Request, snapshot_of, unassembled};
 use super::state::AppState;
-use crate::edge::auth::Identity;
 use crate::edge::auth::layer::authenticate;
+use crate::edge::auth::{ClientAddr, Identity};
 use crate::edge::context::{Consumer, RequestContext};
 
 #[derive(Clone)]
@@ -103,6 +103,9 @@ where
                     };
                     let route = ctx.route.as_ref().map_or("", |m| m.route.name.as_str());
                     state.metrics.auth_failure(route, e.reason());
+                    let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+                    tracing::info!(correlation_id = %ctx.correlation_id, route, reason = %e,
+                        client = ?client, "request refused by authentication");
                     let mut resp = refuse(&rt, ctx, &parts.headers, None, e.to_problem());
                     for v in policy.challenges(&e) {
                         resp.headers_mut().append(WWW_AUTHENTICATE, v);
