@@ -27,6 +27,12 @@ pub struct GatewayConfig {
     pub tls: super::listener::TlsConfig,
     /// OpenTelemetry traces over OTLP; off by default.
     pub tracing: super::tracing::TracingConfig,
+    /// Partner authentication (`[auth]`).
+    pub auth: crate::edge::auth::config::AuthConfig,
+    /// CORS for browser callers (`[cors]`); None: no CORS headers, preflights refused.
+    pub cors: Option<crate::edge::cors::CorsConfig>,
+    /// Per-route overrides (`[routes."PARTNER/ROUTE".SECTION]`).
+    pub routes: BTreeMap<String, super::overrides::RouteOverrides>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -45,7 +45,7 @@ fn toml_value_offset(table: &DeTable<'_>, key: &str) -> Option<usize> {
             let name = segments[..n].join(".");
             current
                 .iter()
-                .find(|(k, _)| k.get_ref().as_ref() == name)
+                .find(|(k, _)| k.get_ref().as_ref() == name.trim_matches('"'))
                 .map(|(_, v)| (n, v))
         })?;
         segments.drain(..n);

@@ -9,6 +9,7 @@ pub mod env;
 pub mod file;
 pub mod listener;
 mod locate;
+pub mod overrides;
 pub mod proxy_spec;
 pub mod redact;
 mod route;
@@ -24,6 +25,7 @@ use crate::diagnostic::{Diagnostic, has_errors};
 use crate::schema::SchemaRegistry;
 
 pub use file::GatewayConfig;
+pub use locate::place_config_keys;
 pub use route::{PathPart, Route, RouteKind, Stage, compile_route_text};
 pub(crate) use route::{encode_segment, parse_method, parse_template};
 

@@ -15,7 +15,9 @@
 //! `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`, and every header `Connection`
 //! names), every header with an internal prefix (so a partner cannot forge an internal
 //! header, and an internal one never leaks out), `Host` and `Content-Length` (the upstream
-//! client sets them for the body it sends). Both append the peer to `X-Forwarded-For`, set
+//! client sets them for the body it sends). Both append the peer to `X-Forwarded-For` (the
+//! partner's own chain is kept only when the peer is a trusted proxy, and then only from the
+//! client's hop on, see [`believed_hops`]), set
 //! `X-Forwarded-Proto` and `X-Forwarded-Host`, and set the correlation header.
 //!
 //! Responses: [`client_response_headers`] drops hop-by-hop and internal-prefix headers,
@@ -30,11 +32,13 @@
 //! and decompresses nothing, so a coded body is refused rather than misread).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 
 use crate::config::file::HeadersConfig;
+use crate::edge::auth::client_ip::{IpList, believed_hops};
 
 /// Request headers a transforming route always forwards: harmless, and what an internal
 /// service needs to log, localise and trace a call.
@@ -216,9 +220,24 @@ pub struct HeaderPolicy {
     forward: Vec<HeaderName>,
     correlation: HeaderName,
     pass_back: Vec<HeaderName>,
+    /// Proxies whose `X-Forwarded-For` is believed (`auth.trusted_proxies`).
+    trusted_proxies: Arc<IpList>,
+    /// The identity headers authentication sets (a partner's copies are removed before),
+    /// forwarded by transforming routes too.
+    identity: Vec<HeaderName>,
 }
 
 impl HeaderPolicy {
+    /// Believe the `X-Forwarded-For` these proxies send (`auth.trusted_proxies`).
+    pub fn set_trusted_proxies(&mut self, trusted: Arc<IpList>) {
+        self.trusted_proxies = trusted;
+    }
+
+    /// Forward these headers, set by authentication, on transforming routes too.
+    pub fn set_identity_headers(&mut self, names: Vec<HeaderName>) {
+        self.identity = names;
+    }
+
     /// Compiles `[headers]`, or every setting in it that cannot be applied.
     pub fn new(cfg: &HeadersConfig) -> Result<HeaderPolicy, Vec<HeaderPolicyError>> {
         let mut errors = Vec::new();
@@ -256,6 +275,8 @@ impl HeaderPolicy {
                 forward,
                 correlation,
                 pass_back,
+                trusted_proxies: Arc::default(),
+                identity: Vec::new(),
             }),
             _ => Err(errors),
         }
@@ -339,7 +360,9 @@ pub fn transform_request_headers(
 ) -> HeaderMap {
     let connection_listed = connection_tokens(incoming);
     let mut out = HeaderMap::with_capacity(policy.forward.len() + ALWAYS_FORWARDED.len() + 4);
-    for name in ALWAYS_FORWARDED.iter().chain(&policy.forward) {
+    let always: &[HeaderName] = &ALWAYS_FORWARDED;
+    let names = always.iter().chain(&policy.forward);
+    for name in names.chain(&policy.identity) {
         if out.contains_key(name)
             || is_hop_by_hop(name, &connection_listed)
             || policy.is_internal(name)
@@ -426,19 +449,14 @@ fn add_forwarding(
     host: Option<&str>,
     correlation: &str,
 ) {
-    // The chain so far (every X-Forwarded-For line, in order), then this hop's client.
-    let peer = peer.to_canonical().to_string();
+    // The chain believed so far (only what trusted proxies appended, from the client on),
+    // then this hop's client. A partner's own header is never passed on as it is.
     let mut chain = String::new();
-    for v in incoming.get_all(&X_FORWARDED_FOR) {
-        if let Ok(s) = v.to_str() {
-            let s = s.trim();
-            if !s.is_empty() {
-                chain.push_str(s);
-                chain.push_str(", ");
-            }
-        }
+    for hop in believed_hops(peer, incoming, &policy.trusted_proxies) {
+        chain.push_str(hop);
+        chain.push_str(", ");
     }
-    chain.push_str(&peer);
+    chain.push_str(&peer.to_canonical().to_string());
     if let Ok(v) = HeaderValue::from_str(&chain) {
         out.insert(X_FORWARDED_FOR, v);
     }
@@ -547,7 +565,8 @@ mod tests {
                 ("authorization", "Bearer t"),
                 ("x-partner-ref", "PO-1"),
                 ("cookie", "a=b"),
-                ("x-forwarded-for", "203.0.113.7, 10.0.0.2, 192.0.2.1"),
+                // The partner's own chain is not believed: no trusted proxy is configured.
+                ("x-forwarded-for", "192.0.2.1"),
                 ("x-forwarded-proto", "http"),
                 ("x-forwarded-host", "api.example.com"),
                 ("x-correlation-id", "corr-1"),
@@ -572,11 +591,39 @@ mod tests {
                 ("accept-language", "de-DE"),
                 ("x-partner-ref", "PO-1"),
                 ("authorization", "Bearer t"),
-                ("x-forwarded-for", "203.0.113.7, 10.0.0.2, ::1"),
+                ("x-forwarded-for", "::1"),
                 ("x-forwarded-proto", "http"),
                 ("x-correlation-id", "corr-2"),
             ])
         );
+    }
+
+    #[test]
+    fn forwarded_chain_is_kept_from_the_client_on_through_trusted_proxies() {
+        let mut p = policy();
+        p.set_trusted_proxies(Arc::new(
+            IpList::parse(&["10.0.0.0/8", "192.0.2.1"]).unwrap(),
+        ));
+        let fwd = |peer: &str| {
+            transform_request_headers(&incoming(), &p, peer.parse().unwrap(), "http", None, "c")
+                ["x-forwarded-for"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        // 10.0.0.2 is a trusted proxy, so 203.0.113.7 is the client; left of it is dropped
+        // (nothing here), the trusted peer is appended.
+        assert_eq!(fwd("192.0.2.1"), "203.0.113.7, 10.0.0.2, 192.0.2.1");
+        // An untrusted peer's header is not believed at all.
+        assert_eq!(fwd("198.51.100.4"), "198.51.100.4");
+        let mut forged = incoming();
+        forged.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 203.0.113.7"),
+        );
+        let out =
+            transform_request_headers(&forged, &p, "10.9.9.9".parse().unwrap(), "http", None, "c");
+        assert_eq!(out["x-forwarded-for"], "203.0.113.7, 10.9.9.9");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   headers cross the gateway in each direction.
 //! - [`correlation`]: accept the client's correlation id when it is safe to log and echo,
 //!   otherwise mint one.
+//! - [`cors`]: CORS for browser callers: which origins may read answers, preflights.
 //! - [`ratelimit`]: rate limits and quotas, in process or shared through Redis.
 //! - [`cache`]: the response cache of GET routes and the `Cache-Control` policy.
 //! - [`config_key`]: the error naming a bad traffic-control key.
@@ -17,5 +18,6 @@ pub mod cache;
 pub mod config_key;
 pub mod context;
 pub mod correlation;
+pub mod cors;
 pub mod headers;
 pub mod ratelimit;

@@ -19,9 +19,10 @@
 //!  correlation id (the partner's or a new one) -> RequestContext      edge/correlation.rs
 //!  traces: the request span, continuing the partner's traceparent     trace.rs
 //!  observe: metrics and access log of every answer below              observe.rs
-//!  [planned] CORS (tower-http CorsLayer; preflights answered here)
+//!  CORS (tower-http CorsLayer per route; preflights answered here)   cors.rs, edge/cors.rs
 //!  routing: 404 / 405 / HEAD served by GET -> RequestContext.route    routing.rs
-//!  [planned] authentication: names the consumer -> .consumer          edge/auth/
+//!  authentication: the route's policy; names the consumer             auth.rs, edge/auth/
+//!    -> RequestContext.consumer, Identity (claims) in extensions
 //!  [planned] rate limit (per route, per consumer)                     edge/ratelimit/
 //!  request deadline (server.request_timeout_ms) around what follows   deadline.rs
 //!  [planned] cache (GET answers, per route)                           edge/cache/
@@ -51,11 +52,14 @@
 
 mod admin;
 mod aggregate;
+mod auth;
+mod cors;
 mod deadline;
 mod demo_print;
 mod dispatch;
 mod lifecycle;
 mod observe;
+mod policies;
 mod proxy;
 mod respond;
 mod route_service;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::response::Response;
-use http::Method;
 
 use super::stack::{Request, snapshot_of, unassembled};
 use super::state::AppState;
@@ -81,10 +80,11 @@ where
             let elapsed = ctx.started.elapsed();
             let route = ctx.route.as_ref();
             let route_label = route.map_or("unmatched", |m| m.route.name.as_str());
-            // A HEAD answered by a GET route counts under HEAD, through the labelled
-            // family: the route's series at hand are its own method's.
-            match route.and_then(|m| rt.routes.get(m.index)) {
-                Some(r) if method != Method::HEAD => {
+            // A HEAD answered by a GET route, or a CORS preflight, counts under its own
+            // method through the labelled family: the route's series at hand are its own
+            // method's.
+            match route.and_then(|m| rt.routes.get(m.index).map(|r| (m, r))) {
+                Some((m, r)) if method == m.route.method => {
                     r.metrics.request(status, elapsed.as_secs_f64())
                 }
                 _ => state.metrics.request(
@@ -117,6 +117,7 @@ where
                     status,
                     duration_us = elapsed.as_micros() as u64,
                     peer = %ctx.peer.ip(),
+                    consumer = ctx.consumer.as_ref().map_or("-", |c| c.name.as_str()),
                     "request"
                 );
             }

@@ -17,6 +17,8 @@ use crate::codec::Limits;
 use crate::config::file::ProblemFormat;
 use crate::config::{self, Gateway, LoadOptions};
 use crate::diagnostic::Diagnostic;
+use crate::edge::auth::RoutePolicy;
+use crate::edge::cors::CorsPolicy;
 use crate::edge::headers::HeaderPolicy;
 use crate::proxy::{HttpClient, Upstream};
 use crate::telemetry::{Metrics, RouteMetrics, ServiceMetrics};
@@ -38,12 +40,19 @@ pub struct Runtime {
     pub loaded_at: SystemTime,
     /// The OpenAPI document of the partner routes, rendered once per snapshot.
     pub openapi: Bytes,
+    /// The JWKS refreshers of this snapshot's providers: stopped when it is dropped.
+    pub(super) _jwks: super::policies::Refreshers,
 }
 
-/// A route's built service and metric handles, so a request looks nothing up by name.
+/// A route's built service, policies and metric handles, so a request looks nothing up by
+/// name.
 pub(super) struct RouteRuntime {
     pub service: RouteService,
     pub metrics: RouteMetrics,
+    /// Authentication (every route has one: an open route still drops identity headers).
+    pub auth: Arc<RoutePolicy>,
+    /// CORS, when it is on for the route.
+    pub cors: Option<Arc<CorsPolicy>>,
 }
 
 /// Loads and compiles everything `opts` names into a snapshot. `client` holds the
@@ -86,6 +95,7 @@ pub fn build(
             ),
         }
     }
+    let policies = super::policies::compile(&gateway, &file, &mut diags);
     let headers = match HeaderPolicy::new(&cfg.headers) {
         Ok(h) => Some(h),
         Err(errors) => {
@@ -98,20 +108,34 @@ pub fn build(
         }
     };
     let mut routes = Vec::with_capacity(gateway.routes.len());
-    for r in &gateway.routes {
+    for (i, r) in gateway.routes.iter().enumerate() {
         match RouteService::build(r, &cfg.limits, |name| {
             upstreams.get(name).map(|(u, m)| (u.clone(), Arc::clone(m)))
         }) {
-            Ok(service) => routes.push(RouteRuntime {
-                service,
-                metrics: metrics.route(&r.name, r.method.as_str()),
-            }),
+            Ok(service) => {
+                if let Some(p) = &policies {
+                    routes.push(RouteRuntime {
+                        service,
+                        metrics: metrics.route(&r.name, r.method.as_str()),
+                        auth: Arc::clone(&p.auth[i]),
+                        cors: p.cors[i].clone(),
+                    })
+                }
+            }
             Err(d) => diags.push(d),
         }
     }
-    let (Some(headers), true) = (headers, diags.is_empty()) else {
+    let (Some(mut headers), Some(policies), true) = (headers, policies, diags.is_empty()) else {
+        if let Some(file) = &gateway.config_file {
+            super::policies::place_keys(file, &mut diags);
+        }
         return Err(diags);
     };
+    headers.set_trusted_proxies(Arc::clone(&policies.trusted_proxies));
+    if let Some(p) = policies.auth.first() {
+        let ids = p.identity_headers();
+        headers.set_identity_headers(vec![ids.consumer.clone(), ids.user_id.clone()]);
+    }
     let openapi = Bytes::from(
         serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
     );
@@ -128,6 +152,7 @@ pub fn build(
         generation,
         loaded_at: SystemTime::now(),
         openapi,
+        _jwks: policies.start(),
         gateway: Arc::new(gateway),
     })
 }

@@ -22,6 +22,8 @@ use axum::response::Response;
 use tower::ServiceBuilder;
 use tower::util::{BoxCloneSyncService, MapRequestLayer};
 
+use super::auth::AuthenticateLayer;
+use super::cors::CorsPhaseLayer;
 use super::deadline::DeadlineLayer;
 use super::dispatch::RouteDispatch;
 use super::observe::ObserveLayer;
@@ -66,12 +68,16 @@ pub fn partner_stack(state: Arc<AppState>) -> PartnerStack {
         // Outermost observer: every answer from below, refusal or not, is counted and
         // access-logged exactly once.
         .layer(ObserveLayer::new(Arc::clone(&state)))
-        // [planned] CORS (tower-http CorsLayer): above routing, since a preflight has no
-        // route of its own and is answered here.
+        // CORS: above routing, since a preflight has no route of its own and is answered
+        // here; above authentication, since a browser's preflight carries no credentials.
+        .layer(CorsPhaseLayer)
         // Routing: 404, 405 with Allow, HEAD served by GET. Below it every request has a
         // route, and refusals are rendered in that route's format.
         .layer(RoutingLayer)
-        // [planned] authentication: names the consumer in the context.
+        // Authentication: the route's policy, so it sits under routing; above the rate
+        // limit, which counts per consumer, and above everything that costs (the body, the
+        // upstream), so an unauthenticated caller costs no more than a token check.
+        .layer(AuthenticateLayer::new(Arc::clone(&state)))
         // [planned] rate limit: per consumer, route or client address.
         // The request deadline (`server.request_timeout_ms`) around everything that may
         // wait: the body, the upstream, the cache.

@@ -61,11 +61,16 @@ impl TransformService {
             .map_err(|e| Problem::new(ProblemKind::InvalidPath, e.to_string()))?;
         let params = params.as_slice();
         let query = parse_query(parts.uri.query());
+        // Verified claims, when authentication accepted a JWT (`$claims.NAME`).
+        let claims = parts
+            .extensions
+            .get::<crate::edge::auth::Identity>()
+            .map(|i| Arc::clone(&i.claims));
         let ctx = EvalContext {
             path_params: params,
             query: &query,
             headers: &parts.headers,
-            claims: None,
+            claims: claims.as_deref(),
             partner: &route.partner,
             correlation_id: cid,
             request: None,

@@ -165,6 +165,41 @@ impl CompiledMap {
     pub fn fields(&self) -> &[compile::Field] {
         &self.root.fields
     }
+
+    /// Each rule reading a context source under `root` (a rule of an `each` or a nested
+    /// map is reported itself), with the first such path it reads: what a check that
+    /// depends on the route's configuration (`$claims` needs JWT) points at.
+    pub fn rules_reading(&self, root: &path::Root) -> Vec<(&compile::Field, &path::SourcePath)> {
+        fn walk<'a>(
+            fields: &'a [compile::Field],
+            root: &path::Root,
+            out: &mut Vec<(&'a compile::Field, &'a path::SourcePath)>,
+        ) {
+            for f in fields {
+                let mut own = Vec::new();
+                match &f.node {
+                    compile::Node::Object(o) => walk(o, root, out),
+                    compile::Node::Value(_) => f.node.source_paths(&mut own),
+                    compile::Node::Each(e) => {
+                        own.push(&e.source);
+                        for c in [&e.when, &e.filter].into_iter().flatten() {
+                            c.paths(&mut own);
+                        }
+                        match &e.body {
+                            compile::EachBody::Map(o) => walk(o, root, out),
+                            compile::EachBody::Item(n) => n.source_paths(&mut own),
+                        }
+                    }
+                }
+                if let Some(p) = own.into_iter().find(|p| &p.root == root) {
+                    out.push((f, p));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root.fields, root, &mut out);
+        out
+    }
 }
 
 /// Largest route file read. Route files are hand-written; a bigger one is a mistake

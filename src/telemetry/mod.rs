@@ -137,6 +137,12 @@ struct ServiceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthFailureLabels {
+    route: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ValidationLabels {
     route: String,
     kind: String,
@@ -285,6 +291,7 @@ pub struct Metrics {
     upstream_requests: Family<UpstreamLabels, Counter>,
     upstream_duration: HistogramFamily<ServiceLabels>,
     validation_failures: Family<ValidationLabels, Counter>,
+    auth_failures: Family<AuthFailureLabels, Counter>,
     reloads: Family<OutcomeLabels, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
     config_generation: Gauge,
@@ -309,6 +316,7 @@ impl Metrics {
         let upstream_duration: HistogramFamily<ServiceLabels> =
             Family::new_with_constructor(latency_histogram);
         let validation_failures = Family::<ValidationLabels, Counter>::default();
+        let auth_failures = Family::<AuthFailureLabels, Counter>::default();
         let reloads = Family::<OutcomeLabels, Counter>::default();
         // Both outcomes exist from the start, at zero: an alert on failures has a series
         // to watch before the first reload.
@@ -346,6 +354,12 @@ impl Metrics {
             validation_failures.clone(),
         );
         registry.register(
+            "auth_failures",
+            "Requests refused by authentication, by route and reason (a fixed set: expired, \
+             bad_signature, missing_credentials, ip_not_allowed, ...)",
+            auth_failures.clone(),
+        );
+        registry.register(
             "reloads",
             "Configuration reloads after the start-up load, by outcome",
             reloads.clone(),
@@ -379,6 +393,7 @@ impl Metrics {
             upstream_requests,
             upstream_duration,
             validation_failures,
+            auth_failures,
             reloads,
             last_reload_success,
             config_generation,
@@ -466,6 +481,17 @@ impl Metrics {
             .get_or_create(&ValidationLabels {
                 route: route.to_string(),
                 kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// One request refused by authentication; `reason` is a fixed word chosen by code
+    /// ([`crate::edge::auth::AuthError::reason`]), so the series stay bounded.
+    pub fn auth_failure(&self, route: &str, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&AuthFailureLabels {
+                route: route.to_string(),
+                reason: reason.to_string(),
             })
             .inc();
     }

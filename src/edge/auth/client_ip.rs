@@ -70,6 +70,34 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &IpList) -> IpAdd
     client
 }
 
+/// The `X-Forwarded-For` hops believed for a request from `peer`, left to right: none
+/// unless `peer` is a trusted proxy; otherwise the hops the trusted proxies appended, from
+/// the client's (as [`client_addr`] finds it) rightwards. What the client wrote itself is
+/// dropped, so the chain a service receives starts with the real client.
+pub fn believed_hops<'h>(peer: IpAddr, headers: &'h HeaderMap, trusted: &IpList) -> Vec<&'h str> {
+    let peer = peer.to_canonical();
+    if trusted.is_empty() || !trusted.contains(peer) {
+        return Vec::new();
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut out = Vec::new();
+    for hop in hops.iter().rev().take(MAX_FORWARDED_HOPS) {
+        let Some(ip) = parse_hop(hop) else { break };
+        out.push(*hop);
+        if !trusted.contains(ip) {
+            break;
+        }
+    }
+    out.reverse();
+    out
+}
+
 /// An address as proxies write it: bare, `ip:port`, or `[v6]:port`.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     if let Ok(ip) = hop.parse::<IpAddr>() {

@@ -13,6 +13,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 
 use super::api_key::{ApiKeys, parse_hash};
+use super::cache::TokenCache;
 use super::client_ip::IpList;
 use super::config::*;
 use super::jwks::{Jwks, JwksSettings};
@@ -54,6 +55,7 @@ pub struct RoutePolicy {
     pub(crate) trusted_proxies: Arc<IpList>,
     pub(crate) headers: Arc<IdentityHeaders>,
     pub(crate) realm: Arc<str>,
+    pub(crate) token_cache: Option<Arc<TokenCache>>,
 }
 
 impl RoutePolicy {
@@ -202,6 +204,15 @@ pub fn compile(
     }
     let consumer_ips = Arc::new(consumer_ips);
 
+    let entries = auth
+        .token_cache_entries
+        .unwrap_or(DEFAULT_TOKEN_CACHE_ENTRIES);
+    let ttl = auth
+        .token_cache_ttl_secs
+        .unwrap_or(DEFAULT_TOKEN_CACHE_TTL_SECS);
+    let token_cache = (entries > 0 && ttl > 0)
+        .then(|| Arc::new(TokenCache::new(entries, Duration::from_secs(ttl))));
+
     let mut compiled = Compiled {
         routes: HashMap::new(),
         jwks: jwks_sources,
@@ -215,13 +226,14 @@ pub fn compile(
         trusted: &trusted,
         headers: &headers,
         realm: &realm,
+        token_cache: &token_cache,
     };
     for (route, over) in routes {
         let over = over.cloned().unwrap_or_default();
         let key = if over == RouteAuth::default() {
             "auth.default".to_string()
         } else {
-            format!("routes.{route}.auth")
+            format!("routes.\"{route}\".auth")
         };
         let policy = route_policy(&mut errs, &key, default, &over, &shared);
         compiled.routes.insert(route.to_string(), Arc::new(policy));
@@ -241,6 +253,7 @@ struct Shared<'a> {
     trusted: &'a Arc<IpList>,
     headers: &'a Arc<IdentityHeaders>,
     realm: &'a Arc<str>,
+    token_cache: &'a Option<Arc<TokenCache>>,
 }
 
 fn route_policy(
@@ -326,6 +339,7 @@ fn route_policy(
         trusted_proxies: s.trusted.clone(),
         headers: s.headers.clone(),
         realm: s.realm.clone(),
+        token_cache: s.token_cache.clone(),
     }
 }
 
@@ -686,10 +700,10 @@ allowed_consumers = ["acme"]
         assert_eq!(
             errs,
             vec![
-                "routes.orders.auth.methods: required_scopes and required_claims need jwt among the methods",
-                "routes.orders.auth.required_claims.tenant: list one or more strings, numbers or booleans",
-                "routes.orders.auth.allowed_consumers: an open route has no consumer to allow: list methods too",
-                "routes.orders.auth.ip_allow: \"300.1.1.1\" is not an IP address or CIDR",
+                "routes.\"orders\".auth.methods: required_scopes and required_claims need jwt among the methods",
+                "routes.\"orders\".auth.required_claims.tenant: list one or more strings, numbers or booleans",
+                "routes.\"orders\".auth.allowed_consumers: an open route has no consumer to allow: list methods too",
+                "routes.\"orders\".auth.ip_allow: \"300.1.1.1\" is not an IP address or CIDR",
             ]
         );
     }

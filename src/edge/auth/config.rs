@@ -34,6 +34,13 @@ pub const DEFAULT_JWKS_TIMEOUT_SECS: u64 = 5;
 /// Largest JWKS document accepted, in bytes: a few dozen keys fit easily.
 pub const DEFAULT_JWKS_MAX_BYTES: usize = 256 * 1024;
 
+/// Verified tokens remembered at once (0: no cache): at a few hundred bytes each, the
+/// default costs a few megabytes and covers far more partners than a gateway serves.
+pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 10_000;
+/// Longest a verified token is remembered, whatever its `exp`: bounds how long a token
+/// keeps passing after its signing key was withdrawn from a JWKS or a key file.
+pub const DEFAULT_TOKEN_CACHE_TTL_SECS: u64 = 60;
+
 /// The global `[auth]` section.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -47,6 +54,10 @@ pub struct AuthConfig {
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed. Empty: the client address is
     /// always the connection's peer.
     pub trusted_proxies: Vec<String>,
+    /// Verified tokens remembered (default 10000; 0 turns the cache off).
+    pub token_cache_entries: Option<u64>,
+    /// Longest a verified token is remembered, in seconds (default 60).
+    pub token_cache_ttl_secs: Option<u64>,
     /// Named JWT providers (`[auth.jwt.NAME]`).
     pub jwt: IndexMap<String, JwtProviderConfig>,
     /// API keys (`[auth.api_key]`).

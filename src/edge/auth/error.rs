@@ -82,6 +82,35 @@ impl AuthError {
         }
     }
 
+    /// The `reason` label of `schemagate_auth_failures_total`: one fixed word per kind of
+    /// refusal, never a claim or scope name a partner chose.
+    pub fn reason(&self) -> &'static str {
+        use AuthError::*;
+        match self {
+            MissingCredentials => "missing_credentials",
+            MalformedToken => "malformed_token",
+            AlgNone => "alg_none",
+            AlgorithmNotAllowed => "algorithm_not_allowed",
+            ForbiddenHeader(_) => "forbidden_header",
+            UnknownKid => "unknown_kid",
+            BadSignature => "bad_signature",
+            Expired => "expired",
+            NotYetValid => "not_yet_valid",
+            WrongIssuer => "wrong_issuer",
+            WrongAudience => "wrong_audience",
+            MissingClaim(_) => "missing_claim",
+            InvalidClaim(_) => "invalid_claim",
+            InsufficientScope(_) => "insufficient_scope",
+            ClaimMismatch(_) => "claim_mismatch",
+            InvalidApiKey => "invalid_api_key",
+            UnknownCertificate => "unknown_certificate",
+            CertificateRequired => "certificate_required",
+            ConsumerNotAllowed => "consumer_not_allowed",
+            IpNotAllowed => "ip_not_allowed",
+            KeysUnavailable => "keys_unavailable",
+        }
+    }
+
     /// The problem document; its detail is the error's short, safe reason.
     pub fn to_problem(&self) -> Problem {
         let p = Problem::new(self.problem_kind(), self.to_string());

@@ -70,6 +70,8 @@ pub struct Provider {
     pub consumer_claim: String,
     pub user_id_claim: Option<String>,
     pub scopes_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
     pub(crate) keys: Vec<Arc<VerifyKey>>,
     pub(crate) jwks: Option<Arc<Jwks>>,
     validations: HashMap<Algorithm, Validation>,
@@ -110,6 +112,7 @@ impl Provider {
             consumer_claim: claims.0,
             user_id_claim: claims.1,
             scopes_claim: claims.2,
+            leeway_secs,
             keys,
             jwks,
             validations,
@@ -148,8 +151,23 @@ impl Provider {
         }
     }
 
-    /// Verifies a token whose header was already checked.
-    async fn verify(&self, token: &str, header: &TokenHeader) -> Result<Identity, AuthError> {
+    /// Whether `key` is still one of this provider's keys: a file key, or one of the JWKS
+    /// set fetched last (a refresh replaces every key, so a key withdrawn from the set is
+    /// never held again).
+    pub fn holds(&self, key: &Arc<VerifyKey>) -> bool {
+        self.keys.iter().any(|k| Arc::ptr_eq(k, key))
+            || self
+                .jwks
+                .as_ref()
+                .is_some_and(|j| j.keys().iter().any(|k| Arc::ptr_eq(k, key)))
+    }
+
+    /// Verifies a token whose header was already checked; returns the key that verified it.
+    async fn verify(
+        &self,
+        token: &str,
+        header: &TokenHeader,
+    ) -> Result<(Identity, Arc<VerifyKey>), AuthError> {
         let kid = header.kid.as_deref();
         let keys = match (self.candidates(header.alg, kid), &self.jwks) {
             // A key id not seen yet, or a set never fetched: fetch, within the rate limit.
@@ -172,7 +190,7 @@ impl Provider {
         let mut last = AuthError::BadSignature;
         for k in &keys {
             match jsonwebtoken::decode::<Map<String, Value>>(token, &k.key, validation) {
-                Ok(data) => return self.identity(data.claims),
+                Ok(data) => return Ok((self.identity(data.claims)?, Arc::clone(k))),
                 Err(e) => {
                     last = map_error(e.kind());
                     if last != AuthError::BadSignature {
@@ -196,13 +214,13 @@ impl Provider {
         Ok(Identity {
             consumer,
             user_id,
-            claims,
+            claims: Arc::new(Value::Object(claims)),
             method: AuthMethod::Jwt,
         })
     }
 
     /// The scopes a verified token carries: a space-separated string or an array.
-    pub fn scopes<'a>(&self, claims: &'a Map<String, Value>) -> Vec<&'a str> {
+    pub fn scopes<'a>(&self, claims: &'a Value) -> Vec<&'a str> {
         match claims.get(&self.scopes_claim) {
             Some(Value::String(s)) => s.split_ascii_whitespace().collect(),
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
@@ -313,6 +331,17 @@ pub async fn verify<'a>(
     token: &str,
     providers: &'a [Arc<Provider>],
 ) -> Result<(Identity, &'a Provider), AuthError> {
+    verify_with_key(token, providers)
+        .await
+        .map(|(identity, provider, _)| (identity, provider))
+}
+
+/// [`verify`], also returning the key that verified the token (what a cached verification
+/// stays valid with, see [`Provider::holds`]).
+pub async fn verify_with_key<'a>(
+    token: &str,
+    providers: &'a [Arc<Provider>],
+) -> Result<(Identity, &'a Provider, Arc<VerifyKey>), AuthError> {
     let header = read_header(token)?;
     let provider = match providers {
         [] => return Err(AuthError::AlgorithmNotAllowed),
@@ -325,8 +354,8 @@ pub async fn verify<'a>(
                 .ok_or(AuthError::WrongIssuer)?
         }
     };
-    let identity = provider.verify(token, &header).await?;
-    Ok((identity, provider))
+    let (identity, key) = provider.verify(token, &header).await?;
+    Ok((identity, provider, key))
 }
 
 /// Whether a key can serve an algorithm.

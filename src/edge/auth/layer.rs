@@ -191,7 +191,7 @@ async fn identify(policy: &RoutePolicy, req: &http::request::Parts) -> Result<Id
                     return Ok(Identity {
                         consumer: consumer.to_string(),
                         user_id: None,
-                        claims: Default::default(),
+                        claims: Arc::new(Value::Object(Default::default())),
                         method: super::AuthMethod::Mtls,
                     });
                 }
@@ -199,7 +199,10 @@ async fn identify(policy: &RoutePolicy, req: &http::request::Parts) -> Result<Id
             MethodName::Jwt => {
                 if let Some(token) = bearer_token(&req.headers) {
                     let token = token?;
-                    let (identity, provider) = jwt::verify(token, &policy.providers).await?;
+                    let (identity, provider) = match &policy.token_cache {
+                        Some(cache) => cache.verify(token, &policy.providers).await?,
+                        None => jwt::verify(token, &policy.providers).await?,
+                    };
                     check_claims(policy, provider, &identity)?;
                     return Ok(identity);
                 }
@@ -212,7 +215,7 @@ async fn identify(policy: &RoutePolicy, req: &http::request::Parts) -> Result<Id
                     return Ok(Identity {
                         consumer: consumer.to_string(),
                         user_id: None,
-                        claims: Default::default(),
+                        claims: Arc::new(Value::Object(Default::default())),
                         method: super::AuthMethod::ApiKey,
                     });
                 }
@@ -303,14 +306,20 @@ fn refusal<RB: From<Bytes>>(
     if let Some(secs) = problem.retry_after {
         h.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    let policy = &layer.policy;
-    let api_key_header = policy
-        .methods
-        .contains(&MethodName::ApiKey)
-        .then(|| policy.api_keys.as_ref().map(|k| k.header_spelling()))
-        .flatten();
-    for v in e.challenges(&policy.realm, policy.accepts_jwt(), api_key_header) {
+    for v in layer.policy.challenges(e) {
         h.append(WWW_AUTHENTICATE, v);
     }
     resp
+}
+
+impl RoutePolicy {
+    /// The `WWW-Authenticate` values of a refusal on this route: the schemes it accepts.
+    pub fn challenges(&self, e: &AuthError) -> Vec<HeaderValue> {
+        let api_key_header = self
+            .methods
+            .contains(&MethodName::ApiKey)
+            .then(|| self.api_keys.as_ref().map(|k| k.header_spelling()))
+            .flatten();
+        e.challenges(&self.realm, self.accepts_jwt(), api_key_header)
+    }
 }

@@ -4,6 +4,7 @@
 //! - [`config`]: the `[auth]` section and a route's `auth` override, as written.
 //! - [`compile`]: turns them into one [`RoutePolicy`] per route, or every problem at once.
 //! - [`jwt`], [`jwks`]: token verification with pinned algorithms; keys from files or a JWKS.
+//! - [`cache`]: verified tokens remembered, so a partner's repeated token costs a hash.
 //! - [`api_key`]: hashed keys compared in constant time.
 //! - [`mtls`]: a verified client certificate's names to a consumer.
 //! - [`client_ip`]: the client address, through trusted proxies only.
@@ -14,6 +15,7 @@
 //! answered as a problem document with its `WWW-Authenticate` challenge.
 
 pub mod api_key;
+pub mod cache;
 pub mod client_ip;
 pub mod compile;
 pub mod config;
@@ -27,7 +29,9 @@ pub use compile::{AuthConfigError, Compiled, RoutePolicy, compile};
 pub use error::AuthError;
 pub use layer::{AuthLayer, AuthService, ClientAddr, PeerAddr, PeerCertificates};
 
-use serde_json::{Map, Value};
+use std::sync::Arc;
+
+use serde_json::Value;
 
 /// How a caller proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,11 +51,12 @@ impl AuthMethod {
     }
 }
 
-/// A verified caller. `claims` holds a JWT's verified claims (empty for other methods).
+/// A verified caller. `claims` holds a JWT's verified claims as a JSON object (empty for
+/// other methods), shared so a cached token's identity is handed out without copying them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
     pub consumer: String,
     pub user_id: Option<String>,
-    pub claims: Map<String, Value>,
+    pub claims: Arc<Value>,
     pub method: AuthMethod,
 }
