@@ -39,6 +39,12 @@ pub enum ClientAuth {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
+    /// `"on"`, `"off"` or unset. Unset: TLS exactly when `cert_file` is set. `"off"` serves
+    /// plain HTTP whatever the files say, so one file can switch with `"${TLS:-on}"`;
+    /// `"on"` makes a missing certificate an error instead of a silent plain listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(on|off|\$\{.*\})$"))]
+    pub enabled: Option<String>,
     /// PEM certificate chain, leaf first. Relative to the configuration file's directory.
     /// Reloaded when it changes and on SIGHUP.
     pub cert_file: Option<PathBuf>,
@@ -53,6 +59,26 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
+    /// Applies `enabled` and reads an empty file name as none (what `"${TLS_CERT:-}"` gives),
+    /// before the files are resolved and checked.
+    pub fn normalize(&mut self) {
+        for f in [
+            &mut self.cert_file,
+            &mut self.key_file,
+            &mut self.client_ca_file,
+        ] {
+            if f.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                *f = None;
+            }
+        }
+        if self.enabled.as_deref() == Some("off") {
+            *self = TlsConfig {
+                enabled: self.enabled.take(),
+                ..TlsConfig::default()
+            };
+        }
+    }
+
     pub fn enabled(&self) -> bool {
         self.cert_file.is_some() || self.key_file.is_some()
     }
@@ -140,6 +166,19 @@ pub fn validate(
             .location("admin.listen")
             .hint("write host:port with a numeric IP, e.g. \"127.0.0.1:9901\", or \"partner\" to share the partner listener"),
         );
+    }
+    match tls.enabled.as_deref() {
+        None | Some("off") => {}
+        Some("on") if tls.cert_file.is_none() => diags.push(
+            Diagnostic::error(file, "tls.enabled is \"on\" but tls.cert_file is not set")
+                .location("tls.cert_file")
+                .hint("name the certificate chain and key (tls.cert_file, tls.key_file), or set enabled = \"off\""),
+        ),
+        Some("on") => {}
+        Some(other) => diags.push(
+            Diagnostic::error(file, format!("tls.enabled `{other}` is neither \"on\" nor \"off\""))
+                .location("tls.enabled"),
+        ),
     }
     if tls.cert_file.is_some() != tls.key_file.is_some() {
         let (key, other) = if tls.cert_file.is_some() {

@@ -224,6 +224,7 @@ fn load_recorded(
             *file = base_dir.join(&*file);
         }
     }
+    config.tls.normalize();
     for file in [
         &mut config.tls.cert_file,
         &mut config.tls.key_file,
