@@ -39,7 +39,7 @@ fn check_passes_on_the_shipped_tree() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("ok   3 routes compiled and checked against their schemas\n"),
+        stdout.contains("ok   4 routes compiled and checked against their schemas\n"),
         "{stdout}"
     );
     assert!(
@@ -154,7 +154,7 @@ fn transform_prints_the_errors_of_a_bad_document() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "error: no route `acme/nothing`; routes: acme/orders, globex/order-status, globex/orders\n"
+        "error: no route `acme/nothing`; routes: acme/orders, bff/dashboard, globex/order-status, globex/orders\n"
     );
 }
 
@@ -230,7 +230,7 @@ fn check_passes_when_no_schema_has_a_compiled_validator() {
             touched += 1;
         }
     }
-    assert_eq!(touched, 11);
+    assert_eq!(touched, 16);
     let out = run(dir.path(), &["check"], None);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
@@ -371,7 +371,7 @@ fn check_refuses_an_unknown_route_kind_at_its_line() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stdout),
-        "./mappings/p/things.yaml:2:3: error: route kind `teleport` is not known\n  --> at route.kind\n  = hint: known kinds: transform\n\nFAIL configuration did not load\ncheck failed: 1 error, 0 warnings\n"
+        "./mappings/p/things.yaml:2:3: error: route kind `teleport` is not known\n  --> at route.kind\n  = hint: known kinds: transform, proxy, aggregate\n\nFAIL configuration did not load\ncheck failed: 1 error, 0 warnings\n"
     );
     // Stated as the default, the route loads.
     std::fs::write(

@@ -151,7 +151,7 @@ async fn jwt_route_names_the_consumer_upstream_and_refuses_without_a_token() {
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(up.requests()[1].headers["x-consumer-id"], "acme-shop");
 
-    let metrics = common::get(&gw.url("/metrics")).await.text();
+    let metrics = common::get(&gw.admin_url("/metrics")).await.text();
     for line in [
         "# HELP schemagate_auth_failures_total Requests refused by authentication, by route and reason (a fixed set: expired, bad_signature, missing_credentials, ip_not_allowed, ...).",
         "schemagate_auth_failures_total{route=\"acme/orders\",reason=\"missing_credentials\"} 1",
@@ -447,7 +447,7 @@ async fn the_edge_example_runs_with_a_jwt_on_acme_orders() {
         .env("TLS", "off")
         .env("UPSTREAM_URL", up.url())
         .env("JWT_SECRET", SECRET)
-        .env_remove("ADMIN_LISTEN")
+        .env("ADMIN_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

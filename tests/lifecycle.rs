@@ -652,6 +652,7 @@ async fn client_chosen_methods_add_no_metric_series() {
         request_series(&gw).await,
         [
             r#"schemagate_request_duration_seconds_count{route="acme/orders",method="POST"} 0"#,
+            r#"schemagate_request_duration_seconds_count{route="bff/dashboard",method="GET"} 0"#,
             r#"schemagate_request_duration_seconds_count{route="globex/order-status",method="GET"} 0"#,
             r#"schemagate_request_duration_seconds_count{route="globex/orders",method="POST"} 0"#,
             r#"schemagate_request_duration_seconds_count{route="unmatched",method="DELETE"} 1"#,

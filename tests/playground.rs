@@ -45,7 +45,7 @@ async fn playground() -> (Gateway, Upstream) {
 async fn post(gw: &Gateway, path: &str, body: &Value) -> (StatusCode, Value) {
     let reply = send(
         Method::POST,
-        &gw.url(path),
+        &gw.admin_url(path),
         &[("content-type", "application/json")],
         body.to_string(),
     )
@@ -109,7 +109,7 @@ fn acme_route_file() -> String {
 #[tokio::test]
 async fn routes_are_listed_with_their_files_and_cases() {
     let (gw, _up) = playground().await;
-    let reply = get(&gw.url("/playground/api/routes")).await;
+    let reply = get(&gw.admin_url("/playground/api/routes")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("content-type"), "application/json");
     let source = |rel: &str| std::fs::read_to_string(common::repo().join(rel)).unwrap();
@@ -122,6 +122,12 @@ async fn routes_are_listed_with_their_files_and_cases() {
                 "source": source("mappings/acme/orders.yaml"),
                 "fixtures": ["dtd-refused", "invalid", "invalid-upstream", "malformed",
                              "rejected-ack", "single-item", "valid", "wrong-namespace"]
+            },
+            {
+                "name": "bff/dashboard", "method": "GET", "path": "/bff/dashboard",
+                "format": "json", "request": false, "response": false, "file": "dashboard.yaml",
+                "source": source("mappings/bff/dashboard.yaml"),
+                "fixtures": []
             },
             {
                 "name": "globex/order-status", "method": "GET",
@@ -441,7 +447,7 @@ async fn refusals_are_json_with_a_reason() {
     }
     let reply = send(
         Method::POST,
-        &gw.url("/playground/api/check"),
+        &gw.admin_url("/playground/api/check"),
         &[("content-type", "application/json")],
         "{not json",
     )
@@ -451,14 +457,14 @@ async fn refusals_are_json_with_a_reason() {
         reply.json(),
         json!({"error": "invalid request: key must be a string at line 1 column 2"})
     );
-    let reply = get(&gw.url("/playground/api/nothing")).await;
+    let reply = get(&gw.admin_url("/playground/api/nothing")).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.json(), json!({"error": "no such playground path"}));
     // Bodies beyond the limit are refused before they are parsed.
     let huge = "x".repeat(schemagate::playground::MAX_API_BODY_BYTES + 1);
     let reply = send(
         Method::POST,
-        &gw.url("/playground/api/transform"),
+        &gw.admin_url("/playground/api/transform"),
         &[("content-type", "application/json")],
         huge,
     )
@@ -469,7 +475,7 @@ async fn refusals_are_json_with_a_reason() {
 #[tokio::test]
 async fn the_page_and_its_assets_come_from_the_binary() {
     let (gw, _up) = playground().await;
-    let page = get(&gw.url("/playground")).await;
+    let page = get(&gw.admin_url("/playground")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
     assert_eq!(
@@ -477,13 +483,13 @@ async fn the_page_and_its_assets_come_from_the_binary() {
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     );
     assert_eq!(page.text(), include_str!("../src/playground/page.html"));
-    let script = get(&gw.url("/playground/app.js")).await;
+    let script = get(&gw.admin_url("/playground/app.js")).await;
     assert_eq!(
         script.header("content-type"),
         "text/javascript; charset=utf-8"
     );
     assert_eq!(script.text(), include_str!("../src/playground/app.js"));
-    let style = get(&gw.url("/playground/style.css")).await;
+    let style = get(&gw.admin_url("/playground/style.css")).await;
     assert_eq!(style.header("content-type"), "text/css; charset=utf-8");
     assert_eq!(style.text(), include_str!("../src/playground/style.css"));
 }
@@ -493,7 +499,7 @@ async fn the_playground_is_off_unless_enabled() {
     let upstream = Upstream::acme().await;
     let gw = Gateway::start(&upstream.url()).await;
     for path in ["/playground", "/playground/api/routes"] {
-        let reply = get(&gw.url(path)).await;
+        let reply = get(&gw.admin_url(path)).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(reply.header("content-type"), "application/problem+json");
     }
