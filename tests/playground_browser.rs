@@ -140,7 +140,7 @@ async fn the_page_maps_as_the_author_types_and_marks_the_broken_lines() {
     let c = driver.connect().await;
     let out = artifacts();
 
-    c.goto(&gw.url("/playground")).await.unwrap();
+    c.goto(&gw.admin_url("/playground")).await.unwrap();
     until(
         &c,
         "the route list",

@@ -110,7 +110,7 @@ async fn serve(upstream: &str, tracing: &str) -> (Served, String, tempfile::Temp
     let child = Command::new(env!("CARGO_BIN_EXE_schemagate"))
         .args(["serve", "--config"])
         .arg(&config)
-        .args(["--listen", &listen])
+        .args(["--listen", &listen, "--admin-listen", "127.0.0.1:0"])
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
