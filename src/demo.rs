@@ -261,6 +261,7 @@ mod tests {
             pool_max_idle: 4,
             pool_idle_timeout_ms: 10_000,
             tls: Default::default(),
+            circuit_breaker: None,
         };
         let up = Upstream::new("demo", &cfg, &LimitsConfig::default(), &HttpClient::new()).unwrap();
         (up, task)

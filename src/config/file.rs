@@ -22,6 +22,14 @@ pub struct GatewayConfig {
     pub errors: ErrorsConfig,
     pub logging: LoggingConfig,
     pub admin: AdminConfig,
+    /// Traffic control (`config/policies.rs`): the shared store, rate limits, circuit
+    /// breakers, retries, the response cache, and per-route overrides by route name.
+    pub redis: Option<crate::edge::ratelimit::config::RedisConfig>,
+    pub rate_limit: crate::edge::ratelimit::RateLimitConfig,
+    pub circuit_breaker: crate::proxy::breaker::BreakerConfig,
+    pub retries: crate::proxy::retry::RetryConfig,
+    pub cache: crate::edge::cache::CacheConfig,
+    pub routes: BTreeMap<String, super::policies::RoutePolicies>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -171,6 +179,9 @@ pub struct UpstreamConfig {
     /// TLS to an `https://` upstream (`[upstreams.NAME.tls]`).
     #[serde(default, skip_serializing_if = "UpstreamTlsConfig::is_default")]
     pub tls: UpstreamTlsConfig,
+    /// This upstream's breaker settings over `[circuit_breaker]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<crate::proxy::breaker::BreakerOverride>,
 }
 
 /// How the gateway verifies an `https://` upstream and proves itself to it. Certificate
@@ -225,7 +236,7 @@ pub struct HeadersConfig {
     /// The correlation-id header, read from clients and sent upstream and back.
     pub correlation_header: String,
     /// Response headers of the service that a mapped answer passes on to the partner beyond
-    /// the standard few (`Cache-Control`, `Expires`, `Last-Modified`, `Content-Language`,
+    /// the standard few (`Cache-Control`, `Expires`, `Last-Modified`, `Content-Language`, `Vary`,
     /// `Retry-After`): rate-limit headers, say. Every other header of the service stays
     /// behind, since a mapped answer is the partner's contract, not the service's.
     pub pass_back: Vec<String>,

@@ -8,6 +8,7 @@
 pub mod env;
 pub mod file;
 mod locate;
+pub mod policies;
 mod route;
 
 use std::collections::HashMap;
@@ -208,6 +209,11 @@ pub fn load_with_env(
 
     let routes = route::load_routes(&mappings_dir, &config, &schemas, &mut diags);
     let table = build_table(&routes, &mut diags);
+    let mut traffic = policy_diagnostics(&config, &routes, &cfg_name);
+    if let Some(text) = &config_text {
+        locate::place_config_keys(text, &mut traffic);
+    }
+    diags.extend(traffic);
 
     if has_errors(&diags) {
         return Err(diags);
@@ -223,6 +229,28 @@ pub fn load_with_env(
         table,
         warnings: diags,
     })
+}
+
+/// The traffic-control sections compiled against the routes, each bad key a diagnostic
+/// placed on its key (the compile step compiles them again to build on them).
+pub fn policy_diagnostics(
+    config: &GatewayConfig,
+    routes: &[Arc<Route>],
+    file: &Path,
+) -> Vec<Diagnostic> {
+    let names: Vec<(&str, bool)> = routes
+        .iter()
+        .map(|r| (r.name.as_str(), r.method == Method::GET))
+        .collect();
+    match policies::compile(config, &names) {
+        Ok(_) => Vec::new(),
+        Err(keys) => keys
+            .iter()
+            .map(|k| {
+                Diagnostic::error(file, k.to_string()).location(policies::key_location(&k.key))
+            })
+            .collect(),
+    }
 }
 
 fn parent_dir(path: &Path) -> PathBuf {

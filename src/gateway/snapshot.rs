@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::HeaderName;
 
 use super::route_service::RouteService;
+use super::traffic::{RouteTraffic, Traffic};
 use crate::codec::Limits;
 use crate::config::file::ProblemFormat;
 use crate::config::{self, Gateway, LoadOptions};
@@ -44,18 +45,22 @@ pub struct Runtime {
 pub(super) struct RouteRuntime {
     pub service: RouteService,
     pub metrics: RouteMetrics,
+    /// Rate limit, retries, cache and `Cache-Control` policy (`traffic.rs`).
+    pub traffic: RouteTraffic,
 }
 
 /// Loads and compiles everything `opts` names into a snapshot. `client` holds the
-/// connection pools (they outlive snapshots), `metrics` the process's registry.
+/// connection pools (they outlive snapshots), `traffic` the limiter, cache and breakers
+/// (likewise), `metrics` the process's registry.
 pub fn compile(
     opts: &LoadOptions,
     client: &HttpClient,
+    traffic: &Traffic,
     metrics: &Metrics,
     generation: u64,
 ) -> Result<Runtime, Vec<Diagnostic>> {
     let gateway = config::load(opts)?;
-    build(gateway, client, metrics, generation)
+    build(gateway, client, traffic, metrics, generation)
 }
 
 /// The second half of [`compile`], for a configuration already loaded (`serve` loads once
@@ -63,6 +68,7 @@ pub fn compile(
 pub fn build(
     gateway: Gateway,
     client: &HttpClient,
+    traffic: &Traffic,
     metrics: &Metrics,
     generation: u64,
 ) -> Result<Runtime, Vec<Diagnostic>> {
@@ -72,12 +78,32 @@ pub fn build(
         .clone()
         .unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into());
     let mut diags = Vec::new();
+    // Traffic control, checked at load like the rest; compiled again here to build on.
+    let names: Vec<(&str, bool)> = gateway
+        .routes
+        .iter()
+        .map(|r| (r.name.as_str(), r.method == http::Method::GET))
+        .collect();
+    let policies = match config::policies::compile(cfg, &names) {
+        Ok(p) => Some(p),
+        Err(keys) => {
+            diags.extend(keys.iter().map(|k| {
+                Diagnostic::error(&file, k.to_string())
+                    .location(config::policies::key_location(&k.key))
+            }));
+            None
+        }
+    };
     // Each service's client and metric handles, shared by the routes that use it. The
     // settings were checked at load; a failure here is reported the same way all the same.
     let mut upstreams: HashMap<&str, (Upstream, Arc<ServiceMetrics>)> = HashMap::new();
     for (name, up) in &cfg.upstreams {
         match Upstream::new(name, up, &cfg.limits, client) {
             Ok(u) => {
+                let u = match &policies {
+                    Some(p) => u.with_guard(traffic.guard(name, p)),
+                    None => u,
+                };
                 upstreams.insert(name, (u, Arc::new(metrics.service(name))));
             }
             Err(e) => diags.push(
@@ -96,21 +122,36 @@ pub fn build(
             None
         }
     };
+    let mut route_traffic = match policies.as_ref().map(|p| traffic.build(p)) {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            diags.push(Diagnostic::error(&file, e));
+            Vec::new()
+        }
+        None => Vec::new(),
+    }
+    .into_iter();
     let mut routes = Vec::with_capacity(gateway.routes.len());
     for r in &gateway.routes {
         match RouteService::build(r, |name| {
             upstreams.get(name).map(|(u, m)| (u.clone(), Arc::clone(m)))
         }) {
-            Ok(service) => routes.push(RouteRuntime {
-                service,
-                metrics: metrics.route(&r.name, r.method.as_str()),
-            }),
+            Ok(service) => {
+                if let Some(traffic) = route_traffic.next() {
+                    routes.push(RouteRuntime {
+                        service,
+                        metrics: metrics.route(&r.name, r.method.as_str()),
+                        traffic,
+                    });
+                }
+            }
             Err(d) => diags.push(d),
         }
     }
-    let (Some(headers), true) = (headers, diags.is_empty()) else {
+    let (Some(headers), Some(policies), true) = (headers, policies, diags.is_empty()) else {
         return Err(diags);
     };
+    traffic.retain(&policies);
     let openapi = Bytes::from(
         serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
     );

@@ -21,6 +21,8 @@ use crate::mapping::EvalContext;
 use crate::pipeline;
 use crate::problem::{Problem, ProblemKind};
 use crate::proxy::Upstream;
+use crate::proxy::guard::NO_RETRIES;
+use crate::proxy::retry;
 use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
 
 /// A `transform` route's service: its upstream and that upstream's metric handles.
@@ -52,8 +54,17 @@ impl TransformService {
             correlation_id,
             peer,
             timings,
+            route: matched,
             ..
         } = request;
+        // Repeated only when both the partner's request and the upstream's are safe to
+        // repeat (or the route says its requests are).
+        let retry = matched
+            .as_ref()
+            .and_then(|m| rt.routes.get(m.index))
+            .map(|r| r.traffic.retry)
+            .filter(|p| retry::may_retry(&parts.method, p))
+            .unwrap_or(NO_RETRIES);
         let (cid, peer) = (correlation_id.as_str(), *peer);
         let params = Route::decode_path_params(params)
             .map_err(|e| Problem::new(ProblemKind::InvalidPath, e.to_string()))?;
@@ -119,7 +130,13 @@ impl TransformService {
         let path = route.upstream_target(params, parts.uri.query());
         let up_started = Instant::now();
         let result = upstream
-            .send(route.upstream_method.clone(), &path, headers, upstream_body)
+            .call(
+                route.upstream_method.clone(),
+                &path,
+                headers,
+                upstream_body,
+                &retry,
+            )
             .await;
         let up_elapsed = up_started.elapsed();
         timings.upstream = Some(up_elapsed);

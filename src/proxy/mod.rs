@@ -17,6 +17,7 @@
 pub mod tls;
 
 pub mod breaker;
+pub mod guard;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -157,6 +158,8 @@ pub struct Upstream {
     request_timeout: Duration,
     max_response_bytes: usize,
     client: HyperClient,
+    /// Breaker and retry budget ([`guard`]), attached by the compile step.
+    guard: Option<Arc<guard::Guard>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -211,6 +214,12 @@ pub enum UpstreamError {
     /// a gateway bug, not the upstream's fault.
     #[error("upstream `{upstream}`: cannot build the request: {reason}")]
     InvalidRequest { upstream: String, reason: String },
+    /// The upstream's circuit breaker is open: the upstream was not called.
+    #[error("upstream `{upstream}`: circuit open, not called")]
+    CircuitOpen {
+        upstream: String,
+        retry_after: Duration,
+    },
 }
 
 impl UpstreamError {
@@ -222,7 +231,8 @@ impl UpstreamError {
             | UpstreamError::Timeout { upstream, .. }
             | UpstreamError::Io { upstream, .. }
             | UpstreamError::TooLarge { upstream, .. }
-            | UpstreamError::InvalidRequest { upstream, .. } => upstream,
+            | UpstreamError::InvalidRequest { upstream, .. }
+            | UpstreamError::CircuitOpen { upstream, .. } => upstream,
         }
     }
 
@@ -235,6 +245,7 @@ impl UpstreamError {
             UpstreamError::Io { .. } => "io_error",
             UpstreamError::TooLarge { .. } => "too_large",
             UpstreamError::InvalidRequest { .. } => "invalid_request",
+            UpstreamError::CircuitOpen { .. } => "circuit_open",
         }
     }
 
@@ -242,6 +253,13 @@ impl UpstreamError {
     /// not build, 502 otherwise. The detail names no host or URL; the full error is in the
     /// problem's log detail.
     pub fn to_problem(&self) -> Problem {
+        if let UpstreamError::CircuitOpen { retry_after, .. } = self {
+            return breaker::CircuitOpen {
+                retry_after: *retry_after,
+            }
+            .to_problem()
+            .with_log(self.to_string());
+        }
         let (kind, detail) = match self {
             UpstreamError::Timeout { .. } => (
                 ProblemKind::UpstreamTimeout,
@@ -260,7 +278,7 @@ impl UpstreamError {
                 ProblemKind::UpstreamError,
                 "The service behind this API sent a response that is too large.",
             ),
-            UpstreamError::InvalidRequest { .. } => (
+            UpstreamError::InvalidRequest { .. } | UpstreamError::CircuitOpen { .. } => (
                 ProblemKind::Internal,
                 "The gateway could not build the request for the service behind this API.",
             ),
@@ -406,6 +424,7 @@ impl Upstream {
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
             max_response_bytes: limits.max_response_bytes,
             client: client.pool(key),
+            guard: None,
         })
     }
 
@@ -580,6 +599,7 @@ mod tests {
             pool_max_idle: 8,
             pool_idle_timeout_ms: 60_000,
             tls: Default::default(),
+            circuit_breaker: None,
         }
     }
 

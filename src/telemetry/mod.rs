@@ -23,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod exposition;
 pub mod process;
+pub mod traffic;
 
 pub use exposition::Format;
 
@@ -271,6 +272,8 @@ pub struct Metrics {
     reloads: Family<OutcomeLabels, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
     config_generation: Gauge,
+    /// Rate limits, breakers, retries and the response cache.
+    pub traffic: traffic::TrafficMetrics,
     /// Route names handed out through [`Metrics::route`]: the only route labels
     /// [`Metrics::request`] writes besides [`UNMATCHED_ROUTE`].
     routes: RwLock<HashSet<String>>,
@@ -352,6 +355,7 @@ impl Metrics {
                 arch: std::env::consts::ARCH.to_string(),
             }),
         );
+        let traffic = traffic::TrafficMetrics::register(&mut registry);
         let mut process = Registry::default();
         process.register_collector(Box::new(process::ProcessCollector));
         Metrics {
@@ -365,6 +369,7 @@ impl Metrics {
             reloads,
             last_reload_success,
             config_generation,
+            traffic,
             routes: RwLock::new(HashSet::new()),
         }
     }
