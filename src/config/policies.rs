@@ -179,7 +179,7 @@ pub fn compile(
         routes: policies,
         breakers,
         budget: (cfg.retries.budget_percent, cfg.retries.budget_min_per_sec),
-        cache: any_cached.then(|| CacheStore {
+        cache: any_cached.then_some(CacheStore {
             max_bytes: cfg.cache.max_bytes,
             shared,
         }),

@@ -106,6 +106,10 @@ fn counter(
     let mut family =
         enc.encode_descriptor(name, help, None, ConstCounter::new(0u64).metric_type())?;
     for (labels, v) in series {
+        if labels.is_empty() {
+            ConstCounter::new(*v).encode(family)?;
+            break;
+        }
         ConstCounter::new(*v).encode(family.encode_family(labels)?)?;
     }
     Ok(())
@@ -120,6 +124,10 @@ fn gauge(
     let mut family =
         enc.encode_descriptor(name, help, None, ConstGauge::new(0i64).metric_type())?;
     for (labels, v) in series {
+        if labels.is_empty() {
+            ConstGauge::new(*v).encode(family)?;
+            break;
+        }
         ConstGauge::new(*v).encode(family.encode_family(labels)?)?;
     }
     Ok(())
