@@ -278,6 +278,9 @@ impl OwnRedis {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("redis-server did not listen on {port}");
     }
 
