@@ -110,6 +110,7 @@ enum Command {
 enum ImportKind {
     /// The JSON Schema of an XSD element's XML view (follows xs:import and xs:include).
     Xsd {
+        /// The XSD file; its imports and includes are read from beside it.
         file: PathBuf,
         /// The global element (local name or `{namespace}name`); needed when the file
         /// declares several.
@@ -127,12 +128,14 @@ enum ExportKind {
     Xsd {
         /// The route: `partner/route`.
         route: String,
+        /// Which partner document: the request the partner sends, or the answer it gets.
         #[arg(long, value_enum, default_value_t = DirectionArg::Request)]
         direction: DirectionArg,
         /// A directory to write every file to; without it the document goes to stdout
         /// (which needs a single namespace).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Configuration file (default: ./gateway.toml when it exists).
         #[arg(long, short)]
         config: Option<PathBuf>,
     },

@@ -107,6 +107,33 @@ fn pages(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The page names of every (nested) subcommand, as `schemagate --help` lists them.
+fn subcommand_pages() -> Vec<String> {
+    fn walk(prefix: &str, args: &[&str], out: &mut Vec<String>) {
+        let help = text(&schemagate(&[args, &["--help"]].concat()).stdout);
+        let Some(list) = help.split("Commands:\n").nth(1) else {
+            return;
+        };
+        for line in list.lines() {
+            let Some(name) = line
+                .strip_prefix("  ")
+                .and_then(|l| l.split_whitespace().next())
+            else {
+                break;
+            };
+            if name == "help" {
+                continue;
+            }
+            let page = format!("{prefix}-{name}");
+            out.push(format!("{page}.1"));
+            walk(&page, &[args, &[name]].concat(), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk("schemagate", &[], &mut out);
+    out
+}
+
 #[test]
 fn published_manual_pages_are_the_generated_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -114,19 +141,13 @@ fn published_manual_pages_are_the_generated_ones() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let generated = pages(dir.path());
     let published = pages(&repo().join("docs/man"));
-    assert_eq!(
-        generated.keys().collect::<Vec<_>>(),
-        [
-            "schemagate-check.1",
-            "schemagate-completions.1",
-            "schemagate-health.1",
-            "schemagate-man.1",
-            "schemagate-schema.1",
-            "schemagate-serve.1",
-            "schemagate-transform.1",
-            "schemagate.1",
-        ]
-    );
+    // A page per command and subcommand: every command the binary has, none missing.
+    let expected: Vec<String> = std::iter::once("schemagate.1".to_string())
+        .chain(subcommand_pages())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(generated.keys().cloned().collect::<Vec<_>>(), expected);
     for (name, page) in &generated {
         assert!(
             published.get(name) == Some(page),

@@ -1025,14 +1025,19 @@ struct TrafficUpstream {
     circuit_breaker: Option<schemagate::proxy::breaker::BreakerOverride>,
 }
 
-/// Every `toml` block of docs/configuration.md from "## Traffic control" on parses and
+/// Every `toml` block of docs/configuration.md's traffic-control sections parses and
 /// compiles (environment variables replaced by their defaults).
 #[test]
 fn the_documented_traffic_examples_compile() {
     let doc = std::fs::read_to_string(common::repo().join("docs/configuration.md")).unwrap();
-    let section = &doc[doc
+    let start = doc
         .find("## Traffic control")
-        .expect("a Traffic control section")..];
+        .expect("a Traffic control section");
+    // The section runs to the next section that is not one of its own.
+    let end = doc[start..]
+        .find("## Authentication")
+        .map_or(doc.len(), |i| start + i);
+    let section = &doc[start..end];
     let defaults = regex::Regex::new(r"\$\{[A-Z_]+:-([^}]*)\}").unwrap();
     let blocks: Vec<&str> = section
         .split("```toml\n")
