@@ -688,7 +688,6 @@ fn check_refuses_bad_traffic_keys_by_name_and_line() {
             "21:24 upstreams.orders.circuit_breaker.failure_rate_percent: must be between 1 and 100",
             "25:9 routes.\"acme/orders\".rate_limit.burst: must be at least 1",
             "28:11 routes.\"acme/orders\".cache.enabled: only GET routes can be cached",
-            "30:9 routes.\"nobody/nothing\": names no route (a route is named PARTNER/ROUTE, as in /admin/status)",
         ]
     );
 }
