@@ -27,6 +27,7 @@ pub fn run(opts: &LoadOptions) -> CheckReport {
     let compiled = crate::gateway::compile(
         opts,
         &crate::proxy::HttpClient::new(),
+        &crate::gateway::Traffic::offline(),
         &crate::telemetry::Metrics::new(),
         0,
     );

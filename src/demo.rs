@@ -263,6 +263,7 @@ mod tests {
             tls: Default::default(),
             targets: Vec::new(),
             balance: Default::default(),
+            circuit_breaker: None,
         };
         let up = Upstream::new("demo", &cfg, &LimitsConfig::default(), &HttpClient::new()).unwrap();
         (up, task)

@@ -96,6 +96,8 @@ async fn text_004_is_clean_for_promtool() {
             "process_start_time_seconds gauge",
             "process_virtual_memory_bytes gauge",
             "schemagate_build_info gauge",
+            "schemagate_circuit_breaker_state gauge",
+            "schemagate_circuit_breaker_transitions_total counter",
             "schemagate_config_generation gauge",
             "schemagate_last_reload_success_timestamp_seconds gauge",
             "schemagate_reloads_total counter",
@@ -103,6 +105,7 @@ async fn text_004_is_clean_for_promtool() {
             "schemagate_requests_total counter",
             "schemagate_upstream_duration_seconds histogram",
             "schemagate_upstream_requests_total counter",
+            "schemagate_upstream_retries_total counter",
             "schemagate_validation_failures_total counter",
         ]
     );
@@ -198,6 +201,8 @@ async fn openmetrics_for_prometheus_parses_with_the_reference_parser() {
         "process_start_time_seconds gauge 1".to_string(),
         "process_virtual_memory_bytes gauge 1".to_string(),
         "schemagate_build info 1".to_string(),
+        format!("schemagate_circuit_breaker_state gauge {services}"),
+        format!("schemagate_circuit_breaker_transitions counter {services}"),
         "schemagate_config_generation gauge 1".to_string(),
         "schemagate_last_reload_success_timestamp_seconds gauge 1".to_string(),
         "schemagate_reloads counter 2".to_string(),
@@ -212,6 +217,7 @@ async fn openmetrics_for_prometheus_parses_with_the_reference_parser() {
             services * 19
         ),
         format!("schemagate_upstream_requests counter {}", services * 2),
+        format!("schemagate_upstream_retries counter {services}"),
         "schemagate_validation_failures counter 1".to_string(),
     ];
     want.sort_unstable();

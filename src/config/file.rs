@@ -31,6 +31,13 @@ pub struct GatewayConfig {
     pub auth: crate::edge::auth::config::AuthConfig,
     /// CORS for browser callers (`[cors]`); None: no CORS headers, preflights refused.
     pub cors: Option<crate::edge::cors::CorsConfig>,
+    /// Traffic control (`config/policies.rs`): the shared store, rate limits, circuit
+    /// breakers, retries, the response cache, and per-route overrides by route name.
+    pub redis: Option<crate::edge::ratelimit::config::RedisConfig>,
+    pub rate_limit: crate::edge::ratelimit::RateLimitConfig,
+    pub circuit_breaker: crate::proxy::breaker::BreakerConfig,
+    pub retries: crate::proxy::retry::RetryConfig,
+    pub cache: crate::edge::cache::CacheConfig,
     /// Per-route overrides (`[routes."PARTNER/ROUTE".SECTION]`).
     pub routes: BTreeMap<String, super::overrides::RouteOverrides>,
 }
@@ -199,6 +206,9 @@ pub struct UpstreamConfig {
         skip_serializing_if = "crate::proxy::balance::BalanceConfig::is_default"
     )]
     pub balance: crate::proxy::balance::BalanceConfig,
+    /// This upstream's breaker settings over `[circuit_breaker]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<crate::proxy::breaker::BreakerOverride>,
 }
 
 /// How the gateway verifies an `https://` upstream and proves itself to it. Certificate
@@ -256,7 +266,7 @@ pub struct HeadersConfig {
     /// The correlation-id header, read from clients and sent upstream and back.
     pub correlation_header: String,
     /// Response headers of the service that a mapped answer passes on to the partner beyond
-    /// the standard few (`Cache-Control`, `Expires`, `Last-Modified`, `Content-Language`,
+    /// the standard few (`Cache-Control`, `Expires`, `Last-Modified`, `Content-Language`, `Vary`,
     /// `Retry-After`): rate-limit headers, say. Every other header of the service stays
     /// behind, since a mapped answer is the partner's contract, not the service's.
     pub pass_back: Vec<String>,

@@ -10,6 +10,7 @@ pub mod file;
 pub mod listener;
 mod locate;
 pub mod overrides;
+pub mod policies;
 pub mod proxy_spec;
 pub mod redact;
 mod route;
@@ -269,6 +270,11 @@ fn load_recorded(
 
     let routes = route::load_routes(&mappings_dir, &config, &schemas, &mut diags);
     let table = build_table(&routes, &mut diags);
+    let mut traffic = policy_diagnostics(&config, &routes, &cfg_name);
+    if let Some(text) = &config_text {
+        locate::place_config_keys(text, &mut traffic);
+    }
+    diags.extend(traffic);
 
     if has_errors(&diags) {
         return Err(diags);
@@ -284,6 +290,28 @@ fn load_recorded(
         table,
         warnings: diags,
     })
+}
+
+/// The traffic-control sections compiled against the routes, each bad key a diagnostic
+/// placed on its key (the compile step compiles them again to build on them).
+pub fn policy_diagnostics(
+    config: &GatewayConfig,
+    routes: &[Arc<Route>],
+    file: &Path,
+) -> Vec<Diagnostic> {
+    let names: Vec<(&str, bool)> = routes
+        .iter()
+        .map(|r| (r.name.as_str(), r.method == Method::GET))
+        .collect();
+    match policies::compile(config, &names) {
+        Ok(_) => Vec::new(),
+        Err(keys) => keys
+            .iter()
+            .map(|k| {
+                Diagnostic::error(file, k.to_string()).location(policies::key_location(&k.key))
+            })
+            .collect(),
+    }
 }
 
 fn parent_dir(path: &Path) -> PathBuf {

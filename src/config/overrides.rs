@@ -7,7 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::edge::auth::config::RouteAuth;
+use crate::edge::cache::CacheOverride;
 use crate::edge::cors::CorsConfig;
+use crate::edge::ratelimit::RateLimitOverride;
+use crate::proxy::retry::RetryOverride;
 
 /// The overrides of one route.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -17,4 +20,13 @@ pub struct RouteOverrides {
     pub auth: Option<RouteAuth>,
     /// CORS policy (keys of `[cors]`).
     pub cors: Option<CorsConfig>,
+    /// Rate limit (keys of `[rate_limit]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitOverride>,
+    /// Retries (keys of `[retries]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetryOverride>,
+    /// Response cache (keys of `[cache]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheOverride>,
 }

@@ -61,11 +61,14 @@ pub const LEAKY_RESPONSE_HEADERS: [HeaderName; 5] = [
 
 /// Upstream response headers a mapped answer passes on as they are: how long it may be
 /// cached and in which language it is, which stay true of the mapped body.
-pub const MAPPED_RESPONSE_HEADERS: [HeaderName; 4] = [
+pub const MAPPED_RESPONSE_HEADERS: [HeaderName; 5] = [
     header::CACHE_CONTROL,
     header::EXPIRES,
     header::LAST_MODIFIED,
     header::CONTENT_LANGUAGE,
+    // What the answer depends on, for every cache between the service and the partner
+    // (the gateway's own included).
+    header::VARY,
 ];
 
 /// Response headers that describe the upstream's body, wrong once the body is rewritten.

@@ -32,6 +32,7 @@ use crate::edge::headers::{check_host, transform_request_headers};
 use crate::mapping::EvalContext;
 use crate::pipeline;
 use crate::problem::{Problem, ProblemKind};
+use crate::proxy::guard::NO_RETRIES;
 use crate::proxy::{Upstream, UpstreamError};
 use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
 
@@ -368,7 +369,14 @@ impl AggregateService {
         let started = Instant::now();
         let sent = tokio::time::timeout(
             call.timeout,
-            upstream.send(call.method.clone(), &target, headers, Bytes::new()),
+            // Through the upstream's breaker; an aggregate's calls are not retried.
+            upstream.call(
+                call.method.clone(),
+                &target,
+                headers,
+                Bytes::new(),
+                &NO_RETRIES,
+            ),
         )
         .await;
         let secs = started.elapsed().as_secs_f64();

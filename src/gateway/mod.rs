@@ -21,18 +21,19 @@
 //!  observe: metrics and access log of every answer below              observe.rs
 //!  CORS (tower-http CorsLayer per route; preflights answered here)   cors.rs, edge/cors.rs
 //!  routing: 404 / 405 / HEAD served by GET -> RequestContext.route    routing.rs
+//!  Cache-Control policy of the route, on every answer from below     cache.rs
 //!  authentication: the route's policy; names the consumer             auth.rs, edge/auth/
 //!    -> RequestContext.consumer, Identity (claims) in extensions
-//!  [planned] rate limit (per route, per consumer)                     edge/ratelimit/
+//!  rate limit (per consumer, route or address): 429 + RateLimit-*     limit.rs
 //!  request deadline (server.request_timeout_ms) around what follows   deadline.rs
-//!  [planned] cache (GET answers, per route)                           edge/cache/
+//!  response cache (GET routes): Age, Vary, one call per burst         cache.rs
 //!  route dispatch -> RouteService, built per route from `route.kind`  dispatch.rs
 //!    transform: Host, media type, body limit and read deadline,       transform.rs
 //!               decode, validate, map (pipeline.rs), forward
 //!    proxy: path checks, headers, bodies streamed both ways          proxy.rs
 //!    aggregate: concurrent upstream calls, merged, mapped per profile aggregate.rs
-//!  upstream exchange through the pooled client                        proxy/
-//!    [planned] circuit breaker, retries (around Upstream::send)       proxy/
+//!  upstream exchange: Upstream::call = retries with a budget around   proxy/guard.rs
+//!    the circuit breaker around Upstream::send (pooled client)        proxy/
 //!  ── on the way back ────────────────────────────────────────────────────────────────
 //!  refusals below routing rendered in the route's format              respond.rs
 //!  (respond::refuse), carried up to observe in the answer's extensions
@@ -47,17 +48,21 @@
 //!
 //! [`compile`] turns the files into an immutable [`Runtime`] (routes with their built
 //! services, upstream clients, header policy, limits) or every diagnostic with its file and
-//! line. `check`, `serve` and reload all call it. A request reads the snapshot of the
+//! line. `check`, `serve` and reload all call it. What must outlive a snapshot (pools,
+//! the rate limiter, the response cache, breakers and retry budgets) is held by
+//! [`AppState`] and handed to each compile ([`Traffic`]). A request reads the snapshot of the
 //! moment through an `ArcSwap` in [`AppState`]; a reload swaps in a new one.
 
 mod admin;
 mod aggregate;
 mod auth;
+mod cache;
 mod cors;
 mod deadline;
 mod demo_print;
 mod dispatch;
 mod lifecycle;
+mod limit;
 mod observe;
 mod policies;
 mod proxy;
@@ -69,6 +74,7 @@ mod snapshot;
 pub mod stack;
 mod state;
 mod trace;
+mod traffic;
 mod transform;
 
 pub use lifecycle::run_server;
@@ -76,4 +82,5 @@ pub use route_service::{RouteCall, RouteService};
 pub use service::{GatewayService, admin_app, app};
 pub use snapshot::{Runtime, build, compile};
 pub use state::{AppState, ReloadStatus};
+pub use traffic::Traffic;
 pub use transform::TransformService;

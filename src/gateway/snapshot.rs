@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::HeaderName;
 
 use super::route_service::RouteService;
+use super::traffic::{RouteTraffic, Traffic};
 use crate::codec::Limits;
 use crate::config::file::ProblemFormat;
 use crate::config::{self, Gateway, LoadOptions};
@@ -53,18 +54,22 @@ pub(super) struct RouteRuntime {
     pub auth: Arc<RoutePolicy>,
     /// CORS, when it is on for the route.
     pub cors: Option<Arc<CorsPolicy>>,
+    /// Rate limit, retries, cache and `Cache-Control` policy (`traffic.rs`).
+    pub traffic: RouteTraffic,
 }
 
 /// Loads and compiles everything `opts` names into a snapshot. `client` holds the
-/// connection pools (they outlive snapshots), `metrics` the process's registry.
+/// connection pools (they outlive snapshots), `traffic` the limiter, cache and breakers
+/// (likewise), `metrics` the process's registry.
 pub fn compile(
     opts: &LoadOptions,
     client: &HttpClient,
+    traffic: &Traffic,
     metrics: &Metrics,
     generation: u64,
 ) -> Result<Runtime, Vec<Diagnostic>> {
     let gateway = config::load(opts)?;
-    build(gateway, client, metrics, generation)
+    build(gateway, client, traffic, metrics, generation)
 }
 
 /// The second half of [`compile`], for a configuration already loaded (`serve` loads once
@@ -72,6 +77,7 @@ pub fn compile(
 pub fn build(
     gateway: Gateway,
     client: &HttpClient,
+    traffic: &Traffic,
     metrics: &Metrics,
     generation: u64,
 ) -> Result<Runtime, Vec<Diagnostic>> {
@@ -81,12 +87,32 @@ pub fn build(
         .clone()
         .unwrap_or_else(|| config::DEFAULT_CONFIG_FILE.into());
     let mut diags = Vec::new();
+    // Traffic control, checked at load like the rest; compiled again here to build on.
+    let names: Vec<(&str, bool)> = gateway
+        .routes
+        .iter()
+        .map(|r| (r.name.as_str(), r.method == http::Method::GET))
+        .collect();
+    let traffic_policies = match config::policies::compile(cfg, &names) {
+        Ok(p) => Some(p),
+        Err(keys) => {
+            diags.extend(keys.iter().map(|k| {
+                Diagnostic::error(&file, k.to_string())
+                    .location(config::policies::key_location(&k.key))
+            }));
+            None
+        }
+    };
     // Each service's client and metric handles, shared by the routes that use it. The
     // settings were checked at load; a failure here is reported the same way all the same.
     let mut upstreams: HashMap<&str, (Upstream, Arc<ServiceMetrics>)> = HashMap::new();
     for (name, up) in &cfg.upstreams {
         match Upstream::new(name, up, &cfg.limits, client) {
             Ok(u) => {
+                let u = match &traffic_policies {
+                    Some(p) => u.with_guard(traffic.guard(name, p)),
+                    None => u,
+                };
                 upstreams.insert(name, (u, Arc::new(metrics.service(name))));
             }
             Err(e) => diags.push(
@@ -107,25 +133,37 @@ pub fn build(
             None
         }
     };
+    let mut route_traffic = match traffic_policies.as_ref().map(|p| traffic.build(p)) {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            diags.push(Diagnostic::error(&file, e));
+            Vec::new()
+        }
+        None => Vec::new(),
+    }
+    .into_iter();
     let mut routes = Vec::with_capacity(gateway.routes.len());
     for (i, r) in gateway.routes.iter().enumerate() {
         match RouteService::build(r, &cfg.limits, |name| {
             upstreams.get(name).map(|(u, m)| (u.clone(), Arc::clone(m)))
         }) {
             Ok(service) => {
-                if let Some(p) = &policies {
+                if let (Some(p), Some(traffic)) = (&policies, route_traffic.next()) {
                     routes.push(RouteRuntime {
                         service,
                         metrics: metrics.route(&r.name, r.method.as_str()),
                         auth: Arc::clone(&p.auth[i]),
                         cors: p.cors[i].clone(),
-                    })
+                        traffic,
+                    });
                 }
             }
             Err(d) => diags.push(d),
         }
     }
-    let (Some(mut headers), Some(policies), true) = (headers, policies, diags.is_empty()) else {
+    let (Some(mut headers), Some(policies), Some(traffic_policies), true) =
+        (headers, policies, traffic_policies, diags.is_empty())
+    else {
         if let Some(file) = &gateway.config_file {
             super::policies::place_keys(file, &mut diags);
         }
@@ -136,6 +174,7 @@ pub fn build(
         let ids = p.identity_headers();
         headers.set_identity_headers(vec![ids.consumer.clone(), ids.user_id.clone()]);
     }
+    traffic.retain(&traffic_policies);
     let openapi = Bytes::from(
         serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
     );

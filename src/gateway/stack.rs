@@ -23,9 +23,11 @@ use tower::ServiceBuilder;
 use tower::util::{BoxCloneSyncService, MapRequestLayer};
 
 use super::auth::AuthenticateLayer;
+use super::cache::{CacheControlLayer, CacheLayer};
 use super::cors::CorsPhaseLayer;
 use super::deadline::DeadlineLayer;
 use super::dispatch::RouteDispatch;
+use super::limit::RateLimitLayer;
 use super::observe::ObserveLayer;
 use super::routing::RoutingLayer;
 use super::snapshot::Runtime;
@@ -74,15 +76,22 @@ pub fn partner_stack(state: Arc<AppState>) -> PartnerStack {
         // Routing: 404, 405 with Allow, HEAD served by GET. Below it every request has a
         // route, and refusals are rendered in that route's format.
         .layer(RoutingLayer)
+        // The route's `Cache-Control` policy, first under routing: every answer of the
+        // route, refusals of the layers below included, leaves with it.
+        .layer(CacheControlLayer)
         // Authentication: the route's policy, so it sits under routing; above the rate
         // limit, which counts per consumer, and above everything that costs (the body, the
         // upstream), so an unauthenticated caller costs no more than a token check.
         .layer(AuthenticateLayer::new(Arc::clone(&state)))
-        // [planned] rate limit: per consumer, route or client address.
+        // Rate limit, after authentication (it counts per consumer) and before anything
+        // costly: a refused request reads no body and calls nothing.
+        .layer(RateLimitLayer::new(Arc::clone(&state)))
         // The request deadline (`server.request_timeout_ms`) around everything that may
         // wait: the body, the upstream, the cache.
         .layer(DeadlineLayer)
-        // [planned] cache: GET answers per route.
+        // The response cache: under the deadline (a wait for an identical request's
+        // upstream call is bounded too), over the route service it saves calls to.
+        .layer(CacheLayer)
         // The route's service, built by compile from the route's `kind`.
         .service(RouteDispatch::new(state));
     BoxCloneSyncService::new(stack)

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 use super::snapshot::{self, Runtime};
+use super::traffic::Traffic;
 use crate::config::{self, Gateway, LoadOptions};
 use crate::diagnostic::Diagnostic;
 use crate::proxy::HttpClient;
@@ -30,6 +31,8 @@ pub struct AppState {
     current: ArcSwap<Runtime>,
     pub metrics: Metrics,
     client: HttpClient,
+    /// Limiter, response cache, breakers and retry budgets: kept across reloads.
+    pub traffic: Arc<Traffic>,
     opts: LoadOptions,
     generation: AtomicU64,
     pub(super) ready: AtomicBool,
@@ -61,13 +64,16 @@ impl AppState {
             tracing::warn!("{w}");
         }
         let client = HttpClient::new();
+        let traffic = Arc::new(Traffic::new());
         let metrics = Metrics::new();
-        let runtime = snapshot::build(gateway, &client, &metrics, 1)?;
+        metrics.traffic.report_from(traffic.clone());
+        let runtime = snapshot::build(gateway, &client, &traffic, &metrics, 1)?;
         metrics.set_config_generation(1);
         Ok(Arc::new(AppState {
             current: ArcSwap::from_pointee(runtime),
             metrics,
             client,
+            traffic,
             opts,
             generation: AtomicU64::new(1),
             ready: AtomicBool::new(true),
@@ -96,7 +102,13 @@ impl AppState {
     pub fn reload(&self) -> bool {
         let _guard = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let generation = self.generation.load(Ordering::SeqCst) + 1;
-        let result = snapshot::compile(&self.opts, &self.client, &self.metrics, generation);
+        let result = snapshot::compile(
+            &self.opts,
+            &self.client,
+            &self.traffic,
+            &self.metrics,
+            generation,
+        );
         let mut status = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(runtime) => {

@@ -22,6 +22,8 @@ use crate::mapping::EvalContext;
 use crate::pipeline;
 use crate::problem::{Problem, ProblemKind};
 use crate::proxy::Upstream;
+use crate::proxy::guard::NO_RETRIES;
+use crate::proxy::retry;
 use crate::telemetry::traces::{self, Phase};
 use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
 
@@ -54,8 +56,17 @@ impl TransformService {
             correlation_id,
             peer,
             timings,
+            route: matched,
             ..
         } = request;
+        // Repeated only when both the partner's request and the upstream's are safe to
+        // repeat (or the route says its requests are).
+        let retry = matched
+            .as_ref()
+            .and_then(|m| rt.routes.get(m.index))
+            .map(|r| r.traffic.retry)
+            .filter(|p| retry::may_retry(&parts.method, p))
+            .unwrap_or(NO_RETRIES);
         let (cid, peer) = (correlation_id.as_str(), *peer);
         let params = Route::decode_path_params(params)
             .map_err(|e| Problem::new(ProblemKind::InvalidPath, e.to_string()))?;
@@ -128,7 +139,13 @@ impl TransformService {
         let call = traces::phase(Phase::UpstreamCall);
         traces::inject(&call, &mut headers);
         let result = upstream
-            .send(route.upstream_method.clone(), &path, headers, upstream_body)
+            .call(
+                route.upstream_method.clone(),
+                &path,
+                headers,
+                upstream_body,
+                &retry,
+            )
             .instrument(call)
             .await;
         let up_elapsed = up_started.elapsed();

@@ -411,7 +411,11 @@ pub fn is_failure(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
             | UpstreamError::Timeout { .. }
             | UpstreamError::Io { .. },
         ) => true,
-        Err(UpstreamError::TooLarge { .. } | UpstreamError::InvalidRequest { .. }) => false,
+        Err(
+            UpstreamError::TooLarge { .. }
+            | UpstreamError::InvalidRequest { .. }
+            | UpstreamError::CircuitOpen { .. },
+        ) => false,
     }
 }
 

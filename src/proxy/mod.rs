@@ -18,6 +18,7 @@ pub mod tls;
 
 pub mod balance;
 pub mod breaker;
+pub mod guard;
 pub mod retry;
 pub mod stream;
 pub mod tunnel;
@@ -232,6 +233,8 @@ pub struct Upstream {
     max_response_bytes: usize,
     client: HyperClient,
     balancer: Arc<Balancer>,
+    /// Breaker and retry budget ([`guard`]), attached by the compile step.
+    guard: Option<Arc<guard::Guard>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -286,6 +289,12 @@ pub enum UpstreamError {
     /// a gateway bug, not the upstream's fault.
     #[error("upstream `{upstream}`: cannot build the request: {reason}")]
     InvalidRequest { upstream: String, reason: String },
+    /// The upstream's circuit breaker is open: the upstream was not called.
+    #[error("upstream `{upstream}`: circuit open, not called")]
+    CircuitOpen {
+        upstream: String,
+        retry_after: Duration,
+    },
 }
 
 impl UpstreamError {
@@ -297,7 +306,8 @@ impl UpstreamError {
             | UpstreamError::Timeout { upstream, .. }
             | UpstreamError::Io { upstream, .. }
             | UpstreamError::TooLarge { upstream, .. }
-            | UpstreamError::InvalidRequest { upstream, .. } => upstream,
+            | UpstreamError::InvalidRequest { upstream, .. }
+            | UpstreamError::CircuitOpen { upstream, .. } => upstream,
         }
     }
 
@@ -322,6 +332,7 @@ impl UpstreamError {
             UpstreamError::Io { .. } => "io_error",
             UpstreamError::TooLarge { .. } => "too_large",
             UpstreamError::InvalidRequest { .. } => "invalid_request",
+            UpstreamError::CircuitOpen { .. } => "circuit_open",
         }
     }
 
@@ -329,6 +340,13 @@ impl UpstreamError {
     /// not build, 502 otherwise. The detail names no host or URL; the full error is in the
     /// problem's log detail.
     pub fn to_problem(&self) -> Problem {
+        if let UpstreamError::CircuitOpen { retry_after, .. } = self {
+            return breaker::CircuitOpen {
+                retry_after: *retry_after,
+            }
+            .to_problem()
+            .with_log(self.to_string());
+        }
         let (kind, detail) = match self {
             UpstreamError::Timeout { .. } => (
                 ProblemKind::UpstreamTimeout,
@@ -347,7 +365,7 @@ impl UpstreamError {
                 ProblemKind::UpstreamError,
                 "The service behind this API sent a response that is too large.",
             ),
-            UpstreamError::InvalidRequest { .. } => (
+            UpstreamError::InvalidRequest { .. } | UpstreamError::CircuitOpen { .. } => (
                 ProblemKind::Internal,
                 "The gateway could not build the request for the service behind this API.",
             ),
@@ -496,6 +514,7 @@ impl Upstream {
             max_response_bytes: limits.max_response_bytes,
             client: client.pool(key),
             balancer,
+            guard: None,
         };
         if fresh {
             upstream.start_health_checks();
@@ -786,6 +805,7 @@ mod tests {
             tls: Default::default(),
             targets: Vec::new(),
             balance: Default::default(),
+            circuit_breaker: None,
         }
     }
 

@@ -187,7 +187,8 @@ pub fn should_retry(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
         Err(
             UpstreamError::Tls { .. }
             | UpstreamError::TooLarge { .. }
-            | UpstreamError::InvalidRequest { .. },
+            | UpstreamError::InvalidRequest { .. }
+            | UpstreamError::CircuitOpen { .. },
         ) => false,
     }
 }

@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub mod exposition;
 pub mod process;
 pub mod traces;
+pub mod traffic;
 
 pub use exposition::Format;
 
@@ -295,6 +296,8 @@ pub struct Metrics {
     reloads: Family<OutcomeLabels, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
     config_generation: Gauge,
+    /// Rate limits, breakers, retries and the response cache.
+    pub traffic: traffic::TrafficMetrics,
     /// Route names handed out through [`Metrics::route`]: the only route labels
     /// [`Metrics::request`] writes besides [`UNMATCHED_ROUTE`].
     routes: RwLock<HashSet<String>>,
@@ -383,6 +386,7 @@ impl Metrics {
                 arch: std::env::consts::ARCH.to_string(),
             }),
         );
+        let traffic = traffic::TrafficMetrics::register(&mut registry);
         let mut process = Registry::default();
         process.register_collector(Box::new(process::ProcessCollector));
         Metrics {
@@ -397,6 +401,7 @@ impl Metrics {
             reloads,
             last_reload_success,
             config_generation,
+            traffic,
             routes: RwLock::new(HashSet::new()),
         }
     }

@@ -268,6 +268,11 @@ impl ResponseCache {
         })
     }
 
+    /// Failed calls to the shared store, for metrics.
+    pub fn shared_errors(&self) -> u64 {
+        self.shared.as_ref().map_or(0, SharedCache::errors)
+    }
+
     /// Bytes held (after pending evictions), for tests and metrics.
     pub fn weighted_size(&self) -> u64 {
         self.entries.run_pending_tasks();

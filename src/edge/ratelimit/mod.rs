@@ -178,6 +178,11 @@ impl Limiter {
         }
     }
 
+    /// Whether decisions are shared through Redis.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
     pub fn stats(&self) -> Arc<StoreStats> {
         Arc::clone(&self.stats)
     }

@@ -1,0 +1,149 @@
+//! The upstream call with its protections: the upstream's circuit breaker and the retries
+//! of the route, drawing on the upstream's retry budget. [`Upstream::call`] is what every
+//! route kind uses, so each gets them the same way; [`Upstream::send`] stays the bare
+//! exchange.
+//!
+//! Each attempt passes the breaker, so every try counts towards the upstream's health and
+//! an open circuit stops retries at once. A circuit found open answers
+//! [`UpstreamError::CircuitOpen`] without calling the upstream. The breakers and budgets
+//! are held by the process ([`Guards`]), not by a configuration snapshot, so a reload
+//! keeps an open circuit open and a spent budget spent.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+
+use super::breaker::{self, Breaker, BreakerSettings, Breakers};
+use super::retry::{self, RetryBudget, RetryPolicy};
+use super::{Upstream, UpstreamError, UpstreamResponse};
+
+/// What protects one upstream: its breaker (when enabled) and its retry budget.
+#[derive(Debug)]
+pub struct Guard {
+    pub breaker: Option<Arc<Breaker>>,
+    pub budget: Arc<RetryBudget>,
+    /// Retries made (second and later attempts), for the metrics.
+    pub retries: Arc<AtomicU64>,
+}
+
+/// A retry policy that never repeats a call: for upstreams without a route policy.
+pub const NO_RETRIES: RetryPolicy = RetryPolicy {
+    max_attempts: 1,
+    backoff_base: std::time::Duration::ZERO,
+    backoff_max: std::time::Duration::ZERO,
+    idempotent: false,
+};
+
+/// The process's breakers and retry budgets, by upstream name: they outlive snapshots.
+#[derive(Debug, Default, Clone)]
+pub struct Guards {
+    pub breakers: Breakers,
+    budgets: Arc<Mutex<HashMap<String, BudgetEntry>>>,
+}
+
+#[derive(Debug)]
+struct BudgetEntry {
+    settings: (u64, u64),
+    budget: Arc<RetryBudget>,
+    retries: Arc<AtomicU64>,
+}
+
+impl Guards {
+    /// The guard of `upstream` under these settings: its existing breaker state and budget
+    /// (a reload), fresh ones otherwise. A budget whose settings changed starts again.
+    pub fn guard(
+        &self,
+        upstream: &str,
+        breaker: Option<BreakerSettings>,
+        budget_percent: u64,
+        budget_min_per_sec: u64,
+    ) -> Guard {
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        let settings = (budget_percent, budget_min_per_sec);
+        let entry = budgets
+            .entry(upstream.to_owned())
+            .or_insert_with(|| BudgetEntry {
+                settings,
+                budget: Arc::new(RetryBudget::new(settings.0, settings.1)),
+                retries: Arc::default(),
+            });
+        if entry.settings != settings {
+            entry.settings = settings;
+            entry.budget = Arc::new(RetryBudget::new(settings.0, settings.1));
+        }
+        Guard {
+            breaker: breaker.map(|s| self.breakers.get(upstream, s)),
+            budget: Arc::clone(&entry.budget),
+            retries: Arc::clone(&entry.retries),
+        }
+    }
+
+    /// Forgets the upstreams a new configuration no longer has, and the breakers of those
+    /// whose breaker is now off.
+    pub fn retain(&self, with_breaker: impl Fn(&str) -> bool, configured: impl Fn(&str) -> bool) {
+        self.breakers.retain(&with_breaker);
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        budgets.retain(|name, _| configured(name));
+    }
+
+    /// (upstream, retries made) of each upstream, sorted by name, for the metrics.
+    pub fn retries(&self) -> Vec<(String, u64)> {
+        let budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = budgets
+            .iter()
+            .map(|(n, e)| (n.clone(), e.retries.load(Ordering::Relaxed)))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Upstream {
+    /// This upstream protected by `guard` (see the module documentation).
+    pub fn with_guard(mut self, guard: Guard) -> Upstream {
+        self.guard = Some(Arc::new(guard));
+        self
+    }
+
+    /// One exchange as [`Upstream::send`], through the upstream's breaker, repeated under
+    /// `policy` while the answer is worth repeating (a connection failure, a timeout, 502,
+    /// 503, 504), the method allows it and the budget has a retry to spend. Returns the
+    /// last answer.
+    pub async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        policy: &RetryPolicy,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let Some(guard) = self.guard.as_deref() else {
+            return self.send(method, path_and_query, headers, body).await;
+        };
+        let mut attempts = 0u64;
+        let attempt = || {
+            attempts += 1;
+            if attempts > 1 {
+                guard.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            let (method, headers, body) = (method.clone(), headers.clone(), body.clone());
+            async move {
+                let exchange = self.send(method, path_and_query, headers, body);
+                match &guard.breaker {
+                    None => exchange.await,
+                    Some(b) => match b.call(exchange, breaker::is_failure).await {
+                        Ok(outcome) => outcome,
+                        Err(open) => Err(UpstreamError::CircuitOpen {
+                            upstream: self.name().to_owned(),
+                            retry_after: open.retry_after,
+                        }),
+                    },
+                }
+            }
+        };
+        retry::run(&method, policy, &guard.budget, attempt, retry::should_retry).await
+    }
+}
