@@ -154,7 +154,12 @@ async fn the_page_maps_as_the_author_types_and_marks_the_broken_lines() {
             vec![]
         )
         .await,
-        json!(["acme/orders", "globex/order-status", "globex/orders"])
+        json!([
+            "acme/orders",
+            "bff/dashboard",
+            "globex/order-status",
+            "globex/orders"
+        ])
     );
     assert_eq!(
         text_of(&c, "route-info").await,

@@ -107,10 +107,16 @@ async fn serve(upstream: &str, tracing: &str) -> (Served, String, tempfile::Temp
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{admin_port}");
     let child = Command::new(env!("CARGO_BIN_EXE_schemagate"))
         .args(["serve", "--config"])
         .arg(&config)
-        .args(["--listen", &listen, "--admin-listen", "127.0.0.1:0"])
+        .args(["--listen", &listen, "--admin-listen", &admin])
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -123,7 +129,7 @@ async fn serve(upstream: &str, tracing: &str) -> (Served, String, tempfile::Temp
         let ok = tokio::time::timeout(
             Duration::from_secs(1),
             common::client().request(
-                http::Request::get(format!("{base}/healthz"))
+                http::Request::get(format!("http://{admin}/healthz"))
                     .body(http_body_util::Full::new(Bytes::new()))
                     .unwrap(),
             ),
