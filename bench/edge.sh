@@ -163,6 +163,11 @@ local name, value = os.getenv("HEADER_NAME"), os.getenv("HEADER_VALUE")
 if name and name ~= "" then wrk.headers[name] = value end
 LUA
 
+redis_commands() {
+    redis-cli -u "$REDIS_URL" info stats | awk -F: '/^total_commands_processed/ {print $2+0}'
+}
+reqs_floor=1000
+
 # measure VARIANT: prints "cpu_us_per_request requests_per_second"
 measure() {
     local v=$1 port=18084 url body="$SHARED/fixtures/order.xml" hname="" hvalue="" pid
@@ -182,6 +187,8 @@ measure() {
             --admin-listen 127.0.0.1:0 >"$WORK/$v.log" 2>&1 &
     fi
     pid=$!
+    # measure runs in a subshell: whatever ends it must stop this variant's server too.
+    trap 'kill "$pid" 2>/dev/null || true' EXIT
     wait_port "$port" || { cat "$WORK/$v.log" >&2; exit 1; }
     local code
     if [[ -n $body ]]; then
@@ -191,6 +198,8 @@ measure() {
         code=$(curl -s -o /dev/null -w '%{http_code}' "$url")
     fi
     [[ $code == 200 ]] || { echo "$v: smoke request answered $code" >&2; cat "$WORK/$v.log" >&2; exit 1; }
+    local cmds_before=""
+    [[ $v == limit-redis ]] && cmds_before=$(redis_commands)
     local envs=(BODY_FILE="$body" HEADER_NAME="$hname" HEADER_VALUE="$hvalue")
     env "${envs[@]}" taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" -s "$WORK/req.lua" "$url" >/dev/null
     sleep 0.5
@@ -200,6 +209,10 @@ measure() {
     after=$(cpu_ticks "$pid")
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    if [[ -n $cmds_before ]] && (($(redis_commands) - cmds_before < reqs_floor)); then
+        echo "limit-redis: Redis saw fewer commands than requests: the limit did not use it" >&2
+        exit 1
+    fi
     non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
     [[ -z $non2xx ]] || { echo "$v: $non2xx answers were not 2xx" >&2; exit 1; }
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -221,7 +234,8 @@ echo "|---|---:|---:|---:|---|"
 for v in $VARIANTS; do
     ref=base
     [[ $v == cache-hit ]] && ref=nginx-pass
-    python3 - "$v" "${results[$v]}" "${results[$ref]:-}" "$ref" <<'PY'
+    [[ $v == nginx-pass ]] && ref=""
+    python3 - "$v" "${results[$v]}" "${ref:+${results[$ref]:-}}" "$ref" <<'PY'
 import statistics, sys
 name, runs, ref_runs, ref = sys.argv[1:5]
 parse = lambda s: [tuple(map(float, x.split())) for x in s.split(";") if x]
