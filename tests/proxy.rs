@@ -653,3 +653,63 @@ async fn websocket_echo_through_the_gateway_with_an_idle_timeout() {
         tokio_tungstenite::client_async(format!("ws://{}/api/chat", gw.addr), stream).await;
     assert!(refused.is_err());
 }
+
+#[tokio::test]
+async fn a_failing_upstream_opens_the_breaker_for_proxy_routes_too() {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = Arc::clone(&failing);
+    let up = Upstream::start(Arc::new(move |_: &Recorded| {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                b"down".to_vec(),
+                Duration::ZERO,
+            )
+        } else {
+            (StatusCode::OK, "text/plain", b"up".to_vec(), Duration::ZERO)
+        }
+    }))
+    .await;
+    let maps = proxy_mappings("orders", "");
+    let gw = gateway(
+        &up.url(),
+        "[circuit_breaker]\nminimum_requests = 3\nfailure_rate_percent = 50\nopen_secs = 1\nhalf_open_probes = 1\n",
+        maps.path(),
+    )
+    .await;
+    // The upstream's 500s pass through as they are, and count against it.
+    for _ in 0..3 {
+        let reply = common::get(&gw.url("/api/x")).await;
+        assert_eq!(
+            (reply.status, reply.text().as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "down")
+        );
+    }
+    assert_eq!(up.requests().len(), 3);
+    // Open: refused without calling the upstream, with the breaker's problem.
+    let open = common::get(&gw.url("/api/x")).await;
+    assert_eq!(open.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(open.header("retry-after"), "1");
+    let want = schemagate::problem::Problem::new(
+        schemagate::problem::ProblemKind::CircuitOpen,
+        "the upstream service is failing; try again later",
+    )
+    .to_json(open.header("x-correlation-id"));
+    assert_eq!(open.text(), String::from_utf8(want).unwrap());
+    assert_eq!(up.requests().len(), 3);
+    // Healthy again: after open_secs a probe passes and closes the circuit.
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let probe = common::get(&gw.url("/api/x")).await;
+    assert_eq!(
+        (probe.status, probe.text().as_str()),
+        (StatusCode::OK, "up")
+    );
+    let after = common::get(&gw.url("/api/y")).await;
+    assert_eq!(
+        (after.status, after.text().as_str()),
+        (StatusCode::OK, "up")
+    );
+    assert_eq!(up.requests().len(), 5);
+}

@@ -249,6 +249,57 @@ async fn two_gateways_sharing_one_redis_admit_no_more_than_the_limit_together() 
     assert_eq!(mode.calls.load(Ordering::SeqCst), 5);
 }
 
+#[tokio::test]
+async fn a_daily_quota_is_shared_through_redis_and_refused_requests_are_not_counted() {
+    let (up, mode) = upstream().await;
+    let prefix = fresh_prefix("quota");
+    // A rate that never binds, so what refuses is the quota of 3 a day.
+    let extra = format!(
+        "[redis]\nurl = \"{}\"\nprefix = \"{prefix}\"\n\n[rate_limit]\nbackend = \"redis\"\non_store_error = \"closed\"\n\n[routes.\"acme/orders\".rate_limit]\nenabled = true\nkey = \"route\"\nrate = 1000\nburst = 1000\nquota = {{ limit = 3, period = \"day\" }}\n",
+        redis_url()
+    );
+    let a = gateway(up, &extra).await;
+    let b = gateway(up, &extra).await;
+    let mut seen = Vec::new();
+    for i in 0..5 {
+        let r = acme_post(if i % 2 == 0 { &a } else { &b }).await;
+        seen.push(format!(
+            "{} limit={} remaining={}",
+            r.status.as_u16(),
+            r.header("ratelimit-limit"),
+            r.header("ratelimit-remaining")
+        ));
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            // Until the next UTC midnight: at least a second, at most a day.
+            let retry: u64 = r.header("retry-after").parse().unwrap();
+            assert!((1..=86_400).contains(&retry), "retry-after {retry}");
+            assert_eq!(r.header("content-type"), "application/problem+xml");
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "200 limit=3 remaining=2",
+            "200 limit=3 remaining=1",
+            "200 limit=3 remaining=0",
+            "429 limit=3 remaining=0",
+            "429 limit=3 remaining=0",
+        ]
+    );
+    assert_eq!(mode.calls.load(Ordering::SeqCst), 3);
+    // The day's count lives in Redis under the documented key, refusals not counted.
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{prefix}:acme/orders:route:quota:{day}");
+    let count: Option<i64> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(count, Some(3), "key {key}");
+}
+
 /// A redis-server of this test's own, on a free port, so it can be killed.
 struct OwnRedis {
     port: u16,
@@ -690,4 +741,55 @@ fn check_refuses_bad_traffic_keys_by_name_and_line() {
             "28:11 routes.\"acme/orders\".cache.enabled: only GET routes can be cached",
         ]
     );
+}
+
+#[tokio::test]
+async fn a_shared_cache_serves_another_instances_answer_without_an_upstream_call() {
+    let (up, mode) = upstream().await;
+    let prefix = fresh_prefix("shared-cache");
+    let extra = format!(
+        "[redis]\nurl = \"{}\"\nprefix = \"{prefix}\"\n\n[cache]\nshared = true\n\n[routes.\"globex/order-status\".cache]\nenabled = true\n",
+        redis_url()
+    );
+    let a = gateway(up, &extra).await;
+    let b = gateway(up, &extra).await;
+    let miss = status_get(&a, "S1", Some("fr")).await;
+    assert_eq!(miss.status, StatusCode::OK, "{}", miss.text());
+    assert_eq!(miss.header("age"), "");
+    // The store into Redis happens beside the answer: wait until the entry and the record
+    // of the names it varies on are there.
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut stored: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        stored = redis::cmd("KEYS")
+            .arg(format!("{prefix}:cache:*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if stored.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let hit = status_get(&b, "S1", Some("fr")).await;
+    // b never called the upstream: the answer came from a's entry in Redis.
+    assert_eq!(mode.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(hit.status, StatusCode::OK);
+    assert!(
+        ["0", "1"].contains(&hit.header("age")),
+        "age {:?}",
+        hit.header("age")
+    );
+    assert_eq!(hit.body, miss.body);
+    assert_eq!(hit.header("content-type"), miss.header("content-type"));
+    // Another language varies: b has to ask the upstream for it.
+    let calls_before = mode.calls.load(Ordering::SeqCst);
+    let de = status_get(&b, "S1", Some("de")).await;
+    assert_eq!(
+        (de.header("age"), &de.json()["currencyCode"]),
+        ("", &serde_json::json!("CHF"))
+    );
+    assert_eq!(mode.calls.load(Ordering::SeqCst), calls_before + 1);
 }

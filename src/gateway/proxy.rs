@@ -149,7 +149,7 @@ impl ProxyService {
         let started = Instant::now();
         let result = self
             .upstream
-            .send_stream(parts.method.clone(), &target, headers, request_body)
+            .call_stream(parts.method.clone(), &target, headers, request_body)
             .await;
         let elapsed = started.elapsed();
         timings.upstream = Some(elapsed);

@@ -405,17 +405,20 @@ impl Breaker {
 pub fn is_failure(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
     match outcome {
         Ok(r) => r.status.is_server_error(),
-        Err(
-            UpstreamError::Connect { .. }
-            | UpstreamError::Tls { .. }
-            | UpstreamError::Timeout { .. }
-            | UpstreamError::Io { .. },
-        ) => true,
-        Err(
-            UpstreamError::TooLarge { .. }
-            | UpstreamError::InvalidRequest { .. }
-            | UpstreamError::CircuitOpen { .. },
-        ) => false,
+        Err(e) => is_failed_exchange(e),
+    }
+}
+
+/// The error half of [`is_failure`], for exchanges whose answer is not read whole.
+pub fn is_failed_exchange(error: &UpstreamError) -> bool {
+    match error {
+        UpstreamError::Connect { .. }
+        | UpstreamError::Tls { .. }
+        | UpstreamError::Timeout { .. }
+        | UpstreamError::Io { .. } => true,
+        UpstreamError::TooLarge { .. }
+        | UpstreamError::InvalidRequest { .. }
+        | UpstreamError::CircuitOpen { .. } => false,
     }
 }
 

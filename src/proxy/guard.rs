@@ -1,7 +1,9 @@
 //! The upstream call with its protections: the upstream's circuit breaker and the retries
-//! of the route, drawing on the upstream's retry budget. [`Upstream::call`] is what every
-//! route kind uses, so each gets them the same way; [`Upstream::send`] stays the bare
-//! exchange.
+//! of the route, drawing on the upstream's retry budget. [`Upstream::call`] is what the
+//! transform and aggregate route kinds use, so each gets them the same way;
+//! [`Upstream::call_stream`] is the `proxy` kind's, through the breaker only (its request
+//! body is sent as it arrives, so there is nothing left to repeat it with);
+//! [`Upstream::send`] and [`Upstream::send_stream`] stay the bare exchanges.
 //!
 //! Each attempt passes the breaker, so every try counts towards the upstream's health and
 //! an open circuit stops retries at once. A circuit found open answers
@@ -145,5 +147,32 @@ impl Upstream {
             }
         };
         retry::run(&method, policy, &guard.budget, attempt, retry::should_retry).await
+    }
+
+    /// One streamed exchange as [`Upstream::send_stream`], through the upstream's breaker:
+    /// a circuit found open answers [`UpstreamError::CircuitOpen`] without calling the
+    /// upstream, and the answer's status (its head) counts towards the upstream's health.
+    pub async fn call_stream(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: super::UpstreamBody,
+    ) -> Result<(http::Response<hyper::body::Incoming>, super::balance::Pick), UpstreamError> {
+        let exchange = self.send_stream(method, path_and_query, headers, body);
+        let Some(b) = self.guard.as_deref().and_then(|g| g.breaker.as_ref()) else {
+            return exchange.await;
+        };
+        let failed = |outcome: &Result<_, UpstreamError>| match outcome {
+            Ok((resp, _)) => http::Response::status(resp).is_server_error(),
+            Err(e) => breaker::is_failed_exchange(e),
+        };
+        match b.call(exchange, failed).await {
+            Ok(outcome) => outcome,
+            Err(open) => Err(UpstreamError::CircuitOpen {
+                upstream: self.name().to_owned(),
+                retry_after: open.retry_after,
+            }),
+        }
     }
 }

@@ -102,8 +102,8 @@ where
         );
         Box::pin(async move {
             let cache = &layer.cache;
-            let key = cache.key_for(&base, req.headers());
-            if let Some(entry) = cache.get(&key).await {
+            let (key, found) = cache.lookup(&base, req.headers()).await;
+            if let Some(entry) = found {
                 cache.stats.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(hit(&entry));
             }
@@ -113,8 +113,7 @@ where
                     cache.stats.coalesced.fetch_add(1, Ordering::Relaxed);
                     // Err only means the leader is gone: look again either way.
                     let _ = done.changed().await;
-                    let key = cache.key_for(&base, req.headers());
-                    if let Some(entry) = cache.get(&key).await {
+                    if let (_, Some(entry)) = cache.lookup(&base, req.headers()).await {
                         cache.stats.hits.fetch_add(1, Ordering::Relaxed);
                         return Ok(hit(&entry));
                     }

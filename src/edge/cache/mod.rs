@@ -215,6 +215,42 @@ impl ResponseCache {
         }
     }
 
+    /// The key of a request and the fresh answer stored under it, if any. Where this
+    /// instance has not learnt the base key's `Vary` names, the shared store may know them
+    /// (another instance stored a varied answer): they are taken from it, remembered, and
+    /// the full key looked up.
+    pub async fn lookup(
+        &self,
+        base: &str,
+        request: &HeaderMap,
+    ) -> (String, Option<Arc<CachedResponse>>) {
+        if self.vary.contains_key(base) || self.shared.is_none() {
+            let key = self.key_for(base, request);
+            let found = self.get(&key).await;
+            return (key, found);
+        }
+        if let Some(hit) = self.entries.get(base) {
+            return (base.to_owned(), Some(hit));
+        }
+        let Some(shared) = self.shared.as_ref() else {
+            return (base.to_owned(), None);
+        };
+        match shared.get_entry(base).await {
+            Some(shared::Entry::Answer(found)) => {
+                let found = Arc::new(found);
+                self.entries.insert(base.to_owned(), Arc::clone(&found));
+                (base.to_owned(), Some(found))
+            }
+            Some(shared::Entry::Vary(names)) => {
+                let key = full_key(base, &names, request);
+                self.vary.insert(base.to_owned(), names.into());
+                let found = self.get(&key).await;
+                (key, found)
+            }
+            None => (base.to_owned(), None),
+        }
+    }
+
     /// A fresh stored answer for `key`, from memory, else from the shared store (and then
     /// kept in memory for the rest of its life).
     pub async fn get(&self, key: &str) -> Option<Arc<CachedResponse>> {
@@ -240,10 +276,13 @@ impl ResponseCache {
         if names.is_empty() {
             self.vary.invalidate(base);
         } else {
-            self.vary.insert(base.to_owned(), names.into());
+            self.vary.insert(base.to_owned(), names.clone().into());
         }
         let resp = Arc::new(resp);
         if let Some(shared) = &self.shared {
+            if !names.is_empty() {
+                shared.put_vary(base, &names, resp.ttl).await;
+            }
             shared.put(&key, &resp).await;
         }
         self.entries.insert(key.clone(), resp);

@@ -64,6 +64,15 @@ impl SharedCache {
     }
 
     pub async fn get(&self, key: &str) -> Option<CachedResponse> {
+        match self.get_entry(key).await? {
+            Entry::Answer(r) => Some(r),
+            Entry::Vary(_) => None,
+        }
+    }
+
+    /// What is stored under `key`: an answer, or the `Vary` names another instance
+    /// learnt for a base key (see [`SharedCache::put_vary`]).
+    pub async fn get_entry(&self, key: &str) -> Option<Entry> {
         if self.resting() {
             return None;
         }
@@ -74,7 +83,7 @@ impl SharedCache {
         )
         .await;
         match got {
-            Ok(Ok(bytes)) => decode(&bytes?),
+            Ok(Ok(bytes)) => decode_entry(&bytes?),
             _ => {
                 self.failed();
                 None
@@ -86,14 +95,62 @@ impl SharedCache {
         if self.resting() {
             return;
         }
-        let mut conn = self.conn.clone();
         let ms = u64::try_from(resp.ttl.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        let set = conn.pset_ex::<_, _, ()>(format!("{}{key}", self.prefix), encode(resp), ms);
+        self.set(key, encode(resp), ms).await;
+    }
+
+    /// Records under a base key the header names its answers vary on, for as long as the
+    /// answer stored with them: an instance that has not seen such an answer yet only
+    /// knows the base key of a request, and finds the full key through this record.
+    pub async fn put_vary(&self, base: &str, names: &[HeaderName], ttl: Duration) {
+        if self.resting() {
+            return;
+        }
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.set(base, encode_vary(names), ms).await;
+    }
+
+    async fn set(&self, key: &str, value: Vec<u8>, ms: u64) {
+        let mut conn = self.conn.clone();
+        let set = conn.pset_ex::<_, _, ()>(format!("{}{key}", self.prefix), value, ms);
         if !matches!(tokio::time::timeout(self.deadline, set).await, Ok(Ok(()))) {
             self.failed();
         }
+    }
+}
+
+/// A value of the shared store.
+#[derive(Debug, PartialEq)]
+pub enum Entry {
+    Answer(CachedResponse),
+    /// The `Vary` names of the answers stored for a base key.
+    Vary(Vec<HeaderName>),
+}
+
+/// Status 0 (never a real one) marks a `Vary` record: then the names, one per line.
+fn encode_vary(names: &[HeaderName]) -> Vec<u8> {
+    let mut out = vec![0, 0];
+    let joined: Vec<&str> = names.iter().map(HeaderName::as_str).collect();
+    out.extend_from_slice(joined.join("\n").as_bytes());
+    out
+}
+
+/// An answer ([`decode`]) or a `Vary` record ([`encode_vary`]); None for anything else.
+pub fn decode_entry(bytes: &[u8]) -> Option<Entry> {
+    match bytes {
+        [0, 0, names @ ..] => {
+            let names = std::str::from_utf8(names).ok()?;
+            let parsed: Option<Vec<HeaderName>> = names
+                .split('\n')
+                .map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+                .collect();
+            let parsed = parsed?;
+            (!parsed.is_empty() && parsed.len() <= super::MAX_VARY_HEADERS)
+                .then_some(Entry::Vary(parsed))
+        }
+        _ => decode(bytes).map(Entry::Answer),
     }
 }
 
@@ -190,5 +247,19 @@ mod tests {
             assert_eq!(decode(&bytes[..cut]), None, "cut at {cut}");
         }
         assert_eq!(decode(b"\x00\x63garbage"), None);
+    }
+
+    #[test]
+    fn vary_records_round_trip_and_are_told_from_answers() {
+        let names = [
+            HeaderName::from_static("accept"),
+            HeaderName::from_static("accept-language"),
+        ];
+        let bytes = encode_vary(&names);
+        assert_eq!(bytes, b"\x00\x00accept\naccept-language");
+        assert_eq!(decode_entry(&bytes), Some(Entry::Vary(names.to_vec())));
+        assert_eq!(decode_entry(b"\x00\x00"), None);
+        assert_eq!(decode_entry(b"\x00\x00bad name"), None);
+        assert_eq!(decode_entry(b"\x00\x63garbage"), None);
     }
 }
