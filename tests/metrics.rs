@@ -103,6 +103,7 @@ async fn text_004_is_clean_for_promtool() {
             "schemagate_reloads_total counter",
             "schemagate_request_duration_seconds histogram",
             "schemagate_requests_total counter",
+            "schemagate_tls_certificate_reloads_total counter",
             "schemagate_upstream_duration_seconds histogram",
             "schemagate_upstream_requests_total counter",
             "schemagate_upstream_retries_total counter",
@@ -212,6 +213,7 @@ async fn openmetrics_for_prometheus_parses_with_the_reference_parser() {
             (routes + 1) * 19
         ),
         "schemagate_requests counter 3".to_string(),
+        "schemagate_tls_certificate_reloads counter 2".to_string(),
         format!(
             "schemagate_upstream_duration_seconds histogram {}",
             services * 19

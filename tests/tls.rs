@@ -578,7 +578,12 @@ async fn certificate_rotation_under_load_fails_no_request() {
     let certs = tempfile::tempdir().unwrap();
     let gw = tls_gateway(&up, &ca, certs.path(), "").await;
     let tls = gw.tls.clone().unwrap();
-    let _watch = tls.watch(Duration::from_millis(50)).unwrap();
+    let state = Arc::clone(&gw.state);
+    let _watch = tls
+        .watch(Duration::from_millis(50), move |ok| {
+            state.metrics.tls_reload(ok)
+        })
+        .unwrap();
     assert_eq!(served_serial(gw.addr, &ca).await, vec![1]);
 
     // A loop of requests, each on a new connection (a new handshake), and one keep-alive
@@ -631,6 +636,23 @@ async fn certificate_rotation_under_load_fails_no_request() {
     assert!(after > before);
     assert!(tls.cert().reloads() >= 1);
     assert_eq!(tls.cert().failures(), 0);
+    // Each reload the watch made is on the metrics page.
+    let page = gw.state.metrics.render();
+    let mut lines: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("schemagate_tls_certificate_reloads_total"))
+        .collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            r#"schemagate_tls_certificate_reloads_total{outcome="failure"} 0"#.to_owned(),
+            format!(
+                r#"schemagate_tls_certificate_reloads_total{{outcome="success"}} {}"#,
+                tls.cert().reloads()
+            ),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,12 +111,16 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
         let _tls_watch = match &tls {
             Some(t) => {
                 let cert = std::sync::Arc::clone(t.cert());
+                let st = std::sync::Arc::clone(&state);
                 if let Err(e) = crate::reload::on_sighup(move || {
-                    let _ = cert.reload();
+                    st.metrics.tls_reload(cert.reload().is_ok());
                 }) {
                     tracing::warn!(error = %e, "SIGHUP certificate reload unavailable");
                 }
-                match t.watch(Duration::from_millis(cfg.admin.watch_debounce_ms)) {
+                let st = std::sync::Arc::clone(&state);
+                match t.watch(Duration::from_millis(cfg.admin.watch_debounce_ms), move |ok| {
+                    st.metrics.tls_reload(ok)
+                }) {
                     Ok(h) => Some(h),
                     Err(e) => {
                         tracing::warn!(error = %e, "certificate files not watched; reload them with SIGHUP");

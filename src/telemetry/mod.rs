@@ -294,6 +294,7 @@ pub struct Metrics {
     validation_failures: Family<ValidationLabels, Counter>,
     auth_failures: Family<AuthFailureLabels, Counter>,
     reloads: Family<OutcomeLabels, Counter>,
+    tls_reloads: Family<OutcomeLabels, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
     config_generation: Gauge,
     /// Rate limits, breakers, retries and the response cache.
@@ -321,12 +322,15 @@ impl Metrics {
         let validation_failures = Family::<ValidationLabels, Counter>::default();
         let auth_failures = Family::<AuthFailureLabels, Counter>::default();
         let reloads = Family::<OutcomeLabels, Counter>::default();
+        let tls_reloads = Family::<OutcomeLabels, Counter>::default();
         // Both outcomes exist from the start, at zero: an alert on failures has a series
         // to watch before the first reload.
         for outcome in [RELOAD_SUCCESS, RELOAD_FAILURE] {
-            drop(reloads.get_or_create(&OutcomeLabels {
-                outcome: outcome.to_string(),
-            }));
+            for family in [&reloads, &tls_reloads] {
+                drop(family.get_or_create(&OutcomeLabels {
+                    outcome: outcome.to_string(),
+                }));
+            }
         }
         let last_reload_success = Gauge::<f64, AtomicU64>::default();
         let config_generation = Gauge::default();
@@ -368,6 +372,12 @@ impl Metrics {
             reloads.clone(),
         );
         registry.register(
+            "tls_certificate_reloads",
+            "Reloads of the partner listener's certificate and key ([tls]), by outcome; a \
+             failed one keeps the previous pair serving",
+            tls_reloads.clone(),
+        );
+        registry.register(
             "last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration load, the start-up load included",
             last_reload_success.clone(),
@@ -399,6 +409,7 @@ impl Metrics {
             validation_failures,
             auth_failures,
             reloads,
+            tls_reloads,
             last_reload_success,
             config_generation,
             traffic,
@@ -506,6 +517,16 @@ impl Metrics {
     /// load (the start-up one too) calls.
     pub fn reload(&self, outcome: &'static str) {
         self.reloads
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// One reload of the listener's certificate and key, good or not.
+    pub fn tls_reload(&self, ok: bool) {
+        let outcome = if ok { RELOAD_SUCCESS } else { RELOAD_FAILURE };
+        self.tls_reloads
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_string(),
             })

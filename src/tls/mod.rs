@@ -129,10 +129,15 @@ impl Terminator {
     /// Watches the certificate and key files and reloads them when they change (after
     /// `debounce` of quiet, so a tool writing both files in turn makes one reload). The
     /// watch lasts as long as the returned handle.
-    pub fn watch(&self, debounce: Duration) -> Result<crate::reload::WatchHandle, notify::Error> {
+    /// `reloaded` hears whether each reload succeeded (for the metrics).
+    pub fn watch(
+        &self,
+        debounce: Duration,
+        reloaded: impl Fn(bool) + Send + Sync + 'static,
+    ) -> Result<crate::reload::WatchHandle, notify::Error> {
         let cert = Arc::clone(&self.cert);
         crate::reload::watch(self.cert.paths(), debounce, move || {
-            let _ = cert.reload();
+            reloaded(cert.reload().is_ok());
         })
     }
 }
