@@ -225,16 +225,26 @@ async fn the_rate_limit_refuses_past_the_burst_in_the_partners_format() {
     );
 }
 
+/// Two gateways whose `acme/orders` limit (`limit`: the keys of its table after
+/// `enabled`) is kept in Redis under a fresh prefix, refusing when Redis fails; and the prefix.
+async fn two_sharing_redis(up: SocketAddr, test: &str, limit: &str) -> (Gateway, Gateway, String) {
+    let prefix = fresh_prefix(test);
+    let extra = format!(
+        "[redis]\nurl = \"{}\"\nprefix = \"{prefix}\"\n\n[rate_limit]\nbackend = \"redis\"\non_store_error = \"closed\"\n\n[routes.\"acme/orders\".rate_limit]\nenabled = true\n{limit}",
+        redis_url()
+    );
+    (gateway(up, &extra).await, gateway(up, &extra).await, prefix)
+}
+
 #[tokio::test]
 async fn two_gateways_sharing_one_redis_admit_no_more_than_the_limit_together() {
     let (up, mode) = upstream().await;
-    let prefix = fresh_prefix("two");
-    let extra = format!(
-        "[redis]\nurl = \"{}\"\nprefix = \"{prefix}\"\n\n[rate_limit]\nbackend = \"redis\"\non_store_error = \"closed\"\n\n[routes.\"acme/orders\".rate_limit]\nenabled = true\nkey = \"client_address\"\nrate = 5\nburst = 5\nperiod_secs = 3600\n",
-        redis_url()
-    );
-    let a = gateway(up, &extra).await;
-    let b = gateway(up, &extra).await;
+    let (a, b, _) = two_sharing_redis(
+        up,
+        "two",
+        "key = \"client_address\"\nrate = 5\nburst = 5\nperiod_secs = 3600\n",
+    )
+    .await;
     let mut statuses = Vec::new();
     for i in 0..12 {
         let r = acme_post(if i % 2 == 0 { &a } else { &b }).await;
@@ -252,14 +262,13 @@ async fn two_gateways_sharing_one_redis_admit_no_more_than_the_limit_together() 
 #[tokio::test]
 async fn a_daily_quota_is_shared_through_redis_and_refused_requests_are_not_counted() {
     let (up, mode) = upstream().await;
-    let prefix = fresh_prefix("quota");
     // A rate that never binds, so what refuses is the quota of 3 a day.
-    let extra = format!(
-        "[redis]\nurl = \"{}\"\nprefix = \"{prefix}\"\n\n[rate_limit]\nbackend = \"redis\"\non_store_error = \"closed\"\n\n[routes.\"acme/orders\".rate_limit]\nenabled = true\nkey = \"route\"\nrate = 1000\nburst = 1000\nquota = {{ limit = 3, period = \"day\" }}\n",
-        redis_url()
-    );
-    let a = gateway(up, &extra).await;
-    let b = gateway(up, &extra).await;
+    let (a, b, prefix) = two_sharing_redis(
+        up,
+        "quota",
+        "key = \"route\"\nrate = 1000\nburst = 1000\nquota = { limit = 3, period = \"day\" }\n",
+    )
+    .await;
     let mut seen = Vec::new();
     for i in 0..5 {
         let r = acme_post(if i % 2 == 0 { &a } else { &b }).await;
