@@ -149,6 +149,19 @@ async fn answered_gone_and_refused_requests_each_leave_one_line_and_one_count() 
         )
     );
 
+    // The client closes its connection halfway through its body.
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(format!("POST {ACME} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/xml\r\nX-Correlation-Id: cut-body\r\nContent-Length: 1000\r\n\r\n<Order").as_bytes())
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        gw.access_line("cut-body"),
+        access("cut-body", "POST", ACME, "acme/orders", 499, "client_closed")
+    );
+
     // Heads hyper refuses itself: too many headers, and a request line it cannot read.
     let mut crowded = String::from("GET /partners/acme/orders HTTP/1.1\r\nHost: gw\r\n");
     for i in 0..30 {
@@ -182,8 +195,8 @@ async fn answered_gone_and_refused_requests_each_leave_one_line_and_one_count() 
         ]
     );
 
-    // Four requests, four lines, four counts; the abandoned exchange is counted too.
-    assert_eq!(gw.access_lines().len(), 4, "{:#?}", gw.access_lines());
+    // Five requests, five lines, five counts; the abandoned exchange is counted too.
+    assert_eq!(gw.access_lines().len(), 5, "{:#?}", gw.access_lines());
     assert_eq!(
         metric_lines(
             &gw.admin_url("/metrics"),
@@ -195,7 +208,7 @@ async fn answered_gone_and_refused_requests_each_leave_one_line_and_one_count() 
         .await,
         [
             r#"schemagate_requests_total{route="acme/orders",method="POST",status="200"} 1"#,
-            r#"schemagate_requests_total{route="acme/orders",method="POST",status="499"} 1"#,
+            r#"schemagate_requests_total{route="acme/orders",method="POST",status="499"} 2"#,
             r#"schemagate_requests_total{route="unmatched",method="other",status="400"} 1"#,
             r#"schemagate_requests_total{route="unmatched",method="other",status="431"} 1"#,
             r#"schemagate_upstream_requests_total{service="orders",outcome="5xx"} 0"#,

@@ -9,7 +9,9 @@
 //! shutdown aborts it at the drain deadline. The layer's future holds a guard that writes
 //! the request's line from its `Drop` then: status 499 (nginx's "client closed request")
 //! with outcome `client_closed`, or 503 with outcome `shutdown` when the listener's
-//! [`DrainCut`] says the drain deadline passed. Requests hyper rejects before any service
+//! [`DrainCut`] says the drain deadline passed. A client that closes its connection in the
+//! middle of its body gets the same line through its route's answer, 499. Requests hyper
+//! rejects before any service
 //! sees them (a head it cannot parse, or too large) are reported by the listener and
 //! recorded by [`rejected`], with outcome `rejected`. Every other line has outcome
 //! `answered`.
@@ -180,7 +182,12 @@ impl Pending {
             elapsed,
             peer,
             consumer,
-            outcome: "answered",
+            // The answer to a body the client stopped sending before it was whole.
+            outcome: if status == CLIENT_CLOSED {
+                "client_closed"
+            } else {
+                "answered"
+            },
         });
     }
 

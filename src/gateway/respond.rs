@@ -117,12 +117,36 @@ pub(super) async fn read_body(
             "the body was not received in time",
         )),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        // Nobody reads this answer: it is for the access log and the metrics (499).
+        Ok(Err(e)) if client_went_away(&*e) => Err(Problem::new(
+            ProblemKind::MalformedBody,
+            "the client closed the connection before its body was complete",
+        )
+        .with_status(CLIENT_CLOSED)),
         Ok(Err(e)) => Err(
             Problem::new(ProblemKind::MalformedBody, "the body could not be read")
                 .with_log(e.to_string()),
         ),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
+}
+
+/// nginx's status for a client that closed its connection before the answer.
+pub(super) const CLIENT_CLOSED: http::StatusCode = match http::StatusCode::from_u16(499) {
+    Ok(s) => s,
+    Err(_) => http::StatusCode::BAD_REQUEST,
+};
+
+/// Whether a body error is the client's connection ending before the body did.
+fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        next = err.source();
+    }
+    false
 }
 
 pub(super) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
