@@ -69,7 +69,10 @@ async fn upstream_received(up: &Upstream, n: usize) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the upstream received {} requests, not {n}", up.requests().len());
+    panic!(
+        "the upstream received {} requests, not {n}",
+        up.requests().len()
+    );
 }
 
 async fn metric_lines(admin_url: &str, prefixes: &[&str]) -> Vec<String> {
@@ -159,7 +162,14 @@ async fn answered_gone_and_refused_requests_each_leave_one_line_and_one_count() 
     .unwrap();
     assert_eq!(
         gw.access_line("cut-body"),
-        access("cut-body", "POST", ACME, "acme/orders", 499, "client_closed")
+        access(
+            "cut-body",
+            "POST",
+            ACME,
+            "acme/orders",
+            499,
+            "client_closed"
+        )
     );
 
     // Heads hyper refuses itself: too many headers, and a request line it cannot read.
@@ -180,7 +190,10 @@ async fn answered_gone_and_refused_requests_each_leave_one_line_and_one_count() 
         crowded.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
         "{crowded}"
     );
-    assert!(garbage.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{garbage}");
+    assert!(
+        garbage.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{garbage}"
+    );
     gw.wait_for(|l| l["target"] == "access" && l["status"] == 400);
     let refused: Vec<_> = gw
         .access_lines()

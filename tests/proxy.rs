@@ -707,7 +707,10 @@ async fn the_host_asked_for_is_forwarded_and_an_empty_host_is_refused() {
             .to_string(),
     )
     .await;
-    assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
     assert!(
         answer.contains("\r\ncontent-type: application/problem+json\r\n"),
         "{answer}"
@@ -716,5 +719,9 @@ async fn the_host_asked_for_is_forwarded_and_an_empty_host_is_refused() {
         answer.ends_with("\r\n\r\n{\"type\":\"urn:schemagate:problem:malformed-request\",\"title\":\"Malformed request\",\"status\":400,\"detail\":\"the Host header is empty; a request to this gateway names its host\",\"instance\":\"empty-host\"}"),
         "{answer}"
     );
-    assert_eq!(up.requests().len(), 3, "the refused request is not forwarded");
+    assert_eq!(
+        up.requests().len(),
+        3,
+        "the refused request is not forwarded"
+    );
 }

@@ -64,7 +64,10 @@ async fn read_body(s: &mut BufReader<TcpStream>) -> Option<String> {
     if let Some(n) = length {
         body.resize(n, 0);
         s.read_exact(&mut body).await.ok()?;
-    } else if head.iter().any(|l| l.starts_with("transfer-encoding: chunked")) {
+    } else if head
+        .iter()
+        .any(|l| l.starts_with("transfer-encoding: chunked"))
+    {
         loop {
             let mut size = String::new();
             s.read_line(&mut size).await.ok()?;
@@ -163,8 +166,12 @@ async fn posts_through_connections_the_upstream_closes_all_succeed_and_are_sent_
     assert_eq!(sent, want, "each order reached the upstream once, in order");
     let closes = up.closes.load(Ordering::SeqCst);
     assert!(closes > 20, "the upstream closed {closes} connections");
-    // A connection per close the gateway saw in time, and one per request sent again.
-    assert!(up.connections.load(Ordering::SeqCst) > closes);
+    // Every close but the last answer's costs the next request a new connection.
+    let connections = up.connections.load(Ordering::SeqCst);
+    assert!(
+        connections >= closes,
+        "{connections} connections, {closes} closes"
+    );
 }
 
 /// A mappings directory holding one proxy route, `/api/{*rest}` to `orders` `/v1/{rest}`.
@@ -181,8 +188,10 @@ fn proxy_mappings() -> tempfile::TempDir {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_posts_through_connections_the_upstream_closes_are_sent_once() {
-    let up =
-        raw_upstream(Conduct::AnswerThenMaybeClose(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")).await;
+    let up = raw_upstream(Conduct::AnswerThenMaybeClose(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    ))
+    .await;
     let maps = proxy_mappings();
     let gw = Gateway::start_with(&up.url(), "", Some(Path::new(maps.path()))).await;
     let n = 100;

@@ -783,7 +783,10 @@ mod tests {
             Some("api.example")
         );
         assert_eq!(host("/path").as_deref(), Some("other.example"));
-        assert_eq!(request_host(&"/p".parse().unwrap(), &HeaderMap::new()), None);
+        assert_eq!(
+            request_host(&"/p".parse().unwrap(), &HeaderMap::new()),
+            None
+        );
     }
 
     #[test]
@@ -801,10 +804,7 @@ mod tests {
             );
         }
         // What a client sends for a target without an authority: no http(s) URI is one.
-        assert_eq!(
-            ok(Version::HTTP_11, &[("host", "")]),
-            Err(HostError::Empty)
-        );
+        assert_eq!(ok(Version::HTTP_11, &[("host", "")]), Err(HostError::Empty));
         assert_eq!(ok(Version::HTTP_2, &[("host", "")]), Err(HostError::Empty));
         assert_eq!(ok(Version::HTTP_10, &[]), Ok(()));
         // HTTP/2 names the host in `:authority`.

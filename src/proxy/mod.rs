@@ -694,12 +694,11 @@ impl Upstream {
         *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
-        let result =
-            match tokio::time::timeout(self.request_timeout, self.dispatch(req)).await {
-                Ok(Ok(resp)) => Ok(resp),
-                Ok(Err(e)) => Err(self.classify(&e)),
-                Err(_) => Err(self.timeout()),
-            };
+        let result = match tokio::time::timeout(self.request_timeout, self.dispatch(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(self.classify(&e)),
+            Err(_) => Err(self.timeout()),
+        };
         pick.record(match &result {
             Ok(r) => !target_failed(r.status()),
             Err(e) => !e.is_target_failure(),
@@ -762,7 +761,11 @@ impl Upstream {
         let (parts, body) = req.into_parts();
         let (body, spare) = unsent::keep(body);
         // hyper drops a request it hands back: its head is kept here for the second send.
-        let head = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+        let head = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
         let first = self
             .client
             .request(http::Request::from_parts(parts, body))
@@ -1382,12 +1385,8 @@ mod tests {
     }
 
     fn guarded(addr: SocketAddr) -> Upstream {
-        upstream(&format!("http://{addr}")).with_guard(guard::Guards::default().guard(
-            "orders",
-            None,
-            20,
-            10,
-        ))
+        upstream(&format!("http://{addr}"))
+            .with_guard(guard::Guards::default().guard("orders", None, 20, 10))
     }
 
     fn resent(up: &Upstream) -> u64 {
@@ -1412,7 +1411,12 @@ mod tests {
             let up_srv = thread_upstream(vec![Step::AnswerThenCloseIdle, Step::Answer]);
             let up = guarded(up_srv.addr);
             let first = up
-                .send(Method::POST, "/a", HeaderMap::new(), Bytes::from_static(b"first"))
+                .send(
+                    Method::POST,
+                    "/a",
+                    HeaderMap::new(),
+                    Bytes::from_static(b"first"),
+                )
                 .await
                 .unwrap();
             assert_eq!(first.body, "conn 1");
@@ -1429,10 +1433,15 @@ mod tests {
                     .unwrap();
                 resp.into_body().collect().await.unwrap().to_bytes()
             } else {
-                up.send(Method::POST, "/b", HeaderMap::new(), Bytes::from_static(b"second"))
-                    .await
-                    .unwrap()
-                    .body
+                up.send(
+                    Method::POST,
+                    "/b",
+                    HeaderMap::new(),
+                    Bytes::from_static(b"second"),
+                )
+                .await
+                .unwrap()
+                .body
             };
             assert_eq!(second, "conn 2", "streamed: {stream}");
             assert_eq!(
@@ -1451,12 +1460,22 @@ mod tests {
         let up_srv = thread_upstream(vec![Step::AnswerThenDropNext, Step::Answer]);
         let up = guarded(up_srv.addr);
         let first = up
-            .send(Method::POST, "/a", HeaderMap::new(), Bytes::from_static(b"first"))
+            .send(
+                Method::POST,
+                "/a",
+                HeaderMap::new(),
+                Bytes::from_static(b"first"),
+            )
             .await
             .unwrap();
         assert_eq!(first.body, "conn 1");
         let err = up
-            .send(Method::POST, "/b", HeaderMap::new(), Bytes::from_static(b"second"))
+            .send(
+                Method::POST,
+                "/b",
+                HeaderMap::new(),
+                Bytes::from_static(b"second"),
+            )
             .await
             .unwrap_err();
         assert_eq!(

@@ -34,7 +34,7 @@ use bytes::Bytes;
 use http::Uri;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt as _, Either, Full};
-use hyper::rt::{Read as _, ReadBufCursor, Write as _};
+use hyper::rt::ReadBufCursor;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -105,7 +105,12 @@ fn peer_closed(tcp: &TcpStream) -> Option<io::Result<()>> {
     match socket2::SockRef::from(tcp).peek(&mut probe) {
         Ok(0) => Some(Ok(())),
         Ok(_) => None,
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
             None
         }
         Err(e) => Some(Err(e)),

@@ -60,8 +60,9 @@ impl LoggedGateway {
         let sink = Arc::clone(&lines);
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+                // Kept as text when it is not JSON (a diagnostic printed before logging
+                // starts), so the log shown on a failure is complete.
+                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
                 sink.lock().unwrap().push(value);
             }
         });
@@ -75,7 +76,11 @@ impl LoggedGateway {
         };
         let listening = |message: &str| {
             let line = gw.wait_for(|l| l["message"] == message);
-            line["local"].as_str().unwrap().parse::<SocketAddr>().unwrap()
+            line["local"]
+                .as_str()
+                .unwrap()
+                .parse::<SocketAddr>()
+                .unwrap()
         };
         let (addr, admin_addr) = (
             listening("schemagate listening"),
