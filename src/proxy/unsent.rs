@@ -240,7 +240,6 @@ impl Body for Handoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt as _;
 
     fn stream(data: &'static [u8]) -> StreamBody {
         Full::new(Bytes::from_static(data))
