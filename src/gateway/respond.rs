@@ -137,12 +137,19 @@ pub(super) const CLIENT_CLOSED: http::StatusCode = match http::StatusCode::from_
     Err(_) => http::StatusCode::BAD_REQUEST,
 };
 
-/// Whether a body error is the client's connection ending before the body did.
+/// Whether a body error is the client's connection ending before the body did (hyper
+/// reports it as an incomplete message, or as a body error caused by an early end of file).
 fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(e);
     while let Some(err) = next {
-        if let Some(h) = err.downcast_ref::<hyper::Error>() {
-            return h.is_incomplete_message();
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+            || err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
         }
         next = err.source();
     }
