@@ -24,7 +24,12 @@
 //! - **Shutdown**: when the `shutdown` future completes the listener is closed, idle
 //!   connections are closed, in-flight requests run to completion (their connections are
 //!   closed after the response) for up to [`ServerOptions::shutdown_grace`], then whatever is
-//!   left is aborted and [`serve`] returns.
+//!   left is aborted and [`serve`] returns. Each request carries a [`DrainCut`] that says,
+//!   when its handler is dropped, whether this was why.
+//! - **Rejected by hyper**: a head hyper cannot parse gets `400`, one too large `431` (a
+//!   request target too long `414`), and the connection is closed; the service never sees
+//!   the request. [`serve_observed`] reports each to a [`RejectionHook`], so those requests
+//!   are counted and logged too.
 //!
 //! Options are read from an [`OptionsSource`]: a fixed [`ServerOptions`], or a function
 //! returning the options of the configuration snapshot of the moment. Each accepted
@@ -240,6 +245,49 @@ pub fn read_at_start_changes(old: &GatewayConfig, new: &GatewayConfig) -> Vec<&'
         .collect()
 }
 
+/// In every request's extensions: set when the drain deadline passed and the connections
+/// still open are being aborted, so a handler dropped unfinished can tell shutdown from a
+/// client that went away.
+#[derive(Debug, Clone, Default)]
+pub struct DrainCut(Arc<std::sync::atomic::AtomicBool>);
+
+impl DrainCut {
+    pub fn is_cut(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A request hyper answered itself without calling the service (see the module
+/// documentation): the status it sent and the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected {
+    pub status: u16,
+    pub peer: SocketAddr,
+}
+
+/// Where [`serve_observed`] reports each [`Rejected`] request.
+pub type RejectionHook = Arc<dyn Fn(Rejected) + Send + Sync>;
+
+/// The status hyper answered a connection's failed request with, when it answered one: a
+/// head it could not parse (400), too large (431) or with a request target too long (414).
+/// The HTTP/2 preface on an HTTP/1.1 connection is not a request and gets no answer.
+fn rejection_status(e: &hyper::Error) -> Option<u16> {
+    if e.is_parse_version_h2() {
+        None
+    } else if e.is_parse_too_large() {
+        // hyper tells the two apart only in its message.
+        Some(if e.to_string().contains("URI too long") {
+            414
+        } else {
+            431
+        })
+    } else if e.is_parse() {
+        Some(400)
+    } else {
+        None
+    }
+}
+
 /// A response write made no progress within the response write timeout: the client stopped
 /// reading. Carried in the [`io::Error`] that ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -384,7 +432,7 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    serve_with(listener, service, opts, None, shutdown).await
+    serve_observed(listener, service, opts, None, None, shutdown).await
 }
 
 /// [`serve`], with TLS termination when `tls` is given: each connection's handshake (bounded
@@ -408,6 +456,30 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_observed(listener, service, opts, tls, None, shutdown).await
+}
+
+/// [`serve_with`], reporting the requests hyper rejects before the service sees them to
+/// `rejected`.
+pub async fn serve_observed<S, B>(
+    listener: TcpListener,
+    service: S,
+    opts: impl OptionsSource,
+    tls: Option<crate::tls::Terminator>,
+    rejected: Option<RejectionHook>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let cut = DrainCut::default();
     let permits = Arc::new(Semaphore::new(opts.current().max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -453,6 +525,10 @@ where
         let svc = service.clone();
         let stop = stop_rx.clone();
         let tls = tls.clone();
+        let observe = Observe {
+            rejected: rejected.clone(),
+            cut: cut.clone(),
+        };
         connections.spawn(async move {
             let _permit = permit;
             let Some(tls) = tls else {
@@ -465,7 +541,7 @@ where
                     addr: peer,
                     certs: None,
                 };
-                return drive(io, svc, &conn_opts, protocol, peer, stop).await;
+                return drive(io, svc, &conn_opts, protocol, peer, observe, stop).await;
             };
             let handshake = tls.acceptor().accept(io);
             let stream = match conn_opts.header_read_timeout {
@@ -497,7 +573,7 @@ where
                 .filter(|c| !c.is_empty())
                 .map(|c| PeerCertificates(c.iter().map(|d| d.to_vec()).collect()));
             let peer = PeerInfo { addr: peer, certs };
-            drive(stream, svc, &conn_opts, protocol, peer, stop).await;
+            drive(stream, svc, &conn_opts, protocol, peer, observe, stop).await;
         });
     }
 
@@ -518,6 +594,7 @@ where
             grace_ms = grace.as_millis() as u64,
             "shutdown grace period over; aborting the remaining connections"
         );
+        cut.0.store(true, Ordering::SeqCst);
     }
     connections.shutdown().await;
     Ok(())
@@ -530,6 +607,22 @@ enum Protocol {
     Http2,
     /// Either, told apart by the HTTP/2 preface (`server.h2c`).
     Auto,
+}
+
+/// What a connection reports beyond its answers: hyper's own rejections, and the drain cut
+/// each request carries.
+#[derive(Clone)]
+struct Observe {
+    rejected: Option<RejectionHook>,
+    cut: DrainCut,
+}
+
+impl Observe {
+    fn rejected(&self, status: u16, peer: SocketAddr) {
+        if let Some(hook) = &self.rejected {
+            hook(Rejected { status, peer });
+        }
+    }
 }
 
 /// What the listener knows of a connection's client, put into each request's extensions.
@@ -557,6 +650,7 @@ async fn drive<I, S, B>(
     opts: &ServerOptions,
     protocol: Protocol,
     peer: PeerInfo,
+    observe: Observe,
     stop: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -574,15 +668,20 @@ async fn drive<I, S, B>(
     let track = Arc::clone(&activity);
     let max_headers = opts.max_headers;
     let addr = peer.addr;
+    let per_request = observe.clone();
     let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let ext = req.extensions_mut();
         ext.insert(ConnectInfo(peer.addr));
         ext.insert(PeerAddr(peer.addr));
+        ext.insert(per_request.cut.clone());
         if let Some(certs) = &peer.certs {
             ext.insert(certs.clone());
         }
         let over_limit =
             req.version() == http::Version::HTTP_2 && req.headers().len() > max_headers;
+        if over_limit {
+            per_request.rejected(431, peer.addr);
+        }
         let answer = (!over_limit).then(|| service.clone().oneshot(req));
         let track = Arc::clone(&track);
         track.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -613,6 +712,7 @@ async fn drive<I, S, B>(
         activity,
         started,
         addr,
+        observe,
     };
     let io = TokioIo::new(io);
     match protocol {
@@ -641,6 +741,8 @@ async fn drive<I, S, B>(
 trait Graceful: Future<Output = Result<(), Self::Error>> {
     type Error: std::fmt::Display;
     fn graceful_shutdown(self: Pin<&mut Self>);
+    /// The hyper error the connection ended with, to tell a rejected request.
+    fn hyper_error(e: &Self::Error) -> Option<&hyper::Error>;
 }
 
 impl<I, S, B> Graceful for http1::Connection<I, S>
@@ -652,6 +754,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Error = hyper::Error;
+    fn hyper_error(e: &hyper::Error) -> Option<&hyper::Error> {
+        Some(e)
+    }
     fn graceful_shutdown(self: Pin<&mut Self>) {
         http1::Connection::graceful_shutdown(self);
     }
@@ -666,6 +771,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Error = hyper::Error;
+    fn hyper_error(e: &hyper::Error) -> Option<&hyper::Error> {
+        Some(e)
+    }
     fn graceful_shutdown(self: Pin<&mut Self>) {
         http1::UpgradeableConnection::graceful_shutdown(self);
     }
@@ -682,6 +790,9 @@ where
     TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
 {
     type Error = Box<dyn std::error::Error + Send + Sync>;
+    fn hyper_error(e: &Self::Error) -> Option<&hyper::Error> {
+        e.downcast_ref()
+    }
     fn graceful_shutdown(self: Pin<&mut Self>) {
         auto::UpgradeableConnection::graceful_shutdown(self);
     }
@@ -697,6 +808,9 @@ where
     TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
 {
     type Error = hyper::Error;
+    fn hyper_error(e: &hyper::Error) -> Option<&hyper::Error> {
+        Some(e)
+    }
     fn graceful_shutdown(self: Pin<&mut Self>) {
         http2::Connection::graceful_shutdown(self);
     }
@@ -713,6 +827,9 @@ where
     TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
 {
     type Error = Box<dyn std::error::Error + Send + Sync>;
+    fn hyper_error(e: &Self::Error) -> Option<&hyper::Error> {
+        e.downcast_ref()
+    }
     fn graceful_shutdown(self: Pin<&mut Self>) {
         auto::Connection::graceful_shutdown(self);
     }
@@ -725,6 +842,7 @@ struct Watch {
     activity: Arc<Activity>,
     started: tokio::time::Instant,
     addr: SocketAddr,
+    observe: Observe,
 }
 
 impl Watch {
@@ -735,6 +853,7 @@ impl Watch {
             activity,
             started,
             addr,
+            observe,
         } = self;
         let is_idle = || {
             let Some(limit) = idle else {
@@ -759,6 +878,9 @@ impl Watch {
             tokio::select! {
                 res = conn.as_mut() => {
                     if let Err(e) = res {
+                        if let Some(status) = C::hyper_error(&e).and_then(rejection_status) {
+                            observe.rejected(status, addr);
+                        }
                         // Timeouts and clients going away are routine at an edge: debug.
                         tracing::debug!(error = %e, peer = %addr, "connection ended with an error");
                     }

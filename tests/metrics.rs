@@ -106,6 +106,7 @@ async fn text_004_is_clean_for_promtool() {
             "schemagate_tls_certificate_reloads_total counter",
             "schemagate_upstream_duration_seconds histogram",
             "schemagate_upstream_requests_total counter",
+            "schemagate_upstream_resent_total counter",
             "schemagate_upstream_retries_total counter",
             "schemagate_validation_failures_total counter",
         ]
@@ -219,6 +220,7 @@ async fn openmetrics_for_prometheus_parses_with_the_reference_parser() {
             services * 19
         ),
         format!("schemagate_upstream_requests counter {}", services * 2),
+        format!("schemagate_upstream_resent counter {services}"),
         format!("schemagate_upstream_retries counter {services}"),
         "schemagate_validation_failures counter 1".to_string(),
     ];

@@ -713,3 +713,75 @@ async fn a_failing_upstream_opens_the_breaker_for_proxy_routes_too() {
     );
     assert_eq!(up.requests().len(), 5);
 }
+
+/// Sends raw request bytes on a new connection; the answer as text, once the gateway closes.
+async fn raw_answer(addr: SocketAddr, request: String) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn the_host_asked_for_is_forwarded_and_an_empty_host_is_refused() {
+    let up = Upstream::start(echo_upstream()).await;
+    let maps = proxy_mappings("orders", "");
+    let gw = gateway(&up.url(), "", maps.path()).await;
+    let forwarded_host = |i: usize| {
+        up.requests()[i]
+            .headers
+            .get("x-forwarded-host")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+
+    // An absolute-form target's authority wins over `Host` (RFC 9112 §3.2.2), without
+    // its user information.
+    for target in [
+        "http://partner.example:1/api/x",
+        "http://user:pw@partner.example/api/x",
+    ] {
+        let answer = raw_answer(
+            gw.addr,
+            format!("POST {target} HTTP/1.1\r\nHost: other.example\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 201 Created\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nPOST /v1/x 2"), "{answer}");
+    }
+    // An origin-form target: `Host` is the host asked for.
+    let answer = raw_answer(
+        gw.addr,
+        "GET /api/x HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n".to_string(),
+    )
+    .await;
+    assert!(answer.ends_with("\r\n\r\nGET /v1/x 0"), "{answer}");
+    assert_eq!(forwarded_host(0).as_deref(), Some("partner.example:1"));
+    assert_eq!(forwarded_host(1).as_deref(), Some("partner.example"));
+    assert_eq!(forwarded_host(2).as_deref(), Some("other.example"));
+
+    // No http(s) URI has an empty host (RFC 9110 §4.2.1).
+    let answer = raw_answer(
+        gw.addr,
+        "GET /api/x HTTP/1.1\r\nHost: \r\nX-Correlation-Id: empty-host\r\nConnection: close\r\n\r\n"
+            .to_string(),
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("\r\ncontent-type: application/problem+json\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("\r\n\r\n{\"type\":\"urn:schemagate:problem:malformed-request\",\"title\":\"Malformed request\",\"status\":400,\"detail\":\"the Host header is empty; a request to this gateway names its host\",\"instance\":\"empty-host\"}"),
+        "{answer}"
+    );
+    assert_eq!(
+        up.requests().len(),
+        3,
+        "the refused request is not forwarded"
+    );
+}

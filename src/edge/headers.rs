@@ -18,7 +18,8 @@
 //! client sets them for the body it sends). Both append the peer to `X-Forwarded-For` (the
 //! partner's own chain is kept only when the peer is a trusted proxy, and then only from the
 //! client's hop on, see [`believed_hops`]), set
-//! `X-Forwarded-Proto` and `X-Forwarded-Host`, and set the correlation header.
+//! `X-Forwarded-Proto` and `X-Forwarded-Host` (the host the client asked for,
+//! [`request_host`]), and set the correlation header.
 //!
 //! Responses: [`client_response_headers`] drops hop-by-hop and internal-prefix headers,
 //! `Content-Length` (recomputed for the body actually sent) and the headers that advertise
@@ -97,6 +98,8 @@ pub enum HostError {
     Several(usize),
     #[error("the Host header is not a valid host[:port]")]
     Invalid,
+    #[error("the Host header is empty; a request to this gateway names its host")]
+    Empty,
 }
 
 /// Checks that a request names its host once, with a value that can be a host and port.
@@ -124,9 +127,10 @@ pub fn check_host(version: http::Version, headers: &HeaderMap) -> Result<(), Hos
     if more > 0 {
         return Err(HostError::Several(more + 1));
     }
-    // An empty Host is what a client sends for a target without an authority.
+    // An empty Host is what a client sends for a target without an authority, which no
+    // http or https URI is (RFC 9110 §4.2.1: such a URI is invalid and must be rejected).
     if first.is_empty() {
-        return Ok(());
+        return Err(HostError::Empty);
     }
     // `host[:port]` as RFC 3986 writes an authority, without user information, the port a
     // real one.
@@ -301,6 +305,17 @@ impl HeaderPolicy {
         self.internal_prefixes
             .iter()
             .any(|p| n.starts_with(p.as_str()))
+    }
+}
+
+/// The host a request asked for, as `X-Forwarded-Host` passes it on: the authority of an
+/// absolute-form target (`POST http://host:1/path`) or of HTTP/2's `:authority`, which win
+/// over `Host` (RFC 9112 §3.2.2, RFC 9113 §8.3.1), without any user information; else the
+/// `Host` header.
+pub fn request_host<'a>(uri: &'a http::Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    match uri.authority() {
+        Some(a) => Some(a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h)),
+        None => headers.get(header::HOST).and_then(|v| v.to_str().ok()),
     }
 }
 
@@ -753,6 +768,28 @@ mod tests {
     }
 
     #[test]
+    fn the_target_authority_wins_over_host() {
+        let headers = map(&[("host", "other.example")]);
+        let host = |uri: &str| {
+            let uri: http::Uri = uri.parse().unwrap();
+            request_host(&uri, &headers).map(str::to_string)
+        };
+        assert_eq!(
+            host("http://api.example:1/path").as_deref(),
+            Some("api.example:1")
+        );
+        assert_eq!(
+            host("http://user:pw@api.example/path").as_deref(),
+            Some("api.example")
+        );
+        assert_eq!(host("/path").as_deref(), Some("other.example"));
+        assert_eq!(
+            request_host(&"/p".parse().unwrap(), &HeaderMap::new()),
+            None
+        );
+    }
+
+    #[test]
     fn exactly_one_valid_host_is_required() {
         use http::Version;
         let ok = |v: Version, h: &[(&str, &str)]| check_host(v, &map(h));
@@ -766,8 +803,9 @@ mod tests {
                 "{bad}"
             );
         }
-        // An empty Host is what a client sends for a target without an authority.
-        assert_eq!(ok(Version::HTTP_11, &[("host", "")]), Ok(()));
+        // What a client sends for a target without an authority: no http(s) URI is one.
+        assert_eq!(ok(Version::HTTP_11, &[("host", "")]), Err(HostError::Empty));
+        assert_eq!(ok(Version::HTTP_2, &[("host", "")]), Err(HostError::Empty));
         assert_eq!(ok(Version::HTTP_10, &[]), Ok(()));
         // HTTP/2 names the host in `:authority`.
         assert_eq!(ok(Version::HTTP_2, &[]), Ok(()));

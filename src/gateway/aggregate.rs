@@ -28,13 +28,13 @@ use crate::codec::doc::View;
 use crate::config::{Route, Stage, encode_segment};
 use crate::diagnostic::Diagnostic;
 use crate::edge::context::RequestContext;
-use crate::edge::headers::{check_host, transform_request_headers};
+use crate::edge::headers::{check_host, request_host, transform_request_headers};
 use crate::mapping::EvalContext;
 use crate::pipeline;
 use crate::problem::{Problem, ProblemKind};
 use crate::proxy::guard::NO_RETRIES;
 use crate::proxy::{Upstream, UpstreamError};
-use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
+use crate::telemetry::ServiceMetrics;
 
 /// An `aggregate` route's service: its plan and, per call, the client of the call's
 /// service.
@@ -189,10 +189,7 @@ impl AggregateService {
             correlation_id: cid,
             request: None,
         };
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok());
+        let host = request_host(&parts.uri, &parts.headers);
         let mut headers =
             transform_request_headers(&parts.headers, &rt.headers, peer.ip(), "http", host, cid);
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -367,6 +364,7 @@ impl AggregateService {
         let (upstream, metrics) = &self.clients[i];
         let (target, headers) = request(call, deps, ex)?;
         let started = Instant::now();
+        let in_flight = metrics.start();
         let sent = tokio::time::timeout(
             call.timeout,
             // Through the upstream's breaker; an aggregate's calls are not retried.
@@ -382,23 +380,16 @@ impl AggregateService {
         let secs = started.elapsed().as_secs_f64();
         let resp = match sent {
             Err(_) => {
-                metrics.exchange("timeout", secs);
+                in_flight.finish("timeout", secs);
                 return Err(CallFailure::Timeout);
             }
             Ok(Err(e)) => {
-                metrics.exchange(e.outcome(), secs);
+                in_flight.finish(e.outcome(), secs);
                 return Err(CallFailure::Upstream(e));
             }
             Ok(Ok(r)) => r,
         };
-        metrics.exchange(
-            if resp.status.is_server_error() {
-                OUTCOME_5XX
-            } else {
-                OUTCOME_OK
-            },
-            secs,
-        );
+        in_flight.finish(super::transform::exchange_outcome(resp.status), secs);
         if !resp.status.is_success() {
             return Err(CallFailure::Status(resp.status));
         }

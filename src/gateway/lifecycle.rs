@@ -185,7 +185,9 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
                 },
             ))
         });
-        crate::server::serve_with(listener, app(state), options, tls, shutdown).await?;
+        let rejected = super::rejection_hook(Arc::clone(&state));
+        crate::server::serve_observed(listener, app(state), options, tls, Some(rejected), shutdown)
+            .await?;
         let _ = stop_admin.send(true);
         if let Some(task) = admin_task {
             let _ = task.await;

@@ -10,7 +10,8 @@
 //!  TCP accept, connection limit, header/idle timeouts                server.rs
 //!  TLS termination (rustls, certificate reloaded in place), ALPN;    tls/
 //!    client chain -> PeerCertificates, peer -> PeerAddr/ConnectInfo
-//!  HTTP/1.1 or HTTP/2 (stream and reset limits)                      server.rs
+//!  HTTP/1.1 or HTTP/2 (stream and reset limits); heads hyper rejects    server.rs
+//!    (400, 414, 431) reported to observe.rs
 //!  GatewayService: partner stack; the admin endpoints have their     service.rs
 //!    own listener (`[admin] listen`) unless shared by opt-in
 //!  ── partner stack: tower layers, one ServiceBuilder ─────────────── stack.rs
@@ -18,7 +19,8 @@
 //!  header hygiene: internal-prefix headers removed                    edge/headers.rs
 //!  correlation id (the partner's or a new one) -> RequestContext      edge/correlation.rs
 //!  traces: the request span, continuing the partner's traceparent     trace.rs
-//!  observe: metrics and access log of every answer below              observe.rs
+//!  observe: metrics and access log of every request, answered below   observe.rs
+//!    or not (client gone: 499; cut at the drain deadline: 503)
 //!  CORS (tower-http CorsLayer per route; preflights answered here)   cors.rs, edge/cors.rs
 //!  routing: 404 / 405 / HEAD served by GET -> RequestContext.route    routing.rs
 //!  Cache-Control policy of the route, on every answer from below     cache.rs
@@ -78,6 +80,7 @@ mod traffic;
 mod transform;
 
 pub use lifecycle::run_server;
+pub use observe::rejection_hook;
 pub use route_service::{RouteCall, RouteService};
 pub use service::{GatewayService, admin_app, app};
 pub use snapshot::{Runtime, build, compile};

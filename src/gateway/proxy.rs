@@ -22,11 +22,13 @@ use http_body_util::{BodyExt as _, Either};
 use super::route_service::RouteCall;
 use crate::config::{PathPart, Route};
 use crate::edge::context::RequestContext;
-use crate::edge::headers::{check_host, client_response_headers, upstream_request_headers};
+use crate::edge::headers::{
+    check_host, client_response_headers, request_host, upstream_request_headers,
+};
 use crate::problem::{Problem, ProblemKind};
 use crate::proxy::stream::{Metered, Outcome};
 use crate::proxy::{StreamBody, Upstream};
-use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
+use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, OUTCOME_UNEXPECTED_STATUS, ServiceMetrics};
 use std::sync::Arc;
 
 /// This gateway's name in `Via` (RFC 9110 §7.6.3).
@@ -114,10 +116,7 @@ impl ProxyService {
             return Err(too_large());
         }
 
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok());
+        let host = request_host(&parts.uri, &parts.headers);
         let mut headers =
             upstream_request_headers(&parts.headers, &rt.headers, peer.ip(), "http", host, cid);
         pass_end_to_end(&parts.headers, &mut headers);
@@ -147,6 +146,7 @@ impl ProxyService {
         };
 
         let started = Instant::now();
+        let in_flight = self.metrics.start();
         let result = self
             .upstream
             .call_stream(parts.method.clone(), &target, headers, request_body)
@@ -156,7 +156,7 @@ impl ProxyService {
         let (mut resp, pick) = match result {
             Ok(r) => r,
             Err(e) => {
-                self.metrics.exchange(e.outcome(), elapsed.as_secs_f64());
+                in_flight.finish(e.outcome(), elapsed.as_secs_f64());
                 if sent.too_large() {
                     return Err(too_large());
                 }
@@ -169,15 +169,19 @@ impl ProxyService {
                 return Err(e.to_problem());
             }
         };
+        let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        // Labelled by what the partner gets: everything is passed on as it came, but a
+        // switch of protocols nobody asked for, which becomes a 502.
         let outcome = if resp.status().is_server_error() {
             OUTCOME_5XX
+        } else if switched && !upgrade {
+            OUTCOME_UNEXPECTED_STATUS
         } else {
             OUTCOME_OK
         };
-        self.metrics.exchange(outcome, elapsed.as_secs_f64());
+        in_flight.finish(outcome, elapsed.as_secs_f64());
 
-        let service_upgrade = (upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS)
-            .then(|| hyper::upgrade::on(&mut resp));
+        let service_upgrade = (upgrade && switched).then(|| hyper::upgrade::on(&mut resp));
         let (up_parts, up_body) = resp.into_parts();
         if up_parts
             .headers

@@ -117,12 +117,43 @@ pub(super) async fn read_body(
             "the body was not received in time",
         )),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        // Nobody reads this answer: it is for the access log and the metrics (499).
+        Ok(Err(e)) if client_went_away(&*e) => Err(Problem::new(
+            ProblemKind::MalformedBody,
+            "the client closed the connection before its body was complete",
+        )
+        .with_status(CLIENT_CLOSED)),
         Ok(Err(e)) => Err(
             Problem::new(ProblemKind::MalformedBody, "the body could not be read")
                 .with_log(e.to_string()),
         ),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
+}
+
+/// nginx's status for a client that closed its connection before the answer.
+pub(super) const CLIENT_CLOSED: http::StatusCode = match http::StatusCode::from_u16(499) {
+    Ok(s) => s,
+    Err(_) => http::StatusCode::BAD_REQUEST,
+};
+
+/// Whether a body error is the client's connection ending before the body did (hyper
+/// reports it as an incomplete message, or as a body error caused by an early end of file).
+fn client_went_away(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+            || err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 pub(super) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {

@@ -16,9 +16,22 @@ use http::header::{self, HeaderValue};
 
 use super::respond::refuse;
 use super::stack::{Request, snapshot_of, unassembled};
-use crate::config::RouteMatch;
+use crate::config::{Gateway, RouteMatch};
 use crate::edge::context::{MatchedRoute, RequestContext};
 use crate::problem::{Problem, ProblemKind};
+
+/// The route of `method path`, HEAD served by GET: what routing decides (the observer asks
+/// again for a request dropped before its answer came back up).
+pub(super) fn find<'a>(gateway: &'a Gateway, method: &Method, path: &str) -> RouteMatch<'a> {
+    let matched = gateway.find(method, path);
+    if *method == Method::HEAD
+        && !matches!(matched, RouteMatch::Found { .. })
+        && let get @ RouteMatch::Found { .. } = gateway.find(&Method::GET, path)
+    {
+        return get;
+    }
+    matched
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct RoutingLayer;
@@ -54,14 +67,7 @@ where
         };
         let path = req.uri().path();
         let method = req.method();
-        let mut matched = rt.gateway.find(method, path);
-        if *method == Method::HEAD
-            && !matches!(matched, RouteMatch::Found { .. })
-            && let get @ RouteMatch::Found { .. } = rt.gateway.find(&Method::GET, path)
-        {
-            matched = get;
-        }
-        let refusal = match matched {
+        let refusal = match find(&rt.gateway, method, path) {
             RouteMatch::Found {
                 index,
                 route,

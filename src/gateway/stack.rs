@@ -67,8 +67,8 @@ pub fn partner_stack(state: Arc<AppState>) -> PartnerStack {
         // The request span (while `[tracing]` is on) around all the work below, so every
         // phase span is its child; a refusal from routing still ends the span.
         .layer(TraceLayer)
-        // Outermost observer: every answer from below, refusal or not, is counted and
-        // access-logged exactly once.
+        // Outermost observer: every request, answered from below (refusal or not) or
+        // dropped first (client gone, drain cut), is counted and access-logged exactly once.
         .layer(ObserveLayer::new(Arc::clone(&state)))
         // CORS: above routing, since a preflight has no route of its own and is answered
         // here; above authentication, since a browser's preflight carries no credentials.

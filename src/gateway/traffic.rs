@@ -214,6 +214,7 @@ impl TrafficReport for Traffic {
                 .map(|(n, state, t)| (n, state as i64, t))
                 .collect(),
             retries: self.guards.retries(),
+            resent: self.guards.resent(),
             cache,
         }
     }

@@ -16,7 +16,7 @@ use super::route_service::RouteCall;
 use crate::config::Route;
 use crate::edge::context::RequestContext;
 use crate::edge::headers::{
-    check_body_codings, check_host, retry_after_seconds, transform_request_headers,
+    check_body_codings, check_host, request_host, retry_after_seconds, transform_request_headers,
 };
 use crate::mapping::EvalContext;
 use crate::pipeline;
@@ -25,7 +25,7 @@ use crate::proxy::Upstream;
 use crate::proxy::guard::NO_RETRIES;
 use crate::proxy::retry;
 use crate::telemetry::traces::{self, Phase};
-use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
+use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, OUTCOME_UNEXPECTED_STATUS, ServiceMetrics};
 
 /// A `transform` route's service: its upstream and that upstream's metric handles.
 pub struct TransformService {
@@ -121,10 +121,7 @@ impl TransformService {
 
         // Forward.
         let (upstream, service_metrics) = (&self.upstream, &self.metrics);
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok());
+        let host = request_host(&parts.uri, &parts.headers);
         let mut headers =
             transform_request_headers(&parts.headers, &rt.headers, peer.ip(), "http", host, cid);
         if route.request.is_some() {
@@ -136,6 +133,7 @@ impl TransformService {
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         let path = route.upstream_target(params, parts.uri.query());
         let up_started = Instant::now();
+        let in_flight = service_metrics.start();
         let call = traces::phase(Phase::UpstreamCall);
         traces::inject(&call, &mut headers);
         let result = upstream
@@ -153,16 +151,11 @@ impl TransformService {
         let up_secs = up_elapsed.as_secs_f64();
         let resp = match result {
             Ok(r) => {
-                let outcome = if r.status.is_server_error() {
-                    OUTCOME_5XX
-                } else {
-                    OUTCOME_OK
-                };
-                service_metrics.exchange(outcome, up_secs);
+                in_flight.finish(exchange_outcome(r.status), up_secs);
                 r
             }
             Err(e) => {
-                service_metrics.exchange(e.outcome(), up_secs);
+                in_flight.finish(e.outcome(), up_secs);
                 return Err(e.to_problem());
             }
         };
@@ -273,6 +266,19 @@ impl TransformService {
     }
 }
 
+/// The upstream outcome label of an answer, by what the partner gets of it: a 2xx or a 4xx
+/// is passed on (mapped or summarised), a 5xx is the service failing, and anything else
+/// (1xx, 3xx) cannot be passed on and becomes a 502.
+pub(super) fn exchange_outcome(status: StatusCode) -> &'static str {
+    if status.is_success() || status.is_client_error() {
+        OUTCOME_OK
+    } else if status.is_server_error() {
+        OUTCOME_5XX
+    } else {
+        OUTCOME_UNEXPECTED_STATUS
+    }
+}
+
 /// `problem` with the upstream's `Retry-After` (RFC 9110 §10.2.3), as seconds from now: a
 /// summarised answer keeps the one thing the partner needs to retry well. A value that is
 /// neither delta-seconds nor an HTTP-date is dropped.
@@ -296,6 +302,24 @@ mod tests {
         upstream.insert(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
         let p = Problem::new(ProblemKind::UpstreamClientError, "x");
         with_upstream_retry_after(p, &upstream).retry_after
+    }
+
+    #[test]
+    fn outcomes_follow_what_the_partner_gets() {
+        for (status, outcome) in [
+            (200, OUTCOME_OK),
+            (204, OUTCOME_OK),
+            (404, OUTCOME_OK),
+            (422, OUTCOME_OK),
+            (500, OUTCOME_5XX),
+            (503, OUTCOME_5XX),
+            (101, OUTCOME_UNEXPECTED_STATUS),
+            (301, OUTCOME_UNEXPECTED_STATUS),
+            (304, OUTCOME_UNEXPECTED_STATUS),
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(exchange_outcome(status), outcome, "{status}");
+        }
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Guard {
     pub budget: Arc<RetryBudget>,
     /// Retries made (second and later attempts), for the metrics.
     pub retries: Arc<AtomicU64>,
+    /// Requests sent again on a new connection after a pooled one was found closed before
+    /// any byte of them was written ([`super::unsent`]), for the metrics.
+    pub resent: Arc<AtomicU64>,
 }
 
 /// A retry policy that never repeats a call: for upstreams without a route policy.
@@ -51,6 +54,7 @@ struct BudgetEntry {
     settings: (u64, u64),
     budget: Arc<RetryBudget>,
     retries: Arc<AtomicU64>,
+    resent: Arc<AtomicU64>,
 }
 
 impl Guards {
@@ -71,6 +75,7 @@ impl Guards {
                 settings,
                 budget: Arc::new(RetryBudget::new(settings.0, settings.1)),
                 retries: Arc::default(),
+                resent: Arc::default(),
             });
         if entry.settings != settings {
             entry.settings = settings;
@@ -80,6 +85,7 @@ impl Guards {
             breaker: breaker.map(|s| self.breakers.get(upstream, s)),
             budget: Arc::clone(&entry.budget),
             retries: Arc::clone(&entry.retries),
+            resent: Arc::clone(&entry.resent),
         }
     }
 
@@ -93,10 +99,20 @@ impl Guards {
 
     /// (upstream, retries made) of each upstream, sorted by name, for the metrics.
     pub fn retries(&self) -> Vec<(String, u64)> {
+        self.counts(|e| &e.retries)
+    }
+
+    /// (upstream, requests sent again on a new connection) of each upstream, sorted by
+    /// name, for the metrics.
+    pub fn resent(&self) -> Vec<(String, u64)> {
+        self.counts(|e| &e.resent)
+    }
+
+    fn counts(&self, counter: impl Fn(&BudgetEntry) -> &AtomicU64) -> Vec<(String, u64)> {
         let budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<_> = budgets
             .iter()
-            .map(|(n, e)| (n.clone(), e.retries.load(Ordering::Relaxed)))
+            .map(|(n, e)| (n.clone(), counter(e).load(Ordering::Relaxed)))
             .collect();
         out.sort();
         out

@@ -13,6 +13,9 @@
 //!
 //! Upstreams are `http://` or `https://` ([`tls`]: rustls, verification always on, HTTP/2
 //! where the upstream's ALPN offers it). Redirects are never followed (hyper does not).
+//!
+//! A request hyper hands back unsent, because the pooled connection it was given turned out
+//! closed before any byte was written, goes once more on a new connection ([`unsent`]).
 
 pub mod tls;
 
@@ -22,8 +25,10 @@ pub mod guard;
 pub mod retry;
 pub mod stream;
 pub mod tunnel;
+pub mod unsent;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,14 +77,23 @@ struct PoolKey {
     tls: Option<TlsMaterial>,
 }
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+type HyperClient = Client<HttpsConnector<unsent::WatchingConnector>, UpstreamBody>;
+
+/// The clients of one [`PoolKey`]: the pooled one every request uses, and one without a
+/// pool for sending again a request the pooled one handed back unsent ([`unsent`]): a new
+/// connection each time.
+#[derive(Clone)]
+struct Clients {
+    pooled: HyperClient,
+    fresh: HyperClient,
+}
 
 /// The shared upstream connection pools and target state. Cheap to clone; create one per
 /// process and pass it to every configuration load so pools and what is known about each
 /// target survive reloads.
 #[derive(Clone, Default)]
 pub struct HttpClient {
-    pools: Arc<Mutex<HashMap<PoolKey, HyperClient>>>,
+    pools: Arc<Mutex<HashMap<PoolKey, Clients>>>,
     balancers: Arc<Mutex<HashMap<String, Arc<Balancer>>>>,
 }
 
@@ -95,9 +109,9 @@ impl HttpClient {
         HttpClient::default()
     }
 
-    /// The client for these settings, created on first use. Called at configuration load,
+    /// The clients for these settings, created on first use. Called at configuration load,
     /// never on the request path.
-    fn pool(&self, key: PoolKey) -> HyperClient {
+    fn pool(&self, key: PoolKey) -> Clients {
         let mut pools = match self.pools.lock() {
             Ok(p) => p,
             // A panic while holding this lock cannot leave the map half-updated.
@@ -126,13 +140,22 @@ impl HttpClient {
                     .with_tls_config(tls)
                     .https_or_http()
                     .enable_all_versions()
-                    .wrap_connector(connector);
-                Client::builder(TokioExecutor::new())
+                    .wrap_connector(unsent::WatchingConnector(connector));
+                let mut builder = Client::builder(TokioExecutor::new());
+                builder
                     .pool_timer(TokioTimer::new())
                     .timer(TokioTimer::new())
                     .pool_idle_timeout(key.pool_idle_timeout)
+                    // A request handed back unsent is sent again here, once, on a new
+                    // connection and counted (see `unsent`), not on the next pooled one.
+                    .retry_canceled_requests(false);
+                let pooled = builder
+                    .clone()
                     .pool_max_idle_per_host(key.pool_max_idle)
-                    .build(connector)
+                    .build(connector.clone());
+                // No idle connections kept: every request opens its own.
+                let fresh = builder.pool_max_idle_per_host(0).build(connector);
+                Clients { pooled, fresh }
             })
             .clone()
     }
@@ -232,6 +255,8 @@ pub struct Upstream {
     request_timeout: Duration,
     max_response_bytes: usize,
     client: HyperClient,
+    /// The pool-less client of the same settings (see [`Clients`]).
+    fresh: HyperClient,
     balancer: Arc<Balancer>,
     /// Breaker and retry budget ([`guard`]), attached by the compile step.
     guard: Option<Arc<guard::Guard>>,
@@ -503,6 +528,7 @@ impl Upstream {
             tls,
         };
         let (balancer, fresh) = client.balancer(name, targets, &cfg.balance);
+        let clients = client.pool(key);
         let upstream = Upstream {
             name: Arc::from(name),
             base_path: Arc::from(base.path.as_str()),
@@ -512,7 +538,8 @@ impl Upstream {
             host: base.host,
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
             max_response_bytes: limits.max_response_bytes,
-            client: client.pool(key),
+            client: clients.pooled,
+            fresh: clients.fresh,
             balancer,
             guard: None,
         };
@@ -555,7 +582,7 @@ impl Upstream {
         let mut req = http::Request::new(Either::Left(Full::new(Bytes::new())));
         *req.uri_mut() = uri;
         req.headers_mut().insert(HOST, self.host.clone());
-        match tokio::time::timeout(timeout, self.client.request(req)).await {
+        match tokio::time::timeout(timeout, self.dispatch(req)).await {
             Ok(Ok(resp)) => {
                 let ok = resp.status().is_success();
                 // Read the (small) body so the connection goes back to the pool.
@@ -667,12 +694,11 @@ impl Upstream {
         *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
-        let result =
-            match tokio::time::timeout(self.request_timeout, self.client.request(req)).await {
-                Ok(Ok(resp)) => Ok(resp),
-                Ok(Err(e)) => Err(self.classify(&e)),
-                Err(_) => Err(self.timeout()),
-            };
+        let result = match tokio::time::timeout(self.request_timeout, self.dispatch(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(self.classify(&e)),
+            Err(_) => Err(self.timeout()),
+        };
         pick.record(match &result {
             Ok(r) => !target_failed(r.status()),
             Err(e) => !e.is_target_failure(),
@@ -692,11 +718,7 @@ impl Upstream {
         req: http::Request<UpstreamBody>,
         expects_body: bool,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| self.classify(&e))?;
+        let resp = self.dispatch(req).await.map_err(|e| self.classify(&e))?;
         let (parts, mut body) = resp.into_parts();
 
         let declared = parts
@@ -727,6 +749,47 @@ impl Upstream {
             headers: parts.headers,
             body: buf.freeze(),
         })
+    }
+
+    /// One request through the pool; when hyper hands it back unsent ([`unsent`]), once
+    /// more on a new connection, whatever its method: the upstream cannot have seen it.
+    /// Every other failure is the caller's to judge.
+    async fn dispatch(
+        &self,
+        req: http::Request<UpstreamBody>,
+    ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
+        let (parts, body) = req.into_parts();
+        let (body, spare) = unsent::keep(body);
+        // hyper drops a request it hands back: its head is kept here for the second send.
+        let head = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
+        let first = self
+            .client
+            .request(http::Request::from_parts(parts, body))
+            .await;
+        let error = match first {
+            Err(e) if unsent::was_unsent(&e) => e,
+            other => return other,
+        };
+        let Some(body) = spare.take() else {
+            return Err(error);
+        };
+        if let Some(guard) = &self.guard {
+            guard.resent.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::debug!(
+            upstream = %self.name,
+            "a pooled connection was closed before the request was written; sending it on a new connection"
+        );
+        let (method, uri, headers) = head;
+        let mut again = http::Request::new(body);
+        *again.method_mut() = method;
+        *again.uri_mut() = uri;
+        *again.headers_mut() = headers;
+        self.fresh.request(again).await
     }
 
     fn classify(&self, e: &hyper_util::client::legacy::Error) -> UpstreamError {
@@ -1231,5 +1294,214 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// A blocking upstream on a thread of its own, outside the test's runtime, so a test
+    /// can hold that runtime still while the upstream closes a connection. Each step is
+    /// one accepted connection's script; every request it reads is recorded as
+    /// (connection number, body).
+    struct ThreadUpstream {
+        addr: SocketAddr,
+        seen: Arc<Mutex<Vec<(usize, String)>>>,
+        /// Tells the upstream to go on where a step waits.
+        go: std::sync::mpsc::Sender<()>,
+        listener: std::net::TcpListener,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Step {
+        /// Answers one request, waits for `go`, then closes the idle connection.
+        AnswerThenCloseIdle,
+        /// Answers one request, then reads the next and closes without answering.
+        AnswerThenDropNext,
+        /// Answers one request and closes after the client does.
+        Answer,
+    }
+
+    fn read_blocking(s: &mut std::net::TcpStream) -> Option<String> {
+        use std::io::Read as _;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).ok()? == 0 {
+                return None;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).ok()?;
+        let len = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).ok()?;
+        String::from_utf8(body).ok()
+    }
+
+    fn thread_upstream(steps: Vec<Step>) -> ThreadUpstream {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let accepting = listener.try_clone().unwrap();
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for (n, step) in steps.into_iter().enumerate() {
+                let Ok((mut s, _)) = accepting.accept() else {
+                    return;
+                };
+                let Some(body) = read_blocking(&mut s) else {
+                    return;
+                };
+                log.lock().unwrap().push((n + 1, body));
+                let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nconn {}", n + 1);
+                if s.write_all(answer.as_bytes()).is_err() {
+                    return;
+                }
+                match step {
+                    Step::AnswerThenCloseIdle => {
+                        let _ = wait.recv();
+                        drop(s);
+                    }
+                    Step::AnswerThenDropNext => {
+                        if let Some(body) = read_blocking(&mut s) {
+                            log.lock().unwrap().push((n + 1, body));
+                        }
+                        drop(s);
+                    }
+                    Step::Answer => while read_blocking(&mut s).is_some() {},
+                }
+            }
+        });
+        ThreadUpstream {
+            addr,
+            seen,
+            go,
+            listener,
+        }
+    }
+
+    fn guarded(addr: SocketAddr) -> Upstream {
+        upstream(&format!("http://{addr}"))
+            .with_guard(guard::Guards::default().guard("orders", None, 20, 10))
+    }
+
+    fn resent(up: &Upstream) -> u64 {
+        up.guard.as_ref().unwrap().resent.load(Ordering::SeqCst)
+    }
+
+    fn streamed(text: &'static str) -> UpstreamBody {
+        Either::Right(
+            Full::new(Bytes::from_static(text.as_bytes()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+    }
+
+    /// The upstream closes the idle pooled connection while the runtime is held still, so
+    /// the event loop has not reported the close when the next request picks the
+    /// connection: the request is handed back unsent and goes again on a new connection,
+    /// POST or not, whole or streamed, and is counted.
+    #[tokio::test]
+    async fn a_request_on_a_connection_closed_while_idle_goes_again_on_a_new_one() {
+        for stream in [false, true] {
+            let up_srv = thread_upstream(vec![Step::AnswerThenCloseIdle, Step::Answer]);
+            let up = guarded(up_srv.addr);
+            let first = up
+                .send(
+                    Method::POST,
+                    "/a",
+                    HeaderMap::new(),
+                    Bytes::from_static(b"first"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(first.body, "conn 1");
+            // The connection goes back to the pool, idle, its socket read dry.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            up_srv.go.send(()).unwrap();
+            // Blocks the runtime's only thread: the close reaches the socket, not the
+            // event loop.
+            std::thread::sleep(Duration::from_millis(200));
+            let second = if stream {
+                let (resp, _pick) = up
+                    .send_stream(Method::POST, "/b", HeaderMap::new(), streamed("second"))
+                    .await
+                    .unwrap();
+                resp.into_body().collect().await.unwrap().to_bytes()
+            } else {
+                up.send(
+                    Method::POST,
+                    "/b",
+                    HeaderMap::new(),
+                    Bytes::from_static(b"second"),
+                )
+                .await
+                .unwrap()
+                .body
+            };
+            assert_eq!(second, "conn 2", "streamed: {stream}");
+            assert_eq!(
+                *up_srv.seen.lock().unwrap(),
+                [(1, "first".to_string()), (2, "second".to_string())],
+                "streamed: {stream}"
+            );
+            assert_eq!(resent(&up), 1, "streamed: {stream}");
+        }
+    }
+
+    /// A request the upstream read before closing is not sent again: a POST gets the
+    /// broken exchange, and no new connection is opened.
+    #[tokio::test]
+    async fn a_request_the_upstream_read_and_dropped_is_not_sent_again() {
+        let up_srv = thread_upstream(vec![Step::AnswerThenDropNext, Step::Answer]);
+        let up = guarded(up_srv.addr);
+        let first = up
+            .send(
+                Method::POST,
+                "/a",
+                HeaderMap::new(),
+                Bytes::from_static(b"first"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(first.body, "conn 1");
+        let err = up
+            .send(
+                Method::POST,
+                "/b",
+                HeaderMap::new(),
+                Bytes::from_static(b"second"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            UpstreamError::Io {
+                upstream: "orders".into(),
+                reason: "client error (SendRequest): connection closed before message completed"
+                    .into()
+            }
+        );
+        assert_eq!(
+            *up_srv.seen.lock().unwrap(),
+            [(1, "first".to_string()), (1, "second".to_string())]
+        );
+        assert_eq!(resent(&up), 0);
+        up_srv.listener.set_nonblocking(true).unwrap();
+        assert_eq!(
+            up_srv.listener.accept().map(|_| ()).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock,
+            "no second connection"
+        );
+    }
+
+    #[test]
+    fn only_a_canceled_request_was_unsent() {
+        // hyper's own errors cannot be built outside hyper; a connect failure is not one.
+        let io = std::io::Error::other("connection refused");
+        assert!(!unsent::was_unsent(&io));
     }
 }

@@ -185,10 +185,17 @@ pub fn method_label(method: &str) -> &'static str {
     }
 }
 
-/// Upstream outcome label of an exchange that got an answer below 500.
+/// Upstream outcome label of an exchange whose answer the partner got (or a mapping of
+/// it): a 2xx, or a 4xx passed on as the partner's error.
 pub const OUTCOME_OK: &str = "ok";
 /// Upstream outcome label of an exchange answered with a 5xx.
 pub const OUTCOME_5XX: &str = "5xx";
+/// Upstream outcome label of an answer the route cannot pass on and turns into a 502: a
+/// redirect, `304`, or a `101` nobody asked for.
+pub const OUTCOME_UNEXPECTED_STATUS: &str = "unexpected_status";
+/// Upstream outcome label of an exchange left unfinished because the partner's request
+/// ended first: the client went away, the request deadline passed, or shutdown cut it.
+pub const OUTCOME_ABANDONED: &str = "abandoned";
 
 /// Reload outcome label of a configuration swapped in.
 pub const RELOAD_SUCCESS: &str = "success";
@@ -251,7 +258,18 @@ pub struct ServiceMetrics {
 }
 
 impl ServiceMetrics {
-    /// One upstream exchange; `outcome` is [`OUTCOME_OK`], [`OUTCOME_5XX`] or an error's
+    /// An exchange starting now: it is counted once, by [`InFlight::finish`], or as
+    /// [`OUTCOME_ABANDONED`] when dropped unfinished (the request's future was dropped).
+    pub fn start(&self) -> InFlight<'_> {
+        InFlight {
+            metrics: self,
+            started: std::time::Instant::now(),
+            finished: false,
+        }
+    }
+
+    /// One upstream exchange; `outcome` is [`OUTCOME_OK`], [`OUTCOME_5XX`],
+    /// [`OUTCOME_UNEXPECTED_STATUS`], [`OUTCOME_ABANDONED`] or an error's
     /// [`crate::proxy::UpstreamError::outcome`]: a fixed word, never text from the exchange.
     pub fn exchange(&self, outcome: &'static str, seconds: f64) {
         self.duration.observe(seconds);
@@ -270,6 +288,31 @@ impl ServiceMetrics {
                     })
                     .inc();
             }
+        }
+    }
+}
+
+/// An upstream exchange in flight (see [`ServiceMetrics::start`]).
+#[derive(Debug)]
+pub struct InFlight<'a> {
+    metrics: &'a ServiceMetrics,
+    started: std::time::Instant,
+    finished: bool,
+}
+
+impl InFlight<'_> {
+    /// Counts the exchange under `outcome`, taking `seconds`.
+    pub fn finish(mut self, outcome: &'static str, seconds: f64) {
+        self.finished = true;
+        self.metrics.exchange(outcome, seconds);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.metrics
+                .exchange(OUTCOME_ABANDONED, self.started.elapsed().as_secs_f64());
         }
     }
 }

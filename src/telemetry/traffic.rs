@@ -24,6 +24,8 @@ pub struct TrafficSample {
     pub breakers: Vec<(String, i64, u64)>,
     /// (upstream, retries made) by upstream.
     pub retries: Vec<(String, u64)>,
+    /// (upstream, requests sent again on a new connection) by upstream.
+    pub resent: Vec<(String, u64)>,
     pub cache: Option<CacheSample>,
 }
 
@@ -204,6 +206,21 @@ impl Collector for TrafficCollector {
                 "upstream_retries",
                 "Upstream calls repeated after a failed attempt, by upstream",
                 &retries,
+            )?;
+        }
+        if !s.resent.is_empty() {
+            let resent: Vec<_> = s
+                .resent
+                .iter()
+                .map(|(u, n)| ([("upstream", u.as_str())], *n))
+                .collect();
+            let resent: Vec<(&[(&str, &str)], u64)> =
+                resent.iter().map(|(l, v)| (&l[..], *v)).collect();
+            counter(
+                &mut enc,
+                "upstream_resent",
+                "Requests sent again on a new connection because the pooled one was found closed before any byte of them was written, by upstream",
+                &resent,
             )?;
         }
         if let Some(c) = s.cache {

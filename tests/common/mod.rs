@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod logged;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use schemagate::config::LoadOptions;
 use schemagate::gateway::{AppState, admin_app, app};
-use schemagate::server::{ServerOptions, serve, serve_with};
+use schemagate::server::{ServerOptions, serve, serve_observed};
 use tokio::sync::oneshot;
 
 /// The gateway binary's allocator: every in-process gateway of the tests allocates through
@@ -231,8 +232,9 @@ impl Gateway {
             admin_addr
         };
         let served_tls = tls.clone();
+        let rejected = schemagate::gateway::rejection_hook(Arc::clone(&state));
         tokio::spawn(async move {
-            let _ = serve_with(listener, router, opts, served_tls, async {
+            let _ = serve_observed(listener, router, opts, served_tls, Some(rejected), async {
                 let _ = rx.await;
             })
             .await;
