@@ -331,6 +331,22 @@ async fn a_media_type_that_does_not_fit_the_route_is_refused_at_compile() {
         compile("text/xml; charset=latin1").unwrap_err(),
         "mappings/acme/orders.yaml:7:3: error: `text/xml; charset=latin1` names charset `latin1`, but the gateway writes answers in UTF-8\n  --> at route.response_media_type\n  = hint: e.g. `application/xml`, or remove the key for that default"
     );
+    let without_response = |value: &str| {
+        let text = text
+            .replacen(anchor, &format!("{anchor}  response_media_type: \"{value}\"\n"), 1)
+            .split("\nresponse:")
+            .next()
+            .unwrap()
+            .to_string();
+        let file = Path::new("mappings/acme/orders.yaml");
+        schemagate::config::compile_route_text(&rt.gateway, "acme/orders", file, &text)
+            .map(|_| ())
+            .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        without_response("text/xml"),
+        Err(vec!["mappings/acme/orders.yaml:7:3: error: `response_media_type` cannot apply: without a `response:` mapping the upstream's answer and its `Content-Type` pass through\n  --> at route.response_media_type\n  = hint: remove `response_media_type`".to_string()])
+    );
     assert_eq!(
         compile("xml").unwrap_err(),
         "mappings/acme/orders.yaml:7:3: error: `xml` is not a media type: write `type/subtype`, optionally followed by `; name=value` parameters\n  --> at route.response_media_type\n  = hint: e.g. `application/xml`, or remove the key for that default"

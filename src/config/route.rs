@@ -695,7 +695,7 @@ pub fn compile_answer_media_type(
             })
             .ok(),
     };
-    checked.unwrap_or(HeaderValue::from_static(format.media_type()))
+    checked.unwrap_or_else(|| HeaderValue::from_static(format.media_type()))
 }
 
 fn compile_stage(
