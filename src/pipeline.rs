@@ -72,7 +72,9 @@ pub fn check_media_type(format: Format, content_type: Option<&str>) -> Result<()
     // one the decoder reads.
     let (charsets, send): (&[&str], &str) = match format {
         Format::Xml => (
-            &["utf-8", "utf8", "utf-16", "utf-16le", "utf-16be", "us-ascii"],
+            &[
+                "utf-8", "utf8", "utf-16", "utf-16le", "utf-16be", "us-ascii",
+            ],
             "send UTF-8 or UTF-16",
         ),
         Format::Json => (&["utf-8", "utf8"], "send UTF-8"),
@@ -434,7 +436,8 @@ mod tests {
             "charset `ISO-8859-1` is not accepted; send UTF-8 or UTF-16"
         );
         assert!(check_media_type(Format::Xml, Some("application/xml; charset=UTF-16")).is_ok());
-        let p = check_media_type(Format::Json, Some("application/json; charset=utf-16")).unwrap_err();
+        let p =
+            check_media_type(Format::Json, Some("application/json; charset=utf-16")).unwrap_err();
         assert_eq!(p.detail, "charset `utf-16` is not accepted; send UTF-8");
     }
 }

@@ -333,7 +333,11 @@ async fn a_media_type_that_does_not_fit_the_route_is_refused_at_compile() {
     );
     let without_response = |value: &str| {
         let text = text
-            .replacen(anchor, &format!("{anchor}  response_media_type: \"{value}\"\n"), 1)
+            .replacen(
+                anchor,
+                &format!("{anchor}  response_media_type: \"{value}\"\n"),
+                1,
+            )
             .split("\nresponse:")
             .next()
             .unwrap()

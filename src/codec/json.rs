@@ -905,8 +905,11 @@ mod tests {
         }
         // Names are compared as they decode: an escape does not make a name another.
         assert_eq!(
-            same_as_decode(br#"[{"a/b": 1}, {"a/b": 1, "a\u002fb": {"x": [[]]}}]"#, &limits)
-                .unwrap_err(),
+            same_as_decode(
+                br#"[{"a/b": 1}, {"a/b": 1, "a\u002fb": {"x": [[]]}}]"#,
+                &limits
+            )
+            .unwrap_err(),
             CodecError::DuplicateMember {
                 pointer: "/1/a~1b".into(),
                 member: "a/b".into(),
@@ -931,8 +934,11 @@ mod tests {
         );
         // The same name in two objects is no repeat.
         assert_eq!(
-            same_as_decode(br#"{"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]}"#, &limits)
-                .unwrap(),
+            same_as_decode(
+                br#"{"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]}"#,
+                &limits
+            )
+            .unwrap(),
             json!({"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]})
         );
     }

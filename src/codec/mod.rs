@@ -112,7 +112,9 @@ pub enum CodecError {
     /// A JSON object that names a member twice: 400. Parsers disagree on which value counts
     /// (the first, the last, an error), so the gateway and the upstream could act on two
     /// different documents.
-    #[error("member \"{member}\" appears twice in one object ({pointer}) at line {line}, column {column}")]
+    #[error(
+        "member \"{member}\" appears twice in one object ({pointer}) at line {line}, column {column}"
+    )]
     DuplicateMember {
         /// Pointer of the repeated member.
         pointer: String,

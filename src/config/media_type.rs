@@ -26,7 +26,10 @@ pub enum MediaTypeError {
 /// §8.3.1) of that format (XML: `application/xml`, `text/xml` or any `…+xml`; JSON:
 /// `application/json` or any `…+json`) that names no charset but UTF-8, else the
 /// format's own (`application/xml`, `application/json`) when there is no `value`.
-pub fn answer_media_type(format: Format, value: Option<&str>) -> Result<HeaderValue, MediaTypeError> {
+pub fn answer_media_type(
+    format: Format,
+    value: Option<&str>,
+) -> Result<HeaderValue, MediaTypeError> {
     let Some(value) = value else {
         return Ok(HeaderValue::from_static(format.media_type()));
     };
@@ -87,8 +90,14 @@ mod tests {
 
     #[test]
     fn the_default_is_the_formats_own() {
-        assert_eq!(answer_media_type(Format::Xml, None).unwrap(), "application/xml");
-        assert_eq!(answer_media_type(Format::Json, None).unwrap(), "application/json");
+        assert_eq!(
+            answer_media_type(Format::Xml, None).unwrap(),
+            "application/xml"
+        );
+        assert_eq!(
+            answer_media_type(Format::Json, None).unwrap(),
+            "application/json"
+        );
     }
 
     #[test]
@@ -107,7 +116,11 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused_saying_why() {
-        let refused = |format, value: &str| answer_media_type(format, Some(value)).unwrap_err().to_string();
+        let refused = |format, value: &str| {
+            answer_media_type(format, Some(value))
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             refused(Format::Xml, "application/json"),
             "`application/json` is not an XML media type (`application/xml`, `text/xml` or one ending in `+xml`), so it cannot label the XML this route answers with"
@@ -120,10 +133,22 @@ mod tests {
             refused(Format::Xml, "text/xml; charset=iso-8859-1"),
             "`text/xml; charset=iso-8859-1` names charset `iso-8859-1`, but the gateway writes answers in UTF-8"
         );
-        for bad in ["xml", "application/", "/xml", "application/x ml", "text/xml;", "text/xml; a", "text/xml; a=b c", "text/xml; a=\"b", "text/xml\n"] {
+        for bad in [
+            "xml",
+            "application/",
+            "/xml",
+            "application/x ml",
+            "text/xml;",
+            "text/xml; a",
+            "text/xml; a=b c",
+            "text/xml; a=\"b",
+            "text/xml\n",
+        ] {
             assert_eq!(
                 refused(Format::Xml, bad),
-                format!("`{bad}` is not a media type: write `type/subtype`, optionally followed by `; name=value` parameters"),
+                format!(
+                    "`{bad}` is not a media type: write `type/subtype`, optionally followed by `; name=value` parameters"
+                ),
                 "{bad:?}"
             );
         }

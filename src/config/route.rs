@@ -596,7 +596,9 @@ fn compile_route(
     let passes_through = if kind == Some(RouteKind::Proxy) {
         Some("a proxy route passes the upstream's own `Content-Type` through")
     } else if spec.response.is_none() {
-        Some("without a `response:` mapping the upstream's answer and its `Content-Type` pass through")
+        Some(
+            "without a `response:` mapping the upstream's answer and its `Content-Type` pass through",
+        )
     } else {
         None
     };

@@ -79,7 +79,9 @@ impl<'a> Decoder<'a> {
             ScanError::TooManyAttributes { at } => {
                 self.limit(at, "attributes", self.limits.max_attributes)
             }
-            ScanError::NameTooLong { at } => self.limit(at, "name length", self.limits.max_name_bytes),
+            ScanError::NameTooLong { at } => {
+                self.limit(at, "name length", self.limits.max_name_bytes)
+            }
             ScanError::Char { at, c } => self.malformed(
                 at,
                 format!("character U+{:04X} is not allowed in XML", u32::from(c)),
@@ -359,7 +361,9 @@ impl<'a> Decoder<'a> {
             {
                 return Err(error(
                     offset,
-                    format!("the document declares encoding \"{declared}\" but holds a character outside it"),
+                    format!(
+                        "the document declares encoding \"{declared}\" but holds a character outside it"
+                    ),
                 ));
             }
             return Ok(());

@@ -523,7 +523,12 @@ fn encoding_errors() {
         }
     );
     assert_eq!(
-        dec("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<R/>", &s, None).unwrap_err(),
+        dec(
+            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<R/>",
+            &s,
+            None
+        )
+        .unwrap_err(),
         CodecError::UnsupportedEncoding {
             encoding: "ISO-8859-1".into(),
             line: 1,
@@ -531,15 +536,26 @@ fn encoding_errors() {
         }
     );
     assert_eq!(
-        dec("<?xml version='1.0' encoding='us-ascii'?><R>x</R>", &s, None).unwrap(),
+        dec(
+            "<?xml version='1.0' encoding='us-ascii'?><R>x</R>",
+            &s,
+            None
+        )
+        .unwrap(),
         json!({"R": "x"})
     );
     assert_eq!(
-        dec("<?xml version='1.0' encoding='US-ASCII'?>\n<R>\u{e9}</R>", &s, None).unwrap_err(),
+        dec(
+            "<?xml version='1.0' encoding='US-ASCII'?>\n<R>\u{e9}</R>",
+            &s,
+            None
+        )
+        .unwrap_err(),
         CodecError::Encoding {
             line: 2,
             column: 4,
-            message: "the document declares encoding \"US-ASCII\" but holds a character outside it".into()
+            message: "the document declares encoding \"US-ASCII\" but holds a character outside it"
+                .into()
         }
     );
     assert_eq!(
@@ -573,8 +589,16 @@ fn utf16_documents_decode_as_their_utf8_twins() {
     for (big_endian, bom, text) in [
         (false, true, &declared),
         (true, true, &declared),
-        (false, true, &ORDER_XML.replacen("encoding=\"UTF-8\"", "encoding=\"utf-16le\"", 1)),
-        (true, false, &ORDER_XML.replacen("encoding=\"UTF-8\"", "encoding=\"UTF-16BE\"", 1)),
+        (
+            false,
+            true,
+            &ORDER_XML.replacen("encoding=\"UTF-8\"", "encoding=\"utf-16le\"", 1),
+        ),
+        (
+            true,
+            false,
+            &ORDER_XML.replacen("encoding=\"UTF-8\"", "encoding=\"UTF-16BE\"", 1),
+        ),
     ] {
         let bytes = utf16(text, big_endian, bom);
         let limits = Limits::default();
@@ -616,22 +640,34 @@ fn utf16_errors_are_placed_as_in_the_text() {
         }
     }
     // The declaration must agree with the bytes.
-    let utf8_declared = utf16("<?xml version=\"1.0\" encoding=\"UTF-8\"?><R/>", false, true);
+    let utf8_declared = utf16(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><R/>",
+        false,
+        true,
+    );
     assert_eq!(
         decode(&utf8_declared, &s, None, &Limits::default()).unwrap_err(),
         CodecError::Encoding {
             line: 1,
             column: 1,
-            message: "the document is UTF-16LE (by its first bytes) but declares encoding \"UTF-8\"".into()
+            message:
+                "the document is UTF-16LE (by its first bytes) but declares encoding \"UTF-8\""
+                    .into()
         }
     );
-    let other_order = utf16("<?xml version=\"1.0\" encoding=\"UTF-16LE\"?><R/>", true, true);
+    let other_order = utf16(
+        "<?xml version=\"1.0\" encoding=\"UTF-16LE\"?><R/>",
+        true,
+        true,
+    );
     assert_eq!(
         decode(&other_order, &s, None, &Limits::default()).unwrap_err(),
         CodecError::Encoding {
             line: 1,
             column: 1,
-            message: "the document is UTF-16BE (by its first bytes) but declares encoding \"UTF-16LE\"".into()
+            message:
+                "the document is UTF-16BE (by its first bytes) but declares encoding \"UTF-16LE\""
+                    .into()
         }
     );
     // A surrogate without its pair, and a body cut inside a code unit.
@@ -666,7 +702,10 @@ fn utf16_errors_are_placed_as_in_the_text() {
             locate(text.as_bytes(), &s, None, pointer)
         );
     }
-    assert_eq!(locate(&utf16(text, true, true), &s, None, "/R/a"), Some((2, 2)));
+    assert_eq!(
+        locate(&utf16(text, true, true), &s, None, "/R/a"),
+        Some((2, 2))
+    );
 }
 
 #[test]
