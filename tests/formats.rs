@@ -90,7 +90,7 @@ async fn utf16_orders_reach_the_upstream_as_their_utf8_twin() {
 async fn utf16_errors_are_placed_as_in_the_utf8_document() {
     let up = Upstream::acme().await;
     let gw = Gateway::start(&up.url()).await;
-    let expected = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:schema-violation</type><title>Request does not match the schema</title><status>422</status><detail>2 violations against the route's schema</detail><instance>inv-1</instance><errors><i><pointer>/Order/Customer</pointer><message>missing required property &quot;Email&quot;</message><line>4</line><column>3</column></i><i><pointer>/Order/Items/Item/1/Qty</pointer><message>&quot;ten&quot; is not of type &quot;integer&quot;</message><line>22</line><column>7</column></i></errors></problem>\n";
+    let expected = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:schema-violation</type><title>Request does not match the schema</title><status>422</status><detail>2 violations against the route&apos;s schema</detail><instance>inv-1</instance><errors><i><pointer>/Order/Customer</pointer><message>missing required property &quot;Email&quot;</message><line>4</line><column>3</column></i><i><pointer>/Order/Items/Item/1/Qty</pointer><message>&quot;ten&quot; is not of type &quot;integer&quot;</message><line>22</line><column>7</column></i></errors></problem>\n";
     for body in [
         fixture("acme/orders/invalid/input.xml"),
         acme_utf16("invalid", false),
