@@ -421,7 +421,8 @@ pub fn document(gw: &Gateway) -> Value {
         }
         let ok = match &r.spec.response {
             Some(resp) => {
-                json!({"description": "Success", "content": {media: {"schema": schema_of(&resp.target)}}})
+                let answer = r.response_media_type.to_str().unwrap_or(media);
+                json!({"description": "Success", "content": {answer: {"schema": schema_of(&resp.target)}}})
             }
             None => json!({"description": "The service's answer, passed through"}),
         };
@@ -429,7 +430,10 @@ pub fn document(gw: &Gateway) -> Value {
         let mut responses = Map::new();
         responses.insert("200".into(), ok);
         if r.spec.request.is_some() {
-            responses.insert("400".into(), err("Malformed body"));
+            responses.insert(
+                "400".into(),
+                err("Malformed body, or past a depth, element, attribute, name or text limit"),
+            );
             responses.insert("413".into(), err("Body too large"));
             responses.insert("415".into(), err("Wrong media type"));
             responses.insert("422".into(), err("The body does not match the schema"));

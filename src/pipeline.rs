@@ -67,15 +67,27 @@ pub fn check_media_type(format: Format, content_type: Option<&str>) -> Result<()
             format!("Content-Type `{essence}` is not accepted; this route accepts {expected}"),
         ));
     }
+    // JSON is UTF-8 (RFC 8259 §8.1). An XML document says its own encoding by its first
+    // bytes and its declaration, which the decoder checks; the parameter only has to name
+    // one the decoder reads.
+    let (charsets, send): (&[&str], &str) = match format {
+        Format::Xml => (
+            &[
+                "utf-8", "utf8", "utf-16", "utf-16le", "utf-16be", "us-ascii",
+            ],
+            "send UTF-8 or UTF-16",
+        ),
+        Format::Json => (&["utf-8", "utf8"], "send UTF-8"),
+    };
     for param in parts {
         if let Some((k, v)) = param.split_once('=')
             && k.trim().eq_ignore_ascii_case("charset")
         {
             let v = v.trim().trim_matches('"');
-            if !v.eq_ignore_ascii_case("utf-8") && !v.eq_ignore_ascii_case("utf8") {
+            if !charsets.iter().any(|c| v.eq_ignore_ascii_case(c)) {
                 return Err(Problem::new(
                     ProblemKind::UnsupportedMediaType,
-                    format!("charset `{v}` is not accepted; send UTF-8"),
+                    format!("charset `{v}` is not accepted; {send}"),
                 ));
             }
         }
@@ -86,7 +98,28 @@ pub fn check_media_type(format: Format, content_type: Option<&str>) -> Result<()
 /// A decoding failure as the partner sees it.
 pub fn codec_problem(err: &CodecError) -> Problem {
     match err {
-        CodecError::Limit { .. } => Problem::new(ProblemKind::PayloadTooLarge, err.to_string()),
+        // The body fit the byte limit (a larger one is refused with 413 before it is
+        // read): what is past a limit is the document's structure, which sending fewer
+        // bytes of the same kind would not fix.
+        CodecError::Limit { .. } => Problem::new(ProblemKind::LimitExceeded, err.to_string()),
+        CodecError::UnsupportedEncoding { .. } => {
+            Problem::new(ProblemKind::UnsupportedMediaType, err.to_string())
+        }
+        CodecError::DuplicateMember {
+            pointer,
+            member,
+            line,
+            column,
+        } => Problem::new(
+            ProblemKind::MalformedBody,
+            "a JSON object names a member more than once",
+        )
+        .with_errors(vec![FieldError {
+            pointer: pointer.clone(),
+            message: format!("member \"{member}\" appears more than once in this object"),
+            line: Some(*line),
+            column: Some(*column),
+        }]),
         CodecError::Unexpected {
             pointer,
             line,
@@ -398,6 +431,13 @@ mod tests {
             "missing Content-Type; this route accepts application/json"
         );
         let p = check_media_type(Format::Xml, Some("text/xml; charset=ISO-8859-1")).unwrap_err();
-        assert_eq!(p.detail, "charset `ISO-8859-1` is not accepted; send UTF-8");
+        assert_eq!(
+            p.detail,
+            "charset `ISO-8859-1` is not accepted; send UTF-8 or UTF-16"
+        );
+        assert!(check_media_type(Format::Xml, Some("application/xml; charset=UTF-16")).is_ok());
+        let p =
+            check_media_type(Format::Json, Some("application/json; charset=utf-16")).unwrap_err();
+        assert_eq!(p.detail, "charset `utf-16` is not accepted; send UTF-8");
     }
 }

@@ -104,6 +104,9 @@ pub enum ProblemKind {
     MalformedBody,
     InvalidPath,
     PayloadTooLarge,
+    /// A document within the byte limit that is past a structural one (depth, elements,
+    /// attributes, name or text length): 400, since sending fewer bytes would not help.
+    LimitExceeded,
     UnsupportedMediaType,
     NotAcceptable,
     Unauthorized,
@@ -131,6 +134,7 @@ impl ProblemKind {
             MalformedBody => "malformed-body",
             InvalidPath => "invalid-path",
             PayloadTooLarge => "payload-too-large",
+            LimitExceeded => "limit-exceeded",
             UnsupportedMediaType => "unsupported-media-type",
             NotAcceptable => "not-acceptable",
             Unauthorized => "unauthorized",
@@ -158,6 +162,7 @@ impl ProblemKind {
             MalformedBody => "Malformed request body",
             InvalidPath => "Invalid request path",
             PayloadTooLarge => "Request body too large",
+            LimitExceeded => "Document exceeds a structural limit",
             UnsupportedMediaType => "Unsupported media type",
             NotAcceptable => "Not acceptable",
             Unauthorized => "Authentication required",
@@ -181,7 +186,9 @@ impl ProblemKind {
     pub fn status(self) -> StatusCode {
         use ProblemKind::*;
         match self {
-            MalformedRequest | MalformedBody | InvalidPath => StatusCode::BAD_REQUEST,
+            MalformedRequest | MalformedBody | InvalidPath | LimitExceeded => {
+                StatusCode::BAD_REQUEST
+            }
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -305,8 +312,9 @@ impl Problem {
         serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
     }
 
-    /// Renders `application/problem+xml` in the RFC's namespace, with the validation errors
-    /// as `<errors><error>` elements.
+    /// Renders `application/problem+xml` as RFC 9457 Appendix B writes it: the members as
+    /// elements in the `urn:ietf:rfc:7807` namespace, and each member of an array (the
+    /// validation errors) as an `<i>` element, so a generic problem+xml reader finds them.
     pub fn to_xml(&self, instance: &str) -> Vec<u8> {
         let mut s = String::with_capacity(256 + self.errors.len() * 128);
         s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -324,7 +332,7 @@ impl Problem {
         if !self.errors.is_empty() {
             s.push_str("<errors>");
             for e in &self.errors {
-                s.push_str("<error>");
+                s.push_str("<i>");
                 element(&mut s, "pointer", &e.pointer);
                 element(&mut s, "message", &e.message);
                 if let Some(l) = e.line {
@@ -333,7 +341,7 @@ impl Problem {
                 if let Some(c) = e.column {
                     let _ = write!(s, "<column>{c}</column>");
                 }
-                s.push_str("</error>");
+                s.push_str("</i>");
             }
             s.push_str("</errors>");
         }
@@ -507,7 +515,23 @@ mod tests {
         ]);
         assert_eq!(
             String::from_utf8(p.to_xml("c")).unwrap(),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:schema-violation</type><title>Request does not match the schema</title><status>422</status><detail>1 error&#13;</detail><instance>c</instance><errors><error><pointer>/a\\u001Bb</pointer><message>&quot;x\\u0001y\\uFFFE&quot; is &apos;bad&apos;\tok</message></error></errors></problem>\n"
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:schema-violation</type><title>Request does not match the schema</title><status>422</status><detail>1 error&#13;</detail><instance>c</instance><errors><i><pointer>/a\\u001Bb</pointer><message>&quot;x\\u0001y\\uFFFE&quot; is &apos;bad&apos;\tok</message></i></errors></problem>\n"
+        );
+    }
+
+    #[test]
+    fn xml_rendering_writes_array_members_as_i_elements() {
+        let p = Problem::new(ProblemKind::SchemaViolation, "2 violations").with_errors(vec![
+            FieldError {
+                line: Some(4),
+                column: Some(3),
+                ..FieldError::new("/Order/Customer", "\"Customer\" is a required property")
+            },
+            FieldError::new("/Order/@id", "not a string"),
+        ]);
+        assert_eq!(
+            String::from_utf8(p.to_xml("c-9")).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:schema-violation</type><title>Request does not match the schema</title><status>422</status><detail>2 violations</detail><instance>c-9</instance><errors><i><pointer>/Order/Customer</pointer><message>&quot;Customer&quot; is a required property</message><line>4</line><column>3</column></i><i><pointer>/Order/@id</pointer><message>not a string</message></i></errors></problem>\n"
         );
     }
 

@@ -169,6 +169,16 @@ fn decoders_hold_memory_bounded_by_the_limits() {
     assert_eq!(r, Some("elements"));
     report.push((16, "request XML, 262k elements, refused", grew));
 
+    // The same in UTF-16: 1 MiB received, transcoded before it is read.
+    let wide: Vec<u8> = std::iter::once(0xFEFF)
+        .chain(String::from_utf8(body).unwrap().encode_utf16())
+        .take(MIB / 2)
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let (grew, r) = peak_growth(|| limit_of(xml::decode_doc(&wide, &shape, None, &limits)));
+    assert_eq!(r, Some("elements"));
+    report.push((16, "request XML in UTF-16, 131k elements, refused", grew));
+
     for (_, case, grew) in &report {
         eprintln!(
             "{case}: peak heap growth {:.1} MiB",

@@ -121,7 +121,8 @@ async fn routes_are_listed_with_their_files_and_cases() {
                 "format": "xml", "request": true, "response": true, "file": "orders.yaml",
                 "source": source("mappings/acme/orders.yaml"),
                 "fixtures": ["dtd-refused", "invalid", "invalid-upstream", "malformed",
-                             "rejected-ack", "single-item", "valid", "wrong-namespace"]
+                             "rejected-ack", "single-item", "utf16-be", "utf16-le", "valid",
+                             "wrong-namespace"]
             },
             {
                 "name": "bff/dashboard", "method": "GET", "path": "/bff/dashboard",
@@ -140,7 +141,7 @@ async fn routes_are_listed_with_their_files_and_cases() {
                 "name": "globex/orders", "method": "POST", "path": "/partners/globex/orders",
                 "format": "json", "request": true, "response": true, "file": "orders.yaml",
                 "source": source("mappings/globex/orders.yaml"),
-                "fixtures": ["duplicate", "invalid", "unknown-member", "valid"]
+                "fixtures": ["duplicate", "duplicate-member", "invalid", "unknown-member", "valid"]
             }
         ]})
     );
@@ -389,11 +390,13 @@ async fn check_runs_the_golden_cases_against_the_installed_or_edited_route() {
             expect("malformed", true),
             expect("rejected-ack", false),
             expect("single-item", false),
+            expect("utf16-be", false),
+            expect("utf16-le", false),
             expect("valid", false),
             expect("wrong-namespace", true),
         ]
     );
-    let valid = &body["fixtures"][6]["message"];
+    let valid = &body["fixtures"][8]["message"];
     assert!(
         valid.as_str().unwrap().contains("JANE DOE"),
         "the failing case names the difference: {valid}"

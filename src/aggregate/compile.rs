@@ -166,6 +166,7 @@ fn compile_aggregate(
         return None;
     };
     let plan = compile_plan(&spec, &agg, &file, &path_params, config, schemas, diags);
+    let response_media_type = crate::config::compile_answer_media_type(&spec, &file, None, diags);
     if diags.iter().filter(|d| d.is_error()).count() > before {
         return None;
     }
@@ -193,6 +194,7 @@ fn compile_aggregate(
         errors: None,
         request_reads: Reads::default(),
         aggregate: Some(Arc::new(plan)),
+        response_media_type,
         file,
         spec,
     })

@@ -9,7 +9,13 @@
 //! the limit was met, so a limit error is placed afterwards, on the error path only, by a
 //! scan of the body for the first place in document order that exceeds the same limit,
 //! counted as the seeds count. Nesting past `serde_json`'s own limit (127 containers) is
-//! the depth limit too (413), not a syntax error.
+//! the depth limit too, not a syntax error.
+//!
+//! An object that names a member twice is refused ([`CodecError::DuplicateMember`]):
+//! RFC 8259 leaves its meaning open and parsers differ (first wins, last wins, error), so a
+//! gateway that validated one reading could forward a body its upstream reads the other
+//! way. The seeds notice the repeated name as they read it; where it is, and the pointer of
+//! the member, are found afterwards, on the error path only, by a scan of the body.
 //!
 //! Numbers are parsed into eight bytes whatever their length (`serde_json` keeps no digits),
 //! so a long number costs time linear in the body, not memory.
@@ -20,12 +26,14 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use super::{CodecError, Limits, line_col};
+use crate::schema::escape_pointer;
 use crate::view::Doc;
 
 const FORMAT: &str = "JSON";
@@ -75,12 +83,14 @@ fn check_utf8(input: &[u8]) -> Result<&str, CodecError> {
     })
 }
 
-/// What one parse may still build: the values counted so far, and the limit that stopped
-/// the parse, if one did (the parser's error only carries a message).
+/// What one parse may still build: the values counted so far, and the limit or repeated
+/// member name that stopped the parse, if one did (the parser's error only carries a
+/// message).
 struct Budget {
     limits: Limits,
     values: Cell<usize>,
     exceeded: Cell<Option<(&'static str, usize)>>,
+    duplicate: Cell<bool>,
 }
 
 impl Budget {
@@ -89,7 +99,14 @@ impl Budget {
             limits: *limits,
             values: Cell::new(0),
             exceeded: Cell::new(None),
+            duplicate: Cell::new(false),
         }
+    }
+
+    /// Stops the parse at a member name already seen in its object.
+    fn repeated<E: serde::de::Error>(&self) -> E {
+        self.duplicate.set(true);
+        E::custom("a member name appears twice in one object")
     }
 
     fn stop<E: serde::de::Error>(&self, limit: &'static str, max: usize) -> E {
@@ -132,6 +149,17 @@ const PARSER_MAX_DEPTH: usize = 127;
 /// The error of a parse that failed: a limit the seeds met, placed where the body first
 /// exceeds it, or the parser's own error.
 fn failed(e: &serde_json::Error, budget: &Budget, text: &str, limits: &Limits) -> CodecError {
+    if budget.duplicate.get()
+        && let Some((at, pointer, member)) = duplicate_member(text.as_bytes())
+    {
+        let (line, column) = line_col(text.as_bytes(), at);
+        return CodecError::DuplicateMember {
+            pointer,
+            member,
+            line,
+            column,
+        };
+    }
     if let Some((limit, max)) = budget.exceeded.get() {
         let (line, column) = limit_offset(text.as_bytes(), limit, limits).map_or_else(
             || (u32::try_from(e.line()).unwrap_or(u32::MAX), 1),
@@ -230,6 +258,86 @@ fn limit_offset(b: &[u8], limit: &str, limits: &Limits) -> Option<usize> {
     None
 }
 
+/// The first member name repeated within one object, in document order: the offset of
+/// its opening quote, the member's pointer and its name (escapes decoded, as the seeds
+/// compare names). Error path only, on a body whose parse the seeds stopped there (the
+/// body up to it is well-formed).
+fn duplicate_member(b: &[u8]) -> Option<(usize, String, String)> {
+    /// An open container: an object's names so far and its current member, or how many
+    /// items an array has begun.
+    enum Open {
+        Object { seen: HashSet<String>, key: String },
+        Array { items: usize },
+    }
+    let mut open: Vec<Open> = Vec::new();
+    let mut expect_key = false;
+    let mut i = 0usize;
+    while let Some(&c) = b.get(i) {
+        let starts_value = match c {
+            b'"' => !expect_key,
+            b'{' | b'[' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => true,
+            _ => false,
+        };
+        if starts_value && let Some(Open::Array { items }) = open.last_mut() {
+            *items += 1;
+        }
+        match c {
+            b'"' => {
+                let (end, _) = string_end(b, i + 1)?;
+                if expect_key {
+                    expect_key = false;
+                    let name: String = serde_json::from_slice(b.get(i..end)?).ok()?;
+                    if matches!(open.last(), Some(Open::Object { seen, .. }) if seen.contains(&name))
+                    {
+                        let mut pointer = String::new();
+                        for o in open.iter().take(open.len() - 1) {
+                            pointer.push('/');
+                            match o {
+                                Open::Object { key, .. } => pointer.push_str(&escape_pointer(key)),
+                                Open::Array { items } => {
+                                    pointer.push_str(&items.saturating_sub(1).to_string());
+                                }
+                            }
+                        }
+                        pointer.push('/');
+                        pointer.push_str(&escape_pointer(&name));
+                        return Some((i, pointer, name));
+                    }
+                    if let Some(Open::Object { seen, key }) = open.last_mut() {
+                        seen.insert(name.clone());
+                        *key = name;
+                    }
+                }
+                i = end;
+                continue;
+            }
+            b'{' => {
+                open.push(Open::Object {
+                    seen: HashSet::new(),
+                    key: String::new(),
+                });
+                expect_key = true;
+            }
+            b'[' => open.push(Open::Array { items: 0 }),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b',' => expect_key = matches!(open.last(), Some(Open::Object { .. })),
+            b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                i += b
+                    .get(i..)?
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+                    .count();
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// The offset after the closing quote of the string whose content starts at `i`, and the
 /// length of its decoded UTF-8.
 fn string_end(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
@@ -262,13 +370,13 @@ fn string_end(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
     }
 }
 
-/// Members an object keeps as a member list, where a repeated key is found by scanning.
+/// Members an object keeps as a member list, where a repeated name is found by scanning.
 /// Past this many the object becomes a map, whose hash index keeps an object with
 /// thousands of members linear to decode; real answers have a few dozen at most.
 const MAX_LISTED_MEMBERS: usize = 32;
 
-/// Builds a [`Doc`] as `serde_json` builds a `Value`: the same scalars, and objects whose
-/// repeated keys keep their first place and their last value, within the [`Budget`].
+/// Builds a [`Doc`] as `serde_json` builds a `Value`: the same scalars and the same member
+/// order, within the [`Budget`], refusing a repeated member name.
 #[derive(Clone, Copy)]
 struct DocSeed<'b> {
     budget: &'b Budget,
@@ -375,15 +483,17 @@ impl<'de> Visitor<'de> for DocSeed<'_> {
                     budget: self.budget,
                     depth: self.depth + 1,
                 };
-                object.insert(key.into_owned(), map.next_value_seed(member)?);
+                insert_member(&mut object, key.into_owned(), &mut map, self.budget, member)?;
                 fill_object(&mut object, &mut map, self.budget, member)?;
                 return Ok(Doc::Json(Value::Object(object)));
             }
-            let value = map.next_value_seed(member)?;
-            match members.iter_mut().find(|(k, _)| *k == key) {
-                Some(seen) => seen.1 = value,
-                None => members.push((key, value)),
+            // Refused before the value is read, so the first repeated name in document
+            // order is the one reported, whatever its value holds.
+            if members.iter().any(|(k, _)| *k == key) {
+                return Err(self.budget.repeated());
             }
+            let value = map.next_value_seed(member)?;
+            members.push((key, value));
         }
         members.shrink_to_fit();
         Ok(Doc::Members(members))
@@ -398,13 +508,31 @@ fn fill_object<'de, A: MapAccess<'de>>(
     member: ValueSeed<'_>,
 ) -> Result<(), A::Error> {
     while let Some(key) = map.next_key_seed(KeySeed(budget))? {
-        let value = map.next_value_seed(member)?;
-        object.insert(key.into_owned(), value);
+        insert_member(object, key.into_owned(), map, budget, member)?;
     }
     Ok(())
 }
 
-/// Builds a `Value` exactly as `serde_json` does, within the [`Budget`].
+/// One member into `object`, refused when its name is already there (before its value is
+/// read, as [`DocSeed`] refuses it).
+fn insert_member<'de, A: MapAccess<'de>>(
+    object: &mut Map<String, Value>,
+    key: String,
+    map: &mut A,
+    budget: &Budget,
+    member: ValueSeed<'_>,
+) -> Result<(), A::Error> {
+    match object.entry(key) {
+        serde_json::map::Entry::Vacant(slot) => {
+            slot.insert(map.next_value_seed(member)?);
+            Ok(())
+        }
+        serde_json::map::Entry::Occupied(_) => Err(budget.repeated()),
+    }
+}
+
+/// Builds a `Value` as `serde_json` does, within the [`Budget`], refusing a repeated member
+/// name.
 #[derive(Clone, Copy)]
 struct ValueSeed<'b> {
     budget: &'b Budget,
@@ -637,6 +765,7 @@ mod tests {
             max_elements: 4,
             max_attributes: 1,
             max_text_bytes: 3,
+            max_name_bytes: 3,
         };
         assert_eq!(
             decode(br#"{"a": [1]}"#, &limits).unwrap(),
@@ -719,7 +848,6 @@ mod tests {
         for input in [
             r#"{"a": [1, 2.5, "x", null, true], "b": {}}"#,
             r#"{"esc\u0061ped": "v\n", "plain": "\u00e9", "a\"b": 1}"#,
-            r#"{"k": 1, "j": 2, "k": 3, "k": {"x": [4]}}"#,
             r#"[-0, -1, 18446744073709551615, -9223372036854775808, 1e3, 1.5e-7, 0.1]"#,
             r#"{"n": 123456789012345678901234567890}"#,
             r#""just a string""#,
@@ -737,17 +865,82 @@ mod tests {
     }
 
     #[test]
-    fn decode_doc_keeps_wide_objects_and_repeated_keys_as_decode_does() {
+    fn decode_doc_keeps_wide_objects_as_decode_does() {
         let limits = Limits::default();
         for n in [31, 32, 33, 5000] {
             let mut body = String::from("{");
             for i in 0..n {
-                body.push_str(&format!("\"k{}\": {i}, ", i % (n - 3)));
+                body.push_str(&format!("\"k{i}\": {i}, "));
             }
-            body.push_str("\"k0\": \"last\", \"deep\": {\"x\": [1, {\"y\": 2}]}}");
+            body.push_str("\"last\": \"x\", \"deep\": {\"x\": [1, {\"y\": 2}]}}");
             let v = same_as_decode(body.as_bytes(), &limits).unwrap();
-            assert_eq!(v["k0"], json!("last"));
+            assert_eq!(v["k0"], json!(0));
+            assert_eq!(v["last"], json!("x"));
         }
+    }
+
+    // Deliberately changed: a repeated member name used to keep its first place and its
+    // last value; it is now refused, since the upstream's parser may take another value.
+    #[test]
+    fn a_repeated_member_name_is_refused_at_the_repeat_narrow_or_wide() {
+        let limits = Limits::default();
+        for n in [2, 31, 32, 33, 5000] {
+            let mut body = String::from("{\"order\": [0, {\"x\": {");
+            for i in 0..n {
+                body.push_str(&format!("\n\"k{}\": {i},", i % (n - 1)));
+            }
+            body.push_str("\"end\": 1}}]}");
+            let second = body.match_indices("\"k0\"").nth(1).unwrap().0;
+            let line = u32::try_from(body[..second].matches('\n').count() + 1).unwrap();
+            assert_eq!(
+                same_as_decode(body.as_bytes(), &limits).unwrap_err(),
+                CodecError::DuplicateMember {
+                    pointer: "/order/1/x/k0".into(),
+                    member: "k0".into(),
+                    line,
+                    column: 1
+                },
+                "{n}"
+            );
+        }
+        // Names are compared as they decode: an escape does not make a name another.
+        assert_eq!(
+            same_as_decode(
+                br#"[{"a/b": 1}, {"a/b": 1, "a\u002fb": {"x": [[]]}}]"#,
+                &limits
+            )
+            .unwrap_err(),
+            CodecError::DuplicateMember {
+                pointer: "/1/a~1b".into(),
+                member: "a/b".into(),
+                line: 1,
+                column: 25
+            }
+        );
+        // The first repeat in document order is reported, even when a later value would
+        // break a limit.
+        let tight = Limits {
+            max_depth: 2,
+            ..Limits::default()
+        };
+        assert_eq!(
+            same_as_decode(br#"{"a": 1, "a": [[[1]]]}"#, &tight).unwrap_err(),
+            CodecError::DuplicateMember {
+                pointer: "/a".into(),
+                member: "a".into(),
+                line: 1,
+                column: 10
+            }
+        );
+        // The same name in two objects is no repeat.
+        assert_eq!(
+            same_as_decode(
+                br#"{"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]}"#,
+                &limits
+            )
+            .unwrap(),
+            json!({"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]})
+        );
     }
 
     #[test]
@@ -757,6 +950,7 @@ mod tests {
             max_elements: 4,
             max_attributes: 1,
             max_text_bytes: 3,
+            max_name_bytes: 3,
         };
         for input in [
             &b"{\n  \"a\": 1,\n  \"b\": }"[..],
@@ -855,7 +1049,7 @@ mod tests {
 
             #[test]
             fn decode_doc_is_decode(text in "[\\[\\]{}\",:0-3a-c\\\\u .eE+-]{0,120}") {
-                let tight = Limits { max_depth: 3, max_elements: 12, max_attributes: 1, max_text_bytes: 4 };
+                let tight = Limits { max_depth: 3, max_elements: 12, max_attributes: 1, max_text_bytes: 4, max_name_bytes: 4 };
                 let _ = same_as_decode(text.as_bytes(), &tight);
                 let _ = same_as_decode(text.as_bytes(), &Limits::default());
             }
@@ -863,7 +1057,7 @@ mod tests {
             #[test]
             fn decode_doc_is_decode_on_values(v in any_json()) {
                 let text = serde_json::to_string(&v).unwrap();
-                let tight = Limits { max_depth: 3, max_elements: 12, max_attributes: 1, max_text_bytes: 4 };
+                let tight = Limits { max_depth: 3, max_elements: 12, max_attributes: 1, max_text_bytes: 4, max_name_bytes: 4 };
                 let met = match same_as_decode(text.as_bytes(), &tight) {
                     Err(CodecError::Limit { limit, .. }) => Some(limit),
                     Err(e) => panic!("{e}"),

@@ -48,6 +48,9 @@ pub struct Limits {
     pub max_attributes: usize,
     /// Maximum length in bytes of one text node or attribute value (after decoding).
     pub max_text_bytes: usize,
+    /// Maximum length in bytes of one XML element or attribute name (qualified, prefix
+    /// included). JSON member names are held to `max_text_bytes`.
+    pub max_name_bytes: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             max_elements: DEFAULT_MAX_ELEMENTS,
             max_attributes: DEFAULT_MAX_ATTRIBUTES,
             max_text_bytes: DEFAULT_MAX_TEXT_BYTES,
+            max_name_bytes: DEFAULT_MAX_NAME_BYTES,
         }
     }
 }
@@ -71,6 +75,10 @@ pub const DEFAULT_MAX_ELEMENTS: usize = 100_000;
 pub const DEFAULT_MAX_ATTRIBUTES: usize = 256;
 /// One text node of 1 MiB is already the whole default body.
 pub const DEFAULT_MAX_TEXT_BYTES: usize = 1024 * 1024;
+/// The longest names of published XML vocabularies (UBL, ISO 20022, UN/CEFACT) are under
+/// 100 characters; 1 KiB leaves room for any of them while an element name can no longer
+/// become a megabyte member key, pointer or error message.
+pub const DEFAULT_MAX_NAME_BYTES: usize = 1024;
 
 /// Why a body could not be decoded. Every variant carries a position when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,12 +91,36 @@ pub enum CodecError {
         column: u32,
         message: String,
     },
-    /// Bytes that are not UTF-8 (or declare another encoding): 400.
+    /// Bytes that are not in the encoding the document is read in (UTF-8, or UTF-16 by its
+    /// byte order mark), or a declaration that contradicts it: 400.
     #[error("invalid encoding at line {line}, column {column}: {message}")]
     Encoding {
         line: u32,
         column: u32,
         message: String,
+    },
+    /// An XML declaration naming an encoding the gateway does not read (anything but
+    /// UTF-8, UTF-16 and US-ASCII): 415, since the representation is what is unsupported.
+    #[error(
+        "the document declares encoding \"{encoding}\" at line {line}, column {column}; send UTF-8 or UTF-16"
+    )]
+    UnsupportedEncoding {
+        encoding: String,
+        line: u32,
+        column: u32,
+    },
+    /// A JSON object that names a member twice: 400. Parsers disagree on which value counts
+    /// (the first, the last, an error), so the gateway and the upstream could act on two
+    /// different documents.
+    #[error(
+        "member \"{member}\" appears twice in one object ({pointer}) at line {line}, column {column}"
+    )]
+    DuplicateMember {
+        /// Pointer of the repeated member.
+        pointer: String,
+        member: String,
+        line: u32,
+        column: u32,
     },
     /// A DTD, or an entity other than the five predefined ones: refused, 400.
     #[error("refused at line {line}, column {column}: {message}")]
@@ -97,7 +129,8 @@ pub enum CodecError {
         column: u32,
         message: String,
     },
-    /// A limit of [`Limits`] was exceeded: 413.
+    /// A limit of [`Limits`] was exceeded: 400 (413 is for a body over the byte limit,
+    /// which is enforced before decoding).
     #[error("document exceeds the {limit} limit of {max} at line {line}, column {column}")]
     Limit {
         limit: &'static str,

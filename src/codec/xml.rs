@@ -28,6 +28,9 @@
 //! - Errors about an attribute are reported where its name starts; a character XML does
 //!   not allow is reported where it stands.
 //! - An empty element whose schema admits `null` but not `string` decodes to `null`.
+//! - A document is read as UTF-8 unless its first bytes say UTF-16 (a byte order mark, or
+//!   a `<` written in two bytes): that is transcoded to UTF-8 before scanning. A declared
+//!   encoding must agree; one other than UTF-8, US-ASCII or UTF-16 is refused, named.
 //! - Line ends are normalised (`\r\n` to `\n`) as XML requires of every parser; a `\r`
 //!   written as `&#13;` survives.
 //! - Attributes are keyed by local name (`@name`, or the property's `xml.name`); one in a
@@ -96,22 +99,123 @@ pub fn decode(
 /// [`decode`] into a [`Doc`], which borrows its keys from `shape` and `input` instead of
 /// owning and hashing each: what the request direction reads when it never needs the
 /// document as a `Value`.
+///
+/// A UTF-16 document (see [`Encoding::detect`]) is transcoded to UTF-8 first; its view
+/// cannot borrow from text made here, so it is returned owned (a [`Doc::Json`]).
 pub fn decode_doc<'a>(
     input: &'a [u8],
     shape: &'a Shape,
     namespace: Option<&'a str>,
     limits: &'a Limits,
 ) -> Result<Doc<'a>, CodecError> {
+    let encoding = Encoding::detect(input);
+    if encoding != Encoding::Utf8 {
+        let text = utf16_text(input, encoding)?;
+        return Decoder {
+            input: text.as_bytes(),
+            text: &text,
+            bom: 0,
+            encoding,
+            shape,
+            route_ns: namespace,
+            limits,
+        }
+        .run(&text)
+        .map(|doc| Doc::Json(doc.into_value()));
+    }
     let (text, bom) = utf8_body(input)?;
     Decoder {
         input,
         text,
         bom,
+        encoding,
         shape,
         route_ns: namespace,
         limits,
     }
     .run(text)
+}
+
+/// The encoding a document's bytes are read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Encoding {
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+}
+
+impl Encoding {
+    /// UTF-16 when the document starts with its byte order mark (`FF FE` little-endian,
+    /// `FE FF` big-endian), or, without one, with a `<` written in two bytes (XML 1.0
+    /// Appendix F: no UTF-8 document starts with a NUL byte); UTF-8 otherwise.
+    pub(super) fn detect(input: &[u8]) -> Encoding {
+        match input {
+            [0xFF, 0xFE, ..] | [b'<', 0, ..] => Encoding::Utf16Le,
+            [0xFE, 0xFF, ..] | [0, b'<', ..] => Encoding::Utf16Be,
+            _ => Encoding::Utf8,
+        }
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Utf16Le => "UTF-16LE",
+            Encoding::Utf16Be => "UTF-16BE",
+        }
+    }
+}
+
+/// A UTF-16 document as UTF-8 text, without its byte order mark. The body was already
+/// held to the byte limit as received; the text is at most half as long again (a
+/// two-byte unit becomes at most three bytes). Line and column count characters, so a
+/// position in the text is the position in the document as its author's editor shows it.
+fn utf16_text(input: &[u8], encoding: Encoding) -> Result<String, CodecError> {
+    let body = match input {
+        [0xFF, 0xFE, rest @ ..] | [0xFE, 0xFF, rest @ ..] => rest,
+        _ => input,
+    };
+    let big_endian = encoding == Encoding::Utf16Be;
+    let units = body.chunks_exact(2).map(|pair| {
+        let pair = <[u8; 2]>::try_from(pair).unwrap_or_default();
+        if big_endian {
+            u16::from_be_bytes(pair)
+        } else {
+            u16::from_le_bytes(pair)
+        }
+    });
+    let mut text = String::with_capacity(body.len());
+    let at_end_of = |text: &str, message: &str| {
+        let (line, column) = line_col(text.as_bytes(), text.len());
+        CodecError::Encoding {
+            line,
+            column,
+            message: message.to_string(),
+        }
+    };
+    for c in char::decode_utf16(units) {
+        match c {
+            Ok(c) => text.push(c),
+            Err(_) => {
+                return Err(at_end_of(
+                    &text,
+                    &format!(
+                        "the document is not valid {}: a surrogate code unit without its pair",
+                        encoding.name()
+                    ),
+                ));
+            }
+        }
+    }
+    if body.len() % 2 != 0 {
+        return Err(at_end_of(
+            &text,
+            &format!(
+                "the document is not valid {}: it ends in the middle of a code unit",
+                encoding.name()
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 /// The document as UTF-8 text without its byte-order mark, and the mark's length (positions

@@ -135,6 +135,8 @@ pub struct LimitsConfig {
     pub max_attributes: usize,
     /// Longest text node or attribute value.
     pub max_text_bytes: usize,
+    /// Longest XML element or attribute name, prefix included.
+    pub max_name_bytes: usize,
     /// Most request headers (431 beyond).
     pub max_headers: usize,
     /// Largest request head in bytes: request line and headers (431 beyond).
@@ -157,6 +159,7 @@ impl Default for LimitsConfig {
             max_elements: codec.max_elements,
             max_attributes: codec.max_attributes,
             max_text_bytes: codec.max_text_bytes,
+            max_name_bytes: codec.max_name_bytes,
             max_headers: DEFAULT_MAX_HEADERS,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         }
@@ -170,6 +173,7 @@ impl LimitsConfig {
             max_elements: self.max_elements,
             max_attributes: self.max_attributes,
             max_text_bytes: self.max_text_bytes,
+            max_name_bytes: self.max_name_bytes,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod env;
 pub mod file;
 pub mod listener;
 mod locate;
+pub mod media_type;
 pub mod overrides;
 pub mod policies;
 pub mod proxy_spec;
@@ -27,7 +28,7 @@ use crate::schema::SchemaRegistry;
 
 pub use file::GatewayConfig;
 pub use locate::place_config_keys;
-pub use route::{PathPart, Route, RouteKind, Stage, compile_route_text};
+pub use route::{PathPart, Route, RouteKind, Stage, compile_answer_media_type, compile_route_text};
 pub(crate) use route::{encode_segment, parse_method, parse_template};
 
 /// The configuration file used when `--config` is not given and it exists.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use http::Method;
+use http::{HeaderValue, Method};
 
 use super::GatewayConfig;
 use crate::codec::Format;
@@ -114,6 +114,9 @@ pub struct Route {
     pub request_reads: Reads,
     /// The compiled calls and answers of an `aggregate` route.
     pub aggregate: Option<Arc<crate::aggregate::AggregatePlan>>,
+    /// `Content-Type` of the answers the gateway writes on success
+    /// (`route.response_media_type`, else the format's own).
+    pub response_media_type: HeaderValue,
     pub spec: RouteFile,
 }
 
@@ -590,6 +593,17 @@ fn compile_route(
         );
     }
 
+    let passes_through = if kind == Some(RouteKind::Proxy) {
+        Some("a proxy route passes the upstream's own `Content-Type` through")
+    } else if spec.response.is_none() {
+        Some(
+            "without a `response:` mapping the upstream's answer and its `Content-Type` pass through",
+        )
+    } else {
+        None
+    };
+    let response_media_type = compile_answer_media_type(&spec, &file, passes_through, diags);
+
     let request_shape = spec
         .request
         .as_ref()
@@ -639,6 +653,7 @@ fn compile_route(
         namespace: spec.route.namespace.clone(),
         upstream: upstream_spec.service.clone(),
         aggregate: None,
+        response_media_type,
         upstream_method: upstream_method?,
         upstream_path: upstream_path?,
         request,
@@ -647,6 +662,42 @@ fn compile_route(
         file,
         spec,
     })
+}
+
+/// `route.response_media_type` checked against the route's format, or the format's own
+/// media type. `passes_through` says why the route never writes an answer of its own, when
+/// it does not: then the key is an error, as it could not apply.
+pub fn compile_answer_media_type(
+    spec: &RouteFile,
+    file: &Path,
+    passes_through: Option<&str>,
+    diags: &mut Vec<Diagnostic>,
+) -> HeaderValue {
+    let format = spec.route.format;
+    let written = spec.route.response_media_type.as_deref();
+    let checked = match (written, passes_through) {
+        (Some(_), Some(why)) => {
+            diags.push(
+                Diagnostic::error(file, format!("`response_media_type` cannot apply: {why}"))
+                    .location("route.response_media_type".to_string())
+                    .hint("remove `response_media_type`"),
+            );
+            None
+        }
+        _ => super::media_type::answer_media_type(format, written)
+            .map_err(|e| {
+                diags.push(
+                    Diagnostic::error(file, e.to_string())
+                        .location("route.response_media_type".to_string())
+                        .hint(format!(
+                            "e.g. `{}`, or remove the key for that default",
+                            format.media_type()
+                        )),
+                );
+            })
+            .ok(),
+    };
+    checked.unwrap_or_else(|| HeaderValue::from_static(format.media_type()))
 }
 
 fn compile_stage(

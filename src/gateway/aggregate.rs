@@ -256,7 +256,7 @@ impl AggregateService {
             StatusCode::OK,
             &HeaderMap::new(),
             Bytes::from(body),
-            HeaderValue::from_static(route.format.media_type()),
+            route.response_media_type.clone(),
             true,
         );
         if !missing.is_empty()

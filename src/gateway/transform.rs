@@ -240,10 +240,7 @@ impl TransformService {
                         .inspect_err(|p| {
                             metrics.validation_failure(&route.name, failure_kind(p));
                         })?;
-                (
-                    Bytes::from(bytes),
-                    HeaderValue::from_static(route.format.media_type()),
-                )
+                (Bytes::from(bytes), route.response_media_type.clone())
             }
             None => {
                 let ct = resp

@@ -146,6 +146,12 @@ pub struct RouteSpec {
     /// Default XML namespace of the partner's documents (XML routes).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Media type of the route's successful answers, which the gateway writes from the
+    /// `response` mapping: `application/xml` (XML routes) or `application/json` (JSON
+    /// routes) by default; a media type of the route's format, e.g. `text/xml;
+    /// charset=utf-8` or `application/vnd.acme.order-ack+xml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_media_type: Option<String>,
     /// Request headers a mapping may read as `$header.NAME` (case-insensitive names).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<String>,

@@ -32,6 +32,8 @@ pub(super) struct Decoder<'a> {
     /// `input` as text, without its byte-order mark: what every offset counts in.
     pub(super) text: &'a str,
     pub(super) bom: usize,
+    /// What the bytes were read as: a declaration must not say otherwise.
+    pub(super) encoding: Encoding,
     pub(super) shape: &'a Shape,
     pub(super) route_ns: Option<&'a str>,
     pub(super) limits: &'a Limits,
@@ -77,6 +79,9 @@ impl<'a> Decoder<'a> {
             ScanError::TooManyAttributes { at } => {
                 self.limit(at, "attributes", self.limits.max_attributes)
             }
+            ScanError::NameTooLong { at } => {
+                self.limit(at, "name length", self.limits.max_name_bytes)
+            }
             ScanError::Char { at, c } => self.malformed(
                 at,
                 format!("character U+{:04X} is not allowed in XML", u32::from(c)),
@@ -118,7 +123,8 @@ impl<'a> Decoder<'a> {
     }
 
     pub(super) fn run(&self, text: &'a str) -> Result<Doc<'a>, CodecError> {
-        let mut scanner = Scanner::new(text, self.limits.max_attributes);
+        let mut scanner = Scanner::new(text, self.limits.max_attributes)
+            .max_name_bytes(self.limits.max_name_bytes);
         let mut bindings: Vec<Binding<'a>> = Vec::new();
         // What unprefixed names resolve to, looked up once each time the declarations in
         // scope change rather than once per element.
@@ -324,22 +330,72 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// Refuses a declared encoding other than UTF-8 (the bytes were read as UTF-8).
+    /// Checks the declared encoding against the one the bytes were read in: UTF-8 (or
+    /// its subset US-ASCII) or UTF-16. Any other is refused as unsupported, naming it.
     fn declaration(&self, attrs: &[Attr<'_>], at: usize) -> Result<(), CodecError> {
-        if let Some(enc) = attrs.iter().find(|a| a.name == "encoding") {
-            let enc = enc.raw;
-            if !enc.eq_ignore_ascii_case("UTF-8") && !enc.eq_ignore_ascii_case("UTF8") {
-                let (line, column) = self.pos(at);
-                return Err(CodecError::Encoding {
-                    line,
-                    column,
-                    message: format!(
-                        "the document declares encoding \"{enc}\"; only UTF-8 is accepted"
-                    ),
-                });
+        let Some(declared) = attrs.iter().find(|a| a.name == "encoding").map(|a| a.raw) else {
+            return Ok(());
+        };
+        let is = |names: &[&str]| names.iter().any(|n| declared.eq_ignore_ascii_case(n));
+        let utf16 = self.encoding != Encoding::Utf8;
+        let error = |offset: usize, message: String| {
+            let (line, column) = self.pos(offset);
+            CodecError::Encoding {
+                line,
+                column,
+                message,
             }
+        };
+        if is(&["UTF-8", "UTF8", "US-ASCII", "ASCII"]) {
+            if utf16 {
+                return Err(error(
+                    at,
+                    format!(
+                        "the document is {} (by its first bytes) but declares encoding \"{declared}\"",
+                        self.encoding.name()
+                    ),
+                ));
+            }
+            if is(&["US-ASCII", "ASCII"])
+                && let Some(offset) = self.text.bytes().position(|b| !b.is_ascii())
+            {
+                return Err(error(
+                    offset,
+                    format!(
+                        "the document declares encoding \"{declared}\" but holds a character outside it"
+                    ),
+                ));
+            }
+            return Ok(());
         }
-        Ok(())
+        if is(&["UTF-16", "UTF16", "UTF-16LE", "UTF-16BE"]) {
+            let contradicts = (is(&["UTF-16LE"]) && self.encoding != Encoding::Utf16Le)
+                || (is(&["UTF-16BE"]) && self.encoding != Encoding::Utf16Be);
+            if !utf16 {
+                return Err(error(
+                    at,
+                    format!(
+                        "the document declares encoding \"{declared}\" but is not UTF-16: a UTF-16 document starts with a byte order mark"
+                    ),
+                ));
+            }
+            if contradicts {
+                return Err(error(
+                    at,
+                    format!(
+                        "the document is {} (by its first bytes) but declares encoding \"{declared}\"",
+                        self.encoding.name()
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        let (line, column) = self.pos(at);
+        Err(CodecError::UnsupportedEncoding {
+            encoding: declared.to_string(),
+            line,
+            column,
+        })
     }
 
     /// Adds the namespace declarations among `attrs` to the scope, refusing those the

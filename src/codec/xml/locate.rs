@@ -13,7 +13,16 @@ pub fn locate(
     namespace: Option<&str>,
     pointer: &str,
 ) -> Option<(u32, u32)> {
-    let (text, bom) = utf8_body(input).ok()?;
+    let transcoded;
+    let encoding = Encoding::detect(input);
+    let (input, text, bom) = if encoding == Encoding::Utf8 {
+        let (text, bom) = utf8_body(input).ok()?;
+        (input, text, bom)
+    } else {
+        // Positions in the transcoded text are the document's: both count characters.
+        transcoded = utf16_text(input, encoding).ok()?;
+        (transcoded.as_bytes(), transcoded.as_str(), 0)
+    };
     let tokens: Vec<String> = if pointer.is_empty() {
         Vec::new()
     } else {
@@ -32,6 +41,7 @@ pub fn locate(
         input,
         text,
         bom,
+        encoding,
         shape,
         route_ns: namespace,
         limits: &limits,

@@ -72,6 +72,10 @@ pub(super) enum ScanError {
     TooManyAttributes {
         at: usize,
     },
+    /// An element or attribute name longer than allowed, at the name.
+    NameTooLong {
+        at: usize,
+    },
     /// A character XML does not allow (a control other than tab and line ends, U+FFFE,
     /// U+FFFF), at the character.
     Char {
@@ -99,6 +103,8 @@ pub(super) struct Scanner<'a> {
     /// unprefixed names, the usual kind, are not searched for one again.
     prefixed: bool,
     max_attributes: usize,
+    /// Longest element or attribute name, in bytes.
+    max_name: usize,
 }
 
 /// Bytes that may start an XML name. Every byte of a multi-byte character counts, so a
@@ -269,7 +275,15 @@ impl<'a> Scanner<'a> {
             attrs: Vec::new(),
             prefixed: false,
             max_attributes,
+            max_name: usize::MAX,
         }
+    }
+
+    /// The scanner, refusing element and attribute names longer than `max` bytes. (End
+    /// tags must match their start tag, so they are bounded too.)
+    pub fn max_name_bytes(mut self, max: usize) -> Self {
+        self.max_name = max;
+        self
     }
 
     /// Byte offset of the next token.
@@ -600,6 +614,9 @@ impl<'a> Scanner<'a> {
         if name_end == name_start {
             return Self::malformed(start, "'<' must start a tag with a name");
         }
+        if name_end - name_start > self.max_name {
+            return Err(ScanError::NameTooLong { at: name_start });
+        }
         // Most tags have no attributes: their name ends at the `>`.
         let end = if self.byte(name_end) == Some(b'>') {
             self.attrs.clear();
@@ -656,6 +673,9 @@ impl<'a> Scanner<'a> {
                 return Self::malformed(tag, "attributes must be separated by whitespace");
             }
             let name_end = self.name_end(next);
+            if name_end - next > self.max_name {
+                return Err(ScanError::NameTooLong { at: next });
+            }
             let eq = self.skip_ws(name_end);
             if self.byte(eq) != Some(b'=') {
                 return Self::malformed(tag, "an attribute must be name=\"value\"");
@@ -850,6 +870,16 @@ mod tests {
     fn attribute_count_is_bounded_while_reading() {
         let mut s = Scanner::new("<a a='' b='' c=''/>", 2);
         assert_eq!(s.next(), Err(ScanError::TooManyAttributes { at: 0 }));
+    }
+
+    #[test]
+    fn name_length_is_bounded_while_reading() {
+        let mut s = Scanner::new("<abcd/>", 8).max_name_bytes(4);
+        assert!(matches!(s.next(), Ok(Token::Start { name: "abcd", .. })));
+        let mut s = Scanner::new("<p:abc/>", 8).max_name_bytes(4);
+        assert_eq!(s.next(), Err(ScanError::NameTooLong { at: 1 }));
+        let mut s = Scanner::new("<a xy='1' abcde='2'/>", 8).max_name_bytes(4);
+        assert_eq!(s.next(), Err(ScanError::NameTooLong { at: 10 }));
     }
 
     #[test]

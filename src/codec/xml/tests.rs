@@ -512,29 +512,199 @@ fn encoding_errors() {
             message: "the document is not valid UTF-8".into()
         }
     );
+    // Deliberately changed: a UTF-16 declaration used to be refused whatever the bytes;
+    // now it must be true (UTF-16 with its byte order mark is decoded, below).
     assert_eq!(
         dec("<?xml version=\"1.0\" encoding=\"UTF-16\"?><R/>", &s, None).unwrap_err(),
         CodecError::Encoding {
             line: 1,
             column: 1,
-            message: "the document declares encoding \"UTF-16\"; only UTF-8 is accepted".into()
+            message: "the document declares encoding \"UTF-16\" but is not UTF-16: a UTF-16 document starts with a byte order mark".into()
         }
     );
-    let utf16: Vec<u8> = [0xFF, 0xFE]
-        .into_iter()
-        .chain("<R/>".encode_utf16().flat_map(u16::to_le_bytes))
-        .collect();
-    assert!(matches!(
-        decode(&utf16, &s, None, &Limits::default()),
-        Err(CodecError::Encoding {
+    assert_eq!(
+        dec(
+            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<R/>",
+            &s,
+            None
+        )
+        .unwrap_err(),
+        CodecError::UnsupportedEncoding {
+            encoding: "ISO-8859-1".into(),
             line: 1,
-            column: 1,
-            ..
-        })
-    ));
+            column: 1
+        }
+    );
+    assert_eq!(
+        dec(
+            "<?xml version='1.0' encoding='us-ascii'?><R>x</R>",
+            &s,
+            None
+        )
+        .unwrap(),
+        json!({"R": "x"})
+    );
+    assert_eq!(
+        dec(
+            "<?xml version='1.0' encoding='US-ASCII'?>\n<R>\u{e9}</R>",
+            &s,
+            None
+        )
+        .unwrap_err(),
+        CodecError::Encoding {
+            line: 2,
+            column: 4,
+            message: "the document declares encoding \"US-ASCII\" but holds a character outside it"
+                .into()
+        }
+    );
     assert_eq!(
         decode(b"\xEF\xBB\xBF<R>x</R>", &s, None, &Limits::default()).unwrap(),
         json!({"R": "x"})
+    );
+}
+
+/// `text` in UTF-16, little- or big-endian, after a byte order mark when `bom`.
+fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for unit in std::iter::once(0xFEFF)
+        .filter(|_| bom)
+        .chain(text.encode_utf16())
+    {
+        out.extend_from_slice(&if big_endian {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        });
+    }
+    out
+}
+
+#[test]
+fn utf16_documents_decode_as_their_utf8_twins() {
+    let s = order_shape();
+    let utf8 = dec(ORDER_XML, &s, Some(ACME)).unwrap();
+    let declared = ORDER_XML.replacen("encoding=\"UTF-8\"", "encoding=\"UTF-16\"", 1);
+    assert_ne!(declared, ORDER_XML, "the fixture declares its encoding");
+    for (big_endian, bom, text) in [
+        (false, true, &declared),
+        (true, true, &declared),
+        (
+            false,
+            true,
+            &ORDER_XML.replacen("encoding=\"UTF-8\"", "encoding=\"utf-16le\"", 1),
+        ),
+        (
+            true,
+            false,
+            &ORDER_XML.replacen("encoding=\"UTF-8\"", "encoding=\"UTF-16BE\"", 1),
+        ),
+    ] {
+        let bytes = utf16(text, big_endian, bom);
+        let limits = Limits::default();
+        assert_eq!(
+            decode(&bytes, &s, Some(ACME), &limits).unwrap(),
+            utf8,
+            "{big_endian} {bom}"
+        );
+        let doc = decode_doc(&bytes, &s, Some(ACME), &limits).unwrap();
+        assert_eq!(doc.into_value(), utf8);
+    }
+    // Without a declaration, and outside the Basic Multilingual Plane.
+    let r = root_with(json!({"a": {"type": "string"}}));
+    let text = "<R><a>\u{e9}\u{1F600}\u{4E2D}</a></R>";
+    for big_endian in [false, true] {
+        assert_eq!(
+            decode(&utf16(text, big_endian, true), &r, None, &Limits::default()).unwrap(),
+            json!({"R": {"a": "\u{e9}\u{1F600}\u{4E2D}"}})
+        );
+    }
+}
+
+#[test]
+fn utf16_errors_are_placed_as_in_the_text() {
+    let s = root_with(json!({"a": {"type": "string"}}));
+    // Positions count characters: the same as in the document's UTF-8 twin.
+    for text in [
+        "<R>\n  <a>\u{e9}\u{1F600}x</b></R>",
+        "<R>\n\u{1F600}<a x='1' x='2'/></R>",
+        "<?xml version=\"1.0\"?>\n<R>\n  <a>&nope;</a></R>",
+    ] {
+        let want = dec(text, &s, None).unwrap_err();
+        for big_endian in [false, true] {
+            assert_eq!(
+                decode(&utf16(text, big_endian, true), &s, None, &Limits::default()).unwrap_err(),
+                want,
+                "{text}"
+            );
+        }
+    }
+    // The declaration must agree with the bytes.
+    let utf8_declared = utf16(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><R/>",
+        false,
+        true,
+    );
+    assert_eq!(
+        decode(&utf8_declared, &s, None, &Limits::default()).unwrap_err(),
+        CodecError::Encoding {
+            line: 1,
+            column: 1,
+            message:
+                "the document is UTF-16LE (by its first bytes) but declares encoding \"UTF-8\""
+                    .into()
+        }
+    );
+    let other_order = utf16(
+        "<?xml version=\"1.0\" encoding=\"UTF-16LE\"?><R/>",
+        true,
+        true,
+    );
+    assert_eq!(
+        decode(&other_order, &s, None, &Limits::default()).unwrap_err(),
+        CodecError::Encoding {
+            line: 1,
+            column: 1,
+            message:
+                "the document is UTF-16BE (by its first bytes) but declares encoding \"UTF-16LE\""
+                    .into()
+        }
+    );
+    // A surrogate without its pair, and a body cut inside a code unit.
+    let mut lone = utf16("<R>\n<a>ab", false, true);
+    lone.extend_from_slice(&0xD800u16.to_le_bytes());
+    lone.extend_from_slice(&utf16("</a></R>", false, false));
+    assert_eq!(
+        decode(&lone, &s, None, &Limits::default()).unwrap_err(),
+        CodecError::Encoding {
+            line: 2,
+            column: 6,
+            message: "the document is not valid UTF-16LE: a surrogate code unit without its pair"
+                .into()
+        }
+    );
+    let mut cut = utf16("<R/>", true, true);
+    cut.push(0);
+    assert_eq!(
+        decode(&cut, &s, None, &Limits::default()).unwrap_err(),
+        CodecError::Encoding {
+            line: 1,
+            column: 5,
+            message: "the document is not valid UTF-16BE: it ends in the middle of a code unit"
+                .into()
+        }
+    );
+    // Validation errors are placed in a UTF-16 document as in its UTF-8 twin.
+    let text = "<R>\n\u{1F600}<a>x</a></R>";
+    for pointer in ["/R/a", "/R"] {
+        assert_eq!(
+            locate(&utf16(text, false, true), &s, None, pointer),
+            locate(text.as_bytes(), &s, None, pointer)
+        );
+    }
+    assert_eq!(
+        locate(&utf16(text, true, true), &s, None, "/R/a"),
+        Some((2, 2))
     );
 }
 
@@ -569,6 +739,7 @@ fn limits_are_enforced() {
         max_elements: 5,
         max_attributes: 2,
         max_text_bytes: 8,
+        max_name_bytes: 7,
     };
     let run = |xml: &str| decode(xml.as_bytes(), &s, None, &limits);
     assert_eq!(
@@ -600,6 +771,28 @@ fn limits_are_enforced() {
             max: 2,
             line: 1,
             column: 4
+        }
+    );
+    assert_eq!(
+        run("<R><p:abcde xmlns:p='urn:p'>x</p:abcde></R>").unwrap(),
+        json!({"R": {"abcde": "x"}})
+    );
+    assert_eq!(
+        run("<R>\n <abcdefgh/></R>").unwrap_err(),
+        CodecError::Limit {
+            limit: "name length",
+            max: 7,
+            line: 2,
+            column: 3
+        }
+    );
+    assert_eq!(
+        run("<R><a xy='1'\n abcdefgh='2'/></R>").unwrap_err(),
+        CodecError::Limit {
+            limit: "name length",
+            max: 7,
+            line: 2,
+            column: 2
         }
     );
     assert!(matches!(
