@@ -757,6 +757,9 @@ impl Watch {
                 }
             };
             tokio::select! {
+                // The connection first: it is what wakes this task on every request, and
+                // polling in a fixed order draws no random number per wake-up.
+                biased;
                 res = conn.as_mut() => {
                     if let Err(e) = res {
                         // Timeouts and clients going away are routine at an edge: debug.

@@ -137,7 +137,7 @@ impl TransformService {
         let path = route.upstream_target(params, parts.uri.query());
         let up_started = Instant::now();
         let call = traces::phase(Phase::UpstreamCall);
-        traces::inject(&call, &mut headers);
+        traces::inject(&call, &parts.extensions, &mut headers);
         let result = upstream
             .call(
                 route.upstream_method.clone(),
