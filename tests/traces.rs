@@ -370,7 +370,8 @@ fn unsampled_parts(traceparent: &str) -> (String, String) {
     for (id, len) in [(parts[1], 32), (parts[2], 16)] {
         assert_eq!(id.len(), len, "{traceparent}");
         assert!(
-            id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
             "{traceparent}"
         );
         assert_ne!(id, "0".repeat(len), "{traceparent}");
@@ -436,7 +437,10 @@ async fn at_ratio_zero_no_span_is_made_yet_the_upstream_gets_the_trace_unsampled
     let (trace, span) =
         unsampled_parts(got[1].headers.get("traceparent").unwrap().to_str().unwrap());
     assert_eq!(trace, UNSAMPLED, "the partner's trace goes on");
-    assert_ne!(span, PARTNER_SPAN, "the upstream's parent is the gateway's call");
+    assert_ne!(
+        span, PARTNER_SPAN,
+        "the upstream's parent is the gateway's call"
+    );
     assert_ne!(span, new_span);
     assert_eq!(got[1].headers.get("tracestate").unwrap(), "acme=7f2c");
 

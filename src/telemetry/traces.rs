@@ -189,10 +189,8 @@ pub struct Unrecorded {
 /// documentation): parent-based on a valid partner `traceparent`, else the configured
 /// ratio on a new trace id. A malformed `traceparent` counts as none: a new trace starts.
 pub fn decide(headers: &HeaderMap) -> Sampling {
-    let parent = TraceContextPropagator::new().extract_with_context(
-        &Context::new(),
-        &HeaderExtractor(headers),
-    );
+    let parent = TraceContextPropagator::new()
+        .extract_with_context(&Context::new(), &HeaderExtractor(headers));
     let partner = parent.span().span_context().clone();
     if partner.is_valid() {
         return if partner.is_sampled() {
@@ -353,10 +351,9 @@ mod tests {
 
     fn recorded(s: &Sampling) -> Option<(String, Option<TraceId>)> {
         match s {
-            Sampling::Recorded { parent, root } => Some((
-                parent.span().span_context().trace_id().to_string(),
-                *root,
-            )),
+            Sampling::Recorded { parent, root } => {
+                Some((parent.span().span_context().trace_id().to_string(), *root))
+            }
             Sampling::Unrecorded(_) => None,
         }
     }
@@ -415,7 +412,10 @@ mod tests {
                 }
             }
         }
-        assert!(kept > 100 && dropped > 100, "{kept} kept, {dropped} dropped");
+        assert!(
+            kept > 100 && dropped > 100,
+            "{kept} kept, {dropped} dropped"
+        );
         RATIO.store(1.0f64.to_bits(), Ordering::Relaxed);
     }
 }
