@@ -876,6 +876,9 @@ impl Watch {
                 }
             };
             tokio::select! {
+                // The connection first: it is what wakes this task on every request, and
+                // polling in a fixed order draws no random number per wake-up.
+                biased;
                 res = conn.as_mut() => {
                     if let Err(e) = res {
                         if let Some(status) = C::hyper_error(&e).and_then(rejection_status) {

@@ -359,3 +359,110 @@ async fn with_tracing_off_nothing_is_exported_and_the_partner_trace_passes_untou
     // The partner's trace passes through as it came: the gateway adds no span of its own.
     assert_eq!(got[0].headers.get("traceparent").unwrap(), parent.as_str());
 }
+
+/// The `traceparent` the upstream got: its trace id and span id, after checking that it is
+/// a version-00 header with valid (non-zero, lowercase hex) ids and the sampled flag off.
+fn unsampled_parts(traceparent: &str) -> (String, String) {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!(parts[0], "00", "{traceparent}");
+    assert_eq!(parts[3], "00", "sampled flag off: {traceparent}");
+    for (id, len) in [(parts[1], 32), (parts[2], 16)] {
+        assert_eq!(id.len(), len, "{traceparent}");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{traceparent}"
+        );
+        assert_ne!(id, "0".repeat(len), "{traceparent}");
+    }
+    (parts[1].to_owned(), parts[2].to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_ratio_zero_no_span_is_made_yet_the_upstream_gets_the_trace_unsampled() {
+    let (endpoint, store) = receiver().await;
+    let upstream = Upstream::acme().await;
+    let (_gw, base, _dir) = serve(
+        &upstream.url(),
+        &format!("enabled = true\nendpoint = \"{endpoint}\"\nsampling_ratio = 0.0\nexport_interval_ms = 50\n"),
+    )
+    .await;
+    let order = |headers: Vec<(&'static str, String)>| {
+        let url = format!("{base}/partners/acme/orders");
+        async move {
+            let mut all = vec![("content-type", "application/xml".to_owned())];
+            all.extend(headers);
+            let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let reply = send(
+                Method::POST,
+                &url,
+                &refs,
+                common::fixture("acme/orders/valid/input.xml"),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            assert_eq!(
+                String::from_utf8_lossy(&reply.body).trim_end_matches('\n'),
+                String::from_utf8_lossy(&common::fixture(
+                    "acme/orders/valid/expected-response.xml"
+                ))
+                .trim_end_matches('\n')
+            );
+        }
+    };
+    // No partner trace: a new one, not recorded at ratio 0.
+    order(vec![]).await;
+    // The partner's unsampled trace: continued unsampled, whatever the ratio.
+    const UNSAMPLED: &str = "0af7651916cd43dd8448eb211c80319c";
+    order(vec![
+        ("traceparent", format!("00-{UNSAMPLED}-{PARTNER_SPAN}-00")),
+        ("tracestate", "acme=7f2c".to_owned()),
+    ])
+    .await;
+    // The partner's sampled trace: recorded, whatever the ratio (parent-based).
+    order(vec![(
+        "traceparent",
+        format!("00-{TRACE_ID}-{PARTNER_SPAN}-01"),
+    )])
+    .await;
+
+    let got = upstream.requests();
+    assert_eq!(got.len(), 3);
+    let (new_trace, new_span) =
+        unsampled_parts(got[0].headers.get("traceparent").unwrap().to_str().unwrap());
+    assert_ne!(new_trace, TRACE_ID);
+    assert_ne!(new_trace, UNSAMPLED);
+    assert_eq!(got[0].headers.get("tracestate").unwrap(), "");
+    let (trace, span) =
+        unsampled_parts(got[1].headers.get("traceparent").unwrap().to_str().unwrap());
+    assert_eq!(trace, UNSAMPLED, "the partner's trace goes on");
+    assert_ne!(
+        span, PARTNER_SPAN,
+        "the upstream's parent is the gateway's call"
+    );
+    assert_ne!(span, new_span);
+    assert_eq!(got[1].headers.get("tracestate").unwrap(), "acme=7f2c");
+
+    // The recorded request's spans arrive; the other two requests made none.
+    let spans = spans_of(&store, &unhex(TRACE_ID), 7).await;
+    assert_eq!(spans.len(), 7);
+    let call = spans
+        .iter()
+        .find(|(_, s)| s.name == "upstream call")
+        .map(|(_, s)| s)
+        .unwrap();
+    assert_eq!(
+        got[2].headers.get("traceparent").unwrap(),
+        &format!("00-{TRACE_ID}-{}-01", hex(&call.span_id))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let traces: Vec<String> = store
+        .lock()
+        .unwrap()
+        .spans
+        .iter()
+        .map(|(_, s)| hex(&s.trace_id))
+        .collect();
+    assert_eq!(traces, vec![TRACE_ID.to_owned(); 7]);
+}

@@ -32,6 +32,7 @@
 //! valid `Host`, RFC 9112 §3.2) and [`check_body_codings`] (the gateway reads bodies as sent
 //! and decompresses nothing, so a coded body is refused rather than misread).
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -232,6 +233,10 @@ pub struct HeaderPolicy {
     /// The identity headers authentication sets (a partner's copies are removed before),
     /// forwarded by transforming routes too.
     identity: Vec<HeaderName>,
+    /// What a transforming route forwards ([`ALWAYS_FORWARDED`], `forward`, `identity`),
+    /// once each, without the names that are never forwarded whatever the request: so a
+    /// request checks only the names its own `Connection` lists.
+    transformed: Vec<HeaderName>,
 }
 
 impl HeaderPolicy {
@@ -243,6 +248,28 @@ impl HeaderPolicy {
     /// Forward these headers, set by authentication, on transforming routes too.
     pub fn set_identity_headers(&mut self, names: Vec<HeaderName>) {
         self.identity = names;
+        self.transformed = self.transformed_names();
+    }
+
+    /// The `transformed` names, computed whenever what they derive from is set.
+    fn transformed_names(&self) -> Vec<HeaderName> {
+        let mut out: Vec<HeaderName> = Vec::new();
+        for name in ALWAYS_FORWARDED
+            .iter()
+            .chain(&self.forward)
+            .chain(&self.identity)
+        {
+            if out.contains(name)
+                || is_hop_by_hop(name, &[])
+                || self.is_internal(name)
+                || *name == header::HOST
+                || *name == header::CONTENT_LENGTH
+            {
+                continue;
+            }
+            out.push(name.clone());
+        }
+        out
     }
 
     /// Compiles `[headers]`, or every setting in it that cannot be applied.
@@ -277,14 +304,19 @@ impl HeaderPolicy {
         .pop();
         let pass_back = names("pass_back", &cfg.pass_back);
         match correlation {
-            Some(correlation) if errors.is_empty() => Ok(HeaderPolicy {
-                internal_prefixes,
-                forward,
-                correlation,
-                pass_back,
-                trusted_proxies: Arc::default(),
-                identity: Vec::new(),
-            }),
+            Some(correlation) if errors.is_empty() => {
+                let mut policy = HeaderPolicy {
+                    internal_prefixes,
+                    forward,
+                    correlation,
+                    pass_back,
+                    trusted_proxies: Arc::default(),
+                    identity: Vec::new(),
+                    transformed: Vec::new(),
+                };
+                policy.transformed = policy.transformed_names();
+                Ok(policy)
+            }
             _ => Err(errors),
         }
     }
@@ -377,16 +409,9 @@ pub fn transform_request_headers(
     correlation: &str,
 ) -> HeaderMap {
     let connection_listed = connection_tokens(incoming);
-    let mut out = HeaderMap::with_capacity(policy.forward.len() + ALWAYS_FORWARDED.len() + 4);
-    let always: &[HeaderName] = &ALWAYS_FORWARDED;
-    let names = always.iter().chain(&policy.forward);
-    for name in names.chain(&policy.identity) {
-        if out.contains_key(name)
-            || is_hop_by_hop(name, &connection_listed)
-            || policy.is_internal(name)
-            || *name == header::HOST
-            || *name == header::CONTENT_LENGTH
-        {
+    let mut out = HeaderMap::with_capacity(policy.transformed.len() + 4);
+    for name in &policy.transformed {
+        if connection_listed.iter().any(|t| t == name.as_str()) {
             continue;
         }
         for value in incoming.get_all(name) {
@@ -474,8 +499,9 @@ fn add_forwarding(
         chain.push_str(hop);
         chain.push_str(", ");
     }
-    chain.push_str(&peer.to_canonical().to_string());
-    if let Ok(v) = HeaderValue::from_str(&chain) {
+    let _ = write!(chain, "{}", peer.to_canonical());
+    // The value takes the string's bytes as they are, with the same checks as `from_str`.
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(chain)) {
         out.insert(X_FORWARDED_FOR, v);
     }
     if let Ok(v) = HeaderValue::from_str(proto) {

@@ -16,13 +16,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::response::Response;
+use futures_util::future::Either;
 use http::header::WWW_AUTHENTICATE;
 
 use super::respond::refuse;
+use super::snapshot::Runtime;
 use super::stack::{Request, snapshot_of, unassembled};
 use super::state::AppState;
-use crate::edge::auth::layer::authenticate;
-use crate::edge::auth::{ClientAddr, Identity};
+use crate::edge::auth::compile::RoutePolicy;
+use crate::edge::auth::layer::{authenticate, screen};
+use crate::edge::auth::{AuthError, ClientAddr, Identity};
 use crate::edge::context::{Consumer, RequestContext};
 
 #[derive(Clone)]
@@ -59,7 +62,8 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    /// The inner service's own future on an open route, where nothing is awaited.
+    type Future = Either<S::Future, Boxed>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -73,17 +77,28 @@ where
             .and_then(|c| c.route.as_ref())
             .map(|m| m.index);
         let (Some(rt), Some(index)) = (rt, index) else {
-            return Box::pin(std::future::ready(Ok(unassembled())));
+            return Either::Right(Box::pin(std::future::ready(Ok(unassembled()))));
         };
-        let Some(policy) = rt.routes.get(index).map(|r| Arc::clone(&r.auth)) else {
-            return Box::pin(std::future::ready(Ok(unassembled())));
+        let Some(policy) = rt.routes.get(index).map(|r| &r.auth) else {
+            return Either::Right(Box::pin(std::future::ready(Ok(unassembled()))));
         };
+        let (mut parts, body) = req.into_parts();
+        if !policy.requires_auth() {
+            // An open route: screened here and now, no credential to wait for.
+            return match screen(policy, &mut parts) {
+                Ok(_) => Either::Left(self.inner.call(Request::from_parts(parts, body))),
+                Err(e) => {
+                    let resp = refused(&self.state, &rt, policy, parts, e);
+                    Either::Right(Box::pin(std::future::ready(Ok(resp))))
+                }
+            };
+        }
+        let policy = Arc::clone(policy);
         // The ready service goes into the future; a fresh clone stays for the next call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = Arc::clone(&self.state);
-        Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
+        Either::Right(Box::pin(async move {
             match authenticate(&policy, &mut parts).await {
                 Ok(_) => {
                     let name = parts
@@ -97,22 +112,34 @@ where
                     }
                     inner.call(Request::from_parts(parts, body)).await
                 }
-                Err(e) => {
-                    let Some(ctx) = parts.extensions.remove::<RequestContext>() else {
-                        return Ok(unassembled());
-                    };
-                    let route = ctx.route.as_ref().map_or("", |m| m.route.name.as_str());
-                    state.metrics.auth_failure(route, e.reason());
-                    let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
-                    tracing::info!(correlation_id = %ctx.correlation_id, route, reason = %e,
-                        client = ?client, "request refused by authentication");
-                    let mut resp = refuse(&rt, ctx, &parts.headers, None, e.to_problem());
-                    for v in policy.challenges(&e) {
-                        resp.headers_mut().append(WWW_AUTHENTICATE, v);
-                    }
-                    Ok(resp)
-                }
+                Err(e) => Ok(refused(&state, &rt, &policy, parts, e)),
             }
-        })
+        }))
     }
+}
+
+/// The answer of an authentication phase that needs to await something (a credential).
+type Boxed = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// A refusal: counted, logged and answered in the route's format with its challenges.
+fn refused(
+    state: &AppState,
+    rt: &Runtime,
+    policy: &RoutePolicy,
+    mut parts: http::request::Parts,
+    e: AuthError,
+) -> Response {
+    let Some(ctx) = parts.extensions.remove::<RequestContext>() else {
+        return unassembled();
+    };
+    let route = ctx.route.as_ref().map_or("", |m| m.route.name.as_str());
+    state.metrics.auth_failure(route, e.reason());
+    let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+    tracing::info!(correlation_id = %ctx.correlation_id, route, reason = %e,
+        client = ?client, "request refused by authentication");
+    let mut resp = refuse(rt, ctx, &parts.headers, None, e.to_problem());
+    for v in policy.challenges(&e) {
+        resp.headers_mut().append(WWW_AUTHENTICATE, v);
+    }
+    resp
 }

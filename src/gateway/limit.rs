@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::response::Response;
+use futures_util::future::Either;
 
 use super::respond::refuse;
 use super::stack::{Request, snapshot_of, unassembled};
@@ -56,6 +57,9 @@ fn key_of(by: KeyBy, ctx: &RequestContext) -> String {
     }
 }
 
+/// The answer of a route with a limit.
+type Limited = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
 impl<S> tower::Service<Request> for RateLimit<S>
 where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -63,7 +67,8 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    /// The inner service's own future on a route without a limit: nothing boxed.
+    type Future = Either<S::Future, Limited>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -72,17 +77,17 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         let (Some(rt), Some(ctx)) = (snapshot_of(&req), req.extensions().get::<RequestContext>())
         else {
-            return Box::pin(std::future::ready(Ok(unassembled())));
+            return Either::Right(Box::pin(std::future::ready(Ok(unassembled()))));
         };
         let Some(matched) = &ctx.route else {
-            return Box::pin(std::future::ready(Ok(unassembled())));
+            return Either::Right(Box::pin(std::future::ready(Ok(unassembled()))));
         };
         let Some((limiter, rules)) = rt
             .routes
             .get(matched.index)
             .and_then(|r| r.traffic.rate_limit.as_ref())
         else {
-            return Box::pin(self.inner.call(req));
+            return Either::Left(self.inner.call(req));
         };
         let key = key_of(rules.key, ctx);
         let route = Arc::clone(&matched.route);
@@ -92,7 +97,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = Arc::clone(&self.state);
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             match limiter
                 .check(&route.name, &key, rate.as_ref(), quota.as_ref())
                 .await
@@ -121,6 +126,6 @@ where
                     Ok(resp)
                 }
             }
-        })
+        }))
     }
 }

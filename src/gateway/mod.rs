@@ -27,6 +27,7 @@
 //!  authentication: the route's policy; names the consumer             auth.rs, edge/auth/
 //!    -> RequestContext.consumer, Identity (claims) in extensions
 //!  rate limit (per consumer, route or address): 429 + RateLimit-*     limit.rs
+//!  response cache hits in memory, answered with their Age             cache.rs
 //!  request deadline (server.request_timeout_ms) around what follows   deadline.rs
 //!  response cache (GET routes): Age, Vary, one call per burst         cache.rs
 //!  route dispatch -> RouteService, built per route from `route.kind`  dispatch.rs

@@ -78,8 +78,13 @@ where
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    /// Ready when the partner stack is, so a partner request is handed to this very stack
+    /// (no clone of it, no second box around its future).
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        match &mut self.partner {
+            Some(partner) => partner.poll_ready(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
@@ -110,8 +115,8 @@ where
                 Ok(resp)
             });
         }
-        match &self.partner {
-            Some(partner) => Box::pin(partner.clone().oneshot(req)),
+        match &mut self.partner {
+            Some(partner) => partner.call(req),
             None => {
                 let resp = admin::not_found(&self.state.runtime(), &req);
                 Box::pin(std::future::ready(Ok(resp)))

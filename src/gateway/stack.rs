@@ -23,7 +23,7 @@ use tower::ServiceBuilder;
 use tower::util::{BoxCloneSyncService, MapRequestLayer};
 
 use super::auth::AuthenticateLayer;
-use super::cache::{CacheControlLayer, CacheLayer};
+use super::cache::{CacheControlLayer, CacheHitLayer, CacheLayer};
 use super::cors::CorsPhaseLayer;
 use super::deadline::DeadlineLayer;
 use super::dispatch::RouteDispatch;
@@ -55,15 +55,13 @@ pub fn partner_stack(state: Arc<AppState>) -> PartnerStack {
     let snapshots = Arc::clone(&state);
     let stack = ServiceBuilder::new()
         // First, so every layer below reads one configuration even when a reload lands
-        // while the request is on its way.
+        // while the request is on its way; then, before anything can read them (a
+        // mapping's `$header.NAME` included), internal-prefix headers are removed: they
+        // belong to the gateway and its services, never to a partner; then the correlation
+        // id and the context every phase below hands on.
         .layer(MapRequestLayer::new(move |req| {
-            attach_snapshot(&snapshots, req)
+            attach_snapshot_and_context(&snapshots, req)
         }))
-        // Before anything can read them (a mapping's `$header.NAME` included): internal-
-        // prefix headers belong to the gateway and its services, never to a partner.
-        .layer(MapRequestLayer::new(strip_partner_internal))
-        // The correlation id and the context every phase below hands on.
-        .layer(MapRequestLayer::new(attach_context))
         // The request span (while `[tracing]` is on) around all the work below, so every
         // phase span is its child; a refusal from routing still ends the span.
         .layer(TraceLayer)
@@ -86,6 +84,10 @@ pub fn partner_stack(state: Arc<AppState>) -> PartnerStack {
         // Rate limit, after authentication (it counts per consumer) and before anything
         // costly: a refused request reads no body and calls nothing.
         .layer(RateLimitLayer::new(Arc::clone(&state)))
+        // A hit in the response cache's memory is answered here, after authentication
+        // and the rate limit (a cached answer is still the consumer's, and counted), above
+        // the deadline, which only bounds what waits.
+        .layer(CacheHitLayer)
         // The request deadline (`server.request_timeout_ms`) around everything that may
         // wait: the body, the upstream, the cache.
         .layer(DeadlineLayer)
@@ -97,32 +99,23 @@ pub fn partner_stack(state: Arc<AppState>) -> PartnerStack {
     BoxCloneSyncService::new(stack)
 }
 
-fn attach_snapshot(state: &AppState, mut req: Request) -> Request {
-    req.extensions_mut().insert(Snapshot(state.runtime()));
-    req
-}
-
-fn strip_partner_internal(mut req: Request) -> Request {
-    if let Some(Snapshot(rt)) = req.extensions().get::<Snapshot>().cloned() {
-        strip_internal(req.headers_mut(), &rt.headers);
-    }
-    req
-}
-
-fn attach_context(mut req: Request) -> Request {
-    let Some(Snapshot(rt)) = req.extensions().get::<Snapshot>().cloned() else {
-        return req;
-    };
+/// The snapshot, the partner's headers without internal ones, and the context: one
+/// snapshot load for the three.
+fn attach_snapshot_and_context(state: &AppState, mut req: Request) -> Request {
+    let rt = state.runtime();
+    strip_internal(req.headers_mut(), &rt.headers);
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(UNKNOWN_PEER, |c| c.0);
     let cid = correlation_id(req.headers(), &rt.correlation_header);
-    req.extensions_mut().insert(RequestContext::new(cid, peer));
+    let ext = req.extensions_mut();
+    ext.insert(RequestContext::new(cid, peer));
+    ext.insert(Snapshot(rt));
     req
 }
 
-/// The snapshot a layer below [`attach_snapshot`] finds in a request.
+/// The snapshot a layer below [`attach_snapshot_and_context`] finds in a request.
 pub(super) fn snapshot_of(req: &Request) -> Option<Arc<Runtime>> {
     req.extensions().get::<Snapshot>().map(|s| Arc::clone(&s.0))
 }

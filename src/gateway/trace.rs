@@ -1,7 +1,9 @@
-//! The trace layer: while traces are on, each partner request runs inside a request span
-//! (named after its route, continuing the partner's `traceparent`) that the pipeline's
-//! phase spans hang under ([`crate::telemetry::traces`]). While off, the request goes
-//! straight through: one atomic load, no span.
+//! The trace layer: while traces are on, each recorded partner request runs inside a
+//! request span (named after its route, continuing the partner's `traceparent`) that the
+//! pipeline's phase spans hang under ([`crate::telemetry::traces`]). Whether a request is
+//! recorded is decided here, once; one that is not goes straight through with no span,
+//! carrying only its trace id for the upstream's `traceparent`. While traces are off, the
+//! request goes straight through: one atomic load, no span.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -46,12 +48,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         if !traces::enabled() {
             return Either::Left(self.inner.call(req));
         }
+        let (parent, root) = match traces::decide(req.headers()) {
+            traces::Sampling::Recorded { parent, root } => (parent, root),
+            traces::Sampling::Unrecorded(trace) => {
+                req.extensions_mut().insert(trace);
+                return Either::Left(self.inner.call(req));
+            }
+        };
         // The span is named before the request runs, so the route is looked up here once
-        // more (a table lookup, only while traces are on); routing proper stays below.
+        // more (a table lookup, only for a recorded request); routing proper stays below.
         let span = {
             let rt = snapshot_of(&req);
             let template =
@@ -61,7 +70,8 @@ where
                         _ => None,
                     });
             traces::request_span(
-                req.headers(),
+                parent,
+                root,
                 req.method(),
                 req.uri().path(),
                 template.as_deref(),

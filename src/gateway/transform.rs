@@ -135,7 +135,7 @@ impl TransformService {
         let up_started = Instant::now();
         let in_flight = service_metrics.start();
         let call = traces::phase(Phase::UpstreamCall);
-        traces::inject(&call, &mut headers);
+        traces::inject(&call, &parts.extensions, &mut headers);
         let result = upstream
             .call(
                 route.upstream_method.clone(),

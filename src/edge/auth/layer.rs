@@ -128,34 +128,12 @@ pub async fn authenticate(
     policy: &RoutePolicy,
     req: &mut http::request::Parts,
 ) -> Result<Option<super::AuthMethod>, AuthError> {
-    let headers = policy.identity_headers();
-    req.headers.remove(&headers.consumer);
-    req.headers.remove(&headers.user_id);
-
-    let peer = req
-        .extensions
-        .get::<PeerAddr>()
-        .map(|p| p.0.ip())
-        .or_else(|| {
-            req.extensions
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-        });
-    let client = peer.map(|p| client_addr(p, &req.headers, &policy.trusted_proxies));
-    if let Some(ip) = client {
-        req.extensions.insert(ClientAddr(ip));
-    }
-    // An allow list with no known address fails closed.
-    let allowed = |list: &super::client_ip::IpList| client.is_some_and(|ip| list.contains(ip));
-    if let Some(list) = &policy.ip_allow
-        && !allowed(list)
-    {
-        return Err(AuthError::IpNotAllowed);
-    }
+    let client = screen(policy, req)?;
     if !policy.requires_auth() {
         return Ok(None);
     }
-
+    let allowed = |list: &super::client_ip::IpList| client.is_some_and(|ip| list.contains(ip));
+    let headers = policy.identity_headers();
     let identity = identify(policy, req).await?;
     if let Some(allowed) = &policy.allowed_consumers
         && !allowed.contains(&identity.consumer)
@@ -177,6 +155,40 @@ pub async fn authenticate(
     let method = identity.method;
     req.extensions.insert(identity);
     Ok(Some(method))
+}
+
+/// What [`authenticate`] does before any credential is looked at, and all an open route
+/// needs, so it runs without awaiting anything: the identity headers a partner sent are
+/// removed, the client address is found (through trusted proxies) and checked against the
+/// route's allow list. Returns the client address.
+pub fn screen(
+    policy: &RoutePolicy,
+    req: &mut http::request::Parts,
+) -> Result<Option<IpAddr>, AuthError> {
+    let headers = policy.identity_headers();
+    req.headers.remove(&headers.consumer);
+    req.headers.remove(&headers.user_id);
+
+    let peer = req
+        .extensions
+        .get::<PeerAddr>()
+        .map(|p| p.0.ip())
+        .or_else(|| {
+            req.extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        });
+    let client = peer.map(|p| client_addr(p, &req.headers, &policy.trusted_proxies));
+    if let Some(ip) = client {
+        req.extensions.insert(ClientAddr(ip));
+    }
+    // An allow list with no known address fails closed.
+    if let Some(list) = &policy.ip_allow
+        && !client.is_some_and(|ip| list.contains(ip))
+    {
+        return Err(AuthError::IpNotAllowed);
+    }
+    Ok(client)
 }
 
 /// Verifies the first credential presented among the route's methods.

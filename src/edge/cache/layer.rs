@@ -68,6 +68,24 @@ fn hit<RB: From<Bytes>>(entry: &CachedResponse) -> Response<RB> {
     resp
 }
 
+/// The answer to `req` when it is a plain GET whose fresh answer is in memory, counted as
+/// a hit; None otherwise (the request then goes through [`CacheService`], which looks in
+/// the shared store too, and waits for or makes the call). Nothing here awaits, so a hit
+/// can be answered before the layers that only matter for an upstream call.
+pub fn memory_hit<B, RB: From<Bytes>>(
+    cache: &ResponseCache,
+    req: &Request<B>,
+    consumer: Option<&str>,
+) -> Option<Response<RB>> {
+    if req.method() != Method::GET || req.headers().contains_key(RANGE) {
+        return None;
+    }
+    let base = base_key(req.method(), req.uri(), consumer);
+    let entry = cache.get_in_memory(&cache.key_for(&base, req.headers()))?;
+    cache.stats.hits.fetch_add(1, Ordering::Relaxed);
+    Some(hit(&entry))
+}
+
 fn consumer_of(ext: &Extensions, f: ConsumerOf) -> Option<String> {
     f(ext).map(str::to_owned)
 }

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 
 pub use self::config::{CacheConfig, CacheOverride, CompiledCache};
 pub use self::control::{CacheControlLayer, CacheControlPolicy};
-pub use self::layer::{CacheLayer, CacheService};
+pub use self::layer::{CacheLayer, CacheService, memory_hit};
 pub use self::shared::SharedCache;
 
 /// Bytes an entry is charged beyond its key, headers and body: moka's and our own
@@ -254,13 +254,18 @@ impl ResponseCache {
     /// A fresh stored answer for `key`, from memory, else from the shared store (and then
     /// kept in memory for the rest of its life).
     pub async fn get(&self, key: &str) -> Option<Arc<CachedResponse>> {
-        if let Some(hit) = self.entries.get(key) {
+        if let Some(hit) = self.get_in_memory(key) {
             return Some(hit);
         }
         let shared = self.shared.as_ref()?;
         let found = Arc::new(shared.get(key).await?);
         self.entries.insert(key.to_owned(), Arc::clone(&found));
         Some(found)
+    }
+
+    /// A fresh stored answer for `key` from memory only.
+    pub fn get_in_memory(&self, key: &str) -> Option<Arc<CachedResponse>> {
+        self.entries.get(key)
     }
 
     /// Stores `resp` for a request with base key `base` and headers `request`; returns
