@@ -414,7 +414,8 @@ pub fn is_failure(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
         Err(
             UpstreamError::TooLarge { .. }
             | UpstreamError::InvalidRequest { .. }
-            | UpstreamError::CircuitOpen { .. },
+            | UpstreamError::CircuitOpen { .. }
+            | UpstreamError::NoAddress { .. },
         ) => false,
     }
 }
