@@ -262,6 +262,7 @@ mod tests {
             pool_idle_timeout_ms: 10_000,
             tls: Default::default(),
             targets: Vec::new(),
+            discovery: None,
             balance: Default::default(),
             circuit_breaker: None,
         };

@@ -382,3 +382,19 @@ fn check_refuses_an_unknown_route_kind_at_its_line() {
     let out = run(dir.path(), &["check"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+#[test]
+fn check_refuses_a_discovered_name_without_a_port() {
+    refused_by_check_and_serve(
+        "[upstreams.orders]\nurl = \"http://orders.internal:8080\"\ndiscovery = { dns = \"orders.internal\" }\n",
+        "gateway.toml:3:21: error: upstream `orders`: discovery.dns: `orders.internal` needs a port number (1 to 65535)\n  --> at upstreams.orders.discovery.dns\n  = hint: write the name with its port, e.g. dns = \"orders.internal:8080\"",
+    );
+}
+
+#[test]
+fn check_refuses_discovery_beside_targets() {
+    refused_by_check_and_serve(
+        "[upstreams.orders]\nurl = \"http://orders.internal:8080\"\ntargets = [\"10.0.0.1:8080\"]\n\n[upstreams.orders.discovery]\ndns = \"orders.internal:8080\"\n",
+        "gateway.toml:5:1: error: upstream `orders`: discovery: cannot be combined with `targets`: the addresses found are the targets\n  --> at upstreams.orders.discovery",
+    );
+}

@@ -203,6 +203,10 @@ pub struct UpstreamConfig {
     /// the `Host` header and the base path. Empty: `url`'s own host and port.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// The targets are the addresses a DNS name resolves to, resolved again every
+    /// `refresh_ms` (`[upstreams.NAME.discovery]`); not with `targets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::proxy::discovery::DiscoveryConfig>,
     /// How requests are spread over `targets` and when one is left out
     /// (`[upstreams.NAME.balance]`).
     #[serde(

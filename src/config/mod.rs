@@ -429,6 +429,19 @@ fn validate_config(cfg: &GatewayConfig, file: &Path, diags: &mut Vec<Diagnostic>
                             .hint("write each target as host:port, e.g. \"10.0.0.5:8080\""),
                     );
                 }
+                if let Err(e) = crate::proxy::discovery::compile(name, up) {
+                    let key = match &e {
+                        crate::proxy::UpstreamConfigError::InvalidDiscovery { key, .. } => *key,
+                        _ => "discovery",
+                    };
+                    let d = Diagnostic::error(file, e.to_string())
+                        .location(format!("upstreams.{name}.{key}"));
+                    diags.push(if key == "discovery.dns" {
+                        d.hint("write the name with its port, e.g. dns = \"orders.internal:8080\"")
+                    } else {
+                        d
+                    });
+                }
             }
         }
         for (key, msg) in up.balance.problems() {

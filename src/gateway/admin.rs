@@ -124,6 +124,18 @@ async fn status(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|r| json!({"name": r.name, "kind": r.kind.as_str(), "method": r.method.as_str(), "path": r.path, "format": r.format, "upstream": r.upstream}))
         .collect();
+    let upstreams: Vec<Value> = rt
+        .upstreams
+        .iter()
+        .map(|u| {
+            let b = u.balancer();
+            json!({
+                "name": u.name(),
+                "discovery": b.discovery().map(|d| d.name.as_str()),
+                "targets": b.status(),
+            })
+        })
+        .collect();
     let loaded = rt
         .loaded_at
         .duration_since(UNIX_EPOCH)
@@ -133,6 +145,7 @@ async fn status(State(state): State<Arc<AppState>>) -> Response {
         "generation": rt.generation,
         "loaded_at_unix": loaded,
         "routes": routes,
+        "upstreams": upstreams,
         "warnings": rt.gateway.warnings.len(),
         "last_reload": last,
     }))

@@ -41,6 +41,8 @@ pub struct Runtime {
     pub loaded_at: SystemTime,
     /// The OpenAPI document of the partner routes, rendered once per snapshot.
     pub openapi: Bytes,
+    /// The upstreams, by name (for the admin status: their targets of the moment).
+    pub(super) upstreams: Vec<Upstream>,
     /// The JWKS refreshers of this snapshot's providers: stopped when it is dropped.
     pub(super) _jwks: super::policies::Refreshers,
 }
@@ -178,7 +180,10 @@ pub fn build(
     let openapi = Bytes::from(
         serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
     );
+    let mut upstreams: Vec<Upstream> = upstreams.into_values().map(|(u, _)| u).collect();
+    upstreams.sort_by(|a, b| a.name().cmp(b.name()));
     Ok(Runtime {
+        upstreams,
         routes,
         correlation_header: headers.correlation_header().clone(),
         headers,

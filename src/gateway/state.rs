@@ -60,12 +60,22 @@ impl AppState {
         opts: LoadOptions,
         gateway: Gateway,
     ) -> Result<Arc<AppState>, Vec<Diagnostic>> {
+        Self::with_client(opts, gateway, HttpClient::new())
+    }
+
+    /// [`AppState::with_gateway`] with the upstream client given: one that resolves the
+    /// names of discovered upstreams elsewhere than the system's resolver, say.
+    pub fn with_client(
+        opts: LoadOptions,
+        gateway: Gateway,
+        client: HttpClient,
+    ) -> Result<Arc<AppState>, Vec<Diagnostic>> {
         for w in &gateway.warnings {
             tracing::warn!("{w}");
         }
-        let client = HttpClient::new();
         let traffic = Arc::new(Traffic::new());
         let metrics = Metrics::new();
+        let client = client.counting_dns_failures(metrics.upstream_dns_failures());
         metrics.traffic.report_from(traffic.clone());
         let runtime = snapshot::build(gateway, &client, &traffic, &metrics, 1)?;
         metrics.set_config_generation(1);

@@ -418,7 +418,8 @@ pub fn is_failed_exchange(error: &UpstreamError) -> bool {
         | UpstreamError::Io { .. } => true,
         UpstreamError::TooLarge { .. }
         | UpstreamError::InvalidRequest { .. }
-        | UpstreamError::CircuitOpen { .. } => false,
+        | UpstreamError::CircuitOpen { .. }
+        | UpstreamError::NoAddress { .. } => false,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod tls;
 
 pub mod balance;
 pub mod breaker;
+pub mod discovery;
 pub mod guard;
 pub mod retry;
 pub mod stream;
@@ -29,7 +30,7 @@ pub mod unsent;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -75,6 +76,9 @@ struct PoolKey {
     pool_idle_timeout: Duration,
     /// The TLS material of `https://` upstreams; `None` for `http://` ones.
     tls: Option<TlsMaterial>,
+    /// The server name (SNI) of an `https://` upstream whose targets are not the URL's
+    /// own host: the URL's host, whatever address the connection goes to.
+    server_name: Option<String>,
 }
 
 type HyperClient = Client<HttpsConnector<unsent::WatchingConnector>, UpstreamBody>;
@@ -94,7 +98,10 @@ struct Clients {
 #[derive(Clone, Default)]
 pub struct HttpClient {
     pools: Arc<Mutex<HashMap<PoolKey, Clients>>>,
-    balancers: Arc<Mutex<HashMap<String, Arc<Balancer>>>>,
+    /// Held weakly: the snapshots hold the balancers, so an upstream no snapshot uses any
+    /// more is dropped, and its discovery and health-check tasks end.
+    balancers: Arc<Mutex<HashMap<String, Weak<Balancer>>>>,
+    discovery: discovery::Discoverer,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -107,6 +114,29 @@ impl std::fmt::Debug for HttpClient {
 impl HttpClient {
     pub fn new() -> Self {
         HttpClient::default()
+    }
+
+    /// Resolves the names of `[upstreams.NAME.discovery]` with `resolver` instead of the
+    /// system's.
+    pub fn resolving_with(self, resolver: Arc<dyn discovery::Resolver>) -> Self {
+        HttpClient {
+            discovery: self.discovery.with_resolver(resolver),
+            ..self
+        }
+    }
+
+    /// Counts failed discovery refreshes into `failures` (the metric family).
+    pub fn counting_dns_failures(
+        self,
+        failures: prometheus_client::metrics::family::Family<
+            discovery::FailureLabels,
+            prometheus_client::metrics::counter::Counter,
+        >,
+    ) -> Self {
+        HttpClient {
+            discovery: self.discovery.with_failures(failures),
+            ..self
+        }
     }
 
     /// The clients for these settings, created on first use. Called at configuration load,
@@ -139,6 +169,7 @@ impl HttpClient {
                 let connector = HttpsConnectorBuilder::new()
                     .with_tls_config(tls)
                     .https_or_http()
+                    .with_server_name_resolver(tls::ServerNameOf::new(key.server_name.as_deref()))
                     .enable_all_versions()
                     .wrap_connector(unsent::WatchingConnector(connector));
                 let mut builder = Client::builder(TokioExecutor::new());
@@ -161,37 +192,54 @@ impl HttpClient {
     }
 
     /// The balancer of upstream `name`: the one of the previous configuration when its
-    /// targets and settings are unchanged (keeping their health), a new one otherwise.
-    /// `fresh` is true for a new one.
+    /// targets (or discovered name) and settings are unchanged (keeping their health), a
+    /// new one otherwise. `fresh` is true for a new one.
     fn balancer(
         &self,
         name: &str,
         targets: Vec<Authority>,
         cfg: &balance::BalanceConfig,
+        discovery: Option<discovery::Discovery>,
     ) -> (Arc<Balancer>, bool) {
         let mut map = match self.balancers.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(b) = map.get(name)
-            && b.same(&targets, cfg)
+        map.retain(|_, b| b.strong_count() > 0);
+        let old = map.get(name).and_then(Weak::upgrade);
+        if let Some(b) = &old
+            && b.same(&targets, cfg, discovery.as_ref())
         {
             return (Arc::clone(b), false);
         }
-        let b = Arc::new(Balancer::new(targets, cfg.clone()));
-        map.insert(name.to_string(), Arc::clone(&b));
+        let b = Arc::new(match discovery {
+            None => Balancer::new(targets, cfg.clone()),
+            Some(d) => {
+                // Other settings, same name: the addresses already found serve until the
+                // new balancer's first answer.
+                let known = old
+                    .filter(|o| o.discovery().is_some_and(|od| od.name == d.name))
+                    .map(|o| o.targets().iter().map(|t| t.authority.clone()).collect())
+                    .unwrap_or_default();
+                Balancer::discovered(d, known, cfg.clone())
+            }
+        });
+        map.insert(name.to_string(), Arc::downgrade(&b));
         (b, true)
     }
 }
 
 /// The targets of upstream `name`: `targets` parsed as `host:port`, or `base`'s own
-/// authority when there are none.
+/// authority when there are none, or none yet when they are discovered.
 pub fn upstream_targets(
     name: &str,
     base: &BaseUrl,
     cfg: &UpstreamConfig,
 ) -> Result<Vec<Authority>, UpstreamConfigError> {
     if cfg.targets.is_empty() {
+        if cfg.discovery.is_some() {
+            return Ok(Vec::new());
+        }
         return Ok(vec![base.authority.clone()]);
     }
     cfg.targets
@@ -238,6 +286,13 @@ pub enum UpstreamConfigError {
     InvalidTarget {
         upstream: String,
         target: String,
+        reason: String,
+    },
+    /// `key` is below `[upstreams.NAME]`: `discovery` or `discovery.dns`, say.
+    #[error("upstream `{upstream}`: {key}: {reason}")]
+    InvalidDiscovery {
+        upstream: String,
+        key: &'static str,
         reason: String,
     },
 }
@@ -320,6 +375,9 @@ pub enum UpstreamError {
         upstream: String,
         retry_after: Duration,
     },
+    /// A discovered upstream whose name has not resolved yet: no target to send to.
+    #[error("upstream `{upstream}`: no address of `{name}` is known yet")]
+    NoAddress { upstream: String, name: String },
 }
 
 impl UpstreamError {
@@ -332,7 +390,8 @@ impl UpstreamError {
             | UpstreamError::Io { upstream, .. }
             | UpstreamError::TooLarge { upstream, .. }
             | UpstreamError::InvalidRequest { upstream, .. }
-            | UpstreamError::CircuitOpen { upstream, .. } => upstream,
+            | UpstreamError::CircuitOpen { upstream, .. }
+            | UpstreamError::NoAddress { upstream, .. } => upstream,
         }
     }
 
@@ -358,6 +417,7 @@ impl UpstreamError {
             UpstreamError::TooLarge { .. } => "too_large",
             UpstreamError::InvalidRequest { .. } => "invalid_request",
             UpstreamError::CircuitOpen { .. } => "circuit_open",
+            UpstreamError::NoAddress { .. } => "no_address",
         }
     }
 
@@ -370,6 +430,13 @@ impl UpstreamError {
                 retry_after: *retry_after,
             }
             .to_problem()
+            .with_log(self.to_string());
+        }
+        if let UpstreamError::NoAddress { upstream, .. } = self {
+            return Problem::new(
+                ProblemKind::Unavailable,
+                format!("No address of the service `{upstream}` is known yet; try again shortly."),
+            )
             .with_log(self.to_string());
         }
         let (kind, detail) = match self {
@@ -390,7 +457,9 @@ impl UpstreamError {
                 ProblemKind::UpstreamError,
                 "The service behind this API sent a response that is too large.",
             ),
-            UpstreamError::InvalidRequest { .. } | UpstreamError::CircuitOpen { .. } => (
+            UpstreamError::InvalidRequest { .. }
+            | UpstreamError::CircuitOpen { .. }
+            | UpstreamError::NoAddress { .. } => (
                 ProblemKind::Internal,
                 "The gateway could not build the request for the service behind this API.",
             ),
@@ -521,13 +590,16 @@ impl Upstream {
         let base = BaseUrl::parse(name, &cfg.url)?;
         let tls = upstream_tls(name, &base, cfg)?;
         let targets = upstream_targets(name, &base, cfg)?;
+        let discovery = discovery::compile(name, cfg)?;
+        let own_host = targets.len() == 1 && targets[0] == base.authority;
         let key = PoolKey {
             connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
             pool_max_idle: cfg.pool_max_idle,
             pool_idle_timeout: Duration::from_millis(cfg.pool_idle_timeout_ms),
+            server_name: (tls.is_some() && !own_host).then(|| base.authority.host().to_string()),
             tls,
         };
-        let (balancer, fresh) = client.balancer(name, targets, &cfg.balance);
+        let (balancer, fresh) = client.balancer(name, targets, &cfg.balance, discovery);
         let clients = client.pool(key);
         let upstream = Upstream {
             name: Arc::from(name),
@@ -545,6 +617,7 @@ impl Upstream {
         };
         if fresh {
             upstream.start_health_checks();
+            client.discovery.start(name, &upstream.balancer);
         }
         Ok(upstream)
     }
@@ -563,7 +636,10 @@ impl Upstream {
         let interval = Duration::from_millis(cfg.health_check_interval_ms);
         let timeout = Duration::from_millis(cfg.health_check_timeout_ms);
         let weak = Arc::downgrade(&self.balancer);
-        let this = self.clone();
+        // The probe never picks a target: its copy holds an empty balancer, so the task
+        // holds the real one only weakly and ends with it.
+        let mut this = self.clone();
+        this.balancer = Arc::new(Balancer::new(Vec::new(), cfg.clone()));
         handle.spawn(async move {
             let probe = |authority: Authority| {
                 let this = this.clone();
@@ -645,7 +721,7 @@ impl Upstream {
         mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let pick = self.balancer.pick();
+        let pick = self.pick()?;
         let uri = self.uri_at(pick.authority(), path_and_query)?;
         headers.remove(CONTENT_LENGTH);
         headers.remove(TRANSFER_ENCODING);
@@ -685,7 +761,7 @@ impl Upstream {
         mut headers: HeaderMap,
         body: UpstreamBody,
     ) -> Result<(http::Response<Incoming>, Pick), UpstreamError> {
-        let pick = self.balancer.pick();
+        let pick = self.pick()?;
         let uri = self.uri_at(pick.authority(), path_and_query)?;
         headers.remove(CONTENT_LENGTH);
         headers.remove(TRANSFER_ENCODING);
@@ -704,6 +780,21 @@ impl Upstream {
             Err(e) => !e.is_target_failure(),
         });
         result.map(|r| (r, pick))
+    }
+
+    /// The target of the next exchange, or the 503 of a discovered upstream that has none
+    /// yet.
+    fn pick(&self) -> Result<Pick, UpstreamError> {
+        self.balancer
+            .pick()
+            .ok_or_else(|| UpstreamError::NoAddress {
+                upstream: self.name.to_string(),
+                name: self
+                    .balancer
+                    .discovery()
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default(),
+            })
     }
 
     fn timeout(&self) -> UpstreamError {
@@ -867,6 +958,7 @@ mod tests {
             pool_idle_timeout_ms: 60_000,
             tls: Default::default(),
             targets: Vec::new(),
+            discovery: None,
             balance: Default::default(),
             circuit_breaker: None,
         }
@@ -1264,16 +1356,35 @@ mod tests {
         c.targets.push("10.0.0.3:8080".into());
         let changed = Upstream::new("orders", &c, &limits, &client).unwrap();
         assert!(!Arc::ptr_eq(first.balancer(), changed.balancer()));
-        let authorities: Vec<&str> = changed
+        let authorities: Vec<String> = changed
             .balancer()
             .targets()
             .iter()
-            .map(|t| t.authority.as_str())
+            .map(|t| t.authority.to_string())
             .collect();
         assert_eq!(
             authorities,
             ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"]
         );
+    }
+
+    #[tokio::test]
+    async fn dropping_an_upstream_ends_its_background_tasks() {
+        let client = HttpClient::new();
+        let mut c = cfg("http://orders.internal:8080");
+        c.balance.health_check_path = Some("/health".into());
+        c.discovery = Some(discovery::DiscoveryConfig {
+            dns: "localhost:8080".into(),
+            refresh_ms: 10,
+            timeout_ms: 1_000,
+        });
+        let up = Upstream::new("orders", &c, &LimitsConfig::default(), &client).unwrap();
+        let weak = Arc::downgrade(up.balancer());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(weak.upgrade().is_some());
+        // Neither the health checks nor the discovery hold the balancer.
+        drop(up);
+        assert!(weak.upgrade().is_none());
     }
 
     #[test]

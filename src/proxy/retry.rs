@@ -188,7 +188,8 @@ pub fn should_retry(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
             UpstreamError::Tls { .. }
             | UpstreamError::TooLarge { .. }
             | UpstreamError::InvalidRequest { .. }
-            | UpstreamError::CircuitOpen { .. },
+            | UpstreamError::CircuitOpen { .. }
+            | UpstreamError::NoAddress { .. },
         ) => false,
     }
 }

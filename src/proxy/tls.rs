@@ -3,17 +3,50 @@
 //!
 //! rustls with the ring provider does the work; certificate verification is always on.
 //! Without `ca_file` the built-in Mozilla roots (`webpki-roots`) are trusted, the same on
-//! every machine. The server name sent (SNI) and verified is the URL's host. ALPN offers
-//! HTTP/2 and HTTP/1.1, and the connection speaks what the upstream picks.
+//! every machine. The server name sent (SNI) and verified is the URL's host, also when the
+//! connection goes to one of `targets` or a discovered address ([`ServerNameOf`]). ALPN
+//! offers HTTP/2 and HTTP/1.1, and the connection speaks what the upstream picks.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use hyper_rustls::{DefaultServerNameResolver, ResolveServerName};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 
 use crate::config::file::UpstreamTlsConfig;
+
+/// The server name a connection pool sends and verifies: a fixed one (the URL's host, for
+/// an upstream whose connections go to other addresses), or the host of each request's URI.
+pub struct ServerNameOf(Option<ServerName<'static>>);
+
+impl ServerNameOf {
+    /// `host` is the URL's host (an IPv6 literal in brackets or not); `None`, or a host
+    /// that is no server name, leaves each request's own.
+    pub fn new(host: Option<&str>) -> ServerNameOf {
+        let name = host.and_then(|h| {
+            let h = h
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(h);
+            ServerName::try_from(h.to_string()).ok()
+        });
+        ServerNameOf(name)
+    }
+}
+
+impl ResolveServerName for ServerNameOf {
+    fn resolve(
+        &self,
+        uri: &http::Uri,
+    ) -> Result<ServerName<'static>, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            Some(name) => Ok(name.clone()),
+            None => DefaultServerNameResolver::default().resolve(uri),
+        }
+    }
+}
 
 /// A TLS setting that cannot be used, naming the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -321,5 +354,21 @@ mod tests {
         });
         assert_eq!(e.key(), "client_key_file");
         assert!(TlsMaterial::load(&UpstreamTlsConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn the_server_name_is_the_url_host_whatever_the_address() {
+        let name = |resolver: &ServerNameOf, uri: &str| {
+            let name = resolver.resolve(&uri.parse().unwrap()).unwrap();
+            name.to_str().into_owned()
+        };
+        let fixed = ServerNameOf::new(Some("orders.internal"));
+        assert_eq!(name(&fixed, "https://10.0.0.5:8443/x"), "orders.internal");
+        assert_eq!(
+            name(&ServerNameOf::new(Some("[::1]")), "https://10.0.0.5:8443/"),
+            "::1"
+        );
+        let own = ServerNameOf::new(None);
+        assert_eq!(name(&own, "https://pay.internal:8443/"), "pay.internal");
     }
 }

@@ -338,6 +338,7 @@ pub struct Metrics {
     auth_failures: Family<AuthFailureLabels, Counter>,
     reloads: Family<OutcomeLabels, Counter>,
     tls_reloads: Family<OutcomeLabels, Counter>,
+    upstream_dns_failures: Family<crate::proxy::discovery::FailureLabels, Counter>,
     last_reload_success: Gauge<f64, AtomicU64>,
     config_generation: Gauge,
     /// Rate limits, breakers, retries and the response cache.
@@ -377,6 +378,7 @@ impl Metrics {
         }
         let last_reload_success = Gauge::<f64, AtomicU64>::default();
         let config_generation = Gauge::default();
+        let upstream_dns_failures = Family::default();
 
         registry.register(
             "requests",
@@ -421,6 +423,12 @@ impl Metrics {
             tls_reloads.clone(),
         );
         registry.register(
+            "upstream_dns_refresh_failures",
+            "Resolutions of a discovered upstream's name that failed, timed out or found no \
+             address (the last known targets were kept), by upstream",
+            upstream_dns_failures.clone(),
+        );
+        registry.register(
             "last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration load, the start-up load included",
             last_reload_success.clone(),
@@ -453,6 +461,7 @@ impl Metrics {
             auth_failures,
             reloads,
             tls_reloads,
+            upstream_dns_failures,
             last_reload_success,
             config_generation,
             traffic,
@@ -553,6 +562,12 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+    }
+
+    /// The family discovery tasks count their failed refreshes into (see
+    /// [`crate::proxy::HttpClient::counting_dns_failures`]).
+    pub fn upstream_dns_failures(&self) -> Family<crate::proxy::discovery::FailureLabels, Counter> {
+        self.upstream_dns_failures.clone()
     }
 
     /// One reload attempt; `outcome` is [`RELOAD_SUCCESS`] or [`RELOAD_FAILURE`]. The time

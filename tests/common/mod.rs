@@ -22,6 +22,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use schemagate::config::LoadOptions;
 use schemagate::gateway::{AppState, admin_app, app};
+use schemagate::proxy::HttpClient;
 use schemagate::server::{ServerOptions, serve, serve_observed};
 use tokio::sync::oneshot;
 
@@ -185,6 +186,17 @@ impl Gateway {
 
     /// `mappings`: a directory to use instead of the repository's (for reload tests).
     pub async fn start_with(upstream: &str, extra: &str, mappings: Option<&Path>) -> Gateway {
+        Gateway::start_with_client(upstream, extra, mappings, HttpClient::new()).await
+    }
+
+    /// [`Gateway::start_with`] on the upstream client `client` (one resolving discovered
+    /// names from a file, say).
+    pub async fn start_with_client(
+        upstream: &str,
+        extra: &str,
+        mappings: Option<&Path>,
+        client: HttpClient,
+    ) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let mappings = mappings
             .map(Path::to_path_buf)
@@ -200,10 +212,13 @@ impl Gateway {
             config_path: Some(config),
             ..Default::default()
         };
-        let state = tokio::task::spawn_blocking(move || AppState::new(opts))
-            .await
-            .unwrap()
-            .unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
+        let state = tokio::task::spawn_blocking(move || {
+            let gateway = schemagate::config::load(&opts)?;
+            AppState::with_client(opts, gateway, client)
+        })
+        .await
+        .unwrap()
+        .unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
