@@ -9,6 +9,7 @@ pub mod env;
 pub mod file;
 pub mod listener;
 mod locate;
+pub mod openapi;
 pub mod overrides;
 pub mod policies;
 pub mod proxy_spec;
@@ -270,6 +271,20 @@ fn load_recorded(
 
     let routes = route::load_routes(&mappings_dir, &config, &schemas, &mut diags);
     let table = build_table(&routes, &mut diags);
+    // A route file that failed to load has said so; its partner is not named again.
+    let partners: std::collections::BTreeSet<&str> = if has_errors(&diags) {
+        config.openapi.partners.keys().map(String::as_str).collect()
+    } else {
+        routes.iter().map(|r| r.partner.as_str()).collect()
+    };
+    let mut documents = Vec::new();
+    for (key, message) in config.openapi.problems(partners.iter().copied()) {
+        documents.push(Diagnostic::error(&cfg_name, format!("{key}: {message}")).location(key));
+    }
+    if let Some(text) = &config_text {
+        locate::place_config_keys(text, &mut documents);
+    }
+    diags.extend(documents);
     let mut traffic = policy_diagnostics(&config, &routes, &cfg_name);
     if let Some(text) = &config_text {
         locate::place_config_keys(text, &mut traffic);

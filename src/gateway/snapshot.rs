@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use http::HeaderName;
 
 use super::route_service::RouteService;
@@ -39,8 +38,8 @@ pub struct Runtime {
     pub access_log: bool,
     pub generation: u64,
     pub loaded_at: SystemTime,
-    /// The OpenAPI document of the partner routes, rendered once per snapshot.
-    pub openapi: Bytes,
+    /// The OpenAPI documents and XSDs the admin listener serves, rendered once per snapshot.
+    pub(super) published: super::published::Published,
     /// The JWKS refreshers of this snapshot's providers: stopped when it is dropped.
     pub(super) _jwks: super::policies::Refreshers,
 }
@@ -175,9 +174,7 @@ pub fn build(
         headers.set_identity_headers(vec![ids.consumer.clone(), ids.user_id.clone()]);
     }
     traffic.retain(&traffic_policies);
-    let openapi = Bytes::from(
-        serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
-    );
+    let published = super::published::Published::render(&gateway);
     Ok(Runtime {
         routes,
         correlation_header: headers.correlation_header().clone(),
@@ -190,7 +187,7 @@ pub fn build(
         access_log: cfg.logging.access_log,
         generation,
         loaded_at: SystemTime::now(),
-        openapi,
+        published,
         _jwks: policies.start(),
         gateway: Arc::new(gateway),
     })
