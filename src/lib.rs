@@ -25,7 +25,7 @@
 //! - [`diagnostic`]: the findings of loading and checking, in one shape.
 //! - [`check`]: `schemagate check`: compile, golden fixtures, the checklist.
 //! - [`fixtures`]: the golden fixtures `check` runs.
-//! - [`openapi`]: the OpenAPI document of the partner routes.
+//! - [`openapi`]: the OpenAPI documents of the partner routes (combined and per partner).
 //! - [`telemetry`]: logging and Prometheus metrics.
 //! - [`demo`]: the built-in demo upstream of `serve --demo`.
 //! - [`alloc`]: the process allocator.

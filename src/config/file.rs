@@ -22,6 +22,8 @@ pub struct GatewayConfig {
     pub errors: ErrorsConfig,
     pub logging: LoggingConfig,
     pub admin: AdminConfig,
+    /// The published OpenAPI documents (`[openapi]`): title, version, servers.
+    pub openapi: super::openapi::OpenApiConfig,
     /// TLS termination on the partner listener.
     #[serde(skip_serializing_if = "super::listener::TlsConfig::is_default")]
     pub tls: super::listener::TlsConfig,
@@ -341,7 +343,8 @@ impl Default for LoggingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// Serve `/healthz`, `/readyz`, `/metrics`, `/admin/status`, `/openapi.json`.
+    /// Serve `/healthz`, `/readyz`, `/metrics`, `/admin/status`, `/openapi.json`,
+    /// `/openapi/PARTNER.json` and `/schemas/PARTNER/ROUTE.xsd`.
     pub enabled: bool,
     /// Address of the admin listener, or `"partner"` to serve the admin endpoints on the
     /// partner listener (a risk: partners then see route and upstream names).

@@ -10,6 +10,7 @@ pub mod file;
 pub mod listener;
 mod locate;
 pub mod media_type;
+pub mod openapi;
 pub mod overrides;
 pub mod policies;
 pub mod proxy_spec;
@@ -271,6 +272,20 @@ fn load_recorded(
 
     let routes = route::load_routes(&mappings_dir, &config, &schemas, &mut diags);
     let table = build_table(&routes, &mut diags);
+    // A route file that failed to load has said so; its partner is not named again.
+    let partners: std::collections::BTreeSet<&str> = if has_errors(&diags) {
+        config.openapi.partners.keys().map(String::as_str).collect()
+    } else {
+        routes.iter().map(|r| r.partner.as_str()).collect()
+    };
+    let mut documents = Vec::new();
+    for (key, message) in config.openapi.problems(partners.iter().copied()) {
+        documents.push(Diagnostic::error(&cfg_name, format!("{key}: {message}")).location(key));
+    }
+    if let Some(text) = &config_text {
+        locate::place_config_keys(text, &mut documents);
+    }
+    diags.extend(documents);
     let mut traffic = policy_diagnostics(&config, &routes, &cfg_name);
     if let Some(text) = &config_text {
         locate::place_config_keys(text, &mut traffic);

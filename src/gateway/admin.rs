@@ -1,6 +1,7 @@
-//! The admin endpoints: liveness, readiness, metrics, status and the OpenAPI document.
-//! They sit beside the partner stack, not in it: no routing, no access log, only the
-//! correlation id every answer carries.
+//! The admin endpoints: liveness, readiness, metrics, status, and what is published about
+//! the partners (the OpenAPI documents, the XSDs of XML routes). They sit beside the
+//! partner stack, not in it: no routing, no access log, only the correlation id every
+//! answer carries.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,8 +11,8 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::StatusCode;
 use http::header::{self, HeaderValue};
+use http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::respond::{problem_format, problem_response};
@@ -20,7 +21,8 @@ use super::state::AppState;
 use crate::edge::correlation::correlation_id;
 use crate::problem::{Problem, ProblemKind};
 
-/// The paths of the admin endpoints; every other path is a partner request.
+/// The paths of the admin endpoints besides those under [`PREFIXES`]; every other path is
+/// a partner request.
 pub(super) const PATHS: [&str; 5] = [
     "/healthz",
     "/readyz",
@@ -28,6 +30,14 @@ pub(super) const PATHS: [&str; 5] = [
     "/admin/status",
     "/openapi.json",
 ];
+
+/// The path prefixes under which the admin endpoints serve one file per partner or route.
+const PREFIXES: [&str; 2] = ["/openapi/", "/schemas/"];
+
+/// Whether `path` is an admin endpoint's rather than a partner request's.
+pub(super) fn serves(path: &str) -> bool {
+    PATHS.contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p))
+}
 
 /// The admin endpoints' router, sharing the gateway's state.
 pub(super) fn router(state: Arc<AppState>) -> Router {
@@ -45,6 +55,9 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/admin/status", get(status))
         .route("/openapi.json", get(openapi))
+        .route("/openapi/{file}", get(partner_openapi))
+        .route("/schemas/{*file}", get(xsd))
+        .fallback(unknown)
         .with_state(state)
 }
 
@@ -75,13 +88,20 @@ pub(super) fn method_not_allowed(rt: &Runtime, req: &Request) -> Response {
 
 /// A path the admin listener does not serve: a problem document like any other 404.
 pub(super) fn not_found(rt: &Runtime, req: &Request) -> Response {
-    let cid = correlation_id(req.headers(), &rt.correlation_header);
-    let p = Problem::new(
-        ProblemKind::NotFound,
-        format!("no admin endpoint at {}", req.uri().path()),
-    );
-    let format = problem_format(rt, None, req.headers());
+    let detail = format!("no admin endpoint at {}", req.uri().path());
+    not_found_because(rt, req.headers(), detail)
+}
+
+/// A 404 problem document saying what is not there.
+fn not_found_because(rt: &Runtime, headers: &HeaderMap, detail: String) -> Response {
+    let cid = correlation_id(headers, &rt.correlation_header);
+    let p = Problem::new(ProblemKind::NotFound, detail);
+    let format = problem_format(rt, None, headers);
     problem_response(&p, format, &cid, &rt.correlation_header)
+}
+
+async fn unknown(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    not_found(&state.runtime(), &req)
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
@@ -155,7 +175,66 @@ async fn status(State(state): State<Arc<AppState>>) -> Response {
 async fn openapi(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        state.runtime().openapi.clone(),
+        state.runtime().published.openapi.clone(),
     )
         .into_response()
+}
+
+/// `/openapi/PARTNER.json`: one partner's routes alone.
+async fn partner_openapi(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let rt = state.runtime();
+    let partners = &rt.published.partners;
+    let name = uri
+        .path()
+        .strip_prefix("/openapi/")
+        .and_then(|f| f.strip_suffix(".json"));
+    match name.and_then(|n| partners.get(n)) {
+        Some(doc) => ([(header::CONTENT_TYPE, "application/json")], doc.clone()).into_response(),
+        None => {
+            let known: Vec<String> = partners
+                .keys()
+                .map(|p| format!("/openapi/{p}.json"))
+                .collect();
+            let detail = format!(
+                "no partner document at {}; documents: {}",
+                uri.path(),
+                known.join(", ")
+            );
+            not_found_because(&rt, &headers, detail)
+        }
+    }
+}
+
+/// `/schemas/PARTNER/ROUTE.xsd` (and `.response.xsd`): an XML route's partner document as
+/// XSD, exported from its JSON Schema.
+async fn xsd(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
+    let rt = state.runtime();
+    let files = &rt.published.xsd;
+    let found = uri
+        .path()
+        .strip_prefix("/schemas/")
+        .and_then(|f| files.get(f));
+    match found {
+        Some(Ok(text)) => {
+            ([(header::CONTENT_TYPE, "application/xml")], text.clone()).into_response()
+        }
+        Some(Err(why)) => not_found_because(&rt, &headers, why.clone()),
+        None => {
+            let known: Vec<String> = files
+                .iter()
+                .filter(|(_, f)| f.is_ok())
+                .map(|(p, _)| format!("/schemas/{p}"))
+                .collect();
+            let detail = format!(
+                "no XSD at {}; XSDs of the XML routes: {}",
+                uri.path(),
+                known.join(", ")
+            );
+            not_found_because(&rt, &headers, detail)
+        }
+    }
 }

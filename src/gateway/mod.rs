@@ -69,6 +69,7 @@ mod limit;
 mod observe;
 mod policies;
 mod proxy;
+mod published;
 mod respond;
 mod route_service;
 mod routing;

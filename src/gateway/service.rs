@@ -95,7 +95,7 @@ where
             return Box::pin(playground.clone().oneshot(req));
         }
         if let Some(admin) = &self.admin
-            && admin::PATHS.contains(&req.uri().path())
+            && admin::serves(req.uri().path())
         {
             let rt = self.state.runtime();
             if req.method() != Method::GET && req.method() != Method::HEAD {

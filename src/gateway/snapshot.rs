@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use http::HeaderName;
 
 use super::route_service::RouteService;
@@ -39,10 +38,10 @@ pub struct Runtime {
     pub access_log: bool,
     pub generation: u64,
     pub loaded_at: SystemTime,
-    /// The OpenAPI document of the partner routes, rendered once per snapshot.
-    pub openapi: Bytes,
     /// The upstreams, by name (for the admin status: their targets of the moment).
     pub(super) upstreams: Vec<Upstream>,
+    /// The OpenAPI documents and XSDs the admin listener serves, rendered once per snapshot.
+    pub(super) published: super::published::Published,
     /// The JWKS refreshers of this snapshot's providers: stopped when it is dropped.
     pub(super) _jwks: super::policies::Refreshers,
 }
@@ -177,11 +176,9 @@ pub fn build(
         headers.set_identity_headers(vec![ids.consumer.clone(), ids.user_id.clone()]);
     }
     traffic.retain(&traffic_policies);
-    let openapi = Bytes::from(
-        serde_json::to_vec_pretty(&crate::openapi::document(&gateway)).unwrap_or_default(),
-    );
     let mut upstreams: Vec<Upstream> = upstreams.into_values().map(|(u, _)| u).collect();
     upstreams.sort_by(|a, b| a.name().cmp(b.name()));
+    let published = super::published::Published::render(&gateway);
     Ok(Runtime {
         upstreams,
         routes,
@@ -195,7 +192,7 @@ pub fn build(
         access_log: cfg.logging.access_log,
         generation,
         loaded_at: SystemTime::now(),
-        openapi,
+        published,
         _jwks: policies.start(),
         gateway: Arc::new(gateway),
     })

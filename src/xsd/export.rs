@@ -49,10 +49,30 @@ pub fn export(schema: &Value, namespace: Option<&str>) -> Result<ExportedXsd, Xs
     export_with(schema, namespace, Locations::Files)
 }
 
+/// [`export`] with the files named after `stem` (`STEM.xsd`, `STEM-1.xsd`, ...) rather
+/// than after the root element, so that the files of several documents can sit side by
+/// side (the admin listener serves each route's files under the route's name).
+pub fn export_named(
+    schema: &Value,
+    namespace: Option<&str>,
+    stem: &str,
+) -> Result<ExportedXsd, XsdError> {
+    export_inner(schema, namespace, Locations::Files, Some(stem))
+}
+
 pub fn export_with(
     schema: &Value,
     namespace: Option<&str>,
     locations: Locations,
+) -> Result<ExportedXsd, XsdError> {
+    export_inner(schema, namespace, locations, None)
+}
+
+fn export_inner(
+    schema: &Value,
+    namespace: Option<&str>,
+    locations: Locations,
+    stem: Option<&str>,
 ) -> Result<ExportedXsd, XsdError> {
     let mut ex = Exporter {
         root_doc: schema,
@@ -109,8 +129,7 @@ pub fn export_with(
         };
         ex.doc(&tns).items.push(text);
     }
-    let root_name = key.clone();
-    let files = ex.write(&root_name, locations);
+    let files = ex.write(stem.unwrap_or(key.as_str()), locations);
     Ok(ExportedXsd {
         files,
         warnings: ex.warnings,

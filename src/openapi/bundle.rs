@@ -1,9 +1,4 @@
-//! `/openapi.json`: an OpenAPI 3.1 document of every partner route, generated from the
-//! partner-facing schemas, so partners have one documented entry point.
-//!
-//! Only partner-facing schemas are published (a route's request `schema` and response
-//! `target`, and what they reference): internal schemas describe internal services and stay
-//! private. For XML routes the schema describes the JSON view of the document.
+//! The partner-facing schemas bundled into one document's `components/schemas`.
 //!
 //! The document is self-contained: tools read it alone, without fetching anything and
 //! without honouring `$id`s, so every schema is bundled into `components/schemas`. A schema
@@ -13,28 +8,28 @@
 //! `#/components/schemas/<name>` plus the rest of its pointer. `$id` and `$anchor` are left
 //! out of the copies (a copied `$id` would move the base the rewritten references resolve
 //! against), and so is a `$schema` naming 2020-12, the dialect OpenAPI 3.1 assumes; another
-//! dialect's `$schema` is kept on every component taken from that file.
+//! dialect's `$schema` is kept on every component taken from that file. A component an XML
+//! route reaches is described as XML besides ([`super::xml`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::codec::Format;
-use crate::config::Gateway;
+use crate::config::openapi::SpecVersion;
 use crate::schema::refs;
 
 /// The dialect OpenAPI 3.1 assumes for its schemas.
 const DEFAULT_DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 
 /// The name of the problem-details component, which no schema file may take.
-const PROBLEM: &str = "Problem";
+pub(super) const PROBLEM: &str = "Problem";
 
 /// Keywords holding data rather than schemas: a `$ref` inside them is a value.
-const DATA_KEYWORDS: [&str; 4] = ["enum", "const", "examples", "default"];
+pub(super) const DATA_KEYWORDS: [&str; 4] = ["enum", "const", "examples", "default"];
 
 /// Keywords whose value maps names to schemas: a key there is a name, not a keyword.
-const SCHEMA_MAPS: [&str; 6] = [
+pub(super) const SCHEMA_MAPS: [&str; 6] = [
     "properties",
     "patternProperties",
     "$defs",
@@ -46,13 +41,13 @@ const SCHEMA_MAPS: [&str; 6] = [
 /// What a component holds: a schema file's root (`pointer` empty) or one entry of its
 /// `$defs` or `definitions` (`pointer` is `/$defs/Money`, escaped as a JSON pointer).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Target {
+pub(super) struct Target {
     file: String,
     pointer: String,
 }
 
 impl Target {
-    fn root(file: &str) -> Target {
+    pub(super) fn root(file: &str) -> Target {
         Target {
             file: file.to_string(),
             pointer: String::new(),
@@ -61,13 +56,13 @@ impl Target {
 }
 
 /// The schema documents a bundle draws from, by relative name and by `$id`.
-struct Documents<'g> {
+pub(super) struct Documents<'g> {
     by_name: BTreeMap<&'g str, &'g Value>,
     by_id: BTreeMap<&'g str, &'g str>,
 }
 
 impl<'g> Documents<'g> {
-    fn new(docs: impl IntoIterator<Item = (&'g str, &'g Value)>) -> Documents<'g> {
+    pub(super) fn new(docs: impl IntoIterator<Item = (&'g str, &'g Value)>) -> Documents<'g> {
         let by_name: BTreeMap<&str, &Value> = docs.into_iter().collect();
         let by_id = by_name
             .iter()
@@ -142,29 +137,39 @@ impl<'g> Documents<'g> {
 
 /// The schemas a set of routes publishes, gathered from their roots, named, and copied
 /// with every reference rewritten.
-struct Bundle<'g> {
+pub(super) struct Bundle<'g> {
     docs: Documents<'g>,
     targets: BTreeSet<Target>,
+    /// The targets an XML route reaches: described as XML too.
+    xml: BTreeSet<Target>,
+    version: SpecVersion,
 }
 
 impl<'g> Bundle<'g> {
-    fn new(docs: Documents<'g>) -> Bundle<'g> {
+    pub(super) fn new(docs: Documents<'g>, version: SpecVersion) -> Bundle<'g> {
         Bundle {
             docs,
             targets: BTreeSet::new(),
+            xml: BTreeSet::new(),
+            version,
         }
     }
 
-    /// Adds the root of schema file `name` and everything it references, transitively.
-    /// False when there is no such file.
-    fn add(&mut self, name: &str) -> bool {
+    /// Adds the root of schema file `name` and everything it references, transitively;
+    /// `xml` when an XML route's body is what it describes. False when there is no such
+    /// file.
+    pub(super) fn add(&mut self, name: &str, xml: bool) -> bool {
         if !self.docs.by_name.contains_key(name) {
             return false;
         }
+        let mut seen = BTreeSet::new();
         let mut todo = vec![Target::root(name)];
         while let Some(target) = todo.pop() {
-            if self.targets.contains(&target) {
+            if !seen.insert(target.clone()) {
                 continue;
+            }
+            if xml {
+                self.xml.insert(target.clone());
             }
             let Some(value) = self.docs.value(&target) else {
                 continue;
@@ -183,7 +188,7 @@ impl<'g> Bundle<'g> {
 
     /// The components: every gathered target under its name, with every reference
     /// rewritten to a component; then the names, so routes can point at their roots.
-    fn components(&self) -> (Map<String, Value>, BTreeMap<Target, String>) {
+    pub(super) fn components(&self) -> (Map<String, Value>, BTreeMap<Target, String>) {
         let keys = assign_keys(&self.targets);
         let mut out = Map::new();
         let mut named: Vec<(&String, &Target)> = self
@@ -217,6 +222,9 @@ impl<'g> Bundle<'g> {
                     }
                 }
             });
+            if self.xml.contains(target) {
+                super::xml::annotate(&mut schema, self.version);
+            }
             if let (Some(dialect), Value::Object(map)) =
                 (self.docs.foreign_dialect(&target.file), &mut schema)
             {
@@ -349,7 +357,7 @@ fn fnv1a(s: &str) -> u32 {
 }
 
 /// A JSON pointer as a URI fragment: characters a fragment may not hold percent-encoded.
-fn fragment(pointer: &str) -> String {
+pub(super) fn fragment(pointer: &str) -> String {
     let mut out = String::with_capacity(pointer.len());
     for b in pointer.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&b) {
@@ -361,132 +369,26 @@ fn fragment(pointer: &str) -> String {
     out
 }
 
-/// The OpenAPI document of the gateway's partner routes.
-pub fn document(gw: &Gateway) -> Value {
-    let mut bundle = Bundle::new(Documents::new(
-        gw.schemas
-            .iter()
-            .map(|s| (s.name.as_str(), s.document.as_ref())),
-    ));
-    for r in &gw.routes {
-        if let Some(req) = &r.spec.request {
-            bundle.add(&req.schema);
-        }
-        if let Some(resp) = &r.spec.response {
-            bundle.add(&resp.target);
-        }
-    }
-    let (mut schemas, keys) = bundle.components();
-    // A route's schema as its component; `{}` (anything) only if the file were missing,
-    // which the loader does not let happen.
-    let schema_of = |name: &str| match keys.get(&Target::root(name)) {
-        Some(key) => json!({"$ref": format!("#/components/schemas/{key}")}),
-        None => json!({}),
-    };
-
-    let mut paths: Map<String, Value> = Map::new();
-    // A proxy route's contract is its service's, not the gateway's to publish.
-    for r in gw
-        .routes
-        .iter()
-        .filter(|r| r.kind != crate::config::RouteKind::Proxy)
-    {
-        let media = match r.format {
-            Format::Xml => "application/xml",
-            Format::Json => "application/json",
-        };
-        let problem = match r.format {
-            Format::Xml => "application/problem+xml",
-            Format::Json => "application/problem+json",
-        };
-        let mut op = Map::new();
-        op.insert(
-            "operationId".into(),
-            Value::String(r.name.replace('/', "_")),
-        );
-        op.insert("tags".into(), json!([r.partner]));
-        let params: Vec<Value> = r
-            .path_params
-            .iter()
-            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        if !params.is_empty() {
-            op.insert("parameters".into(), Value::Array(params));
-        }
-        if let Some(req) = &r.spec.request {
-            op.insert(
-                "requestBody".into(),
-                json!({"required": true, "content": {media: {"schema": schema_of(&req.schema)}}}),
-            );
-        }
-        let ok = match &r.spec.response {
-            Some(resp) => {
-                let answer = r.response_media_type.to_str().unwrap_or(media);
-                json!({"description": "Success", "content": {answer: {"schema": schema_of(&resp.target)}}})
-            }
-            None => json!({"description": "The service's answer, passed through"}),
-        };
-        let err = |d: &str| json!({"description": d, "content": {problem: {"schema": {"$ref": format!("#/components/schemas/{PROBLEM}")}}}});
-        let mut responses = Map::new();
-        responses.insert("200".into(), ok);
-        if r.spec.request.is_some() {
-            responses.insert(
-                "400".into(),
-                err("Malformed body, or past a depth, element, attribute, name or text limit"),
-            );
-            responses.insert("413".into(), err("Body too large"));
-            responses.insert("415".into(), err("Wrong media type"));
-            responses.insert("422".into(), err("The body does not match the schema"));
-        }
-        responses.insert("502".into(), err("The service failed"));
-        responses.insert("504".into(), err("The service timed out"));
-        op.insert("responses".into(), Value::Object(responses));
-        let entry = paths
-            .entry(r.path.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(m) = entry {
-            m.insert(r.method.as_str().to_ascii_lowercase(), Value::Object(op));
-        }
-    }
-    schemas.insert(
-        PROBLEM.into(),
-        json!({
-            "type": "object",
-            "description": "RFC 9457 problem details",
-            "xml": {"name": "problem", "namespace": "urn:ietf:rfc:7807"},
-            "properties": {
-                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                "detail": {"type": "string"}, "instance": {"type": "string", "description": "the correlation id"},
-                "errors": {"type": "array", "items": {"type": "object", "properties": {
-                    "pointer": {"type": "string"}, "message": {"type": "string"},
-                    "line": {"type": "integer"}, "column": {"type": "integer"}}}}
-            }
-        }),
-    );
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Partner API", "version": "1", "description": "Partner routes served by schemagate."},
-        "paths": paths,
-        "components": {"schemas": schemas},
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::schema::refs::{join_relative, percent_decode};
+    use serde_json::json;
 
     /// The components bundled from `docs` for routes using `roots`.
     fn bundle(docs: &[(&str, Value)], roots: &[&str]) -> Value {
-        let mut b = Bundle::new(Documents::new(docs.iter().map(|(n, d)| (*n, d))));
+        let mut b = Bundle::new(
+            Documents::new(docs.iter().map(|(n, d)| (*n, d))),
+            SpecVersion::V3_1,
+        );
         for root in roots {
-            assert!(b.add(root), "{root}");
+            assert!(b.add(root, false), "{root}");
         }
         Value::Object(b.components().0)
     }
 
     /// Every `$ref` of `doc`, outside data keywords.
-    fn refs(v: &Value, out: &mut Vec<String>) {
+    pub(crate) fn refs(v: &Value, out: &mut Vec<String>) {
         match v {
             Value::Object(map) => {
                 for (k, v) in map {
@@ -503,7 +405,7 @@ mod tests {
     }
 
     /// What a tool reading the document alone sees: every reference a pointer into it.
-    fn assert_self_contained(doc: &Value) {
+    pub(crate) fn assert_self_contained(doc: &Value) {
         let mut found = Vec::new();
         refs(doc, &mut found);
         assert!(!found.is_empty());
@@ -638,78 +540,6 @@ mod tests {
                 "a_b-08e90f33": {"$ref": "#/components/schemas/Problem-4038b389"},
                 "a_b-453dc2d8": {"$ref": "#/components/schemas/a_b-08e90f33"}
             })
-        );
-    }
-
-    #[test]
-    fn the_example_routes_publish_a_self_contained_document() {
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let gw = crate::config::load(&crate::config::LoadOptions {
-            config_path: Some(root.join("gateway.toml")),
-            ..Default::default()
-        })
-        .unwrap();
-        let doc = document(&gw);
-        assert_self_contained(&doc);
-        let schemas = &doc["components"]["schemas"];
-        let names: Vec<&str> = schemas
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "acme_order",
-                "acme_order-ack",
-                "acme_order.Customer",
-                "acme_order.Item",
-                "acme_order.Order",
-                "acme_order.ShipTo",
-                "acme_order.text",
-                "globex_common.Country",
-                "globex_common.Currency",
-                "globex_common.Money",
-                "globex_order",
-                "globex_order-ack",
-                "globex_order-status",
-                "Problem"
-            ]
-        );
-        assert_eq!(
-            schemas["acme_order"],
-            json!({
-                "title": "ACME purchase order",
-                "description": schemas["acme_order"]["description"],
-                "type": "object",
-                "required": ["Order"],
-                "properties": {"Order": {"$ref": "#/components/schemas/acme_order.Order"}}
-            })
-        );
-        assert_eq!(
-            schemas["acme_order.Customer"],
-            json!({
-                "type": "object",
-                "required": ["Name", "Email", "Phone"],
-                "properties": {
-                    "Name": {"$ref": "#/components/schemas/acme_order.text"},
-                    "Email": {"type": "string", "pattern": "^\\s*[^@\\s]+@[^@\\s]+\\.[^@\\s]+\\s*$"},
-                    "Phone": {"$ref": "#/components/schemas/acme_order.text"}
-                }
-            })
-        );
-        assert_eq!(
-            schemas["globex_common.Money"],
-            json!({"type": "string", "pattern": "^-?[0-9]+\\.[0-9]{2}$", "description": "amount with exactly two decimals, as text"})
-        );
-        assert_eq!(
-            schemas["globex_order"]["properties"]["items"]["items"]["properties"]["unitPrice"],
-            json!({"$ref": "#/components/schemas/globex_common.Money"})
-        );
-        assert_eq!(
-            doc["paths"]["/partners/globex/orders"]["post"]["requestBody"],
-            json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/globex_order"}}}})
         );
     }
 }
