@@ -184,17 +184,17 @@ impl Gateway {
 
     /// `mappings`: a directory to use instead of the repository's (for reload tests).
     pub async fn start_with(upstream: &str, extra: &str, mappings: Option<&Path>) -> Gateway {
-        let dir = tempfile::tempdir().unwrap();
         let mappings = mappings
             .map(Path::to_path_buf)
             .unwrap_or_else(|| repo().join("mappings"));
-        let config = write_config(
-            dir.path(),
-            &repo().join("schemas"),
-            &mappings,
-            upstream,
-            extra,
-        );
+        Gateway::start_in(upstream, extra, &repo().join("schemas"), &mappings).await
+    }
+
+    /// A gateway serving partners of its own: `schemas` and `mappings` directories
+    /// instead of the repository's.
+    pub async fn start_in(upstream: &str, extra: &str, schemas: &Path, mappings: &Path) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), schemas, mappings, upstream, extra);
         let opts = LoadOptions {
             config_path: Some(config),
             ..Default::default()
