@@ -788,7 +788,7 @@ impl<'de> Deserialize<'de> for Entry {
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Entry, A::Error> {
                 let mut rules = Vec::new();
-                while let Some(rule) = seq.next_element::<Rule>()? {
+                while let Some(ListedRule(rule)) = seq.next_element()? {
                     rules.push(rule);
                 }
                 Ok(Entry::Rules(rules))
@@ -812,6 +812,42 @@ impl<'de> Deserialize<'de> for Entry {
             }
         }
         deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+/// One rule of a list of rules under a target key, read as any rule is: its first key
+/// must be a rule keyword.
+struct ListedRule(Rule);
+
+impl<'de> Deserialize<'de> for ListedRule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListedVisitor;
+        impl<'de> Visitor<'de> for ListedVisitor {
+            type Value = ListedRule;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a rule (an object whose first key is a rule keyword)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ListedRule, A::Error> {
+                let Some(first) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom("an empty object is not a rule"));
+                };
+                if !is_rule_key(&first) {
+                    let message = format!(
+                        "`{first}` is not a rule keyword, but the items of a list under a target \
+                         key are rules; rule keywords: {}",
+                        RULE_KEYS.join(", ")
+                    );
+                    match map.next_value_seed(Refuse(message))? {}
+                }
+                Rule::deserialize(de::value::MapAccessDeserializer::new(RuleKeys {
+                    keyword: first.clone(),
+                    first: Some(first),
+                    tail: map,
+                }))
+                .map(ListedRule)
+            }
+        }
+        deserializer.deserialize_any(ListedVisitor)
     }
 }
 

@@ -60,7 +60,8 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                             input(),
                         ));
                     }
-                    q
+                    // A quotient carries no trailing zeros of its own: 1500 / 1000 is 1.5.
+                    q.normalize()
                 }
             };
         }
