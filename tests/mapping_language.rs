@@ -53,7 +53,7 @@ async fn empty_elements_cases_exclusive_rules_and_arithmetic_reach_the_upstream_
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
     assert_eq!(
         first.text(),
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ItemAck><Status>STORED</Status></ItemAck>\n"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ItemAck><Status>STORED</Status></ItemAck>"
     );
     let second = post_xml(
         &gw.url(ITEMS),

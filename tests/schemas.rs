@@ -244,7 +244,7 @@ fn mapping_schema_refuses_what_the_loader_refuses() {
         (format!("{HEAD}    a: {{ from: /x, frm: /y }}\n"), "/request/map/a"),
         (format!("{HEAD}    a: {{ from: /x, const: 1 }}\n"), "/request/map/a/const"),
         (format!("{HEAD}    a: {{ as: string }}\n"), "/request/map/a"),
-        (format!("{HEAD}    a: {{ const: 1, apply: [trim] }}\n"), "/request/map/a/const"),
+        (format!("{HEAD}    a: {{ const: 1, apply: [trim] }}\n"), "/request/map/a/apply/0"),
         (format!("{HEAD}    a: {{ from: /x, map: {{}} }}\n"), "/request/map/a"),
         (format!("{HEAD}    a: {{ from: /x, fallback: 1 }}\n"), "/request/map/a/fallback"),
         (format!("{HEAD}    a: {{ from: /x, scale: 2 }}\n"), "/request/map/a/scale"),
