@@ -20,7 +20,7 @@ pub const ROUTE_METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "
 pub const PLACEHOLDER_PATTERN: &str = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}";
 
 /// Rule keywords that produce a value (exactly one per rule).
-const SOURCES: [&str; 4] = ["from", "const", "template", "each"];
+const SOURCES: [&str; 5] = ["from", "const", "template", "each", "cases"];
 
 /// The schema of gateway.toml.
 pub fn config_schema() -> Value {
@@ -160,7 +160,7 @@ pub fn mapping_schema() -> Value {
 fn tighten_rule(rule: &mut Map<String, Value>) {
     let one_source: Vec<Value> = SOURCES.iter().map(|s| json!({ "required": [s] })).collect();
     let value_steps = [
-        "apply", "lookup", "fallback", "date", "as", "scale", "rounding",
+        "apply", "lookup", "fallback", "date", "calc", "as", "scale", "rounding", "on_empty",
     ];
     rule.insert("oneOf".into(), Value::Array(one_source));
     rule.insert(
@@ -171,6 +171,7 @@ fn tighten_rule(rule: &mut Map<String, Value>) {
             "filter": ["each"],
             "fallback": ["lookup"],
             "rounding": ["scale"],
+            "on_empty": ["from"],
         }),
     );
     rule.insert(
@@ -200,6 +201,19 @@ fn tighten_rule(rule: &mut Map<String, Value>) {
             {
                 "description": "`on_missing` has no effect when `default` is given",
                 "not": { "required": ["default", "on_missing"] },
+            },
+            {
+                "description": "`cases` takes no other keys than `when` and `default`; steps belong in its branches",
+                "if": { "required": ["cases"] },
+                "then": { "propertyNames": { "enum": ["cases", "when", "default"] } },
+            },
+            {
+                "description": "`on_empty: default` needs a `default` value",
+                "if": {
+                    "required": ["on_empty"],
+                    "properties": { "on_empty": { "const": "default" } },
+                },
+                "then": { "required": ["default"] },
             },
             {
                 "description": "`on_null: default` needs a `default` value",

@@ -244,7 +244,7 @@ fn mapping_schema_refuses_what_the_loader_refuses() {
         (format!("{HEAD}    a: {{ from: /x, frm: /y }}\n"), "/request/map/a"),
         (format!("{HEAD}    a: {{ from: /x, const: 1 }}\n"), "/request/map/a/const"),
         (format!("{HEAD}    a: {{ as: string }}\n"), "/request/map/a"),
-        (format!("{HEAD}    a: {{ const: 1, apply: [trim] }}\n"), "/request/map/a/const"),
+        (format!("{HEAD}    a: {{ const: 1, apply: [trim] }}\n"), "/request/map/a/apply/0"),
         (format!("{HEAD}    a: {{ from: /x, map: {{}} }}\n"), "/request/map/a"),
         (format!("{HEAD}    a: {{ from: /x, fallback: 1 }}\n"), "/request/map/a/fallback"),
         (format!("{HEAD}    a: {{ from: /x, scale: 2 }}\n"), "/request/map/a/scale"),
@@ -256,6 +256,12 @@ fn mapping_schema_refuses_what_the_loader_refuses() {
         (format!("{HEAD}    a: {{ each: /list, item: {{ from: ., as: integr }} }}\n"), "/request/map/a/item/as"),
         (format!("{HEAD}    a:\n      b: /x\n      as: integer\n"), "/request/map/a"),
         (format!("{HEAD}    a: {{ from: /x, apply: [trim, upcase] }}\n"), "/request/map/a/apply/1"),
+        (format!("{HEAD}    a: {{ cases: [{{ when: {{ exists: /x }}, from: /x }}], as: string }}\n"), "/request/map/a"),
+        (format!("{HEAD}    a: {{ from: /x, on_empty: default }}\n"), "/request/map/a"),
+        (format!("{HEAD}    a: {{ template: x, on_empty: omit }}\n"), "/request/map/a"),
+        (format!("{HEAD}    a: {{ from: /x, on_empty: blank }}\n"), "/request/map/a/on_empty"),
+        (format!("{HEAD}    a: {{ from: /x, calc: [{{ divde: 2 }}] }}\n"), "/request/map/a/calc/0"),
+        (format!("{HEAD}    a: {{ each: /list, item: ., on_empty: omit }}\n"), "/request/map/a"),
     ] {
         let got = deepest_complaint(&schema, &yaml_value(&text));
         if got.as_deref() != Some(at) || loader_accepts(&text) {
@@ -278,6 +284,21 @@ fn mapping_schema_refuses_what_the_loader_refuses() {
         format!("{HEAD}    a: {{ from: /x, lookup: {{ A: 1 }}, fallback: 0 }}\n"),
         format!("{HEAD}    a: {{ from: /x, on_null: default, default: 0 }}\n"),
         format!("{HEAD}    a:\n      b: /x\n      \\from: /y\n"),
+        format!("{HEAD}    a: {{ from: /x, on_empty: null }}\n"),
+        format!("{HEAD}    a: {{ from: /x, on_empty: default, default: 0 }}\n"),
+        format!(
+            "{HEAD}    a: {{ from: /x, calc: [{{ divide: 1000 }}, {{ round: {{ scale: 2, rounding: half_even }} }}], as: string }}\n"
+        ),
+        format!(
+            "{HEAD}    a: {{ from: /x, calc: [{{ multiply: {{ from: /y, calc: [{{ add: \"0.5\" }}] }} }}, {{ round: 1 }}] }}\n"
+        ),
+        format!(
+            "{HEAD}    a: {{ cases: [{{ when: {{ exists: /y }}, from: /y }}, {{ const: 1 }}] }}\n"
+        ),
+        format!("{HEAD}    a: {{ cases: [{{ when: {{ exists: /y }}, from: /y }}], default: 1 }}\n"),
+        format!(
+            "{HEAD}    a:\n      - {{ const: 1, when: {{ exists: /y }} }}\n      - {{ from: /x, when: {{ missing: /y }} }}\n"
+        ),
         "route: { method: get, path: /p, format: json }\nupstream: { service: s, path: /u }\n"
             .to_string(),
     ] {

@@ -5,6 +5,8 @@
 //! enum values, whether it may be missing or null) through the rule's steps. What it
 //! cannot prove it reports as a warning; it never passes an unproven rule silently.
 
+mod choice;
+mod steps;
 mod structure;
 mod value;
 
@@ -17,11 +19,12 @@ use super::compile::{
     Cond, Convert, EachBody, EachRule, Field, Node, ObjectRule, Source, TemplatePart, ValueRule,
 };
 use super::path::{Root, SourcePath, push_pointer};
-use super::syntax::{Conversion, OnMissing, OnNull, Pos, RouteFile, Section, StringFn};
+use super::syntax::{Conversion, OnEmpty, OnMissing, OnNull, Pos, RouteFile, Section, StringFn};
 use super::{CompiledMap, ContextDecl};
 use crate::diagnostic::Diagnostic;
 use crate::schema::{Additional, NodeId, Shape, TypeSet};
 
+use steps::*;
 use structure::*;
 use value::*;
 
@@ -438,6 +441,7 @@ impl<'a> Checker<'a> {
             }
             Node::Value(rule) => self.value(f, rule, node, items),
             Node::Each(rule) => self.each(f, rule, node, items),
+            Node::Choice(choice) => self.choice(f, choice, node, items),
         }
     }
 
@@ -473,6 +477,7 @@ impl<'a> Checker<'a> {
                 }
                 self.omission(&rule.source, &rule.absence, items)
             }
+            Node::Choice(choice) => self.choice_may_omit(choice, items),
         }
     }
 
@@ -493,6 +498,12 @@ impl<'a> Checker<'a> {
         if flow.nullable && absence.on_null == OnNull::Omit {
             return Some(format!(
                 "its source `{}` may be null and `on_null` is omit",
+                p.text
+            ));
+        }
+        if absence.on_empty == OnEmpty::Omit && may_be_empty(&flow) {
+            return Some(format!(
+                "its source `{}` may be empty and `on_empty` is omit",
                 p.text
             ));
         }

@@ -6,15 +6,21 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::format::{Item, StrftimeItems};
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 use serde_json::Value;
 
 use super::path::{Root, SourcePath, push_pointer};
 use super::syntax::{
-    Condition, Conversion, DateSpec, Entry, MapSpec, OnMissing, OnNull, Pos, Rounding, Rule,
-    StringFn,
+    Conversion, DateSpec, Entry, MapSpec, OnEmpty, OnMissing, OnNull, Pos, Rounding, Rule, StringFn,
 };
 use crate::diagnostic::Diagnostic;
+
+mod calc;
+mod choice;
+mod cond;
+
+pub use calc::{CalcOp, Operand};
+pub use choice::{Branch, ChoiceRule};
 
 /// Largest `scale` a rule may ask for: the precision limit of `rust_decimal`.
 pub const MAX_SCALE: u32 = 28;
@@ -99,6 +105,7 @@ impl Node {
                 EachBody::Map(o) => o.seal(),
                 EachBody::Item(n) => n.seal(),
             },
+            Node::Choice(c) => c.branches.iter_mut().for_each(|b| b.node.seal()),
         }
     }
 }
@@ -131,6 +138,16 @@ impl Node {
                         }));
                     }
                 }
+                rule.calc.iter().for_each(|op| op.paths(out));
+            }
+            Node::Choice(c) => {
+                for cond in std::iter::once(&c.when)
+                    .chain(c.branches.iter().map(|b| &b.when))
+                    .flatten()
+                {
+                    cond.paths(out);
+                }
+                c.branches.iter().for_each(|b| b.node.source_paths(out));
             }
             Node::Each(e) => {
                 out.push(&e.source);
@@ -153,6 +170,9 @@ pub enum Node {
     Object(ObjectRule),
     Value(Box<ValueRule>),
     Each(Box<EachRule>),
+    /// Rules writing one target under conditions: `cases:`, or rules whose `when`
+    /// conditions exclude each other.
+    Choice(Box<ChoiceRule>),
 }
 
 /// Where a value rule reads.
@@ -175,6 +195,8 @@ pub struct Absence {
     pub default: Option<Value>,
     pub on_missing: OnMissing,
     pub on_null: OnNull,
+    /// What an empty value (`""`, `{}`) becomes; `Keep` on every rule but `from` ones.
+    pub on_empty: OnEmpty,
 }
 
 /// A scalar rule: source, absence handling and value steps.
@@ -186,6 +208,8 @@ pub struct ValueRule {
     pub apply: Vec<StringFn>,
     pub lookup: Option<Lookup>,
     pub date: Option<DateConv>,
+    /// Exact decimal arithmetic, after `date` and before `as`.
+    pub calc: Vec<CalcOp>,
     pub convert: Option<Convert>,
     /// What evaluation does with the resolved value, decided when the map is sealed.
     pub finish: Finish,
@@ -215,15 +239,22 @@ impl ValueRule {
         !self.apply.is_empty()
             || self.lookup.is_some()
             || self.date.is_some()
+            || !self.calc.is_empty()
             || self.convert.is_some()
     }
 
     /// The [`Finish`] of this rule's steps.
     fn plan(&self) -> Finish {
+        if self.absence.on_empty != OnEmpty::Keep {
+            return Finish::Steps;
+        }
         if !self.has_steps() {
             return Finish::Copy;
         }
-        let only_convert = self.apply.is_empty() && self.lookup.is_none() && self.date.is_none();
+        let only_convert = self.apply.is_empty()
+            && self.lookup.is_none()
+            && self.date.is_none()
+            && self.calc.is_empty();
         match self.convert {
             Some(Convert {
                 to: Conversion::Integer,
@@ -402,6 +433,12 @@ impl<'f> Compiler<'f> {
                 );
                 continue;
             }
+            if let Entry::Rules(rules) = &entry.value {
+                for node in self.rules_of_list(rules, at) {
+                    insert(self, &mut fields, &parts, node, at, target, pointer);
+                }
+                continue;
+            }
             let Some(node) = self.entry(&entry.value, at) else {
                 continue;
             };
@@ -421,15 +458,20 @@ impl<'f> Compiler<'f> {
                         default: None,
                         on_missing: OnMissing::Omit,
                         on_null: OnNull::Keep,
+                        on_empty: OnEmpty::Keep,
                     },
                     apply: Vec::new(),
                     lookup: None,
                     date: None,
+                    calc: Vec::new(),
                     convert: None,
                     finish: Finish::Steps,
                     keys: Vec::new(),
                 })))
             }
+            // Only reached for a list in an `item:`; lists under target keys are compiled
+            // rule by rule in `map`, so their rules merge like any others.
+            Entry::Rules(rules) => self.rule_list(rules, at),
             Entry::Nested(m) => Some(Node::Object(ObjectRule::new(self.map(
                 m,
                 at.target,
@@ -468,6 +510,7 @@ impl<'f> Compiler<'f> {
             r.constant.is_some(),
             r.template.is_some(),
             r.each.is_some(),
+            r.cases.is_some(),
         ];
         match sources.iter().filter(|s| **s).count() {
             1 => {}
@@ -475,7 +518,7 @@ impl<'f> Compiler<'f> {
                 self.err(
                     at,
                     "rule has no source",
-                    Some("give exactly one of `from`, `const`, `template`, `each`"),
+                    Some("give exactly one of `from`, `const`, `template`, `each`, `cases`"),
                 );
                 return None;
             }
@@ -483,13 +526,16 @@ impl<'f> Compiler<'f> {
                 self.err(
                     at,
                     "rule has more than one source",
-                    Some("give exactly one of `from`, `const`, `template`, `each`"),
+                    Some("give exactly one of `from`, `const`, `template`, `each`, `cases`"),
                 );
                 return None;
             }
         }
         let errors_before = self.errors.len();
         let when = r.when.as_ref().and_then(|c| self.cond(c, at));
+        if let Some(cases) = &r.cases {
+            return self.cases(r, cases, when, at, errors_before);
+        }
         if r.each.is_none() {
             for (set, key) in [
                 (r.map.is_some(), "map"),
@@ -514,20 +560,28 @@ impl<'f> Compiler<'f> {
         if r.on_null == Some(OnNull::Default) && r.default.is_none() {
             self.err(at, "`on_null: default` needs a `default` value", None);
         }
+        let on_empty = self.on_empty(r, at);
         let absence = Absence {
             default: r.default.clone(),
             on_missing: r.on_missing.unwrap_or(OnMissing::Omit),
             on_null: r.on_null.unwrap_or(OnNull::Keep),
+            on_empty,
         };
         let has_steps = !r.apply.is_empty()
             || r.lookup.is_some()
             || r.date.is_some()
+            || !r.calc.is_empty()
             || r.convert.is_some()
             || r.scale.is_some()
             || r.rounding.is_some();
 
         if let Some(value) = &r.constant {
-            if has_steps || r.default.is_some() || r.on_missing.is_some() || r.on_null.is_some() {
+            if has_steps
+                || r.default.is_some()
+                || r.on_missing.is_some()
+                || r.on_null.is_some()
+                || r.on_empty.is_some()
+            {
                 self.err(
                     at,
                     "`const` takes no other keys than `when`",
@@ -542,6 +596,7 @@ impl<'f> Compiler<'f> {
                     apply: Vec::new(),
                     lookup: None,
                     date: None,
+                    calc: Vec::new(),
                     convert: None,
                     finish: Finish::Steps,
                     keys: r.keywords(),
@@ -553,7 +608,7 @@ impl<'f> Compiler<'f> {
             if has_steps {
                 self.err(
                     at,
-                    "`each` produces an array; value steps (`apply`, `lookup`, `date`, `as`) belong in its `item` or `map` rules",
+                    "`each` produces an array; value steps (`apply`, `lookup`, `date`, `calc`, `as`) belong in its `item` or `map` rules",
                     None,
                 );
             }
@@ -616,6 +671,7 @@ impl<'f> Compiler<'f> {
             fallback: r.fallback.clone(),
         });
         let date = r.date.as_ref().and_then(|d| self.date(d, at));
+        let calc = self.calc(r, at);
         let convert = self.convert(r, at);
         if r.apply
             .iter()
@@ -634,6 +690,7 @@ impl<'f> Compiler<'f> {
                 apply: r.apply.clone(),
                 lookup,
                 date,
+                calc,
                 convert,
                 finish: Finish::Steps,
                 keys: r.keywords(),
@@ -737,86 +794,6 @@ impl<'f> Compiler<'f> {
             }
         }
     }
-
-    fn cond(&mut self, c: &Condition, at: At<'_>) -> Option<Cond> {
-        let forms = [
-            c.exists.is_some(),
-            c.missing.is_some(),
-            c.equals.is_some(),
-            c.not_equals.is_some(),
-            c.one_of.is_some(),
-            c.matches.is_some(),
-            c.not.is_some(),
-            c.all.is_some(),
-            c.any.is_some(),
-        ];
-        if forms.iter().filter(|f| **f).count() != 1 {
-            self.err(
-                at,
-                "a condition needs exactly one of exists, missing, equals, not_equals, in, matches, not, all, any",
-                None,
-            );
-            return None;
-        }
-        let compares = c.equals.is_some()
-            || c.not_equals.is_some()
-            || c.one_of.is_some()
-            || c.matches.is_some();
-        if compares != c.path.is_some() {
-            self.err(
-                at,
-                if compares {
-                    "`equals`, `not_equals`, `in` and `matches` need `path`"
-                } else {
-                    "`path` is only used with `equals`, `not_equals`, `in` or `matches`"
-                },
-                None,
-            );
-            return None;
-        }
-        if let Some(p) = &c.exists {
-            return self.path(p, at).map(Cond::Exists);
-        }
-        if let Some(p) = &c.missing {
-            return self.path(p, at).map(Cond::Missing);
-        }
-        if let Some(inner) = &c.not {
-            return self.cond(inner, at).map(|c| Cond::Not(Box::new(c)));
-        }
-        if let Some(cs) = &c.all {
-            let out: Vec<Option<Cond>> = cs.iter().map(|c| self.cond(c, at)).collect();
-            return out.into_iter().collect::<Option<Vec<_>>>().map(Cond::All);
-        }
-        if let Some(cs) = &c.any {
-            let out: Vec<Option<Cond>> = cs.iter().map(|c| self.cond(c, at)).collect();
-            return out.into_iter().collect::<Option<Vec<_>>>().map(Cond::Any);
-        }
-        let path = self.path(c.path.as_deref().unwrap_or_default(), at)?;
-        if let Some(v) = &c.equals {
-            return Some(Cond::Equals(path, v.clone()));
-        }
-        if let Some(v) = &c.not_equals {
-            return Some(Cond::NotEquals(path, v.clone()));
-        }
-        if let Some(vs) = &c.one_of {
-            return Some(Cond::In(path, vs.clone()));
-        }
-        let pattern = c.matches.as_deref().unwrap_or_default();
-        match RegexBuilder::new(pattern)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-        {
-            Ok(re) => Some(Cond::Matches(path, re)),
-            Err(e) => {
-                self.err(
-                    at,
-                    format!("invalid regular expression `{pattern}`: {e}"),
-                    None,
-                );
-                None
-            }
-        }
-    }
 }
 
 /// Splits a dotted target key into property names. A backslash makes the next character
@@ -885,37 +862,36 @@ fn insert(
                     node,
                 });
             }
-            (Some(i), Node::Object(children)) => {
+            (Some(i), Node::Object(children))
+                if matches!(fields.get(i).map(|f| &f.node), Some(Node::Object(_))) =>
+            {
                 // `a.b: ...` written before `a: {c: ...}`: merge the two.
-                let Some(field) = fields.get_mut(i) else {
+                let Some(Field {
+                    node: Node::Object(existing_children),
+                    ..
+                }) = fields.get_mut(i)
+                else {
                     return;
                 };
-                if let Node::Object(existing_children) = &mut field.node {
-                    for child in children.fields {
-                        let key = child.key.clone();
-                        if existing_children.iter().any(|f| f.key == key) {
-                            c.err(
-                                at,
-                                format!("target `{}` is produced twice", child.target),
-                                None,
-                            );
-                        } else {
-                            existing_children.fields.push(child);
+                for child in children.fields {
+                    let same = existing_children
+                        .fields
+                        .iter()
+                        .position(|f| f.key == child.key);
+                    match same.and_then(|j| existing_children.fields.get_mut(j)) {
+                        Some(existing) => {
+                            let target = child.target.clone();
+                            choice::merge_field(c, existing, child.node, child.pos, at, &target);
                         }
+                        None => existing_children.fields.push(child),
                     }
-                } else {
-                    c.err(
-                        at,
-                        format!("target `{here_target}` is produced twice"),
-                        None,
-                    );
                 }
             }
-            (Some(_), _) => c.err(
-                at,
-                format!("target `{here_target}` is produced twice"),
-                None,
-            ),
+            (Some(i), node) => {
+                if let Some(field) = fields.get_mut(i) {
+                    choice::merge_field(c, field, node, at.pos, at, &here_target);
+                }
+            }
         }
         return;
     }

@@ -169,6 +169,7 @@ fn object_plan(v: &FastValidator, object: &ObjectRule, rule: Rule) -> Option<Obj
 fn how(v: &FastValidator, node: &Node, rule: Rule) -> How {
     match node {
         Node::Value(_) => How::Value,
+        Node::Choice(_) => How::Whole,
         Node::Object(object) => object_plan(v, object, rule).map_or(How::Whole, How::Object),
         Node::Each(each) => each_plan(v, each, rule).map_or(How::Whole, |p| How::Each(Box::new(p))),
     }

@@ -12,17 +12,31 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Map, Number, Value};
 
 use super::compile::{
-    Absence, Cond, Convert, DateConv, DateFormat, EachBody, EachRule, Field, Finish, Lookup, Node,
-    ObjectRule, Source, TemplatePart, ValueRule,
+    Absence, ChoiceRule, Cond, Convert, DateConv, DateFormat, EachBody, EachRule, Field, Finish,
+    Lookup, Node, ObjectRule, Source, TemplatePart, ValueRule,
 };
 use super::path::{Root, SourcePath, push_index, push_pointer};
-use super::syntax::{Conversion, OnMissing, OnNull, Rounding, StringFn};
+use super::syntax::{Conversion, OnEmpty, OnMissing, OnNull, Rounding, StringFn};
 use super::{EvalContext, MapError};
 use crate::codec::{number_text, push_number};
 use crate::view::{Doc, View};
+use arith::*;
 use number::*;
 
+mod arith;
 mod number;
+
+/// A constant of a route file as an exact decimal, read as `as: decimal` reads a value:
+/// what `calc` operands are compiled with.
+pub(super) fn decimal_constant(value: &Value) -> Result<Decimal, String> {
+    to_decimal(value).map_err(|StepError(message)| message)
+}
+
+/// True for decimal text (`-12.5`, `1e3`): a `calc` operand written so is a constant,
+/// anything else a source path.
+pub(super) fn is_decimal(s: &str) -> bool {
+    is_decimal_text(s)
+}
 
 /// The item being mapped inside `each`, with what is needed to name it in errors.
 pub(super) struct Scope<'a> {
@@ -87,6 +101,15 @@ impl<'a> Got<'a> {
     }
     pub(super) fn is_null(self) -> bool {
         matches!(self, Got::Json(Value::Null))
+    }
+    /// The empty string, or an object without members (`<Note/>`): what `on_empty` judges.
+    fn is_empty(self) -> bool {
+        match self {
+            Got::Json(v) => is_empty_value(v),
+            Got::Doc(v) => v.kind() == crate::view::Kind::Object && v.is_empty(),
+            Got::Text(s) => s.is_empty(),
+            Got::Int(_) => false,
+        }
     }
     /// The source value as a [`View`], to be read or written as it is; None for an index,
     /// which is only ever a number made on demand.
@@ -190,7 +213,27 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
                 Ok((!object.view().is_empty()).then_some(object))
             }
             Node::Each(rule) => self.each(rule, field, scope),
+            Node::Choice(choice) => match self.pick(choice, scope) {
+                Picked::Node(node) => self.node(node, field, scope),
+                Picked::Default(v) => Ok(Some(Doc::Json(v.clone()))),
+                Picked::Nothing => Ok(None),
+            },
         }
+    }
+
+    /// The branch of a choice that writes, or its default.
+    fn pick<'r: 'a>(&self, c: &'r ChoiceRule, scope: Option<&Scope<'a>>) -> Picked<'r> {
+        if let Some(w) = &c.when
+            && !self.cond(w, scope)
+        {
+            return Picked::Nothing;
+        }
+        for b in &c.branches {
+            if b.when.as_ref().is_none_or(|w| self.cond(w, scope)) {
+                return Picked::Node(&b.node);
+            }
+        }
+        c.default.as_ref().map_or(Picked::Nothing, Picked::Default)
     }
 
     #[inline(always)]
@@ -364,7 +407,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
     #[inline(always)]
     fn finish(
         &self,
-        rule: &ValueRule,
+        rule: &'a ValueRule,
         field: &Field,
         scope: Option<&Scope<'a>>,
         value: Got<'_>,
@@ -387,21 +430,54 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
     #[inline(never)]
     fn run_steps(
         &self,
-        rule: &ValueRule,
+        rule: &'a ValueRule,
         field: &Field,
         scope: Option<&Scope<'a>>,
         value: Got<'_>,
     ) -> Result<Option<Value>, MapError> {
-        steps(rule, value)
+        let input = || match &rule.source {
+            Source::Path(p) => input_pointer(p, scope),
+            _ => None,
+        };
+        let fail = |StepError(message)| MapError {
+            target: target_pointer(field, scope),
+            input: input(),
+            message,
+        };
+        let value = match steps(rule, value).map_err(fail)? {
+            Stepped::Value(v) => v,
+            Stepped::Empty(v) => return self.empty(rule, field, scope, v, input),
+        };
+        if rule.calc.is_empty() {
+            return Ok(Some(value));
+        }
+        let d = to_decimal(&value).map_err(fail)?;
+        let d = self.calc(&rule.calc, d, field, scope, &input)?;
+        convert_decimal(rule.convert.as_ref(), d)
             .map(Some)
-            .map_err(|StepError(message)| MapError {
+            .map_err(fail)
+    }
+
+    /// An empty source (after `apply`): the rule's `on_empty`.
+    fn empty(
+        &self,
+        rule: &ValueRule,
+        field: &Field,
+        scope: Option<&Scope<'a>>,
+        value: Value,
+        input: impl FnOnce() -> Option<String>,
+    ) -> Result<Option<Value>, MapError> {
+        match rule.absence.on_empty {
+            OnEmpty::Keep => Ok(Some(value)),
+            OnEmpty::Omit => Ok(None),
+            OnEmpty::Null => Ok(Some(Value::Null)),
+            OnEmpty::Default => Ok(rule.absence.default.clone()),
+            OnEmpty::Error => Err(MapError {
                 target: target_pointer(field, scope),
-                input: match &rule.source {
-                    Source::Path(p) => input_pointer(p, scope),
-                    _ => None,
-                },
-                message,
-            })
+                input: input(),
+                message: "required source is empty".to_owned(),
+            }),
+        }
     }
 
     /// Builds a template; `Err(path)` names the first placeholder whose source is
@@ -504,8 +580,20 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
             Node::Object(children) => Ok(Some(self.object(children, Some(scope))?)),
             Node::Value(rule) => Ok(self.value(rule, &ITEM_FIELD, Some(scope))?.map(Doc::Json)),
             Node::Each(rule) => self.each(rule, &ITEM_FIELD, Some(scope)),
+            Node::Choice(choice) => match self.pick(choice, Some(scope)) {
+                Picked::Node(node) => self.item_node(node, scope),
+                Picked::Default(v) => Ok(Some(Doc::Json(v.clone()))),
+                Picked::Nothing => Ok(None),
+            },
         }
     }
+}
+
+/// What a choice writes.
+enum Picked<'r> {
+    Node(&'r Node),
+    Default(&'r Value),
+    Nothing,
 }
 
 /// The pseudo-field of an `item` rule: relative pointer "" (the item itself).
@@ -563,10 +651,18 @@ fn scope_source(out: &mut String, scope: Option<&Scope<'_>>) {
     }
 }
 
-/// Runs the value steps in their fixed order: apply, lookup, date, as. The source is
-/// borrowed until a step produces a new value, so `trim` of a document string or a
-/// lookup costs no copy of the input.
-fn steps(rule: &ValueRule, got: Got<'_>) -> Result<Value, StepError> {
+/// What the value steps made of a source.
+enum Stepped {
+    Value(Value),
+    /// The value is empty and the rule says what that becomes (`on_empty`).
+    Empty(Value),
+}
+
+/// Runs the value steps in their fixed order: apply, the empty test, lookup, date, as
+/// (`calc`, and then `as`, are left to the caller). The source is borrowed until a step
+/// produces a new value, so `trim` of a document string or a lookup costs no copy of the
+/// input.
+fn steps(rule: &ValueRule, got: Got<'_>) -> Result<Stepped, StepError> {
     let mut owned: Option<Value> = None;
     if !rule.apply.is_empty() {
         let mut text: Cow<'_, str> = match got {
@@ -579,16 +675,32 @@ fn steps(rule: &ValueRule, got: Got<'_>) -> Result<Value, StepError> {
         }
         owned = Some(Value::String(text.into_owned()));
     }
+    if rule.absence.on_empty != OnEmpty::Keep
+        && owned.as_ref().map_or(got.is_empty(), is_empty_value)
+    {
+        return Ok(Stepped::Empty(owned.unwrap_or_else(|| got.to_value())));
+    }
     if let Some(l) = &rule.lookup {
         owned = Some(lookup(l, &current(&owned, got))?);
     }
     if let Some(d) = &rule.date {
         owned = Some(Value::String(reformat_date(d, &current(&owned, got))?));
     }
-    if let Some(c) = &rule.convert {
+    if let Some(c) = &rule.convert
+        && rule.calc.is_empty()
+    {
         owned = Some(convert(c, &current(&owned, got))?);
     }
-    Ok(owned.unwrap_or_else(|| got.to_value()))
+    Ok(Stepped::Value(owned.unwrap_or_else(|| got.to_value())))
+}
+
+/// The empty string or an object without members.
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
 }
 
 /// The value the next step reads: the last step's output, else the borrowed source.

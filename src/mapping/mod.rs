@@ -6,6 +6,8 @@
 //! - [`path`]: source paths parsed into segments, resolved over borrowed JSON;
 //! - [`mod@compile`]: the map turned into plain structures, every error collected;
 //! - `eval`: one document mapped, allocating only the output;
+//! - [`exclusive`]: the proof that `when` conditions exclude each other, which lets
+//!   several rules write one target;
 //! - [`mod@check`]: the compiled map proven against the source and target shapes.
 //!
 //! The language itself is documented in `docs/mapping.md`.
@@ -17,6 +19,7 @@ pub mod check;
 pub mod compile;
 pub mod direct;
 mod eval;
+pub mod exclusive;
 pub mod path;
 pub mod syntax;
 
@@ -179,7 +182,9 @@ impl CompiledMap {
                 let mut own = Vec::new();
                 match &f.node {
                     compile::Node::Object(o) => walk(o, root, out),
-                    compile::Node::Value(_) => f.node.source_paths(&mut own),
+                    compile::Node::Value(_) | compile::Node::Choice(_) => {
+                        f.node.source_paths(&mut own)
+                    }
                     compile::Node::Each(e) => {
                         own.push(&e.source);
                         for c in [&e.when, &e.filter].into_iter().flatten() {

@@ -20,6 +20,10 @@ use serde_json::Value;
 
 use crate::codec::Format;
 
+mod steps;
+
+pub use steps::{CalcStep, ComputedOperand, OnEmpty, Operand, RoundSpec, RoundWith};
+
 /// 1-based line and column of a key in its file, when the format reports it (YAML).
 pub type Pos = Option<(u32, u32)>;
 
@@ -328,6 +332,8 @@ pub enum Entry {
     Rule(Box<Rule>),
     /// An object of target properties: a nested target object.
     Nested(MapSpec),
+    /// A list of rules writing one target, whose `when` conditions exclude each other.
+    Rules(Vec<Rule>),
 }
 
 /// The keys that make an object a rule rather than a nested target object.
@@ -336,12 +342,14 @@ pub const RULE_KEYS: &[&str] = &[
     "const",
     "template",
     "each",
+    "cases",
     "map",
     "item",
     "filter",
     "default",
     "on_missing",
     "on_null",
+    "on_empty",
     "as",
     "scale",
     "rounding",
@@ -349,6 +357,7 @@ pub const RULE_KEYS: &[&str] = &[
     "lookup",
     "fallback",
     "date",
+    "calc",
     "when",
 ];
 
@@ -377,6 +386,10 @@ pub struct Rule {
     /// Iterate over the array at this path; produces an array.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub each: Option<String>,
+    /// Ordered branches, each a rule with its `when`: the first whose condition holds
+    /// writes the target; `default` is written when none does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<Vec<Rule>>,
     /// With `each`: the map producing one object per item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map: Option<MapSpec>,
@@ -403,6 +416,13 @@ pub struct Rule {
     /// What a null source does (default: keep, i.e. write null).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_null: Option<OnNull>,
+    /// What an empty source (`""`, `<Note/>`, `{}`) does (default: keep, i.e. write it).
+    #[serde(
+        default,
+        deserialize_with = "on_empty_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub on_empty: Option<OnEmpty>,
     /// Type conversion of the result.
     #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
     pub convert: Option<Conversion>,
@@ -428,6 +448,9 @@ pub struct Rule {
     /// Date/time reformatting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<DateSpec>,
+    /// Exact decimal arithmetic on the value, step by step: `[{ divide: 1000 }, { round: 3 }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calc: Vec<CalcStep>,
     /// Write the field only when this condition holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<Condition>,
@@ -442,12 +465,14 @@ impl Rule {
             self.constant.is_some(),
             self.template.is_some(),
             self.each.is_some(),
+            self.cases.is_some(),
             self.map.is_some(),
             self.item.is_some(),
             self.filter.is_some(),
             self.default.is_some(),
             self.on_missing.is_some(),
             self.on_null.is_some(),
+            self.on_empty.is_some(),
             self.convert.is_some(),
             self.scale.is_some(),
             self.rounding.is_some(),
@@ -455,6 +480,7 @@ impl Rule {
             self.lookup.is_some(),
             self.fallback.is_some(),
             self.date.is_some(),
+            !self.calc.is_empty(),
             self.when.is_some(),
         ];
         RULE_KEYS
@@ -489,6 +515,13 @@ fn on_missing_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OnMissin
 /// silently mean nothing. Absent keys still take `None` through `#[serde(default)]`.
 fn given<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
+}
+
+/// `on_empty: null` is a YAML null, not the string "null": read it as the variant.
+fn on_empty_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OnEmpty>, D::Error> {
+    Ok(Some(
+        Option::<OnEmpty>::deserialize(d)?.unwrap_or(OnEmpty::Null),
+    ))
 }
 
 /// What a null source produces.
@@ -759,6 +792,13 @@ impl<'de> Deserialize<'de> for Entry {
             fn visit_string<E: de::Error>(self, v: String) -> Result<Entry, E> {
                 Ok(Entry::Path(v))
             }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Entry, A::Error> {
+                let mut rules = Vec::new();
+                while let Some(ListedRule(rule)) = seq.next_element()? {
+                    rules.push(rule);
+                }
+                Ok(Entry::Rules(rules))
+            }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
                 let Some(first) = map.next_key::<serde_saphyr::Spanned<String>>()? else {
                     return Ok(Entry::Nested(MapSpec::default()));
@@ -781,6 +821,42 @@ impl<'de> Deserialize<'de> for Entry {
     }
 }
 
+/// One rule of a list of rules under a target key, read as any rule is: its first key
+/// must be a rule keyword.
+struct ListedRule(Rule);
+
+impl<'de> Deserialize<'de> for ListedRule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListedVisitor;
+        impl<'de> Visitor<'de> for ListedVisitor {
+            type Value = ListedRule;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a rule (an object whose first key is a rule keyword)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ListedRule, A::Error> {
+                let Some(first) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom("an empty object is not a rule"));
+                };
+                if !is_rule_key(&first) {
+                    let message = format!(
+                        "`{first}` is not a rule keyword, but the items of a list under a target \
+                         key are rules; rule keywords: {}",
+                        RULE_KEYS.join(", ")
+                    );
+                    match map.next_value_seed(Refuse(message))? {}
+                }
+                Rule::deserialize(de::value::MapAccessDeserializer::new(RuleKeys {
+                    keyword: first.clone(),
+                    first: Some(first),
+                    tail: map,
+                }))
+                .map(ListedRule)
+            }
+        }
+        deserializer.deserialize_any(ListedVisitor)
+    }
+}
+
 impl Serialize for MapSpec {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut m = serializer.serialize_map(Some(self.entries.len()))?;
@@ -797,6 +873,7 @@ impl Serialize for Entry {
             Entry::Path(p) => serializer.serialize_str(p),
             Entry::Rule(r) => r.serialize(serializer),
             Entry::Nested(m) => m.serialize(serializer),
+            Entry::Rules(rules) => rules.serialize(serializer),
         }
     }
 }
@@ -823,11 +900,17 @@ impl JsonSchema for Entry {
         let rule = generator.subschema_for::<Rule>();
         let map = generator.subschema_for::<MapSpec>();
         json_schema!({
-            "description": "A source path (`/Order/@id`, `Qty`, `$path.id`), a rule (an object whose first key is a rule keyword), or a nested target object.",
+            "description": "A source path (`/Order/@id`, `Qty`, `$path.id`), a rule (an object whose first key is a rule keyword), a nested target object, or a list of rules whose `when` conditions exclude each other.",
             "anyOf": [
                 { "type": "string", "description": "source path" },
-                rule,
+                rule.clone(),
                 map,
+                {
+                    "type": "array",
+                    "description": "rules writing one target; each has a `when`, and no two can hold at once",
+                    "items": rule,
+                    "minItems": 1,
+                },
             ],
         })
     }

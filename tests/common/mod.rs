@@ -197,17 +197,28 @@ impl Gateway {
         mappings: Option<&Path>,
         client: HttpClient,
     ) -> Gateway {
-        let dir = tempfile::tempdir().unwrap();
         let mappings = mappings
             .map(Path::to_path_buf)
             .unwrap_or_else(|| repo().join("mappings"));
-        let config = write_config(
-            dir.path(),
-            &repo().join("schemas"),
-            &mappings,
-            upstream,
-            extra,
-        );
+        Gateway::start_in_with_client(upstream, extra, &repo().join("schemas"), &mappings, client)
+            .await
+    }
+
+    /// A gateway serving partners of its own: `schemas` and `mappings` directories
+    /// instead of the repository's.
+    pub async fn start_in(upstream: &str, extra: &str, schemas: &Path, mappings: &Path) -> Gateway {
+        Gateway::start_in_with_client(upstream, extra, schemas, mappings, HttpClient::new()).await
+    }
+
+    async fn start_in_with_client(
+        upstream: &str,
+        extra: &str,
+        schemas: &Path,
+        mappings: &Path,
+        client: HttpClient,
+    ) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), schemas, mappings, upstream, extra);
         let opts = LoadOptions {
             config_path: Some(config),
             ..Default::default()

@@ -55,6 +55,8 @@ impl<'a> Checker<'a> {
         if let Some(d) = &rule.absence.default {
             self.fits_value(f, d, node, "default");
         }
+        self.on_empty(f, rule, &mut flow, node);
+        self.calc_operands(f, &rule.calc, items);
         // A rule that only ever writes null is judged by `fits`, as an error.
         if flow.nullable && flow.types != TypeSet::NULL {
             match rule.absence.on_null {
@@ -215,6 +217,9 @@ impl<'a> Checker<'a> {
                 maybe_missing: flow.maybe_missing,
                 ..Flow::string()
             };
+        }
+        if !rule.calc.is_empty() {
+            flow = self.calc_flow(f, flow)?;
         }
         if let Some(c) = &rule.convert {
             let t = flow.types;
@@ -502,6 +507,7 @@ impl<'a> Checker<'a> {
                     ),
                     Node::Value(r) => self.value(&item_field, r, target_item, &inner),
                     Node::Each(r) => self.each(&item_field, r, target_item, &inner),
+                    Node::Choice(c) => self.choice(&item_field, c, target_item, &inner),
                 }
             }
         }

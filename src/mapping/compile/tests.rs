@@ -53,7 +53,7 @@ fn misplaced_keys_are_errors() {
             "t.yaml:12:5: `on_missing` has no effect when `default` is given @ /f",
             "t.yaml:13:5: `on_null: default` needs a `default` value @ /g",
             "t.yaml:14:5: `each` needs exactly one of `map` (object items) or `item` (one value per item) @ /h",
-            "t.yaml:15:5: `each` produces an array; value steps (`apply`, `lookup`, `date`, `as`) belong in its `item` or `map` rules @ /i",
+            "t.yaml:15:5: `each` produces an array; value steps (`apply`, `lookup`, `date`, `calc`, `as`) belong in its `item` or `map` rules @ /i",
             "t.yaml:16:5: `replace` needs a non-empty `from` @ /j",
         ]
     );

@@ -21,16 +21,17 @@ fn unknown_rule_key_is_reported_at_its_position() {
         yaml_error("a: { from: /x, frm: 1 }"),
         "t.yaml:7:25: error: `frm` is not a rule keyword, but this object is a rule because \
          its first key `from` is one; to write a target property named `from`, write \
-         `\\from`; rule keywords: from, const, template, each, map, item, filter, default, \
-         on_missing, on_null, as, scale, rounding, apply, lookup, fallback, date, when"
+         `\\from`; rule keywords: from, const, template, each, cases, map, item, filter, \
+         default, on_missing, on_null, on_empty, as, scale, rounding, apply, lookup, fallback, \
+         date, calc, when"
     );
     assert_eq!(
         yaml_error("leg: { from: /Leg/Origin, \\to: /Leg/Dest }"),
         "t.yaml:7:36: error: `\\to` is not a rule keyword, but this object is a rule \
          because its first key `from` is one; to write a target property named `from`, \
-         write `\\from`; rule keywords: from, const, template, each, map, item, filter, \
-         default, on_missing, on_null, as, scale, rounding, apply, lookup, fallback, date, \
-         when"
+         write `\\from`; rule keywords: from, const, template, each, cases, map, item, \
+         filter, default, on_missing, on_null, on_empty, as, scale, rounding, apply, lookup, \
+         fallback, date, calc, when"
     );
 }
 
@@ -185,8 +186,15 @@ fn rule_key_after_target_key_is_an_error() {
 fn wrong_value_kinds_and_variants_have_positions() {
     assert_eq!(
         yaml_error("a: [1]"),
-        "t.yaml:7:5: error: invalid type: sequence, expected a source path, a rule or a \
-         nested map of target properties"
+        "t.yaml:7:9: error: invalid type: integer `1`, expected a rule (an object whose first \
+         key is a rule keyword)"
+    );
+    assert_eq!(
+        yaml_error("a:\n  - { b: /x }"),
+        "t.yaml:8:14: error: `b` is not a rule keyword, but the items of a list under a target \
+         key are rules; rule keywords: from, const, template, each, cases, map, item, filter, \
+         default, on_missing, on_null, on_empty, as, scale, rounding, apply, lookup, fallback, \
+         date, calc, when"
     );
     assert_eq!(
         yaml_error("a: { from: /x, as: float }"),
