@@ -18,6 +18,10 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
+    /// A stable name for the kind of finding, for the findings documented by name
+    /// (docs/mapping.md lists them), so scripts and people can look them up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
     /// The file the finding is about (relative to the working directory when possible).
     pub file: PathBuf,
     /// 1-based line and column in `file`, when known.
@@ -47,6 +51,7 @@ impl Diagnostic {
     fn new(severity: Severity, file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
+            code: None,
             file: file.into(),
             line: None,
             column: None,
@@ -80,6 +85,11 @@ impl Diagnostic {
         self
     }
 
+    pub fn code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -100,7 +110,10 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, ": {sev}: {}", self.message)?;
+        match self.code {
+            Some(code) => write!(f, ": {sev}[{code}]: {}", self.message)?,
+            None => write!(f, ": {sev}: {}", self.message)?,
+        }
         if let Some(loc) = &self.location {
             write!(f, "\n  --> at {loc}")?;
         }
