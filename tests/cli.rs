@@ -475,7 +475,9 @@ fn nothing_to_check_fails_unless_allowed() {
         "[upstreams.orders]\nurl = \"http://127.0.0.1:9\"\n",
     )
     .unwrap();
-    std::fs::create_dir_all(dir.path().join("mappings")).unwrap();
+    for empty in ["mappings", "schemas"] {
+        std::fs::create_dir_all(dir.path().join(empty)).unwrap();
+    }
     let out = run(dir.path(), &["check", "--format", "json"], None);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
