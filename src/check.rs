@@ -18,9 +18,6 @@ pub struct CheckOptions {
     pub warnings_as_errors: bool,
 }
 
-/// The code of the error for a check that found nothing to check.
-pub const NOTHING_TO_CHECK: &str = "nothing-to-check";
-
 /// The outcome of a check.
 #[derive(Debug, Default, Serialize)]
 pub struct CheckReport {
@@ -78,7 +75,7 @@ pub fn run_with(opts: &LoadOptions, strict: CheckOptions) -> CheckReport {
         .diagnostics
         .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     report.ok = !has_errors(&report.diagnostics)
-        && !(strict.warnings_as_errors && !report.diagnostics.is_empty());
+        && (!strict.warnings_as_errors || report.diagnostics.is_empty());
     report
 }
 
@@ -96,7 +93,7 @@ fn nothing_to_check(gw: &crate::config::Gateway) -> Vec<Diagnostic> {
                     crate::config::DEFAULT_CONFIG_FILE
                 ),
             )
-            .code(NOTHING_TO_CHECK)
+            .code(crate::diagnostic::Code::NothingToCheck)
             .hint("run `check` where the configuration is, or name it with `--config PATH`; `--allow-empty` checks the built-in defaults"),
         );
     }
@@ -110,7 +107,7 @@ fn nothing_to_check(gw: &crate::config::Gateway) -> Vec<Diagnostic> {
                     "no routes: the mappings directory does not exist"
                 },
             )
-            .code(NOTHING_TO_CHECK)
+            .code(crate::diagnostic::Code::NothingToCheck)
             .hint("add route files as <partner>/<route>.yaml, check `paths.mappings` in the configuration, or pass `--allow-empty`"),
         );
     }

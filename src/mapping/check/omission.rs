@@ -3,7 +3,7 @@
 //!
 //! A field is left out when its source is missing and the rule has neither `default` nor
 //! `on_missing` other than `omit`; that, for a required target, is an error
-//! ([`OPTIONAL_INTO_REQUIRED`]): the mapped body would break the target schema. Other
+//! (`optional-into-required`): the mapped body would break the target schema. Other
 //! reasons (a `when` condition, a null source with `on_null: omit`) depend on what the
 //! rule means to do and stay warnings. A nested target object with no member is not
 //! written at all, so a required member inside an optional object is no error when every
@@ -11,9 +11,6 @@
 //! is absent the object goes with it, and when it is present so is the member.
 
 use super::*;
-
-/// The code of the error for an optional source feeding a required target.
-pub(super) const OPTIONAL_INTO_REQUIRED: &str = "optional-into-required";
 
 /// The part of a source path whose absence is the absence of the path: the path up to
 /// and including its last optional step (the steps after it are required, so they are
@@ -90,7 +87,7 @@ impl<'a> Checker<'a> {
                 self.file,
                 format!("required target property `{}` may be omitted: {why}", f.target),
             )
-            .code(OPTIONAL_INTO_REQUIRED)
+            .code(crate::diagnostic::Code::OptionalIntoRequired)
             .at_opt(f.pos)
             .location(f.target.clone())
             .hint(format!(
