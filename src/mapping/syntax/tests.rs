@@ -22,7 +22,8 @@ fn unknown_rule_key_is_reported_at_its_position() {
         "t.yaml:7:25: error: `frm` is not a rule keyword, but this object is a rule because \
          its first key `from` is one; to write a target property named `from`, write \
          `\\from`; rule keywords: from, const, template, each, map, item, filter, default, \
-         on_missing, on_null, as, scale, rounding, apply, lookup, fallback, date, when"
+         on_missing, on_null, as, scale, rounding, apply, lookup, fallback, date, when\n  \
+         = hint: did you mean `from`?"
     );
     assert_eq!(
         yaml_error("leg: { from: /Leg/Origin, \\to: /Leg/Dest }"),
