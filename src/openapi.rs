@@ -368,7 +368,7 @@ pub fn document(gw: &Gateway) -> Value {
             .iter()
             .map(|s| (s.name.as_str(), s.document.as_ref())),
     ));
-    for r in &gw.routes {
+    for r in gw.routes.iter().filter(|r| r.soap.is_none()) {
         if let Some(req) = &r.spec.request {
             bundle.add(&req.schema);
         }
@@ -385,11 +385,12 @@ pub fn document(gw: &Gateway) -> Value {
     };
 
     let mut paths: Map<String, Value> = Map::new();
-    // A proxy route's contract is its service's, not the gateway's to publish.
+    // A proxy route's contract is its service's, not the gateway's to publish; a SOAP
+    // route's is its endpoint's WSDL (`export wsdl`), which OpenAPI has no form for.
     for r in gw
         .routes
         .iter()
-        .filter(|r| r.kind != crate::config::RouteKind::Proxy)
+        .filter(|r| r.kind != crate::config::RouteKind::Proxy && r.soap.is_none())
     {
         let media = match r.format {
             Format::Xml => "application/xml",

@@ -193,6 +193,7 @@ fn compile_aggregate(
         errors: None,
         request_reads: Reads::default(),
         aggregate: Some(Arc::new(plan)),
+        soap: None,
         file,
         spec,
     })

@@ -24,6 +24,7 @@ use crate::problem::{Problem, ProblemKind};
 use crate::proxy::Upstream;
 use crate::proxy::guard::NO_RETRIES;
 use crate::proxy::retry;
+use crate::soap;
 use crate::telemetry::traces::{self, Phase};
 use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, ServiceMetrics};
 
@@ -82,6 +83,7 @@ impl TransformService {
             query: &query,
             headers: &parts.headers,
             claims: claims.as_deref(),
+            soap_header: None,
             partner: &route.partner,
             correlation_id: cid,
             request: None,
@@ -98,7 +100,10 @@ impl TransformService {
                     .headers
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok());
-                pipeline::check_media_type(route.format, content_type)?;
+                match &route.soap {
+                    Some(binding) => soap::check_media_type(binding.version, content_type)?,
+                    None => pipeline::check_media_type(route.format, content_type)?,
+                }
                 check_body_codings(&parts.headers)
                     .map_err(|e| Problem::new(ProblemKind::UnsupportedMediaType, e.to_string()))?;
                 let raw = read_body(
@@ -177,13 +182,14 @@ impl TransformService {
                 };
                 match pipeline::transform_response(route, stage, &resp.body, &ctx, &rt.limits) {
                     Ok(bytes) => {
+                        let (status, bytes) = pipeline::partner_error(route, bytes, resp.status);
                         return Ok(partner_response(
                             rt,
                             cid,
-                            resp.status,
+                            status,
                             &resp.headers,
                             Bytes::from(bytes),
-                            HeaderValue::from_static(route.format.media_type()),
+                            media_type(route),
                             true,
                         ));
                     }
@@ -248,8 +254,8 @@ impl TransformService {
                             metrics.validation_failure(&route.name, failure_kind(p));
                         })?;
                 (
-                    Bytes::from(bytes),
-                    HeaderValue::from_static(route.format.media_type()),
+                    Bytes::from(pipeline::partner_answer(route, bytes)),
+                    media_type(route),
                 )
             }
             None => {
@@ -271,6 +277,14 @@ impl TransformService {
             mapped,
         ))
     }
+}
+
+/// The media type of the route's mapped answers: the SOAP version's on a SOAP route.
+fn media_type(route: &Route) -> HeaderValue {
+    HeaderValue::from_static(match &route.soap {
+        Some(binding) => binding.version.media_type(),
+        None => route.format.media_type(),
+    })
 }
 
 /// `problem` with the upstream's `Retry-After` (RFC 9110 §10.2.3), as seconds from now: a

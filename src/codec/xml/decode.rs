@@ -35,14 +35,17 @@ pub(super) struct Decoder<'a> {
     pub(super) shape: &'a Shape,
     pub(super) route_ns: Option<&'a str>,
     pub(super) limits: &'a Limits,
+    /// Namespace declarations in scope before the text starts: those of the elements
+    /// around a [`Fragment`] (a SOAP Body's child), empty for a whole document.
+    pub(super) scope: &'a [(&'a str, &'a str)],
 }
 
 impl<'a> Decoder<'a> {
-    fn pos(&self, offset: usize) -> (u32, u32) {
+    pub(super) fn pos(&self, offset: usize) -> (u32, u32) {
         line_col(self.input, offset.saturating_add(self.bom))
     }
 
-    fn malformed(&self, offset: usize, message: impl Into<String>) -> CodecError {
+    pub(super) fn malformed(&self, offset: usize, message: impl Into<String>) -> CodecError {
         let (line, column) = self.pos(offset);
         CodecError::Malformed {
             format: FORMAT,
@@ -52,7 +55,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn forbidden(&self, offset: usize, message: impl Into<String>) -> CodecError {
+    pub(super) fn forbidden(&self, offset: usize, message: impl Into<String>) -> CodecError {
         let (line, column) = self.pos(offset);
         CodecError::Forbidden {
             line,
@@ -61,7 +64,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn limit(&self, offset: usize, limit: &'static str, max: usize) -> CodecError {
+    pub(super) fn limit(&self, offset: usize, limit: &'static str, max: usize) -> CodecError {
         let (line, column) = self.pos(offset);
         CodecError::Limit {
             limit,
@@ -71,7 +74,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn scan_error(&self, e: ScanError) -> CodecError {
+    pub(super) fn scan_error(&self, e: ScanError) -> CodecError {
         match e {
             ScanError::Malformed { at, message } => self.malformed(at, message),
             ScanError::TooManyAttributes { at } => {
@@ -92,6 +95,18 @@ impl<'a> Decoder<'a> {
             .checked_sub(self.text.as_ptr() as usize)
             .filter(|&at| at <= self.text.len())
             .unwrap_or(0)
+    }
+
+    /// The bindings a decoding starts with: the fragment's inherited scope.
+    pub(super) fn scope_bindings(&self) -> Vec<Binding<'a>> {
+        self.scope
+            .iter()
+            .map(|&(prefix, uri)| Binding {
+                prefix,
+                uri,
+                route: self.route_ns == Some(uri),
+            })
+            .collect()
     }
 
     /// [`lookup`] of `prefix`, and whether that namespace is the route's.
@@ -119,7 +134,7 @@ impl<'a> Decoder<'a> {
 
     pub(super) fn run(&self, text: &'a str) -> Result<Doc<'a>, CodecError> {
         let mut scanner = Scanner::new(text, self.limits.max_attributes);
-        let mut bindings: Vec<Binding<'a>> = Vec::new();
+        let mut bindings = self.scope_bindings();
         // What unprefixed names resolve to, looked up once each time the declarations in
         // scope change rather than once per element.
         let mut default_ns: Option<(Option<&'a str>, bool)> = None;
@@ -325,7 +340,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Refuses a declared encoding other than UTF-8 (the bytes were read as UTF-8).
-    fn declaration(&self, attrs: &[Attr<'_>], at: usize) -> Result<(), CodecError> {
+    pub(super) fn declaration(&self, attrs: &[Attr<'_>], at: usize) -> Result<(), CodecError> {
         if let Some(enc) = attrs.iter().find(|a| a.name == "encoding") {
             let enc = enc.raw;
             if !enc.eq_ignore_ascii_case("UTF-8") && !enc.eq_ignore_ascii_case("UTF8") {

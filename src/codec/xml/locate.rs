@@ -13,7 +13,19 @@ pub fn locate(
     namespace: Option<&str>,
     pointer: &str,
 ) -> Option<(u32, u32)> {
-    let (text, bom) = utf8_body(input).ok()?;
+    locate_fragment(input, &Fragment::whole(input), shape, namespace, pointer)
+}
+
+/// [`locate`] within a [`Fragment`] of `input` (a SOAP Body's child): the position is
+/// still the line and column in the whole of `input`.
+pub fn locate_fragment(
+    input: &[u8],
+    fragment: &Fragment<'_>,
+    shape: &Shape,
+    namespace: Option<&str>,
+    pointer: &str,
+) -> Option<(u32, u32)> {
+    let (text, bom) = fragment_text(input, fragment).ok()?;
     let tokens: Vec<String> = if pointer.is_empty() {
         Vec::new()
     } else {
@@ -35,9 +47,10 @@ pub fn locate(
         shape,
         route_ns: namespace,
         limits: &limits,
+        scope: &fragment.scope,
     };
     let mut scanner = Scanner::new(text, usize::MAX);
-    let mut bindings: Vec<Binding<'_>> = Vec::new();
+    let mut bindings: Vec<Binding<'_>> = decoder.scope_bindings();
     // `bindings.len()` when each open element started, to drop its declarations at its end.
     let mut marks: Vec<usize> = Vec::new();
     // The element on the pointer's path that is open, its depth and node, and how many
