@@ -80,6 +80,15 @@ async fn post12(
     .await
 }
 
+/// `s` as XML character data, as the gateway escapes it.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -87,6 +96,7 @@ fn text(b: &[u8]) -> String {
 /// A SOAP 1.1 fault carrying the problem `slug`/`title`/`status`/`detail` (and `errors`,
 /// the problem's `<errors>` element or nothing).
 fn fault11(code: &str, slug: &str, title: &str, status: u16, detail: &str, errors: &str) -> String {
+    let detail = esc(detail);
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns:soap=\"{SOAP11}\"><soap:Body><soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{detail}</faultstring><detail><problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:{slug}</type><title>{title}</title><status>{status}</status><detail>{detail}</detail><instance>{CID}</instance>{errors}</problem></detail></soap:Fault></soap:Body></soap:Envelope>\n"
     )
@@ -94,6 +104,7 @@ fn fault11(code: &str, slug: &str, title: &str, status: u16, detail: &str, error
 
 /// The SOAP 1.2 form of [`fault11`].
 fn fault12(code: &str, slug: &str, title: &str, status: u16, detail: &str, errors: &str) -> String {
+    let detail = esc(detail);
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<env:Envelope xmlns:env=\"{SOAP12}\"><env:Body><env:Fault><env:Code><env:Value>env:{code}</env:Value></env:Code><env:Reason><env:Text xml:lang=\"en\">{detail}</env:Text></env:Reason><env:Detail><problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:{slug}</type><title>{title}</title><status>{status}</status><detail>{detail}</detail><instance>{CID}</instance>{errors}</problem></env:Detail></env:Fault></env:Body></env:Envelope>\n"
     )
@@ -301,7 +312,7 @@ async fn gateway_errors_are_faults() {
             "malformed-body",
             "Malformed request body",
             400,
-            "malformed XML at line 2, column 61: closing tag &lt;/Quantity&gt; does not match the open element &lt;Sku&gt;",
+            "malformed XML at line 2, column 62: closing tag </Quantity> does not match the open element <Sku>",
             "",
         ),
     );
@@ -319,7 +330,7 @@ async fn gateway_errors_are_faults() {
             "SOAP version mismatch",
             400,
             &format!(
-                "the envelope is &lt;Envelope&gt; in namespace \"{SOAP12}\", not an &lt;Envelope&gt; in namespace \"{SOAP11}\", at line 1, column 1"
+                "the envelope is <Envelope> in namespace \"{SOAP12}\", not an <Envelope> in namespace \"{SOAP11}\", at line 1, column 1"
             ),
             "",
         ),
@@ -447,7 +458,7 @@ async fn soap12_answers_and_faults() {
             "Request does not match the schema",
             422,
             "1 violation against the route's schema",
-            "<errors><error><pointer>/GetStockLevel/Sku</pointer><message>\"\" is shorter than 1 character</message><line>1</line><column>209</column></error></errors>",
+            "<errors><error><pointer>/GetStockLevel/Sku</pointer><message>&quot;&quot; is shorter than 1 character</message><line>1</line><column>218</column></error></errors>",
         ),
     );
     let reply = post12(&gw, path, GET_STOCK_LEVEL, message("BROKEN")).await;
