@@ -904,7 +904,7 @@ fn everything_shipped_checks_clean() {
         "{}",
         report.render_text()
     );
-    assert_eq!(report.routes, 4);
+    assert_eq!(report.routes, 6);
     assert!(report.fixtures_passed >= 14, "{}", report.render_text());
 }
 
