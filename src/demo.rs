@@ -167,16 +167,16 @@ fn exact_decimal(n: &serde_json::Number) -> Option<Decimal> {
 }
 
 /// The `sku` and `warehouse` members of a stock request, or why it is not one.
-fn stock_request(body: &[u8]) -> Result<(String, String), Response> {
+fn stock_request(body: &[u8]) -> Result<(String, String), String> {
     let request: Value =
-        serde_json::from_slice(body).map_err(|e| bad_request(&format!("body is not JSON: {e}")))?;
+        serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let member = |name: &str| {
         request
             .get(name)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string)
-            .ok_or_else(|| bad_request(&format!("`{name}` is missing")))
+            .ok_or_else(|| format!("`{name}` is missing"))
     };
     Ok((member("sku")?, member("warehouse")?))
 }
@@ -191,7 +191,7 @@ async fn stock_level(body: Bytes) -> Response {
                 quoted(&warehouse)
             ),
         ),
-        Err(refused) => refused,
+        Err(message) => bad_request(&message),
     }
 }
 
@@ -204,7 +204,7 @@ async fn reserve_stock(body: Bytes) -> Response {
             StatusCode::OK,
             r#"{"reservation_id":"R-981","status":"HELD"}"#.to_string(),
         ),
-        Err(refused) => refused,
+        Err(message) => bad_request(&message),
     }
 }
 

@@ -86,8 +86,8 @@ pub fn describe(routes: &[&Route], base_url: &str) -> Result<Described, Describe
         let (Some(request), Some(response)) = (&route.request, &route.response) else {
             return Err(DescribeError::NotSoap(route.name.clone()));
         };
-        let input = element(&*request.source.document)?;
-        let output = element(&*response.target.document)?;
+        let input = element(&request.source.document)?;
+        let output = element(&response.target.document)?;
         let stem = ncname(route.name.rsplit('/').next().unwrap_or(&route.name));
         let actions: Vec<&str> = if binding.actions.is_empty() {
             vec![""]
