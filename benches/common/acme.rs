@@ -47,7 +47,6 @@ impl Acme {
             query: &[],
             headers: &self.headers,
             claims: None,
-            soap_header: None,
             partner: "acme",
             correlation_id,
             request: None,

@@ -185,7 +185,6 @@ impl AggregateService {
             query: &query,
             headers: &parts.headers,
             claims: None,
-            soap_header: None,
             partner: &route.partner,
             correlation_id: cid,
             request: None,

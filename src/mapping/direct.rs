@@ -478,7 +478,6 @@ mod tests {
             query: &[],
             headers: &headers,
             claims: None,
-            soap_header: None,
             partner: "p",
             correlation_id: "c",
             request: None,

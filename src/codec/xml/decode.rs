@@ -37,17 +37,14 @@ pub(super) struct Decoder<'a> {
     pub(super) shape: &'a Shape,
     pub(super) route_ns: Option<&'a str>,
     pub(super) limits: &'a Limits,
-    /// Namespace declarations in scope before the text starts: those of the elements
-    /// around a [`Fragment`] (a SOAP Body's child), empty for a whole document.
-    pub(super) scope: &'a [(&'a str, &'a str)],
 }
 
 impl<'a> Decoder<'a> {
-    pub(super) fn pos(&self, offset: usize) -> (u32, u32) {
+    fn pos(&self, offset: usize) -> (u32, u32) {
         line_col(self.input, offset.saturating_add(self.bom))
     }
 
-    pub(super) fn malformed(&self, offset: usize, message: impl Into<String>) -> CodecError {
+    fn malformed(&self, offset: usize, message: impl Into<String>) -> CodecError {
         let (line, column) = self.pos(offset);
         CodecError::Malformed {
             format: FORMAT,
@@ -57,7 +54,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    pub(super) fn forbidden(&self, offset: usize, message: impl Into<String>) -> CodecError {
+    fn forbidden(&self, offset: usize, message: impl Into<String>) -> CodecError {
         let (line, column) = self.pos(offset);
         CodecError::Forbidden {
             line,
@@ -66,7 +63,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    pub(super) fn limit(&self, offset: usize, limit: &'static str, max: usize) -> CodecError {
+    fn limit(&self, offset: usize, limit: &'static str, max: usize) -> CodecError {
         let (line, column) = self.pos(offset);
         CodecError::Limit {
             limit,
@@ -76,7 +73,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    pub(super) fn scan_error(&self, e: ScanError) -> CodecError {
+    fn scan_error(&self, e: ScanError) -> CodecError {
         match e {
             ScanError::Malformed { at, message } => self.malformed(at, message),
             ScanError::TooManyAttributes { at } => {
@@ -100,18 +97,6 @@ impl<'a> Decoder<'a> {
             .checked_sub(self.text.as_ptr() as usize)
             .filter(|&at| at <= self.text.len())
             .unwrap_or(0)
-    }
-
-    /// The bindings a decoding starts with: the fragment's inherited scope.
-    pub(super) fn scope_bindings(&self) -> Vec<Binding<'a>> {
-        self.scope
-            .iter()
-            .map(|&(prefix, uri)| Binding {
-                prefix,
-                uri,
-                route: self.route_ns == Some(uri),
-            })
-            .collect()
     }
 
     /// [`lookup`] of `prefix`, and whether that namespace is the route's.
@@ -140,7 +125,7 @@ impl<'a> Decoder<'a> {
     pub(super) fn run(&self, text: &'a str) -> Result<Doc<'a>, CodecError> {
         let mut scanner = Scanner::new(text, self.limits.max_attributes)
             .max_name_bytes(self.limits.max_name_bytes);
-        let mut bindings = self.scope_bindings();
+        let mut bindings: Vec<Binding<'a>> = Vec::new();
         // What unprefixed names resolve to, looked up once each time the declarations in
         // scope change rather than once per element.
         let mut default_ns: Option<(Option<&'a str>, bool)> = None;
@@ -347,7 +332,7 @@ impl<'a> Decoder<'a> {
 
     /// Checks the declared encoding against the one the bytes were read in: UTF-8 (or
     /// its subset US-ASCII) or UTF-16. Any other is refused as unsupported, naming it.
-    pub(super) fn declaration(&self, attrs: &[Attr<'_>], at: usize) -> Result<(), CodecError> {
+    fn declaration(&self, attrs: &[Attr<'_>], at: usize) -> Result<(), CodecError> {
         let Some(declared) = attrs.iter().find(|a| a.name == "encoding").map(|a| a.raw) else {
             return Ok(());
         };
