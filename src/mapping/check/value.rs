@@ -95,7 +95,7 @@ impl<'a> Checker<'a> {
         let Some(flow) = self.steps(f, rule, flow) else {
             return;
         };
-        self.fits(f, &flow, node, rule);
+        self.fits(f, &flow, node, rule.convert.as_ref(), &rule.keys);
         if let Some((shape, from)) = flow.origin
             && !rule.has_steps()
         {
@@ -117,7 +117,7 @@ impl<'a> Checker<'a> {
                 self.error(
                     f.pos,
                     &loc,
-                    format!("`{}` copies a whole {}{} whose shape does not fit the target: {}", f.target, type_names(flow.types), source_note(&flow, &rule.source), list.join("; ")),
+                    format!("`{}` copies a whole {} whose shape does not fit the target: {}", f.target, type_names(flow.types), list.join("; ")),
                     "map its members one by one (a nested map), renaming and converting as the target needs",
                 );
             }
@@ -142,9 +142,8 @@ impl<'a> Checker<'a> {
                     f.pos,
                     &f.target,
                     format!(
-                        "`apply` needs text, but the source is {}{}",
-                        type_names(flow.types),
-                        source_note(&flow, &rule.source)
+                        "`apply` needs text, but the source is {}",
+                        type_names(flow.types)
                     ),
                     "",
                 );
@@ -167,22 +166,17 @@ impl<'a> Checker<'a> {
             if l.fallback.is_none() {
                 match &flow.enum_values {
                     Some(vs) => {
-                        // Null never reaches the lookup: `on_null` decides it first.
-                        let missing: Vec<&Value> = vs
+                        let missing: Vec<String> = vs
                             .iter()
-                            .filter(|v| !v.is_null() && !lookup_has(&l.table, v))
+                            .filter(|v| !lookup_has(&l.table, v))
+                            .map(Value::to_string)
                             .collect();
                         if !missing.is_empty() {
-                            let hint = lookup_hint(&l.entries, vs, &missing);
                             self.error(
                                 f.pos,
                                 &f.target,
-                                format!(
-                                    "lookup has no entry for source value{} {}",
-                                    if missing.len() == 1 { "" } else { "s" },
-                                    missing.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
-                                ),
-                                &hint,
+                                format!("lookup has no entry for source value{} {}", if missing.len() == 1 { "" } else { "s" }, missing.join(", ")),
+                                "add the entries or a `fallback`",
                             );
                         }
                     }
@@ -212,9 +206,8 @@ impl<'a> Checker<'a> {
                     f.pos,
                     &f.target,
                     format!(
-                        "`date` needs a string, but the source is {}{}",
-                        type_names(flow.types),
-                        source_note(&flow, &rule.source)
+                        "`date` needs a string, but the source is {}",
+                        type_names(flow.types)
                     ),
                     "",
                 );
@@ -244,10 +237,9 @@ impl<'a> Checker<'a> {
                     f.pos,
                     &f.target,
                     format!(
-                        "`as: {}` cannot convert a {} source{}",
+                        "`as: {}` cannot convert a {} source",
                         conversion_name(c.to),
-                        type_names(t),
-                        source_note(&flow, &rule.source)
+                        type_names(t)
                     ),
                     "",
                 );
@@ -288,8 +280,14 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that a flow fits the target node.
-    pub(super) fn fits(&mut self, f: &Field, flow: &Flow<'a>, node: NodeId, rule: &ValueRule) {
-        let (convert, keys) = (rule.convert.as_ref(), rule.keys.as_slice());
+    pub(super) fn fits(
+        &mut self,
+        f: &Field,
+        flow: &Flow<'a>,
+        node: NodeId,
+        convert: Option<&Convert>,
+        keys: &[&'static str],
+    ) {
         let target = self.target;
         let want = without_null(target.scalar_types(node));
         let loc = target.node(node).location.clone();
@@ -342,11 +340,10 @@ impl<'a> Checker<'a> {
                 f.pos,
                 &loc,
                 format!(
-                    "`{}` expects {}, but the rule produces {}{}",
+                    "`{}` expects {}, but the rule produces {}",
                     f.target,
                     type_names(want),
-                    type_names(got),
-                    source_note(flow, &rule.source)
+                    type_names(got)
                 ),
                 &hint,
             );
@@ -373,7 +370,6 @@ impl<'a> Checker<'a> {
                         .map(Value::to_string)
                         .collect();
                     if !bad.is_empty() {
-                        let hint = enum_hint(rule, vs, &allowed);
                         self.error(
                             f.pos,
                             &loc,
@@ -383,7 +379,7 @@ impl<'a> Checker<'a> {
                                 list(&allowed),
                                 bad.join(", ")
                             ),
-                            &hint,
+                            "map the values with `lookup`",
                         );
                     }
                 }
@@ -419,11 +415,6 @@ impl<'a> Checker<'a> {
         } else if let Some(allowed) = &target.node(node).enum_values
             && !allowed.contains(v)
         {
-            let texts: Vec<String> = allowed.iter().map(text_of).collect();
-            let hint = crate::suggest::closest(&text_of(v), texts.iter().map(String::as_str))
-                .and_then(|near| allowed.iter().find(|a| text_of(a) == near))
-                .map(|near| format!("did you mean {near}?"))
-                .unwrap_or_default();
             self.error(
                 f.pos,
                 &loc,
@@ -432,7 +423,7 @@ impl<'a> Checker<'a> {
                     f.target,
                     list(allowed)
                 ),
-                &hint,
+                "",
             );
         }
     }
@@ -497,7 +488,6 @@ impl<'a> Checker<'a> {
                 &format!("{}/*", f.target),
                 &inner,
                 Some((f, f.pos)),
-                false,
             ),
             EachBody::Item(node) => {
                 let item_field = Field {
@@ -514,7 +504,6 @@ impl<'a> Checker<'a> {
                         &item_field.target,
                         &inner,
                         Some((&item_field, f.pos)),
-                        false,
                     ),
                     Node::Value(r) => self.value(&item_field, r, target_item, &inner),
                     Node::Each(r) => self.each(&item_field, r, target_item, &inner),
@@ -637,14 +626,8 @@ impl<'a> Checker<'a> {
                                 cur = next;
                             }
                             None => {
-                                let near = crate::suggest::closest(
-                                    seg,
-                                    shape.property_list(cur).into_iter().map(|(k, _)| k),
-                                )
-                                .map(|k| format!(" (did you mean `{k}`?)"))
-                                .unwrap_or_default();
                                 failed = Some(format!(
-                                    "no `{seg}` at `{}`{near}",
+                                    "no `{seg}` at `{}`",
                                     if pointer.is_empty() {
                                         "/"
                                     } else {
@@ -724,50 +707,6 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// Where a value read as it is comes from, for type errors: the source path and its
-/// place in the source schema (empty when the value is no such read).
-pub(super) fn source_note(flow: &Flow<'_>, source: &Source) -> String {
-    match (flow.origin, source) {
-        (Some((shape, id)), Source::Path(p)) => {
-            format!(" (source `{}` at {})", p.text, shape.node(id).location)
-        }
-        _ => String::new(),
-    }
-}
-
-/// The hint for values outside a target enum: a constant or a lookup entry is fixed
-/// by writing an allowed value (the closest one suggested); other values need a lookup.
-fn enum_hint(rule: &ValueRule, produced: &[Value], allowed: &[Value]) -> String {
-    let allowed_text: Vec<String> = allowed.iter().map(text_of).collect();
-    let guesses = |what: &str| -> String {
-        let guesses: Vec<String> = produced
-            .iter()
-            .filter(|v| !allowed.contains(v))
-            .filter_map(|v| {
-                let near =
-                    crate::suggest::closest(&text_of(v), allowed_text.iter().map(String::as_str))?;
-                let near = allowed.iter().find(|a| text_of(a) == near)?;
-                Some(format!("did you mean {near} for {v}?"))
-            })
-            .collect();
-        if guesses.is_empty() {
-            format!("{what} one of {}", list(allowed))
-        } else {
-            format!("{what} one of {} ({})", list(allowed), guesses.join(" "))
-        }
-    };
-    let plain = rule.apply.is_empty() && rule.date.is_none() && rule.convert.is_none();
-    match (&rule.source, &rule.lookup) {
-        (Source::Const(_), None) if plain => {
-            guesses("the constant is not a value the target allows: write")
-        }
-        (_, Some(_)) if rule.date.is_none() && rule.convert.is_none() => {
-            guesses("the lookup writes values the target does not allow: make each output")
-        }
-        _ => "map the values with `lookup`".to_owned(),
-    }
-}
-
 pub(super) fn conversion_name(c: Conversion) -> &'static str {
     match c {
         Conversion::String => "string",
@@ -818,42 +757,10 @@ pub(super) fn list(values: &[Value]) -> String {
         .join(", ")
 }
 
-/// The lookup key a source value is found under, as the runtime spells it.
-pub(super) fn lookup_key(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => crate::codec::number_text(n),
-        other => other.to_string(),
-    }
-}
-
 pub(super) fn lookup_has(table: &std::collections::HashMap<String, Value>, v: &Value) -> bool {
-    table.contains_key(&lookup_key(v))
-}
-
-/// The hint for source values a lookup misses: a key that is no source value but is
-/// spelled like a missed one is most likely meant for it.
-fn lookup_hint(entries: &[(String, Value)], values: &[Value], missing: &[&Value]) -> String {
-    let known: Vec<String> = values.iter().map(lookup_key).collect();
-    let stray: Vec<&str> = entries
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !known.iter().any(|v| v == k))
-        .collect();
-    let guesses: Vec<String> = missing
-        .iter()
-        .filter_map(|v| {
-            let key = lookup_key(v);
-            let near = crate::suggest::closest(&key, stray.iter().copied())?;
-            Some(format!(
-                "the key `{near}` is no source value: did you mean `{key}`?"
-            ))
-        })
-        .collect();
-    if guesses.is_empty() {
-        "add the entries or a `fallback`".to_owned()
-    } else {
-        format!("{}; add the entries or a `fallback`", guesses.join("; "))
+    match v {
+        Value::String(s) => table.contains_key(s),
+        other => table.contains_key(&other.to_string()),
     }
 }
 
