@@ -80,7 +80,7 @@ async fn empty_elements_cases_exclusive_rules_and_arithmetic_reach_the_upstream_
 /// The problem document of a mapping failure on this XML route.
 fn problem(correlation: &str, pointer: &str, message: &str, line: u32, column: u32) -> String {
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:schema-violation</type><title>Request does not match the schema</title><status>422</status><detail>the document cannot be converted</detail><instance>{correlation}</instance><errors><error><pointer>{pointer}</pointer><message>{message}</message><line>{line}</line><column>{column}</column></error></errors></problem>\n"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<problem xmlns=\"urn:ietf:rfc:7807\"><type>urn:schemagate:problem:schema-violation</type><title>Request does not match the schema</title><status>422</status><detail>the document cannot be converted</detail><instance>{correlation}</instance><errors><i><pointer>{pointer}</pointer><message>{message}</message><line>{line}</line><column>{column}</column></i></errors></problem>\n"
     )
 }
 

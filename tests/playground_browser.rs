@@ -180,7 +180,7 @@ async fn the_page_maps_as_the_author_types_and_marks_the_broken_lines() {
     until(
         &c,
         "the golden cases",
-        "return document.querySelectorAll('#fixtures li.pass').length === 8;",
+        "return document.querySelectorAll('#fixtures li.pass').length === 10;",
     )
     .await;
 

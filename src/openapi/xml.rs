@@ -220,7 +220,7 @@ pub(super) fn root(
 }
 
 /// The problem-details component, described for problem+xml as well: the root element
-/// `problem` in the RFC's namespace, `errors` wrapping one `error` element per entry.
+/// `problem` in the RFC's namespace, `errors` wrapping one `i` element per entry (RFC 9457 Appendix B).
 pub(super) fn problem(version: SpecVersion) -> Value {
     let mut errors = Map::new();
     node_type(&mut errors, version, "element");
@@ -231,7 +231,7 @@ pub(super) fn problem(version: SpecVersion) -> Value {
         "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
             "detail": {"type": "string"}, "instance": {"type": "string", "description": "the correlation id"},
-            "errors": {"type": "array", "xml": errors, "items": {"type": "object", "xml": {"name": "error"}, "properties": {
+            "errors": {"type": "array", "xml": errors, "items": {"type": "object", "xml": {"name": "i"}, "properties": {
                 "pointer": {"type": "string"}, "message": {"type": "string"},
                 "line": {"type": "integer"}, "column": {"type": "integer"}}}}
         }
