@@ -144,12 +144,13 @@ async fn tls_1_3_only_refuses_a_tls_1_2_client() {
     assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{answer}");
 }
 
-/// A TLS client's exchange of `GET /nowhere` on `addr`: the answer, or the TLS error that
-/// ended it (in the handshake or at the first read, where TLS 1.3 reports a refused client
-/// certificate).
-async fn handshake(
+/// A TLS client's exchange of `GET {path}` on `addr`: the whole answer, or the TLS error
+/// that ended it (in the handshake or at the first read, where TLS 1.3 reports a refused
+/// client certificate).
+async fn tls_get(
     addr: SocketAddr,
     config: rustls::ClientConfig,
+    path: &str,
 ) -> Result<String, rustls::Error> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -163,15 +164,22 @@ async fn handshake(
         .connect(ServerName::try_from(HOST).unwrap(), tcp)
         .await
         .map_err(tls_err)?;
-    tls.write_all(b"GET /nowhere HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
-        .await
-        .map_err(tls_err)?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.map_err(tls_err)?;
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut out))
         .await
         .expect("answer within 10 s")
         .map_err(tls_err)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// `GET /nowhere` over TLS: the 404 answer proves the handshake went through.
+async fn handshake(
+    addr: SocketAddr,
+    config: rustls::ClientConfig,
+) -> Result<String, rustls::Error> {
+    tls_get(addr, config, "/nowhere").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,27 +341,7 @@ fn client_config(server_ca: &Ca, identity: Option<&Issued>) -> rustls::ClientCon
 }
 
 async fn who(addr: SocketAddr, config: rustls::ClientConfig) -> Result<String, rustls::Error> {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls_err = |e: std::io::Error| -> rustls::Error {
-        e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .cloned()
-            .unwrap_or_else(|| panic!("not a TLS error: {e}"))
-    };
-    let mut tls = connector
-        .connect(ServerName::try_from(HOST).unwrap(), tcp)
-        .await
-        .map_err(tls_err)?;
-    tls.write_all(b"GET /who HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
-        .await
-        .map_err(tls_err)?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut out))
-        .await
-        .expect("answer within 10 s")
-        .map_err(tls_err)?;
-    let text = String::from_utf8_lossy(&out).into_owned();
+    let text = tls_get(addr, config, "/who").await?;
     Ok(text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
@@ -457,6 +445,22 @@ fn h2_get(path: &str) -> http::Request<()> {
         .unwrap()
 }
 
+/// An HTTP/2 connection to the gateway that has had one exchange (`GET /nowhere`, 404), so
+/// the server's SETTINGS are known: the ready sender and the connection's task.
+async fn h2_served(
+    addr: SocketAddr,
+    ca: &Ca,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let (send, conn) = h2_client(addr, ca).await;
+    let mut send = send.ready().await.unwrap();
+    let (resp, _) = send.send_request(h2_get("/nowhere"), true).unwrap();
+    assert_eq!(resp.await.unwrap().status(), StatusCode::NOT_FOUND);
+    (send, conn)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rapid_reset_burst_gets_goaway_and_others_are_still_served() {
     let ca = Ca::new("test root");
@@ -488,11 +492,7 @@ async fn a_rapid_reset_burst_gets_goaway_and_others_are_still_served() {
     assert!(sent < 10_000, "the burst ran to its end ({sent} streams)");
 
     // Everyone else is served, over HTTP/2 too.
-    let (send, _conn) = h2_client(gw.addr, &ca).await;
-    let mut send = send.ready().await.unwrap();
-    let (resp, _) = send.send_request(h2_get("/nowhere"), true).unwrap();
-    let resp = resp.await.unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let _served = h2_served(gw.addr, &ca).await;
     assert!(up.requests().is_empty());
 }
 
@@ -508,11 +508,7 @@ async fn http2_concurrent_streams_are_capped_per_connection() {
         "\n[server.http2]\nmax_concurrent_streams = 3\n",
     )
     .await;
-    let (send, _conn) = h2_client(gw.addr, &ca).await;
-    let mut send = send.ready().await.unwrap();
-    // The server's SETTINGS have arrived once an answer has.
-    let (resp, _) = send.send_request(h2_get("/nowhere"), true).unwrap();
-    assert_eq!(resp.await.unwrap().status(), StatusCode::NOT_FOUND);
+    let (send, _conn) = h2_served(gw.addr, &ca).await;
     assert_eq!(send.current_max_send_streams(), 3);
 }
 
@@ -761,10 +757,7 @@ async fn an_idle_http2_connection_is_closed_with_goaway() {
         "\n[server]\nkeep_alive_timeout_ms = 300\n",
     )
     .await;
-    let (send, conn) = h2_client(gw.addr, &ca).await;
-    let mut send = send.ready().await.unwrap();
-    let (resp, _) = send.send_request(h2_get("/nowhere"), true).unwrap();
-    assert_eq!(resp.await.unwrap().status(), StatusCode::NOT_FOUND);
+    let (_send, conn) = h2_served(gw.addr, &ca).await;
     let started = std::time::Instant::now();
     // A graceful GOAWAY (NO_ERROR) ends the client's connection without an error.
     let ended = tokio::time::timeout(Duration::from_secs(10), conn)
