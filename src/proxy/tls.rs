@@ -8,14 +8,13 @@
 //! offers HTTP/2 and HTTP/1.1, and the connection speaks what the upstream picks.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use hyper_rustls::{DefaultServerNameResolver, ResolveServerName};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 
 use crate::config::file::UpstreamTlsConfig;
+use crate::tls::{self, TlsError, provider};
 
 /// The server name a connection pool sends and verifies: a fixed one (the URL's host, for
 /// an upstream whose connections go to other addresses), or the host of each request's URI.
@@ -48,23 +47,12 @@ impl ResolveServerName for ServerNameOf {
     }
 }
 
-/// A TLS setting that cannot be used, naming the key.
+/// A TLS setting of an upstream that cannot be used, naming the key. The files are read
+/// and judged as the listener's are ([`crate::tls::TlsError`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TlsConfigError {
-    #[error("tls.{key}: cannot read `{file}`: {reason}")]
-    Read {
-        key: &'static str,
-        file: String,
-        reason: String,
-    },
-    #[error("tls.{key}: `{file}` holds no {what}")]
-    Empty {
-        key: &'static str,
-        file: String,
-        what: &'static str,
-    },
-    #[error("tls.{key}: {reason}")]
-    Invalid { key: &'static str, reason: String },
+    #[error(transparent)]
+    File(#[from] TlsError),
     #[error("tls settings apply to https:// upstreams only")]
     NotHttps,
 }
@@ -73,12 +61,14 @@ impl TlsConfigError {
     /// The key under `[upstreams.NAME]` the error is about.
     pub fn key(&self) -> &'static str {
         match self {
-            TlsConfigError::Read { key, .. }
-            | TlsConfigError::Empty { key, .. }
-            | TlsConfigError::Invalid { key, .. } => key,
+            TlsConfigError::File(e) => e.key(),
             TlsConfigError::NotHttps => "tls",
         }
     }
+}
+
+fn invalid(key: &'static str, reason: String) -> TlsConfigError {
+    TlsConfigError::File(TlsError::Invalid { key, reason })
 }
 
 /// The TLS material of one upstream, read from its files: what a connection pool is
@@ -107,16 +97,16 @@ impl TlsMaterial {
                 read_key("client_key_file", key)?,
             )),
             (Some(_), None) => {
-                return Err(TlsConfigError::Invalid {
-                    key: "client_cert_file",
-                    reason: "the certificate needs its private key in client_key_file".into(),
-                });
+                return Err(invalid(
+                    "client_cert_file",
+                    "the certificate needs its private key in client_key_file".into(),
+                ));
             }
             (None, Some(_)) => {
-                return Err(TlsConfigError::Invalid {
-                    key: "client_key_file",
-                    reason: "the key needs its certificate in client_cert_file".into(),
-                });
+                return Err(invalid(
+                    "client_key_file",
+                    "the key needs its certificate in client_cert_file".into(),
+                ));
             }
         };
         material.client_config()?;
@@ -131,87 +121,46 @@ impl TlsMaterial {
         } else {
             for der in &self.roots {
                 roots.add(CertificateDer::from(der.clone())).map_err(|e| {
-                    TlsConfigError::Invalid {
-                        key: "ca_file",
-                        reason: format!("a certificate is not a usable authority: {e}"),
-                    }
+                    invalid(
+                        "ca_file",
+                        format!("a certificate is not a usable authority: {e}"),
+                    )
                 })?;
             }
         }
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| TlsConfigError::Invalid {
-                key: "ca_file",
-                reason: e.to_string(),
-            })?
+            .map_err(|e| invalid("ca_file", e.to_string()))?
             .with_root_certificates(roots);
         match &self.identity {
             None => Ok(builder.with_no_client_auth()),
             Some((chain, key)) => builder
                 .with_client_auth_cert(
                     chain.iter().cloned().map(CertificateDer::from).collect(),
-                    PrivateKeyDer::try_from(key.clone()).map_err(|e| TlsConfigError::Invalid {
-                        key: "client_key_file",
-                        reason: e.to_string(),
-                    })?,
+                    PrivateKeyDer::try_from(key.clone())
+                        .map_err(|e| invalid("client_key_file", e.to_string()))?,
                 )
-                .map_err(|e| TlsConfigError::Invalid {
-                    key: "client_key_file",
-                    reason: format!("the key does not fit client_cert_file: {e}"),
+                .map_err(|e| {
+                    invalid(
+                        "client_key_file",
+                        format!("the key does not fit client_cert_file: {e}"),
+                    )
                 }),
         }
     }
 }
 
-/// ring's provider: pure Rust and assembly, no C toolchain, unlike aws-lc-rs. rustls
-/// marks it deprecated for lacking post-quantum key exchange, which internal hops do not
-/// need yet; the provider is chosen here only.
-#[allow(deprecated)]
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The DER certificates of a PEM file.
+fn read_certs(key: &'static str, file: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
+    Ok(tls::read_certs(key, file)?
+        .into_iter()
+        .map(|c| c.to_vec())
+        .collect())
 }
 
-fn read_pem(key: &'static str, file: &Path) -> Result<Vec<u8>, TlsConfigError> {
-    std::fs::read(file).map_err(|e| TlsConfigError::Read {
-        key,
-        file: file.display().to_string(),
-        reason: e.to_string(),
-    })
-}
-
-fn read_certs(key: &'static str, file: &Path) -> Result<Vec<Vec<u8>>, TlsConfigError> {
-    let pem = read_pem(key, file)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .map(|c| c.map(|c| c.to_vec()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsConfigError::Invalid {
-            key,
-            reason: format!("`{}` is not PEM: {e}", file.display()),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsConfigError::Empty {
-            key,
-            file: file.display().to_string(),
-            what: "PEM certificate",
-        });
-    }
-    Ok(certs)
-}
-
-fn read_key(key: &'static str, file: &Path) -> Result<Vec<u8>, TlsConfigError> {
-    let pem = read_pem(key, file)?;
-    match PrivateKeyDer::from_pem_slice(&pem) {
-        Ok(k) => Ok(k.secret_der().to_vec()),
-        Err(rustls::pki_types::pem::Error::NoItemsFound) => Err(TlsConfigError::Empty {
-            key,
-            file: file.display().to_string(),
-            what: "PEM private key",
-        }),
-        Err(e) => Err(TlsConfigError::Invalid {
-            key,
-            reason: format!("`{}` is not a PEM private key: {e}", file.display()),
-        }),
-    }
+/// The DER private key of a PEM file.
+fn read_key(key: &'static str, file: &Path) -> Result<Vec<u8>, TlsError> {
+    Ok(tls::read_key(key, file)?.secret_der().to_vec())
 }
 
 /// Why a TLS handshake with an upstream failed, as far as the partner may know it.

@@ -5,12 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
-use rustls::pki_types::PrivateKeyDer;
-use rustls::pki_types::pem::PemObject;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::{TlsError, provider, read_certs, read_file};
+use super::{TlsError, provider, read_certs, read_key};
 
 /// The certificate and key of `[tls]`, served to every handshake through an `ArcSwap`
 /// that [`ReloadingCert::reload`] replaces.
@@ -90,23 +88,7 @@ fn read_pair(
     key_file: &std::path::Path,
 ) -> Result<CertifiedKey, TlsError> {
     let chain = read_certs("cert_file", cert_file)?;
-    let pem = read_file("key_file", key_file)?;
-    let key = match PrivateKeyDer::from_pem_slice(&pem) {
-        Ok(k) => k,
-        Err(rustls::pki_types::pem::Error::NoItemsFound) => {
-            return Err(TlsError::Empty {
-                key: "key_file",
-                file: key_file.display().to_string(),
-                what: "PEM private key",
-            });
-        }
-        Err(e) => {
-            return Err(TlsError::Invalid {
-                key: "key_file",
-                reason: format!("`{}` is not a PEM private key: {e}", key_file.display()),
-            });
-        }
-    };
+    let key = read_key("key_file", key_file)?;
     CertifiedKey::from_der(chain, key, &provider()).map_err(|e| TlsError::Invalid {
         key: "key_file",
         reason: format!("the key does not fit cert_file: {e}"),

@@ -142,12 +142,15 @@ impl Terminator {
     }
 }
 
-/// ring's provider, as for upstream TLS (see `proxy::tls`).
+/// ring's provider, for the listener and for upstreams alike: pure Rust and assembly, no C
+/// toolchain, unlike aws-lc-rs. rustls marks it deprecated for lacking post-quantum key
+/// exchange, which internal hops do not need yet; the provider is chosen here only.
 #[allow(deprecated)]
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The bytes of a file named by the setting `key` (`cert_file`, `ca_file`, …).
 pub(crate) fn read_file(key: &'static str, file: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(file).map_err(|e| TlsError::Read {
         key,
@@ -156,6 +159,7 @@ pub(crate) fn read_file(key: &'static str, file: &Path) -> Result<Vec<u8>, TlsEr
     })
 }
 
+/// The PEM certificates of a file; a file with none is an error, not an empty trust list.
 pub(crate) fn read_certs(
     key: &'static str,
     file: &Path,
@@ -175,6 +179,26 @@ pub(crate) fn read_certs(
         });
     }
     Ok(certs)
+}
+
+/// The first PEM private key of a file (PKCS#8, PKCS#1 or SEC1).
+pub(crate) fn read_key(
+    key: &'static str,
+    file: &Path,
+) -> Result<rustls::pki_types::PrivateKeyDer<'static>, TlsError> {
+    let pem = read_file(key, file)?;
+    match rustls::pki_types::PrivateKeyDer::from_pem_slice(&pem) {
+        Ok(k) => Ok(k),
+        Err(rustls::pki_types::pem::Error::NoItemsFound) => Err(TlsError::Empty {
+            key,
+            file: file.display().to_string(),
+            what: "PEM private key",
+        }),
+        Err(e) => Err(TlsError::Invalid {
+            key,
+            reason: format!("`{}` is not a PEM private key: {e}", file.display()),
+        }),
+    }
 }
 
 fn read_roots(file: &Path) -> Result<RootCertStore, TlsError> {
