@@ -70,39 +70,10 @@ pub enum PathPiece {
     Value(usize),
 }
 
-/// Compiles an `aggregate` route (`route.kind: aggregate`), every finding into `diags`.
+/// Compiles an `aggregate` route (`route.kind: aggregate`), every finding into `diags`;
+/// the route loader gives the findings about `aggregate.…` keys their line, as it does for
+/// every route kind.
 pub fn compile_route(
-    name: String,
-    partner: String,
-    file: PathBuf,
-    spec: RouteFile,
-    config: &GatewayConfig,
-    schemas: &SchemaRegistry,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Route> {
-    let first_new = diags.len();
-    let route = compile_aggregate(name, partner, file.clone(), spec, config, schemas, diags);
-    place_keys(&file, &mut diags[first_new..]);
-    route
-}
-
-/// Gives the diagnostics about `aggregate.…` keys the line and column of that key.
-fn place_keys(file: &Path, diags: &mut [Diagnostic]) {
-    let mut text = None;
-    for d in diags.iter_mut().filter(|d| d.line.is_none()) {
-        let Some(loc) = d.location.as_deref().filter(|l| l.starts_with("aggregate")) else {
-            continue;
-        };
-        let text = text.get_or_insert_with(|| std::fs::read_to_string(file).unwrap_or_default());
-        let path: Vec<&str> = loc.split('.').collect();
-        if let Some((line, column)) = super::locate::key_position(text, &path) {
-            d.line = Some(line);
-            d.column = Some(column);
-        }
-    }
-}
-
-fn compile_aggregate(
     name: String,
     partner: String,
     file: PathBuf,

@@ -7,7 +7,6 @@
 //! [`AggregatePlan`], and the gateway's `aggregate` service runs the plan per request.
 
 pub mod compile;
-mod locate;
 pub mod spec;
 
 pub use compile::{AggregatePlan, CallPlan, MISSING_MEMBER, PathPiece, Selector, compile_route};

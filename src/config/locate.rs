@@ -3,7 +3,8 @@
 //! file (`upstream.service`, `route.path`) by following its YAML layout.
 //!
 //! Error path only. The YAML side reads the file again and follows block-style indentation
-//! or a flow mapping on one line (`upstream: { service: x }`): the route file is read
+//! at any depth (`aggregate.calls.user.depends_on`) or flow mappings on one line
+//! (`upstream: { service: x }`): the route file is read
 //! through serde, which keeps no positions of keys. Where it cannot tell, the diagnostic
 //! simply keeps no position.
 
@@ -59,42 +60,86 @@ fn toml_value_offset(table: &DeTable<'_>, key: &str) -> Option<usize> {
     found.map(|v| v.span().start)
 }
 
-/// 1-based line and column of the key at `path` (`["upstream", "service"]`), if found.
+/// 1-based line and column of the last key of `path`, or of the deepest key found.
 pub fn key_position(text: &str, path: &[&str]) -> Option<(u32, u32)> {
-    let (first, rest) = path.split_first()?;
-    let mut lines = text.lines().enumerate();
-    // The top-level key: at column 1.
-    let (line_no, line) = lines.by_ref().find(|(_, l)| key_at(l, 0, first))?;
-    if rest.is_empty() {
-        return Some((line_no as u32 + 1, 1));
-    }
-    let after = &line[first.len() + 1..];
-    if let Some(col) = flow_key(after, rest[0]) {
-        return Some((line_no as u32 + 1, (first.len() + 1 + col + 1) as u32));
-    }
-    // Block style: the nested key on a following, more indented line, before the next
-    // top-level key.
-    for (n, l) in lines {
-        let indent = l.len() - l.trim_start().len();
-        if indent == 0 && !l.trim().is_empty() && !l.trim_start().starts_with('#') {
-            return None;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = None;
+    // The block the next key is looked for in: lines [from, to), deeper than `parent`.
+    let (mut from, mut to, mut parent) = (0usize, lines.len(), -1isize);
+    for (k, key) in path.iter().enumerate() {
+        let mut hit = None;
+        for (n, line) in lines.iter().enumerate().take(to).skip(from) {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let indent = (line.len() - trimmed.len()) as isize;
+            if indent <= parent {
+                break;
+            }
+            // The first key is a top-level one: a nested key of the same name is not it.
+            if k == 0 && indent > 0 {
+                continue;
+            }
+            if key_at(trimmed, key) {
+                hit = Some((n, indent));
+                break;
+            }
         }
-        if indent > 0 && key_at(l, indent, rest[0]) {
-            return Some((n as u32 + 1, indent as u32 + 1));
+        match hit {
+            Some((n, indent)) => {
+                found = Some((n as u32 + 1, indent as u32 + 1));
+                let end = lines
+                    .iter()
+                    .enumerate()
+                    .skip(n + 1)
+                    .find(|(_, l)| {
+                        let t = l.trim_start();
+                        !t.is_empty()
+                            && !t.starts_with('#')
+                            && (l.len() - t.len()) as isize <= indent
+                    })
+                    .map_or(lines.len(), |(i, _)| i);
+                (from, to, parent) = (n + 1, end, indent);
+                // The rest may be written as a flow mapping on this same line.
+                let line = lines[n];
+                let mut at = indent as usize + key.len() + 1;
+                let mut flow = Some(());
+                for rest in &path[k + 1..] {
+                    match flow.and_then(|_| flow_key(&line[at..], rest)) {
+                        Some(col) => {
+                            at += col;
+                            found = Some((n as u32 + 1, at as u32 + 1));
+                            at += rest.len() + 1;
+                        }
+                        None => flow = None,
+                    }
+                }
+                if flow.is_some() && k + 1 < path.len() {
+                    return found;
+                }
+            }
+            None => return found,
         }
     }
-    None
+    found
 }
 
-fn key_at(line: &str, indent: usize, key: &str) -> bool {
-    line.len() > indent
-        && line[..indent].trim().is_empty()
-        && line[indent..]
-            .strip_prefix(key)
-            .is_some_and(|r| r.starts_with(':'))
+fn key_at(trimmed: &str, key: &str) -> bool {
+    let unquoted = trimmed
+        .strip_prefix(key)
+        .is_some_and(|r| r.starts_with(':'));
+    unquoted
+        || ['"', '\''].iter().any(|q| {
+            trimmed
+                .strip_prefix(*q)
+                .and_then(|r| r.strip_prefix(key))
+                .and_then(|r| r.strip_prefix(*q))
+                .is_some_and(|r| r.starts_with(':'))
+        })
 }
 
-/// Byte offset of `key:` inside a one-line flow mapping (`{ a: 1, key: 2 }`).
+/// Byte offset of `key:` inside a flow mapping (`{ a: 1, key: 2 }`) starting in `text`.
 fn flow_key(text: &str, key: &str) -> Option<usize> {
     let open = text.find('{')?;
     let mut from = open + 1;
@@ -145,7 +190,9 @@ mod tests {
         assert_eq!(key_position(FILE, &["route", "path"]), Some((4, 3)));
         assert_eq!(key_position(FILE, &["upstream", "path"]), Some((7, 3)));
         assert_eq!(key_position(FILE, &["request"]), Some((8, 1)));
-        assert_eq!(key_position(FILE, &["route", "format"]), None);
+        // A key that is not written: the deepest one that is.
+        assert_eq!(key_position(FILE, &["route", "format"]), Some((2, 1)));
+        assert_eq!(key_position(FILE, &["format"]), None);
     }
 
     #[test]
@@ -154,5 +201,20 @@ mod tests {
             "route:    { method: POST, path: /x }\nupstream: { service: orders, path: /o }\n";
         assert_eq!(key_position(text, &["upstream", "path"]), Some((2, 30)));
         assert_eq!(key_position(text, &["route", "method"]), Some((1, 13)));
+    }
+
+    const AGGREGATE: &str = "route: { kind: aggregate }\naggregate:\n  calls:\n    user:\n      service: orders\n      # note\n      depends_on: [x]\n    orders: { service: orders, depends_on: [user] }\n  answer:\n    target: t\n";
+
+    #[test]
+    fn keys_are_found_at_any_depth_in_block_and_flow_style() {
+        let at = |p: &str| key_position(AGGREGATE, &p.split('.').collect::<Vec<_>>());
+        assert_eq!(at("aggregate.calls.user.depends_on"), Some((7, 7)));
+        assert_eq!(at("aggregate.calls.user.service"), Some((5, 7)));
+        assert_eq!(at("aggregate.calls.orders.depends_on"), Some((8, 32)));
+        assert_eq!(at("aggregate.calls.orders"), Some((8, 5)));
+        assert_eq!(at("aggregate.answer.target"), Some((10, 5)));
+        assert_eq!(at("route.kind"), Some((1, 10)));
+        // The deepest key that exists.
+        assert_eq!(at("aggregate.calls.nobody.path"), Some((3, 3)));
     }
 }
