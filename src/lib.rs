@@ -23,6 +23,7 @@
 //! - [`reload`]: file watching and `SIGHUP`, which trigger reloads.
 //! - [`problem`]: the error type clients see, rendered as RFC 9457 problem details.
 //! - [`diagnostic`]: the findings of loading and checking, in one shape.
+//! - [`suggest`]: "did you mean" for misspelt names in diagnostics.
 //! - [`check`]: `schemagate check`: compile, golden fixtures, the checklist.
 //! - [`fixtures`]: the golden fixtures `check` runs.
 //! - [`openapi`]: the OpenAPI documents of the partner routes (combined and per partner).
@@ -52,6 +53,7 @@ pub mod proxy;
 pub mod reload;
 pub mod schema;
 pub mod server;
+pub mod suggest;
 pub mod telemetry;
 pub mod tls;
 pub mod view;

@@ -49,6 +49,12 @@ enum Command {
         /// Report format: text for people, json for tools.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Fail on warnings too, not only on errors.
+        #[arg(long)]
+        warnings_as_errors: bool,
+        /// Pass when there is nothing to check (no configuration file found, or no route).
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Run one route's mapping offline on a file (or stdin) and print the result or the errors.
     Transform {
@@ -220,11 +226,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             schemagate::gateway::run_server(opts, demo)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config, format } => {
-            let report = check::run(&LoadOptions {
-                config_path: config,
-                ..Default::default()
-            });
+        Command::Check {
+            config,
+            format,
+            warnings_as_errors,
+            allow_empty,
+        } => {
+            let report = check::run_with(
+                &LoadOptions {
+                    config_path: config,
+                    ..Default::default()
+                },
+                check::CheckOptions {
+                    allow_empty,
+                    warnings_as_errors,
+                },
+            );
             match format {
                 OutputFormat::Text => out(&report.render_text()),
                 OutputFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&report)?)),

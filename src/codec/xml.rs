@@ -39,6 +39,7 @@
 //! - Encoding never writes an attribute whose value is `null` (an attribute cannot be nil).
 //! - Mixed content (`#text` beside child elements) is written text first, then children.
 
+pub mod canonical;
 mod convert;
 mod decode;
 mod encode;
@@ -65,7 +66,8 @@ pub use locate::locate;
 use names::*;
 use scan::{Attr, ScanError, Scanner, Token};
 
-// The parts of the codec, each in its own file: `scan` tokenizes, `decode` walks the
+// The parts of the codec, each in its own file: `canonical` reads a document for
+// comparison by meaning (golden fixtures), `scan` tokenizes, `decode` walks the
 // tokens with `frame` (the view being built), `names` (elements and attributes against the
 // schema) and `convert` (text to scalars); `locate` finds positions for errors; `encode`
 // writes documents back.

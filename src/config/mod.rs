@@ -356,9 +356,14 @@ fn read_config(
         Ok(config) => Ok((config, text)),
         Err(e) => {
             let pos = e.span().map(|s| line_col(&text, s.start));
+            let see = "see docs/configuration.md for every key and its default";
+            let hint = match crate::suggest::for_message(e.message()) {
+                Some(suggestion) => format!("{suggestion} ({see})"),
+                None => see.to_owned(),
+            };
             Err(Diagnostic::error(path, e.message().to_string())
                 .at_opt(pos)
-                .hint("see docs/configuration.md for every key and its default"))
+                .hint(hint))
         }
     }
 }

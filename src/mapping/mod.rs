@@ -259,7 +259,9 @@ pub fn parse_route_yaml(text: &str, file: &Path) -> Result<RouteFile, Vec<Diagno
             (line > 0).then_some((line, col))
         });
         let message = strip_position_suffix(e.without_snippet().to_string());
-        vec![Diagnostic::error(file, message).at_opt(pos)]
+        vec![with_suggestion(
+            Diagnostic::error(file, message).at_opt(pos),
+        )]
     })
 }
 
@@ -286,8 +288,19 @@ pub fn parse_route_json(text: &str, file: &Path) -> Result<RouteFile, Vec<Diagno
             .ok()
             .zip(u32::try_from(e.column()).ok())
             .filter(|(l, _)| *l > 0);
-        vec![Diagnostic::error(file, e.to_string()).at_opt(pos)]
+        vec![with_suggestion(
+            Diagnostic::error(file, e.to_string()).at_opt(pos),
+        )]
     })
+}
+
+/// A parser's message about an unknown key lists the keys it expected: the closest of
+/// them becomes the hint (`form` for `from`).
+fn with_suggestion(d: Diagnostic) -> Diagnostic {
+    match crate::suggest::for_message(&d.message) {
+        Some(hint) => d.hint(hint),
+        None => d,
+    }
 }
 
 /// Compiles the `map` of one direction. `file` is used in diagnostics.
