@@ -6,12 +6,13 @@
 //!   "errors": [{"pointer": "/Order/Items/Item/1/Qty", "line": 20, "column": 7}]}`: the
 //!   status and exactly these error pointers, in any order, with line/column when given);
 //! - `upstream.json`: the upstream's answer, and `expected-response.xml` / `.json` (what the
-//!   partner gets) or `expected-response.problem.json`; with an input as well, the response
-//!   mapping reads it as `$request`;
+//!   partner gets, a SOAP route's Envelope included) or `expected-response.problem.json`;
+//!   with an input as well, the response mapping reads it as `$request`;
 //! - `upstream-error.json`: an upstream 4xx body, for routes with an `errors:` mapping, and
-//!   `expected-error.xml` / `.json`: what the partner gets (with the upstream's status,
-//!   which the gateway passes on unchanged, so it is not part of the case); with an input
-//!   as well, the error mapping reads it as `$request`;
+//!   `expected-error.xml` / `.json`: what the partner gets, a SOAP route's Fault
+//!   included (with the upstream's status, which the gateway passes on unchanged, or the
+//!   fault's, so it is not part of the case); with an input as well, the error mapping
+//!   reads it as `$request`;
 //! - `context.json`: `{"path": {..}, "query": {..}, "headers": {..}, "claims": {..},
 //!   "correlation_id": ".."}` for mappings that read the context.
 //!
@@ -107,6 +108,7 @@ impl CaseContext {
             query: &self.query,
             headers: &self.headers,
             claims: self.claims.as_ref(),
+            soap_header: None,
             partner,
             correlation_id: &self.correlation_id,
             request,
@@ -277,7 +279,8 @@ pub fn run_case_for(gw: &Gateway, route: &Route, case: &str, dir: &Path) -> Resu
             body,
             &ctx.eval(&route.partner, decoded.as_ref()),
             &limits,
-        );
+        )
+        .map(|doc| pipeline::partner_answer(route, doc));
         let expected = golden(dir, ["expected-response.xml", "expected-response.json"]);
         let expected_problem = read_json(&dir.join("expected-response.problem.json"))?;
         match (outcome, expected, expected_problem) {
@@ -319,6 +322,8 @@ pub fn run_case_for(gw: &Gateway, route: &Route, case: &str, dir: &Path) -> Resu
             &limits,
         )
         .map_err(|p| fail(format!("error mapping failed unexpectedly: {p}")))?;
+        // The status is the upstream's, passed on, or the SOAP fault's: not in the body.
+        let (_, got) = pipeline::partner_error(route, got, http::StatusCode::BAD_REQUEST);
         compare::body(&exp, &got, file).map_err(&fail)?;
     }
     Ok(())

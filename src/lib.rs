@@ -15,6 +15,7 @@
 //! - [`codec`]: schema-guided XML <-> JSON view, JSON with limits.
 //! - [`mapping`]: the mapping language: syntax, compile, evaluate, static check.
 //! - [`pipeline`]: the transformation phases of one partner request.
+//! - [`soap`]: SOAP routes: the envelope, actions and faults.
 //! - [`proxy`]: the pooled upstream client, `http://` and `https://`.
 //! - [`edge`]: the per-request context, correlation ids and header hygiene.
 //! - [`server`]: the HTTP listener (HTTP/1.1 and HTTP/2) with its timeouts and limits,
@@ -53,6 +54,7 @@ pub mod proxy;
 pub mod reload;
 pub mod schema;
 pub mod server;
+pub mod soap;
 pub mod suggest;
 pub mod telemetry;
 pub mod tls;

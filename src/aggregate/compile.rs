@@ -195,6 +195,7 @@ fn compile_aggregate(
         request_reads: Reads::default(),
         aggregate: Some(Arc::new(plan)),
         response_media_type,
+        soap: None,
         file,
         spec,
     })

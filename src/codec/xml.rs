@@ -43,6 +43,7 @@ pub mod canonical;
 mod convert;
 mod decode;
 mod encode;
+mod envelope;
 mod frame;
 mod locate;
 mod names;
@@ -61,8 +62,9 @@ use crate::view::{Doc, Kind, View};
 use convert::*;
 use decode::*;
 pub use encode::{encode, encode_view};
+pub use envelope::{Envelope, EnvelopeError, HeaderEntry, envelope};
 use frame::*;
-pub use locate::locate;
+pub use locate::{locate, locate_fragment};
 use names::*;
 use scan::{Attr, ScanError, Scanner, Token};
 
@@ -121,6 +123,7 @@ pub fn decode_doc<'a>(
             shape,
             route_ns: namespace,
             limits,
+            scope: &[],
         }
         .run(&text)
         .map(|doc| Doc::Json(doc.into_value()));
@@ -134,6 +137,7 @@ pub fn decode_doc<'a>(
         shape,
         route_ns: namespace,
         limits,
+        scope: &[],
     }
     .run(text)
 }
@@ -163,6 +167,39 @@ impl Encoding {
             Encoding::Utf8 => "UTF-8",
             Encoding::Utf16Le => "UTF-16LE",
             Encoding::Utf16Be => "UTF-16BE",
+        }
+    }
+}
+
+/// The shape of the empty schema: every element decoded by the generic rules (text stays
+/// a string, a repeated name becomes an array), keyed by local name. Header entries of an
+/// envelope, which no partner schema describes, are read with it.
+pub fn any_shape() -> &'static Shape {
+    static ANY: std::sync::OnceLock<Shape> = std::sync::OnceLock::new();
+    ANY.get_or_init(|| {
+        Shape::build("any.schema.json", &Value::Object(Map::new()), &|_| None)
+            .expect("the empty schema always has a shape")
+    })
+}
+
+/// One element of a document read as a document of its own: its byte range in the input
+/// and the namespace declarations of the elements around it. A SOAP Body's child is
+/// decoded this way, in place, with positions still counted in the whole input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    /// Byte offsets into the input (the byte-order mark included).
+    pub range: std::ops::Range<usize>,
+    /// `(prefix, uri)` declarations in scope where the range starts, outermost first
+    /// (prefix "" for a default namespace).
+    pub scope: Vec<(&'a str, &'a str)>,
+}
+
+impl Fragment<'_> {
+    /// The whole of `input`, with nothing declared around it.
+    pub fn whole(input: &[u8]) -> Fragment<'static> {
+        Fragment {
+            range: 0..input.len(),
+            scope: Vec::new(),
         }
     }
 }
@@ -218,6 +255,59 @@ fn utf16_text(input: &[u8], encoding: Encoding) -> Result<String, CodecError> {
         ));
     }
     Ok(text)
+}
+
+/// [`decode_doc`] of the [`Fragment`] `fragment` of `input`.
+pub fn decode_fragment<'a>(
+    input: &'a [u8],
+    fragment: &'a Fragment<'a>,
+    shape: &'a Shape,
+    namespace: Option<&'a str>,
+    limits: &'a Limits,
+) -> Result<Doc<'a>, CodecError> {
+    let (text, offset) = fragment_text(input, fragment)?;
+    Decoder {
+        input,
+        text,
+        bom: offset,
+        encoding: Encoding::Utf8,
+        shape,
+        route_ns: namespace,
+        limits,
+        scope: &fragment.scope,
+    }
+    .run(text)
+}
+
+/// The text of `fragment` and its offset in `input` (which positions are counted from):
+/// for the whole document, its text after the byte-order mark.
+fn fragment_text<'a>(
+    input: &'a [u8],
+    fragment: &Fragment<'_>,
+) -> Result<(&'a str, usize), CodecError> {
+    let range = fragment.range.clone();
+    if range.start == 0 && range.end == input.len() {
+        return utf8_body(input);
+    }
+    let part = input
+        .get(range.clone())
+        .ok_or_else(|| CodecError::Malformed {
+            format: FORMAT,
+            line: 1,
+            column: 1,
+            message: "the fragment is not a part of the document".to_string(),
+        })?;
+    match std::str::from_utf8(part) {
+        Ok(text) => Ok((text, range.start)),
+        Err(e) => {
+            let (line, column) = line_col(input, range.start + e.valid_up_to());
+            Err(CodecError::Encoding {
+                line,
+                column,
+                message: "the document is not valid UTF-8".to_string(),
+            })
+        }
+    }
 }
 
 /// The document as UTF-8 text without its byte-order mark, and the mark's length (positions

@@ -482,7 +482,7 @@ impl<'a> Checker<'a> {
                 let shape = self.ctx.request_shape.as_ref()?;
                 (shape, shape.root())
             }
-            Root::Claims => {
+            Root::Claims | Root::SoapHeader => {
                 return Some(Flow {
                     maybe_missing: true,
                     ..Flow::unknown()
@@ -611,6 +611,34 @@ impl<'a> Checker<'a> {
                 });
             }
             Root::Claims => {
+                return Some(Flow {
+                    maybe_missing: true,
+                    ..Flow::unknown()
+                });
+            }
+            Root::SoapHeader => {
+                if self.route.route.soap.is_none() {
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!(
+                            "`{}` reads a SOAP header, but the route is not a SOAP route",
+                            p.text
+                        ),
+                        "set `route.soap: \"1.1\"` or `\"1.2\"`",
+                    );
+                    return None;
+                }
+                if self.section != Section::Request {
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!("`{}` reads the request's SOAP header, which only the request mapping can read", p.text),
+                        "map the header into the internal request in the request mapping",
+                    );
+                    return None;
+                }
+                // Header entries are schema-less XML: text, or objects of their children.
                 return Some(Flow {
                     maybe_missing: true,
                     ..Flow::unknown()

@@ -43,6 +43,9 @@ pub struct EvalContext<'a> {
     pub headers: &'a http::HeaderMap,
     /// Verified JWT claims, when the route is authenticated by JWT.
     pub claims: Option<&'a Value>,
+    /// A SOAP request's header entries by local name (`$soap.header.NAME`), in request
+    /// mappings of SOAP routes that read them.
+    pub soap_header: Option<&'a Value>,
     /// The partner's name: the directory of the route file.
     pub partner: &'a str,
     pub correlation_id: &'a str,
@@ -433,6 +436,7 @@ pub(crate) mod test_support {
             ],
             headers: &headers,
             claims: Some(&claims),
+            soap_header: None,
             partner: "acme",
             correlation_id: "c-1",
             request: Some(&request),
@@ -626,6 +630,7 @@ mod tests {
             query: &[],
             headers: &headers,
             claims: None,
+            soap_header: None,
             partner: "acme",
             correlation_id: "c-1",
             request,

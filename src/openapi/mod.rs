@@ -46,6 +46,9 @@ fn build(gw: &Gateway, partner: Option<&str>, info: DocInfo<'_>) -> Value {
         .routes
         .iter()
         .filter(|r| partner.is_none_or(|p| r.partner == p))
+        // A SOAP route's contract is its endpoint's WSDL (`export wsdl`): OpenAPI has no
+        // form for an envelope and its actions.
+        .filter(|r| r.soap.is_none())
         .collect();
     let mut bundle = Bundle::new(
         Documents::new(
