@@ -19,7 +19,7 @@
 use serde_json::Value;
 
 use crate::codec::doc::View;
-use crate::codec::xml::Fragment;
+use crate::codec::xml::{Fragment, Source};
 use crate::codec::{self, CodecError, Format, Limits};
 use crate::config::{Route, Stage};
 use crate::mapping::{EvalContext, MapError};
@@ -71,9 +71,17 @@ pub fn check_media_type(format: Format, content_type: Option<&str>) -> Result<()
             format!("Content-Type `{essence}` is not accepted; this route accepts {expected}"),
         ));
     }
-    // JSON is UTF-8 (RFC 8259 §8.1). An XML document says its own encoding by its first
-    // bytes and its declaration, which the decoder checks; the parameter only has to name
-    // one the decoder reads.
+    check_charset(format, parts)
+}
+
+/// Checks the `charset` among a Content-Type's parameters. JSON is UTF-8 (RFC 8259 §8.1).
+/// An XML document (a SOAP envelope too) says its own encoding by its first bytes and its
+/// declaration, which the decoder checks; the parameter only has to name one the decoder
+/// reads.
+pub fn check_charset<'p>(
+    format: Format,
+    parts: impl Iterator<Item = &'p str>,
+) -> Result<(), Problem> {
     let (charsets, send): (&[&str], &str) = match format {
         Format::Xml => (
             &[
@@ -153,14 +161,16 @@ pub const MAX_REPORTED_VIOLATIONS: usize = 100;
 /// The partner's body and the part of it that is its document: all of it, or a SOAP
 /// Body's element. Positions in errors are counted in the whole body.
 struct Input<'a> {
-    body: &'a [u8],
+    /// The body's text when it is XML.
+    xml: Option<&'a Source<'a>>,
     fragment: &'a Fragment<'a>,
 }
 
 impl Input<'_> {
     /// Line and column of the node behind `pointer`, for XML documents.
     fn locate(&self, stage: &Stage, ns: Option<&str>, pointer: &str) -> Option<(u32, u32)> {
-        codec::xml::locate_fragment(self.body, self.fragment, &stage.source.shape, ns, pointer)
+        let source = self.xml?;
+        codec::xml::locate_fragment(source, self.fragment, &stage.source.shape, ns, pointer)
     }
 }
 
@@ -206,32 +216,50 @@ pub fn transform_request(
     limits: &Limits,
 ) -> Result<MappedRequest, Problem> {
     let ns = route.namespace.as_deref();
-    let whole = Fragment::whole(body);
-    let (unwrapped, soap_ctx);
-    let (fragment, ctx) = match &route.soap {
-        // The partner's document is the Body's element, decoded where it stands.
-        Some(binding) => {
+    // An XML body is read in the encoding its first bytes say (UTF-16 is transcoded), the
+    // same for a SOAP envelope as for a plain document.
+    let source = match route.format {
+        Format::Xml => {
             let _span = traces::phase(Phase::Decode).entered();
-            unwrapped = soap::unwrap(binding, body, limits)?;
+            Some(Source::read(body).map_err(|e| codec_problem(&e))?)
+        }
+        Format::Json => None,
+    };
+    let whole = match &source {
+        Some(source) => source.whole(),
+        None => Fragment {
+            range: 0..body.len(),
+            scope: Vec::new(),
+        },
+    };
+    let (unwrapped, soap_ctx);
+    let (fragment, ctx) = match (&route.soap, &source) {
+        // The partner's document is the Body's element, decoded where it stands.
+        (Some(binding), Some(source)) => {
+            let _span = traces::phase(Phase::Decode).entered();
+            unwrapped = soap::unwrap(binding, source, limits)?;
             soap_ctx = EvalContext {
                 soap_header: unwrapped.headers.as_ref(),
                 ..*ctx
             };
             (&unwrapped.body, &soap_ctx)
         }
-        None => (&whole, ctx),
+        _ => (&whole, ctx),
     };
     let doc = {
         let _span = traces::phase(Phase::Decode).entered();
-        match route.format {
-            Format::Xml => {
-                codec::xml::decode_fragment(body, fragment, &stage.source.shape, ns, limits)
+        match &source {
+            Some(source) => {
+                codec::xml::decode_fragment(source, fragment, &stage.source.shape, ns, limits)
             }
-            Format::Json => codec::json::decode_doc(body, limits),
+            None => codec::json::decode_doc(body, limits),
         }
         .map_err(|e| codec_problem(&e))?
     };
-    let input = Input { body, fragment };
+    let input = Input {
+        xml: source.as_ref(),
+        fragment,
+    };
     let validate = traces::phase(Phase::Validate);
     if validate.in_scope(|| stage.source.fast_valid(doc.view())) == Some(true) {
         drop(validate);

@@ -376,7 +376,7 @@ async fn gateway_errors_are_faults() {
             "Request does not match the schema",
             422,
             "1 violation against the route's schema",
-            "<errors><error><pointer>/ReserveStock/Quantity</pointer><message>0 is less than the minimum of 1</message><line>8</line><column>7</column></error></errors>",
+            "<errors><i><pointer>/ReserveStock/Quantity</pointer><message>0 is less than the minimum of 1</message><line>8</line><column>7</column></i></errors>",
         ),
     );
     assert!(up.requests().is_empty());
@@ -458,7 +458,7 @@ async fn soap12_answers_and_faults() {
             "Request does not match the schema",
             422,
             "1 violation against the route's schema",
-            "<errors><error><pointer>/GetStockLevel/Sku</pointer><message>&quot;&quot; is shorter than 1 character</message><line>1</line><column>218</column></error></errors>",
+            "<errors><i><pointer>/GetStockLevel/Sku</pointer><message>&quot;&quot; is shorter than 1 character</message><line>1</line><column>218</column></i></errors>",
         ),
     );
     let reply = post12(&gw, path, GET_STOCK_LEVEL, message("BROKEN")).await;

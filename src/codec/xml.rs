@@ -182,25 +182,76 @@ pub fn any_shape() -> &'static Shape {
     })
 }
 
-/// One element of a document read as a document of its own: its byte range in the input
-/// and the namespace declarations of the elements around it. A SOAP Body's child is
-/// decoded this way, in place, with positions still counted in the whole input.
+/// One element of a document read as a document of its own: its byte range in the
+/// [`Source`] and the namespace declarations of the elements around it. A SOAP Body's child
+/// is decoded this way, in place, with positions still counted in the whole document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fragment<'a> {
-    /// Byte offsets into the input (the byte-order mark included).
+    /// Byte offsets into the source's text (the byte-order mark included).
     pub range: std::ops::Range<usize>,
     /// `(prefix, uri)` declarations in scope where the range starts, outermost first
     /// (prefix "" for a default namespace).
     pub scope: Vec<(&'a str, &'a str)>,
 }
 
-impl Fragment<'_> {
-    /// The whole of `input`, with nothing declared around it.
-    pub fn whole(input: &[u8]) -> Fragment<'static> {
+/// A document's text, read in the encoding its first bytes say ([`Encoding::detect`]): the
+/// input itself when it is UTF-8 (a byte-order mark is a UTF-8 character too), or a UTF-16
+/// input transcoded. A SOAP envelope and the elements inside it are all read from one
+/// `Source`, so each goes through the same detection and declaration check as a plain
+/// document; [`Fragment`] ranges and positions count in its text, and line and column count
+/// characters, so they are the document's own whatever its encoding.
+#[derive(Debug)]
+pub struct Source<'a> {
+    text: Cow<'a, str>,
+    /// Length of the byte-order mark `text` starts with (0 once transcoded).
+    bom: usize,
+    encoding: Encoding,
+}
+
+impl<'a> Source<'a> {
+    /// Reads `input`: checks UTF-8 once, or transcodes UTF-16.
+    pub fn read(input: &'a [u8]) -> Result<Source<'a>, CodecError> {
+        let encoding = Encoding::detect(input);
+        if encoding != Encoding::Utf8 {
+            return Ok(Source {
+                text: Cow::Owned(utf16_text(input, encoding)?),
+                bom: 0,
+                encoding,
+            });
+        }
+        let text = std::str::from_utf8(input).map_err(|e| {
+            let (line, column) = line_col(input, e.valid_up_to());
+            CodecError::Encoding {
+                line,
+                column,
+                message: "the document is not valid UTF-8".to_string(),
+            }
+        })?;
+        Ok(Source {
+            text: Cow::Borrowed(text),
+            bom: if text.starts_with('\u{FEFF}') { 3 } else { 0 },
+            encoding,
+        })
+    }
+
+    /// The whole document, with nothing declared around it.
+    pub fn whole(&self) -> Fragment<'static> {
         Fragment {
-            range: 0..input.len(),
+            range: self.bom..self.text.len(),
             scope: Vec::new(),
         }
+    }
+
+    /// The text of `fragment`; an error for a range that is not one of this text's.
+    fn part(&self, fragment: &Fragment<'_>) -> Result<&str, CodecError> {
+        self.text
+            .get(fragment.range.clone())
+            .ok_or_else(|| CodecError::Malformed {
+                format: FORMAT,
+                line: 1,
+                column: 1,
+                message: "the fragment is not a part of the document".to_string(),
+            })
     }
 }
 
@@ -257,57 +308,26 @@ fn utf16_text(input: &[u8], encoding: Encoding) -> Result<String, CodecError> {
     Ok(text)
 }
 
-/// [`decode_doc`] of the [`Fragment`] `fragment` of `input`.
+/// [`decode_doc`] of the [`Fragment`] `fragment` of `source`.
 pub fn decode_fragment<'a>(
-    input: &'a [u8],
+    source: &'a Source<'a>,
     fragment: &'a Fragment<'a>,
     shape: &'a Shape,
     namespace: Option<&'a str>,
     limits: &'a Limits,
 ) -> Result<Doc<'a>, CodecError> {
-    let (text, offset) = fragment_text(input, fragment)?;
+    let text = source.part(fragment)?;
     Decoder {
-        input,
+        input: source.text.as_bytes(),
         text,
-        bom: offset,
-        encoding: Encoding::Utf8,
+        bom: fragment.range.start,
+        encoding: source.encoding,
         shape,
         route_ns: namespace,
         limits,
         scope: &fragment.scope,
     }
     .run(text)
-}
-
-/// The text of `fragment` and its offset in `input` (which positions are counted from):
-/// for the whole document, its text after the byte-order mark.
-fn fragment_text<'a>(
-    input: &'a [u8],
-    fragment: &Fragment<'_>,
-) -> Result<(&'a str, usize), CodecError> {
-    let range = fragment.range.clone();
-    if range.start == 0 && range.end == input.len() {
-        return utf8_body(input);
-    }
-    let part = input
-        .get(range.clone())
-        .ok_or_else(|| CodecError::Malformed {
-            format: FORMAT,
-            line: 1,
-            column: 1,
-            message: "the fragment is not a part of the document".to_string(),
-        })?;
-    match std::str::from_utf8(part) {
-        Ok(text) => Ok((text, range.start)),
-        Err(e) => {
-            let (line, column) = line_col(input, range.start + e.valid_up_to());
-            Err(CodecError::Encoding {
-                line,
-                column,
-                message: "the document is not valid UTF-8".to_string(),
-            })
-        }
-    }
 }
 
 /// The document as UTF-8 text without its byte-order mark, and the mark's length (positions

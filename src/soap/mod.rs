@@ -146,7 +146,7 @@ pub fn unknown_action(action: Option<&str>, expected: &[&str]) -> Problem {
 }
 
 /// Checks a request's media type against the version's: `text/xml` (1.1) or
-/// `application/soap+xml` (1.2), in UTF-8.
+/// `application/soap+xml` (1.2), in an encoding an XML document may be in.
 pub fn check_media_type(version: Version, content_type: Option<&str>) -> Result<(), Problem> {
     let expected = version.essence();
     let Some(ct) = content_type else {
@@ -169,20 +169,7 @@ pub fn check_media_type(version: Version, content_type: Option<&str>) -> Result<
             ),
         ));
     }
-    for param in parts {
-        if let Some((k, v)) = param.split_once('=')
-            && k.trim().eq_ignore_ascii_case("charset")
-        {
-            let v = v.trim().trim_matches('"');
-            if !v.eq_ignore_ascii_case("utf-8") && !v.eq_ignore_ascii_case("utf8") {
-                return Err(Problem::new(
-                    ProblemKind::UnsupportedMediaType,
-                    format!("charset `{v}` is not accepted; send UTF-8"),
-                ));
-            }
-        }
-    }
-    Ok(())
+    crate::pipeline::check_charset(crate::codec::Format::Xml, parts)
 }
 
 /// A request's envelope taken apart: the Body's element, and the header entries when the
@@ -195,14 +182,14 @@ pub struct Unwrapped<'a> {
     pub headers: Option<Value>,
 }
 
-/// Takes the envelope of `input` apart.
+/// Takes the envelope of `source` apart.
 pub fn unwrap<'a>(
     binding: &Binding,
-    input: &'a [u8],
+    source: &'a xml::Source<'a>,
     limits: &'a Limits,
 ) -> Result<Unwrapped<'a>, Problem> {
     let envelope =
-        xml::envelope(input, binding.version.namespace(), limits).map_err(|e| match e {
+        xml::envelope(source, binding.version.namespace(), limits).map_err(|e| match e {
             EnvelopeError::Codec(c) => crate::pipeline::codec_problem(&c),
             EnvelopeError::Version { .. } => {
                 Problem::new(ProblemKind::SoapVersionMismatch, e.to_string())
@@ -214,7 +201,7 @@ pub fn unwrap<'a>(
     let headers = if binding.reads_headers {
         let mut entries = Map::new();
         for entry in &envelope.headers {
-            let doc = xml::decode_fragment(input, &entry.fragment, xml::any_shape(), None, limits)
+            let doc = xml::decode_fragment(source, &entry.fragment, xml::any_shape(), None, limits)
                 .map_err(|e| crate::pipeline::codec_problem(&e))?;
             let Value::Object(one) = doc.into_value() else {
                 continue;

@@ -69,19 +69,21 @@ enum Place {
     Epilog,
 }
 
-/// Reads the envelope of `input` whose elements are in namespace `ns` (matched by URI,
+/// Reads the envelope of `source` whose elements are in namespace `ns` (matched by URI,
 /// whatever the prefix).
 pub fn envelope<'a>(
-    input: &'a [u8],
+    source: &'a Source<'a>,
     ns: &str,
     limits: &'a Limits,
 ) -> Result<Envelope<'a>, EnvelopeError> {
-    let (text, bom) = utf8_body(input)?;
+    let whole = source.whole();
+    let text = source.part(&whole)?;
+    let bom = whole.range.start;
     let decoder = Decoder {
-        input,
+        input: source.text.as_bytes(),
         text,
         bom,
-        encoding: Encoding::Utf8,
+        encoding: source.encoding,
         shape: any_shape(),
         route_ns: None,
         limits,
@@ -378,21 +380,25 @@ mod tests {
 
     const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 
-    fn read(doc: &str) -> Result<Envelope<'_>, EnvelopeError> {
-        static LIMITS: Limits = Limits {
-            max_depth: 64,
-            max_elements: 1000,
-            max_attributes: 16,
-            max_text_bytes: 1 << 20,
-            max_name_bytes: 1024,
-        };
-        envelope(doc.as_bytes(), SOAP11, &LIMITS)
+    static LIMITS: Limits = Limits {
+        max_depth: 64,
+        max_elements: 1000,
+        max_attributes: 16,
+        max_text_bytes: 1 << 20,
+        max_name_bytes: 1024,
+    };
+
+    /// Why `doc` is not a SOAP 1.1 envelope.
+    fn refusal(doc: &str) -> EnvelopeError {
+        let source = Source::read(doc.as_bytes()).unwrap();
+        envelope(&source, SOAP11, &LIMITS).unwrap_err()
     }
 
     #[test]
     fn finds_the_body_element_and_header_entries_with_their_scope() {
         let doc = "<?xml version=\"1.0\"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:b=\"urn:b\">\n <SOAP-ENV:Header><b:Tx>42</b:Tx><Plain/></SOAP-ENV:Header>\n <SOAP-ENV:Body><b:Book><b:Id>1</b:Id></b:Book></SOAP-ENV:Body>\n</SOAP-ENV:Envelope>\n";
-        let env = read(doc).unwrap();
+        let source = Source::read(doc.as_bytes()).unwrap();
+        let env = envelope(&source, SOAP11, &LIMITS).unwrap();
         assert_eq!(
             &doc[env.body.range.clone()],
             "<b:Book><b:Id>1</b:Id></b:Book>"
@@ -410,31 +416,40 @@ mod tests {
     #[test]
     fn a_default_namespace_envelope_and_an_unusual_end_are_read_forward() {
         let doc = "<Envelope xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\"><Body><x:A xmlns:x=\"urn:a\"/></Body></Envelope><!-- end -->";
-        let env = read(doc).unwrap();
+        let source = Source::read(doc.as_bytes()).unwrap();
+        let env = envelope(&source, SOAP11, &LIMITS).unwrap();
         assert_eq!(&doc[env.body.range.clone()], "<x:A xmlns:x=\"urn:a\"/>");
         assert_eq!(env.body.scope, vec![("", SOAP11)]);
     }
 
     #[test]
     fn wrong_envelopes_are_named() {
-        let e = read("<e:Envelope xmlns:e=\"http://www.w3.org/2003/05/soap-envelope\"><e:Body/></e:Envelope>").unwrap_err();
+        let e = refusal(
+            "<e:Envelope xmlns:e=\"http://www.w3.org/2003/05/soap-envelope\"><e:Body/></e:Envelope>",
+        );
         assert_eq!(
             e.to_string(),
             "the envelope is <Envelope> in namespace \"http://www.w3.org/2003/05/soap-envelope\", not an <Envelope> in namespace \"http://schemas.xmlsoap.org/soap/envelope/\", at line 1, column 1"
         );
-        let e = read("<Order/>").unwrap_err();
+        let e = refusal("<Order/>");
         assert_eq!(
             e.to_string(),
             "expected a SOAP <Envelope>, found <Order> in no namespace at line 1, column 1"
         );
-        let e = read("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body></s:Body></s:Envelope>").unwrap_err();
+        let e = refusal(
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body></s:Body></s:Envelope>",
+        );
         assert_eq!(e.to_string(), "the SOAP Body is empty at line 1, column 73");
-        let e = read("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><a/><b/></s:Body></s:Envelope><!---->").unwrap_err();
+        let e = refusal(
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><a/><b/></s:Body></s:Envelope><!---->",
+        );
         assert_eq!(
             e.to_string(),
             "the SOAP Body holds a second element, <b> in no namespace; one is expected at line 1, column 77"
         );
-        let e = read("<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header/></s:Envelope>").unwrap_err();
+        let e = refusal(
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header/></s:Envelope>",
+        );
         assert_eq!(
             e.to_string(),
             "the envelope has no Body at line 1, column 89"

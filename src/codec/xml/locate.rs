@@ -13,37 +13,24 @@ pub fn locate(
     namespace: Option<&str>,
     pointer: &str,
 ) -> Option<(u32, u32)> {
-    let encoding = Encoding::detect(input);
-    if encoding != Encoding::Utf8 {
-        // Positions in the transcoded text are the document's: both count characters.
-        let transcoded = utf16_text(input, encoding).ok()?;
-        let text = Text {
-            input: transcoded.as_bytes(),
-            text: &transcoded,
-            bom: 0,
-            encoding,
-            scope: &[],
-        };
-        return locate_in(&text, shape, namespace, pointer);
-    }
-    locate_fragment(input, &Fragment::whole(input), shape, namespace, pointer)
+    let source = Source::read(input).ok()?;
+    locate_fragment(&source, &source.whole(), shape, namespace, pointer)
 }
 
-/// [`locate`] within a [`Fragment`] of `input` (a SOAP Body's child): the position is
-/// still the line and column in the whole of `input`.
+/// [`locate`] within a [`Fragment`] of `source` (a SOAP Body's child): the position is
+/// still the line and column in the whole document.
 pub fn locate_fragment(
-    input: &[u8],
+    source: &Source<'_>,
     fragment: &Fragment<'_>,
     shape: &Shape,
     namespace: Option<&str>,
     pointer: &str,
 ) -> Option<(u32, u32)> {
-    let (text, bom) = fragment_text(input, fragment).ok()?;
     let text = Text {
-        input,
-        text,
-        bom,
-        encoding: Encoding::Utf8,
+        input: source.text.as_bytes(),
+        text: source.part(fragment).ok()?,
+        bom: fragment.range.start,
+        encoding: source.encoding,
         scope: &fragment.scope,
     };
     locate_in(&text, shape, namespace, pointer)
