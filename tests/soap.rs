@@ -382,6 +382,123 @@ async fn gateway_errors_are_faults() {
     assert!(up.requests().is_empty());
 }
 
+/// `text` in UTF-16 after its byte order mark.
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    std::iter::once(0xFEFF)
+        .chain(text.encode_utf16())
+        .flat_map(|unit| {
+            if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            }
+        })
+        .collect()
+}
+
+/// Posts a SOAP 1.1 message in UTF-16, as its media type says.
+async fn post11_utf16(gw: &Gateway, action: &str, body: Vec<u8>) -> Reply {
+    let quoted = format!("\"{action}\"");
+    send(
+        Method::POST,
+        &gw.url(INVENTORY),
+        &[
+            ("content-type", "text/xml; charset=utf-16"),
+            ("soapaction", quoted.as_str()),
+            ("x-correlation-id", CID),
+        ],
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn utf16_envelopes_are_read_as_their_utf8_twin() {
+    let up = stock_service().await;
+    let gw = Gateway::start(&up.url()).await;
+    let counted = text(&fixture("initech/stock-level/counted/input.xml"));
+    let declared = counted.replacen("encoding=\"UTF-8\"", "encoding=\"UTF-16\"", 1);
+    assert_ne!(declared, counted, "the fixture declares its encoding");
+    // Little-endian with its declaration, big-endian with none: the header entry and the
+    // Body's element are read from the transcoded text, and the answer is the UTF-8 one.
+    let undeclared = counted.replacen("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", "", 1);
+    for body in [utf16(&declared, false), utf16(&undeclared, true)] {
+        let reply = post11_utf16(&gw, GET_STOCK_LEVEL, body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(reply.header("content-type"), "text/xml; charset=utf-8");
+        assert_eq!(
+            text(&reply.body),
+            text(&fixture(
+                "initech/stock-level/counted/expected-response.xml"
+            ))
+        );
+    }
+    let level = json!({"sku": "WIDGET-7", "warehouse": "DE-BER", "transaction_id": "TX-2026-0042"});
+    assert_eq!(
+        sent(&up),
+        vec![
+            ("/stock/levels".to_string(), level.clone()),
+            ("/stock/levels".to_string(), level),
+        ]
+    );
+
+    // A violation is placed at the line and column of the UTF-8 twin (line 8, column 7).
+    let zero = text(&fixture("initech/reserve-stock/zero-quantity/input.xml"));
+    let reply = post11_utf16(&gw, RESERVE_STOCK, utf16(&zero, false)).await;
+    assert_fault(
+        &reply,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "text/xml; charset=utf-8",
+        &fault11(
+            "Client",
+            "schema-violation",
+            "Request does not match the schema",
+            422,
+            "1 violation against the route's schema",
+            "<errors><i><pointer>/ReserveStock/Quantity</pointer><message>0 is less than the minimum of 1</message><line>8</line><column>7</column></i></errors>",
+        ),
+    );
+
+    // The envelope's declaration is checked as a plain document's: UTF-8 bytes declared
+    // UTF-16 are malformed, an encoding the gateway does not read is 415 naming it.
+    let reply = post11(
+        &gw,
+        INVENTORY,
+        Some(GET_STOCK_LEVEL),
+        declared.clone().into_bytes(),
+    )
+    .await;
+    assert_fault(
+        &reply,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "text/xml; charset=utf-8",
+        &fault11(
+            "Client",
+            "malformed-body",
+            "Malformed request body",
+            400,
+            "invalid encoding at line 1, column 1: the document declares encoding \"UTF-16\" but is not UTF-16: a UTF-16 document starts with a byte order mark",
+            "",
+        ),
+    );
+    let latin = counted.replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1);
+    let reply = post11(&gw, INVENTORY, Some(GET_STOCK_LEVEL), latin.into_bytes()).await;
+    assert_fault(
+        &reply,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "text/xml; charset=utf-8",
+        &fault11(
+            "Client",
+            "unsupported-media-type",
+            "Unsupported media type",
+            415,
+            "the document declares encoding \"ISO-8859-1\" at line 1, column 1; send UTF-8 or UTF-16",
+            "",
+        ),
+    );
+    assert_eq!(up.requests().len(), 2);
+}
+
 #[tokio::test]
 async fn upstream_failures_are_server_faults_and_refusals_carry_the_mapped_detail() {
     let up = stock_service().await;
