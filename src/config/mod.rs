@@ -302,11 +302,16 @@ fn load_recorded(
 
     let routes = route::load_routes(&mappings_dir, &config, &schemas, &mut diags);
     let table = build_table(&routes, &mut diags);
-    // A route file that failed to load has said so; its partner is not named again.
+    // A route file that failed to load has said so; its partner is not named again. A
+    // partner with SOAP routes alone has no OpenAPI document to configure.
     let partners: std::collections::BTreeSet<&str> = if has_errors(&diags) {
         config.openapi.partners.keys().map(String::as_str).collect()
     } else {
-        routes.iter().map(|r| r.partner.as_str()).collect()
+        routes
+            .iter()
+            .filter(|r| r.soap.is_none())
+            .map(|r| r.partner.as_str())
+            .collect()
     };
     let mut documents = Vec::new();
     for (key, message) in config.openapi.problems(partners.iter().copied()) {

@@ -3,7 +3,9 @@
 //!
 //! A field is left out when its source is missing and the rule has neither `default` nor
 //! `on_missing` other than `omit`; that, for a required target, is an error
-//! (`optional-into-required`): the mapped body would break the target schema. Other
+//! (`optional-into-required`) when a schema states the source's absence: the mapped body
+//! would break the target schema. A source whose absence nothing states (a query
+//! parameter, a claim, a member of an answer with no schema) stays a warning. Other
 //! reasons (a `when` condition, a null source with `on_null: omit`) depend on what the
 //! rule means to do and stay warnings. A nested target object with no member is not
 //! written at all, so a required member inside an optional object is no error when every
@@ -174,13 +176,15 @@ impl<'a> Checker<'a> {
         let mut o = Omission::default();
         if flow.maybe_missing && absence.default.is_none() && absence.on_missing == OnMissing::Omit
         {
-            o.missing = Some((
-                format!(
-                    "its source `{}` is optional and `on_missing` is omit",
-                    p.text
-                ),
-                self.point(p, items),
-            ));
+            let why = format!(
+                "its source `{}` is optional and `on_missing` is omit",
+                p.text
+            );
+            if self.stated_absence(p, items) {
+                o.missing = Some((why, self.point(p, items)));
+            } else {
+                o.other = Some(why);
+            }
         }
         if flow.nullable && absence.on_null == OnNull::Omit {
             o.other = Some(format!(
@@ -218,20 +222,62 @@ impl<'a> Checker<'a> {
         let Some((first, _)) = absent.first() else {
             return Omission::default();
         };
+        let why = format!(
+            "its placeholder `{}` may be missing or null and `on_missing` is omit",
+            first.text
+        );
+        // An error only when a schema states a placeholder's absence (see
+        // `stated_absence`); a null one, or one whose presence nothing states, is a warning.
+        if !absent
+            .iter()
+            .any(|(p, flow)| flow.maybe_missing && self.stated_absence(p, items))
+        {
+            return Omission {
+                missing: None,
+                other: Some(why),
+            };
+        }
         let point = match absent.as_slice() {
             [(p, flow)] if !flow.nullable => self.point(p, items),
             _ => None,
         };
         Omission {
-            missing: Some((
-                format!(
-                    "its placeholder `{}` may be missing or null and `on_missing` is omit",
-                    first.text
-                ),
-                point,
-            )),
+            missing: Some((why, point)),
             other: None,
         }
+    }
+
+    /// Whether a schema states that `p` may be absent: a path into a document (the
+    /// partner's body, an array item, the original request, an aggregate's call answers)
+    /// through a member its schema names but does not require, or through an array index.
+    /// Other sources may be absent too, but nothing declares it: query parameters and
+    /// headers a client may leave out, claims of a verified token, SOAP header entries,
+    /// members only `additionalProperties` admits (the answer of a call without a
+    /// `schema`). Those stay warnings: the error is for what the contract itself says.
+    fn stated_absence(&self, p: &SourcePath, items: &[ItemScope<'a>]) -> bool {
+        let (shape, start) = match &p.root {
+            Root::Document => (self.source, self.source.root()),
+            Root::Item => match items.last() {
+                Some(s) => (s.shape, s.node),
+                None => return false,
+            },
+            Root::Request => match self.ctx.request_shape.as_ref() {
+                Some(shape) => (shape, shape.root()),
+                None => return false,
+            },
+            _ => return false,
+        };
+        let mut cur = start;
+        for seg in &p.segments {
+            let Some((next, optional)) = step(shape, cur, seg) else {
+                return false;
+            };
+            if optional && (shape.is_array(cur) || names_member(shape, cur, seg)) {
+                return true;
+            }
+            cur = next;
+        }
+        false
     }
 
     /// The [`Point`] of a path that may be missing.

@@ -18,6 +18,24 @@ pub(super) fn step(shape: &Shape, cur: NodeId, seg: &str) -> Option<(NodeId, boo
     Some((next, !required))
 }
 
+/// Whether `seg` is a member `cur` names (among its own properties or an alternative's),
+/// as opposed to one only `additionalProperties` admits.
+pub(super) fn names_member(shape: &Shape, cur: NodeId, seg: &str) -> bool {
+    fn at(shape: &Shape, id: NodeId, seg: &str, depth: usize) -> bool {
+        let Some(node) = shape.nodes.get(id as usize) else {
+            return false;
+        };
+        node.properties.contains_key(seg)
+            || (depth < MAX_ALTERNATIVES_DEPTH
+                && node.union.iter().any(|&alt| at(shape, alt, seg, depth + 1)))
+    }
+    at(shape, cur, seg, 0)
+}
+
+/// How deep [`names_member`] follows alternatives nested in alternatives, as the shape's
+/// own property lookup does.
+const MAX_ALTERNATIVES_DEPTH: usize = 16;
+
 /// Resolves segments; returns the node and whether any step is optional.
 pub(super) fn walk_shape(
     shape: &Shape,

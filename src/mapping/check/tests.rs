@@ -663,6 +663,39 @@ fn a_required_member_of_an_object_left_out_with_its_source_is_never_missing() {
 }
 
 #[test]
+fn only_an_absence_a_schema_states_is_an_error() {
+    // `free` holds any members (a call answer without a schema): nothing states that
+    // `/free/x` may be absent, as nothing states a query parameter, a header or a claim
+    // may be. Those stay warnings; `/named`, which the schema names and does not
+    // require, is the error.
+    let source = json!({"type": "object", "required": ["free"], "properties": {
+        "free": {"additionalProperties": {"type": "string"}},
+        "named": {"type": "string"}}});
+    let target = json!({"type": "object", "required": ["a", "b", "c", "d", "e"], "properties": {
+        "a": {"type": "string"}, "b": {"type": "string"}, "c": {"type": "string"},
+        "d": {"type": "string"}, "e": {"type": "string"}}});
+    let warning = |line: u32, target: &str, why: &str| {
+        format!(
+            "t.yaml:{line}:5: warning: required target property `/{target}` may be omitted: {why}\n  --> at /{target}\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input"
+        )
+    };
+    assert_eq!(
+        diags_between(
+            source,
+            target,
+            "a: /free/x\nb: $query.page\nc: $header.x-tenant\nd: { template: \"{$query.page}-{/free/y}\" }\ne: /named"
+        ),
+        vec![
+            warning(7, "a", "its source `/free/x` is optional and `on_missing` is omit"),
+            warning(8, "b", "its source `$query.page` is optional and `on_missing` is omit"),
+            warning(9, "c", "its source `$header.x-tenant` is optional and `on_missing` is omit"),
+            warning(10, "d", "its placeholder `$query.page` may be missing or null and `on_missing` is omit"),
+            "t.yaml:11:5: error[optional-into-required]: required target property `/e` may be omitted: its source `/named` is optional and `on_missing` is omit\n  --> at /e\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input; or map it inside an optional target object that is left out with its source".to_string(),
+        ]
+    );
+}
+
+#[test]
 fn a_required_target_left_out_on_purpose_stays_a_warning() {
     let source = json!({"type": "object", "required": ["n"], "properties": {
         "n": {"type": ["string", "null"]}, "o": {"type": "string"}}});
@@ -788,13 +821,13 @@ fn route_file_keys_misspelt_get_the_keyword_meant() {
     assert_eq!(
         parse(&route_text("id: { from: /Order/@id, defualt: x }")),
         vec![
-            "t.yaml:7:38: error: `defualt` is not a rule keyword, but this object is a rule because its first key `from` is one; to write a target property named `from`, write `\\from`; rule keywords: from, const, template, each, map, item, filter, default, on_missing, on_null, as, scale, rounding, apply, lookup, fallback, date, when\n  = hint: did you mean `default`?"
+            "t.yaml:7:38: error: `defualt` is not a rule keyword, but this object is a rule because its first key `from` is one; to write a target property named `from`, write `\\from`; rule keywords: from, const, template, each, cases, map, item, filter, default, on_missing, on_null, on_empty, as, scale, rounding, apply, lookup, fallback, date, calc, when\n  = hint: did you mean `default`?"
         ]
     );
     assert_eq!(
         parse(&route_text("id: /x").replace("method: POST", "methd: POST")),
         vec![
-            "t.yaml:1:10: error: unknown field `methd`, expected one of kind, method, path, format, namespace, headers, query\n  = hint: did you mean `method`?"
+            "t.yaml:1:10: error: unknown field `methd`, expected one of kind, method, path, format, namespace, response_media_type, headers, query, soap, soap_action, soap_fault_status\n  = hint: did you mean `method`?"
         ]
     );
 }

@@ -216,7 +216,7 @@ fn unknown_route_key_is_an_error() {
     assert_eq!((err[0].line, err[0].column), (Some(1), Some(47)));
     assert_eq!(
         err[0].message,
-        "unknown field `verb`, expected one of kind, method, path, format, namespace, response_media_type, headers, query"
+        "unknown field `verb`, expected one of kind, method, path, format, namespace, response_media_type, headers, query, soap, soap_action, soap_fault_status"
     );
 }
 
