@@ -1,6 +1,10 @@
 //! SOAP routes end to end: the shipped Initech inventory endpoint (SOAP 1.1, two actions on
 //! one path) and SOAP 1.2 and status variants of it, each in front of a real recording
 //! upstream. Every answer and every fault is compared byte for byte.
+//!
+//! The exported WSDL is read by a real SOAP client, the PyPI package `zeep`, which `.ci/run`
+//! installs into `target/venv-soap`; `SOAP_CLIENT_PYTHON` names another Python that has
+//! it. The test fails, not skips, without it.
 
 mod common;
 
@@ -753,4 +757,145 @@ fn export_wsdl_describes_the_endpoint_and_its_schemas_validate_the_bodies() {
             &instance,
         );
     }
+}
+
+/// What a SOAP client makes of the WSDL (`zeep`, which parses the WSDL and its schemas and
+/// resolves every name in them): `describe WSDL` prints the binding of each port and the
+/// request envelope the client writes for each operation; `read WSDL OPERATION FILE` prints
+/// the answer in FILE as the client reads it by the operation's output schema.
+const SOAP_CLIENT: &str = r#"
+import json, sys
+from lxml import etree
+from zeep import Client
+from zeep.helpers import serialize_object
+
+client = Client(sys.argv[2])
+if sys.argv[1] == "describe":
+    out = {"ports": {}, "messages": {}}
+    for sname, service in client.wsdl.services.items():
+        for pname, port in service.ports.items():
+            out["ports"][sname + "/" + pname] = {
+                "address": port.binding_options["address"],
+                "operations": {
+                    name: [op.soapaction, op.input.body.qname.text, op.output.body.qname.text]
+                    for name, op in port.binding.all().items()
+                },
+            }
+            proxy = client.bind(sname, pname)
+            out["messages"]["stock-level"] = etree.tostring(client.create_message(
+                proxy, "stock-level", Sku="WIDGET-7", Warehouse="DE-BER")).decode()
+            out["messages"]["reserve-stock"] = etree.tostring(client.create_message(
+                proxy, "reserve-stock", Sku="WIDGET-7", Quantity=12)).decode()
+else:
+    port = next(iter(next(iter(client.wsdl.services.values())).ports.values()))
+    answer = etree.fromstring(open(sys.argv[4], "rb").read())
+    result = port.binding.get(sys.argv[3]).output.deserialize(answer)
+    out = serialize_object(result)
+print(json.dumps(out, sort_keys=True))
+"#;
+
+/// Runs [`SOAP_CLIENT`] with `args`; its output as JSON.
+fn soap_client(args: &[&str]) -> Value {
+    let python = std::env::var_os("SOAP_CLIENT_PYTHON")
+        .map_or_else(|| repo().join("target/venv-soap/bin/python"), Into::into);
+    let o = Command::new(&python)
+        .arg("-c")
+        .arg(SOAP_CLIENT)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run .ci/run, which installs zeep into target/venv-soap, or set SOAP_CLIENT_PYTHON)",
+                python.display()
+            )
+        });
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_soap_client_reads_the_wsdl_and_is_served_by_it() {
+    let up = stock_service().await;
+    let gw = Gateway::start(&up.url()).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_schemagate"))
+        .args([
+            "export",
+            "wsdl",
+            "initech",
+            "--base-url",
+            &gw.url(""),
+            "--config",
+        ])
+        .arg(repo().join("gateway.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wsdl = dir.path().join("inventory.wsdl");
+    std::fs::write(&wsdl, &out.stdout).unwrap();
+    let wsdl = wsdl.to_str().unwrap();
+
+    let described = soap_client(&["describe", wsdl]);
+    let ns = "urn:initech:inventory:v1";
+    assert_eq!(
+        described["ports"],
+        json!({"initech/initechSoap11Port": {
+            "address": gw.url(INVENTORY),
+            "operations": {
+                "reserve-stock": [RESERVE_STOCK, format!("{{{ns}}}ReserveStock"), format!("{{{ns}}}ReserveStockResponse")],
+                "stock-level": [GET_STOCK_LEVEL, format!("{{{ns}}}GetStockLevel"), format!("{{{ns}}}GetStockLevelResponse")],
+            },
+        }})
+    );
+    // The client's own envelopes, sent with the actions the WSDL gives, are served; the
+    // answers are read back by the operations' output schemas.
+    let mut read = Vec::new();
+    for (operation, action) in [
+        ("stock-level", GET_STOCK_LEVEL),
+        ("reserve-stock", RESERVE_STOCK),
+    ] {
+        let message = described["messages"][operation]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let reply = post11(&gw, INVENTORY, Some(action), message).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{operation}: {}",
+            reply.text()
+        );
+        let answer = dir.path().join(format!("{operation}.xml"));
+        std::fs::write(&answer, &reply.body).unwrap();
+        read.push(soap_client(&[
+            "read",
+            wsdl,
+            operation,
+            answer.to_str().unwrap(),
+        ]));
+    }
+    assert_eq!(
+        read,
+        [
+            json!({"Sku": "WIDGET-7", "Warehouse": "DE-BER", "Available": 140, "CountedOn": "2026-12-07"}),
+            json!({"ReservationId": "R-981", "Status": "held"}),
+        ]
+    );
+    assert_eq!(
+        sent(&up),
+        vec![
+            (
+                "/stock/levels".to_string(),
+                json!({"sku": "WIDGET-7", "warehouse": "DE-BER"})
+            ),
+            (
+                "/stock/reservations".to_string(),
+                json!({"sku": "WIDGET-7", "quantity": 12, "warehouse": "MAIN"})
+            ),
+        ]
+    );
 }
