@@ -603,6 +603,10 @@ fn compile_route(
 
     let passes_through = if kind == Some(RouteKind::Proxy) {
         Some("a proxy route passes the upstream's own `Content-Type` through")
+    } else if spec.route.soap.is_some() {
+        Some(
+            "a SOAP route answers in its SOAP version's media type (`text/xml; charset=utf-8` for 1.1, `application/soap+xml; charset=utf-8` for 1.2)",
+        )
     } else if spec.response.is_none() {
         Some(
             "without a `response:` mapping the upstream's answer and its `Content-Type` pass through",
@@ -676,8 +680,9 @@ fn compile_route(
 }
 
 /// `route.response_media_type` checked against the route's format, or the format's own
-/// media type. `passes_through` says why the route never writes an answer of its own, when
-/// it does not: then the key is an error, as it could not apply.
+/// media type. `passes_through` says why the route never labels an answer with it (a proxy
+/// or a route without `response:` passes the upstream's through, a SOAP route uses its
+/// version's): then the key is an error, as it could not apply.
 pub fn compile_answer_media_type(
     spec: &RouteFile,
     file: &Path,
