@@ -216,13 +216,12 @@ pub fn transform_request(
     limits: &Limits,
 ) -> Result<MappedRequest, Problem> {
     let ns = route.namespace.as_deref();
-    // An XML body is read in the encoding its first bytes say (UTF-16 is transcoded), the
-    // same for a SOAP envelope as for a plain document.
+    // One decode phase: the text read in the encoding its first bytes say (UTF-16 is
+    // transcoded, for a SOAP envelope as for a plain document), the envelope taken apart,
+    // the partner's document decoded.
+    let decoding = traces::phase(Phase::Decode).entered();
     let source = match route.format {
-        Format::Xml => {
-            let _span = traces::phase(Phase::Decode).entered();
-            Some(Source::read(body).map_err(|e| codec_problem(&e))?)
-        }
+        Format::Xml => Some(Source::read(body).map_err(|e| codec_problem(&e))?),
         Format::Json => None,
     };
     let whole = match &source {
@@ -236,7 +235,6 @@ pub fn transform_request(
     let (fragment, ctx) = match (&route.soap, &source) {
         // The partner's document is the Body's element, decoded where it stands.
         (Some(binding), Some(source)) => {
-            let _span = traces::phase(Phase::Decode).entered();
             unwrapped = soap::unwrap(binding, source, limits)?;
             soap_ctx = EvalContext {
                 soap_header: unwrapped.headers.as_ref(),
@@ -246,16 +244,14 @@ pub fn transform_request(
         }
         _ => (&whole, ctx),
     };
-    let doc = {
-        let _span = traces::phase(Phase::Decode).entered();
-        match &source {
-            Some(source) => {
-                codec::xml::decode_fragment(source, fragment, &stage.source.shape, ns, limits)
-            }
-            None => codec::json::decode_doc(body, limits),
+    let doc = match &source {
+        Some(source) => {
+            codec::xml::decode_fragment(source, fragment, &stage.source.shape, ns, limits)
         }
-        .map_err(|e| codec_problem(&e))?
-    };
+        None => codec::json::decode_doc(body, limits),
+    }
+    .map_err(|e| codec_problem(&e))?;
+    drop(decoding);
     let input = Input {
         xml: source.as_ref(),
         fragment,
