@@ -1,5 +1,6 @@
 //! The hot path of a partner route, without the network: the acme order in both directions,
-//! and the request direction at growing sizes to show the cost is linear.
+//! the request direction at growing sizes to show the cost is linear, and the same order
+//! as a SOAP message beside the plain one.
 //!
 //! Run with `cargo bench --bench transform`; figures are in docs/performance.md.
 
@@ -153,5 +154,101 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The acme order as a SOAP 1.1 message: the same route with `route.soap` set, the same
+/// order as the Body's element, beside the plain route and order. The difference is what
+/// the envelope costs (read on the way in, written on the way out).
+fn bench_soap(c: &mut Criterion) {
+    let scenario = acme::Acme::load();
+    let plain = scenario.gw.route("acme/orders").expect("acme/orders route");
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let file = root.join("mappings/acme/orders.yaml");
+    let text = std::fs::read_to_string(&file).expect("the acme route file");
+    let text = text.replacen(
+        "  namespace: \"urn:acme:orders:v2\"\n",
+        "  namespace: \"urn:acme:orders:v2\"\n  soap: \"1.1\"\n",
+        1,
+    );
+    let (soap, _) =
+        schemagate::config::compile_route_text(&scenario.gw, "acme/orders", &file, &text)
+            .unwrap_or_else(|d| panic!("{d:#?}"));
+    let order = String::from_utf8(scenario.order.clone()).unwrap();
+    let element = order
+        .find("?>")
+        .map_or(order.as_str(), |end| order[end + 2..].trim_start());
+    let message = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">\n<soap:Header><t:Trace xmlns:t=\"urn:trace\">b-1</t:Trace></soap:Header>\n<soap:Body>\n{element}\n</soap:Body>\n</soap:Envelope>\n"
+    )
+    .into_bytes();
+    let (ack, limits) = (&scenario.ack, scenario.limits);
+    let ctx = scenario.context("bench");
+    let (plain_req, plain_resp) = (
+        plain.request.as_ref().unwrap(),
+        plain.response.as_ref().unwrap(),
+    );
+    let (soap_req, soap_resp) = (
+        soap.request.as_ref().unwrap(),
+        soap.response.as_ref().unwrap(),
+    );
+    let decoded = pipeline::transform_request(&soap, soap_req, &message, &ctx, &limits)
+        .unwrap()
+        .decoded;
+    let rctx = EvalContext {
+        request: Some(&decoded),
+        ..ctx
+    };
+
+    let mut g = c.benchmark_group("acme_soap");
+    g.bench_function("request_plain", |b| {
+        b.iter(|| {
+            pipeline::transform_request(
+                plain,
+                plain_req,
+                std::hint::black_box(&scenario.order),
+                &ctx,
+                &limits,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("request_soap", |b| {
+        b.iter(|| {
+            pipeline::transform_request(
+                &soap,
+                soap_req,
+                std::hint::black_box(&message),
+                &ctx,
+                &limits,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("response_plain", |b| {
+        b.iter(|| {
+            pipeline::transform_response(
+                plain,
+                plain_resp,
+                std::hint::black_box(ack),
+                &rctx,
+                &limits,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("response_soap", |b| {
+        b.iter(|| {
+            let doc = pipeline::transform_response(
+                &soap,
+                soap_resp,
+                std::hint::black_box(ack),
+                &rctx,
+                &limits,
+            )
+            .unwrap();
+            pipeline::partner_answer(&soap, doc)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_soap);
 criterion_main!(benches);

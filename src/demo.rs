@@ -10,6 +10,8 @@
 //! | `GET /users/{id}` | 200 user (numeric id); 404 otherwise |
 //! | `GET /orders/recent?user=N` | 200 the user's recent orders |
 //! | `GET /notifications?user=N` | 200 the user's notifications |
+//! | `POST /stock/levels` (`{"sku", "warehouse"}`) | 200 the article's stock level: 140, counted 2026-12-07 |
+//! | `POST /stock/reservations` (`{"sku", "quantity", "warehouse"}`) | 200 a held reservation; 409 `unknown sku` if `sku` starts with `UNKNOWN` |
 //!
 //! Bodies are the benchmark's fixtures (`fixtures/upstream/*.json`), byte for byte for user
 //! 1 except the trailing newline of the files, as the benchmark's own upstream sends them.
@@ -58,6 +60,8 @@ pub fn router() -> Router {
         .route("/orders/{id}", get(order_status))
         .route("/users/{id}", get(user))
         .route("/notifications", get(notifications))
+        .route("/stock/levels", post(stock_level))
+        .route("/stock/reservations", post(reserve_stock))
         .fallback(|| async { json(StatusCode::NOT_FOUND, error_body("not found")) })
         .method_not_allowed_fallback(|| async {
             json(
@@ -160,6 +164,48 @@ fn exact_decimal(n: &serde_json::Number) -> Option<Decimal> {
     Decimal::from_str(&text)
         .or_else(|_| Decimal::from_scientific(&text))
         .ok()
+}
+
+/// The `sku` and `warehouse` members of a stock request, or why it is not one.
+fn stock_request(body: &[u8]) -> Result<(String, String), String> {
+    let request: Value =
+        serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let member = |name: &str| {
+        request
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| format!("`{name}` is missing"))
+    };
+    Ok((member("sku")?, member("warehouse")?))
+}
+
+async fn stock_level(body: Bytes) -> Response {
+    match stock_request(&body) {
+        Ok((sku, warehouse)) => json(
+            StatusCode::OK,
+            format!(
+                "{{\"sku\":{},\"warehouse\":{},\"available\":140,\"counted_at\":\"2026-12-07T06:30:00Z\"}}",
+                quoted(&sku),
+                quoted(&warehouse)
+            ),
+        ),
+        Err(message) => bad_request(&message),
+    }
+}
+
+async fn reserve_stock(body: Bytes) -> Response {
+    match stock_request(&body) {
+        Ok((sku, _)) if sku.starts_with("UNKNOWN") => {
+            json(StatusCode::CONFLICT, error_body("unknown sku"))
+        }
+        Ok(_) => json(
+            StatusCode::OK,
+            r#"{"reservation_id":"R-981","status":"HELD"}"#.to_string(),
+        ),
+        Err(message) => bad_request(&message),
+    }
 }
 
 async fn order_status(Path(id): Path<String>) -> Response {
@@ -361,6 +407,45 @@ mod tests {
             (404, r#"{"error":"not found"}"#.to_string())
         );
         task.abort();
+    }
+
+    #[tokio::test]
+    async fn stock_levels_and_reservations() {
+        let (up, _task) = demo().await;
+        assert_eq!(
+            call(&up, Method::POST, "/stock/levels", r#"{"sku":"W-1","warehouse":"MAIN"}"#).await,
+            (
+                200,
+                r#"{"sku":"W-1","warehouse":"MAIN","available":140,"counted_at":"2026-12-07T06:30:00Z"}"#.to_string()
+            )
+        );
+        assert_eq!(
+            call(
+                &up,
+                Method::POST,
+                "/stock/reservations",
+                r#"{"sku":"W-1","quantity":2,"warehouse":"MAIN"}"#
+            )
+            .await,
+            (
+                200,
+                r#"{"reservation_id":"R-981","status":"HELD"}"#.to_string()
+            )
+        );
+        assert_eq!(
+            call(
+                &up,
+                Method::POST,
+                "/stock/reservations",
+                r#"{"sku":"UNKNOWN-1","quantity":2,"warehouse":"MAIN"}"#
+            )
+            .await,
+            (409, r#"{"error":"unknown sku"}"#.to_string())
+        );
+        assert_eq!(
+            call(&up, Method::POST, "/stock/levels", r#"{"sku":"W-1"}"#).await,
+            (400, r#"{"error":"`warehouse` is missing"}"#.to_string())
+        );
     }
 
     #[tokio::test]

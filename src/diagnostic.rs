@@ -14,10 +14,34 @@ pub enum Severity {
     Error,
 }
 
+/// The documented kinds of finding (docs/mapping.md, "Diagnostic codes"). One byte, so a
+/// diagnostic stays as small as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    /// An optional source feeds a required target property.
+    OptionalIntoRequired,
+    /// `check` found no configuration file or no route.
+    NothingToCheck,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::OptionalIntoRequired => "optional-into-required",
+            Code::NothingToCheck => "nothing-to-check",
+        }
+    }
+}
+
 /// One finding, pointing at the file and place a person has to edit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
+    /// A stable name for the kind of finding, for the findings documented by name
+    /// (docs/mapping.md lists them), so scripts and people can look them up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<Code>,
     /// The file the finding is about (relative to the working directory when possible).
     pub file: PathBuf,
     /// 1-based line and column in `file`, when known.
@@ -47,6 +71,7 @@ impl Diagnostic {
     fn new(severity: Severity, file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
+            code: None,
             file: file.into(),
             line: None,
             column: None,
@@ -80,6 +105,11 @@ impl Diagnostic {
         self
     }
 
+    pub fn code(mut self, code: Code) -> Self {
+        self.code = Some(code);
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -100,7 +130,10 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, ": {sev}: {}", self.message)?;
+        match self.code {
+            Some(code) => write!(f, ": {sev}[{}]: {}", code.as_str(), self.message)?,
+            None => write!(f, ": {sev}: {}", self.message)?,
+        }
         if let Some(loc) = &self.location {
             write!(f, "\n  --> at {loc}")?;
         }

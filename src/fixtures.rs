@@ -4,18 +4,21 @@
 //! - `input.xml` / `input.json`: the partner's request body, and either `expected.json` (the
 //!   internal body the upstream must receive) or `expected.problem.json` (`{"status": 422,
 //!   "errors": [{"pointer": "/Order/Items/Item/1/Qty", "line": 20, "column": 7}]}`: the
-//!   status and exactly these error pointers, with line/column when given);
-//! - `upstream.json`: the upstream's answer, and `expected-response.xml` / `.json` (the exact
-//!   bytes the partner gets, a trailing newline ignored) or `expected-response.problem.json`;
+//!   status and exactly these error pointers, in any order, with line/column when given);
+//! - `upstream.json`: the upstream's answer, and `expected-response.xml` / `.json` (what the
+//!   partner gets, a SOAP route's Envelope included) or `expected-response.problem.json`;
 //!   with an input as well, the response mapping reads it as `$request`;
 //! - `upstream-error.json`: an upstream 4xx body, for routes with an `errors:` mapping, and
-//!   `expected-error.xml` / `.json`: the exact bytes the partner gets (with the upstream's
-//!   status, which the gateway passes on unchanged, so it is not part of the case); with an
-//!   input as well, the error mapping reads it as `$request`;
+//!   `expected-error.xml` / `.json`: what the partner gets, a SOAP route's Fault
+//!   included (with the upstream's status, which the gateway passes on unchanged, or the
+//!   fault's, so it is not part of the case); with an input as well, the error mapping
+//!   reads it as `$request`;
 //! - `context.json`: `{"path": {..}, "query": {..}, "headers": {..}, "claims": {..},
 //!   "correlation_id": ".."}` for mappings that read the context.
 //!
-//! Cases run through [`crate::pipeline`], the very functions `serve` uses.
+//! Expected files are compared by meaning ([`compare`]): JSON as values, XML canonically,
+//! errors as a set; a mismatch names the first difference by its path. Cases run through
+//! [`crate::pipeline`], the very functions `serve` uses.
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +29,10 @@ use crate::config::{Gateway, Route};
 use crate::diagnostic::Diagnostic;
 use crate::mapping::EvalContext;
 use crate::pipeline;
-use crate::problem::Problem;
+
+mod compare;
+
+pub use compare::json_difference;
 
 /// The outcome of all fixtures.
 #[derive(Debug, Default)]
@@ -102,6 +108,7 @@ impl CaseContext {
             query: &self.query,
             headers: &self.headers,
             claims: self.claims.as_ref(),
+            soap_header: None,
             partner,
             correlation_id: &self.correlation_id,
             request,
@@ -240,15 +247,11 @@ pub fn run_case_for(gw: &Gateway, route: &Route, case: &str, dir: &Path) -> Resu
         match (outcome, expected, expected_problem) {
             (Ok(m), Some(exp), _) => {
                 let got: Value = serde_json::from_slice(&m.body).unwrap_or(Value::Null);
-                if got != exp {
-                    return Err(fail(format!(
-                        "request mapping differs from expected.json:\n{}",
-                        diff(&exp, &got)
-                    )));
-                }
+                compare::json(&exp, &got, "expected.json")
+                    .map_err(|e| fail(format!("request mapping {e}")))?;
                 decoded = Some(m.decoded);
             }
-            (Err(p), _, Some(exp)) => compare_problem(&p, &exp).map_err(&fail)?,
+            (Err(p), _, Some(exp)) => compare::problem(&p, &exp).map_err(&fail)?,
             (Ok(m), None, Some(_)) => {
                 return Err(fail(format!(
                     "expected a problem, but the request mapped to:\n{}",
@@ -276,15 +279,15 @@ pub fn run_case_for(gw: &Gateway, route: &Route, case: &str, dir: &Path) -> Resu
             body,
             &ctx.eval(&route.partner, decoded.as_ref()),
             &limits,
-        );
-        let expected = read(&dir.join("expected-response.xml"))
-            .or_else(|| read(&dir.join("expected-response.json")));
+        )
+        .map(|doc| pipeline::partner_answer(route, doc));
+        let expected = golden(dir, ["expected-response.xml", "expected-response.json"]);
         let expected_problem = read_json(&dir.join("expected-response.problem.json"))?;
         match (outcome, expected, expected_problem) {
-            (Ok(got), Some(exp), _) => {
-                compare_bytes(&exp, &got, "expected-response").map_err(&fail)?;
+            (Ok(got), Some((file, exp)), _) => {
+                compare::body(&exp, &got, file).map_err(&fail)?;
             }
-            (Err(p), _, Some(exp)) => compare_problem(&p, &exp).map_err(&fail)?,
+            (Err(p), _, Some(exp)) => compare::problem(&p, &exp).map_err(&fail)?,
             (Ok(got), None, Some(_)) => {
                 return Err(fail(format!(
                     "expected a problem, but the response mapped to:\n{}",
@@ -306,9 +309,7 @@ pub fn run_case_for(gw: &Gateway, route: &Route, case: &str, dir: &Path) -> Resu
                 "case has upstream-error.json but the route has no errors mapping".into(),
             ));
         };
-        let Some(exp) = read(&dir.join("expected-error.xml"))
-            .or_else(|| read(&dir.join("expected-error.json")))
-        else {
+        let Some((file, exp)) = golden(dir, ["expected-error.xml", "expected-error.json"]) else {
             return Err(fail(
                 "case has upstream-error.json but no expected-error.*".into(),
             ));
@@ -321,80 +322,18 @@ pub fn run_case_for(gw: &Gateway, route: &Route, case: &str, dir: &Path) -> Resu
             &limits,
         )
         .map_err(|p| fail(format!("error mapping failed unexpectedly: {p}")))?;
-        compare_bytes(&exp, &got, "expected-error").map_err(&fail)?;
+        // The status is the upstream's, passed on, or the SOAP fault's: not in the body.
+        let (_, got) = pipeline::partner_error(route, got, http::StatusCode::BAD_REQUEST);
+        compare::body(&exp, &got, file).map_err(&fail)?;
     }
     Ok(())
 }
 
-/// Compares a partner body with its golden file (a trailing newline ignored), with a diff
-/// on mismatch; one-line XML is broken at tags so the diff shows the element.
-fn compare_bytes(expected: &[u8], got: &[u8], file: &str) -> Result<(), String> {
-    let trim = |b: &[u8]| {
-        String::from_utf8_lossy(b)
-            .trim_end_matches('\n')
-            .to_string()
-    };
-    let (exp, got) = (trim(expected), trim(got));
-    if got == exp {
-        return Ok(());
-    }
-    let lines = |s: &str| s.replace("><", ">\n<") + "\n";
-    Err(format!(
-        "differs from {file}:\n{}",
-        text_diff(&lines(&exp), &lines(&got))
-    ))
-}
-
-fn compare_problem(p: &Problem, exp: &Value) -> Result<(), String> {
-    if let Some(status) = exp.get("status").and_then(Value::as_u64)
-        && status != u64::from(p.status.as_u16())
-    {
-        return Err(format!("expected status {status}, got: {p}"));
-    }
-    if let Some(errors) = exp.get("errors").and_then(Value::as_array) {
-        let want: Vec<String> = errors.iter().map(describe_expected).collect();
-        let got: Vec<String> = p
-            .errors
-            .iter()
-            .zip(
-                errors
-                    .iter()
-                    .map(|e| e.get("line").is_some())
-                    .chain(std::iter::repeat(false)),
-            )
-            .map(|(e, with_pos)| {
-                if with_pos {
-                    format!(
-                        "{} @{}:{}",
-                        e.pointer,
-                        e.line.unwrap_or(0),
-                        e.column.unwrap_or(0)
-                    )
-                } else {
-                    e.pointer.clone()
-                }
-            })
-            .collect();
-        if want != got {
-            return Err(format!("expected errors {want:?}, got {got:?}:\n{p}"));
-        }
-    }
-    Ok(())
-}
-
-fn describe_expected(e: &Value) -> String {
-    let pointer = e
-        .get("pointer")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    match (
-        e.get("line").and_then(Value::as_u64),
-        e.get("column").and_then(Value::as_u64),
-    ) {
-        (Some(l), Some(c)) => format!("{pointer} @{l}:{c}"),
-        _ => pointer,
-    }
+/// The first of a case's golden files `names` that exists, with its name.
+fn golden(dir: &Path, names: [&'static str; 2]) -> Option<(&'static str, Vec<u8>)> {
+    names
+        .into_iter()
+        .find_map(|name| read(&dir.join(name)).map(|bytes| (name, bytes)))
 }
 
 /// A unified diff of two pretty-printed JSON values, for readable fixture failures.

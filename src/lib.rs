@@ -15,6 +15,7 @@
 //! - [`codec`]: schema-guided XML <-> JSON view, JSON with limits.
 //! - [`mapping`]: the mapping language: syntax, compile, evaluate, static check.
 //! - [`pipeline`]: the transformation phases of one partner request.
+//! - [`soap`]: SOAP routes: the envelope, actions and faults.
 //! - [`proxy`]: the pooled upstream client, `http://` and `https://`.
 //! - [`edge`]: the per-request context, correlation ids and header hygiene.
 //! - [`server`]: the HTTP listener (HTTP/1.1 and HTTP/2) with its timeouts and limits,
@@ -23,6 +24,7 @@
 //! - [`reload`]: file watching and `SIGHUP`, which trigger reloads.
 //! - [`problem`]: the error type clients see, rendered as RFC 9457 problem details.
 //! - [`diagnostic`]: the findings of loading and checking, in one shape.
+//! - [`suggest`]: "did you mean" for misspelt names in diagnostics.
 //! - [`check`]: `schemagate check`: compile, golden fixtures, the checklist.
 //! - [`fixtures`]: the golden fixtures `check` runs.
 //! - [`openapi`]: the OpenAPI documents of the partner routes (combined and per partner).
@@ -52,6 +54,8 @@ pub mod proxy;
 pub mod reload;
 pub mod schema;
 pub mod server;
+pub mod soap;
+pub mod suggest;
 pub mod telemetry;
 pub mod tls;
 pub mod view;

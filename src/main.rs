@@ -49,6 +49,12 @@ enum Command {
         /// Report format: text for people, json for tools.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Fail on warnings too, not only on errors.
+        #[arg(long)]
+        warnings_as_errors: bool,
+        /// Pass when there is nothing to check (no configuration file found, or no route).
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Run one route's mapping offline on a file (or stdin) and print the result or the errors.
     Transform {
@@ -143,6 +149,24 @@ enum ExportKind {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// The WSDL 1.1 document of SOAP routes sharing one endpoint: an operation per action,
+    /// the Body elements' XSD embedded.
+    Wsdl {
+        /// Routes (`partner/route`), or partners (`partner`) standing for all their SOAP
+        /// routes.
+        #[arg(required = true)]
+        routes: Vec<String>,
+        /// The scheme and authority partners reach the gateway at, before the route's path
+        /// (default: `http://` and `server.listen`).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Write the document to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Configuration file (default: ./gateway.toml when it exists).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -220,11 +244,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             schemagate::gateway::run_server(opts, demo)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config, format } => {
-            let report = check::run(&LoadOptions {
-                config_path: config,
-                ..Default::default()
-            });
+        Command::Check {
+            config,
+            format,
+            warnings_as_errors,
+            allow_empty,
+        } => {
+            let report = check::run_with(
+                &LoadOptions {
+                    config_path: config,
+                    ..Default::default()
+                },
+                check::CheckOptions {
+                    allow_empty,
+                    warnings_as_errors,
+                },
+            );
             match format {
                 OutputFormat::Text => out(&report.render_text()),
                 OutputFormat::Json => out(&format!("{}\n", serde_json::to_string_pretty(&report)?)),
@@ -255,6 +290,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config,
                 },
         } => export_xsd(&route, direction, out, config),
+        Command::Export {
+            what:
+                ExportKind::Wsdl {
+                    routes,
+                    base_url,
+                    out,
+                    config,
+                },
+        } => export_wsdl(&routes, base_url, out, config),
         Command::Health { url, timeout_ms } => {
             match schemagate::probe::probe(&url, std::time::Duration::from_millis(timeout_ms)) {
                 Ok(status) => {
@@ -371,6 +415,79 @@ fn export_xsd(
     Ok(ExitCode::SUCCESS)
 }
 
+fn export_wsdl(
+    names: &[String],
+    base_url: Option<String>,
+    out_file: Option<PathBuf>,
+    config_path: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let gw = load(config_path)?;
+    let mut routes: Vec<&config::Route> = Vec::new();
+    for name in names {
+        let found: Vec<&config::Route> = if name.contains('/') {
+            gw.route(name).map(|r| &**r).into_iter().collect()
+        } else {
+            gw.routes
+                .iter()
+                .filter(|r| r.partner == *name && r.soap.is_some())
+                .map(|r| &**r)
+                .collect()
+        };
+        if found.is_empty() {
+            let soap: Vec<&str> = gw
+                .routes
+                .iter()
+                .filter(|r| r.soap.is_some())
+                .map(|r| r.name.as_str())
+                .collect();
+            bail!(
+                "no route or partner with SOAP routes named `{name}`; SOAP routes: {}",
+                if soap.is_empty() {
+                    "none".to_string()
+                } else {
+                    soap.join(", ")
+                }
+            );
+        }
+        for r in found {
+            if !routes.iter().any(|seen| seen.name == r.name) {
+                routes.push(r);
+            }
+        }
+    }
+    let base_url = base_url.unwrap_or_else(|| {
+        let listen = &gw.config.server.listen;
+        let local = listen
+            .replace("0.0.0.0", "localhost")
+            .replace("[::]", "localhost");
+        format!("http://{local}")
+    });
+    let described = schemagate::soap::describe::describe(&routes, &base_url)?;
+    for w in &described.warnings {
+        err(&w.to_string());
+    }
+    let text = xsd::wsdl(&described.description)?;
+    match out_file {
+        Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+        None => out(&text),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the configuration as `serve` would, printing every diagnostic when it does not.
+fn load(config_path: Option<PathBuf>) -> anyhow::Result<config::Gateway> {
+    config::load(&LoadOptions {
+        config_path,
+        ..Default::default()
+    })
+    .or_else(|diags| {
+        for d in &diags {
+            err(&format!("{d}\n"));
+        }
+        bail!("the configuration does not load; run `schemagate check`")
+    })
+}
+
 fn transform(
     route_name: &str,
     direction: DirectionArg,
@@ -470,6 +587,7 @@ fn transform(
                 &ctx.eval(&route.partner, decoded.as_ref()),
                 &limits,
             )
+            .map(|doc| pipeline::partner_answer(route, doc))
         }
     };
     match result {

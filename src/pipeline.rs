@@ -12,16 +12,20 @@
 //! The transformation phases are plain functions over bytes and values
 //! ([`transform_request`], [`transform_response`]) shared by `serve`, `check`'s golden
 //! fixtures and `transform`, so all three run exactly the same code. The HTTP phases
-//! (reading the body, forwarding) live in [`crate::gateway`].
+//! (reading the body, forwarding) live in [`crate::gateway`]. On a SOAP route the partner's
+//! document is the Envelope's Body element ([`crate::soap`]): decoded where it stands, so
+//! positions in errors are those in the whole message, and answers are wrapped again.
 
 use serde_json::Value;
 
 use crate::codec::doc::View;
+use crate::codec::xml::{Fragment, Source};
 use crate::codec::{self, CodecError, Format, Limits};
 use crate::config::{Route, Stage};
 use crate::mapping::{EvalContext, MapError};
 use crate::problem::{FieldError, Problem, ProblemKind};
 use crate::schema::Violation;
+use crate::soap;
 use crate::telemetry::traces::{self, Phase};
 
 /// The result of the request direction.
@@ -67,9 +71,17 @@ pub fn check_media_type(format: Format, content_type: Option<&str>) -> Result<()
             format!("Content-Type `{essence}` is not accepted; this route accepts {expected}"),
         ));
     }
-    // JSON is UTF-8 (RFC 8259 §8.1). An XML document says its own encoding by its first
-    // bytes and its declaration, which the decoder checks; the parameter only has to name
-    // one the decoder reads.
+    check_charset(format, parts)
+}
+
+/// Checks the `charset` among a Content-Type's parameters. JSON is UTF-8 (RFC 8259 §8.1).
+/// An XML document (a SOAP envelope too) says its own encoding by its first bytes and its
+/// declaration, which the decoder checks; the parameter only has to name one the decoder
+/// reads.
+pub fn check_charset<'p>(
+    format: Format,
+    parts: impl Iterator<Item = &'p str>,
+) -> Result<(), Problem> {
     let (charsets, send): (&[&str], &str) = match format {
         Format::Xml => (
             &[
@@ -146,17 +158,31 @@ pub fn codec_problem(err: &CodecError) -> Problem {
 /// list is capped to keep that work linear in the body's size. `detail` still counts all.
 pub const MAX_REPORTED_VIOLATIONS: usize = 100;
 
+/// The partner's body and the part of it that is its document: all of it, or a SOAP
+/// Body's element. Positions in errors are counted in the whole body.
+struct Input<'a> {
+    /// The body's text when it is XML.
+    xml: Option<&'a Source<'a>>,
+    fragment: &'a Fragment<'a>,
+}
+
+impl Input<'_> {
+    /// Line and column of the node behind `pointer`, for XML documents.
+    fn locate(&self, stage: &Stage, ns: Option<&str>, pointer: &str) -> Option<(u32, u32)> {
+        let source = self.xml?;
+        codec::xml::locate_fragment(source, self.fragment, &stage.source.shape, ns, pointer)
+    }
+}
+
 fn violation_errors(
     violations: Vec<Violation>,
-    xml: Option<(&[u8], &Stage, Option<&str>)>,
+    xml: Option<(&Input<'_>, &Stage, Option<&str>)>,
 ) -> Vec<FieldError> {
     violations
         .into_iter()
         .take(MAX_REPORTED_VIOLATIONS)
         .map(|v| {
-            let pos = xml.and_then(|(body, stage, ns)| {
-                codec::xml::locate(body, &stage.source.shape, ns, &v.pointer)
-            });
+            let pos = xml.and_then(|(input, stage, ns)| input.locate(stage, ns, &v.pointer));
             FieldError {
                 pointer: v.pointer,
                 message: v.message,
@@ -190,19 +216,51 @@ pub fn transform_request(
     limits: &Limits,
 ) -> Result<MappedRequest, Problem> {
     let ns = route.namespace.as_deref();
-    let doc = {
-        let _span = traces::phase(Phase::Decode).entered();
-        match route.format {
-            Format::Xml => codec::xml::decode_doc(body, &stage.source.shape, ns, limits),
-            Format::Json => codec::json::decode_doc(body, limits),
+    // One decode phase: the text read in the encoding its first bytes say (UTF-16 is
+    // transcoded, for a SOAP envelope as for a plain document), the envelope taken apart,
+    // the partner's document decoded.
+    let decoding = traces::phase(Phase::Decode).entered();
+    let source = match route.format {
+        Format::Xml => Some(Source::read(body).map_err(|e| codec_problem(&e))?),
+        Format::Json => None,
+    };
+    let whole = match &source {
+        Some(source) => source.whole(),
+        None => Fragment {
+            range: 0..body.len(),
+            scope: Vec::new(),
+        },
+    };
+    let (unwrapped, soap_ctx);
+    let (fragment, ctx) = match (&route.soap, &source) {
+        // The partner's document is the Body's element, decoded where it stands.
+        (Some(binding), Some(source)) => {
+            unwrapped = soap::unwrap(binding, source, limits)?;
+            soap_ctx = EvalContext {
+                soap_header: unwrapped.headers.as_ref(),
+                ..*ctx
+            };
+            (&unwrapped.body, &soap_ctx)
         }
-        .map_err(|e| codec_problem(&e))?
+        _ => (&whole, ctx),
+    };
+    let doc = match &source {
+        Some(source) => {
+            codec::xml::decode_fragment(source, fragment, &stage.source.shape, ns, limits)
+        }
+        None => codec::json::decode_doc(body, limits),
+    }
+    .map_err(|e| codec_problem(&e))?;
+    drop(decoding);
+    let input = Input {
+        xml: source.as_ref(),
+        fragment,
     };
     let validate = traces::phase(Phase::Validate);
     if validate.in_scope(|| stage.source.fast_valid(doc.view())) == Some(true) {
         drop(validate);
         let _span = traces::phase(Phase::Map).entered();
-        let out = map_request(route, stage, body, doc.view(), ctx)?;
+        let out = map_request(route, stage, &input, doc.view(), ctx)?;
         let decoded = route.request_reads.extract(doc.view());
         return Ok(MappedRequest { decoded, body: out });
     }
@@ -212,7 +270,7 @@ pub fn transform_request(
     drop(validating);
     if let Err(violations) = validated {
         let n = violations.len();
-        let xml = (route.format == Format::Xml).then_some((body, stage, ns));
+        let xml = (route.format == Format::Xml).then_some((&input, stage, ns));
         return Err(Problem::new(
             ProblemKind::SchemaViolation,
             if n > MAX_REPORTED_VIOLATIONS {
@@ -227,23 +285,16 @@ pub fn transform_request(
         .with_errors(violation_errors(violations, xml)));
     }
     let _span = traces::phase(Phase::Map).entered();
-    let out = map_request(route, stage, body, View::Value(&decoded), ctx)?;
+    let out = map_request(route, stage, &input, View::Value(&decoded), ctx)?;
     Ok(MappedRequest { decoded, body: out })
 }
 
 /// A mapping failure on the partner's document: 422 naming the input, with its line and
 /// column for XML.
-fn map_problem(route: &Route, stage: &Stage, body: &[u8], e: &MapError) -> Problem {
+fn map_problem(route: &Route, stage: &Stage, input: &Input<'_>, e: &MapError) -> Problem {
     let pointer = e.input.clone().unwrap_or_default();
     let pos = (route.format == Format::Xml)
-        .then(|| {
-            codec::xml::locate(
-                body,
-                &stage.source.shape,
-                route.namespace.as_deref(),
-                &pointer,
-            )
-        })
+        .then(|| input.locate(stage, route.namespace.as_deref(), &pointer))
         .flatten();
     Problem::new(
         ProblemKind::SchemaViolation,
@@ -263,24 +314,25 @@ fn map_problem(route: &Route, stage: &Stage, body: &[u8], e: &MapError) -> Probl
 fn map_request(
     route: &Route,
     stage: &Stage,
-    body: &[u8],
+    input: &Input<'_>,
     source: View<'_>,
     ctx: &EvalContext<'_>,
 ) -> Result<Vec<u8>, Problem> {
     // Sized from the partner's document, usually the larger of the two, so the buffer
     // rarely regrows (bounded by the body limit either way).
-    if let Some(out) = stage.write_direct(source, ctx, body.len()) {
+    let size = input.fragment.range.len();
+    if let Some(out) = stage.write_direct(source, ctx, size) {
         return Ok(out);
     }
     let mapped = stage
         .map
         .apply_doc(source, ctx)
-        .map_err(|e| map_problem(route, stage, body, &e))?;
+        .map_err(|e| map_problem(route, stage, input, &e))?;
     let mapped = stage
         .target
         .check_doc(mapped)
         .map_err(|v| internal_violation(route, "request", &v))?;
-    let mut out = Vec::with_capacity(body.len());
+    let mut out = Vec::with_capacity(size);
     serde_json::to_writer(&mut out, &mapped).map_err(|e| {
         Problem::new(ProblemKind::Internal, "the request could not be forwarded")
             .with_log(e.to_string())
@@ -349,6 +401,28 @@ pub fn transform_response(
     drop(map_back);
     let _span = traces::phase(Phase::Encode).entered();
     encode_view(route, stage, mapped.view())
+}
+
+/// The partner's answer as it is sent: a SOAP route's inside an Envelope.
+pub fn partner_answer(route: &Route, document: Vec<u8>) -> Vec<u8> {
+    match &route.soap {
+        Some(binding) => soap::wrap(binding.version, &document),
+        None => document,
+    }
+}
+
+/// The partner's error document mapped from an upstream 4xx answer (`upstream` its
+/// status), as it is sent: a SOAP route's in a Fault's detail, with the status of that
+/// fault. Otherwise the document and the upstream's status.
+pub fn partner_error(
+    route: &Route,
+    document: Vec<u8>,
+    upstream: http::StatusCode,
+) -> (http::StatusCode, Vec<u8>) {
+    match &route.soap {
+        Some(binding) => soap::fault::of_mapped_error(binding, &document, upstream),
+        None => (upstream, document),
+    }
 }
 
 /// Violations on one line for the operator's log: `pointer message; ...`.

@@ -78,7 +78,7 @@ fn cut(s: &mut String, max: usize) {
 /// (controls other than tab and line ends, U+FFFE, U+FFFF), which messages may quote from
 /// a partner's body, written as visible `\uXXXX` escapes so the document stays
 /// well-formed.
-fn push_xml_text(out: &mut String, text: &str) {
+pub(crate) fn push_xml_text(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '<' => out.push_str("&lt;"),
@@ -117,6 +117,10 @@ pub enum ProblemKind {
     HeadersTooLarge,
     RequestTimeout,
     RateLimited,
+    /// A SOAP request's envelope is of another SOAP version than the route's.
+    SoapVersionMismatch,
+    /// A SOAP request names an action no route of its endpoint serves.
+    UnknownSoapAction,
     UpstreamError,
     UpstreamClientError,
     InvalidUpstreamResponse,
@@ -145,6 +149,8 @@ impl ProblemKind {
             HeadersTooLarge => "headers-too-large",
             RequestTimeout => "request-timeout",
             RateLimited => "rate-limited",
+            SoapVersionMismatch => "soap-version-mismatch",
+            UnknownSoapAction => "unknown-soap-action",
             UpstreamError => "upstream-error",
             UpstreamClientError => "upstream-rejected",
             InvalidUpstreamResponse => "invalid-upstream-response",
@@ -173,6 +179,8 @@ impl ProblemKind {
             HeadersTooLarge => "Request headers too large",
             RequestTimeout => "Request timed out",
             RateLimited => "Too many requests",
+            SoapVersionMismatch => "SOAP version mismatch",
+            UnknownSoapAction => "Unknown SOAP action",
             UpstreamError => "Upstream service failed",
             UpstreamClientError => "Upstream service rejected the request",
             InvalidUpstreamResponse => "Invalid upstream response",
@@ -186,9 +194,8 @@ impl ProblemKind {
     pub fn status(self) -> StatusCode {
         use ProblemKind::*;
         match self {
-            MalformedRequest | MalformedBody | InvalidPath | LimitExceeded => {
-                StatusCode::BAD_REQUEST
-            }
+            MalformedRequest | MalformedBody | InvalidPath | LimitExceeded
+            | SoapVersionMismatch | UnknownSoapAction => StatusCode::BAD_REQUEST,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -318,23 +325,31 @@ impl Problem {
     pub fn to_xml(&self, instance: &str) -> Vec<u8> {
         let mut s = String::with_capacity(256 + self.errors.len() * 128);
         s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        self.push_xml(&mut s, instance);
+        s.push('\n');
+        s.into_bytes()
+    }
+
+    /// Appends the `problem` element of [`Problem::to_xml`], without the declaration: the
+    /// document alone, or inside a SOAP Fault's detail.
+    pub fn push_xml(&self, s: &mut String, instance: &str) {
         s.push_str("<problem xmlns=\"urn:ietf:rfc:7807\">");
         let element = |s: &mut String, name: &str, text: &str| {
             let _ = write!(s, "<{name}>");
             push_xml_text(s, text);
             let _ = write!(s, "</{name}>");
         };
-        element(&mut s, "type", &self.type_uri());
-        element(&mut s, "title", self.kind.title());
+        element(s, "type", &self.type_uri());
+        element(s, "title", self.kind.title());
         let _ = write!(s, "<status>{}</status>", self.status.as_u16());
-        element(&mut s, "detail", &self.detail);
-        element(&mut s, "instance", instance);
+        element(s, "detail", &self.detail);
+        element(s, "instance", instance);
         if !self.errors.is_empty() {
             s.push_str("<errors>");
             for e in &self.errors {
                 s.push_str("<i>");
-                element(&mut s, "pointer", &e.pointer);
-                element(&mut s, "message", &e.message);
+                element(s, "pointer", &e.pointer);
+                element(s, "message", &e.message);
                 if let Some(l) = e.line {
                     let _ = write!(s, "<line>{l}</line>");
                 }
@@ -345,8 +360,7 @@ impl Problem {
             }
             s.push_str("</errors>");
         }
-        s.push_str("</problem>\n");
-        s.into_bytes()
+        s.push_str("</problem>");
     }
 }
 

@@ -39,7 +39,7 @@ fn check_passes_on_the_shipped_tree() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("ok   4 routes compiled and checked against their schemas\n"),
+        stdout.contains("ok   6 routes compiled and checked against their schemas\n"),
         "{stdout}"
     );
     assert!(
@@ -154,7 +154,7 @@ fn transform_prints_the_errors_of_a_bad_document() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
-        "error: no route `acme/nothing`; routes: acme/orders, bff/dashboard, globex/order-status, globex/orders\n"
+        "error: no route `acme/nothing`; routes: acme/orders, bff/dashboard, globex/order-status, globex/orders, initech/reserve-stock, initech/stock-level\n"
     );
 }
 
@@ -230,12 +230,12 @@ fn check_passes_when_no_schema_has_a_compiled_validator() {
             touched += 1;
         }
     }
-    assert_eq!(touched, 16);
+    assert_eq!(touched, 25);
     let out = run(dir.path(), &["check"], None);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("ok   17 golden fixtures passed, 0 failed\n"),
+        stdout.contains("ok   21 golden fixtures passed, 0 failed\n"),
         "{stdout}"
     );
     assert!(
@@ -343,7 +343,8 @@ fn check_accepts_an_https_upstream_with_the_built_in_roots() {
         "[upstreams.orders]\nurl = \"https://orders.internal:8443/v1\"\n",
     )
     .unwrap();
-    let out = run(dir.path(), &["check"], None);
+    // The tree has no route: that it is fine is said with `--allow-empty`.
+    let out = run(dir.path(), &["check", "--allow-empty"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(
         text(&out.stdout).ends_with("check passed: 0 errors, 0 warnings\n"),
@@ -397,4 +398,115 @@ fn check_refuses_discovery_beside_targets() {
         "[upstreams.orders]\nurl = \"http://orders.internal:8080\"\ntargets = [\"10.0.0.1:8080\"]\n\n[upstreams.orders.discovery]\ndns = \"orders.internal:8080\"\n",
         "gateway.toml:5:1: error: upstream `orders`: discovery: cannot be combined with `targets`: the addresses found are the targets\n  --> at upstreams.orders.discovery",
     );
+}
+
+/// A checked-in tree whose one golden case is the partner's own sample: another prefix,
+/// another attribute order, indented.
+fn fixture_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("tests/data/fixture-tree"), dir.path());
+    dir
+}
+
+#[test]
+fn xml_fixtures_are_compared_by_meaning() {
+    let dir = fixture_tree();
+    let out = run(dir.path(), &["check"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout),
+        "ok   2 schemas compiled\nok   1 routes compiled and checked against their schemas\nok   1 golden fixtures passed, 0 failed\ncheck passed: 0 errors, 0 warnings\n"
+    );
+    // A value that differs is a difference, named by its path.
+    let case = dir.path().join("fixtures/shop/level/other-quantity");
+    std::fs::create_dir_all(&case).unwrap();
+    std::fs::write(
+        case.join("upstream.json"),
+        r#"{"sku": "A-1", "warehouse": "W2", "quantity": 8}"#,
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.path()
+            .join("fixtures/shop/level/partner-sample/expected-response.xml"),
+        case.join("expected-response.xml"),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["check"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        "./fixtures/shop/level/other-quantity: error: differs from expected-response.xml: at `/Level/Quantity/text()`: expected \"7\", got \"8\"\ngot:\n<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Level xmlns=\"urn:shop:stock:v1\" sku=\"A-1\" warehouse=\"W2\"><Quantity>8</Quantity></Level>\n  --> at shop/level case `other-quantity`\n\nok   2 schemas compiled\nok   1 routes compiled and checked against their schemas\nFAIL 1 golden fixtures passed, 1 failed\ncheck failed: 1 error, 0 warnings\n"
+    );
+}
+
+#[test]
+fn warnings_fail_the_check_when_asked() {
+    let dir = fixture_tree();
+    // A member of the upstream's answer that no rule reads: a warning.
+    let schema = dir.path().join("schemas/internal/level.schema.json");
+    let text_of = std::fs::read_to_string(&schema).unwrap();
+    std::fs::write(
+        &schema,
+        text_of.replace(
+            "\"quantity\": { \"type\": \"integer\" }",
+            "\"quantity\": { \"type\": \"integer\" },\n    \"updated_at\": { \"type\": \"string\" }",
+        ),
+    )
+    .unwrap();
+    let warning = "./mappings/shop/level.yaml:15:3: warning: no rule of the response mapping reads source property `/updated_at`\n  --> at internal/level.schema.json#\n  = hint: map them, or list them under `ignore:` if dropping them is intended\n\nok   2 schemas compiled\nok   1 routes compiled and checked against their schemas\nok   1 golden fixtures passed, 0 failed\n";
+    let out = run(dir.path(), &["check"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{warning}check passed: 0 errors, 1 warning\n")
+    );
+    let out = run(dir.path(), &["check", "--warnings-as-errors"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{warning}check failed: 0 errors, 1 warning (warnings count as errors)\n")
+    );
+}
+
+#[test]
+fn nothing_to_check_fails_unless_allowed() {
+    // No configuration file at all: `check` in the wrong directory.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["check"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        "./mappings: error[nothing-to-check]: no routes: the mappings directory does not exist\n  = hint: add route files as <partner>/<route>.yaml, check `paths.mappings` in the configuration, or pass `--allow-empty`\n\ngateway.toml: error[nothing-to-check]: no configuration file: there is no `gateway.toml` in the working directory and no `--config` was given\n  = hint: run `check` where the configuration is, or name it with `--config PATH`; `--allow-empty` checks the built-in defaults\n\nok   0 schemas compiled\nok   0 routes compiled and checked against their schemas\nok   0 golden fixtures passed, 0 failed\ncheck failed: 2 errors, 0 warnings\n"
+    );
+    let out = run(dir.path(), &["check", "--allow-empty"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).ends_with("check passed: 0 errors, 0 warnings\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A configuration file with an empty mappings directory: no route.
+    std::fs::write(
+        dir.path().join("gateway.toml"),
+        "[upstreams.orders]\nurl = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    for empty in ["mappings", "schemas"] {
+        std::fs::create_dir_all(dir.path().join(empty)).unwrap();
+    }
+    let out = run(dir.path(), &["check", "--format", "json"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["diagnostics"],
+        serde_json::json!([{
+            "severity": "error",
+            "code": "nothing-to-check",
+            "file": "./mappings",
+            "message": "no routes: the mappings directory holds no route file",
+            "hint": "add route files as <partner>/<route>.yaml, check `paths.mappings` in the configuration, or pass `--allow-empty`"
+        }])
+    );
+    let out = run(dir.path(), &["check", "--allow-empty"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }

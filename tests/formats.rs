@@ -351,6 +351,22 @@ async fn a_media_type_that_does_not_fit_the_route_is_refused_at_compile() {
         without_response("text/xml"),
         Err(vec!["mappings/acme/orders.yaml:7:3: error: `response_media_type` cannot apply: without a `response:` mapping the upstream's answer and its `Content-Type` pass through\n  --> at route.response_media_type\n  = hint: remove `response_media_type`".to_string()])
     );
+    let soap = text.replacen(anchor, &format!("{anchor}  soap: \"1.1\"\n"), 1);
+    let soap = {
+        let file = Path::new("mappings/acme/orders.yaml");
+        let text = soap.replacen(
+            anchor,
+            &format!("{anchor}  response_media_type: \"text/xml\"\n"),
+            1,
+        );
+        schemagate::config::compile_route_text(&rt.gateway, "acme/orders", file, &text)
+            .map(|_| ())
+            .map_err(|diags| diags.iter().map(ToString::to_string).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        soap,
+        Err(vec!["mappings/acme/orders.yaml:7:3: error: `response_media_type` cannot apply: a SOAP route answers in its SOAP version's media type (`text/xml; charset=utf-8` for 1.1, `application/soap+xml; charset=utf-8` for 1.2)\n  --> at route.response_media_type\n  = hint: remove `response_media_type`".to_string()])
+    );
     assert_eq!(
         compile("xml").unwrap_err(),
         "mappings/acme/orders.yaml:7:3: error: `xml` is not a media type: write `type/subtype`, optionally followed by `; name=value` parameters\n  --> at route.response_media_type\n  = hint: e.g. `application/xml`, or remove the key for that default"

@@ -904,7 +904,7 @@ fn everything_shipped_checks_clean() {
         "{}",
         report.render_text()
     );
-    assert_eq!(report.routes, 4);
+    assert_eq!(report.routes, 6);
     assert!(report.fixtures_passed >= 14, "{}", report.render_text());
 }
 
@@ -917,7 +917,7 @@ fn every_shipped_configuration_loads() {
         };
         let gw = schemagate::config::load_with_env(&opts, &|_| None)
             .unwrap_or_else(|d| panic!("{file}: {d:#?}"));
-        let expected = if file == "gateway.toml" { 4 } else { 5 };
+        let expected = if file == "gateway.toml" { 6 } else { 5 };
         assert_eq!(gw.routes.len(), expected, "{file}");
         assert!(gw.config.upstreams.contains_key("orders"), "{file}");
     }

@@ -655,6 +655,8 @@ async fn client_chosen_methods_add_no_metric_series() {
             r#"schemagate_request_duration_seconds_count{route="bff/dashboard",method="GET"} 0"#,
             r#"schemagate_request_duration_seconds_count{route="globex/order-status",method="GET"} 0"#,
             r#"schemagate_request_duration_seconds_count{route="globex/orders",method="POST"} 0"#,
+            r#"schemagate_request_duration_seconds_count{route="initech/reserve-stock",method="POST"} 0"#,
+            r#"schemagate_request_duration_seconds_count{route="initech/stock-level",method="POST"} 0"#,
             r#"schemagate_request_duration_seconds_count{route="unmatched",method="DELETE"} 1"#,
             r#"schemagate_request_duration_seconds_count{route="unmatched",method="other"} 406"#,
             r#"schemagate_requests_total{route="unmatched",method="DELETE",status="404"} 1"#,

@@ -184,7 +184,7 @@ async fn an_unknown_partner_or_schema_is_a_404_problem() {
             "type": "urn:schemagate:problem:not-found",
             "title": "Not found",
             "status": 404,
-            "detail": "no XSD at /schemas/globex/orders.xsd; XSDs of the XML routes: /schemas/acme/orders.response.xsd, /schemas/acme/orders.xsd",
+            "detail": "no XSD at /schemas/globex/orders.xsd; XSDs of the XML routes: /schemas/acme/orders.response.xsd, /schemas/acme/orders.xsd, /schemas/initech/reserve-stock.response.xsd, /schemas/initech/reserve-stock.xsd, /schemas/initech/stock-level.response.xsd, /schemas/initech/stock-level.xsd",
             "instance": "oa-2"
         })
     );
@@ -261,7 +261,7 @@ fn the_openapi_section_is_checked_when_the_configuration_loads() {
                 Some(18)
             ),
             (
-                "openapi.partners.initech: no route belongs to partner `initech`; partners: acme, bff, globex".to_string(),
+                "openapi.partners.initech: no route of partner `initech` is described in OpenAPI (a SOAP route's contract is its WSDL); partners: acme, bff, globex".to_string(),
                 Some(20)
             ),
         ]

@@ -142,6 +142,20 @@ async fn routes_are_listed_with_their_files_and_cases() {
                 "format": "json", "request": true, "response": true, "file": "orders.yaml",
                 "source": source("mappings/globex/orders.yaml"),
                 "fixtures": ["duplicate", "duplicate-member", "invalid", "unknown-member", "valid"]
+            },
+            {
+                "name": "initech/reserve-stock", "method": "POST",
+                "path": "/partners/initech/inventory", "format": "xml",
+                "request": true, "response": true, "file": "reserve-stock.yaml",
+                "source": source("mappings/initech/reserve-stock.yaml"),
+                "fixtures": ["held", "unknown-sku", "zero-quantity"]
+            },
+            {
+                "name": "initech/stock-level", "method": "POST",
+                "path": "/partners/initech/inventory", "format": "xml",
+                "request": true, "response": true, "file": "stock-level.yaml",
+                "source": source("mappings/initech/stock-level.yaml"),
+                "fixtures": ["counted"]
             }
         ]})
     );

@@ -158,7 +158,9 @@ async fn the_page_maps_as_the_author_types_and_marks_the_broken_lines() {
             "acme/orders",
             "bff/dashboard",
             "globex/order-status",
-            "globex/orders"
+            "globex/orders",
+            "initech/reserve-stock",
+            "initech/stock-level"
         ])
     );
     assert_eq!(

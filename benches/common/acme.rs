@@ -47,6 +47,7 @@ impl Acme {
             query: &[],
             headers: &self.headers,
             claims: None,
+            soap_header: None,
             partner: "acme",
             correlation_id,
             request: None,

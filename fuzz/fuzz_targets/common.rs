@@ -27,6 +27,7 @@ pub fn run(gw: &Gateway, route: &str, data: &[u8]) {
         query: &[],
         headers: &headers,
         claims: None,
+        soap_header: None,
         partner: &route.partner,
         correlation_id: "fuzz",
         request: None,

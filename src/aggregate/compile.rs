@@ -166,6 +166,7 @@ pub fn compile_route(
         request_reads: Reads::default(),
         aggregate: Some(Arc::new(plan)),
         response_media_type,
+        soap: None,
         file,
         spec,
     })

@@ -39,9 +39,11 @@
 //! - Encoding never writes an attribute whose value is `null` (an attribute cannot be nil).
 //! - Mixed content (`#text` beside child elements) is written text first, then children.
 
+pub mod canonical;
 mod convert;
 mod decode;
 mod encode;
+mod envelope;
 mod frame;
 mod locate;
 mod names;
@@ -60,12 +62,14 @@ use crate::view::{Doc, Kind, View};
 use convert::*;
 use decode::*;
 pub use encode::{encode, encode_view};
+pub use envelope::{Envelope, EnvelopeError, HeaderEntry, envelope};
 use frame::*;
-pub use locate::locate;
+pub use locate::{locate, locate_fragment};
 use names::*;
 use scan::{Attr, ScanError, Scanner, Token};
 
-// The parts of the codec, each in its own file: `scan` tokenizes, `decode` walks the
+// The parts of the codec, each in its own file: `canonical` reads a document for
+// comparison by meaning (golden fixtures), `scan` tokenizes, `decode` walks the
 // tokens with `frame` (the view being built), `names` (elements and attributes against the
 // schema) and `convert` (text to scalars); `locate` finds positions for errors; `encode`
 // writes documents back.
@@ -119,6 +123,7 @@ pub fn decode_doc<'a>(
             shape,
             route_ns: namespace,
             limits,
+            scope: &[],
         }
         .run(&text)
         .map(|doc| Doc::Json(doc.into_value()));
@@ -132,6 +137,7 @@ pub fn decode_doc<'a>(
         shape,
         route_ns: namespace,
         limits,
+        scope: &[],
     }
     .run(text)
 }
@@ -162,6 +168,90 @@ impl Encoding {
             Encoding::Utf16Le => "UTF-16LE",
             Encoding::Utf16Be => "UTF-16BE",
         }
+    }
+}
+
+/// The shape of the empty schema: every element decoded by the generic rules (text stays
+/// a string, a repeated name becomes an array), keyed by local name. Header entries of an
+/// envelope, which no partner schema describes, are read with it.
+pub fn any_shape() -> &'static Shape {
+    static ANY: std::sync::OnceLock<Shape> = std::sync::OnceLock::new();
+    ANY.get_or_init(|| {
+        Shape::build("any.schema.json", &Value::Object(Map::new()), &|_| None)
+            .expect("the empty schema always has a shape")
+    })
+}
+
+/// One element of a document read as a document of its own: its byte range in the
+/// [`Source`] and the namespace declarations of the elements around it. A SOAP Body's child
+/// is decoded this way, in place, with positions still counted in the whole document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    /// Byte offsets into the source's text (the byte-order mark included).
+    pub range: std::ops::Range<usize>,
+    /// `(prefix, uri)` declarations in scope where the range starts, outermost first
+    /// (prefix "" for a default namespace).
+    pub scope: Vec<(&'a str, &'a str)>,
+}
+
+/// A document's text, read in the encoding its first bytes say ([`Encoding::detect`]): the
+/// input itself when it is UTF-8 (a byte-order mark is a UTF-8 character too), or a UTF-16
+/// input transcoded. A SOAP envelope and the elements inside it are all read from one
+/// `Source`, so each goes through the same detection and declaration check as a plain
+/// document; [`Fragment`] ranges and positions count in its text, and line and column count
+/// characters, so they are the document's own whatever its encoding.
+#[derive(Debug)]
+pub struct Source<'a> {
+    text: Cow<'a, str>,
+    /// Length of the byte-order mark `text` starts with (0 once transcoded).
+    bom: usize,
+    encoding: Encoding,
+}
+
+impl<'a> Source<'a> {
+    /// Reads `input`: checks UTF-8 once, or transcodes UTF-16.
+    pub fn read(input: &'a [u8]) -> Result<Source<'a>, CodecError> {
+        let encoding = Encoding::detect(input);
+        if encoding != Encoding::Utf8 {
+            return Ok(Source {
+                text: Cow::Owned(utf16_text(input, encoding)?),
+                bom: 0,
+                encoding,
+            });
+        }
+        let text = std::str::from_utf8(input).map_err(|e| {
+            let (line, column) = line_col(input, e.valid_up_to());
+            CodecError::Encoding {
+                line,
+                column,
+                message: "the document is not valid UTF-8".to_string(),
+            }
+        })?;
+        Ok(Source {
+            text: Cow::Borrowed(text),
+            bom: if text.starts_with('\u{FEFF}') { 3 } else { 0 },
+            encoding,
+        })
+    }
+
+    /// The whole document, with nothing declared around it.
+    pub fn whole(&self) -> Fragment<'static> {
+        Fragment {
+            range: self.bom..self.text.len(),
+            scope: Vec::new(),
+        }
+    }
+
+    /// The text of `fragment`; an error for a range that is not one of this text's.
+    fn part(&self, fragment: &Fragment<'_>) -> Result<&str, CodecError> {
+        self.text
+            .get(fragment.range.clone())
+            .ok_or_else(|| CodecError::Malformed {
+                format: FORMAT,
+                line: 1,
+                column: 1,
+                message: "the fragment is not a part of the document".to_string(),
+            })
     }
 }
 
@@ -216,6 +306,28 @@ fn utf16_text(input: &[u8], encoding: Encoding) -> Result<String, CodecError> {
         ));
     }
     Ok(text)
+}
+
+/// [`decode_doc`] of the [`Fragment`] `fragment` of `source`.
+pub fn decode_fragment<'a>(
+    source: &'a Source<'a>,
+    fragment: &'a Fragment<'a>,
+    shape: &'a Shape,
+    namespace: Option<&'a str>,
+    limits: &'a Limits,
+) -> Result<Doc<'a>, CodecError> {
+    let text = source.part(fragment)?;
+    Decoder {
+        input: source.text.as_bytes(),
+        text,
+        bom: fragment.range.start,
+        encoding: source.encoding,
+        shape,
+        route_ns: namespace,
+        limits,
+        scope: &fragment.scope,
+    }
+    .run(text)
 }
 
 /// The document as UTF-8 text without its byte-order mark, and the mark's length (positions

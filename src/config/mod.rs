@@ -108,6 +108,9 @@ struct RouteTable {
     by_method: HashMap<Method, matchit::Router<usize>>,
     /// Proxy routes serving every method, consulted after `by_method`.
     any: matchit::Router<usize>,
+    /// SOAP routes sharing a method and path, by the index of the first of them (the one
+    /// the routers hold): every route of the endpoint, that one included, in file order.
+    soap_endpoints: HashMap<usize, Vec<usize>>,
 }
 
 impl Gateway {
@@ -147,6 +150,33 @@ impl Gateway {
             allowed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
             RouteMatch::MethodNotAllowed(allowed)
         }
+    }
+
+    /// The route of SOAP endpoint `index` (a route [`Gateway::find`] found) that serves
+    /// `action`, or every action the endpoint serves when none does.
+    pub fn soap_route(
+        &self,
+        index: usize,
+        action: Option<&str>,
+    ) -> Result<(usize, &Arc<Route>), Vec<&str>> {
+        let one = [index];
+        let members = self
+            .table
+            .soap_endpoints
+            .get(&index)
+            .map_or(&one[..], Vec::as_slice);
+        let mut expected = Vec::new();
+        for &i in members {
+            let Some(route) = self.routes.get(i) else {
+                continue;
+            };
+            match &route.soap {
+                Some(b) if b.serves(action) => return Ok((i, route)),
+                Some(b) => expected.extend(b.actions.iter().map(String::as_str)),
+                None => return Ok((i, route)),
+            }
+        }
+        Err(expected)
     }
 
     /// The route named `partner/route` (the route file's path under mappings/, without
@@ -272,11 +302,16 @@ fn load_recorded(
 
     let routes = route::load_routes(&mappings_dir, &config, &schemas, &mut diags);
     let table = build_table(&routes, &mut diags);
-    // A route file that failed to load has said so; its partner is not named again.
+    // A route file that failed to load has said so; its partner is not named again. A
+    // partner with SOAP routes alone has no OpenAPI document to configure.
     let partners: std::collections::BTreeSet<&str> = if has_errors(&diags) {
         config.openapi.partners.keys().map(String::as_str).collect()
     } else {
-        routes.iter().map(|r| r.partner.as_str()).collect()
+        routes
+            .iter()
+            .filter(|r| r.soap.is_none())
+            .map(|r| r.partner.as_str())
+            .collect()
     };
     let mut documents = Vec::new();
     for (key, message) in config.openapi.problems(partners.iter().copied()) {
@@ -356,9 +391,14 @@ fn read_config(
         Ok(config) => Ok((config, text)),
         Err(e) => {
             let pos = e.span().map(|s| line_col(&text, s.start));
+            let see = "see docs/configuration.md for every key and its default";
+            let hint = match crate::suggest::for_message(e.message()) {
+                Some(suggestion) => format!("{suggestion} ({see})"),
+                None => see.to_owned(),
+            };
             Err(Diagnostic::error(path, e.message().to_string())
                 .at_opt(pos)
-                .hint("see docs/configuration.md for every key and its default"))
+                .hint(hint))
         }
     }
 }
@@ -490,10 +530,40 @@ fn key_path(key: &str) -> String {
 
 fn build_table(routes: &[Arc<Route>], diags: &mut Vec<Diagnostic>) -> RouteTable {
     let mut table = RouteTable::default();
-    let mut seen: HashMap<(Method, String), &Route> = HashMap::new();
+    let mut seen: HashMap<(Method, String), usize> = HashMap::new();
     for (i, r) in routes.iter().enumerate() {
         let shape = route::path_shape(&r.path);
-        if let Some(other) = seen.get(&(r.method.clone(), shape.clone())) {
+        if let Some(&first) = seen.get(&(r.method.clone(), shape.clone())) {
+            let endpoint = table
+                .soap_endpoints
+                .entry(first)
+                .or_insert_with(|| vec![first]);
+            match soap_sibling(routes, endpoint, r) {
+                Ok(()) => {
+                    endpoint.push(i);
+                    continue;
+                }
+                Err(Some(why)) => {
+                    diags.push(
+                        Diagnostic::error(
+                            &r.file,
+                            format!("route {} {} shares its endpoint with {}, but {why}", r.method, r.path, routes[first].file.display()),
+                        )
+                        .location("route.soap_action")
+                        .hint("SOAP routes on one method and path each need their own `soap_action`s and the same `soap` version"),
+                    );
+                    continue;
+                }
+                Err(None) => {}
+            }
+            if table
+                .soap_endpoints
+                .get(&first)
+                .is_some_and(|e| e.len() == 1)
+            {
+                table.soap_endpoints.remove(&first);
+            }
+            let other = &routes[first];
             diags.push(
                 Diagnostic::error(
                     &r.file,
@@ -537,9 +607,43 @@ fn build_table(routes: &[Arc<Route>], diags: &mut Vec<Diagnostic>) -> RouteTable
             );
             continue;
         }
-        seen.insert((r.method.clone(), shape), r);
+        seen.insert((r.method.clone(), shape), i);
     }
     table
+}
+
+/// Whether `route` may join the SOAP `endpoint` (indexes into `routes`): every route of it
+/// is a SOAP route of one version, and each names actions no other names. `Err(None)` when
+/// either side is not a SOAP route (an ordinary collision), `Err(Some(why))` otherwise.
+fn soap_sibling(
+    routes: &[Arc<Route>],
+    endpoint: &[usize],
+    route: &Route,
+) -> Result<(), Option<String>> {
+    let Some(binding) = &route.soap else {
+        return Err(None);
+    };
+    for &i in endpoint {
+        let Some(other) = routes.get(i).and_then(|r| r.soap.as_ref()) else {
+            return Err(None);
+        };
+        if other.version != binding.version {
+            return Err(Some(format!(
+                "it is SOAP {} and the other is SOAP {}",
+                binding.version.as_str(),
+                other.version.as_str()
+            )));
+        }
+        if binding.actions.is_empty() || other.actions.is_empty() {
+            return Err(Some(
+                "a route of a shared SOAP endpoint has no `soap_action`".to_string(),
+            ));
+        }
+        if let Some(a) = binding.actions.iter().find(|a| other.actions.contains(a)) {
+            return Err(Some(format!("both serve the SOAP action `{a}`")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -624,6 +728,104 @@ mod tests {
             messages(&diags)[0]
                 .starts_with("b.yaml: route GET /partners/p/things/{key} collides with "),
             "{diags:#?}"
+        );
+    }
+
+    /// A SOAP route on `POST /p/soap` of `version` serving `actions` (YAML), mapping
+    /// `<A><B>` to `{"a"}` and back.
+    fn soap_route(version: &str, actions: &str) -> String {
+        format!(
+            "route:\n  method: POST\n  path: /p/soap\n  format: xml\n  soap: \"{version}\"\n  soap_action: {actions}\nupstream:\n  service: things\n  path: /t\nrequest:\n  schema: body.json\n  target: flat.json\n  map: {{ a: /A/B }}\nresponse:\n  schema: flat.json\n  target: body.json\n  map: {{ A: {{ B: /a }} }}\n"
+        )
+    }
+
+    /// [`tree`] with the two schemas of [`soap_route`].
+    fn soap_tree(routes: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tree(routes);
+        let schemas = dir.path().join("schemas");
+        std::fs::write(
+            schemas.join("body.json"),
+            r#"{"type":"object","required":["A"],"properties":{"A":{"type":"object","required":["B"],"properties":{"B":{"type":"string"}}}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            schemas.join("flat.json"),
+            r#"{"type":"object","required":["a"],"properties":{"a":{"type":"string"}}}"#,
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn soap_routes_with_their_own_actions_share_an_endpoint() {
+        let a = soap_route("1.1", "urn:a");
+        let b = soap_route("1.1", "[urn:b, urn:c]");
+        let dir = soap_tree(&[("p/a.yaml", &a), ("p/b.yaml", &b)]);
+        let gw = load_tree(&dir).unwrap_or_else(|d| panic!("{d:#?}"));
+        let RouteMatch::Found { index, .. } = gw.find(&Method::POST, "/p/soap") else {
+            panic!("no route");
+        };
+        let name = |action: &str| {
+            gw.soap_route(index, Some(action))
+                .map(|(_, r)| r.name.clone())
+        };
+        assert_eq!(name("urn:a"), Ok("p/a".to_string()));
+        assert_eq!(name("urn:c"), Ok("p/b".to_string()));
+        assert_eq!(name("urn:x"), Err(vec!["urn:a", "urn:b", "urn:c"]));
+        assert_eq!(
+            gw.soap_route(index, None).map(|(i, _)| i),
+            Err(vec!["urn:a", "urn:b", "urn:c"])
+        );
+    }
+
+    #[test]
+    fn an_endpoint_is_shared_only_by_soap_routes_of_one_version_and_distinct_actions() {
+        let a = soap_route("1.1", "urn:a");
+        let cases = [
+            (
+                soap_route("1.1", "[urn:b, urn:a]"),
+                "b.yaml: route POST /p/soap shares its endpoint with ",
+                "but both serve the SOAP action `urn:a`",
+            ),
+            (
+                soap_route("1.2", "urn:b"),
+                "b.yaml: route POST /p/soap shares its endpoint with ",
+                "but it is SOAP 1.2 and the other is SOAP 1.1",
+            ),
+            (
+                soap_route("1.1", "urn:b").replace("  soap: \"1.1\"\n  soap_action: urn:b\n", ""),
+                "b.yaml: route POST /p/soap collides with ",
+                "",
+            ),
+        ];
+        for (b, start, end) in cases {
+            let dir = soap_tree(&[("p/a.yaml", &a), ("p/b.yaml", &b)]);
+            let diags = load_tree(&dir).unwrap_err();
+            let m = messages(&diags);
+            assert_eq!(m.len(), 1, "{m:#?}");
+            assert!(m[0].starts_with(start) && m[0].ends_with(end), "{m:#?}");
+        }
+    }
+
+    #[test]
+    fn soap_keys_are_checked() {
+        let bad = soap_route("1.3", "urn:a");
+        let json = soap_route("1.1", "urn:a").replace("format: xml", "format: json");
+        let action_only =
+            ROUTE.replace("  format: json\n", "  format: json\n  soap_action: urn:a\n");
+        let dir = soap_tree(&[
+            ("p/a.yaml", &bad),
+            ("p/b.yaml", &json),
+            ("p/c.yaml", &action_only),
+        ]);
+        let diags = load_tree(&dir).unwrap_err();
+        assert_eq!(
+            messages(&diags),
+            vec![
+                "a.yaml: SOAP version `1.3` is not known".to_string(),
+                "b.yaml: a SOAP route needs `format: xml`".to_string(),
+                "c.yaml: `route.soap_action` applies to SOAP routes only".to_string(),
+            ]
         );
     }
 

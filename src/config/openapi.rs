@@ -112,7 +112,8 @@ impl OpenApiConfig {
     }
 
     /// What is wrong with the section, as `(key, message)` pairs; empty when it is usable.
-    /// `partners`: the partners that have routes, which `[openapi.partners]` must name.
+    /// `partners`: the partners that have routes OpenAPI describes, which
+    /// `[openapi.partners]` must name.
     pub fn problems<'p>(
         &self,
         partners: impl IntoIterator<Item = &'p str> + Clone,
@@ -152,7 +153,7 @@ impl OpenApiConfig {
                 out.push((
                     format!("openapi.partners.{name}"),
                     format!(
-                        "no route belongs to partner `{name}`; partners: {}",
+                        "no route of partner `{name}` is described in OpenAPI (a SOAP route's contract is its WSDL); partners: {}",
                         known.join(", ")
                     ),
                 ));
@@ -225,7 +226,7 @@ mod tests {
                 ),
                 (
                     "openapi.partners.initech".to_string(),
-                    "no route belongs to partner `initech`; partners: acme, globex".to_string()
+                    "no route of partner `initech` is described in OpenAPI (a SOAP route's contract is its WSDL); partners: acme, globex".to_string()
                 ),
             ]
         );

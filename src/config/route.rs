@@ -117,6 +117,8 @@ pub struct Route {
     /// `Content-Type` of the answers the gateway writes on success
     /// (`route.response_media_type`, else the format's own).
     pub response_media_type: HeaderValue,
+    /// The SOAP binding of a SOAP route (`route.soap`).
+    pub soap: Option<crate::soap::Binding>,
     pub spec: RouteFile,
 }
 
@@ -450,6 +452,12 @@ fn compile_route(
             None
         }),
     };
+    if kind != Some(RouteKind::Transform) && spec.route.soap.is_some() {
+        diags.push(err(
+            "SOAP applies to `transform` routes only".into(),
+            "route.soap",
+        ));
+    }
     if kind == Some(RouteKind::Aggregate) {
         return crate::aggregate::compile_route(name, partner, file, spec, config, schemas, diags);
     }
@@ -595,6 +603,10 @@ fn compile_route(
 
     let passes_through = if kind == Some(RouteKind::Proxy) {
         Some("a proxy route passes the upstream's own `Content-Type` through")
+    } else if spec.route.soap.is_some() {
+        Some(
+            "a SOAP route answers in its SOAP version's media type (`text/xml; charset=utf-8` for 1.1, `application/soap+xml; charset=utf-8` for 1.2)",
+        )
     } else if spec.response.is_none() {
         Some(
             "without a `response:` mapping the upstream's answer and its `Content-Type` pass through",
@@ -634,6 +646,8 @@ fn compile_route(
         compile_stage(&spec, Section::Errors, d, &file, schemas, &ctx, diags)
     });
 
+    let soap = soap_binding(&spec, kind, request.as_ref(), &err, diags);
+
     if diags.iter().filter(|d| d.is_error()).count() > before {
         return None;
     }
@@ -654,6 +668,7 @@ fn compile_route(
         upstream: upstream_spec.service.clone(),
         aggregate: None,
         response_media_type,
+        soap,
         upstream_method: upstream_method?,
         upstream_path: upstream_path?,
         request,
@@ -665,8 +680,9 @@ fn compile_route(
 }
 
 /// `route.response_media_type` checked against the route's format, or the format's own
-/// media type. `passes_through` says why the route never writes an answer of its own, when
-/// it does not: then the key is an error, as it could not apply.
+/// media type. `passes_through` says why the route never labels an answer with it (a proxy
+/// or a route without `response:` passes the upstream's through, a SOAP route uses its
+/// version's): then the key is an error, as it could not apply.
 pub fn compile_answer_media_type(
     spec: &RouteFile,
     file: &Path,
@@ -698,6 +714,89 @@ pub fn compile_answer_media_type(
             .ok(),
     };
     checked.unwrap_or_else(|| HeaderValue::from_static(format.media_type()))
+}
+
+/// The SOAP binding of a route that declares `route.soap`; the SOAP keys on any other
+/// route are refused, as are SOAP keys that cannot apply.
+fn soap_binding(
+    spec: &RouteFile,
+    kind: Option<RouteKind>,
+    request: Option<&Stage>,
+    err: &dyn Fn(String, &str) -> Diagnostic,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<crate::soap::Binding> {
+    use crate::soap::{Binding, Version};
+    let r = &spec.route;
+    let Some(version) = &r.soap else {
+        for (set, key) in [
+            (r.soap_action.is_some(), "route.soap_action"),
+            (r.soap_fault_status.is_some(), "route.soap_fault_status"),
+        ] {
+            if set {
+                diags.push(
+                    err(format!("`{key}` applies to SOAP routes only"), key)
+                        .hint("set `route.soap: \"1.1\"` or `\"1.2\"`, or remove the key"),
+                );
+            }
+        }
+        return None;
+    };
+    let Some(version) = Version::parse(version) else {
+        diags.push(
+            err(
+                format!("SOAP version `{version}` is not known"),
+                "route.soap",
+            )
+            .hint("write `soap: \"1.1\"` or `soap: \"1.2\"` (quoted)"),
+        );
+        return None;
+    };
+    if r.format != Format::Xml {
+        diags.push(
+            err("a SOAP route needs `format: xml`".into(), "route.format")
+                .hint("set `route.format: xml`"),
+        );
+    }
+    if kind != Some(RouteKind::Transform) {
+        return None;
+    }
+    if spec.request.is_none() || spec.response.is_none() {
+        diags.push(
+            err(
+                "a SOAP route needs a `request:` and a `response:` mapping".into(),
+                "route.soap",
+            )
+            .hint("the partner's Body element maps to the service's request, its answer back into the reply's Body"),
+        );
+    }
+    let actions = r
+        .soap_action
+        .as_ref()
+        .map(|a| a.to_vec())
+        .unwrap_or_default();
+    for (i, a) in actions.iter().enumerate() {
+        if a.trim().is_empty() || a.contains('"') || actions[..i].contains(a) {
+            diags.push(
+                err(
+                    format!("SOAP action `{a}` is empty, quoted or listed twice"),
+                    "route.soap_action",
+                )
+                .hint("write each action URI once, without quotes"),
+            );
+        }
+    }
+    let reads_headers = request.is_some_and(|stage| {
+        !stage
+            .map
+            .rules_reading(&crate::mapping::path::Root::SoapHeader)
+            .is_empty()
+    });
+    Some(Binding {
+        version,
+        actions,
+        fault_status: r.soap_fault_status.unwrap_or_default(),
+        reads_headers,
+    })
 }
 
 fn compile_stage(

@@ -185,6 +185,7 @@ impl AggregateService {
             query: &query,
             headers: &parts.headers,
             claims: None,
+            soap_header: None,
             partner: &route.partner,
             correlation_id: cid,
             request: None,

@@ -39,6 +39,37 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+/// The `-H` options of a request to `route`: its media type, and on a SOAP route the
+/// action of the route (the `SOAPAction` header of 1.1, the media type's `action` of 1.2).
+fn request_headers(route: &Route) -> String {
+    let action = route
+        .soap
+        .as_ref()
+        .and_then(|b| Some((b.version, b.actions.first()?)));
+    match (&route.soap, action) {
+        (_, Some((crate::soap::Version::V11, action))) => format!(
+            "-H {} -H {}",
+            shell_word(&format!(
+                "Content-Type: {}",
+                crate::soap::Version::V11.media_type()
+            )),
+            shell_word(&format!("SOAPAction: \"{action}\""))
+        ),
+        (_, Some((version, action))) => format!(
+            "-H {}",
+            shell_word(&format!(
+                "Content-Type: {}; action=\"{action}\"",
+                version.media_type()
+            ))
+        ),
+        (Some(b), None) => format!(
+            "-H {}",
+            shell_word(&format!("Content-Type: {}", b.version.media_type()))
+        ),
+        (None, None) => format!("-H 'Content-Type: {}'", route.format.media_type()),
+    }
+}
+
 /// What `serve --demo` prints: a `curl` command per route that works as printed (paths are
 /// relative to the working directory, where the fixtures are). `admin` is where the admin
 /// endpoints answer (their own listener, or `local` when shared).
@@ -64,22 +95,21 @@ pub(super) fn print_demo(local: SocketAddr, admin: SocketAddr, demo: SocketAddr,
             path = format!("{path}?{}", query.join("&"));
         }
         let url = shell_word(&format!("http://{local}{path}"));
+        let headers = request_headers(r);
         match (r.spec.request.is_some(), example_body(gw, r)) {
             (true, Some(body)) => {
                 let _ = writeln!(
                     text,
-                    "  curl -s -X {} -H 'Content-Type: {}' --data-binary {} {url}",
+                    "  curl -s -X {} {headers} --data-binary {} {url}",
                     r.method,
-                    r.format.media_type(),
                     shell_word(&format!("@{}", body.display()))
                 );
             }
             (true, None) => {
                 let _ = writeln!(
                     text,
-                    "  curl -s -X {} -H 'Content-Type: {}' --data-binary @BODY {url}",
+                    "  curl -s -X {} {headers} --data-binary @BODY {url}",
                     r.method,
-                    r.format.media_type()
                 );
             }
             (false, _) => {

@@ -1,6 +1,6 @@
-//! How answers are written: problem documents in the format the partner reads, mapped and
-//! passed-through answers with the headers that may cross, and the bounded body read
-//! every body-carrying route starts with.
+//! How answers are written: problem documents in the format the partner reads (SOAP
+//! Faults on SOAP routes), mapped and passed-through answers with the headers that may
+//! cross, and the bounded body read every body-carrying route starts with.
 
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use crate::config::file::ProblemFormat;
 use crate::edge::context::RequestContext;
 use crate::edge::headers::{client_response_headers, transform_response_headers};
 use crate::problem::{Problem, ProblemKind};
+use crate::soap;
 
 /// Chooses the format of an error body: configuration first, then the client's `Accept`,
 /// then the route's format (JSON where there is no route).
@@ -44,9 +45,21 @@ pub(super) fn refuse(
     format: Option<Format>,
     problem: Problem,
 ) -> Response {
-    let route_format = ctx.route.as_ref().map(|m| m.route.format).or(format);
-    let f = problem_format(rt, route_format, headers);
-    let mut resp = problem_response(&problem, f, &ctx.correlation_id, &rt.correlation_header);
+    let soap = ctx.route.as_ref().and_then(|m| m.route.soap.as_ref());
+    let mut resp = match soap {
+        // A SOAP partner reads faults whatever it accepts.
+        Some(binding) => fault_response(
+            binding,
+            &problem,
+            &ctx.correlation_id,
+            &rt.correlation_header,
+        ),
+        None => {
+            let route_format = ctx.route.as_ref().map(|m| m.route.format).or(format);
+            let f = problem_format(rt, route_format, headers);
+            problem_response(&problem, f, &ctx.correlation_id, &rt.correlation_header)
+        }
+    };
     // A body refused as too large or too slow is left unread, so the connection cannot
     // carry another request: say so rather than let the client find out.
     if matches!(
@@ -84,6 +97,44 @@ pub(super) fn problem_response(
     }
     if let Some(secs) = p.retry_after {
         h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// A problem on a SOAP route: the fault carrying it, with the status the route's binding
+/// gives faults and the version's media type.
+pub(super) fn fault_response(
+    binding: &soap::Binding,
+    p: &Problem,
+    cid: &str,
+    cid_header: &HeaderName,
+) -> Response {
+    let (status, body) = soap::fault::of_problem(binding, p, cid);
+    let mut resp = soap_response(binding.version, status, Bytes::from(body), cid, cid_header);
+    if let Some(secs) = p.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// A SOAP message (an answer or a fault) with the version's media type.
+pub(super) fn soap_response(
+    version: soap::Version,
+    status: http::StatusCode,
+    body: Bytes,
+    cid: &str,
+    cid_header: &HeaderName,
+) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(version.media_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(cid) {
+        h.insert(cid_header.clone(), v);
     }
     resp
 }

@@ -1,7 +1,8 @@
 //! Routing: finds the request's route in the snapshot's table and records it in the
 //! context, or answers 404, or 405 with `Allow`. HEAD is served wherever GET is (RFC 9110
 //! §9.3.2): the GET route runs, its upstream call included, and the server writes the head
-//! of its answer without the body. Routing runs outside the deadline, so even a timed-out
+//! of its answer without the body. A SOAP endpoint's route is the one serving the request's
+//! action. Routing runs outside the deadline, so even a timed-out
 //! request is answered in its partner's format and counted under its route.
 
 use std::convert::Infallible;
@@ -19,6 +20,7 @@ use super::stack::{Request, snapshot_of, unassembled};
 use crate::config::{Gateway, RouteMatch};
 use crate::edge::context::{MatchedRoute, RequestContext};
 use crate::problem::{Problem, ProblemKind};
+use crate::soap;
 
 /// The route of `method path`, HEAD served by GET: what routing decides (the observer asks
 /// again for a request dropped before its answer came back up).
@@ -73,16 +75,43 @@ where
                 route,
                 params,
             } => {
+                // A SOAP endpoint may hold several routes, one per action; a request
+                // naming none of them is refused in the endpoint's first route's name.
+                let (chosen, refusal) = match &route.soap {
+                    Some(binding) => {
+                        let action = soap::request_action(binding.version, req.headers());
+                        match rt.gateway.soap_route(index, action.as_deref()) {
+                            Ok(found) => (found, None),
+                            Err(expected) => (
+                                (index, route),
+                                Some(soap::unknown_action(action.as_deref(), &expected)),
+                            ),
+                        }
+                    }
+                    None => ((index, route), None),
+                };
                 let route = MatchedRoute {
-                    index,
-                    route: Arc::clone(route),
+                    index: chosen.0,
+                    route: Arc::clone(chosen.1),
                     params,
                 };
-                if let Some(ctx) = req.extensions_mut().get_mut::<RequestContext>() {
-                    ctx.route = Some(route);
+                let Some(ctx) = req.extensions_mut().get_mut::<RequestContext>() else {
+                    return Either::Right(std::future::ready(Ok(unassembled())));
+                };
+                ctx.route = Some(route);
+                let Some(problem) = refusal else {
                     return Either::Left(self.inner.call(req));
-                }
-                return Either::Right(std::future::ready(Ok(unassembled())));
+                };
+                let Some(ctx) = req.extensions_mut().remove::<RequestContext>() else {
+                    return Either::Right(std::future::ready(Ok(unassembled())));
+                };
+                return Either::Right(std::future::ready(Ok(refuse(
+                    &rt,
+                    ctx,
+                    req.headers(),
+                    None,
+                    problem,
+                ))));
             }
             RouteMatch::MethodNotAllowed(mut allowed) => {
                 // The format of a 405, which has no route of its own: that of the route at

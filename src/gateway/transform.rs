@@ -24,6 +24,7 @@ use crate::problem::{Problem, ProblemKind};
 use crate::proxy::Upstream;
 use crate::proxy::guard::NO_RETRIES;
 use crate::proxy::retry;
+use crate::soap;
 use crate::telemetry::traces::{self, Phase};
 use crate::telemetry::{OUTCOME_5XX, OUTCOME_OK, OUTCOME_UNEXPECTED_STATUS, ServiceMetrics};
 
@@ -82,6 +83,7 @@ impl TransformService {
             query: &query,
             headers: &parts.headers,
             claims: claims.as_deref(),
+            soap_header: None,
             partner: &route.partner,
             correlation_id: cid,
             request: None,
@@ -98,7 +100,10 @@ impl TransformService {
                     .headers
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok());
-                pipeline::check_media_type(route.format, content_type)?;
+                match &route.soap {
+                    Some(binding) => soap::check_media_type(binding.version, content_type)?,
+                    None => pipeline::check_media_type(route.format, content_type)?,
+                }
                 check_body_codings(&parts.headers)
                     .map_err(|e| Problem::new(ProblemKind::UnsupportedMediaType, e.to_string()))?;
                 let raw = read_body(
@@ -170,13 +175,14 @@ impl TransformService {
                 };
                 match pipeline::transform_response(route, stage, &resp.body, &ctx, &rt.limits) {
                     Ok(bytes) => {
+                        let (status, bytes) = pipeline::partner_error(route, bytes, resp.status);
                         return Ok(partner_response(
                             rt,
                             cid,
-                            resp.status,
+                            status,
                             &resp.headers,
                             Bytes::from(bytes),
-                            HeaderValue::from_static(route.format.media_type()),
+                            media_type(route),
                             true,
                         ));
                     }
@@ -240,7 +246,10 @@ impl TransformService {
                         .inspect_err(|p| {
                             metrics.validation_failure(&route.name, failure_kind(p));
                         })?;
-                (Bytes::from(bytes), route.response_media_type.clone())
+                (
+                    Bytes::from(pipeline::partner_answer(route, bytes)),
+                    media_type(route),
+                )
             }
             None => {
                 let ct = resp
@@ -274,6 +283,14 @@ pub(super) fn exchange_outcome(status: StatusCode) -> &'static str {
     } else {
         OUTCOME_UNEXPECTED_STATUS
     }
+}
+
+/// The media type of the route's mapped answers: the SOAP version's on a SOAP route.
+fn media_type(route: &Route) -> HeaderValue {
+    HeaderValue::from_static(match &route.soap {
+        Some(binding) => binding.version.media_type(),
+        None => return route.response_media_type.clone(),
+    })
 }
 
 /// `problem` with the upstream's `Retry-After` (RFC 9110 §10.2.3), as seconds from now: a

@@ -6,6 +6,7 @@
 //! cannot prove it reports as a warning; it never passes an unproven rule silently.
 
 mod choice;
+mod omission;
 mod steps;
 mod structure;
 mod value;
@@ -16,7 +17,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::compile::{
-    Cond, Convert, EachBody, EachRule, Field, Node, ObjectRule, Source, TemplatePart, ValueRule,
+    Absence, Cond, EachBody, EachRule, Field, Node, ObjectRule, Source, TemplatePart, ValueRule,
 };
 use super::path::{Root, SourcePath, push_pointer};
 use super::syntax::{Conversion, OnEmpty, OnMissing, OnNull, Pos, RouteFile, Section, StringFn};
@@ -128,7 +129,7 @@ pub(crate) fn check_compiled(
         diags: Vec::new(),
         read: BTreeSet::new(),
     };
-    c.object(map.fields(), target.root(), "", &[], None);
+    c.object(map.fields(), target.root(), "", &[], None, false);
     if let Some(spec) = spec {
         c.ignored(&spec.ignore);
     }
@@ -137,6 +138,24 @@ pub(crate) fn check_compiled(
         c.xml_forms();
     }
     c.diags
+}
+
+/// The hint for a key of a nested map spelled like a rule keyword: the object was read
+/// as target properties because its first key is no keyword (`form:` for `from:`).
+fn keyword_typo(key: &str) -> Option<String> {
+    let keyword = crate::suggest::closest(key, super::syntax::RULE_KEYS.iter().copied())?;
+    Some(format!(
+        "`{key}` is not a rule keyword, so this object is read as target properties: did you mean `{keyword}`?"
+    ))
+}
+
+/// The hint for a `$query.X` or `$header.X` the route does not declare: a declared name
+/// spelled like it, else where to declare it.
+fn declared_hint(name: &str, declared: &[String], prefix: &str, key: &str) -> String {
+    match crate::suggest::closest(name, declared.iter().map(String::as_str)) {
+        Some(near) => format!("did you mean `{prefix}.{near}`? or add `{name}` to `{key}`"),
+        None => format!("add `{name}` to `{key}`"),
+    }
 }
 
 fn type_names(t: TypeSet) -> String {
@@ -213,7 +232,8 @@ impl<'a> Checker<'a> {
         self.diags.push(d);
     }
 
-    /// Checks the fields of a target object node.
+    /// Checks the fields of a target object node. `dropped_when_empty`: the object is not
+    /// written when none of its fields is (a nested map, unlike the document or an item).
     fn object(
         &mut self,
         fields: &[Field],
@@ -221,6 +241,7 @@ impl<'a> Checker<'a> {
         target_path: &str,
         items: &[ItemScope<'a>],
         owner: Option<(&Field, Pos)>,
+        dropped_when_empty: bool,
     ) {
         let target = self.target;
         let types = target.scalar_types(node);
@@ -228,6 +249,10 @@ impl<'a> Checker<'a> {
             let (pos, loc) = owner.map_or((None, target_path.to_owned()), |(f, p)| {
                 (p, f.target.clone())
             });
+            let hint = fields
+                .iter()
+                .find_map(|f| keyword_typo(&f.key))
+                .unwrap_or_else(|| "map a value here instead of a nested object".to_owned());
             self.error(
                 pos,
                 &loc,
@@ -235,7 +260,7 @@ impl<'a> Checker<'a> {
                     "`{loc}` is a nested map, but the target schema says {}",
                     type_names(types)
                 ),
-                "map a value here instead of a nested object",
+                &hint,
             );
             return;
         }
@@ -286,10 +311,19 @@ impl<'a> Checker<'a> {
                         "target `{}` is not a property of the target schema",
                         f.target
                     );
-                    let hint = if known.is_empty() {
-                        "the target schema names no properties here".to_owned()
-                    } else {
-                        format!("known properties: {}", known.join(", "))
+                    let hint = match (
+                        crate::suggest::closest(&f.key, known.iter().copied()),
+                        keyword_typo(&f.key),
+                    ) {
+                        (Some(near), _) => format!(
+                            "did you mean `{near}`? known properties: {}",
+                            known.join(", ")
+                        ),
+                        (None, Some(keyword)) => keyword,
+                        (None, None) if known.is_empty() => {
+                            "the target schema names no properties here".to_owned()
+                        }
+                        (None, None) => format!("known properties: {}", known.join(", ")),
                     };
                     self.walk_undescribed(f, items);
                     if forbidden {
@@ -330,16 +364,7 @@ impl<'a> Checker<'a> {
                         "add a rule for it, or a `default`",
                     );
                 }
-                Some(f) => {
-                    if let Some(why) = self.may_omit(&f.node, items) {
-                        self.warn(
-                            f.pos,
-                            &f.target,
-                            format!("required target property `{}` may be omitted: {why}", f.target),
-                            "give the rule a `default`, or `on_missing: error` to reject such input",
-                        );
-                    }
-                }
+                Some(f) => self.required_member(f, dropped_when_empty.then_some(fields), items),
             }
         }
         if let Some(len) = quiet_from {
@@ -437,77 +462,12 @@ impl<'a> Checker<'a> {
     fn field(&mut self, f: &Field, node: NodeId, items: &[ItemScope<'a>]) {
         match &f.node {
             Node::Object(children) => {
-                self.object(children, node, &f.target, items, Some((f, f.pos)))
+                self.object(children, node, &f.target, items, Some((f, f.pos)), true)
             }
             Node::Value(rule) => self.value(f, rule, node, items),
             Node::Each(rule) => self.each(f, rule, node, items),
             Node::Choice(choice) => self.choice(f, choice, node, items),
         }
-    }
-
-    /// Why a produced field may still be left out (None = always written).
-    fn may_omit(&self, node: &Node, items: &[ItemScope<'a>]) -> Option<String> {
-        match node {
-            Node::Object(children) => {
-                if children
-                    .iter()
-                    .any(|c| self.may_omit(&c.node, items).is_none())
-                {
-                    None
-                } else {
-                    Some("every member of this object may be omitted".to_owned())
-                }
-            }
-            Node::Value(rule) => {
-                if rule.when.is_some() {
-                    return Some("the rule has a `when` condition".to_owned());
-                }
-                match &rule.source {
-                    Source::Const(_) => None,
-                    Source::Path(p) => self.omission(p, &rule.absence, items),
-                    Source::Template(parts) => parts.iter().find_map(|part| match part {
-                        TemplatePart::Path(p) => self.omission(p, &rule.absence, items),
-                        TemplatePart::Literal(_) => None,
-                    }),
-                }
-            }
-            Node::Each(rule) => {
-                if rule.when.is_some() {
-                    return Some("the rule has a `when` condition".to_owned());
-                }
-                self.omission(&rule.source, &rule.absence, items)
-            }
-            Node::Choice(choice) => self.choice_may_omit(choice, items),
-        }
-    }
-
-    fn omission(
-        &self,
-        p: &SourcePath,
-        absence: &super::compile::Absence,
-        items: &[ItemScope<'a>],
-    ) -> Option<String> {
-        let flow = self.peek(p, items)?;
-        if flow.maybe_missing && absence.default.is_none() && absence.on_missing == OnMissing::Omit
-        {
-            return Some(format!(
-                "its source `{}` is optional and `on_missing` is omit",
-                p.text
-            ));
-        }
-        if flow.nullable && absence.on_null == OnNull::Omit {
-            return Some(format!(
-                "its source `{}` may be null and `on_null` is omit",
-                p.text
-            ));
-        }
-        if absence.on_empty == OnEmpty::Omit && may_be_empty(&flow) {
-            return Some(format!(
-                "its source `{}` may be empty and `on_empty` is omit",
-                p.text
-            ));
-        }
-        None
     }
 
     /// Resolves a path without reporting (for omission analysis).
@@ -522,7 +482,7 @@ impl<'a> Checker<'a> {
                 let shape = self.ctx.request_shape.as_ref()?;
                 (shape, shape.root())
             }
-            Root::Claims => {
+            Root::Claims | Root::SoapHeader => {
                 return Some(Flow {
                     maybe_missing: true,
                     ..Flow::unknown()
@@ -597,14 +557,18 @@ impl<'a> Checker<'a> {
                             "`{}`: the route path `{}` has no parameter `{{{name}}}`",
                             p.text, self.route.route.path
                         ),
-                        &format!(
-                            "path parameters of this route: {}",
-                            if known.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                known
+                        &match crate::suggest::closest(
+                            name,
+                            self.ctx.path_params.iter().map(String::as_str),
+                        ) {
+                            Some(near) => format!(
+                                "did you mean `$path.{near}`? path parameters of this route: {known}"
+                            ),
+                            None if known.is_empty() => {
+                                "path parameters of this route: none".to_owned()
                             }
-                        ),
+                            None => format!("path parameters of this route: {known}"),
+                        },
                     );
                     return None;
                 }
@@ -616,7 +580,7 @@ impl<'a> Checker<'a> {
                         f.pos,
                         &f.target,
                         format!("`{}` is not declared by the route", p.text),
-                        &format!("add `{name}` to `route.query`"),
+                        &declared_hint(name, &self.route.route.query, "$query", "route.query"),
                     );
                     return None;
                 }
@@ -637,7 +601,7 @@ impl<'a> Checker<'a> {
                         f.pos,
                         &f.target,
                         format!("`{}` is not declared by the route", p.text),
-                        &format!("add `{name}` to `route.headers`"),
+                        &declared_hint(name, &self.route.route.headers, "$header", "route.headers"),
                     );
                     return None;
                 }
@@ -647,6 +611,34 @@ impl<'a> Checker<'a> {
                 });
             }
             Root::Claims => {
+                return Some(Flow {
+                    maybe_missing: true,
+                    ..Flow::unknown()
+                });
+            }
+            Root::SoapHeader => {
+                if self.route.route.soap.is_none() {
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!(
+                            "`{}` reads a SOAP header, but the route is not a SOAP route",
+                            p.text
+                        ),
+                        "set `route.soap: \"1.1\"` or `\"1.2\"`",
+                    );
+                    return None;
+                }
+                if self.section != Section::Request {
+                    self.error(
+                        f.pos,
+                        &f.target,
+                        format!("`{}` reads the request's SOAP header, which only the request mapping can read", p.text),
+                        "map the header into the internal request in the request mapping",
+                    );
+                    return None;
+                }
+                // Header entries are schema-less XML: text, or objects of their children.
                 return Some(Flow {
                     maybe_missing: true,
                     ..Flow::unknown()
@@ -683,7 +675,11 @@ impl<'a> Checker<'a> {
                         f.pos,
                         &loc,
                         format!("source path `{}` does not exist in the source schema: no `{seg}` at `{}`", p.text, if pointer.is_empty() { "/" } else { pointer.as_str() }),
-                        &if known.is_empty() { "the schema declares no properties here".to_owned() } else { format!("known here: {}", known.join(", ")) },
+                        &match crate::suggest::closest(seg, known.iter().copied()) {
+                            Some(near) => format!("did you mean `{near}`? known here: {}", known.join(", ")),
+                            None if known.is_empty() => "the schema declares no properties here".to_owned(),
+                            None => format!("known here: {}", known.join(", ")),
+                        },
                     );
                     return None;
                 }

@@ -478,6 +478,7 @@ mod tests {
             query: &[],
             headers: &headers,
             claims: None,
+            soap_header: None,
             partner: "p",
             correlation_id: "c",
             request: None,

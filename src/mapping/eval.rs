@@ -248,6 +248,7 @@ impl<'a, 'c: 'a> Eval<'a, 'c> {
             Root::Item => path.walk_view(scope?.item).map(Got::of),
             Root::Request => path.walk_from(ctx.request?).map(Got::Json),
             Root::Claims => path.walk_from(ctx.claims?).map(Got::Json),
+            Root::SoapHeader => path.walk_from(ctx.soap_header?).map(Got::Json),
             Root::PathParam(name) => ctx
                 .path_params
                 .iter()

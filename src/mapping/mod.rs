@@ -43,6 +43,9 @@ pub struct EvalContext<'a> {
     pub headers: &'a http::HeaderMap,
     /// Verified JWT claims, when the route is authenticated by JWT.
     pub claims: Option<&'a Value>,
+    /// A SOAP request's header entries by local name (`$soap.header.NAME`), in request
+    /// mappings of SOAP routes that read them.
+    pub soap_header: Option<&'a Value>,
     /// The partner's name: the directory of the route file.
     pub partner: &'a str,
     pub correlation_id: &'a str,
@@ -259,7 +262,9 @@ pub fn parse_route_yaml(text: &str, file: &Path) -> Result<RouteFile, Vec<Diagno
             (line > 0).then_some((line, col))
         });
         let message = strip_position_suffix(e.without_snippet().to_string());
-        vec![Diagnostic::error(file, message).at_opt(pos)]
+        vec![with_suggestion(
+            Diagnostic::error(file, message).at_opt(pos),
+        )]
     })
 }
 
@@ -286,8 +291,19 @@ pub fn parse_route_json(text: &str, file: &Path) -> Result<RouteFile, Vec<Diagno
             .ok()
             .zip(u32::try_from(e.column()).ok())
             .filter(|(l, _)| *l > 0);
-        vec![Diagnostic::error(file, e.to_string()).at_opt(pos)]
+        vec![with_suggestion(
+            Diagnostic::error(file, e.to_string()).at_opt(pos),
+        )]
     })
+}
+
+/// A parser's message about an unknown key lists the keys it expected: the closest of
+/// them becomes the hint (`form` for `from`).
+fn with_suggestion(d: Diagnostic) -> Diagnostic {
+    match crate::suggest::for_message(&d.message) {
+        Some(hint) => d.hint(hint),
+        None => d,
+    }
 }
 
 /// Compiles the `map` of one direction. `file` is used in diagnostics.
@@ -420,6 +436,7 @@ pub(crate) mod test_support {
             ],
             headers: &headers,
             claims: Some(&claims),
+            soap_header: None,
             partner: "acme",
             correlation_id: "c-1",
             request: Some(&request),
@@ -613,6 +630,7 @@ mod tests {
             query: &[],
             headers: &headers,
             claims: None,
+            soap_header: None,
             partner: "acme",
             correlation_id: "c-1",
             request,

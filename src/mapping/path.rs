@@ -24,6 +24,9 @@ pub enum Root {
     Header(String),
     /// `$claims.a.b`: segments hold `a`, `b`.
     Claims,
+    /// `$soap.header.NAME/a/b` (SOAP routes' request mappings): segments hold `NAME`, `a`,
+    /// `b`.
+    SoapHeader,
     /// `$partner`.
     Partner,
     /// `$correlation_id`.
@@ -63,7 +66,7 @@ pub enum PathError {
     #[error("empty step in path `{0}` (two `/` in a row or a trailing `/`)")]
     EmptyStep(String),
     #[error(
-        "unknown context source `{0}`; known: $path.NAME, $query.NAME, $header.NAME, $claims.NAME, $partner, $correlation_id, $index, $position, $request/..."
+        "unknown context source `{0}`; known: $path.NAME, $query.NAME, $header.NAME, $claims.NAME, $soap.header.NAME, $partner, $correlation_id, $index, $position, $request/..."
     )]
     UnknownContext(String),
     #[error("`{0}` needs a name, e.g. `{0}.id`")]
@@ -78,6 +81,7 @@ pub const CONTEXT_NAMES: &[&str] = &[
     "$query",
     "$header",
     "$claims",
+    "$soap.header",
     "$partner",
     "$correlation_id",
     "$index",
@@ -162,6 +166,21 @@ impl SourcePath {
                         return Err(PathError::EmptyStep(text.to_owned()));
                     }
                     (Root::Claims, segs)
+                }
+                "soap" => {
+                    // The header entry's name, then steps into it as in a document path;
+                    // an XML name may hold a `.`, so steps are written with `/`.
+                    let name = tail
+                        .strip_prefix(".header")
+                        .ok_or_else(|| PathError::UnknownContext(text.to_owned()))?;
+                    let name = context_name(name, "$soap.header")?;
+                    let (entry, rest) = name.split_once('/').unwrap_or((name.as_str(), ""));
+                    if entry.is_empty() || (name.contains('/') && rest.is_empty()) {
+                        return Err(PathError::EmptyStep(text.to_owned()));
+                    }
+                    let mut segs = vec![unescape(entry, text)?];
+                    segs.extend(slash_steps(rest, text)?);
+                    (Root::SoapHeader, segs)
                 }
                 "partner" if tail.is_empty() => (Root::Partner, Vec::new()),
                 "correlation_id" if tail.is_empty() => (Root::CorrelationId, Vec::new()),
@@ -322,6 +341,21 @@ mod tests {
         assert_eq!(segs("$path.orderId").0, Root::PathParam("orderId".into()));
         assert_eq!(segs("$query.page").0, Root::Query("page".into()));
         assert_eq!(segs("$header.X-Tenant").0, Root::Header("x-tenant".into()));
+        assert_eq!(
+            segs("$soap.header.Auth.v2/User/@id"),
+            (
+                Root::SoapHeader,
+                vec!["Auth.v2".to_string(), "User".to_string(), "@id".to_string()]
+            )
+        );
+        assert_eq!(
+            SourcePath::parse("$soap.header"),
+            Err(PathError::MissingName("$soap.header".into()))
+        );
+        assert_eq!(
+            SourcePath::parse("$soap.body.X"),
+            Err(PathError::UnknownContext("$soap.body.X".into()))
+        );
         assert_eq!(
             segs("$claims.org.id"),
             (Root::Claims, vec!["org".into(), "id".into()])

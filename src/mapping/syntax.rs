@@ -162,6 +162,37 @@ pub struct RouteSpec {
     /// Query parameters a mapping may read as `$query.NAME`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub query: Vec<String>,
+    /// A SOAP route: `"1.1"` or `"1.2"` (quoted). The partner's schema describes the
+    /// Body's element; the gateway reads and writes the Envelope, and answers every error
+    /// as a SOAP Fault. Needs `format: xml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soap: Option<String>,
+    /// The SOAP action(s) the route serves: one URI or a list, compared with the
+    /// `SOAPAction` header (1.1) or the `action` media-type parameter (1.2). Routes
+    /// sharing a method and path must all be SOAP routes with actions none of them share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soap_action: Option<SoapActions>,
+    /// The status of a SOAP route's faults: `binding` (the default: 500, or 400 for a SOAP
+    /// 1.2 Sender fault) or `problem` (the status of the problem in the fault's detail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soap_fault_status: Option<crate::soap::FaultStatus>,
+}
+
+/// `route.soap_action`: one action or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "an action URI or a list of action URIs")]
+pub enum SoapActions {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl SoapActions {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            SoapActions::One(a) => vec![a.clone()],
+            SoapActions::Many(list) => list.clone(),
+        }
+    }
 }
 
 /// Where the route forwards to.

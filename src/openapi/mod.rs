@@ -17,8 +17,8 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use crate::codec::Format;
-use crate::config::Gateway;
 use crate::config::openapi::DocInfo;
+use crate::config::{Gateway, Route};
 use bundle::{Bundle, Documents, PROBLEM, Target};
 
 /// The OpenAPI document of every partner route.
@@ -26,17 +26,28 @@ pub fn document(gw: &Gateway) -> Value {
     build(gw, None, gw.config.openapi.combined())
 }
 
-/// The OpenAPI document of one partner's routes; None when no route belongs to `partner`.
+/// The OpenAPI document of one partner's routes; None when no route of `partner` is
+/// published in OpenAPI.
 pub fn partner_document(gw: &Gateway, partner: &str) -> Option<Value> {
     gw.routes
         .iter()
-        .any(|r| r.partner == partner)
+        .any(|r| r.partner == partner && published(r))
         .then(|| build(gw, Some(partner), gw.config.openapi.partner(partner)))
 }
 
-/// The partners that have routes, each with a document of its own.
+/// The partners that have routes published in OpenAPI, each with a document of its own.
 pub fn partners(gw: &Gateway) -> BTreeSet<&str> {
-    gw.routes.iter().map(|r| r.partner.as_str()).collect()
+    gw.routes
+        .iter()
+        .filter(|r| published(r))
+        .map(|r| r.partner.as_str())
+        .collect()
+}
+
+/// Whether OpenAPI describes `route`. A SOAP route's contract is its endpoint's WSDL
+/// (`export wsdl`): OpenAPI has no form for an envelope and its actions.
+fn published(route: &Route) -> bool {
+    route.soap.is_none()
 }
 
 /// The document of the routes of `partner` (every route when None).
@@ -45,7 +56,7 @@ fn build(gw: &Gateway, partner: Option<&str>, info: DocInfo<'_>) -> Value {
     let routes: Vec<_> = gw
         .routes
         .iter()
-        .filter(|r| partner.is_none_or(|p| r.partner == p))
+        .filter(|r| partner.is_none_or(|p| r.partner == p) && published(r))
         .collect();
     let mut bundle = Bundle::new(
         Documents::new(

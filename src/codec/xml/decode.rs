@@ -37,14 +37,17 @@ pub(super) struct Decoder<'a> {
     pub(super) shape: &'a Shape,
     pub(super) route_ns: Option<&'a str>,
     pub(super) limits: &'a Limits,
+    /// Namespace declarations in scope before the text starts: those of the elements
+    /// around a [`Fragment`] (a SOAP Body's child), empty for a whole document.
+    pub(super) scope: &'a [(&'a str, &'a str)],
 }
 
 impl<'a> Decoder<'a> {
-    fn pos(&self, offset: usize) -> (u32, u32) {
+    pub(super) fn pos(&self, offset: usize) -> (u32, u32) {
         line_col(self.input, offset.saturating_add(self.bom))
     }
 
-    fn malformed(&self, offset: usize, message: impl Into<String>) -> CodecError {
+    pub(super) fn malformed(&self, offset: usize, message: impl Into<String>) -> CodecError {
         let (line, column) = self.pos(offset);
         CodecError::Malformed {
             format: FORMAT,
@@ -54,7 +57,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn forbidden(&self, offset: usize, message: impl Into<String>) -> CodecError {
+    pub(super) fn forbidden(&self, offset: usize, message: impl Into<String>) -> CodecError {
         let (line, column) = self.pos(offset);
         CodecError::Forbidden {
             line,
@@ -63,7 +66,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn limit(&self, offset: usize, limit: &'static str, max: usize) -> CodecError {
+    pub(super) fn limit(&self, offset: usize, limit: &'static str, max: usize) -> CodecError {
         let (line, column) = self.pos(offset);
         CodecError::Limit {
             limit,
@@ -73,7 +76,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn scan_error(&self, e: ScanError) -> CodecError {
+    pub(super) fn scan_error(&self, e: ScanError) -> CodecError {
         match e {
             ScanError::Malformed { at, message } => self.malformed(at, message),
             ScanError::TooManyAttributes { at } => {
@@ -97,6 +100,18 @@ impl<'a> Decoder<'a> {
             .checked_sub(self.text.as_ptr() as usize)
             .filter(|&at| at <= self.text.len())
             .unwrap_or(0)
+    }
+
+    /// The bindings a decoding starts with: the fragment's inherited scope.
+    pub(super) fn scope_bindings(&self) -> Vec<Binding<'a>> {
+        self.scope
+            .iter()
+            .map(|&(prefix, uri)| Binding {
+                prefix,
+                uri,
+                route: self.route_ns == Some(uri),
+            })
+            .collect()
     }
 
     /// [`lookup`] of `prefix`, and whether that namespace is the route's.
@@ -125,7 +140,7 @@ impl<'a> Decoder<'a> {
     pub(super) fn run(&self, text: &'a str) -> Result<Doc<'a>, CodecError> {
         let mut scanner = Scanner::new(text, self.limits.max_attributes)
             .max_name_bytes(self.limits.max_name_bytes);
-        let mut bindings: Vec<Binding<'a>> = Vec::new();
+        let mut bindings = self.scope_bindings();
         // What unprefixed names resolve to, looked up once each time the declarations in
         // scope change rather than once per element.
         let mut default_ns: Option<(Option<&'a str>, bool)> = None;
@@ -332,7 +347,7 @@ impl<'a> Decoder<'a> {
 
     /// Checks the declared encoding against the one the bytes were read in: UTF-8 (or
     /// its subset US-ASCII) or UTF-16. Any other is refused as unsupported, naming it.
-    fn declaration(&self, attrs: &[Attr<'_>], at: usize) -> Result<(), CodecError> {
+    pub(super) fn declaration(&self, attrs: &[Attr<'_>], at: usize) -> Result<(), CodecError> {
         let Some(declared) = attrs.iter().find(|a| a.name == "encoding").map(|a| a.raw) else {
             return Ok(());
         };

@@ -13,16 +13,52 @@ pub fn locate(
     namespace: Option<&str>,
     pointer: &str,
 ) -> Option<(u32, u32)> {
-    let transcoded;
-    let encoding = Encoding::detect(input);
-    let (input, text, bom) = if encoding == Encoding::Utf8 {
-        let (text, bom) = utf8_body(input).ok()?;
-        (input, text, bom)
-    } else {
-        // Positions in the transcoded text are the document's: both count characters.
-        transcoded = utf16_text(input, encoding).ok()?;
-        (transcoded.as_bytes(), transcoded.as_str(), 0)
+    let source = Source::read(input).ok()?;
+    locate_fragment(&source, &source.whole(), shape, namespace, pointer)
+}
+
+/// [`locate`] within a [`Fragment`] of `source` (a SOAP Body's child): the position is
+/// still the line and column in the whole document.
+pub fn locate_fragment(
+    source: &Source<'_>,
+    fragment: &Fragment<'_>,
+    shape: &Shape,
+    namespace: Option<&str>,
+    pointer: &str,
+) -> Option<(u32, u32)> {
+    let text = Text {
+        input: source.text.as_bytes(),
+        text: source.part(fragment).ok()?,
+        bom: fragment.range.start,
+        encoding: source.encoding,
+        scope: &fragment.scope,
     };
+    locate_in(&text, shape, namespace, pointer)
+}
+
+/// The document (or fragment) being searched: its bytes, its text, and what the decoder
+/// needs to read it as decoding did.
+struct Text<'a> {
+    input: &'a [u8],
+    text: &'a str,
+    bom: usize,
+    encoding: Encoding,
+    scope: &'a [(&'a str, &'a str)],
+}
+
+fn locate_in(
+    doc: &Text<'_>,
+    shape: &Shape,
+    namespace: Option<&str>,
+    pointer: &str,
+) -> Option<(u32, u32)> {
+    let Text {
+        input,
+        text,
+        bom,
+        encoding,
+        scope,
+    } = *doc;
     let tokens: Vec<String> = if pointer.is_empty() {
         Vec::new()
     } else {
@@ -45,9 +81,10 @@ pub fn locate(
         shape,
         route_ns: namespace,
         limits: &limits,
+        scope,
     };
     let mut scanner = Scanner::new(text, usize::MAX);
-    let mut bindings: Vec<Binding<'_>> = Vec::new();
+    let mut bindings: Vec<Binding<'_>> = decoder.scope_bindings();
     // `bindings.len()` when each open element started, to drop its declarations at its end.
     let mut marks: Vec<usize> = Vec::new();
     // The element on the pointer's path that is open, its depth and node, and how many

@@ -3,6 +3,7 @@
 //! the `default` must fit it, and the target counts as possibly left out unless the
 //! conditions cover every input.
 
+use super::omission::Omission;
 use super::*;
 use crate::mapping::compile::ChoiceRule;
 use crate::mapping::exclusive::{compared, complementary, same};
@@ -35,7 +36,9 @@ impl<'a> Checker<'a> {
             match &b.node {
                 Node::Value(r) => self.value(&branch, r, node, items),
                 Node::Each(r) => self.each(&branch, r, node, items),
-                Node::Object(o) => self.object(o, node, &f.target, items, Some((&branch, b.pos))),
+                Node::Object(o) => {
+                    self.object(o, node, &f.target, items, Some((&branch, b.pos)), true)
+                }
                 Node::Choice(inner) => self.choice(&branch, inner, node, items),
             }
             if c.ordered {
@@ -50,24 +53,28 @@ impl<'a> Checker<'a> {
     }
 
     /// Why a choice may write nothing (None = always written).
-    pub(super) fn choice_may_omit(
-        &self,
-        c: &ChoiceRule,
-        items: &[ItemScope<'a>],
-    ) -> Option<String> {
+    /// How a `cases` rule (or rules sharing a target) may leave its target out: by its own
+    /// `when`, by no branch holding, or as the first branch that may leave it out does.
+    pub(super) fn choice_omission(&self, c: &ChoiceRule, items: &[ItemScope<'a>]) -> Omission {
+        let other = |why: &str| Omission {
+            missing: None,
+            other: Some(why.to_owned()),
+        };
         if c.when.is_some() {
-            return Some("the rule has a `when` condition".to_owned());
+            return other("the rule has a `when` condition");
         }
         if !self.covers(c, items) {
-            return Some(if c.ordered {
-                "no branch of `cases` may hold, and it has no `default`".to_owned()
+            return other(if c.ordered {
+                "no branch of `cases` may hold, and it has no `default`"
             } else {
-                "none of the `when` conditions of its rules may hold".to_owned()
+                "none of the `when` conditions of its rules may hold"
             });
         }
         c.branches
             .iter()
-            .find_map(|b| self.may_omit(&b.node, items))
+            .map(|b| self.omission_of(&b.node, items))
+            .find(|o| !o.never())
+            .unwrap_or_default()
     }
 
     /// Whether some branch holds (or the default is written) for every input: a branch

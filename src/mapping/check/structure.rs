@@ -18,6 +18,24 @@ pub(super) fn step(shape: &Shape, cur: NodeId, seg: &str) -> Option<(NodeId, boo
     Some((next, !required))
 }
 
+/// Whether `seg` is a member `cur` names (among its own properties or an alternative's),
+/// as opposed to one only `additionalProperties` admits.
+pub(super) fn names_member(shape: &Shape, cur: NodeId, seg: &str) -> bool {
+    fn at(shape: &Shape, id: NodeId, seg: &str, depth: usize) -> bool {
+        let Some(node) = shape.nodes.get(id as usize) else {
+            return false;
+        };
+        node.properties.contains_key(seg)
+            || (depth < MAX_ALTERNATIVES_DEPTH
+                && node.union.iter().any(|&alt| at(shape, alt, seg, depth + 1)))
+    }
+    at(shape, cur, seg, 0)
+}
+
+/// How deep [`names_member`] follows alternatives nested in alternatives, as the shape's
+/// own property lookup does.
+const MAX_ALTERNATIVES_DEPTH: usize = 16;
+
 /// Resolves segments; returns the node and whether any step is optional.
 pub(super) fn walk_shape(
     shape: &Shape,
@@ -39,14 +57,45 @@ pub(super) fn flow_of(shape: &Shape, id: NodeId, maybe_missing: bool) -> Flow<'_
     Flow {
         origin: Some((shape, id)),
         types: without_null(types),
-        enum_values: shape
-            .nodes
-            .get(id as usize)
-            .and_then(|n| n.enum_values.clone()),
+        enum_values: known_values(shape, id, 0)
+            .map(|vs| vs.into_iter().filter(|v| !v.is_null()).collect()),
         nullable: !types.is_any() && types.names(TypeSet::NULL),
         maybe_missing,
         unknown: false,
     }
+}
+
+/// Deepest nesting of unions whose constants are gathered by [`known_values`].
+const MAX_KNOWN_DEPTH: usize = 8;
+
+/// The values a source node can take, when the schema says: its `enum` or `const`, the
+/// constants of a union whose alternatives each list theirs (`oneOf: [{const: a}, ...]`),
+/// or `true` and `false` for a boolean. Null is among them where the schema allows it.
+pub(super) fn known_values(shape: &Shape, id: NodeId, depth: usize) -> Option<Vec<Value>> {
+    let node = shape.nodes.get(id as usize)?;
+    if let Some(values) = &node.enum_values {
+        return Some(values.clone());
+    }
+    let types = shape.scalar_types(id);
+    if !node.union.is_empty() && depth < MAX_KNOWN_DEPTH {
+        let mut out = Vec::new();
+        for &alt in &node.union {
+            if shape.scalar_types(alt) == TypeSet::NULL {
+                out.push(Value::Null);
+            } else {
+                out.extend(known_values(shape, alt, depth + 1)?);
+            }
+        }
+        return Some(out);
+    }
+    if types.is_any() || without_null(types) != TypeSet::BOOLEAN {
+        return None;
+    }
+    let mut out = vec![Value::Bool(true), Value::Bool(false)];
+    if types.names(TypeSet::NULL) {
+        out.push(Value::Null);
+    }
+    Some(out)
 }
 
 /// Compares a copied source value's shape with the target's, member by member: every

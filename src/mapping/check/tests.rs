@@ -172,7 +172,7 @@ fn source_paths_must_exist() {
     assert_eq!(
         diags(&format!("{OK_BASE}note: /Order/Nope")),
         vec![
-            "t.yaml:9:5: error: source path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order`\n  --> at t.schema.json#/properties/Order\n  = hint: known here: @id, Priority, Note, Customer, Odd, Items"
+            "t.yaml:9:5: error: source path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order`\n  --> at t.schema.json#/properties/Order\n  = hint: did you mean `Note`? known here: @id, Priority, Note, Customer, Odd, Items"
         ]
     );
 }
@@ -197,9 +197,9 @@ fn types_must_flow() {
             "{OK_BASE}count: /Order/Customer\nnote: {{ from: /Order/@id, as: integer }}\nlines:\n  each: /Order/Items\n  map:\n    qty: Qty"
         )),
         vec![
-            "t.yaml:9:5: error: `/count` expects integer, but the rule produces object\n  --> at t.schema.json#/properties/count",
-            "t.yaml:10:5: error: `/note` expects string, but the rule produces integer\n  --> at t.schema.json#/properties/note\n  = hint: convert with `as: string` (add `scale` for fixed decimals)",
-            "t.yaml:14:9: error: `/lines/*/qty` expects integer, but the rule produces string\n  --> at t.schema.json#/properties/lines/items/properties/qty\n  = hint: convert with `as: integer`",
+            "t.yaml:9:5: error: `/count` expects integer, but the rule produces object (source `/Order/Customer` at t.schema.json#/properties/Order/properties/Customer)\n  --> at t.schema.json#/properties/count",
+            "t.yaml:10:5: error: `/note` expects string, but the rule produces integer (source `/Order/@id` at t.schema.json#/properties/Order/properties/@id)\n  --> at t.schema.json#/properties/note\n  = hint: convert with `as: string` (add `scale` for fixed decimals)",
+            "t.yaml:14:9: error: `/lines/*/qty` expects integer, but the rule produces string (source `Qty` at t.schema.json#/properties/Order/properties/Items/items/properties/Qty)\n  --> at t.schema.json#/properties/lines/items/properties/qty\n  = hint: convert with `as: integer`",
         ]
     );
 }
@@ -222,7 +222,7 @@ fn constants_and_lookups_must_fit_the_target_enum() {
     assert_eq!(
         diags("id: /Order/@id\nspeed: { const: FAST }"),
         vec![
-            "t.yaml:8:5: error: `/speed` allows only \"STANDARD\", \"EXPRESS\"; the rule can produce \"FAST\"\n  --> at t.schema.json#/properties/speed\n  = hint: map the values with `lookup`"
+            "t.yaml:8:5: error: `/speed` allows only \"STANDARD\", \"EXPRESS\"; the rule can produce \"FAST\"\n  --> at t.schema.json#/properties/speed\n  = hint: the constant is not a value the target allows: write one of \"STANDARD\", \"EXPRESS\""
         ]
     );
     assert_eq!(
@@ -259,7 +259,7 @@ fn required_targets_must_be_produced_unconditionally() {
     assert_eq!(
         diags("id: /Order/Note\nspeed: { const: EXPRESS }"),
         vec![
-            "t.yaml:7:5: warning: required target property `/id` may be omitted: its source `/Order/Note` is optional and `on_missing` is omit\n  --> at /id\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input"
+            "t.yaml:7:5: error[optional-into-required]: required target property `/id` may be omitted: its source `/Order/Note` is optional and `on_missing` is omit\n  --> at /id\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input; or map it inside an optional target object that is left out with its source"
         ]
     );
     assert_eq!(
@@ -442,7 +442,7 @@ fn whole_objects_copied_must_fit_member_by_member() {
     let yaml = "route: { method: POST, path: /t, format: json }\nupstream: { service: s, path: /t }\nrequest:\n  schema: s.json\n  target: t.json\n  map:\n    customer: /Customer\n";
     assert_eq!(
         check_yaml(yaml, Direction::Request, &source, &target),
-        vec!["t.yaml:7:5: error: `/customer` copies a whole object whose shape does not fit the target: required member `name` is not in the source (the source has `Name`); required member `Age` may be missing in the source; member `Name` is not allowed by the target; member `Tier` is not allowed by the target; at `/Age`: expects string, the source has integer\n  --> at t.schema.json#/properties/customer\n  = hint: map its members one by one (a nested map), renaming and converting as the target needs".to_string()]
+        vec!["t.yaml:7:5: error: `/customer` copies a whole object (source `/Customer` at t.schema.json#/properties/Customer) whose shape does not fit the target: required member `name` is not in the source (the source has `Name`); required member `Age` may be missing in the source; member `Name` is not allowed by the target; member `Tier` is not allowed by the target; at `/Age`: expects string, the source has integer\n  --> at t.schema.json#/properties/customer\n  = hint: map its members one by one (a nested map), renaming and converting as the target needs".to_string()]
     );
     let fine = check_yaml(yaml, Direction::Request, &source, &same);
     assert_eq!(fine, Vec::<String>::new());
@@ -481,7 +481,7 @@ fn ignored_paths_silence_the_unread_warning_and_must_exist() {
     assert_eq!(
         check_text(&text, &ContextDecl::default()),
         vec![
-            "t.yaml:7:3: error: ignored path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order`\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
+            "t.yaml:7:3: error: ignored path `/Order/Nope` does not exist in the source schema: no `Nope` at `/Order` (did you mean `Note`?)\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
             "t.yaml:7:3: error: ignored path `$path.id` does not exist in the source schema: only source document paths (starting with `/`) can be ignored\n  --> at request.ignore\n  = hint: list source document paths such as `/Order/Notes`",
         ]
     );
@@ -562,9 +562,272 @@ fn a_rule_where_the_target_has_properties_named_like_its_keywords_gets_a_hint() 
             "leg: { from: /Leg/Origin }\nplan: { each: /Leg/Days, item: . }\nother: { from: /Leg/Origin }"
         ),
         [
-            "t.yaml:7:5: error: `/leg` expects object, but the rule produces string\n  --> at t.schema.json#/properties/leg\n  = hint: the target object has properties spelled like this rule's keywords; an object whose first key is a rule keyword is a rule: to write the target properties, write `\\from`",
+            "t.yaml:7:5: error: `/leg` expects object, but the rule produces string (source `/Leg/Origin` at t.schema.json#/properties/Leg/properties/Origin)\n  --> at t.schema.json#/properties/leg\n  = hint: the target object has properties spelled like this rule's keywords; an object whose first key is a rule keyword is a rule: to write the target properties, write `\\from`",
             "t.yaml:8:5: error: `each` produces an array, but `/plan` is object\n  --> at t.schema.json#/properties/plan\n  = hint: the target object has properties spelled like this rule's keywords; an object whose first key is a rule keyword is a rule: to write the target properties, write `\\each`, `\\item`",
-            "t.yaml:9:5: error: `/other` expects object, but the rule produces string\n  --> at t.schema.json#/properties/other",
+            "t.yaml:9:5: error: `/other` expects object, but the rule produces string (source `/Leg/Origin` at t.schema.json#/properties/Leg/properties/Origin)\n  --> at t.schema.json#/properties/other",
+        ]
+    );
+}
+
+/// Checks a request map between a source schema named `s.schema.json` and a target named
+/// `t.schema.json`, without the unread-source warning.
+fn diags_named(source: Value, target: Value, map: &str) -> Vec<String> {
+    let route = parse_route_yaml(&route_text(map), Path::new("t.yaml")).unwrap();
+    let source = Shape::build("s.schema.json", &source, &|_| None).unwrap();
+    render(&check(
+        &route,
+        Direction::Request,
+        Path::new("t.yaml"),
+        &source,
+        &shape(target),
+        &ContextDecl {
+            path_params: vec!["id".to_owned()],
+            has_request: false,
+            request_shape: None,
+        },
+    ))
+    .into_iter()
+    .filter(|d| !d.contains(": no rule of the"))
+    .collect()
+}
+
+const MEMBER_ERROR_HINT: &str = "give the rule a `default`, or `on_missing: error` to reject such input; or map it inside an optional target object that is left out with its source";
+
+#[test]
+fn a_required_member_of_an_object_left_out_with_its_source_is_never_missing() {
+    let source = json!({"type": "object", "required": ["id"], "properties": {
+        "id": {"type": "string"},
+        "Customer": {"type": "object", "required": ["Email"], "properties": {
+            "Email": {"type": "string"}, "Name": {"type": "string"}}}}});
+    let target = json!({"type": "object", "required": ["id"], "properties": {
+        "id": {"type": "string"},
+        "customer": {"type": "object", "required": ["email"], "properties": {
+            "email": {"type": "string"}, "name": {"type": "string"}}}}});
+    // Every member reads below `/Customer`: without it no member is written and neither
+    // is the object; with it, `Email` is there.
+    assert_eq!(
+        diags_between(
+            source.clone(),
+            target.clone(),
+            "id: /id\ncustomer:\n  email: /Customer/Email\n  name: /Customer/Name"
+        ),
+        Vec::<String>::new()
+    );
+    // A member that is written without `/Customer` keeps the object: `email` may then be
+    // missing from it.
+    let missing_email = format!(
+        "t.yaml:9:7: error[optional-into-required]: required target property `/customer/email` may be omitted: its source `/Customer/Email` is optional and `on_missing` is omit\n  --> at /customer/email\n  = hint: {MEMBER_ERROR_HINT}"
+    );
+    for other in [
+        "{ const: x }",
+        "/id",
+        "{ from: /Customer/Name, default: x }",
+    ] {
+        assert_eq!(
+            diags_between(
+                source.clone(),
+                target.clone(),
+                &format!("id: /id\ncustomer:\n  email: /Customer/Email\n  name: {other}")
+            ),
+            vec![missing_email.clone()],
+            "{other}"
+        );
+    }
+    // `Email` optional inside `Customer`: present `Customer`, absent `Email`.
+    let optional_email = json!({"type": "object", "required": ["id"], "properties": {
+        "id": {"type": "string"},
+        "Customer": {"type": "object", "properties": {
+            "Email": {"type": "string"}, "Name": {"type": "string"}}}}});
+    assert_eq!(
+        diags_between(
+            optional_email,
+            target,
+            "id: /id\ncustomer:\n  email: /Customer/Email\n  name: /Customer/Name"
+        ),
+        vec![missing_email]
+    );
+    // A required object is judged where it is a member: it may be left out as a whole.
+    let required_customer = json!({"type": "object", "required": ["customer"], "properties": {
+        "customer": {"type": "object", "required": ["email"], "properties": {
+            "email": {"type": "string"}}}}});
+    assert_eq!(
+        diags_between(
+            source,
+            required_customer,
+            "customer:\n  email: /Customer/Email"
+        ),
+        vec![format!(
+            "t.yaml:7:5: error[optional-into-required]: required target property `/customer` may be omitted: every member of this object may be omitted\n  --> at /customer\n  = hint: {MEMBER_ERROR_HINT}"
+        )]
+    );
+}
+
+#[test]
+fn only_an_absence_a_schema_states_is_an_error() {
+    // `free` holds any members (a call answer without a schema): nothing states that
+    // `/free/x` may be absent, as nothing states a query parameter, a header or a claim
+    // may be. Those stay warnings; `/named`, which the schema names and does not
+    // require, is the error.
+    let source = json!({"type": "object", "required": ["free"], "properties": {
+        "free": {"additionalProperties": {"type": "string"}},
+        "named": {"type": "string"}}});
+    let target = json!({"type": "object", "required": ["a", "b", "c", "d", "e"], "properties": {
+        "a": {"type": "string"}, "b": {"type": "string"}, "c": {"type": "string"},
+        "d": {"type": "string"}, "e": {"type": "string"}}});
+    let warning = |line: u32, target: &str, why: &str| {
+        format!(
+            "t.yaml:{line}:5: warning: required target property `/{target}` may be omitted: {why}\n  --> at /{target}\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input"
+        )
+    };
+    assert_eq!(
+        diags_between(
+            source,
+            target,
+            "a: /free/x\nb: $query.page\nc: $header.x-tenant\nd: { template: \"{$query.page}-{/free/y}\" }\ne: /named"
+        ),
+        vec![
+            warning(7, "a", "its source `/free/x` is optional and `on_missing` is omit"),
+            warning(8, "b", "its source `$query.page` is optional and `on_missing` is omit"),
+            warning(9, "c", "its source `$header.x-tenant` is optional and `on_missing` is omit"),
+            warning(10, "d", "its placeholder `$query.page` may be missing or null and `on_missing` is omit"),
+            "t.yaml:11:5: error[optional-into-required]: required target property `/e` may be omitted: its source `/named` is optional and `on_missing` is omit\n  --> at /e\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input; or map it inside an optional target object that is left out with its source".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_required_target_left_out_on_purpose_stays_a_warning() {
+    let source = json!({"type": "object", "required": ["n"], "properties": {
+        "n": {"type": ["string", "null"]}, "o": {"type": "string"}}});
+    let target = json!({"type": "object", "required": ["a", "b"], "properties": {
+        "a": {"type": "string"}, "b": {"type": "string"}}});
+    assert_eq!(
+        diags_between(
+            source.clone(),
+            target.clone(),
+            "a: { from: /n, on_null: omit }\nb: { from: /o, on_missing: error }"
+        ),
+        vec![
+            "t.yaml:7:5: warning: required target property `/a` may be omitted: its source `/n` may be null and `on_null` is omit\n  --> at /a\n  = hint: give the rule a `default`, or `on_missing: error` to reject such input"
+        ]
+    );
+    assert_eq!(
+        diags_between(
+            source,
+            target,
+            "a: { from: /o, on_missing: null }\nb: { template: \"{/o}-{/n}\", default: \"-\" }"
+        ),
+        vec![
+            "t.yaml:7:5: error: `on_missing: null` writes null, which `/a` does not allow\n  --> at /a\n  = hint: use `default` or `on_missing: omit`"
+        ]
+    );
+}
+
+#[test]
+fn lookups_covering_every_boolean_or_enum_value_are_proven() {
+    let source = json!({"type": "object", "required": ["flag", "kind", "level"], "properties": {
+        "flag": {"type": "boolean"},
+        "kind": {"oneOf": [{"const": "red"}, {"const": "green"}]},
+        "level": {"enum": ["low", "high", null]}}});
+    let target = json!({"type": "object", "properties": {
+        "f": {"enum": ["Y", "N"]}, "k": {"enum": ["A", "B"]}, "l": {"enum": ["L", "H"]}}});
+    assert_eq!(
+        diags_between(
+            source.clone(),
+            target.clone(),
+            "f: { from: /flag, lookup: { \"true\": Y, \"false\": N } }\n\
+             k: { from: /kind, lookup: { red: A, green: B } }\n\
+             l: { from: /level, on_null: omit, lookup: { low: L, high: H } }"
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        diags_between(
+            source,
+            target,
+            "f: { from: /flag, lookup: { \"true\": Y } }\nk: { from: /kind, lookup: { red: A, gren: B } }"
+        ),
+        vec![
+            "t.yaml:7:5: error: lookup has no entry for source value false\n  --> at /f\n  = hint: add the entries or a `fallback`",
+            "t.yaml:8:5: error: lookup has no entry for source value \"green\"\n  --> at /k\n  = hint: the key `gren` is no source value: did you mean `green`?; add the entries or a `fallback`",
+        ]
+    );
+}
+
+#[test]
+fn unknown_names_get_the_closest_known_one() {
+    assert_eq!(
+        diags(&format!(
+            "{OK_BASE}nte: /Order/Note\nnote: {{ form: /Order/Note }}\ncount: {{ from: $path.idd, as: integer }}\nopen:\n  x: $query.pag"
+        )),
+        vec![
+            "t.yaml:9:5: error: target `/nte` is not a property of the target schema (additionalProperties: false)\n  --> at t.schema.json#\n  = hint: did you mean `note`? known properties: id, speed, count, note, lines, open",
+            "t.yaml:10:5: error: `/note` is a nested map, but the target schema says string\n  --> at /note\n  = hint: `form` is not a rule keyword, so this object is read as target properties: did you mean `from`?",
+            "t.yaml:11:5: error: `$path.idd`: the route path `/p/{id}` has no parameter `{idd}`\n  --> at /count\n  = hint: did you mean `$path.id`? path parameters of this route: id",
+            "t.yaml:13:7: error: `$query.pag` is not declared by the route\n  --> at /open/x\n  = hint: did you mean `$query.page`? or add `pag` to `route.query`",
+        ]
+    );
+}
+
+#[test]
+fn values_outside_a_target_enum_get_the_closest_allowed_one() {
+    assert_eq!(
+        diags("id: /Order/@id\nspeed: { const: EXPRES }"),
+        vec![
+            "t.yaml:8:5: error: `/speed` allows only \"STANDARD\", \"EXPRESS\"; the rule can produce \"EXPRES\"\n  --> at t.schema.json#/properties/speed\n  = hint: the constant is not a value the target allows: write one of \"STANDARD\", \"EXPRESS\" (did you mean \"EXPRESS\" for \"EXPRES\"?)"
+        ]
+    );
+    assert_eq!(
+        diags(
+            "id: /Order/@id\nspeed: { from: /Order/Priority, lookup: { standard: STANDRD, express: EXPRESS, overnight: EXPRESS } }"
+        ),
+        vec![
+            "t.yaml:8:5: error: `/speed` allows only \"STANDARD\", \"EXPRESS\"; the rule can produce \"STANDRD\"\n  --> at t.schema.json#/properties/speed\n  = hint: the lookup writes values the target does not allow: make each output one of \"STANDARD\", \"EXPRESS\" (did you mean \"STANDARD\" for \"STANDRD\"?)"
+        ]
+    );
+    assert_eq!(
+        diags(
+            "id: /Order/@id\nspeed: { from: /Order/Priority, lookup: { standard: STANDARD, express: EXPRESS, overnigth: EXPRESS } }"
+        ),
+        vec![
+            "t.yaml:8:5: error: lookup has no entry for source value \"overnight\"\n  --> at /speed\n  = hint: the key `overnigth` is no source value: did you mean `overnight`?; add the entries or a `fallback`"
+        ]
+    );
+}
+
+#[test]
+fn type_errors_name_the_source_schema_location() {
+    let source = json!({"type": "object", "required": ["flag", "Customer"], "properties": {
+        "flag": {"type": "boolean"},
+        "Customer": {"type": "object", "properties": {"Name": {"type": "string"}}}}});
+    let target = json!({"type": "object", "properties": {
+        "n": {"type": "integer"}, "c": {"type": "string"}}});
+    assert_eq!(
+        diags_named(
+            source,
+            target,
+            "n: { from: /flag, as: integer }\nc: /Customer"
+        ),
+        vec![
+            "t.yaml:7:5: error: `as: integer` cannot convert a boolean source (source `/flag` at s.schema.json#/properties/flag)\n  --> at /n",
+            "t.yaml:8:5: error: `/c` expects string, but the rule produces object (source `/Customer` at s.schema.json#/properties/Customer)\n  --> at t.schema.json#/properties/c",
+        ]
+    );
+}
+
+#[test]
+fn route_file_keys_misspelt_get_the_keyword_meant() {
+    let parse = |text: &str| render(&parse_route_yaml(text, Path::new("t.yaml")).unwrap_err());
+    assert_eq!(
+        parse(&route_text("id: { from: /Order/@id, defualt: x }")),
+        vec![
+            "t.yaml:7:38: error: `defualt` is not a rule keyword, but this object is a rule because its first key `from` is one; to write a target property named `from`, write `\\from`; rule keywords: from, const, template, each, cases, map, item, filter, default, on_missing, on_null, on_empty, as, scale, rounding, apply, lookup, fallback, date, calc, when\n  = hint: did you mean `default`?"
+        ]
+    );
+    assert_eq!(
+        parse(&route_text("id: /x").replace("method: POST", "methd: POST")),
+        vec![
+            "t.yaml:1:10: error: unknown field `methd`, expected one of kind, method, path, format, namespace, response_media_type, headers, query, soap, soap_action, soap_fault_status\n  = hint: did you mean `method`?"
         ]
     );
 }

@@ -95,7 +95,7 @@ impl<'a> Checker<'a> {
         let Some(flow) = self.steps(f, rule, flow) else {
             return;
         };
-        self.fits(f, &flow, node, rule.convert.as_ref(), &rule.keys);
+        self.fits(f, &flow, node, rule);
         if let Some((shape, from)) = flow.origin
             && !rule.has_steps()
         {
@@ -117,7 +117,7 @@ impl<'a> Checker<'a> {
                 self.error(
                     f.pos,
                     &loc,
-                    format!("`{}` copies a whole {} whose shape does not fit the target: {}", f.target, type_names(flow.types), list.join("; ")),
+                    format!("`{}` copies a whole {}{} whose shape does not fit the target: {}", f.target, type_names(flow.types), source_note(&flow, &rule.source), list.join("; ")),
                     "map its members one by one (a nested map), renaming and converting as the target needs",
                 );
             }
@@ -142,8 +142,9 @@ impl<'a> Checker<'a> {
                     f.pos,
                     &f.target,
                     format!(
-                        "`apply` needs text, but the source is {}",
-                        type_names(flow.types)
+                        "`apply` needs text, but the source is {}{}",
+                        type_names(flow.types),
+                        source_note(&flow, &rule.source)
                     ),
                     "",
                 );
@@ -166,17 +167,22 @@ impl<'a> Checker<'a> {
             if l.fallback.is_none() {
                 match &flow.enum_values {
                     Some(vs) => {
-                        let missing: Vec<String> = vs
+                        // Null never reaches the lookup: `on_null` decides it first.
+                        let missing: Vec<&Value> = vs
                             .iter()
-                            .filter(|v| !lookup_has(&l.table, v))
-                            .map(Value::to_string)
+                            .filter(|v| !v.is_null() && !lookup_has(&l.table, v))
                             .collect();
                         if !missing.is_empty() {
+                            let hint = lookup_hint(&l.entries, vs, &missing);
                             self.error(
                                 f.pos,
                                 &f.target,
-                                format!("lookup has no entry for source value{} {}", if missing.len() == 1 { "" } else { "s" }, missing.join(", ")),
-                                "add the entries or a `fallback`",
+                                format!(
+                                    "lookup has no entry for source value{} {}",
+                                    if missing.len() == 1 { "" } else { "s" },
+                                    missing.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                                ),
+                                &hint,
                             );
                         }
                     }
@@ -206,8 +212,9 @@ impl<'a> Checker<'a> {
                     f.pos,
                     &f.target,
                     format!(
-                        "`date` needs a string, but the source is {}",
-                        type_names(flow.types)
+                        "`date` needs a string, but the source is {}{}",
+                        type_names(flow.types),
+                        source_note(&flow, &rule.source)
                     ),
                     "",
                 );
@@ -237,9 +244,10 @@ impl<'a> Checker<'a> {
                     f.pos,
                     &f.target,
                     format!(
-                        "`as: {}` cannot convert a {} source",
+                        "`as: {}` cannot convert a {} source{}",
                         conversion_name(c.to),
-                        type_names(t)
+                        type_names(t),
+                        source_note(&flow, &rule.source)
                     ),
                     "",
                 );
@@ -280,14 +288,8 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that a flow fits the target node.
-    pub(super) fn fits(
-        &mut self,
-        f: &Field,
-        flow: &Flow<'a>,
-        node: NodeId,
-        convert: Option<&Convert>,
-        keys: &[&'static str],
-    ) {
+    pub(super) fn fits(&mut self, f: &Field, flow: &Flow<'a>, node: NodeId, rule: &ValueRule) {
+        let (convert, keys) = (rule.convert.as_ref(), rule.keys.as_slice());
         let target = self.target;
         let want = without_null(target.scalar_types(node));
         let loc = target.node(node).location.clone();
@@ -340,10 +342,11 @@ impl<'a> Checker<'a> {
                 f.pos,
                 &loc,
                 format!(
-                    "`{}` expects {}, but the rule produces {}",
+                    "`{}` expects {}, but the rule produces {}{}",
                     f.target,
                     type_names(want),
-                    type_names(got)
+                    type_names(got),
+                    source_note(flow, &rule.source)
                 ),
                 &hint,
             );
@@ -370,6 +373,7 @@ impl<'a> Checker<'a> {
                         .map(Value::to_string)
                         .collect();
                     if !bad.is_empty() {
+                        let hint = enum_hint(rule, vs, &allowed);
                         self.error(
                             f.pos,
                             &loc,
@@ -379,7 +383,7 @@ impl<'a> Checker<'a> {
                                 list(&allowed),
                                 bad.join(", ")
                             ),
-                            "map the values with `lookup`",
+                            &hint,
                         );
                     }
                 }
@@ -415,6 +419,11 @@ impl<'a> Checker<'a> {
         } else if let Some(allowed) = &target.node(node).enum_values
             && !allowed.contains(v)
         {
+            let texts: Vec<String> = allowed.iter().map(text_of).collect();
+            let hint = crate::suggest::closest(&text_of(v), texts.iter().map(String::as_str))
+                .and_then(|near| allowed.iter().find(|a| text_of(a) == near))
+                .map(|near| format!("did you mean {near}?"))
+                .unwrap_or_default();
             self.error(
                 f.pos,
                 &loc,
@@ -423,7 +432,7 @@ impl<'a> Checker<'a> {
                     f.target,
                     list(allowed)
                 ),
-                "",
+                &hint,
             );
         }
     }
@@ -488,6 +497,7 @@ impl<'a> Checker<'a> {
                 &format!("{}/*", f.target),
                 &inner,
                 Some((f, f.pos)),
+                false,
             ),
             EachBody::Item(node) => {
                 let item_field = Field {
@@ -504,6 +514,7 @@ impl<'a> Checker<'a> {
                         &item_field.target,
                         &inner,
                         Some((&item_field, f.pos)),
+                        false,
                     ),
                     Node::Value(r) => self.value(&item_field, r, target_item, &inner),
                     Node::Each(r) => self.each(&item_field, r, target_item, &inner),
@@ -626,8 +637,14 @@ impl<'a> Checker<'a> {
                                 cur = next;
                             }
                             None => {
+                                let near = crate::suggest::closest(
+                                    seg,
+                                    shape.property_list(cur).into_iter().map(|(k, _)| k),
+                                )
+                                .map(|k| format!(" (did you mean `{k}`?)"))
+                                .unwrap_or_default();
                                 failed = Some(format!(
-                                    "no `{seg}` at `{}`",
+                                    "no `{seg}` at `{}`{near}",
                                     if pointer.is_empty() {
                                         "/"
                                     } else {
@@ -707,6 +724,50 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Where a value read as it is comes from, for type errors: the source path and its
+/// place in the source schema (empty when the value is no such read).
+pub(super) fn source_note(flow: &Flow<'_>, source: &Source) -> String {
+    match (flow.origin, source) {
+        (Some((shape, id)), Source::Path(p)) => {
+            format!(" (source `{}` at {})", p.text, shape.node(id).location)
+        }
+        _ => String::new(),
+    }
+}
+
+/// The hint for values outside a target enum: a constant or a lookup entry is fixed
+/// by writing an allowed value (the closest one suggested); other values need a lookup.
+fn enum_hint(rule: &ValueRule, produced: &[Value], allowed: &[Value]) -> String {
+    let allowed_text: Vec<String> = allowed.iter().map(text_of).collect();
+    let guesses = |what: &str| -> String {
+        let guesses: Vec<String> = produced
+            .iter()
+            .filter(|v| !allowed.contains(v))
+            .filter_map(|v| {
+                let near =
+                    crate::suggest::closest(&text_of(v), allowed_text.iter().map(String::as_str))?;
+                let near = allowed.iter().find(|a| text_of(a) == near)?;
+                Some(format!("did you mean {near} for {v}?"))
+            })
+            .collect();
+        if guesses.is_empty() {
+            format!("{what} one of {}", list(allowed))
+        } else {
+            format!("{what} one of {} ({})", list(allowed), guesses.join(" "))
+        }
+    };
+    let plain = rule.apply.is_empty() && rule.date.is_none() && rule.convert.is_none();
+    match (&rule.source, &rule.lookup) {
+        (Source::Const(_), None) if plain => {
+            guesses("the constant is not a value the target allows: write")
+        }
+        (_, Some(_)) if rule.date.is_none() && rule.convert.is_none() => {
+            guesses("the lookup writes values the target does not allow: make each output")
+        }
+        _ => "map the values with `lookup`".to_owned(),
+    }
+}
+
 pub(super) fn conversion_name(c: Conversion) -> &'static str {
     match c {
         Conversion::String => "string",
@@ -757,10 +818,42 @@ pub(super) fn list(values: &[Value]) -> String {
         .join(", ")
 }
 
-pub(super) fn lookup_has(table: &std::collections::HashMap<String, Value>, v: &Value) -> bool {
+/// The lookup key a source value is found under, as the runtime spells it.
+pub(super) fn lookup_key(v: &Value) -> String {
     match v {
-        Value::String(s) => table.contains_key(s),
-        other => table.contains_key(&other.to_string()),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => crate::codec::number_text(n),
+        other => other.to_string(),
+    }
+}
+
+pub(super) fn lookup_has(table: &std::collections::HashMap<String, Value>, v: &Value) -> bool {
+    table.contains_key(&lookup_key(v))
+}
+
+/// The hint for source values a lookup misses: a key that is no source value but is
+/// spelled like a missed one is most likely meant for it.
+fn lookup_hint(entries: &[(String, Value)], values: &[Value], missing: &[&Value]) -> String {
+    let known: Vec<String> = values.iter().map(lookup_key).collect();
+    let stray: Vec<&str> = entries
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !known.iter().any(|v| v == k))
+        .collect();
+    let guesses: Vec<String> = missing
+        .iter()
+        .filter_map(|v| {
+            let key = lookup_key(v);
+            let near = crate::suggest::closest(&key, stray.iter().copied())?;
+            Some(format!(
+                "the key `{near}` is no source value: did you mean `{key}`?"
+            ))
+        })
+        .collect();
+    if guesses.is_empty() {
+        "add the entries or a `fallback`".to_owned()
+    } else {
+        format!("{}; add the entries or a `fallback`", guesses.join("; "))
     }
 }
 

@@ -27,7 +27,7 @@ fn every_error_is_collected_with_its_position() {
         vec![
             "t.yaml:7:5: rule has more than one source @ /a",
             "t.yaml:8:5: rule has no source @ /b",
-            "t.yaml:9:5: unknown context source `$nope.x`; known: $path.NAME, $query.NAME, $header.NAME, $claims.NAME, $partner, $correlation_id, $index, $position, $request/... @ /c",
+            "t.yaml:9:5: unknown context source `$nope.x`; known: $path.NAME, $query.NAME, $header.NAME, $claims.NAME, $soap.header.NAME, $partner, $correlation_id, $index, $position, $request/... @ /c",
             "t.yaml:10:5: `Qty` is relative to an item, but this rule is not inside `each` @ /d",
             "t.yaml:11:5: empty step in path `/a//b` (two `/` in a row or a trailing `/`) @ /e",
         ]

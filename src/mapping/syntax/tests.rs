@@ -23,7 +23,8 @@ fn unknown_rule_key_is_reported_at_its_position() {
          its first key `from` is one; to write a target property named `from`, write \
          `\\from`; rule keywords: from, const, template, each, cases, map, item, filter, \
          default, on_missing, on_null, on_empty, as, scale, rounding, apply, lookup, fallback, \
-         date, calc, when"
+         date, calc, when\n  \
+         = hint: did you mean `from`?"
     );
     assert_eq!(
         yaml_error("leg: { from: /Leg/Origin, \\to: /Leg/Dest }"),
@@ -215,7 +216,7 @@ fn unknown_route_key_is_an_error() {
     assert_eq!((err[0].line, err[0].column), (Some(1), Some(47)));
     assert_eq!(
         err[0].message,
-        "unknown field `verb`, expected one of kind, method, path, format, namespace, response_media_type, headers, query"
+        "unknown field `verb`, expected one of kind, method, path, format, namespace, response_media_type, headers, query, soap, soap_action, soap_fault_status"
     );
 }
 

@@ -112,9 +112,9 @@ fn every_branch_is_checked_against_the_target() {
     assert_eq!(
         check_map(map, &source(true), &target()),
         vec![
-            "t.yaml:7:5: error: `cases` branch 2: `/speed` expects string, but the rule produces boolean\n  --> at t.schema.json#/properties/speed",
+            "t.yaml:7:5: error: `cases` branch 2: `/speed` expects string, but the rule produces boolean (source `/Express` at s.schema.json#/properties/Express)\n  --> at t.schema.json#/properties/speed",
             "t.yaml:7:5: error: the default \"SLOW\" of `/speed` is not one of \"STANDARD\", \"EXPRESS\"\n  --> at t.schema.json#/properties/speed",
-            "t.yaml:12:5: error: `/n` expects integer, but the rule produces string\n  --> at t.schema.json#/properties/n\n  = hint: convert with `as: integer`",
+            "t.yaml:12:5: error: `/n` expects integer, but the rule produces string (source `/Note` at s.schema.json#/properties/Note)\n  --> at t.schema.json#/properties/n\n  = hint: convert with `as: integer`",
         ]
     );
     // The fixed map checks clean: a default makes the required target always written.
