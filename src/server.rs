@@ -540,6 +540,7 @@ where
                 let peer = PeerInfo {
                     addr: peer,
                     certs: None,
+                    half_close: false,
                 };
                 return drive(io, svc, &conn_opts, protocol, peer, observe, stop).await;
             };
@@ -572,7 +573,11 @@ where
                 .peer_certificates()
                 .filter(|c| !c.is_empty())
                 .map(|c| PeerCertificates(c.iter().map(|d| d.to_vec()).collect()));
-            let peer = PeerInfo { addr: peer, certs };
+            let peer = PeerInfo {
+                addr: peer,
+                certs,
+                half_close: false,
+            };
             drive(stream, svc, &conn_opts, protocol, peer, observe, stop).await;
         });
     }
@@ -598,6 +603,49 @@ where
     }
     connections.shutdown().await;
     Ok(())
+}
+
+/// Serves one plain (non-TLS) connection over any transport until it ends, exactly as
+/// [`serve`] serves an accepted TCP connection: the same hyper settings, timers, request
+/// extensions (with `peer` as the client's address) and rejection reports, except that the
+/// client may close its sending side after the last request and still get every answer
+/// (the connection closes once they are written). For in-memory transports: the HTTP
+/// request-path fuzz target drives the gateway's service through it.
+pub async fn serve_connection<I, S, B>(
+    io: I,
+    service: S,
+    opts: &ServerOptions,
+    peer: SocketAddr,
+    rejected: Option<RejectionHook>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // Nothing drains a lone connection; the sender lives as long as it does.
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let io = WriteDeadline::new(io, opts.response_write_timeout);
+    let protocol = if opts.h2c {
+        Protocol::Auto
+    } else {
+        Protocol::Http1
+    };
+    let peer = PeerInfo {
+        addr: peer,
+        certs: None,
+        half_close: true,
+    };
+    let observe = Observe {
+        rejected,
+        cut: DrainCut::default(),
+    };
+    drive(io, service, opts, protocol, peer, observe, stop_rx).await;
 }
 
 /// Which HTTP versions a connection speaks.
@@ -630,6 +678,9 @@ impl Observe {
 struct PeerInfo {
     addr: SocketAddr,
     certs: Option<PeerCertificates>,
+    /// The client closes its sending side once it has sent everything and still wants the
+    /// answers (an in-memory client). A network client that does so is taken to be gone.
+    half_close: bool,
 }
 
 /// When a connection last had no request in flight, for the HTTP/2 idle timeout (hyper
@@ -668,6 +719,7 @@ async fn drive<I, S, B>(
     let track = Arc::clone(&activity);
     let max_headers = opts.max_headers;
     let addr = peer.addr;
+    let half_close = peer.half_close;
     let per_request = observe.clone();
     let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let ext = req.extensions_mut();
@@ -717,10 +769,12 @@ async fn drive<I, S, B>(
     let io = TokioIo::new(io);
     match protocol {
         Protocol::Http1 => {
+            let mut builder = opts.http1();
+            builder.half_close(half_close);
             watch
                 // Upgrades (WebSocket on proxy routes) hand the connection to a tunnel
                 // once the 101 is written.
-                .run(opts.http1().serve_connection(io, hyper_svc).with_upgrades())
+                .run(builder.serve_connection(io, hyper_svc).with_upgrades())
                 .await
         }
         Protocol::Http2 => {
@@ -729,7 +783,8 @@ async fn drive<I, S, B>(
                 .await
         }
         Protocol::Auto => {
-            let builder = opts.auto();
+            let mut builder = opts.auto();
+            builder.http1().half_close(half_close);
             watch
                 .run(builder.serve_connection_with_upgrades(io, hyper_svc))
                 .await;

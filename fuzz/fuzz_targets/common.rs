@@ -6,8 +6,11 @@ use schemagate::config::{self, Gateway, LoadOptions};
 
 pub fn gateway() -> Gateway {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    config::load(&LoadOptions { config_path: Some(root.join("gateway.toml")), ..Default::default() })
-        .unwrap_or_else(|d| panic!("the example configuration does not load: {d:?}"))
+    config::load(&LoadOptions {
+        config_path: Some(root.join("gateway.toml")),
+        ..Default::default()
+    })
+    .unwrap_or_else(|d| panic!("the example configuration does not load: {d:?}"))
 }
 
 /// Runs a partner body through the request direction of `route` and, when it maps, the
@@ -45,14 +48,20 @@ pub fn run(gw: &Gateway, route: &str, data: &[u8]) {
             (Err(_), None) => {}
             _ => panic!(
                 "fast and general request paths disagree: fast {:?}, general {:?}",
-                fast.as_ref().map(|m| String::from_utf8_lossy(&m.body).into_owned()),
-                general.as_ref().map(|(b, _)| String::from_utf8_lossy(b).into_owned())
+                fast.as_ref()
+                    .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
+                general
+                    .as_ref()
+                    .map(|(b, _)| String::from_utf8_lossy(b).into_owned())
             ),
         }
         fast.ok().map(|m| m.decoded)
     });
     if let Some(stage) = &route.response {
-        let cut = schemagate::mapping::EvalContext { request: decoded.as_ref(), ..ctx };
+        let cut = schemagate::mapping::EvalContext {
+            request: decoded.as_ref(),
+            ..ctx
+        };
         let answer = schemagate::pipeline::transform_response(route, stage, data, &cut, &limits);
         let general = general_response(route, stage, data, &cut, &limits);
         assert_eq!(
@@ -61,7 +70,10 @@ pub fn run(gw: &Gateway, route: &str, data: &[u8]) {
             "fast and general response paths disagree"
         );
         if let Some(full) = &full {
-            let whole = schemagate::mapping::EvalContext { request: Some(full), ..ctx };
+            let whole = schemagate::mapping::EvalContext {
+                request: Some(full),
+                ..ctx
+            };
             let reference =
                 schemagate::pipeline::transform_response(route, stage, data, &whole, &limits);
             assert_eq!(
