@@ -18,7 +18,8 @@
 #   trace-10     OpenTelemetry tracing on, 10 % of new traces sampled, exported to a local sink
 #   trace-100    every trace sampled and exported
 #   nginx-pass   nginx's plain proxy, GET /api/users/1 (the floor for a cached GET)
-#   cache-hit    schemagate, GET /api/users/1 answered from its response cache
+#   cache-hit    schemagate, GET /cached/users/1 answered from its response cache (a GET
+#                route: /api/{path} passes every method, and only GET routes are cached)
 # Prints one table row per variant: medians over the rounds, and the CPU ratio to `base`
 # (GET variants: to nginx-pass).
 set -Eeuo pipefail
@@ -176,7 +177,7 @@ measure() {
     jwt | jwt-nocache) hname=Authorization hvalue="Bearer $TOKEN" ;;
     apikey) hname=X-Api-Key hvalue=$APIKEY ;;
     nginx-pass) port=18081 url="http://127.0.0.1:18081/api/users/1" body="" ;;
-    cache-hit) url="http://127.0.0.1:$port/api/users/1" body="" ;;
+    cache-hit) url="http://127.0.0.1:$port/cached/users/1" body="" ;;
     esac
     if [[ $v == nginx-pass ]]; then
         taskset -c "$GW_CPU" "$NGINX" -p "$WORK/" -e run/nginx-proxy.error.log \

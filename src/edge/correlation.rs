@@ -23,7 +23,7 @@ pub fn correlation_id(headers: &HeaderMap, header: &HeaderName) -> String {
         && let Ok(s) = value.to_str()
         && is_well_formed(s)
     {
-        return s.to_string();
+        return s.to_owned();
     }
     generate()
 }
@@ -56,7 +56,8 @@ pub fn generate() -> String {
     bytes[8..].copy_from_slice(&b.to_le_bytes());
     let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    id.hyphenated().encode_lower(&mut buf).to_string()
+    // `to_owned`, not `to_string`: a copy of the 36 bytes, without the formatting machinery.
+    (*id.hyphenated().encode_lower(&mut buf)).to_owned()
 }
 
 fn seed() -> u64 {

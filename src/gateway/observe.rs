@@ -195,17 +195,22 @@ impl Pending {
     fn record(&self, line: &Line<'_>) {
         let secs = line.elapsed.as_secs_f64();
         let route_label = line.route.map_or(UNMATCHED_ROUTE, |(_, r)| r.name.as_str());
-        // A HEAD answered by a GET route, or a CORS preflight, counts under its own method
-        // through the labelled family: the route's series at hand are its own method's.
+        // A HEAD answered by a GET route, a CORS preflight, or any method of a route that
+        // serves every method, counts under its own method.
         match line
             .route
             .and_then(|(i, r)| self.rt.routes.get(i).map(|rr| (r, rr)))
         {
             Some((r, rr)) if self.method == r.method => rr.metrics.request(line.status, secs),
-            _ => self
-                .state
+            // The same series through the route's handles, resolved once per method.
+            Some((_, rr)) => rr
                 .metrics
-                .request(route_label, self.method.as_str(), line.status, secs),
+                .request_as(self.method.as_str(), line.status, secs),
+            None => {
+                self.state
+                    .metrics
+                    .request(route_label, self.method.as_str(), line.status, secs)
+            }
         }
         if self.rt.access_log {
             tracing::info!(

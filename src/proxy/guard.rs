@@ -141,6 +141,14 @@ impl Upstream {
         let Some(guard) = self.guard.as_deref() else {
             return self.send(method, path_and_query, headers, body).await;
         };
+        if policy.max_attempts <= 1 || !retry::may_retry(&method, policy) {
+            // One attempt whatever happens (what `retry::run` would make of it, its deposit
+            // included): the head and body go as they are, with no copy kept for a retry.
+            guard.budget.deposit();
+            return self
+                .guarded(guard, method, path_and_query, headers, body)
+                .await;
+        }
         let mut attempts = 0u64;
         let attempt = || {
             attempts += 1;
@@ -148,21 +156,31 @@ impl Upstream {
                 guard.retries.fetch_add(1, Ordering::Relaxed);
             }
             let (method, headers, body) = (method.clone(), headers.clone(), body.clone());
-            async move {
-                let exchange = self.send(method, path_and_query, headers, body);
-                match &guard.breaker {
-                    None => exchange.await,
-                    Some(b) => match b.call(exchange, breaker::is_failure).await {
-                        Ok(outcome) => outcome,
-                        Err(open) => Err(UpstreamError::CircuitOpen {
-                            upstream: self.name().to_owned(),
-                            retry_after: open.retry_after,
-                        }),
-                    },
-                }
-            }
+            self.guarded(guard, method, path_and_query, headers, body)
         };
         retry::run(&method, policy, &guard.budget, attempt, retry::should_retry).await
+    }
+
+    /// One exchange through the breaker, when the upstream has one.
+    async fn guarded(
+        &self,
+        guard: &Guard,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let exchange = self.send(method, path_and_query, headers, body);
+        match &guard.breaker {
+            None => exchange.await,
+            Some(b) => match b.call(exchange, breaker::is_failure).await {
+                Ok(outcome) => outcome,
+                Err(open) => Err(UpstreamError::CircuitOpen {
+                    upstream: self.name().to_owned(),
+                    retry_after: open.retry_after,
+                }),
+            },
+        }
     }
 
     /// One streamed exchange as [`Upstream::send_stream`], through the upstream's breaker:

@@ -215,11 +215,75 @@ pub struct RouteMetrics {
     /// Counters by status, filled on first sight of each status.
     statuses: RwLock<Vec<(u16, Counter)>>,
     requests: Family<RequestLabels, Counter>,
+    durations: HistogramFamily<RouteMethodLabels>,
+    /// The series of the other methods the route answered (a proxy route serving every
+    /// method, HEAD served by GET), resolved on first sight: at most one per method label.
+    others: RwLock<Vec<MethodSeries>>,
     route: String,
     method: &'static str,
 }
 
+/// One method's series of a route, beside the route's own method.
+#[derive(Debug)]
+struct MethodSeries {
+    method: &'static str,
+    duration: Histogram,
+    statuses: Vec<(u16, Counter)>,
+}
+
 impl RouteMetrics {
+    /// One answered request of this route under `method`, the request's own: the series
+    /// [`Metrics::request`] counts it in, kept at hand per method and status so that a
+    /// route serving every method pays no label hashing per request.
+    pub fn request_as(&self, method: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
+        if method == self.method {
+            return self.request(status, seconds);
+        }
+        if let Ok(others) = self.others.read()
+            && let Some(series) = others.iter().find(|m| m.method == method)
+            && let Some((_, counter)) = series.statuses.iter().find(|(s, _)| *s == status)
+        {
+            series.duration.observe(seconds);
+            counter.inc();
+            return;
+        }
+        let duration = self
+            .durations
+            .get_or_create(&RouteMethodLabels {
+                route: self.route.clone(),
+                method: method.to_string(),
+            })
+            .clone();
+        duration.observe(seconds);
+        let counter = self
+            .requests
+            .get_or_create(&RequestLabels {
+                route: self.route.clone(),
+                method: method.to_string(),
+                status,
+            })
+            .clone();
+        counter.inc();
+        if let Ok(mut others) = self.others.write() {
+            let at = match others.iter().position(|m| m.method == method) {
+                Some(at) => at,
+                None => {
+                    others.push(MethodSeries {
+                        method,
+                        duration,
+                        statuses: Vec::new(),
+                    });
+                    others.len() - 1
+                }
+            };
+            let statuses = &mut others[at].statuses;
+            if statuses.len() < MAX_CACHED_STATUSES && !statuses.iter().any(|(s, _)| *s == status) {
+                statuses.push((status, counter));
+            }
+        }
+    }
+
     /// One answered request of this route.
     pub fn request(&self, status: u16, seconds: f64) {
         self.duration.observe(seconds);
@@ -488,6 +552,8 @@ impl Metrics {
                 .clone(),
             statuses: RwLock::new(Vec::new()),
             requests: self.requests.clone(),
+            durations: self.request_duration.clone(),
+            others: RwLock::new(Vec::new()),
             route: route.to_string(),
             method,
         }
@@ -746,6 +812,52 @@ mod tests {
         for m in ["get", "Post", "M17X", "PROPFIND", "", long.as_str()] {
             assert_eq!(method_label(m), "other", "{m:.20}");
         }
+    }
+
+    #[test]
+    fn a_route_counts_other_methods_in_the_series_the_family_would() {
+        let series = |m: &Metrics| {
+            let out = m.render();
+            let mut lines: Vec<String> = out
+                .lines()
+                .filter(|l| {
+                    l.starts_with("schemagate_requests_total")
+                        || l.starts_with("schemagate_request_duration_seconds_count")
+                })
+                .map(str::to_owned)
+                .collect();
+            lines.sort_unstable();
+            lines
+        };
+        let requests = [
+            ("GET", 200),
+            ("GET", 200),
+            ("POST", 201),
+            ("GET", 404),
+            ("PROPFIND", 405),
+            ("*", 200),
+        ];
+        let (by_handle, by_family) = (Metrics::new(), Metrics::new());
+        let handles = by_handle.route("bench/api", "*");
+        let _same = by_family.route("bench/api", "*");
+        for (method, status) in requests {
+            handles.request_as(method, status, 0.001);
+            by_family.request("bench/api", method, status, 0.001);
+        }
+        assert_eq!(series(&by_handle), series(&by_family));
+        assert_eq!(
+            series(&by_handle),
+            [
+                r#"schemagate_request_duration_seconds_count{route="bench/api",method="GET"} 3"#,
+                r#"schemagate_request_duration_seconds_count{route="bench/api",method="POST"} 1"#,
+                r#"schemagate_request_duration_seconds_count{route="bench/api",method="other"} 2"#,
+                r#"schemagate_requests_total{route="bench/api",method="GET",status="200"} 2"#,
+                r#"schemagate_requests_total{route="bench/api",method="GET",status="404"} 1"#,
+                r#"schemagate_requests_total{route="bench/api",method="POST",status="201"} 1"#,
+                r#"schemagate_requests_total{route="bench/api",method="other",status="200"} 1"#,
+                r#"schemagate_requests_total{route="bench/api",method="other",status="405"} 1"#,
+            ]
+        );
     }
 
     #[test]
