@@ -71,7 +71,7 @@ impl tower::Service<Uri> for WatchingConnector {
 
     fn call(&mut self, dst: Uri) -> Self::Future {
         let connecting = tower::Service::call(&mut self.0, dst);
-        Box::pin(async move { connecting.await.map(|io| Watched { io }) })
+        Box::pin(async move { connecting.await.map(|io| Watched { io, written: false }) })
     }
 }
 
@@ -80,6 +80,11 @@ impl tower::Service<Uri> for WatchingConnector {
 #[derive(Debug)]
 pub struct Watched {
     io: TokioIo<TcpStream>,
+    /// Bytes were written since the last read returned data: a request is under way, so a
+    /// close found now cannot make it unsent, and readiness reports it in good time. Only
+    /// the reads of an idle connection (hyper's look before it writes) need the peek: that
+    /// spares a system call on every other wait for an answer.
+    written: bool,
 }
 
 impl hyper::rt::Read for Watched {
@@ -91,8 +96,14 @@ impl hyper::rt::Read for Watched {
         let this = self.get_mut();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             // The waker is registered: if the peek finds nothing, readiness wakes us later.
-            Poll::Pending => peer_closed(this.io.inner()).map_or(Poll::Pending, Poll::Ready),
-            ready => ready,
+            Poll::Pending if !this.written => {
+                peer_closed(this.io.inner()).map_or(Poll::Pending, Poll::Ready)
+            }
+            Poll::Pending => Poll::Pending,
+            ready => {
+                this.written = false;
+                ready
+            }
         }
     }
 }
@@ -123,7 +134,10 @@ impl hyper::rt::Write for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let wrote = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.written |= matches!(wrote, Poll::Ready(Ok(n)) if n > 0);
+        wrote
     }
 
     fn poll_write_vectored(
@@ -131,7 +145,10 @@ impl hyper::rt::Write for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let wrote = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.written |= matches!(wrote, Poll::Ready(Ok(n)) if n > 0);
+        wrote
     }
 
     fn is_write_vectored(&self) -> bool {
