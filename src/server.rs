@@ -40,6 +40,11 @@
 //! Handlers see the peer address as a
 //! [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) request extension.
 
+mod accept;
+pub mod fds;
+
+pub use accept::{KINDS as ACCEPT_ERROR_KINDS, failures as accept_failures};
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -483,6 +488,7 @@ where
     let permits = Arc::new(Semaphore::new(opts.current().max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut burst = accept::Burst::default();
     tokio::pin!(shutdown);
 
     loop {
@@ -506,7 +512,7 @@ where
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed; pausing before retrying");
+                    burst.failed(&e);
                     tokio::select! {
                         () = &mut shutdown => break,
                         () = tokio::time::sleep(ACCEPT_ERROR_BACKOFF) => continue,
@@ -514,6 +520,7 @@ where
                 }
             },
         };
+        burst.accepted();
         // Responses are small and latency matters more than packet count.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, %peer, "cannot set TCP_NODELAY");
