@@ -4,14 +4,14 @@
 //! The accept loop pauses [`super::ACCEPT_ERROR_BACKOFF`] after each, so it cannot spin a
 //! core while nothing can be accepted; connections wait in the listen backlog meanwhile.
 //! Every failed attempt is counted by kind for `schemagate_accept_errors_total`; a burst of
-//! them (failures with no accepted connection between) is logged twice: a warning at its
-//! first failure and a line when a connection is accepted again, with how many attempts
-//! failed and for how long. The counters are the process's: one process has one set of
+//! them (failures less than [`BURST_GAP`] apart) is logged twice: a warning at its first
+//! failure and a line at the first connection accepted [`BURST_GAP`] after its last
+//! failure, with how many attempts failed and for how long. The counters are the process's: one process has one set of
 //! descriptors, whatever listeners it runs.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The kinds of process-wide accept failure, as the metric's `kind` label writes them.
 pub const KINDS: [&str; 3] = ["emfile", "enfile", "other"];
@@ -32,11 +32,16 @@ fn kind(e: &io::Error) -> usize {
     }
 }
 
+/// Failures less than this far apart are one burst: descriptors freed one at a time let
+/// an accept through now and then, which must not start a new burst (and log lines) each
+/// time.
+pub const BURST_GAP: Duration = Duration::from_secs(1);
+
 /// One accept loop's current burst of failures.
 #[derive(Debug, Default)]
 pub(super) struct Burst {
-    /// When the burst's first failure happened; None between bursts.
-    started: Option<Instant>,
+    /// When the burst's first and last failures happened; None between bursts.
+    span: Option<(Instant, Instant)>,
     failures: u64,
 }
 
@@ -44,28 +49,43 @@ impl Burst {
     /// An accept attempt failed for the process: counted, and logged when it starts a burst.
     pub(super) fn failed(&mut self, e: &io::Error) {
         FAILURES[kind(e)].fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        match &mut self.span {
+            Some((_, last)) if now.duration_since(*last) < BURST_GAP => *last = now,
+            _ => {
+                self.end(now);
+                self.span = Some((now, now));
+                tracing::warn!(
+                    error = %e,
+                    kind = KINDS[kind(e)],
+                    backoff_ms = super::ACCEPT_ERROR_BACKOFF.as_millis() as u64,
+                    "accepting connections failed; pausing between attempts until one succeeds \
+                     (the attempts are counted in schemagate_accept_errors_total, not logged)"
+                );
+            }
+        }
         self.failures += 1;
-        if self.started.is_none() {
-            self.started = Some(Instant::now());
-            tracing::warn!(
-                error = %e,
-                kind = KINDS[kind(e)],
-                backoff_ms = super::ACCEPT_ERROR_BACKOFF.as_millis() as u64,
-                "accepting connections failed; pausing between attempts until one succeeds \
-                 (the attempts are counted in schemagate_accept_errors_total, not logged)"
-            );
+    }
+
+    /// A connection was accepted: ends the burst, with its summary, once its last failure is
+    /// [`BURST_GAP`] old.
+    #[inline]
+    pub(super) fn accepted(&mut self) {
+        if self.span.is_some() {
+            self.end(Instant::now());
         }
     }
 
-    /// A connection was accepted: ends the burst, if one was running, with its summary.
-    #[inline]
-    pub(super) fn accepted(&mut self) {
-        if let Some(started) = self.started.take() {
+    fn end(&mut self, now: Instant) {
+        if let Some((first, last)) = self.span
+            && now.duration_since(last) >= BURST_GAP
+        {
             tracing::warn!(
                 failed_attempts = self.failures,
-                lasted_ms = started.elapsed().as_millis() as u64,
+                lasted_ms = last.duration_since(first).as_millis() as u64,
                 "accepting connections again"
             );
+            self.span = None;
             self.failures = 0;
         }
     }
@@ -84,9 +104,14 @@ mod tests {
         burst.failed(&io::Error::from_raw_os_error(libc::ENFILE));
         burst.failed(&io::Error::from_raw_os_error(libc::ENOBUFS));
         assert_eq!(burst.failures, 4);
-        assert!(burst.started.is_some());
+        // Accepted within the gap: the burst goes on.
         burst.accepted();
-        assert_eq!((burst.failures, burst.started), (0, None));
+        assert_eq!(burst.failures, 4);
+        let (first, last) = burst.span.unwrap();
+        // Accepted a gap after the last failure: the burst ends.
+        burst.end(last + BURST_GAP);
+        assert_eq!((burst.failures, burst.span), (0, None));
+        assert!(first <= last);
         let after = failures();
         // Other tests of this binary may count too: at least ours are there.
         assert!(after[0].1 >= before[0].1 + 2);
