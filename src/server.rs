@@ -21,6 +21,10 @@
 //!   loop stops accepting until one closes; new clients wait in the kernel's listen backlog
 //!   (and connect, but are not read from) rather than being refused, so a burst is absorbed
 //!   instead of turned into errors.
+//! - **Out of descriptors**: an accept failing with `EMFILE` or `ENFILE` pauses the loop for
+//!   [`ACCEPT_ERROR_BACKOFF`] instead of spinning; clients wait in the backlog, each failed
+//!   attempt is counted and each burst logged once (`accept.rs`). `serve` shares the
+//!   descriptors out at start so that this stays rare (`fds.rs`).
 //! - **Shutdown**: when the `shutdown` future completes the listener is closed, idle
 //!   connections are closed, in-flight requests run to completion (their connections are
 //!   closed after the response) for up to [`ServerOptions::shutdown_grace`], then whatever is
