@@ -22,6 +22,9 @@ pub enum Cause {
     Upstream,
     /// The gateway's own configuration or mapping is wrong (500): a bug to fix, logged loudly.
     Gateway,
+    /// The gateway is at a capacity limit it was configured with (503): nobody is wrong,
+    /// so requests are not logged one by one; the limit logs its own summary.
+    Capacity,
 }
 
 /// One precise complaint about the body: where it is and what is wrong.
@@ -127,6 +130,8 @@ pub enum ProblemKind {
     CircuitOpen,
     UpstreamTimeout,
     Unavailable,
+    /// The process's memory budget for bodies in flight is used up (503, `Retry-After`).
+    MemoryBudgetExhausted,
     Internal,
 }
 
@@ -157,6 +162,7 @@ impl ProblemKind {
             CircuitOpen => "circuit-open",
             UpstreamTimeout => "upstream-timeout",
             Unavailable => "unavailable",
+            MemoryBudgetExhausted => "memory-budget-exhausted",
             Internal => "internal-error",
         }
     }
@@ -187,6 +193,7 @@ impl ProblemKind {
             CircuitOpen => "Upstream service unavailable",
             UpstreamTimeout => "Upstream service timed out",
             Unavailable => "Service unavailable",
+            MemoryBudgetExhausted => "Gateway memory budget exhausted",
             Internal => "Internal gateway error",
         }
     }
@@ -210,7 +217,7 @@ impl ProblemKind {
             UpstreamError | InvalidUpstreamResponse => StatusCode::BAD_GATEWAY,
             // The real status is carried in `Problem::status`; this is only the fallback.
             UpstreamClientError => StatusCode::BAD_GATEWAY,
-            CircuitOpen | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            CircuitOpen | Unavailable | MemoryBudgetExhausted => StatusCode::SERVICE_UNAVAILABLE,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -225,6 +232,7 @@ impl ProblemKind {
             | CircuitOpen
             | UpstreamTimeout => Cause::Upstream,
             Internal | Unavailable => Cause::Gateway,
+            MemoryBudgetExhausted => Cause::Capacity,
             _ => Cause::Client,
         }
     }

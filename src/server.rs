@@ -21,6 +21,10 @@
 //!   loop stops accepting until one closes; new clients wait in the kernel's listen backlog
 //!   (and connect, but are not read from) rather than being refused, so a burst is absorbed
 //!   instead of turned into errors.
+//! - **Out of descriptors**: an accept failing with `EMFILE` or `ENFILE` pauses the loop for
+//!   [`ACCEPT_ERROR_BACKOFF`] instead of spinning; clients wait in the backlog, each failed
+//!   attempt is counted and each burst logged once (`accept.rs`). `serve` shares the
+//!   descriptors out at start so that this stays rare (`fds.rs`).
 //! - **Shutdown**: when the `shutdown` future completes the listener is closed, idle
 //!   connections are closed, in-flight requests run to completion (their connections are
 //!   closed after the response) for up to [`ServerOptions::shutdown_grace`], then whatever is
@@ -39,6 +43,11 @@
 //!
 //! Handlers see the peer address as a
 //! [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) request extension.
+
+mod accept;
+pub mod fds;
+
+pub use accept::{KINDS as ACCEPT_ERROR_KINDS, failures as accept_failures};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -483,6 +492,7 @@ where
     let permits = Arc::new(Semaphore::new(opts.current().max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut burst = accept::Burst::default();
     tokio::pin!(shutdown);
 
     loop {
@@ -506,7 +516,7 @@ where
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed; pausing before retrying");
+                    burst.failed(&e);
                     tokio::select! {
                         () = &mut shutdown => break,
                         () = tokio::time::sleep(ACCEPT_ERROR_BACKOFF) => continue,
@@ -514,6 +524,7 @@ where
                 }
             },
         };
+        burst.accepted();
         // Responses are small and latency matters more than packet count.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, %peer, "cannot set TCP_NODELAY");

@@ -143,6 +143,11 @@ pub struct LimitsConfig {
     pub max_headers: usize,
     /// Largest request head in bytes: request line and headers (431 beyond).
     pub max_header_bytes: usize,
+    /// Bytes the bodies of all requests in flight may hold together, as counted in
+    /// `docs/operations.md` (503 with `Retry-After` beyond). Unset: 64 partner bodies at
+    /// `max_body_bytes`, each counted 16 times (1 GiB with the defaults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_memory_bytes: Option<usize>,
 }
 
 /// 1 MiB: an order with thousands of lines; larger documents belong on a batch channel.
@@ -164,11 +169,19 @@ impl Default for LimitsConfig {
             max_name_bytes: codec.max_name_bytes,
             max_headers: DEFAULT_MAX_HEADERS,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_memory_bytes: None,
         }
     }
 }
 
 impl LimitsConfig {
+    /// The memory budget in bytes: `max_memory_bytes`, or the default derived from
+    /// `max_body_bytes` ([`crate::edge::budget::default_limit`]).
+    pub fn memory_budget(&self) -> usize {
+        self.max_memory_bytes
+            .unwrap_or_else(|| crate::edge::budget::default_limit(self.max_body_bytes))
+    }
+
     pub fn codec(&self) -> crate::codec::Limits {
         crate::codec::Limits {
             max_depth: self.max_depth,

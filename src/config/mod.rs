@@ -454,6 +454,26 @@ fn validate_config(cfg: &GatewayConfig, file: &Path, diags: &mut Vec<Diagnostic>
             );
         }
     }
+    if let Some(budget) = cfg.limits.max_memory_bytes {
+        let largest = crate::edge::budget::request_charge(cfg.limits.max_body_bytes);
+        if budget < largest {
+            diags.push(
+                Diagnostic::error(
+                    file,
+                    format!(
+                        "limits.max_memory_bytes ({budget}) is below what one request at \
+                         limits.max_body_bytes holds ({largest} bytes, {} times the body): \
+                         such a request could never be admitted",
+                        crate::edge::budget::DECODE_MULTIPLE
+                    ),
+                )
+                .location("limits.max_memory_bytes")
+                .hint(format!(
+                    "raise it to at least {largest}, or lower limits.max_body_bytes"
+                )),
+            );
+        }
+    }
     if let Err(errors) = crate::edge::headers::HeaderPolicy::new(&cfg.headers) {
         for e in errors {
             diags.push(Diagnostic::error(file, e.to_string()).location(e.key()));

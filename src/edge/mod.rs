@@ -12,8 +12,10 @@
 //! - [`cache`]: the response cache of GET routes and the `Cache-Control` policy.
 //! - [`config_key`]: the error naming a bad traffic-control key.
 //! - [`auth`]: partner authentication (mTLS, JWT, API keys) and IP allow lists.
+//! - [`budget`]: the process's memory budget for bodies in flight (503 past it).
 
 pub mod auth;
+pub mod budget;
 pub mod cache;
 pub mod config_key;
 pub mod context;

@@ -168,9 +168,12 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
             shutdown_state.ready.store(false, Ordering::Relaxed);
             tracing::info!("shutdown requested; draining in-flight requests");
         };
+        // The descriptors shared out once (server/fds.rs): partner connections are capped
+        // so upstream sockets and the admin listener keep theirs.
+        let fds = crate::server::fds::FdBudget::at_start(&state.runtime().gateway.config);
         // Each new connection takes the options of the configuration served at that moment.
         let options_state = Arc::clone(&state);
-        let options = move || options_state.server_options();
+        let options = move || fds.partner(options_state.server_options());
         let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
         let admin_task = admin_listener.map(|l| {
             let admin_state = Arc::clone(&state);
@@ -179,7 +182,7 @@ pub fn run_server(mut opts: LoadOptions, demo: bool) -> Result<()> {
             tokio::spawn(crate::server::serve(
                 l,
                 admin_app(admin_state),
-                move || options_state.server_options(),
+                move || crate::server::fds::admin(options_state.server_options()),
                 async move {
                     let _ = stopped.wait_for(|&v| v).await;
                 },

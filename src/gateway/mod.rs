@@ -31,6 +31,8 @@
 //!  request deadline (server.request_timeout_ms) around what follows   deadline.rs
 //!  response cache (GET routes): Age, Vary, one call per burst         cache.rs
 //!  route dispatch -> RouteService, built per route from `route.kind`  dispatch.rs
+//!    memory budget: each kind's bodies counted, 503 past the budget   route_service.rs,
+//!                                                                     edge/budget.rs
 //!    transform: Host, media type, body limit and read deadline,       transform.rs
 //!               decode, validate, map (pipeline.rs), forward
 //!    proxy: path checks, headers, bodies streamed both ways          proxy.rs

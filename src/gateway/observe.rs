@@ -168,7 +168,8 @@ impl Pending {
                 Cause::Upstream => {
                     tracing::warn!(correlation_id = %cid, route = route_label, status, log, "{}", p.detail)
                 }
-                Cause::Client => {}
+                // A capacity limit logs its own summary (edge/budget.rs), at a bounded rate.
+                Cause::Client | Cause::Capacity => {}
             }
         }
         let consumer = ctx

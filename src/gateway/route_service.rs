@@ -16,6 +16,7 @@ use super::transform::TransformService;
 use crate::config::file::LimitsConfig;
 use crate::config::{Route, RouteKind};
 use crate::diagnostic::Diagnostic;
+use crate::edge::budget;
 use crate::edge::context::RequestContext;
 use crate::problem::Problem;
 use crate::proxy::Upstream;
@@ -73,8 +74,17 @@ impl RouteService {
     pub async fn call(&self, call: RouteCall<'_>) -> Result<Response, Problem> {
         match self {
             RouteService::Transform(s) => s.call(call).await,
-            RouteService::Proxy(s) => s.call(call).await,
-            RouteService::Aggregate(s) => s.call(call).await,
+            RouteService::Proxy(s) => {
+                // Streamed bodies count only their frames in flight, until the answer's
+                // body is dropped (edge/budget.rs).
+                let held = call.rt.memory.admit(budget::STREAM_IN_FLIGHT_BYTES)?;
+                s.call(call).await.map(|r| held.hold(r))
+            }
+            RouteService::Aggregate(s) => {
+                // Admitted while the budget has room; the merged answer counts once built.
+                let held = call.rt.memory.admit(0)?;
+                s.call(call).await.map(|r| held.hold_answer(r))
+            }
         }
     }
 }

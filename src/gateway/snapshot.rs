@@ -32,6 +32,8 @@ pub struct Runtime {
     pub correlation_header: HeaderName,
     pub limits: Limits,
     pub max_body_bytes: usize,
+    /// The memory budget with this configuration's limit (`limits.max_memory_bytes`).
+    pub memory: crate::edge::budget::Budget,
     pub body_read_timeout: Duration,
     pub request_timeout: Duration,
     pub problem_format: ProblemFormat,
@@ -186,6 +188,7 @@ pub fn build(
         headers,
         limits: cfg.limits.codec(),
         max_body_bytes: cfg.limits.max_body_bytes,
+        memory: traffic.memory.with_limit(cfg.limits.memory_budget()),
         body_read_timeout: Duration::from_millis(cfg.server.body_read_timeout_ms),
         request_timeout: Duration::from_millis(cfg.server.request_timeout_ms),
         problem_format: cfg.errors.format,

@@ -77,6 +77,7 @@ impl AppState {
         let metrics = Metrics::new();
         let client = client.counting_dns_failures(metrics.upstream_dns_failures());
         metrics.traffic.report_from(traffic.clone());
+        metrics.capacity.report_memory(Arc::clone(&traffic.memory));
         let runtime = snapshot::build(gateway, &client, &traffic, &metrics, 1)?;
         metrics.set_config_generation(1);
         Ok(Arc::new(AppState {

@@ -27,6 +27,8 @@ const MIN_LOCAL_IDLE: Duration = Duration::from_secs(1);
 #[derive(Default, Debug)]
 pub struct Traffic {
     pub guards: Guards,
+    /// The memory budget's count of bytes in flight: requests of every snapshot add to it.
+    pub memory: Arc<crate::edge::budget::MemoryBudget>,
     limiter: Mutex<Option<(LimiterKey, Arc<Limiter>)>>,
     cache: Mutex<Option<(CacheStore, Arc<ResponseCache>)>>,
     /// False for `check`: stores are never connected (it has no async runtime, and throws

@@ -14,6 +14,7 @@ use http::{HeaderMap, StatusCode};
 use super::respond::{failure_kind, parse_query, partner_response, read_body};
 use super::route_service::RouteCall;
 use crate::config::Route;
+use crate::edge::budget;
 use crate::edge::context::RequestContext;
 use crate::edge::headers::{
     check_body_codings, check_host, request_host, retry_after_seconds, transform_request_headers,
@@ -93,6 +94,14 @@ impl TransformService {
         check_host(parts.version, &parts.headers)
             .map_err(|e| Problem::new(ProblemKind::MalformedRequest, e.to_string()))?;
 
+        // Counted against the memory budget from here until the answer's body is dropped:
+        // the declared body times the decoding multiple (edge/budget.rs).
+        let declared = match route.request {
+            Some(_) => budget::declared_body(&parts.headers, rt.max_body_bytes),
+            None => 0,
+        };
+        let mut held = rt.memory.admit(budget::request_charge(declared))?;
+
         // Request direction.
         let (decoded, upstream_body) = match &route.request {
             Some(stage) => {
@@ -113,6 +122,7 @@ impl TransformService {
                     rt.body_read_timeout,
                 )
                 .await?;
+                held.shrink_to(budget::request_charge(raw.len()));
                 match pipeline::transform_request(route, stage, &raw, &ctx, &rt.limits) {
                     Ok(m) => (Some(m.decoded), Bytes::from(m.body)),
                     Err(p) => {
@@ -157,6 +167,7 @@ impl TransformService {
         let resp = match result {
             Ok(r) => {
                 in_flight.finish(exchange_outcome(r.status), up_secs);
+                held.grow(r.body.len().saturating_mul(budget::ANSWER_MULTIPLE))?;
                 r
             }
             Err(e) => {
@@ -176,7 +187,7 @@ impl TransformService {
                 match pipeline::transform_response(route, stage, &resp.body, &ctx, &rt.limits) {
                     Ok(bytes) => {
                         let (status, bytes) = pipeline::partner_error(route, bytes, resp.status);
-                        return Ok(partner_response(
+                        return Ok(held.hold_answer(partner_response(
                             rt,
                             cid,
                             status,
@@ -184,7 +195,7 @@ impl TransformService {
                             Bytes::from(bytes),
                             media_type(route),
                             true,
-                        ));
+                        )));
                     }
                     Err(p) => tracing::warn!(
                         correlation_id = %cid,
@@ -260,7 +271,7 @@ impl TransformService {
                 (resp.body.clone(), ct)
             }
         };
-        Ok(partner_response(
+        Ok(held.hold_answer(partner_response(
             rt,
             cid,
             resp.status,
@@ -268,7 +279,7 @@ impl TransformService {
             body,
             content_type,
             mapped,
-        ))
+        )))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Logging and metrics.
 //!
-//! Submodules: [`process`] reads the process's own resources at scrape time and
+//! Submodules: [`process`] reads the process's own resources at scrape time,
+//! [`capacity`] the memory budget, failed accepts and the connection cap, and
 //! [`exposition`] picks and writes the text format a scraper asked for.
 //!
 //! Logging is `tracing` with one global subscriber: human-readable text or JSON lines (one
@@ -21,6 +22,7 @@ use std::sync::RwLock;
 use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod capacity;
 pub mod exposition;
 pub mod process;
 pub mod traces;
@@ -407,6 +409,8 @@ pub struct Metrics {
     config_generation: Gauge,
     /// Rate limits, breakers, retries and the response cache.
     pub traffic: traffic::TrafficMetrics,
+    /// The memory budget, failed accepts and the connection cap in force.
+    pub capacity: capacity::CapacityMetrics,
     /// Route names handed out through [`Metrics::route`]: the only route labels
     /// [`Metrics::request`] writes besides [`UNMATCHED_ROUTE`].
     routes: RwLock<HashSet<String>>,
@@ -512,6 +516,7 @@ impl Metrics {
             }),
         );
         let traffic = traffic::TrafficMetrics::register(&mut registry);
+        let capacity = capacity::CapacityMetrics::register(&mut registry);
         let mut process = Registry::default();
         process.register_collector(Box::new(process::ProcessCollector));
         Metrics {
@@ -529,6 +534,7 @@ impl Metrics {
             last_reload_success,
             config_generation,
             traffic,
+            capacity,
             routes: RwLock::new(HashSet::new()),
         }
     }

@@ -99,6 +99,21 @@ impl LoggedGateway {
         format!("http://{}{path}", self.admin_addr)
     }
 
+    /// The process id of the gateway.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many log lines so far `matches` accepts.
+    pub fn count(&self, matches: impl Fn(&Value) -> bool) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| matches(l))
+            .count()
+    }
+
     /// The first log line `matches` accepts, waiting up to 10 s for it.
     pub fn wait_for(&self, matches: impl Fn(&Value) -> bool) -> Value {
         let started = Instant::now();
