@@ -3,7 +3,7 @@
 //! partner schemas and embedded.
 
 use crate::config::Route;
-use crate::xsd::export::{Locations, export_with};
+use crate::xsd::export::{Locations, export_with, xml_ncname as ncname};
 use crate::xsd::{ServiceDescription, SoapOperation, SoapVersion, Warning, XsdError, XsdFile};
 
 use super::Version;
@@ -134,25 +134,6 @@ pub fn describe(routes: &[&Route], base_url: &str) -> Result<Described, Describe
         description,
         warnings,
     })
-}
-
-/// `text` as an XML name without a colon: other characters become `_`, and one that cannot
-/// start a name is preceded by `_`.
-fn ncname(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '_' | '-' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if !out.starts_with(|c: char| c.is_alphabetic() || c == '_') {
-        out.insert(0, '_');
-    }
-    out
 }
 
 #[cfg(test)]

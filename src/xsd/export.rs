@@ -881,8 +881,9 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-/// `s` made an NCName (for type and file names built from `$defs` keys).
-fn xml_ncname(s: &str) -> String {
+/// `s` made an NCName: other characters become `_`, and one that cannot start a name is
+/// preceded by `_` (type and file names built from `$defs` keys, WSDL names).
+pub(crate) fn xml_ncname(s: &str) -> String {
     let mut out: String = s
         .chars()
         .map(|c| {
