@@ -511,13 +511,12 @@ async fn switchable_upstream() -> (String, Arc<AtomicBool>, Arc<AtomicU64>) {
 }
 
 async fn call(b: &Breaker, url: &str) -> String {
-    let outcome = b
-        .call(async { get_with(url, &[]).await.status }, |s| {
-            s.is_server_error()
-        })
-        .await;
-    match outcome {
-        Ok(status) => status.as_u16().to_string(),
+    match b.acquire() {
+        Ok(permit) => {
+            let status = get_with(url, &[]).await.status;
+            permit.record(!status.is_server_error());
+            status.as_u16().to_string()
+        }
         Err(open) => format!("open {}", open.to_problem().retry_after.unwrap()),
     }
 }

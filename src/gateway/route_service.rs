@@ -4,6 +4,8 @@
 //! Adding a route kind is local: a [`RouteKind`] variant (parsed in `config/route.rs`), a
 //! variant here with its module, and the two arms below.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -29,6 +31,9 @@ pub enum RouteService {
     Proxy(ProxyService),
     Aggregate(AggregateService),
 }
+
+/// A route service's answer in the making.
+pub type RouteFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, Problem>> + Send + 'a>>;
 
 /// What a route service gets for one request.
 pub struct RouteCall<'a> {
@@ -71,19 +76,28 @@ impl RouteService {
         })
     }
 
-    pub async fn call(&self, call: RouteCall<'_>) -> Result<Response, Problem> {
+    /// The route's answer. Each kind's future is boxed here: the caller's state then holds
+    /// a pointer rather than the largest kind's future inline, which every layer above
+    /// would otherwise copy as the request moves through it.
+    pub fn call<'a>(&'a self, call: RouteCall<'a>) -> RouteFuture<'a> {
         match self {
-            RouteService::Transform(s) => s.call(call).await,
+            RouteService::Transform(s) => Box::pin(s.call(call)),
             RouteService::Proxy(s) => {
                 // Streamed bodies count only their frames in flight, until the answer's
                 // body is dropped (edge/budget.rs).
-                let held = call.rt.memory.admit(budget::STREAM_IN_FLIGHT_BYTES)?;
-                s.call(call).await.map(|r| held.hold(r))
+                match call.rt.memory.admit(budget::STREAM_IN_FLIGHT_BYTES) {
+                    Ok(held) => Box::pin(async move { s.call(call).await.map(|r| held.hold(r)) }),
+                    Err(refused) => Box::pin(std::future::ready(Err(refused))),
+                }
             }
             RouteService::Aggregate(s) => {
                 // Admitted while the budget has room; the merged answer counts once built.
-                let held = call.rt.memory.admit(0)?;
-                s.call(call).await.map(|r| held.hold_answer(r))
+                match call.rt.memory.admit(0) {
+                    Ok(held) => {
+                        Box::pin(async move { s.call(call).await.map(|r| held.hold_answer(r)) })
+                    }
+                    Err(refused) => Box::pin(std::future::ready(Err(refused))),
+                }
             }
         }
     }

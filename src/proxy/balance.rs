@@ -16,7 +16,7 @@
 //! since a guess is better than a certain 502 (Envoy's "panic threshold" at 100 %).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -109,6 +109,9 @@ impl BalanceConfig {
 #[derive(Debug)]
 pub struct Target {
     pub authority: Authority,
+    /// The target's name in the connection pool's key over plain HTTP (see
+    /// [`super::pool_alias`]), made on first use.
+    pool_alias: OnceLock<Authority>,
     in_flight: AtomicUsize,
     failures: AtomicU32,
     /// Milliseconds since the balancer's epoch until which the target is left out; 0 when
@@ -121,6 +124,7 @@ impl Target {
     fn new(authority: Authority) -> Target {
         Target {
             authority,
+            pool_alias: OnceLock::new(),
             in_flight: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
@@ -395,6 +399,17 @@ pub struct Pick {
 impl Pick {
     pub fn authority(&self) -> &Authority {
         &self.target.authority
+    }
+
+    /// The authority to put in the request's URI: the target's own for `https://`, its
+    /// pool alias for `http://` (see [`super::pool_alias`]).
+    pub fn request_authority(&self, https: bool) -> &Authority {
+        if https {
+            return &self.target.authority;
+        }
+        self.target
+            .pool_alias
+            .get_or_init(|| super::pool_alias::alias(&self.target.authority))
     }
 
     /// The target's place in the set it was picked from.

@@ -10,7 +10,6 @@
 //! Every state change is logged and counted for the metrics.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -380,22 +379,6 @@ impl Breaker {
             // Outcomes of calls let through before the circuit opened say nothing new.
             _ => {}
         }
-    }
-
-    /// Runs `call` under the breaker: refused at once while open; otherwise its outcome,
-    /// judged by `failed`, is recorded.
-    pub async fn call<T, F>(
-        &self,
-        call: F,
-        failed: impl FnOnce(&T) -> bool,
-    ) -> Result<T, CircuitOpen>
-    where
-        F: Future<Output = T>,
-    {
-        let permit = self.acquire()?;
-        let out = call.await;
-        permit.record(!failed(&out));
-        Ok(out)
     }
 }
 

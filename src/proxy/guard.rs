@@ -170,17 +170,29 @@ impl Upstream {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let exchange = self.send(method, path_and_query, headers, body);
-        match &guard.breaker {
-            None => exchange.await,
-            Some(b) => match b.call(exchange, breaker::is_failure).await {
-                Ok(outcome) => outcome,
-                Err(open) => Err(UpstreamError::CircuitOpen {
-                    upstream: self.name().to_owned(),
-                    retry_after: open.retry_after,
-                }),
-            },
+        let permit = self.permit(guard.breaker.as_deref())?;
+        let outcome = self.send(method, path_and_query, headers, body).await;
+        if let Some(p) = permit {
+            p.record(!breaker::is_failure(&outcome));
         }
+        outcome
+    }
+
+    /// Leave from `breaker` (when there is one) for one exchange, or the refusal of an open
+    /// circuit. The exchange is awaited by the caller itself rather than handed to the
+    /// breaker: a future passed down is held twice in the caller's state (the argument,
+    /// then the awaited value), and the exchange's future is the largest on the path.
+    fn permit<'b>(
+        &self,
+        breaker: Option<&'b Breaker>,
+    ) -> Result<Option<breaker::Permit<'b>>, UpstreamError> {
+        breaker
+            .map(Breaker::acquire)
+            .transpose()
+            .map_err(|open| UpstreamError::CircuitOpen {
+                upstream: self.name().to_owned(),
+                retry_after: open.retry_after,
+            })
     }
 
     /// One streamed exchange as [`Upstream::send_stream`], through the upstream's breaker:
@@ -193,20 +205,17 @@ impl Upstream {
         headers: HeaderMap,
         body: super::UpstreamBody,
     ) -> Result<(http::Response<hyper::body::Incoming>, super::balance::Pick), UpstreamError> {
-        let exchange = self.send_stream(method, path_and_query, headers, body);
-        let Some(b) = self.guard.as_deref().and_then(|g| g.breaker.as_ref()) else {
-            return exchange.await;
-        };
-        let failed = |outcome: &Result<_, UpstreamError>| match outcome {
-            Ok((resp, _)) => http::Response::status(resp).is_server_error(),
-            Err(e) => breaker::is_failed_exchange(e),
-        };
-        match b.call(exchange, failed).await {
-            Ok(outcome) => outcome,
-            Err(open) => Err(UpstreamError::CircuitOpen {
-                upstream: self.name().to_owned(),
-                retry_after: open.retry_after,
-            }),
+        let breaker = self.guard.as_deref().and_then(|g| g.breaker.as_deref());
+        let permit = self.permit(breaker)?;
+        let outcome = self
+            .send_stream(method, path_and_query, headers, body)
+            .await;
+        if let Some(p) = permit {
+            p.record(!match &outcome {
+                Ok((resp, _)) => resp.status().is_server_error(),
+                Err(e) => breaker::is_failed_exchange(e),
+            });
         }
+        outcome
     }
 }

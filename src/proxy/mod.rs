@@ -23,6 +23,7 @@ pub mod balance;
 pub mod breaker;
 pub mod discovery;
 pub mod guard;
+pub mod pool_alias;
 pub mod retry;
 pub mod stream;
 pub mod tunnel;
@@ -722,7 +723,10 @@ impl Upstream {
         body: Bytes,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let pick = self.pick()?;
-        let uri = self.uri_at(pick.authority(), path_and_query)?;
+        let uri = self.uri_at(
+            pick.request_authority(self.scheme == Scheme::HTTPS),
+            path_and_query,
+        )?;
         headers.remove(CONTENT_LENGTH);
         headers.remove(TRANSFER_ENCODING);
         headers.insert(HOST, self.host.clone());
@@ -762,7 +766,10 @@ impl Upstream {
         body: UpstreamBody,
     ) -> Result<(http::Response<Incoming>, Pick), UpstreamError> {
         let pick = self.pick()?;
-        let uri = self.uri_at(pick.authority(), path_and_query)?;
+        let uri = self.uri_at(
+            pick.request_authority(self.scheme == Scheme::HTTPS),
+            path_and_query,
+        )?;
         headers.remove(CONTENT_LENGTH);
         headers.remove(TRANSFER_ENCODING);
         headers.insert(HOST, self.host.clone());

@@ -226,16 +226,8 @@ pub fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
 /// attempts are spent, or the budget refuses; returns the last answer. The first attempt
 /// is always made and always deposits into the budget.
 ///
-/// Around an upstream call, with its breaker inside so each attempt counts:
-///
-/// ```ignore
-/// let outcome = retry::run(&method, &policy, &budget, || async {
-///     match breaker.call(upstream.send(method.clone(), &path, headers.clone(), body.clone()), breaker::is_failure).await {
-///         Ok(outcome) => outcome.map_err(|e| e.to_problem()),
-///         Err(open) => Err(open.to_problem()),
-///     }
-/// }, |o| o.as_ref().is_ok_and(|r| matches!(r.status.as_u16(), 502..=504))).await;
-/// ```
+/// `Upstream::call` (`guard.rs`) runs it around one exchange through the upstream's
+/// breaker, so each attempt counts towards the circuit.
 pub async fn run<T, F, Fut>(
     method: &Method,
     policy: &RetryPolicy,

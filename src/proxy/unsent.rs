@@ -73,6 +73,8 @@ impl tower::Service<Uri> for WatchingConnector {
     }
 
     fn call(&mut self, dst: Uri) -> Self::Future {
+        // A plain-HTTP target comes as its pool alias (see `pool_alias`).
+        let dst = super::pool_alias::resolve(&dst).unwrap_or(dst);
         let connecting = tower::Service::call(&mut self.0, dst);
         Box::pin(async move {
             connecting.await.map(|io| Watched {
