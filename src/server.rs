@@ -76,7 +76,7 @@ use tower::ServiceExt as _;
 
 use crate::config::file::{GatewayConfig, LimitsConfig, ServerConfig};
 use crate::config::listener::Http2Config;
-use crate::edge::auth::{PeerAddr, PeerCertificates};
+use crate::edge::auth::PeerCertificates;
 
 /// Pause after an accept error that is not about one connection (EMFILE, ENFILE, ENOBUFS):
 /// retrying at once would spin a core while the process is out of descriptors; a short
@@ -745,8 +745,9 @@ async fn drive<I, S, B>(
     let per_request = observe.clone();
     let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let ext = req.extensions_mut();
+        // The peer once, as axum's `ConnectInfo`, which authentication reads too when no
+        // `PeerAddr` says otherwise: each extension is an allocation per request.
         ext.insert(ConnectInfo(peer.addr));
-        ext.insert(PeerAddr(peer.addr));
         ext.insert(per_request.cut.clone());
         if let Some(certs) = &peer.certs {
             ext.insert(certs.clone());

@@ -39,6 +39,24 @@ impl RequestContext {
             timings: Timings::default(),
         }
     }
+
+    /// A copy for answering the request later in its place (a deadline's 504): everything
+    /// a refusal and its access line read, without the route's path parameters, which
+    /// only the route service reads and which would cost an allocation each.
+    pub fn for_refusal(&self) -> RequestContext {
+        RequestContext {
+            correlation_id: self.correlation_id.clone(),
+            peer: self.peer,
+            started: self.started,
+            route: self.route.as_ref().map(|m| MatchedRoute {
+                index: m.index,
+                route: Arc::clone(&m.route),
+                params: Vec::new(),
+            }),
+            consumer: self.consumer.clone(),
+            timings: self.timings,
+        }
+    }
 }
 
 /// The route a request matched and its raw (still percent-encoded) path parameters.

@@ -377,7 +377,7 @@ pub fn upstream_request_headers(
     host: Option<&str>,
     correlation: &str,
 ) -> HeaderMap {
-    let connection_listed = connection_tokens(incoming);
+    let connection_listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.keys_len() + 4);
     for (name, value) in incoming {
         if is_hop_by_hop(name, &connection_listed)
@@ -408,7 +408,7 @@ pub fn transform_request_headers(
     host: Option<&str>,
     correlation: &str,
 ) -> HeaderMap {
-    let connection_listed = connection_tokens(incoming);
+    let connection_listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(policy.transformed.len() + 4);
     for name in &policy.transformed {
         if connection_listed.iter().any(|t| t == name.as_str()) {
@@ -467,7 +467,7 @@ pub fn retry_after_seconds(value: &str) -> Option<u64> {
 }
 
 fn filter_response(upstream: &HeaderMap, policy: &HeaderPolicy, also: &[HeaderName]) -> HeaderMap {
-    let connection_listed = connection_tokens(upstream);
+    let connection_listed = connection_listed(upstream);
     let mut out = HeaderMap::with_capacity(upstream.keys_len());
     for (name, value) in upstream {
         if is_hop_by_hop(name, &connection_listed)
@@ -505,7 +505,13 @@ fn add_forwarding(
     if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(chain)) {
         out.insert(X_FORWARDED_FOR, v);
     }
-    if let Ok(v) = HeaderValue::from_str(proto) {
+    // The two schemes a partner can use are static values: no copy per request.
+    let proto = match proto {
+        "http" => Ok(HeaderValue::from_static("http")),
+        "https" => Ok(HeaderValue::from_static("https")),
+        other => HeaderValue::from_str(other),
+    };
+    if let Ok(v) = proto {
         out.insert(X_FORWARDED_PROTO, v);
     }
     if let Some(Ok(v)) = host.map(HeaderValue::from_str) {
@@ -541,24 +547,48 @@ fn push_ip(out: &mut String, ip: IpAddr) {
     }
 }
 
-/// The header names listed in `Connection` (lower-cased), which are hop-by-hop too.
-fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+/// The header names a message's `Connection` fields list beyond the fixed hop-by-hop
+/// ones (lower case): they are hop-by-hop too. Empty, and allocated for nothing, for the
+/// usual `keep-alive`, which names a field the fixed set already has.
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !is_fixed_hop_by_hop(t))
+        .map(str::to_ascii_lowercase)
         .collect()
 }
 
+/// The fields never passed across a proxy, whatever `Connection` lists (besides every
+/// `proxy-` one).
+const FIXED_HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy",
+];
+
+/// Whether a token of `Connection` names a fixed hop-by-hop field, in any letter case.
+fn is_fixed_hop_by_hop(token: &str) -> bool {
+    FIXED_HOP_BY_HOP
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case(token))
+        || token
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
+}
+
 fn is_hop_by_hop(name: &HeaderName, connection_listed: &[String]) -> bool {
+    // Header names are lower case: compared as they are, with no folding.
     let n = name.as_str();
-    matches!(
-        n,
-        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade" | "proxy"
-    ) || n.starts_with("proxy-")
+    FIXED_HOP_BY_HOP.contains(&n)
+        || n.starts_with("proxy-")
         || connection_listed.iter().any(|t| t == n)
 }
 
@@ -631,6 +661,21 @@ mod tests {
             ("x-correlation-id", "client-id"),
             ("cookie", "a=b"),
         ])
+    }
+
+    #[test]
+    fn connection_lists_only_what_the_fixed_set_lacks() {
+        let listed = |values: &[&str]| {
+            let pairs: Vec<_> = values.iter().map(|v| ("connection", *v)).collect();
+            connection_listed(&map(&pairs))
+        };
+        assert!(listed(&[]).is_empty());
+        assert!(listed(&["keep-alive"]).is_empty());
+        assert!(listed(&["Keep-Alive, TE", " Proxy-Foo ,upgrade"]).is_empty());
+        assert_eq!(
+            listed(&["keep-alive, X-Custom-Hop", "close"]),
+            ["x-custom-hop", "close"]
+        );
     }
 
     #[test]

@@ -401,7 +401,7 @@ impl AggregateService {
                 .map_err(|e| CallFailure::Invalid(e.to_string()))?
         };
         if let Some(schema) = &call.schema {
-            schema.validate(&value).map_err(|violations| {
+            schema.check_value(&value).map_err(|violations| {
                 CallFailure::Invalid(format!(
                     "breaks {}: {}",
                     schema.name,

@@ -48,7 +48,9 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let (Some(rt), Some(ctx)) = (
             snapshot_of(&req),
-            req.extensions().get::<RequestContext>().cloned(),
+            req.extensions()
+                .get::<RequestContext>()
+                .map(RequestContext::for_refusal),
         ) else {
             return Bounded {
                 work: None,

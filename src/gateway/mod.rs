@@ -9,7 +9,7 @@
 //! ```text
 //!  TCP accept, connection limit, header/idle timeouts                server.rs
 //!  TLS termination (rustls, certificate reloaded in place), ALPN;    tls/
-//!    client chain -> PeerCertificates, peer -> PeerAddr/ConnectInfo
+//!    client chain -> PeerCertificates, peer -> ConnectInfo
 //!  HTTP/1.1 or HTTP/2 (stream and reset limits); heads hyper rejects    server.rs
 //!    (400, 414, 431) reported to observe.rs
 //!  GatewayService: partner stack; the admin endpoints have their     service.rs

@@ -126,6 +126,15 @@ impl Schema {
         Ok(Doc::Json(value))
     }
 
+    /// Checks a value held as a `Value` (an aggregate call's answer): the fast check first,
+    /// `jsonschema` only when it has no answer or says no.
+    pub fn check_value(&self, value: &Value) -> Result<(), Vec<Violation>> {
+        if self.fast_valid(View::Value(value)) == Some(true) {
+            return Ok(());
+        }
+        self.validate(value)
+    }
+
     /// The plan the XML encoder follows to write this schema's documents.
     pub fn xml_plan(&self) -> &EncodePlan {
         &self.xml_plan

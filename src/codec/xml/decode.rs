@@ -265,7 +265,7 @@ impl<'a> Decoder<'a> {
                             bindings.truncate(ns_mark);
                             default_ns = None;
                         }
-                        if let Some(v) = self.close(frame, &mut stack, &mut objects) {
+                        if let Some(v) = self.close(&mut frame, &mut stack, &mut objects) {
                             root = Some(v);
                         }
                     } else {
@@ -273,7 +273,10 @@ impl<'a> Decoder<'a> {
                     }
                 }
                 Token::End { name } => {
-                    let Some(frame) = stack.pop() else {
+                    // Closed where it lies on the stack, then dropped there: a frame is
+                    // too large to move out for each closing tag.
+                    let open_len = stack.len().saturating_sub(1);
+                    let Some((frame, open)) = stack.split_last_mut() else {
                         return Err(self.malformed(at, "closing tag without an opening tag"));
                     };
                     if frame.qname != name {
@@ -289,9 +292,10 @@ impl<'a> Decoder<'a> {
                         bindings.truncate(frame.ns_mark);
                         default_ns = None;
                     }
-                    if let Some(v) = self.close(frame, &mut stack, &mut objects) {
+                    if let Some(v) = self.close(frame, open, &mut objects) {
                         root = Some(v);
                     }
+                    stack.truncate(open_len);
                 }
                 Token::Space(text) => {
                     // The indentation before a tag, kept aside as it is.
@@ -809,19 +813,19 @@ impl<'a> Decoder<'a> {
     /// view when the root closes.
     fn close(
         &self,
-        mut frame: Frame<'a>,
+        frame: &mut Frame<'a>,
         stack: &mut [Frame<'a>],
         objects: &mut Objects<'a>,
     ) -> Option<Doc<'a>> {
         let value = if frame.nil {
             // Whatever the element held is dropped: it is nil.
-            objects.discard(&frame);
+            objects.discard(frame);
             Doc::Json(Value::Null)
         } else if !frame.has_attributes && !frame.has_children {
             convert(self.types(frame.node), frame.segment.take())
         } else {
             let text = if frame.has_children {
-                flush_segment(&mut frame);
+                flush_segment(frame);
                 Cow::Owned(std::mem::take(&mut frame.text))
             } else {
                 frame.segment.take()
@@ -829,13 +833,14 @@ impl<'a> Decoder<'a> {
             if !text.is_empty() {
                 let node = frame.node.and_then(|n| self.shape.xml_text(n));
                 let text = convert(self.types(node), text);
-                objects.set(&mut frame, Cow::Borrowed("#text"), text);
+                objects.set(frame, Cow::Borrowed("#text"), text);
             }
-            objects.take(&mut frame)
+            objects.take(frame)
         };
+        let key = std::mem::take(&mut frame.key);
         match stack.last_mut() {
             Some(parent) => {
-                objects.add(parent, frame.key, value, frame.array);
+                objects.add(parent, key, value, frame.array);
                 None
             }
             None => {
@@ -844,7 +849,7 @@ impl<'a> Decoder<'a> {
                 } else {
                     value
                 };
-                Some(Doc::Members(vec![(frame.key, value)]))
+                Some(Doc::Members(vec![(key, value)]))
             }
         }
     }
