@@ -366,29 +366,31 @@ impl AggregateService {
         let (target, headers) = request(call, deps, ex)?;
         let started = Instant::now();
         let in_flight = metrics.start();
-        let sent = tokio::time::timeout(
-            call.timeout,
-            // Through the upstream's breaker; an aggregate's calls are not retried.
-            upstream.call(
+        // The call's own timeout, when shorter than the upstream's, bounds the exchange
+        // itself: one timer, and its expiry is the call's.
+        let own = call.timeout < upstream.request_timeout();
+        let sent = upstream
+            .call_within(
                 call.method.clone(),
                 &target,
                 headers,
                 Bytes::new(),
+                // Through the upstream's breaker; an aggregate's calls are not retried.
                 &NO_RETRIES,
-            ),
-        )
-        .await;
+                call.timeout.min(upstream.request_timeout()),
+            )
+            .await;
         let secs = started.elapsed().as_secs_f64();
         let resp = match sent {
-            Err(_) => {
+            Err(UpstreamError::Timeout { .. }) if own => {
                 in_flight.finish("timeout", secs);
                 return Err(CallFailure::Timeout);
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 in_flight.finish(e.outcome(), secs);
                 return Err(CallFailure::Upstream(e));
             }
-            Ok(Ok(r)) => r,
+            Ok(r) => r,
         };
         in_flight.finish(super::transform::exchange_outcome(resp.status), secs);
         if !resp.status.is_success() {

@@ -12,8 +12,10 @@
 //! keeps an open circuit open and a spent budget spent.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method};
@@ -130,23 +132,40 @@ impl Upstream {
     /// `policy` while the answer is worth repeating (a connection failure, a timeout, 502,
     /// 503, 504), the method allows it and the budget has a retry to spend. Returns the
     /// last answer.
-    pub async fn call(
+    pub fn call<'s>(
+        &'s self,
+        method: Method,
+        path_and_query: &'s str,
+        headers: HeaderMap,
+        body: Bytes,
+        policy: &'s RetryPolicy,
+    ) -> impl Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 's {
+        let timeout = self.request_timeout();
+        self.call_within(method, path_and_query, headers, body, policy, timeout)
+    }
+
+    /// [`Upstream::call`] with each attempt bounded by `timeout` (see
+    /// [`Upstream::send_within`]).
+    pub async fn call_within(
         &self,
         method: Method,
         path_and_query: &str,
         headers: HeaderMap,
         body: Bytes,
         policy: &RetryPolicy,
+        timeout: Duration,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let Some(guard) = self.guard.as_deref() else {
-            return self.send(method, path_and_query, headers, body).await;
+            return self
+                .send_within(method, path_and_query, headers, body, timeout)
+                .await;
         };
         if policy.max_attempts <= 1 || !retry::may_retry(&method, policy) {
             // One attempt whatever happens (what `retry::run` would make of it, its deposit
             // included): the head and body go as they are, with no copy kept for a retry.
             guard.budget.deposit();
             return self
-                .guarded(guard, method, path_and_query, headers, body)
+                .guarded(guard, method, path_and_query, headers, body, timeout)
                 .await;
         }
         let mut attempts = 0u64;
@@ -156,7 +175,7 @@ impl Upstream {
                 guard.retries.fetch_add(1, Ordering::Relaxed);
             }
             let (method, headers, body) = (method.clone(), headers.clone(), body.clone());
-            self.guarded(guard, method, path_and_query, headers, body)
+            self.guarded(guard, method, path_and_query, headers, body, timeout)
         };
         retry::run(&method, policy, &guard.budget, attempt, retry::should_retry).await
     }
@@ -169,9 +188,12 @@ impl Upstream {
         path_and_query: &str,
         headers: HeaderMap,
         body: Bytes,
+        timeout: Duration,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let permit = self.permit(guard.breaker.as_deref())?;
-        let outcome = self.send(method, path_and_query, headers, body).await;
+        let outcome = self
+            .send_within(method, path_and_query, headers, body, timeout)
+            .await;
         if let Some(p) = permit {
             p.record(!breaker::is_failure(&outcome));
         }

@@ -701,26 +701,43 @@ impl Upstream {
     /// [`Upstream::uri_for`] on target `authority`.
     fn uri_at(&self, authority: &Authority, path_and_query: &str) -> Result<Uri, UpstreamError> {
         let rel = path_and_query.strip_prefix('/').unwrap_or(path_and_query);
-        let joined = format!("{}/{}", self.base_path, rel);
+        // Joined by hand: `format!` goes through the formatting machinery, on every call.
+        let mut joined = String::with_capacity(self.base_path.len() + 1 + rel.len());
+        joined.push_str(&self.base_path);
+        joined.push('/');
+        joined.push_str(rel);
         let pq = PathAndQuery::try_from(joined).map_err(|e| self.invalid_request(e.to_string()))?;
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(authority.clone())
-            .path_and_query(pq)
-            .build()
-            .map_err(|e| self.invalid_request(e.to_string()))
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(authority.clone());
+        parts.path_and_query = Some(pq);
+        Uri::from_parts(parts).map_err(|e| self.invalid_request(e.to_string()))
     }
 
     /// Sends one request and reads the whole response. `headers` should already be cleaned
     /// (see [`crate::edge::headers`]); `Host`, `Content-Length` and `Transfer-Encoding` are
     /// set here from the upstream and the body. The request deadline covers connecting,
     /// the response head and the whole body.
-    pub async fn send(
+    pub fn send<'s>(
+        &'s self,
+        method: Method,
+        path_and_query: &'s str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> impl Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 's {
+        self.send_within(method, path_and_query, headers, body, self.request_timeout)
+    }
+
+    /// [`Upstream::send`] bounded by `timeout` instead of the upstream's own request
+    /// timeout: a caller with a shorter bound of its own (an aggregate's call) needs no
+    /// second timer around this one.
+    pub async fn send_within(
         &self,
         method: Method,
         path_and_query: &str,
         mut headers: HeaderMap,
         body: Bytes,
+        timeout: Duration,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let pick = self.pick()?;
         let uri = self.uri_at(
@@ -737,14 +754,12 @@ impl Upstream {
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
 
-        let result = match tokio::time::timeout(
-            self.request_timeout,
-            self.exchange(req, expects_body),
-        )
-        .await
-        {
+        let result = match tokio::time::timeout(timeout, self.exchange(req, expects_body)).await {
             Ok(result) => result,
-            Err(_) => Err(self.timeout()),
+            Err(_) => Err(UpstreamError::Timeout {
+                upstream: self.name.to_string(),
+                timeout,
+            }),
         };
         pick.record(match &result {
             Ok(r) => !target_failed(r.status),
