@@ -15,7 +15,7 @@ use serde_json::json;
 
 use schemagate::edge::auth::config::{AuthConfig, RouteAuth};
 use schemagate::edge::auth::layer::authenticate;
-use schemagate::edge::auth::{Compiled, PeerAddr, compile};
+use schemagate::edge::auth::{Compiled, compile};
 
 const SECRET: &str = "an HMAC secret of at least 32 bytes, for the benchmark";
 
@@ -77,7 +77,9 @@ fn parts(header: Option<(&'static str, String)>) -> http::request::Parts {
         .uri("/partners/acme/orders")
         .header("x-correlation-id", "c-1")
         .header("content-type", "application/xml")
-        .extension(PeerAddr("203.0.113.5:40000".parse().unwrap()));
+        .extension(axum::extract::ConnectInfo::<std::net::SocketAddr>(
+            "203.0.113.5:40000".parse().unwrap(),
+        ));
     if let Some((name, value)) = header {
         b = b.header(name, value);
     }

@@ -745,8 +745,8 @@ async fn drive<I, S, B>(
     let per_request = observe.clone();
     let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let ext = req.extensions_mut();
-        // The peer once, as axum's `ConnectInfo`, which authentication reads too when no
-        // `PeerAddr` says otherwise: each extension is an allocation per request.
+        // The peer once, as axum's `ConnectInfo`, which every layer reads: each extension
+        // is an allocation per request.
         ext.insert(ConnectInfo(peer.addr));
         ext.insert(per_request.cut.clone());
         if let Some(certs) = &peer.certs {

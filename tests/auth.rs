@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -22,7 +23,7 @@ use schemagate::codec::Format;
 use schemagate::edge::auth::config::{AuthConfig, RouteAuth};
 use schemagate::edge::auth::mtls::{CertNames, cert_names};
 use schemagate::edge::auth::{
-    AuthLayer, ClientAddr, Compiled, Identity, PeerAddr, PeerCertificates, compile,
+    AuthLayer, ClientAddr, Compiled, Identity, PeerCertificates, compile,
 };
 
 const ISSUER: &str = "schemagate-example";
@@ -162,7 +163,7 @@ fn request() -> http::request::Builder {
     Request::builder()
         .uri("/partners/acme/orders")
         .header("x-correlation-id", "c-1")
-        .extension(PeerAddr(PEER.parse().unwrap()))
+        .extension(ConnectInfo::<SocketAddr>(PEER.parse().unwrap()))
 }
 
 fn bearer(token: &str) -> Request<Body> {
@@ -813,7 +814,7 @@ async fn x_forwarded_for_counts_only_through_trusted_proxies() {
         Request::builder()
             .header("x-correlation-id", "c-1")
             .header("x-forwarded-for", "198.51.100.7")
-            .extension(PeerAddr("10.0.0.9:5000".parse().unwrap()))
+            .extension(ConnectInfo::<SocketAddr>("10.0.0.9:5000".parse().unwrap()))
             .body(Body::empty())
             .unwrap()
     };

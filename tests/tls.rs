@@ -18,7 +18,7 @@ use common::*;
 use http::StatusCode;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use schemagate::config::listener::{ClientAuth, TlsConfig};
-use schemagate::edge::auth::{PeerAddr, PeerCertificates};
+use schemagate::edge::auth::PeerCertificates;
 use schemagate::server::{ServerOptions, serve_with};
 use schemagate::tls::Terminator;
 use serde_json::Value;
@@ -291,12 +291,11 @@ async fn mtls_listener(
     let app = Router::new().route(
         "/who",
         route_get(|req: Request| async move {
-            let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
             let info = req
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0);
-            assert_eq!(peer, info);
+            let peer = info.expect("the listener sets the peer");
             let who = match req.extensions().get::<PeerCertificates>() {
                 Some(chain) => {
                     let names = schemagate::edge::auth::mtls::cert_names(&chain.0[0]).unwrap();
@@ -304,7 +303,7 @@ async fn mtls_listener(
                 }
                 None => "anonymous".to_string(),
             };
-            format!("{who} peer={}", peer.unwrap().ip())
+            format!("{who} peer={}", peer.ip())
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

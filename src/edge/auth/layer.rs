@@ -26,10 +26,6 @@ use super::config::MethodName;
 use super::{AuthError, Identity, jwt};
 use crate::codec::Format;
 
-/// The connection's peer address, set by the listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
 /// The client certificate chain the TLS listener verified (DER, end entity first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertificates(pub Arc<[Vec<u8>]>);
@@ -169,15 +165,11 @@ pub fn screen(
     req.headers.remove(&headers.consumer);
     req.headers.remove(&headers.user_id);
 
+    // The connection's peer, as the listener sets it (axum's `ConnectInfo`).
     let peer = req
         .extensions
-        .get::<PeerAddr>()
-        .map(|p| p.0.ip())
-        .or_else(|| {
-            req.extensions
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-        });
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let client = peer.map(|p| client_addr(p, &req.headers, &policy.trusted_proxies));
     if let Some(ip) = client {
         req.extensions.insert(ClientAddr(ip));

@@ -27,7 +27,7 @@ pub mod mtls;
 
 pub use compile::{AuthConfigError, Compiled, RoutePolicy, compile};
 pub use error::AuthError;
-pub use layer::{AuthLayer, AuthService, ClientAddr, PeerAddr, PeerCertificates};
+pub use layer::{AuthLayer, AuthService, ClientAddr, PeerCertificates};
 
 use std::sync::Arc;
 
