@@ -566,11 +566,7 @@ where
         connections.spawn(async move {
             let _permit = permit;
             let Some(tls) = tls else {
-                let protocol = if conn_opts.h2c {
-                    Protocol::Auto
-                } else {
-                    Protocol::Http1
-                };
+                let protocol = Protocol::plain(&conn_opts);
                 let peer = PeerInfo {
                     addr: peer,
                     certs: None,
@@ -659,11 +655,7 @@ pub async fn serve_connection<I, S, B>(
     // Nothing drains a lone connection; the sender lives as long as it does.
     let (_stop_tx, stop_rx) = watch::channel(false);
     let io = WriteDeadline::new(io, opts.response_write_timeout);
-    let protocol = if opts.h2c {
-        Protocol::Auto
-    } else {
-        Protocol::Http1
-    };
+    let protocol = Protocol::plain(opts);
     let peer = PeerInfo {
         addr: peer,
         certs: None,
@@ -683,6 +675,18 @@ enum Protocol {
     Http2,
     /// Either, told apart by the HTTP/2 preface (`server.h2c`).
     Auto,
+}
+
+impl Protocol {
+    /// The protocol of a connection without TLS (no ALPN to say): HTTP/1.1, or either when
+    /// `server.h2c` lets a client open with the HTTP/2 preface.
+    fn plain(opts: &ServerOptions) -> Protocol {
+        if opts.h2c {
+            Protocol::Auto
+        } else {
+            Protocol::Http1
+        }
+    }
 }
 
 /// What a connection reports beyond its answers: hyper's own rejections, and the drain cut

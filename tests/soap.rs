@@ -93,6 +93,17 @@ fn esc(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
+/// The golden case's answer, as SOAP 1.1 sends it: 200, `text/xml`, the case's
+/// `expected-response.xml`.
+fn assert_golden_answer(reply: &Reply, case: &str) {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), "text/xml; charset=utf-8");
+    assert_eq!(
+        text(&reply.body),
+        text(&fixture(&format!("{case}/expected-response.xml")))
+    );
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -167,14 +178,7 @@ async fn soap11_request_reads_its_header_and_gets_its_answer_in_an_envelope() {
         fixture("initech/stock-level/counted/input.xml"),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    assert_eq!(reply.header("content-type"), "text/xml; charset=utf-8");
-    assert_eq!(
-        text(&reply.body),
-        text(&fixture(
-            "initech/stock-level/counted/expected-response.xml"
-        ))
-    );
+    assert_golden_answer(&reply, "initech/stock-level/counted");
     assert_eq!(
         sent(&up),
         vec![(
@@ -196,11 +200,7 @@ async fn two_actions_on_one_path_reach_two_mappings_whatever_the_prefixes() {
         fixture("initech/reserve-stock/held/input.xml"),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    assert_eq!(
-        text(&reply.body),
-        text(&fixture("initech/reserve-stock/held/expected-response.xml"))
-    );
+    assert_golden_answer(&reply, "initech/reserve-stock/held");
     // Default-namespace envelope, prefixed body element, a header entry.
     let message = format!(
         "<Envelope xmlns=\"{SOAP11}\"><Header><t:TransactionId xmlns:t=\"urn:initech:inventory:v1\">TX-9</t:TransactionId></Header><Body><inv:GetStockLevel xmlns:inv=\"urn:initech:inventory:v1\"><inv:Sku>A-1</inv:Sku></inv:GetStockLevel></Body></Envelope>"
@@ -428,14 +428,7 @@ async fn utf16_envelopes_are_read_as_their_utf8_twin() {
     let undeclared = counted.replacen("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", "", 1);
     for body in [utf16(&declared, false), utf16(&undeclared, true)] {
         let reply = post11_utf16(&gw, GET_STOCK_LEVEL, body).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-        assert_eq!(reply.header("content-type"), "text/xml; charset=utf-8");
-        assert_eq!(
-            text(&reply.body),
-            text(&fixture(
-                "initech/stock-level/counted/expected-response.xml"
-            ))
-        );
+        assert_golden_answer(&reply, "initech/stock-level/counted");
     }
     let level = json!({"sku": "WIDGET-7", "warehouse": "DE-BER", "transaction_id": "TX-2026-0042"});
     assert_eq!(
