@@ -82,23 +82,17 @@ impl RouteService {
     pub fn call<'a>(&'a self, call: RouteCall<'a>) -> RouteFuture<'a> {
         match self {
             RouteService::Transform(s) => Box::pin(s.call(call)),
-            RouteService::Proxy(s) => {
-                // Streamed bodies count only their frames in flight, until the answer's
-                // body is dropped (edge/budget.rs).
-                match call.rt.memory.admit(budget::STREAM_IN_FLIGHT_BYTES) {
-                    Ok(held) => Box::pin(async move { s.call(call).await.map(|r| held.hold(r)) }),
-                    Err(refused) => Box::pin(std::future::ready(Err(refused))),
-                }
-            }
-            RouteService::Aggregate(s) => {
-                // Admitted while the budget has room; the merged answer counts once built.
-                match call.rt.memory.admit(0) {
-                    Ok(held) => {
-                        Box::pin(async move { s.call(call).await.map(|r| held.hold_answer(r)) })
-                    }
-                    Err(refused) => Box::pin(std::future::ready(Err(refused))),
-                }
-            }
+            // Streamed bodies count only their frames in flight, until the answer's body is
+            // dropped (edge/budget.rs).
+            RouteService::Proxy(s) => Box::pin(async move {
+                let held = call.rt.memory.admit(budget::STREAM_IN_FLIGHT_BYTES)?;
+                s.call(call).await.map(|r| held.hold(r))
+            }),
+            // Admitted while the budget has room; the merged answer counts once built.
+            RouteService::Aggregate(s) => Box::pin(async move {
+                let held = call.rt.memory.admit(0)?;
+                s.call(call).await.map(|r| held.hold_answer(r))
+            }),
         }
     }
 }
